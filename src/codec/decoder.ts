@@ -1,0 +1,302 @@
+/**
+ * The incremental frame decoder (RFC 6455 §5). Hot path: one synchronous loop
+ * parses every complete frame in the bytes received so far, headers in place,
+ * payloads handed out as views where they lie in one chunk.
+ *
+ * @module
+ */
+
+import { MessageTooBigError, ProtocolError } from "../errors.ts";
+import { type Frame, isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD, Opcode } from "./frame.ts";
+import { maskInPlace } from "./mask.ts";
+
+/** The default largest frame payload accepted: 1 MiB, as in Gerbil. */
+export const DEFAULT_MAX_FRAME_SIZE = 1048576;
+
+/**
+ * Options for {@link FrameDecoder} and {@link FrameDecoderStream}.
+ */
+export interface FrameDecoderOptions {
+  /**
+   * `true` (a server) requires every frame to be masked, `false` (a client)
+   * requires every frame to be unmasked (RFC 6455 §5.1); leave undefined to
+   * accept both.
+   */
+  masked?: boolean;
+  /** Largest payload accepted, decided from the header. Defaults to 1 MiB. */
+  maxFrameSize?: number;
+  /** RSV bits a negotiated extension allows (RSV1 = 4, RSV2 = 2, RSV3 = 1). Defaults to 0. */
+  allowedRsv?: number;
+  /**
+   * Whether the decoder may unmask payloads inside the chunks it was given
+   * (it owns them). When false it copies instead. Defaults to false.
+   */
+  ownsChunks?: boolean;
+}
+
+function protocolError(message: string, code: string): ProtocolError {
+  return new ProtocolError(message, { code, closeCode: 1002 });
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A synchronous, incremental frame decoder: `push` bytes as they arrive and
+ * call `next` until it returns null. It yields the same frames however the
+ * bytes are split. Besides the frame format it checks the frame sequence: a
+ * continuation with no message in progress, or a new data frame inside a
+ * fragmented message, is a protocol error.
+ *
+ * Errors are thrown as {@link ProtocolError} (close code 1002) or
+ * {@link MessageTooBigError} (1009); after one the decoder is unusable.
+ *
+ * @example
+ * ```ts
+ * import { FrameDecoder } from "@streamsock/streamsock";
+ *
+ * const decoder = new FrameDecoder({ masked: false });
+ * decoder.push(new Uint8Array([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]));
+ * const frame = decoder.next();
+ * console.log(frame?.opcode, new TextDecoder().decode(frame?.payload)); // 1 Hello
+ * ```
+ */
+export class FrameDecoder {
+  readonly #masked: boolean | undefined;
+  readonly #maxFrameSize: number;
+  readonly #allowedRsv: number;
+  readonly #ownsChunks: boolean;
+
+  #chunks: Uint8Array[] = [];
+  /** Offset of the first unread byte in `#chunks[0]`. */
+  #offset = 0;
+  /** Unread bytes across all chunks. */
+  #buffered = 0;
+
+  /** The parsed header of the frame whose payload is awaited, if any. */
+  #pending: { fin: boolean; rsv: number; opcode: Opcode; length: number; key: Uint8Array | null } | null =
+    null;
+  /** Opcode of the fragmented data message in progress, or 0. */
+  #fragmentOpcode = 0;
+  #scratch = new Uint8Array(14);
+
+  /**
+   * Creates a decoder.
+   *
+   * @param options Masking direction, size limit, allowed RSV bits.
+   */
+  constructor(options: FrameDecoderOptions = {}) {
+    this.#masked = options.masked;
+    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#allowedRsv = options.allowedRsv ?? 0;
+    this.#ownsChunks = options.ownsChunks ?? false;
+  }
+
+  /** Unread bytes held by the decoder (at most one frame plus one chunk). */
+  get bufferedAmount(): number {
+    return this.#buffered;
+  }
+
+  /** True between the first and the final frame of a fragmented message. */
+  get inFragmentedMessage(): boolean {
+    return this.#fragmentOpcode !== 0;
+  }
+
+  /** Appends received bytes. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /**
+   * The next complete frame, or null when more bytes are needed.
+   *
+   * @throws {ProtocolError} On a malformed frame (1002).
+   * @throws {MessageTooBigError} On a frame larger than `maxFrameSize` (1009).
+   */
+  next(): Frame | null {
+    let header = this.#pending;
+    if (header === null) {
+      if (this.#buffered < 2) return null;
+      header = this.#parseHeader();
+      if (header === null) return null;
+    }
+    const length = header.length;
+    if (this.#buffered < length) {
+      this.#pending = header;
+      return null;
+    }
+    this.#pending = null;
+    const payload = length === 0 ? EMPTY : this.#take(length, header.key !== null);
+    if (header.key !== null) maskInPlace(payload, header.key);
+    return {
+      fin: header.fin,
+      opcode: header.opcode,
+      payload,
+      rsv1: (header.rsv & 4) !== 0,
+      rsv2: (header.rsv & 2) !== 0,
+      rsv3: (header.rsv & 1) !== 0,
+    };
+  }
+
+  #parseHeader() {
+    let chunk = this.#chunks[0];
+    let at = this.#offset;
+    const b1 = chunk.length - at >= 2 ? chunk[at + 1] : this.#peekSecondByte();
+    const lengthCode = b1 & 0x7f;
+    const size = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
+    if (this.#buffered < size) return null;
+    if (chunk.length - at < size) {
+      // The header straddles chunks: gather it into scratch space.
+      chunk = this.#take(size, true, this.#scratch);
+      at = 0;
+    } else {
+      this.#consume(size);
+    }
+
+    const b0 = chunk[at];
+    const fin = (b0 & 0x80) !== 0;
+    const rsv = (b0 >>> 4) & 0x7;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    at += 2;
+
+    if ((rsv & ~this.#allowedRsv) !== 0) {
+      throw protocolError(`Frame has RSV bits ${rsv.toString(2).padStart(3, "0")} set with no extension to define them`, "ERR_RESERVED_BITS");
+    }
+    if (!isKnownOpcode(opcode)) {
+      throw protocolError(`Frame uses reserved opcode ${opcode}`, "ERR_RESERVED_OPCODE");
+    }
+    if (this.#masked !== undefined && masked !== this.#masked) {
+      throw this.#masked
+        ? protocolError("Client frame is not masked", "ERR_UNMASKED_FRAME")
+        : protocolError("Server frame is masked", "ERR_MASKED_FRAME");
+    }
+
+    let length = lengthCode;
+    if (lengthCode === 126) {
+      length = (chunk[at] << 8) | chunk[at + 1];
+      at += 2;
+    } else if (lengthCode === 127) {
+      const high = ((chunk[at] << 24) | (chunk[at + 1] << 16) | (chunk[at + 2] << 8) | chunk[at + 3]) >>> 0;
+      const low = ((chunk[at + 4] << 24) | (chunk[at + 5] << 16) | (chunk[at + 6] << 8) | chunk[at + 7]) >>> 0;
+      at += 8;
+      if (high & 0x80000000) {
+        throw protocolError("Frame length has its most significant bit set", "ERR_INVALID_LENGTH");
+      }
+      // Past 2^53 the number is inexact, but it is over any limit anyway.
+      length = high * 0x100000000 + low;
+    }
+
+    if (isControlOpcode(opcode)) {
+      if (!fin) throw protocolError("Control frame is fragmented", "ERR_FRAGMENTED_CONTROL");
+      if (length > MAX_CONTROL_PAYLOAD) {
+        throw protocolError(`Control frame payload of ${length} bytes exceeds 125`, "ERR_CONTROL_TOO_LONG");
+      }
+    } else if (opcode === Opcode.Continuation) {
+      if (this.#fragmentOpcode === 0) {
+        throw protocolError("Continuation frame with no message in progress", "ERR_UNEXPECTED_CONTINUATION");
+      }
+      if (fin) this.#fragmentOpcode = 0;
+    } else {
+      if (this.#fragmentOpcode !== 0) {
+        throw protocolError("New data frame inside a fragmented message", "ERR_EXPECTED_CONTINUATION");
+      }
+      if (!fin) this.#fragmentOpcode = opcode;
+    }
+    if (length > this.#maxFrameSize) {
+      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
+
+    let key: Uint8Array | null = null;
+    if (masked) {
+      key = new Uint8Array(4);
+      key[0] = chunk[at];
+      key[1] = chunk[at + 1];
+      key[2] = chunk[at + 2];
+      key[3] = chunk[at + 3];
+    }
+    const header = { fin, rsv, opcode: opcode as Opcode, length, key };
+    this.#pending = header;
+    return header;
+  }
+
+  #peekSecondByte(): number {
+    // Only called when the first chunk holds exactly one unread byte.
+    return this.#chunks[1][0];
+  }
+
+  /** Drops `n` bytes that lie within the first chunk. */
+  #consume(n: number): void {
+    this.#offset += n;
+    this.#buffered -= n;
+    if (this.#offset === this.#chunks[0].length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+
+  /**
+   * Removes and returns the next `n` bytes: a view when they lie in one chunk
+   * and may be aliased, otherwise a copy (into `target` when given).
+   */
+  #take(n: number, willMutate: boolean, target?: Uint8Array): Uint8Array {
+    const first = this.#chunks[0];
+    const start = this.#offset;
+    if (target === undefined && first.length - start >= n && (this.#ownsChunks || !willMutate)) {
+      const view = first.subarray(start, start + n);
+      this.#consume(n);
+      return view;
+    }
+    const out = target ?? new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0];
+      const available = chunk.length - this.#offset;
+      const count = Math.min(available, n - filled);
+      out.set(chunk.subarray(this.#offset, this.#offset + count), filled);
+      filled += count;
+      this.#consume(count);
+    }
+    return out;
+  }
+}
+
+/**
+ * A TransformStream from bytes to {@link Frame}s: the public, composable face
+ * of {@link FrameDecoder}. A malformed frame errors the stream with the
+ * decoder's typed error. Input chunks are never modified.
+ *
+ * @example Decoding frames from any byte stream
+ * ```ts
+ * import { FrameDecoderStream } from "@streamsock/streamsock";
+ *
+ * const bytes = ReadableStream.from([new Uint8Array([0x81, 0x02, 0x68, 0x69])]);
+ * for await (const frame of bytes.pipeThrough(new FrameDecoderStream({ masked: false }))) {
+ *   console.log(frame.opcode, new TextDecoder().decode(frame.payload)); // 1 hi
+ * }
+ * ```
+ */
+export class FrameDecoderStream extends TransformStream<Uint8Array, Frame> {
+  /**
+   * Creates a decoding stream.
+   *
+   * @param options The {@link FrameDecoderOptions}; `ownsChunks` is always false here.
+   */
+  constructor(options: Omit<FrameDecoderOptions, "ownsChunks"> = {}) {
+    const decoder = new FrameDecoder({ ...options, ownsChunks: false });
+    super({
+      transform(chunk, controller) {
+        decoder.push(chunk);
+        for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
+          controller.enqueue(frame);
+        }
+      },
+      flush() {
+        if (decoder.bufferedAmount > 0) {
+          throw protocolError("Byte stream ended inside a frame", "ERR_TRUNCATED_FRAME");
+        }
+      },
+    });
+  }
+}

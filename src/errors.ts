@@ -1,0 +1,143 @@
+/**
+ * Typed errors. Every failure streamsock reports is a {@link WebSocketError}
+ * with a stable `code` string and, where the RFC defines one, the close code
+ * the connection was (or will be) closed with.
+ *
+ * @module
+ */
+
+/** Options accepted by the {@link WebSocketError} constructor. */
+export interface WebSocketErrorOptions {
+  /** Stable, machine-readable identifier such as `"ERR_INVALID_UTF8"`. */
+  code?: string;
+  /** The RFC 6455 close code that goes with this failure, if any. */
+  closeCode?: number;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The base class of every error streamsock throws or rejects with.
+ *
+ * @example Telling a protocol failure from other errors
+ * ```ts
+ * import { WebSocketError } from "@streamsock/streamsock";
+ *
+ * const err = new WebSocketError("Something failed", { code: "ERR_EXAMPLE", closeCode: 1011 });
+ * console.log(err instanceof WebSocketError, err.code, err.closeCode); // true ERR_EXAMPLE 1011
+ * ```
+ */
+export class WebSocketError extends Error {
+  /** Stable, machine-readable identifier. */
+  readonly code: string;
+  /** The close code that goes with this failure, if any. */
+  readonly closeCode: number | undefined;
+
+  /**
+   * Creates an error with a stable code and an optional close code.
+   *
+   * @param message What failed and why, in sentence case.
+   * @param options Code, close code and cause.
+   */
+  constructor(message: string, options: WebSocketErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? "ERR_WEBSOCKET";
+    this.closeCode = options.closeCode;
+  }
+}
+
+/**
+ * The peer broke RFC 6455 (or RFC 7692): a malformed frame, a bad close
+ * payload, invalid UTF-8 in a text message. `closeCode` is 1002 or 1007.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "@streamsock/streamsock";
+ *
+ * const err = new ProtocolError("Reserved opcode 3", { code: "ERR_RESERVED_OPCODE", closeCode: 1002 });
+ * console.log(err.closeCode); // 1002
+ * ```
+ */
+export class ProtocolError extends WebSocketError {}
+
+/**
+ * A frame or message is larger than the configured limit; `closeCode` is 1009.
+ *
+ * @example
+ * ```ts
+ * import { MessageTooBigError } from "@streamsock/streamsock";
+ *
+ * const err = new MessageTooBigError("Frame of 2000000 bytes exceeds maxFrameSize 1048576");
+ * console.log(err.closeCode, err.code); // 1009 ERR_MESSAGE_TOO_BIG
+ * ```
+ */
+export class MessageTooBigError extends WebSocketError {
+  /**
+   * Creates a 1009 error.
+   *
+   * @param message What was too big, and the limit.
+   * @param options Optional cause.
+   */
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "ERR_MESSAGE_TOO_BIG", closeCode: 1009, cause: options.cause });
+  }
+}
+
+/**
+ * The connection is closed (or closing) and cannot do what was asked.
+ * `closeCode` and `reason` say how it closed: 1006 when the transport went
+ * away without a closing handshake.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionClosedError } from "@streamsock/streamsock";
+ *
+ * const err = new ConnectionClosedError(1000, "bye");
+ * console.log(err.message); // Connection is closed (1000 bye)
+ * ```
+ */
+export class ConnectionClosedError extends WebSocketError {
+  /** The close reason, if any. */
+  readonly reason: string;
+
+  /**
+   * Creates the error for a closed connection.
+   *
+   * @param closeCode The code the connection closed with.
+   * @param reason The reason the connection closed with.
+   * @param options Optional cause.
+   */
+  constructor(closeCode: number, reason = "", options: { cause?: unknown } = {}) {
+    super(`Connection is closed (${closeCode}${reason ? " " + reason : ""})`, {
+      code: "ERR_CLOSED",
+      closeCode,
+      cause: options.cause,
+    });
+    this.reason = reason;
+  }
+}
+
+/**
+ * An operation did not finish in time (opening handshake, closing handshake,
+ * keepalive pong).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "@streamsock/streamsock";
+ *
+ * const err = new TimeoutError("Opening handshake did not finish within 5000 ms");
+ * console.log(err.code); // ERR_TIMEOUT
+ * ```
+ */
+export class TimeoutError extends WebSocketError {
+  /**
+   * Creates a timeout error.
+   *
+   * @param message What timed out.
+   * @param options Optional close code and cause.
+   */
+  constructor(message: string, options: { closeCode?: number; cause?: unknown } = {}) {
+    super(message, { code: "ERR_TIMEOUT", ...options });
+  }
+}
