@@ -1,0 +1,48 @@
+/**
+ * streamsock: a WebSocket client and server for Deno, Bun and Node, with the
+ * API of Gerbil Scheme's `:std/net/websocket`.
+ *
+ * - {@link Message} and {@link WebSocketConnection}: `send`, `sendAll`,
+ *   `recv`, `recvAll`, `protocol`, `maxFrameSize`, plus `close`, `closed`,
+ *   async iteration and Web Streams of messages.
+ * - The RFC 6455 frame codec as Web Streams ({@link FrameDecoderStream},
+ *   {@link FrameEncoderStream}), usable on any byte stream in any runtime.
+ *
+ * @example A connection over an in-memory pipe
+ * ```ts
+ * import { streamTransport, WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const client = new WebSocketConnection(streamTransport({ readable: down.readable, writable: up.writable }), { role: "client" });
+ * const server = new WebSocketConnection(streamTransport({ readable: up.readable, writable: down.writable }), { role: "server" });
+ * await client.send("hello");
+ * console.log((await server.recv()).data); // hello
+ * ```
+ *
+ * @module
+ */
+
+export { isValidMessage, Message, type MessageType } from "./src/message.ts";
+export {
+  type CloseInfo,
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  type Sendable,
+  WebSocketConnection,
+  type WebSocketConnectionOptions,
+} from "./src/connection.ts";
+export {
+  ConnectionClosedError,
+  MessageTooBigError,
+  ProtocolError,
+  TimeoutError,
+  WebSocketError,
+  type WebSocketErrorOptions,
+} from "./src/errors.ts";
+export { type Frame, Opcode } from "./src/codec/frame.ts";
+export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
+export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";
+export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
+export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";
+export { streamTransport } from "./src/transport/streams.ts";

@@ -1,0 +1,892 @@
+/**
+ * WebSocketConnection: the socket API (Gerbil's WebSocket interface and what
+ * users of ws, Deno and Bun expect) over any {@link Transport}.
+ *
+ * Every RFC decision above the frame format lives here: reassembly and UTF-8
+ * (§5.4, §8.1), ping/pong (§5.5.2-3), the closing handshake (§5.5.1, §7),
+ * and failing the connection with the right code (§7.1.7).
+ *
+ * @module
+ */
+
+import { CloseCode, decodeClosePayload, encodeClosePayload, MAX_CLOSE_REASON_BYTES } from "./codec/close.ts";
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder } from "./codec/decoder.ts";
+import { checkControlFrame, encodeFrame, encodeTextFrame } from "./codec/encoder.ts";
+import { type Frame, headerSize, Opcode, writeHeader } from "./codec/frame.ts";
+import { randomMaskKey } from "./codec/mask.ts";
+import { decodeUtf8, Utf8StreamDecoder } from "./codec/utf8.ts";
+import { ConnectionClosedError, MessageTooBigError, type WebSocketError } from "./errors.ts";
+import { isValidMessage, Message, type MessageType } from "./message.ts";
+import { streamTransport } from "./transport/streams.ts";
+import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
+
+/** The default limit for a reassembled message: 64 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+/** The default time to wait for the peer during the closing handshake. */
+export const DEFAULT_CLOSE_TIMEOUT = 5000;
+
+/** Options for {@link WebSocketConnection}. */
+export interface WebSocketConnectionOptions {
+  /** Which end this is: a client masks what it sends, a server requires masked frames. */
+  role: "client" | "server";
+  /** The negotiated subprotocol, or null. */
+  protocol?: string | null;
+  /** The negotiated `Sec-WebSocket-Extensions` value, or "". */
+  extensions?: string;
+  /** Largest frame payload accepted or sent by `send`. Defaults to 1 MiB (1048576). */
+  maxFrameSize?: number;
+  /** Largest message `recvAll` and iteration reassemble. Defaults to 64 MiB. */
+  maxMessageSize?: number;
+  /** Answer pings with pongs automatically. Defaults to true. */
+  autoPong?: boolean;
+  /** Milliseconds to wait for the peer's part of the closing handshake. Defaults to 5000. */
+  closeTimeout?: number;
+  /** Source of client masking keys. Defaults to random keys; inject only in tests. */
+  maskKey?: () => Uint8Array;
+}
+
+/** How a connection ended. */
+export interface CloseInfo {
+  /** The status code: the peer's, ours when we failed the connection, or 1006 when the transport was lost. */
+  code: number;
+  /** The reason that went with the code. */
+  reason: string;
+  /** True when both close frames were exchanged. */
+  wasClean: boolean;
+  /** The failure that ended the connection, if it did not end cleanly. */
+  error?: WebSocketError;
+}
+
+/** What `send` accepts: a Message, or a string (text) or bytes (binary) shorthand. */
+export type Sendable = Message | string | Uint8Array;
+
+// Writes accumulated in one tick are coalesced into one transport write; past
+// this size they are handed over at once.
+const FLUSH_THRESHOLD = 64 * 1024;
+// Chunks this large are written as they are rather than copied together.
+const LARGE_CHUNK = 16 * 1024;
+// Inbound backpressure: stop reading when this much is received but unread.
+const INBOX_HIGH_WATER_BYTES = 1024 * 1024;
+const INBOX_HIGH_WATER_COUNT = 1024;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A FIFO of received frames and their payload sizes. */
+class Inbox {
+  #messages: (Message | undefined)[] = [];
+  #sizes: number[] = [];
+  #head = 0;
+  bytes = 0;
+
+  get length(): number {
+    return this.#messages.length - this.#head;
+  }
+
+  push(msg: Message, size: number): void {
+    this.#messages.push(msg);
+    this.#sizes.push(size);
+    this.bytes += size;
+  }
+
+  /** Size of the next message; only valid when `length > 0`. */
+  peekSize(): number {
+    return this.#sizes[this.#head];
+  }
+
+  shift(): Message {
+    const msg = this.#messages[this.#head]!;
+    this.bytes -= this.#sizes[this.#head];
+    this.#messages[this.#head] = undefined;
+    this.#head++;
+    if (this.#head === this.#messages.length) {
+      this.#messages.length = 0;
+      this.#sizes.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#messages.length) {
+      this.#messages = this.#messages.slice(this.#head);
+      this.#sizes = this.#sizes.slice(this.#head);
+      this.#head = 0;
+    }
+    return msg;
+  }
+}
+
+interface Waiter {
+  resolve(msg: Message): void;
+  reject(err: unknown): void;
+}
+
+function truncateReason(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return text;
+  // Cut at a character boundary: drop continuation bytes at the cut.
+  let end = MAX_CLOSE_REASON_BYTES;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+function messageOf(data: Sendable): Message {
+  if (typeof data === "string") return new Message(data, "text");
+  if (data instanceof Uint8Array && !(data instanceof Message)) return new Message(data, "binary");
+  if (!isValidMessage(data)) {
+    throw new TypeError("send expects a Message, a string or a Uint8Array");
+  }
+  return data;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * A WebSocket connection over a {@link Transport}, after the opening
+ * handshake. `connect` and the server hand these out; build one yourself only
+ * to run WebSocket framing over a transport of your own.
+ *
+ * Frames: `send` writes one frame and `recv` returns one frame as a
+ * {@link Message} (`partial: true` for a fragment that continues), as in
+ * Gerbil. Messages: `sendAll` fragments at `maxFrameSize`, `recvAll`
+ * reassembles, and `for await` iterates over whole text and binary messages.
+ *
+ * @example Echo every message until the peer closes
+ * ```ts
+ * import { type WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * async function echo(ws: WebSocketConnection): Promise<void> {
+ *   for await (const msg of ws) await ws.send(msg);
+ *   console.log("closed with", (await ws.closed).code);
+ * }
+ * ```
+ */
+export class WebSocketConnection implements AsyncIterable<Message> {
+  readonly #transport: Transport;
+  readonly #client: boolean;
+  readonly #protocol: string | null;
+  readonly #extensions: string;
+  readonly #maxFrameSize: number;
+  readonly #maxMessageSize: number;
+  readonly #autoPong: boolean;
+  readonly #closeTimeout: number;
+  readonly #maskKey: (() => Uint8Array) | null;
+  readonly #decoder: FrameDecoder;
+
+  // Receiving.
+  readonly #inbox = new Inbox();
+  /** Control frames set aside by `recvAll` while it gathered fragments. */
+  #setAside: Message[] = [];
+  #waiters: Waiter[] = [];
+  #recvType: "text" | "binary" = "binary";
+  #textDecoder: Utf8StreamDecoder | null = null;
+  #reading = true;
+  #paused = false;
+  /** Why `recv` cannot deliver more once the inbox is empty. */
+  #recvError: WebSocketError | null = null;
+
+  // Sending.
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  #congested = false;
+  #drainWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
+  #sendType: "text" | "binary" | null = null;
+  #sendAllBusy: Promise<void> | null = null;
+
+  // Closing.
+  #closeSent = false;
+  #closeReceived = false;
+  #transportEnded = false;
+  #terminated = false;
+  #closeInfo: CloseInfo | null = null;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #resolveClosed!: (info: CloseInfo) => void;
+  /**
+   * Resolves once the connection is closed, cleanly or not, with the code and
+   * reason; it never rejects.
+   */
+  readonly closed: Promise<CloseInfo>;
+
+  #readable: ReadableStream<Message> | null = null;
+  #writable: WritableStream<Sendable> | null = null;
+
+  /**
+   * Wraps a transport that has completed the opening handshake.
+   *
+   * @param transport The byte pipe, already past the opening handshake: a
+   * {@link Transport} or a pair of byte streams.
+   * @param options Role, limits and policies.
+   */
+  constructor(transport: Transport | ByteStreamPair, options: WebSocketConnectionOptions) {
+    this.#transport = "start" in transport ? transport : streamTransport(transport);
+    this.#client = options.role === "client";
+    this.#protocol = options.protocol ?? null;
+    this.#extensions = options.extensions ?? "";
+    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#autoPong = options.autoPong ?? true;
+    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
+    this.#decoder = new FrameDecoder({
+      masked: !this.#client,
+      maxFrameSize: this.#maxFrameSize,
+      ownsChunks: this.#transport.mutableChunks,
+    });
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    const sink: TransportSink = {
+      data: (chunk) => this.#onData(chunk),
+      end: () => this.#onTransportEnd(undefined),
+      error: (err) => this.#onTransportEnd(err),
+      drain: () => this.#onDrain(),
+    };
+    this.#transport.start(sink);
+  }
+
+  /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */
+  get protocol(): string | null {
+    return this.#protocol;
+  }
+
+  /** The negotiated extensions, as the `Sec-WebSocket-Extensions` header said. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** The largest frame payload `send` sends and `recv` accepts (Gerbil's `WebSocket-max-frame-size`). */
+  get maxFrameSize(): number {
+    return this.#maxFrameSize;
+  }
+
+  /** Bytes queued for sending but not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this.#outBytes + this.#transport.bufferedAmount;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #onData(chunk: Uint8Array): void {
+    if (!this.#reading) return;
+    const decoder = this.#decoder;
+    decoder.push(chunk);
+    try {
+      for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
+        this.#onFrame(frame);
+        if (!this.#reading) break;
+      }
+    } catch (err) {
+      this.#fail(err as WebSocketError);
+      return;
+    }
+    this.#updateReading();
+  }
+
+  #onFrame(frame: Frame): void {
+    const opcode = frame.opcode;
+    const payload = frame.payload;
+    switch (opcode) {
+      case Opcode.Text:
+      case Opcode.Binary:
+      case Opcode.Continuation: {
+        let type = this.#recvType;
+        if (opcode !== Opcode.Continuation) type = this.#recvType = opcode === Opcode.Text ? "text" : "binary";
+        let data: string | Uint8Array = payload;
+        if (type === "text") {
+          if (frame.fin && opcode !== Opcode.Continuation) {
+            data = decodeUtf8(payload);
+          } else {
+            // Fragments: decode as they come, so invalid UTF-8 fails fast and
+            // each partial message carries whole characters.
+            this.#textDecoder ??= new Utf8StreamDecoder();
+            data = this.#textDecoder.decode(payload, frame.fin);
+          }
+        }
+        this.#deliver(new Message(data, type, !frame.fin), payload.length);
+        return;
+      }
+      case Opcode.Ping:
+        // RFC 6455 §5.5.2: answer with a pong carrying the same data, unless
+        // we already sent a close frame (§5.5.1: nothing follows it).
+        if (this.#autoPong && !this.#closeSent) this.#writeControl(Opcode.Pong, payload);
+        this.#deliver(new Message(payload, "ping"), payload.length);
+        return;
+      case Opcode.Pong:
+        this.#deliver(new Message(payload, "pong"), payload.length);
+        return;
+      case Opcode.Close: {
+        const { code, reason } = decodeClosePayload(payload);
+        this.#closeReceived = true;
+        // Data after a close frame is not processed (§5.5.1).
+        this.#reading = false;
+        this.#deliver(new Message(reason, "close", false, code), payload.length);
+        this.#recvError = new ConnectionClosedError(code, reason);
+        this.#closeInfo = { code, reason, wasClean: true };
+        if (!this.#closeSent) {
+          // Echo the status code (§5.5.1); a close without one is echoed empty.
+          this.#sendClose(code === CloseCode.NoStatus ? undefined : code, "");
+        }
+        this.#afterHandshake();
+        return;
+      }
+    }
+  }
+
+  #deliver(msg: Message, size: number): void {
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) waiter.resolve(msg);
+    else this.#inbox.push(msg, size);
+  }
+
+  /** Pauses the transport while too much is unread or unsent; resumes when both fall. */
+  #updateReading(): void {
+    const full = this.#inbox.bytes > INBOX_HIGH_WATER_BYTES || this.#inbox.length > INBOX_HIGH_WATER_COUNT;
+    const shouldPause = full || this.#congested;
+    if (shouldPause !== this.#paused && !this.#transportEnded) {
+      this.#paused = shouldPause;
+      if (shouldPause) this.#transport.pause();
+      else this.#transport.resume();
+    }
+  }
+
+  #nextFrame(): Promise<Message> {
+    const setAside = this.#setAside;
+    if (setAside.length > 0) return Promise.resolve(setAside.shift()!);
+    if (this.#inbox.length > 0) {
+      const msg = this.#inbox.shift();
+      if (this.#paused) this.#updateReading();
+      return Promise.resolve(msg);
+    }
+    if (this.#recvError !== null) return Promise.reject(this.#recvError);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Receives the next frame as a Message (Gerbil's `WebSocket-recv`):
+   * text, binary, ping, pong or close. A fragment of a longer message has
+   * `partial: true`; its continuation frames carry the message's type, and a
+   * text fragment always holds whole characters.
+   *
+   * Pings are answered automatically (unless `autoPong` is off) and still
+   * returned here. After the close message has been returned, or when the
+   * connection failed, `recv` rejects: with {@link ConnectionClosedError}
+   * after a close, or with the error that failed the connection.
+   *
+   * @returns The next frame.
+   * @throws {ConnectionClosedError} Once the connection is closed.
+   * @throws {ProtocolError} When the peer broke the protocol.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function firstFrame(ws: WebSocketConnection): Promise<void> {
+   *   const msg = await ws.recv();
+   *   console.log(msg.type, msg.partial, msg.data);
+   * }
+   * ```
+   */
+  recv(): Promise<Message> {
+    return this.#nextFrame();
+  }
+
+  /**
+   * Receives a whole message, reassembling fragments (Gerbil's
+   * `WebSocket-recv-all`). Control frames that arrive between fragments are
+   * kept and returned by the following calls, so none is lost. A control
+   * frame that comes before any fragment is returned as it is.
+   *
+   * @param maxMessageSize Largest total payload in bytes, every frame
+   * counted. Defaults to the connection's `maxMessageSize` (64 MiB).
+   * @returns The whole message.
+   * @throws {MessageTooBigError} When the message exceeds `maxMessageSize`;
+   * the connection is then failed with 1009.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function readJson(ws: WebSocketConnection): Promise<unknown> {
+   *   const msg = await ws.recvAll(1024 * 1024);
+   *   return JSON.parse(msg.data as string);
+   * }
+   * ```
+   */
+  async recvAll(maxMessageSize: number = this.#maxMessageSize): Promise<Message> {
+    const size = this.#setAside.length === 0 && this.#inbox.length > 0 ? this.#inbox.peekSize() : -1;
+    const first = await this.#nextFrame();
+    const type = first.type;
+    if (type !== "text" && type !== "binary") return first;
+    let total = size >= 0 ? size : this.#payloadSize(first);
+    this.#checkMessageSize(total, maxMessageSize);
+    if (!first.partial) return first;
+
+    const parts: (string | Uint8Array)[] = [first.data];
+    const aside: Message[] = [];
+    try {
+      for (;;) {
+        const msg = await this.#nextFrame();
+        if (msg.type !== "text" && msg.type !== "binary") {
+          aside.push(msg);
+          if (msg.type === "close") throw this.#recvError;
+          continue;
+        }
+        total += this.#payloadSize(msg);
+        this.#checkMessageSize(total, maxMessageSize);
+        parts.push(msg.data);
+        if (!msg.partial) break;
+      }
+    } finally {
+      if (aside.length > 0) this.#setAside.push(...aside);
+    }
+    if (type === "text") return new Message((parts as string[]).join(""), "text");
+    return new Message(concat(parts as Uint8Array[], total), "binary");
+  }
+
+  #payloadSize(msg: Message): number {
+    const data = msg.data;
+    return typeof data === "string" ? new TextEncoder().encode(data).length : data.length;
+  }
+
+  #checkMessageSize(total: number, max: number): void {
+    if (total <= max) return;
+    const err = new MessageTooBigError(`Message of more than ${max} bytes exceeds maxMessageSize`);
+    this.#fail(err);
+    throw err;
+  }
+
+  /** The next whole text or binary message, or null after a clean close. */
+  async #nextDataMessage(): Promise<Message | null> {
+    for (;;) {
+      let msg: Message;
+      try {
+        msg = await this.recvAll();
+      } catch (err) {
+        if (err instanceof ConnectionClosedError && this.#closeReceived) return null;
+        throw err;
+      }
+      if (msg.type === "text" || msg.type === "binary") return msg;
+      if (msg.type === "close") return null;
+    }
+  }
+
+  /**
+   * Iterates over whole text and binary messages, skipping pings and pongs,
+   * until the peer closes. Ends normally after a close frame; throws the
+   * failure when the connection fails or the transport is lost.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      const msg = await this.#nextDataMessage();
+      if (msg === null) return;
+      yield msg;
+    }
+  }
+
+  /**
+   * Whole text and binary messages as a ReadableStream, like WHATWG
+   * WebSocketStream. It closes after the peer's close frame and errors when
+   * the connection fails. Cancelling it closes the connection.
+   */
+  get readable(): ReadableStream<Message> {
+    this.#readable ??= new ReadableStream<Message>({
+      pull: async (controller) => {
+        const msg = await this.#nextDataMessage();
+        if (msg === null) controller.close();
+        else controller.enqueue(msg);
+      },
+      cancel: async () => {
+        await this.close();
+      },
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  /**
+   * A WritableStream of messages: each chunk is sent with `sendAll`. Closing
+   * it closes the connection with 1000; aborting it closes with 1011.
+   */
+  get writable(): WritableStream<Sendable> {
+    this.#writable ??= new WritableStream<Sendable>({
+      write: (chunk) => this.sendAll(chunk),
+      close: async () => {
+        await this.close();
+      },
+      abort: async () => {
+        await this.close(CloseCode.InternalError);
+      },
+    });
+    return this.#writable;
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /**
+   * Sends one frame (Gerbil's `WebSocket-send`). A string is sent as text and
+   * a Uint8Array as binary. A Message with `partial: true` sends a non-final
+   * frame; the next text or binary sends continue that message (opcode 0)
+   * until one with `partial: false` ends it. Ping and pong messages are sent
+   * as they are; a close message starts the closing handshake.
+   *
+   * Resolves once the transport has accepted the bytes: a sender that awaits
+   * each send never grows memory without bound.
+   *
+   * @param msg What to send.
+   * @throws {RangeError} When the payload exceeds `maxFrameSize` (nothing is sent),
+   * or a ping/pong exceeds 125 bytes.
+   * @throws {ConnectionClosedError} After the closing handshake started.
+   * @throws {TypeError} For something that is not a valid message.
+   *
+   * @example
+   * ```ts
+   * import { Message, type WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function greet(ws: WebSocketConnection): Promise<void> {
+   *   await ws.send("hello");
+   *   await ws.send(new Message("one message, ", "text", true));
+   *   await ws.send(new Message("two frames", "text"));
+   * }
+   * ```
+   */
+  async send(msg: Sendable): Promise<void> {
+    const message = messageOf(msg);
+    const type = message.type;
+    if (type === "close") return this.#sendCloseMessage(message);
+    this.#checkOpen();
+    if (type === "ping" || type === "pong") {
+      const payload = message.data as Uint8Array;
+      checkControlFrame(true, payload.length);
+      this.#writeControl(type === "ping" ? Opcode.Ping : Opcode.Pong, payload);
+      return this.#waitForTransport();
+    }
+    while (this.#sendAllBusy !== null) {
+      await this.#sendAllBusy;
+      this.#checkOpen();
+    }
+    this.#writeData(message.data, type, !message.partial);
+    return this.#waitForTransport();
+  }
+
+  /**
+   * Sends a message of any size, fragmented into frames of at most
+   * `maxFrameSize` bytes (Gerbil's `WebSocket-send-all`). Text is split at
+   * character boundaries. Other sends wait until all its frames are out, so
+   * messages never interleave.
+   *
+   * @param msg What to send.
+   * @throws {ConnectionClosedError} After the closing handshake started.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function upload(ws: WebSocketConnection, file: Uint8Array): Promise<void> {
+   *   await ws.sendAll(file); // frames of at most ws.maxFrameSize bytes
+   * }
+   * ```
+   */
+  async sendAll(msg: Sendable): Promise<void> {
+    const message = messageOf(msg);
+    const type = message.type;
+    if (type !== "text" && type !== "binary") return this.send(message);
+    this.#checkOpen();
+    while (this.#sendAllBusy !== null) {
+      await this.#sendAllBusy;
+      this.#checkOpen();
+    }
+    const bytes = typeof message.data === "string" ? new TextEncoder().encode(message.data) : message.data;
+    const max = this.#maxFrameSize;
+    if (bytes.length <= max) {
+      this.#writeData(message.data, type, !message.partial);
+      return this.#waitForTransport();
+    }
+    let release!: () => void;
+    this.#sendAllBusy = new Promise((resolve) => (release = resolve));
+    try {
+      for (let start = 0; start < bytes.length;) {
+        let end = Math.min(start + max, bytes.length);
+        // Keep multi-byte characters whole within a text frame.
+        if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
+        const last = end === bytes.length;
+        this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
+        start = end;
+        await this.#waitForTransport();
+        if (!last) this.#checkOpen();
+      }
+    } finally {
+      this.#sendAllBusy = null;
+      release();
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closeSent || this.#terminated) {
+      const info = this.#closeInfo;
+      throw new ConnectionClosedError(info?.code ?? CloseCode.Normal, info?.reason ?? "");
+    }
+  }
+
+  /** Writes one data frame: a string is encoded straight into the frame. */
+  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): void {
+    if (typeof data === "string") {
+      const opcode = this.#nextDataOpcode(type);
+      const { bytes, payloadLength } = encodeTextFrame(data, opcode, fin, 0, this.#nextMaskKey());
+      if (payloadLength > this.#maxFrameSize) {
+        throw new RangeError(`Frame payload of ${payloadLength} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      }
+      this.#sendType = fin ? null : type as "text";
+      this.#write(bytes);
+      return;
+    }
+    if (data.length > this.#maxFrameSize) {
+      throw new RangeError(`Frame payload of ${data.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
+    this.#writeFrame(type, data, fin);
+  }
+
+  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): void {
+    const opcode = this.#nextDataOpcode(type);
+    const key = this.#nextMaskKey();
+    if (key === null && payload.length >= LARGE_CHUNK) {
+      // Server frames are not masked: send the caller's bytes without copying.
+      const header = new Uint8Array(headerSize(payload.length, false));
+      writeHeader(header, 0, fin, 0, opcode, payload.length, null);
+      this.#write(header);
+      this.#write(payload);
+    } else {
+      this.#write(encodeFrame({ fin, opcode, payload }, key));
+    }
+    this.#sendType = fin ? null : type as "text" | "binary";
+  }
+
+  #nextDataOpcode(type: MessageType): Opcode {
+    const ongoing = this.#sendType;
+    if (ongoing === null) return type === "text" ? Opcode.Text : Opcode.Binary;
+    if (ongoing !== type) {
+      throw new TypeError(`A ${ongoing} message is in progress; finish it before sending ${type}`);
+    }
+    return Opcode.Continuation;
+  }
+
+  #nextMaskKey(): Uint8Array | null {
+    return this.#maskKey === null ? null : this.#maskKey();
+  }
+
+  #writeControl(opcode: Opcode, payload: Uint8Array): void {
+    this.#write(encodeFrame({ fin: true, opcode, payload }, this.#nextMaskKey()));
+  }
+
+  /** Queues bytes; everything written in one tick goes out in one transport write. */
+  #write(bytes: Uint8Array): void {
+    if (this.#transportEnded || bytes.length === 0) return;
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (this.#outBytes >= FLUSH_THRESHOLD) {
+      this.#flush();
+    } else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const out = this.#out;
+    if (out.length === 0 || this.#transportEnded) return;
+    this.#out = [];
+    this.#outBytes = 0;
+    let accepted = true;
+    if (out.length === 1) {
+      accepted = this.#transport.write(out[0]);
+    } else {
+      let small: Uint8Array[] = [];
+      let smallBytes = 0;
+      const writeSmall = () => {
+        if (smallBytes === 0) return;
+        accepted = this.#transport.write(small.length === 1 ? small[0] : concat(small, smallBytes)) && accepted;
+        small = [];
+        smallBytes = 0;
+      };
+      for (const chunk of out) {
+        if (chunk.length >= LARGE_CHUNK) {
+          writeSmall();
+          accepted = this.#transport.write(chunk) && accepted;
+        } else {
+          small.push(chunk);
+          smallBytes += chunk.length;
+        }
+      }
+      writeSmall();
+    }
+    if (!accepted && !this.#congested) {
+      this.#congested = true;
+      this.#updateReading();
+    }
+  }
+
+  /** Resolves when the transport can take more: at once unless it is congested. */
+  #waitForTransport(): Promise<void> {
+    if (!this.#congested && this.#outBytes < FLUSH_THRESHOLD) return RESOLVED;
+    if (this.#terminated) return Promise.reject(this.#closedError());
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #onDrain(): void {
+    this.#congested = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
+    this.#updateReading();
+  }
+
+  // ------------------------------------------------------------------ closing
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2) and resolves when the
+   * connection is closed: after the peer's close frame and the end of the
+   * transport, or after `closeTimeout` when the peer does not answer (then
+   * the transport is closed anyway). Everything sent before is delivered
+   * first. Calling it again, or after the peer closed, just returns `closed`.
+   *
+   * @param code The status code: 1000 by default; 1000-1003, 1007-1014 or 3000-4999.
+   * @param reason At most 123 bytes of UTF-8.
+   * @returns How the connection closed.
+   * @throws {RangeError} For a code that may not be sent or a reason too long.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function bye(ws: WebSocketConnection): Promise<void> {
+   *   const { code, reason } = await ws.close(1000, "done");
+   *   console.log(code, reason);
+   * }
+   * ```
+   */
+  close(code: number = CloseCode.Normal, reason = ""): Promise<CloseInfo> {
+    if (!this.#closeSent && !this.#terminated) {
+      encodeClosePayload(code, reason); // validates before anything is sent
+      this.#sendClose(code, reason);
+      this.#closeInfo ??= { code, reason, wasClean: true };
+      this.#afterHandshake();
+    }
+    return this.closed;
+  }
+
+  #sendCloseMessage(message: Message): Promise<void> {
+    const reason = message.data as string;
+    const code = message.code ?? (reason === "" ? undefined : CloseCode.Normal);
+    if (!this.#closeSent && !this.#terminated) {
+      encodeClosePayload(code, reason);
+      this.#sendClose(code, reason);
+      this.#closeInfo ??= { code: code ?? CloseCode.NoStatus, reason, wasClean: true };
+      this.#afterHandshake();
+    }
+    return this.#waitForTransport();
+  }
+
+  #sendClose(code: number | undefined, reason: string): void {
+    this.#closeSent = true;
+    this.#writeControl(Opcode.Close, encodeClosePayload(code, reason));
+  }
+
+  /**
+   * Moves the closing handshake on after a close frame was sent or received.
+   * Once both are done the server closes TCP first (§7.1.1) and the client
+   * waits for it; whoever waits gives up after `closeTimeout`.
+   */
+  #afterHandshake(): void {
+    if (this.#terminated) return;
+    clearTimeout(this.#closeTimer);
+    if (this.#closeSent && this.#closeReceived && !this.#client) this.#endTransport();
+    this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
+  }
+
+  #onCloseTimeout(): void {
+    if (this.#terminated) return;
+    // A failure keeps its own code; a clean close the peer did not finish is abnormal.
+    if (!(this.#closeSent && this.#closeReceived) && (this.#closeInfo === null || this.#closeInfo.wasClean)) {
+      this.#closeInfo = {
+        code: CloseCode.Abnormal,
+        reason: "",
+        wasClean: false,
+        error: new ConnectionClosedError(CloseCode.Abnormal, "", {
+          cause: new Error(`Peer did not finish the closing handshake within ${this.#closeTimeout} ms`),
+        }),
+      };
+    }
+    this.#transport.destroy();
+    this.#terminate();
+  }
+
+  #endTransport(): void {
+    if (this.#transportEnded) return;
+    this.#flush();
+    this.#transportEnded = true;
+    this.#transport.end();
+  }
+
+  /**
+   * Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
+   * error's close code if none was sent yet, stops reading, and closes the
+   * transport.
+   */
+  #fail(err: WebSocketError): void {
+    if (this.#terminated) return;
+    const code = err.closeCode ?? CloseCode.InternalError;
+    this.#reading = false;
+    const reason = truncateReason(err.message);
+    if (!this.#closeSent) this.#sendClose(code, reason);
+    this.#closeInfo = { code, reason, wasClean: false, error: err };
+    this.#setRecvError(err);
+    this.#endTransport();
+    clearTimeout(this.#closeTimer);
+    this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
+  }
+
+  #setRecvError(err: WebSocketError): void {
+    this.#recvError = err;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(err);
+  }
+
+  #onTransportEnd(cause: unknown): void {
+    if (this.#terminated) return;
+    this.#transportEnded = true;
+    this.#reading = false;
+    if (!(this.#closeSent && this.#closeReceived) && (this.#closeInfo === null || this.#closeInfo.wasClean)) {
+      const midFrame = this.#decoder.bufferedAmount > 0;
+      const error = new ConnectionClosedError(CloseCode.Abnormal, "", {
+        cause: cause ?? new Error(midFrame ? "Transport closed in the middle of a frame" : "Transport closed without a closing handshake"),
+      });
+      this.#closeInfo = { code: CloseCode.Abnormal, reason: "", wasClean: false, error };
+    }
+    if (cause !== undefined) this.#transport.destroy();
+    else this.#transport.end();
+    this.#terminate();
+  }
+
+  #closedError(): ConnectionClosedError {
+    const info = this.#closeInfo;
+    return new ConnectionClosedError(info?.code ?? CloseCode.Abnormal, info?.reason ?? "");
+  }
+
+  #terminate(): void {
+    if (this.#terminated) return;
+    this.#terminated = true;
+    this.#transportEnded = true;
+    clearTimeout(this.#closeTimer);
+    const info = this.#closeInfo ?? { code: CloseCode.Abnormal, reason: "", wasClean: false };
+    this.#closeInfo = info;
+    if (this.#recvError === null) this.#setRecvError(info.error ?? this.#closedError());
+    const drainWaiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of drainWaiters) waiter.reject(this.#closedError());
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#resolveClosed(info);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The byte pipe a runtime provides to a {@link WebSocketConnection}.
+ *
+ * Push-style on purpose: the runtime calls `sink.data` for every chunk it
+ * reads, so the connection parses frames synchronously as bytes arrive, with
+ * no promise per read on the hot path. A pair of Web Streams is adapted to
+ * this shape by `streamTransport`.
+ *
+ * @module
+ */
+
+/** What a {@link Transport} reports to its reader. Each method may be called from any task. */
+export interface TransportSink {
+  /** Bytes arrived. The chunk belongs to the sink from now on. */
+  data(chunk: Uint8Array): void;
+  /** The peer closed its side (EOF): no more data will arrive. */
+  end(): void;
+  /** The transport failed: no more data will arrive. */
+  error(err: unknown): void;
+  /** Writes are welcome again after `write` returned false. */
+  drain(): void;
+}
+
+/**
+ * A bidirectional byte pipe (a TCP or TLS socket, or an in-memory pair).
+ *
+ * @example A transport over a node:net socket
+ * ```ts
+ * import type { Transport, TransportSink } from "@streamsock/streamsock";
+ * import type { Socket } from "node:net";
+ *
+ * function socketTransport(socket: Socket): Transport {
+ *   return {
+ *     mutableChunks: true,
+ *     get bufferedAmount() { return socket.writableLength; },
+ *     start(sink: TransportSink) {
+ *       socket.on("data", (chunk) => sink.data(new Uint8Array(chunk)));
+ *       socket.on("end", () => sink.end());
+ *       socket.on("error", (err) => sink.error(err));
+ *       socket.on("drain", () => sink.drain());
+ *     },
+ *     write: (chunk) => socket.write(chunk),
+ *     pause: () => void socket.pause(),
+ *     resume: () => void socket.resume(),
+ *     end: () => void socket.end(),
+ *     destroy: () => void socket.destroy(),
+ *   };
+ * }
+ * ```
+ */
+export interface Transport {
+  /**
+   * Whether received chunks may be modified in place (unmasked) by the
+   * connection. False when they may be shared with someone else.
+   */
+  readonly mutableChunks: boolean;
+  /** Bytes accepted by `write` but not yet handed to the operating system. */
+  readonly bufferedAmount: number;
+  /** Starts reading; called once. */
+  start(sink: TransportSink): void;
+  /**
+   * Queues bytes for sending; the chunk must not be modified afterwards.
+   * Returns false when the caller should wait for `sink.drain` before
+   * writing more.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Stops delivering data until `resume` (inbound backpressure). */
+  pause(): void;
+  /** Resumes delivering data. */
+  resume(): void;
+  /** Sends what is queued, then closes the sending side. */
+  end(): void;
+  /** Closes at once, dropping whatever is queued. */
+  destroy(): void;
+}
+
+/**
+ * A pair of byte streams, such as `Deno.Conn` or one end of a
+ * `WebSocketStream`-like pipe. `close`, when present, releases the
+ * underlying resource.
+ */
+export interface ByteStreamPair {
+  /** Bytes from the peer. */
+  readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
+  writable: WritableStream<Uint8Array>;
+  /** Releases the underlying resource. */
+  close?(): void;
+}
