@@ -1,0 +1,398 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Message } from "../src/message.ts";
+import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";
+import { Opcode } from "../src/codec/frame.ts";
+import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "./_helpers.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+async function closeBoth(pair: Pair): Promise<void> {
+  await Promise.all([pair.client.close(), pair.server.closed]);
+  await pair.dispose();
+}
+
+const transports: [string, (o?: Parameters<typeof memoryPair>[0]) => Promise<Pair> | Pair][] = [
+  ["in memory", memoryPair],
+  ["over TCP", tcpPair],
+];
+
+for (const [where, makePair] of transports) {
+  describe(`round trips ${where}`, () => {
+    test("text and binary messages of every length class arrive intact, both ways", async () => {
+      const pair = await makePair({ maxFrameSize: 2 * 1024 * 1024 });
+      for (const length of [0, 125, 126, 65535, 65536, 1024 * 1024 + 1]) {
+        const bin = randomBytes(length, length);
+        const str = "aé✓𝄞".repeat(Math.ceil(length / 10)).slice(0, length);
+        // Receive while sending: backpressure (rightly) stalls a sender that
+        // waits for megabytes nobody reads.
+        const sending = pair.client.send(bin).then(() => pair.client.send(str));
+        const b = await pair.server.recv();
+        const s = await pair.server.recv();
+        await sending;
+        assert.equal(b.type, "binary");
+        assert.deepEqual(b.data, bin, `binary ${length}`);
+        assert.equal(s.type, "text");
+        assert.equal(s.data, str, `text ${length}`);
+        const replying = pair.server.send(new Message(bin, "binary")).then(() => pair.server.send(new Message(str, "text")));
+        assert.deepEqual((await pair.client.recv()).data, bin);
+        assert.equal((await pair.client.recv()).data, str);
+        await replying;
+      }
+      await closeBoth(pair);
+    });
+
+    test("pings are answered with pongs and still surface through recv", async () => {
+      const pair = await makePair();
+      await pair.client.send(new Message(text("are you there"), "ping"));
+      const ping = await pair.server.recv();
+      assert.equal(ping.type, "ping");
+      assert.deepEqual(ping.data, text("are you there"));
+      const pong = await pair.client.recv();
+      assert.equal(pong.type, "pong");
+      assert.deepEqual(pong.data, text("are you there"));
+      await closeBoth(pair);
+    });
+
+    test("autoPong: false leaves pings to the application", async () => {
+      const pair = await makePair({ autoPong: false });
+      await pair.client.send(new Message(text("1"), "ping"));
+      assert.equal((await pair.server.recv()).type, "ping");
+      await pair.server.send("after");
+      // The next frame the client sees is the text, not a pong.
+      const next = await pair.client.recv();
+      assert.equal(next.type, "text");
+      await closeBoth(pair);
+    });
+
+    test("partial sends arrive as partial frames with their message's type, and recvAll joins them", async () => {
+      const pair = await makePair();
+      await pair.client.send(new Message("Hel", "text", true));
+      await pair.client.send(new Message("lo ", "text", true));
+      await pair.client.send(new Message("world", "text"));
+      const frames = [await pair.server.recv(), await pair.server.recv(), await pair.server.recv()];
+      assert.deepEqual(frames.map((m) => [m.type, m.partial, m.data]), [
+        ["text", true, "Hel"],
+        ["text", true, "lo "],
+        ["text", false, "world"],
+      ]);
+      await pair.client.send(new Message(new Uint8Array([1, 2]), "binary", true));
+      await pair.client.send(new Message(new Uint8Array([3]), "binary"));
+      const whole = await pair.server.recvAll();
+      assert.equal(whole.partial, false);
+      assert.deepEqual(whole.data, new Uint8Array([1, 2, 3]));
+      await closeBoth(pair);
+    });
+
+    test("sendAll and recvAll move 16 MiB of random bytes in 1 MiB frames (the Gerbil test)", async () => {
+      const pair = await makePair();
+      const data = randomBytes(16 * 1024 * 1024, 99);
+      const frames: boolean[] = [];
+      const sent = pair.client.sendAll(data);
+      const received = (async () => {
+        // Count the frames by reading them one at a time, then compare the whole.
+        const parts: Uint8Array[] = [];
+        for (;;) {
+          const m = await pair.server.recv();
+          frames.push(m.partial);
+          parts.push(m.data as Uint8Array);
+          if (!m.partial) break;
+        }
+        return parts;
+      })();
+      await sent;
+      const parts = await received;
+      assert.equal(frames.length, 16);
+      assert.ok(parts.every((p) => p.length === 1024 * 1024));
+      const joined = new Uint8Array(data.length);
+      parts.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
+      assert.deepEqual(joined, data);
+
+      const back = pair.server.sendAll(data);
+      const message = await pair.client.recvAll(16 * 1024 * 1024);
+      await back;
+      assert.deepEqual(message.data, data);
+      await closeBoth(pair);
+    });
+
+    test("sendAll splits text at character boundaries and recvAll rebuilds it", async () => {
+      const pair = await makePair({ maxFrameSize: 7 });
+      const message = "𝄞é✓".repeat(50);
+      await pair.client.sendAll(message);
+      const got = await pair.server.recvAll();
+      assert.equal(got.data, message);
+      await closeBoth(pair);
+    });
+
+    test("for await yields whole data messages, skips pings, and ends at the peer's close", async () => {
+      const pair = await makePair();
+      const received: (string | Uint8Array)[] = [];
+      const reading = (async () => {
+        for await (const msg of pair.server) received.push(msg.data);
+      })();
+      await pair.client.send("one");
+      await pair.client.send(new Message(new Uint8Array(0), "ping"));
+      await pair.client.send(new Message("tw", "text", true));
+      await pair.client.send(new Message("o", "text"));
+      await pair.client.send(new Uint8Array([3]));
+      const info = await pair.client.close(1000, "done");
+      await reading;
+      assert.deepEqual(received, ["one", "two", new Uint8Array([3])]);
+      // closed reports the peer's close frame, as WHATWG's close event does: the echo has no reason.
+      assert.deepEqual(info, { code: 1000, reason: "", wasClean: true });
+      assert.deepEqual(await pair.server.closed, { code: 1000, reason: "done", wasClean: true });
+      await pair.dispose();
+    });
+
+    test("readable and writable streams carry whole messages", async () => {
+      const pair = await makePair({ maxFrameSize: 1024 });
+      const writer = pair.client.writable.getWriter();
+      await writer.write("hello");
+      await writer.write(randomBytes(5000, 1)); // larger than maxFrameSize: fragmented
+      await writer.close();
+      const got: (string | Uint8Array)[] = [];
+      for await (const msg of pair.server.readable) got.push(msg.data);
+      assert.deepEqual(got, ["hello", randomBytes(5000, 1)]);
+      assert.equal((await pair.server.closed).code, 1000);
+      await pair.dispose();
+    });
+
+    test("the closing handshake: both sides resolve closed cleanly and nothing sent before is lost", async () => {
+      const pair = await makePair();
+      const count = 1000;
+      for (let i = 0; i < count; i++) void pair.client.send(`message ${i}`);
+      const closing = pair.client.close(4000, "enough");
+      const received: string[] = [];
+      for await (const msg of pair.server) received.push(msg.data as string);
+      assert.equal(received.length, count);
+      assert.equal(received[count - 1], `message ${count - 1}`);
+      assert.deepEqual(await closing, { code: 4000, reason: "", wasClean: true });
+      assert.deepEqual(await pair.server.closed, { code: 4000, reason: "enough", wasClean: true });
+      await pair.dispose();
+    });
+
+    test("close is idempotent; send and recv after it reject with ConnectionClosedError", async () => {
+      const pair = await makePair();
+      const first = pair.client.close();
+      const second = pair.client.close(4001);
+      assert.equal(first, second);
+      await first;
+      await assert.rejects(pair.client.send("late"), ConnectionClosedError);
+      const closeMsg = await pair.server.recv();
+      assert.equal(closeMsg.type, "close");
+      assert.equal(closeMsg.code, 1000);
+      await assert.rejects(pair.server.recv(), ConnectionClosedError);
+      const echo = await pair.client.recv();
+      assert.deepEqual([echo.type, echo.code], ["close", 1000]);
+      await assert.rejects(pair.client.recv(), ConnectionClosedError);
+      await pair.dispose();
+    });
+
+    test("send rejects a frame over maxFrameSize with RangeError and sends nothing", async () => {
+      const pair = await makePair({ maxFrameSize: 10 });
+      await assert.rejects(pair.client.send(new Uint8Array(11)), RangeError);
+      await assert.rejects(pair.client.send("x".repeat(11)), RangeError);
+      await assert.rejects(pair.client.send(new Message(new Uint8Array(126), "ping")), RangeError);
+      await pair.client.send("ok");
+      assert.equal((await pair.server.recv()).data, "ok");
+      await closeBoth(pair);
+    });
+  });
+}
+
+describe("receiver rules through the connection (crafted bytes)", () => {
+  const serverCases: [string, Uint8Array[], number][] = [
+    ["an unmasked frame", [rawFrame(0x81, "x", null)], 1002],
+    ["RSV1 without an extension", [rawFrame(0xc1, "x")], 1002],
+    ["a reserved opcode", [rawFrame(0x83, "")], 1002],
+    ["a reserved control opcode", [rawFrame(0x8b, "")], 1002],
+    ["a ping of 126 bytes", [rawFrame(0x89, new Uint8Array(126))], 1002],
+    ["a fragmented ping", [rawFrame(0x09, "")], 1002],
+    ["a continuation without a message", [rawFrame(0x80, "x")], 1002],
+    ["a new message inside a fragmented one", [rawFrame(0x01, "a"), rawFrame(0x81, "b")], 1002],
+    ["a 64-bit length with the MSB set", [new Uint8Array([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4])], 1002],
+    ["a frame over maxFrameSize", [rawFrame(0x82, new Uint8Array(0), [1, 2, 3, 4], 2 * 1024 * 1024)], 1009],
+    ["a close payload of 1 byte", [rawFrame(0x88, [3])], 1002],
+    ["a close code that may not be sent (1005)", [rawFrame(0x88, [0x03, 0xed])], 1002],
+    ["a close code that may not be sent (999)", [rawFrame(0x88, [0x03, 0xe7])], 1002],
+    ["a close reason that is not UTF-8", [rawFrame(0x88, [0x03, 0xe8, 0xff])], 1007],
+    ["invalid UTF-8 in a text message", [rawFrame(0x81, [0xce, 0xba, 0xed, 0xa0, 0x80])], 1007],
+  ];
+  for (const [name, frames, code] of serverCases) {
+    test(`a server receiving ${name} fails the connection with ${code}`, async () => {
+      const peer = new RawPeer("server");
+      // Read until recv rejects: valid frames before the bad one are delivered first.
+      const pending = (async () => {
+        for (;;) await peer.ws.recv();
+      })();
+      await peer.write(...frames);
+      const err = await pending.catch((e) => e);
+      assert.ok(err instanceof (code === 1009 ? MessageTooBigError : ProtocolError), String(err));
+      assert.equal(err.closeCode, code);
+      assert.equal(await peer.readCloseCode(), code);
+      assert.ok(await peer.readEnd(), "the server closed the transport");
+      const info = await peer.ws.closed;
+      assert.equal(info.code, code);
+      assert.equal(info.wasClean, false);
+      assert.equal(info.error, err);
+    });
+  }
+
+  test("a client receiving a masked frame fails the connection with 1002", async () => {
+    const peer = new RawPeer("client");
+    await peer.write(rawFrame(0x81, "x", [1, 2, 3, 4]));
+    assert.equal(await peer.readCloseCode(), 1002);
+    assert.equal((await peer.ws.closed).code, 1002);
+  });
+
+  test("invalid UTF-8 fails fast, after the first fragment, before the message ends", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x01, [0x61, 0xf4, 0x90]));
+    assert.equal(await withTimeout(peer.readCloseCode(), 2000, "the 1007 close"), 1007);
+  });
+
+  test("a UTF-8 sequence split across fragments completes in the next partial frame", async () => {
+    const full = text("a€𝄞b");
+    for (let cut = 1; cut < full.length; cut++) {
+      const peer = new RawPeer("server");
+      await peer.write(rawFrame(0x01, full.subarray(0, cut)), rawFrame(0x80, full.subarray(cut)));
+      const first = await peer.ws.recv();
+      const second = await peer.ws.recv();
+      assert.equal(first.partial, true);
+      assert.equal((first.data as string) + (second.data as string), "a€𝄞b", `cut at ${cut}`);
+      assert.ok(!(first.data as string).includes("\uFFFD"));
+      await peer.ws.close();
+    }
+  });
+
+  test("control frames between fragments are kept by recvAll and returned afterwards", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x01, "Hel"), rawFrame(0x89, "p1"), rawFrame(0x8a, "p2"), rawFrame(0x80, "lo"));
+    const whole = await peer.ws.recvAll();
+    assert.equal(whole.data, "Hello");
+    assert.equal((await peer.ws.recv()).type, "ping");
+    assert.equal((await peer.ws.recv()).type, "pong");
+    const pong = await peer.readFrame();
+    assert.equal(pong?.opcode, Opcode.Pong);
+    assert.deepEqual(pong?.payload, text("p1"));
+  });
+
+  test("recvAll fails with 1009 when the message exceeds maxMessageSize, counting every frame", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x02, new Uint8Array(6)), rawFrame(0x80, new Uint8Array(5)));
+    await assert.rejects(peer.ws.recvAll(10), (e: MessageTooBigError) => e.closeCode === 1009);
+    assert.equal(await peer.readCloseCode(), 1009);
+  });
+
+  test("data after a close frame is ignored", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x88, [0x03, 0xe8]), rawFrame(0x81, "late"));
+    const msg = await peer.ws.recv();
+    assert.equal(msg.type, "close");
+    await assert.rejects(peer.ws.recv(), ConnectionClosedError);
+    assert.equal(await peer.readCloseCode(), 1000);
+  });
+
+  test("an empty close is echoed empty and reported as 1005", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x88, []));
+    assert.equal(await peer.readCloseCode(), null);
+    assert.equal((await peer.ws.closed).code, 1005);
+  });
+
+  test("the server closes TCP first once both close frames are exchanged", async () => {
+    const peer = new RawPeer("server");
+    await peer.write(rawFrame(0x88, [0x03, 0xe8]));
+    assert.equal(await peer.readCloseCode(), 1000);
+    assert.ok(await peer.readEnd(), "server ended the transport without waiting for the client");
+    const info = await peer.ws.closed;
+    assert.equal(info.wasClean, true);
+  });
+
+  test("the client waits for the server to close TCP after the handshake", async () => {
+    const peer = new RawPeer("client", { closeTimeout: 5000 });
+    const closing = peer.ws.close(1000);
+    assert.equal(await peer.readCloseCode(), 1000);
+    await peer.write(rawFrame(0x88, [0x03, 0xe8], null));
+    let settled = false;
+    void closing.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, false, "client closed before the server ended TCP");
+    await peer.end();
+    assert.deepEqual(await closing, { code: 1000, reason: "", wasClean: true });
+  });
+
+  test("a peer that never answers close is cut off after closeTimeout with 1006", async () => {
+    const peer = new RawPeer("server", { closeTimeout: 100 });
+    const started = Date.now();
+    const info = await peer.ws.close(1000);
+    assert.equal(info.code, 1006);
+    assert.equal(info.wasClean, false);
+    assert.ok(Date.now() - started >= 90);
+  });
+
+  test("a transport that vanishes mid-frame rejects a pending recv with a typed 1006 error", async () => {
+    const peer = new RawPeer("server");
+    const pending = peer.ws.recv();
+    await peer.write(rawFrame(0x82, new Uint8Array(100)).subarray(0, 20));
+    await peer.end();
+    const err = await pending.then(() => assert.fail("recv resolved"), (e) => e);
+    assert.ok(err instanceof ConnectionClosedError);
+    assert.equal(err.closeCode, 1006);
+    assert.equal((await peer.ws.closed).code, 1006);
+    await assert.rejects(peer.ws.send("x"), ConnectionClosedError);
+  });
+
+  test("the client masks every frame with a fresh key and never modifies the caller's bytes", async () => {
+    const peer = new RawPeer("client");
+    const data = randomBytes(64, 1);
+    const copy = data.slice();
+    await peer.ws.send(data);
+    await peer.ws.send(data);
+    assert.deepEqual(data, copy);
+    const a = await peer.readFrame();
+    const b = await peer.readFrame();
+    assert.deepEqual(a?.payload, copy);
+    assert.deepEqual(b?.payload, copy);
+  });
+});
+
+describe("backpressure over TCP", () => {
+  test("a peer that never reads makes send wait instead of buffering without bound", async () => {
+    const pair = await tcpPair({ closeTimeout: 500 });
+    // The server application never calls recv: its inbox fills, it stops
+    // reading, TCP windows fill, and the client's sends must start to wait.
+    const chunk = new Uint8Array(256 * 1024);
+    let sent = 0;
+    let blocked = false;
+    for (let i = 0; i < 400; i++) {
+      const done = await Promise.race([
+        pair.client.send(chunk).then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
+      ]);
+      if (!done) {
+        blocked = true;
+        break;
+      }
+      sent++;
+    }
+    assert.ok(blocked, `all ${sent} sends of 256 KiB completed although nobody read`);
+    assert.ok(pair.client.bufferedAmount < 8 * 1024 * 1024, `client buffered ${pair.client.bufferedAmount} bytes`);
+    // Once the server reads, everything arrives.
+    let received = 0;
+    while (received <= sent) {
+      const msg = await withTimeout(pair.server.recv(), 5000, "reading the backlog");
+      assert.equal((msg.data as Uint8Array).length, chunk.length);
+      received++;
+    }
+    await closeBoth(pair);
+  });
+});
