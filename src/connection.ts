@@ -43,6 +43,11 @@ export interface WebSocketConnectionOptions {
   closeTimeout?: number;
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */
   maskKey?: () => Uint8Array;
+  /**
+   * Bytes already read from the transport after the opening handshake (they
+   * arrived with the HTTP head); they are decoded before anything else.
+   */
+  head?: Uint8Array;
 }
 
 /** How a connection ended. */
@@ -244,6 +249,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       drain: () => this.#onDrain(),
     };
     this.#transport.start(sink);
+    if (options.head !== undefined && options.head.length > 0) this.#onData(options.head.slice());
   }
 
   /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */

@@ -6,39 +6,39 @@
  */
 
 import type { Socket } from "node:net";
-import type { Transport } from "./types.ts";
+import type { Transport, TransportSink } from "./types.ts";
 
 /**
- * Wraps a connected socket. `head` holds bytes already read from the socket
- * (those that followed the HTTP upgrade head); they are delivered first.
- * Nagle's algorithm is turned off: WebSocket frames are messages, and the
- * connection already coalesces what it writes in one tick.
+ * Wraps a connected socket. Nagle's algorithm is turned off: WebSocket frames
+ * are messages, and the connection already coalesces what it writes in one tick.
  */
-export function nodeSocketTransport(socket: Socket, head?: Uint8Array): Transport {
+export function nodeSocketTransport(socket: Socket): Transport {
   socket.setNoDelay(true);
+  let sink: TransportSink | null = null;
+  let done = false;
+  const finish = (err?: unknown) => {
+    if (done) return;
+    done = true;
+    if (err === undefined) sink!.end();
+    else sink!.error(err);
+  };
   return {
     mutableChunks: true,
     get bufferedAmount() {
       return socket.writableLength;
     },
-    start(sink) {
-      let done = false;
-      const finish = (err?: unknown) => {
-        if (done) return;
-        done = true;
-        if (err === undefined) sink.end();
-        else sink.error(err);
-      };
-      // Before any listener: bytes read with the upgrade head come first.
-      if (head !== undefined && head.length > 0) sink.data(head.slice());
+    start(next) {
+      const first = sink === null;
+      sink = next;
+      if (!first) return;
       socket.on("data", (chunk: Uint8Array) => {
         // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
-        if (!done) sink.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if (!done) sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       });
       socket.on("end", () => finish());
       socket.on("error", (err) => finish(err));
       socket.on("close", () => finish());
-      socket.on("drain", () => sink.drain());
+      socket.on("drain", () => sink!.drain());
     },
     write(chunk) {
       if (socket.destroyed || !socket.writable) return true;

@@ -76,8 +76,9 @@ export function streamTransport(pair: ByteStreamPair): Transport {
       return pending;
     },
     start(s) {
+      const first = sink === null;
       sink = s;
-      pump();
+      if (first) pump();
     },
     write(chunk) {
       pending += chunk.length;

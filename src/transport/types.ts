@@ -56,7 +56,11 @@ export interface Transport {
   readonly mutableChunks: boolean;
   /** Bytes accepted by `write` but not yet handed to the operating system. */
   readonly bufferedAmount: number;
-  /** Starts reading; called once. */
+  /**
+   * Starts reading. Calling it again hands the transport over to a new sink
+   * (the opening handshake reads the HTTP head, then hands over to the
+   * connection): every event after the call goes to the new sink.
+   */
   start(sink: TransportSink): void;
   /**
    * Queues bytes for sending; the chunk must not be modified afterwards.
