@@ -15,7 +15,7 @@ let made: Promise<TestCertificate> | null = null;
 export function testCertificate(): Promise<TestCertificate> {
   made ??= (async () => {
     const pems = await selfsigned.generate([{ name: "commonName", value: "localhost" }], {
-      days: 2,
+      notAfterDate: new Date(Date.now() + 2 * 24 * 3600 * 1000),
       keySize: 2048,
       extensions: [
         { name: "basicConstraints", cA: true },
