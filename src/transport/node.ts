@@ -5,8 +5,9 @@
  * @module
  */
 
-import type { Socket } from "node:net";
-import type { Transport, TransportSink } from "./types.ts";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import type { DialOptions, Transport, TransportSink } from "./types.ts";
 
 /**
  * Wraps a connected socket. Nagle's algorithm is turned off: WebSocket frames
@@ -57,4 +58,58 @@ export function nodeSocketTransport(socket: Socket): Transport {
       socket.destroy();
     },
   };
+}
+
+/**
+ * Opens a TCP or TLS connection with `node:net` / `node:tls` and wraps it.
+ *
+ * @param options Host, port, TLS settings and an abort signal.
+ * @returns The connected transport; data flows once `start` is called.
+ *
+ * @example
+ * ```ts
+ * import { dialNode } from "./node.ts";
+ *
+ * const transport = await dialNode({ hostname: "127.0.0.1", port: 8080 });
+ * transport.destroy();
+ * ```
+ */
+export function dialNode(options: DialOptions): Promise<Transport> {
+  const { hostname, port, tls, signal } = options;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const socket = tls === undefined ? netConnect({ host: hostname, port }) : tlsConnect({
+      host: hostname,
+      port,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      // Node derives SNI from a host name itself and must not send an IP (RFC 6066 §3).
+      servername: tls.serverName,
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    });
+    const ready = tls === undefined ? "connect" : "secureConnect";
+    const settle = () => {
+      socket.off(ready, onReady);
+      socket.off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onReady = () => {
+      settle();
+      resolve(nodeSocketTransport(socket));
+    };
+    const onError = (err: Error) => {
+      settle();
+      socket.destroy();
+      reject(err);
+    };
+    const onAbort = () => {
+      settle();
+      socket.destroy();
+      reject(signal!.reason);
+    };
+    socket.once(ready, onReady);
+    socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

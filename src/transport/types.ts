@@ -91,3 +91,33 @@ export interface ByteStreamPair {
   /** Releases the underlying resource. */
   close?(): void;
 }
+
+/** TLS settings for an outgoing connection (`wss://`). */
+export interface DialTlsOptions {
+  /** PEM certificates to trust instead of the runtime's default roots. */
+  ca?: string | string[];
+  /** PEM client certificate (mutual TLS); needs `key`. */
+  cert?: string;
+  /** PEM private key of `cert`. */
+  key?: string;
+  /** The name to send as SNI and to verify the certificate against. Defaults to the host. */
+  serverName?: string;
+  /** Set to false to accept any certificate. Defaults to true. */
+  rejectUnauthorized?: boolean;
+}
+
+/** Where and how a runtime shim opens an outgoing connection. */
+export interface DialOptions {
+  /** Host name or IP address; an IPv6 address without brackets. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** TLS settings: present means TLS. */
+  tls?: DialTlsOptions;
+  /**
+   * Aborts the attempt. A dial that is aborted rejects with the signal's
+   * reason and leaves no socket behind; once it resolved, the caller owns the
+   * transport.
+   */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,287 @@
+/**
+ * Bun's native sockets: `Bun.connect`. Loaded only on Bun (see `./mod.ts`).
+ * Bun is typed here structurally, with only what this file uses, so the
+ * project needs no Bun type package.
+ *
+ * @module
+ */
+
+import type { DialOptions, Transport, TransportSink } from "./types.ts";
+
+/** The part of Bun's `Socket` this shim uses. */
+export interface BunSocket {
+  /** Writes what the kernel takes now; returns the byte count (less than asked under pressure, -1 when closed). */
+  write(data: Uint8Array): number;
+  /** Sends what Bun buffered, then FIN. */
+  end(): void;
+  /** Closes at once. */
+  terminate(): void;
+  /** Stops `data` callbacks until `resume`. */
+  pause(): void;
+  /** Resumes `data` callbacks. */
+  resume(): void;
+  /** Turns Nagle's algorithm off (true) or on. */
+  setNoDelay(noDelay?: boolean): boolean;
+}
+
+/** The per-socket callbacks `Bun.connect` takes. */
+export interface BunSocketHandler {
+  open?(socket: BunSocket): void;
+  data?(socket: BunSocket, data: Uint8Array): void;
+  drain?(socket: BunSocket): void;
+  end?(socket: BunSocket): void;
+  close?(socket: BunSocket, error?: Error): void;
+  error?(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
+}
+
+interface BunConnectOptions {
+  hostname: string;
+  port: number;
+  socket: BunSocketHandler;
+  tls?: {
+    ca?: string | string[];
+    cert?: string;
+    key?: string;
+    serverName?: string;
+    rejectUnauthorized?: boolean;
+  };
+}
+
+interface BunGlobal {
+  connect(options: BunConnectOptions): Promise<BunSocket>;
+}
+
+/**
+ * A {@link Transport} whose events come from Bun's socket callbacks: create
+ * it first, pass `handler` to `Bun.connect`, then `attach` the socket.
+ */
+export interface BunTransport extends Transport {
+  /** The callbacks to give `Bun.connect`. */
+  readonly handler: BunSocketHandler;
+  /** Binds the connected socket. */
+  attach(socket: BunSocket): void;
+}
+
+/**
+ * Creates a transport for a Bun socket.
+ *
+ * `socket.write` takes only what the kernel accepts at once and returns the
+ * count; the rest is queued here and written from the `drain` callback, so
+ * no byte is lost and `bufferedAmount` tells how much waits.
+ *
+ * @returns The transport, to be attached to a socket.
+ *
+ * @example
+ * ```ts ignore
+ * import { bunSocketTransport } from "./bun.ts";
+ *
+ * const transport = bunSocketTransport();
+ * // deno-lint-ignore no-explicit-any
+ * const socket = await (globalThis as any).Bun.connect({ hostname: "127.0.0.1", port: 8080, socket: transport.handler });
+ * transport.attach(socket);
+ * ```
+ */
+export function bunSocketTransport(): BunTransport {
+  let socket: BunSocket | null = null;
+  let sink: TransportSink | null = null;
+  // Events that arrive before `start` (Bun reads as soon as it connects).
+  let early: Uint8Array[] = [];
+  let earlyEnd: { err?: unknown } | null = null;
+  let finished = false;
+  let destroyed = false;
+  let paused = false;
+  const queue: Uint8Array[] = [];
+  let queued = 0;
+  let endRequested = false;
+
+  function finish(err?: unknown): void {
+    if (finished) return;
+    if (sink === null) {
+      earlyEnd ??= { err };
+      return;
+    }
+    finished = true;
+    if (err === undefined || destroyed) sink.end();
+    else sink.error(err);
+  }
+
+  function flushQueue(): void {
+    while (queue.length > 0) {
+      const chunk = queue[0];
+      const n = socket!.write(chunk);
+      if (n < 0) {
+        queue.length = 0;
+        queued = 0;
+        return;
+      }
+      queued -= n;
+      if (n < chunk.length) {
+        queue[0] = chunk.subarray(n);
+        return;
+      }
+      queue.shift();
+    }
+  }
+
+  const handler: BunSocketHandler = {
+    data(_socket, data) {
+      if (finished) return;
+      // Plain Uint8Arrays on every runtime, never Buffers. Bun allocates a
+      // fresh buffer per callback, so it is ours to keep and unmask.
+      const chunk = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (sink === null) early.push(chunk);
+      else sink.data(chunk);
+    },
+    drain() {
+      const before = queued;
+      flushQueue();
+      if (queue.length === 0) {
+        if (endRequested && !destroyed) socket!.end();
+        if (before > 0 || sink !== null) sink?.drain();
+      }
+    },
+    end() {
+      finish();
+    },
+    close(_socket, error) {
+      finish(error);
+    },
+    error(_socket, error) {
+      finish(error);
+    },
+  };
+
+  return {
+    handler,
+    mutableChunks: true,
+    get bufferedAmount() {
+      return queued;
+    },
+    attach(s) {
+      socket = s;
+      s.setNoDelay(true);
+    },
+    start(next) {
+      const first = sink === null;
+      sink = next;
+      if (!first) return;
+      const chunks = early;
+      early = [];
+      for (const chunk of chunks) if (!finished) next.data(chunk);
+      if (earlyEnd !== null) finish(earlyEnd.err);
+    },
+    write(chunk) {
+      if (destroyed || endRequested || finished) return true;
+      if (queue.length === 0) {
+        const n = socket!.write(chunk);
+        if (n === chunk.length || n < 0) return true;
+        chunk = chunk.subarray(n);
+      }
+      queue.push(chunk);
+      queued += chunk.length;
+      return false;
+    },
+    pause() {
+      if (paused || destroyed) return;
+      paused = true;
+      socket!.pause();
+    },
+    resume() {
+      if (!paused || destroyed) return;
+      paused = false;
+      socket!.resume();
+    },
+    end() {
+      if (destroyed || endRequested) return;
+      endRequested = true;
+      if (queue.length === 0) socket!.end();
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      queue.length = 0;
+      queued = 0;
+      socket?.terminate();
+    },
+  };
+}
+
+/**
+ * Opens a TCP or TLS connection with `Bun.connect`, Nagle's algorithm off.
+ *
+ * @param options Host, port, TLS settings and an abort signal.
+ * @returns The connected transport.
+ *
+ * @example
+ * ```ts ignore
+ * import { dialBun } from "./bun.ts";
+ *
+ * const transport = await dialBun({ hostname: "127.0.0.1", port: 8080 });
+ * transport.destroy();
+ * ```
+ */
+export async function dialBun(options: DialOptions): Promise<Transport> {
+  const { hostname, port, tls, signal } = options;
+  signal?.throwIfAborted();
+  const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+  const transport = bunSocketTransport();
+  let handshakeDone: Promise<void> = Promise.resolve();
+  if (tls !== undefined) {
+    // Bun.connect resolves at TCP connect; the TLS handshake's outcome comes
+    // through the handshake callback, and a refused certificate must reject the dial.
+    handshakeDone = new Promise<void>((resolve, reject) => {
+      transport.handler.handshake = (_socket, success, authorizationError) => {
+        if (success && authorizationError === null) resolve();
+        else if (tls.rejectUnauthorized === false && success) resolve();
+        else reject(authorizationError ?? new Error("TLS handshake failed"));
+      };
+      transport.handler.connectError = (_socket, err) => reject(err);
+      const onClose = transport.handler.close!;
+      transport.handler.close = (socket, error) => {
+        reject(error ?? new Error("Connection closed during the TLS handshake"));
+        onClose(socket, error);
+      };
+    });
+  }
+  handshakeDone.catch(() => {});
+  let socket: BunSocket | null = null;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      socket?.terminate();
+      reject(signal!.reason);
+    };
+  });
+  aborted.catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const connecting = bun.connect({
+      hostname,
+      port,
+      socket: transport.handler,
+      tls: tls === undefined ? undefined : {
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        serverName: tls.serverName,
+        rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      },
+    });
+    // A connect that completes after an abort is closed at once.
+    connecting.then((s) => {
+      if (signal?.aborted) s.terminate();
+    }, () => {});
+    socket = await Promise.race([connecting, aborted]);
+    transport.attach(socket);
+    if (signal?.aborted) throw signal.reason;
+    await Promise.race([handshakeDone, aborted]);
+    return transport;
+  } catch (err) {
+    socket?.terminate();
+    throw signal?.aborted ? signal.reason : err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}

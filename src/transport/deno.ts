@@ -1,0 +1,250 @@
+/**
+ * Deno's native sockets: `Deno.connect`, `Deno.connectTls`, `Deno.startTls`.
+ * Loaded only on Deno (see `./mod.ts`), so no other runtime sees the `Deno`
+ * namespace.
+ *
+ * @module
+ */
+
+import type { DialOptions, Transport, TransportSink } from "./types.ts";
+
+/** One read's buffer. Each read is copied out, so the buffer is reused. */
+const READ_SIZE = 64 * 1024;
+/** Writes beyond this many pending bytes ask the connection to wait. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Wraps a connected `Deno.Conn` as a {@link Transport}.
+ *
+ * It reads with `conn.read` into one reused buffer and hands the connection a
+ * copy of each read, rather than going through `conn.readable`: the copy is
+ * the only per-read allocation, and the writes chain on `conn.write`
+ * directly, with no stream writer or queue strategy in between.
+ *
+ * @param conn A TCP or TLS connection.
+ * @returns The transport; reading starts with `start`.
+ *
+ * @example
+ * ```ts
+ * import { denoConnTransport } from "./deno.ts";
+ *
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 8080 });
+ * const transport = denoConnTransport(conn);
+ * transport.destroy();
+ * ```
+ */
+export function denoConnTransport(conn: Deno.Conn): Transport {
+  let sink: TransportSink | null = null;
+  let finished = false;
+  let destroyed = false;
+  let paused = false;
+  let wakeReader: (() => void) | null = null;
+  // Outgoing chunks not yet taken by the OS; `conn.write` may take part of one.
+  const queue: Uint8Array[] = [];
+  let pending = 0;
+  let writing = false;
+  let blocked = false;
+  let endRequested = false;
+
+  function finish(err?: unknown): void {
+    if (finished) return;
+    finished = true;
+    if (err === undefined || destroyed) sink!.end();
+    else sink!.error(err);
+  }
+
+  async function pump(): Promise<void> {
+    const buffer = new Uint8Array(READ_SIZE);
+    try {
+      for (;;) {
+        if (paused) await new Promise<void>((resolve) => (wakeReader = resolve));
+        if (destroyed) break;
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        if (n > 0) sink!.data(buffer.slice(0, n));
+      }
+    } catch (err) {
+      finish(err);
+      return;
+    }
+    finish();
+  }
+
+  async function flush(): Promise<void> {
+    writing = true;
+    try {
+      while (queue.length > 0) {
+        const chunk = queue[0];
+        const n = await conn.write(chunk);
+        pending -= n;
+        if (n < chunk.length) queue[0] = chunk.subarray(n);
+        else queue.shift();
+        if (blocked && pending <= HIGH_WATER_MARK) {
+          blocked = false;
+          sink?.drain();
+        }
+      }
+      if (endRequested) await conn.closeWrite();
+    } catch (err) {
+      queue.length = 0;
+      pending = 0;
+      if (!destroyed) {
+        closeQuietly(conn);
+        finish(err);
+      }
+    } finally {
+      writing = false;
+    }
+  }
+
+  return {
+    mutableChunks: true,
+    get bufferedAmount() {
+      return pending;
+    },
+    start(next) {
+      const first = sink === null;
+      sink = next;
+      if (first) pump();
+    },
+    write(chunk) {
+      if (destroyed || endRequested) return true;
+      queue.push(chunk);
+      pending += chunk.length;
+      if (!writing) flush();
+      if (pending > HIGH_WATER_MARK) blocked = true;
+      return !blocked;
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      const wake = wakeReader;
+      wakeReader = null;
+      wake?.();
+    },
+    end() {
+      if (destroyed || endRequested) return;
+      endRequested = true;
+      if (!writing) flush();
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      queue.length = 0;
+      pending = 0;
+      closeQuietly(conn);
+      const wake = wakeReader;
+      wakeReader = null;
+      wake?.();
+    },
+  };
+}
+
+/**
+ * Resolves with what `connecting` resolves with, unless `signal` aborts
+ * first: then it rejects with the signal's reason, and a connection that
+ * arrives late is closed.
+ */
+function abortable<T extends Deno.Conn>(connecting: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return connecting;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      connecting.then(closeQuietly, () => {});
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    connecting.then(
+      (conn) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) closeQuietly(conn);
+        else resolve(conn);
+      },
+      (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Whether {@link dialDeno} can honour these TLS settings with Deno's own TLS.
+ * `rejectUnauthorized: false` and a server name together with a client
+ * certificate have no `Deno.connectTls` / `Deno.startTls` equivalent.
+ *
+ * @param tls The requested TLS settings.
+ * @returns True when the native API supports them.
+ */
+export function denoSupportsTls(tls: DialOptions["tls"]): boolean {
+  if (tls === undefined) return true;
+  if (tls.rejectUnauthorized === false) return false;
+  return !(tls.serverName !== undefined && (tls.cert !== undefined || tls.key !== undefined));
+}
+
+/**
+ * Opens a TCP or TLS connection with Deno's native API, with Nagle's
+ * algorithm off where Deno exposes it (TCP, and TLS without a client certificate, which is
+ * started over a TCP connection).
+ *
+ * @param options Host, port, TLS settings (see {@link denoSupportsTls}) and an abort signal.
+ * @returns The connected transport.
+ *
+ * @example
+ * ```ts
+ * import { dialDeno } from "./deno.ts";
+ *
+ * const transport = await dialDeno({ hostname: "127.0.0.1", port: 8080 });
+ * transport.destroy();
+ * ```
+ */
+export async function dialDeno(options: DialOptions): Promise<Transport> {
+  const { hostname, port, tls, signal } = options;
+  signal?.throwIfAborted();
+  if (tls === undefined) {
+    const conn = await Deno.connect({ hostname, port, signal });
+    conn.setNoDelay(true);
+    return denoConnTransport(conn);
+  }
+  if (!denoSupportsTls(tls)) throw new TypeError("These TLS settings need node:tls on Deno");
+  const caCerts = tls.ca === undefined ? undefined : Array.isArray(tls.ca) ? tls.ca : [tls.ca];
+  if (tls.cert !== undefined || tls.key !== undefined) {
+    if (tls.cert === undefined || tls.key === undefined) throw new TypeError("A client certificate needs both cert and key");
+    const conn = await abortable(Deno.connectTls({ hostname, port, caCerts, cert: tls.cert, key: tls.key }), signal);
+    try {
+      await abortable(conn.handshake().then(() => conn), signal);
+    } catch (err) {
+      closeQuietly(conn);
+      throw err;
+    }
+    return denoConnTransport(conn);
+  }
+  const tcp = await Deno.connect({ hostname, port, signal });
+  tcp.setNoDelay(true);
+  // startTls verifies the certificate against (and sends as SNI) `hostname`,
+  // which is how a server name other than the host is honoured.
+  let conn: Deno.TlsConn;
+  try {
+    conn = await abortable(Deno.startTls(tcp, { hostname: tls.serverName ?? hostname, caCerts }), signal);
+  } catch (err) {
+    closeQuietly(tcp);
+    throw err;
+  }
+  try {
+    await abortable(conn.handshake().then(() => conn), signal);
+  } catch (err) {
+    closeQuietly(conn);
+    throw err;
+  }
+  return denoConnTransport(conn);
+}
