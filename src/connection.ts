@@ -14,8 +14,8 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder } from "./codec/decoder.ts";
 import { checkControlFrame, encodeFrame, encodeTextFrame } from "./codec/encoder.ts";
 import { type Frame, headerSize, Opcode, writeHeader } from "./codec/frame.ts";
 import { randomMaskKey } from "./codec/mask.ts";
-import { decodeUtf8, Utf8StreamDecoder } from "./codec/utf8.ts";
-import { ConnectionClosedError, MessageTooBigError, type WebSocketError } from "./errors.ts";
+import { decodeUtf8, utf8Length, Utf8StreamDecoder } from "./codec/utf8.ts";
+import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "./errors.ts";
 import { isValidMessage, Message, type MessageType } from "./message.ts";
 import { streamTransport } from "./transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
@@ -24,6 +24,10 @@ import type { ByteStreamPair, Transport, TransportSink } from "./transport/types
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 /** The default time to wait for the peer during the closing handshake. */
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
+/** The default keepalive: a ping after this many ms without receiving anything. */
+export const DEFAULT_PING_INTERVAL = 20000;
+/** The default time a keepalive ping waits for the peer to show it is alive. */
+export const DEFAULT_PING_TIMEOUT = 20000;
 
 /** Options for {@link WebSocketConnection}. */
 export interface WebSocketConnectionOptions {
@@ -41,6 +45,23 @@ export interface WebSocketConnectionOptions {
   autoPong?: boolean;
   /** Milliseconds to wait for the peer's part of the closing handshake. Defaults to 5000. */
   closeTimeout?: number;
+  /**
+   * Keepalive: after this many ms in which nothing arrived, send a ping.
+   * Defaults to 20000; 0 turns keepalive off.
+   */
+  pingInterval?: number;
+  /**
+   * Keepalive: if nothing (a pong or anything else) arrives within this many
+   * ms of a keepalive ping, the peer is taken for dead: a close frame with
+   * 1011 is sent on a best-effort basis, the transport is dropped at once,
+   * and `closed` resolves with 1011 and a {@link TimeoutError}. Defaults to 20000.
+   */
+  pingTimeout?: number;
+  /**
+   * Close with 1001 (Going Away) when no text or binary frame arrived for
+   * this many ms; pings and pongs do not count. Defaults to 0 (off).
+   */
+  idleTimeout?: number;
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */
   maskKey?: () => Uint8Array;
   /**
@@ -178,6 +199,9 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   readonly #maxMessageSize: number;
   readonly #autoPong: boolean;
   readonly #closeTimeout: number;
+  readonly #pingInterval: number;
+  readonly #pingTimeout: number;
+  readonly #idleTimeout: number;
   readonly #maskKey: (() => Uint8Array) | null;
   readonly #decoder: FrameDecoder;
 
@@ -209,6 +233,15 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #terminated = false;
   #closeInfo: CloseInfo | null = null;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  // Keepalive and idle detection: timestamps are taken per received chunk or
+  // data frame only when the feature is on, and one timer per feature checks
+  // them, rather than a timer reset per frame.
+  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastReceived = 0;
+  #pingSentAt = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastData = 0;
   #resolveClosed!: (info: CloseInfo) => void;
   /**
    * Resolves once the connection is closed, cleanly or not, with the code and
@@ -235,6 +268,9 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#autoPong = options.autoPong ?? true;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.#pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    this.#pingTimeout = options.pingTimeout ?? DEFAULT_PING_TIMEOUT;
+    this.#idleTimeout = options.idleTimeout ?? 0;
     this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
     this.#decoder = new FrameDecoder({
       masked: !this.#client,
@@ -249,6 +285,15 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       drain: () => this.#onDrain(),
     };
     this.#transport.start(sink);
+    const now = Date.now();
+    if (this.#pingInterval > 0) {
+      this.#lastReceived = now;
+      this.#keepaliveTimer = setTimeout(() => this.#onKeepaliveTimer(), this.#pingInterval);
+    }
+    if (this.#idleTimeout > 0) {
+      this.#lastData = now;
+      this.#idleTimer = setTimeout(() => this.#onIdleTimer(), this.#idleTimeout);
+    }
     if (options.head !== undefined && options.head.length > 0) this.#onData(options.head.slice());
   }
 
@@ -276,6 +321,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
 
   #onData(chunk: Uint8Array): void {
     if (!this.#reading) return;
+    if (this.#pingInterval > 0) this.#lastReceived = Date.now();
     const decoder = this.#decoder;
     decoder.push(chunk);
     try {
@@ -310,6 +356,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
             data = this.#textDecoder.decode(payload, frame.fin);
           }
         }
+        if (this.#idleTimeout > 0) this.#lastData = Date.now();
         this.#deliver(new Message(data, type, !frame.fin), payload.length);
         return;
       }
@@ -429,7 +476,31 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#checkMessageSize(total, maxMessageSize);
     if (!first.partial) return first;
 
-    const parts: (string | Uint8Array)[] = [first.data];
+    // Gather without one object per fragment, so a flood of tiny fragments
+    // costs memory in proportion to its bytes, bounded by maxMessageSize:
+    // text in batches of joined strings, bytes in a buffer that doubles.
+    const text: string[] = [];
+    let batch: string[] = [];
+    let bytes = new Uint8Array(0);
+    let filled = 0;
+    const add = (data: string | Uint8Array) => {
+      if (typeof data === "string") {
+        batch.push(data);
+        if (batch.length === 1024) {
+          text.push(batch.join(""));
+          batch = [];
+        }
+        return;
+      }
+      if (filled + data.length > bytes.length) {
+        const grown = new Uint8Array(Math.min(maxMessageSize, Math.max(2 * bytes.length, filled + data.length, 4096)));
+        grown.set(bytes.subarray(0, filled));
+        bytes = grown;
+      }
+      bytes.set(data, filled);
+      filled += data.length;
+    };
+    add(first.data);
     const aside: Message[] = [];
     try {
       for (;;) {
@@ -441,19 +512,19 @@ export class WebSocketConnection implements AsyncIterable<Message> {
         }
         total += this.#payloadSize(msg);
         this.#checkMessageSize(total, maxMessageSize);
-        parts.push(msg.data);
+        add(msg.data);
         if (!msg.partial) break;
       }
     } finally {
       if (aside.length > 0) this.#setAside.push(...aside);
     }
-    if (type === "text") return new Message((parts as string[]).join(""), "text");
-    return new Message(concat(parts as Uint8Array[], total), "binary");
+    if (type === "text") return new Message(text.join("") + batch.join(""), "text");
+    return new Message(filled === bytes.length ? bytes : bytes.slice(0, filled), "binary");
   }
 
   #payloadSize(msg: Message): number {
     const data = msg.data;
-    return typeof data === "string" ? new TextEncoder().encode(data).length : data.length;
+    return typeof data === "string" ? utf8Length(data) : data.length;
   }
 
   #checkMessageSize(total: number, max: number): void {
@@ -747,6 +818,53 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#updateReading();
   }
 
+  // ---------------------------------------------------------------- liveness
+
+  /**
+   * Keepalive (in the spirit of python-websockets' ping_interval and
+   * ping_timeout): a ping after `pingInterval` of silence; anything received
+   * after it, the pong or other data, proves the peer alive.
+   */
+  #onKeepaliveTimer(): void {
+    if (this.#terminated || this.#closeSent) return;
+    const now = Date.now();
+    if (this.#pingSentAt === 0) {
+      const silent = now - this.#lastReceived;
+      if (silent < this.#pingInterval) {
+        this.#keepaliveTimer = setTimeout(() => this.#onKeepaliveTimer(), this.#pingInterval - silent);
+        return;
+      }
+      this.#pingSentAt = now;
+      this.#writeControl(Opcode.Ping, new Uint8Array(0));
+      this.#keepaliveTimer = setTimeout(() => this.#onKeepaliveTimer(), this.#pingTimeout);
+      return;
+    }
+    if (this.#lastReceived >= this.#pingSentAt) {
+      this.#pingSentAt = 0;
+      const wait = Math.max(1, this.#pingInterval - (now - this.#lastReceived));
+      this.#keepaliveTimer = setTimeout(() => this.#onKeepaliveTimer(), wait);
+      return;
+    }
+    // The peer is unresponsive: waiting for a closing handshake is pointless.
+    this.#fail(
+      new TimeoutError(`No answer to a keepalive ping within ${this.#pingTimeout} ms`, {
+        closeCode: CloseCode.InternalError,
+      }),
+    );
+    this.#transport.destroy();
+    this.#terminate();
+  }
+
+  #onIdleTimer(): void {
+    if (this.#terminated || this.#closeSent) return;
+    const idle = Date.now() - this.#lastData;
+    if (idle < this.#idleTimeout) {
+      this.#idleTimer = setTimeout(() => this.#onIdleTimer(), this.#idleTimeout - idle);
+      return;
+    }
+    void this.close(CloseCode.GoingAway, "Idle timeout");
+  }
+
   // ------------------------------------------------------------------ closing
 
   /**
@@ -885,6 +1003,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#terminated = true;
     this.#transportEnded = true;
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#keepaliveTimer);
+    clearTimeout(this.#idleTimer);
     const info = this.#closeInfo ?? { code: CloseCode.Abnormal, reason: "", wasClean: false };
     this.#closeInfo = info;
     if (this.#recvError === null) this.#setRecvError(info.error ?? this.#closedError());

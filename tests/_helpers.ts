@@ -80,7 +80,10 @@ export class RawPeer {
     const fromWs = new TransformStream<Uint8Array, Uint8Array>();
     this.ws = new WebSocketConnection(
       streamTransport({ readable: toWs.readable, writable: fromWs.writable }),
-      { closeTimeout: 500, ...options, role },
+      // No keepalive pings unless a test asks: they would interleave with the
+      // frames under test, and an unclosed connection's timer would keep the
+      // test process alive.
+      { closeTimeout: 500, pingInterval: 0, ...options, role },
     );
     this.#writer = toWs.writable.getWriter();
     this.#reader = fromWs.readable.getReader();

@@ -60,3 +60,19 @@ export class Utf8StreamDecoder {
     }
   }
 }
+
+/** The UTF-8 length of `text` in bytes, without encoding it. */
+export function utf8Length(text: string): number {
+  let length = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) length += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: 2 UTF-16 units, 4 bytes.
+      length += 2;
+      i++;
+    } else length += 2;
+  }
+  return length;
+}
