@@ -34,12 +34,15 @@ export {
 } from "./src/connection.ts";
 export {
   ConnectionClosedError,
+  HandshakeError,
+  type HandshakeErrorOptions,
   MessageTooBigError,
   ProtocolError,
   TimeoutError,
   WebSocketError,
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
+export { connect, type ConnectOptions, type ConnectTlsOptions } from "./src/client.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
 export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
 export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";

@@ -141,3 +141,58 @@ export class TimeoutError extends WebSocketError {
     super(message, { code: "ERR_TIMEOUT", ...options });
   }
 }
+
+/** What the server answered, carried by a {@link HandshakeError}. */
+export interface HandshakeErrorOptions {
+  /** Stable identifier such as `"ERR_HANDSHAKE_STATUS"`. Defaults to `"ERR_HANDSHAKE"`. */
+  code?: string;
+  /** The HTTP status of the response; 0 when no valid response head arrived. */
+  status?: number;
+  /** The response's header fields. */
+  headers?: Headers;
+  /** The first bytes (at most 64 KiB) of the response body. */
+  body?: Uint8Array;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The opening handshake failed (RFC 6455 §4.1): the server did not answer
+ * 101, or its 101 did not prove it speaks WebSocket to us (wrong
+ * `Sec-WebSocket-Accept`, a subprotocol or extension we did not offer), or a
+ * redirect could not be followed. It says what the server answered.
+ *
+ * @example Reading a refusal
+ * ```ts
+ * import { connect, HandshakeError } from "@streamsock/streamsock";
+ *
+ * try {
+ *   await connect("ws://127.0.0.1:8080/private");
+ * } catch (err) {
+ *   if (err instanceof HandshakeError) {
+ *     console.log(err.status, err.headers.get("content-type"), new TextDecoder().decode(err.body));
+ *   }
+ * }
+ * ```
+ */
+export class HandshakeError extends WebSocketError {
+  /** The HTTP status of the response; 0 when no valid response head arrived. */
+  readonly status: number;
+  /** The response's header fields (empty when no valid head arrived). */
+  readonly headers: Headers;
+  /** The first bytes (at most 64 KiB) of the response body; empty for a 101 or a redirect. */
+  readonly body: Uint8Array;
+
+  /**
+   * Creates a handshake error.
+   *
+   * @param message What failed, in sentence case.
+   * @param options The code and what the server answered.
+   */
+  constructor(message: string, options: HandshakeErrorOptions = {}) {
+    super(message, { code: options.code ?? "ERR_HANDSHAKE", cause: options.cause });
+    this.status = options.status ?? 0;
+    this.headers = options.headers ?? new Headers();
+    this.body = options.body ?? new Uint8Array(0);
+  }
+}
