@@ -5,9 +5,9 @@
  * @module
  */
 
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
-import type { DialOptions, Transport, TransportSink } from "./types.ts";
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
+import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 
 /**
  * Wraps a connected socket. Nagle's algorithm is turned off: WebSocket frames
@@ -111,5 +111,41 @@ export function dialNode(options: DialOptions): Promise<Transport> {
     socket.once(ready, onReady);
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Listens with `node:net` (or `node:tls` when `options.tls` is set) and hands
+ * every accepted connection to `onAccept` as a transport; TLS connections
+ * once their TLS handshake is done.
+ *
+ * @param options Address, port and TLS certificate.
+ * @param onAccept Receives each connection.
+ * @returns The listener, once it is bound.
+ *
+ * @example
+ * ```ts
+ * import { listenNode } from "./node.ts";
+ *
+ * const listener = await listenNode({ hostname: "127.0.0.1", port: 0 }, (transport) => transport.destroy());
+ * console.log(listener.addr.port);
+ * listener.close();
+ * ```
+ */
+export function listenNode(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+  const accept = (socket: Socket) => onAccept(nodeSocketTransport(socket), socket.remoteAddress);
+  const server: NetServer = options.tls === undefined
+    ? createNetServer(accept)
+    : createTlsServer({ cert: options.tls.cert, key: options.tls.key }, accept);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      // Accept failures (EMFILE...) surface here; the server keeps listening,
+      // and an unhandled "error" event would end the process.
+      server.on("error", () => {});
+      const { address, port } = server.address() as { address: string; port: number };
+      resolve({ addr: { hostname: address, port }, close: () => void server.close() });
+    });
   });
 }

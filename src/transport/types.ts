@@ -121,3 +121,24 @@ export interface DialOptions {
    */
   signal?: AbortSignal;
 }
+
+/** Where and how a runtime shim listens for incoming connections. */
+export interface ListenOptions {
+  /** The address to bind: an IP address or a host name. */
+  hostname: string;
+  /** TCP port; 0 lets the system pick a free one. */
+  port: number;
+  /** PEM certificate chain and private key: present means TLS. */
+  tls?: { cert: string; key: string };
+}
+
+/** A listening socket, as a runtime shim's `listen` returns it. */
+export interface Listener {
+  /** The bound address; `port` is the one the system picked when 0 was asked. */
+  readonly addr: { hostname: string; port: number };
+  /** Stops accepting connections; those already accepted are left alone. */
+  close(): void;
+}
+
+/** Receives each accepted connection, with the peer's IP address when known. */
+export type AcceptHandler = (transport: Transport, remoteAddress: string | undefined) => void;

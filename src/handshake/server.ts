@@ -1,0 +1,252 @@
+/**
+ * The server side of the opening handshake (RFC 6455 §4.2): checking an
+ * upgrade request, choosing a subprotocol, and the bytes of the answer, 101
+ * or an error. Pure: Web Platform APIs only, no I/O, so every listener
+ * (node:http's "upgrade" event, Deno, Bun, node:net) shares it.
+ *
+ * @module
+ */
+
+import { headerTokens } from "./http.ts";
+import { computeAccept, isValidKey } from "./key.ts";
+
+/**
+ * An opening-handshake request that passed the RFC 6455 §4.2.1 checks, as
+ * `verify` and `onSocket` see it.
+ */
+export interface UpgradeRequest {
+  /** Always `"GET"`: anything else was refused with 405. */
+  readonly method: string;
+  /** The request target as sent, path and query: `"/chat?room=1"`. */
+  readonly url: string;
+  /** The request's header fields (repeated fields joined with ", "). */
+  readonly headers: Headers;
+  /** The subprotocols the client offered, trimmed, in its order of preference. */
+  readonly protocols: readonly string[];
+  /** The client's IP address, when the listener knows it. */
+  readonly remoteAddress?: string;
+}
+
+/** A refusal: the status, a short plain-text body and any extra header fields. */
+export interface HandshakeRejection {
+  /** The HTTP status code. */
+  status: number;
+  /** The plain-text body, one short sentence. */
+  body: string;
+  /** Extra header fields (`Sec-WebSocket-Version` for 426, `Allow` for 405...). */
+  headers?: [string, string][];
+  /**
+   * Set when the refusal is the server's own fault (a 500): the error to
+   * report, which is never sent to the client.
+   */
+  error?: unknown;
+}
+
+/** The parts of a checked request the handshake needs to answer it. */
+export interface CheckedUpgrade {
+  /** The client's `Sec-WebSocket-Key`. */
+  key: string;
+  /** The offered subprotocols, trimmed. */
+  protocols: string[];
+}
+
+/**
+ * What `verify` answers: `true` accepts; `false` refuses with 403; a number
+ * refuses with that status (300-599); an object refuses with its status,
+ * header fields (`WWW-Authenticate`, `Location`...) and body.
+ */
+export type VerifyResult = boolean | number | { status: number; headers?: HeadersInit; body?: string };
+
+/** The status lines this module writes, and what verify() commonly picks. */
+const REASONS: Record<number, string> = {
+  101: "Switching Protocols",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  409: "Conflict",
+  426: "Upgrade Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Header fields a refusal sets itself; verify() may not override them.
+const FRAMING_FIELDS = new Set(["connection", "content-length", "transfer-encoding", "content-type", "upgrade"]);
+
+function reject(status: number, body: string, headers?: [string, string][]): HandshakeRejection {
+  return headers === undefined ? { status, body } : { status, body, headers };
+}
+
+function serverFault(error: unknown): HandshakeRejection {
+  return { status: 500, body: "The server failed to handle the WebSocket handshake", error };
+}
+
+/**
+ * Checks an upgrade request against RFC 6455 §4.2.1, in an order that gives
+ * each client the most useful answer: the method (405), the HTTP version
+ * (400), a request that asks for no upgrade at all (426, so a plain HTTP
+ * client learns that this is a WebSocket endpoint), the `Upgrade` and
+ * `Connection` fields (400), the WebSocket version (426 with
+ * `Sec-WebSocket-Version: 13`, checked before the key because older drafts
+ * used other key fields) and the key and subprotocol syntax (400).
+ *
+ * @param method The request method.
+ * @param version The HTTP version from the request line, e.g. `"HTTP/1.1"`.
+ * @param headers The request's header fields.
+ * @returns The key and offered subprotocols, or the refusal to send.
+ */
+export function checkUpgradeRequest(
+  method: string,
+  version: string,
+  headers: Headers,
+): CheckedUpgrade | HandshakeRejection {
+  if (method !== "GET") {
+    // RFC 9110 §15.5.6: a 405 lists the methods that are allowed.
+    return reject(405, "A WebSocket handshake must use GET", [["Allow", "GET"]]);
+  }
+  if (version !== "HTTP/1.1") return reject(400, "A WebSocket handshake must use HTTP/1.1");
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered with 400.
+  if (headers.get("host") === null) return reject(400, "The Host header field is missing");
+  const upgrade = headers.get("upgrade");
+  if (upgrade === null) {
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+    return reject(426, "This endpoint only speaks WebSocket", [
+      ["Upgrade", "websocket"],
+      ["Sec-WebSocket-Version", "13"],
+    ]);
+  }
+  if (!headerTokens(upgrade).some((t) => t.toLowerCase() === "websocket")) {
+    return reject(400, "The Upgrade header field must name websocket");
+  }
+  if (!headerTokens(headers.get("connection")).some((t) => t.toLowerCase() === "upgrade")) {
+    return reject(400, "The Connection header field must contain upgrade");
+  }
+  // §4.2.2: an unsupported version is answered with the versions we speak.
+  if (headers.get("sec-websocket-version") !== "13") {
+    return reject(426, "Only WebSocket version 13 is supported", [["Sec-WebSocket-Version", "13"]]);
+  }
+  const key = headers.get("sec-websocket-key");
+  if (key === null || !isValidKey(key)) {
+    return reject(400, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes");
+  }
+  const protocols = headerTokens(headers.get("sec-websocket-protocol"));
+  // §4.1: each offered subprotocol is an HTTP token.
+  if (!protocols.every((p) => TOKEN.test(p))) return reject(400, "Sec-WebSocket-Protocol must list tokens");
+  return { key, protocols };
+}
+
+/**
+ * Chooses the subprotocol (Gerbil's `select-protocol`). `select` is called
+ * only when the client offered protocols; with no `select` the handshake goes
+ * on without one, which the RFC allows. `null` or `undefined` from `select`
+ * means none is acceptable: 400, as in Gerbil. A value the client did not
+ * offer, or a throw, is the server's fault: 500, and the value is never sent.
+ *
+ * @param offered The trimmed subprotocols the client offered.
+ * @param select The application's choice.
+ * @returns The chosen subprotocol (or null for none), or the refusal.
+ */
+export function negotiateProtocol(
+  offered: readonly string[],
+  select: ((offered: string[]) => string | null | undefined) | undefined,
+): { protocol: string | null } | HandshakeRejection {
+  if (offered.length === 0 || select === undefined) return { protocol: null };
+  let chosen: string | null | undefined;
+  try {
+    chosen = select([...offered]);
+  } catch (err) {
+    return serverFault(err);
+  }
+  if (chosen === null || chosen === undefined) {
+    return reject(400, "None of the offered subprotocols is supported");
+  }
+  if (!offered.includes(chosen)) {
+    return serverFault(
+      new TypeError(`selectProtocol returned ${JSON.stringify(chosen)}, which the client did not offer`),
+    );
+  }
+  return { protocol: chosen };
+}
+
+/**
+ * Turns what `verify` returned into a refusal, or null to accept. A value of
+ * the wrong type or an out-of-range status is the server's fault (500).
+ *
+ * @param result What `verify` returned (or resolved to).
+ * @returns The refusal to send, or null.
+ */
+export function verifyRejection(result: unknown): HandshakeRejection | null {
+  if (result === true) return null;
+  if (result === false) return reject(403, "The server refused the WebSocket connection");
+  const status = typeof result === "number" ? result : (result as { status?: unknown } | null)?.status;
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 300 || status > 599) {
+    return serverFault(
+      new TypeError("verify must return true, false, a status from 300 to 599, or { status, headers?, body? }"),
+    );
+  }
+  if (typeof result === "number") return reject(status, REASONS[status] ?? "Refused");
+  const { headers, body } = result as { headers?: HeadersInit; body?: string };
+  const extra: [string, string][] = [];
+  try {
+    new Headers(headers).forEach((value, name) => {
+      if (!FRAMING_FIELDS.has(name)) extra.push([name, value]);
+    });
+  } catch (err) {
+    return serverFault(err);
+  }
+  return reject(status, body ?? REASONS[status] ?? "Refused", extra);
+}
+
+/** Tells a refusal from the other results of this module. */
+export function isRejection(value: object): value is HandshakeRejection {
+  return "status" in value;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The bytes of a refusal: the status line, `Connection: close`, a short
+ * plain-text body, and the connection is closed after it.
+ *
+ * @param rejection What to answer.
+ * @returns The whole response.
+ */
+export function rejectionResponse(rejection: HandshakeRejection): Uint8Array {
+  const body = encoder.encode(rejection.body + "\n");
+  let head = `HTTP/1.1 ${rejection.status} ${REASONS[rejection.status] ?? ""}\r\n` +
+    "Connection: close\r\n" +
+    "Content-Type: text/plain; charset=utf-8\r\n" +
+    `Content-Length: ${body.length}\r\n`;
+  for (const [name, value] of rejection.headers ?? []) head += `${name}: ${value}\r\n`;
+  const headBytes = encoder.encode(head + "\r\n");
+  const out = new Uint8Array(headBytes.length + body.length);
+  out.set(headBytes);
+  out.set(body, headBytes.length);
+  return out;
+}
+
+/**
+ * The bytes of the 101 answer that completes the handshake (RFC 6455 §4.2.2).
+ *
+ * @param key The client's `Sec-WebSocket-Key`.
+ * @param protocol The chosen subprotocol, or null to send none.
+ * @returns The whole response head.
+ */
+export async function acceptResponse(key: string, protocol: string | null): Promise<Uint8Array> {
+  let head = "HTTP/1.1 101 Switching Protocols\r\n" +
+    "Upgrade: websocket\r\n" +
+    "Connection: Upgrade\r\n" +
+    `Sec-WebSocket-Accept: ${await computeAccept(key)}\r\n`;
+  if (protocol !== null) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  return encoder.encode(head + "\r\n");
+}

@@ -1,0 +1,615 @@
+/**
+ * The server: `requestHandler` (Gerbil's `websocket-request-handler`) for the
+ * `"upgrade"` event of a node:http / node:https server, and `serve`, a
+ * standalone server on the runtime's own listener. Both run the same
+ * handshake, from `src/handshake/server.ts`, over a {@link Transport}.
+ *
+ * @module
+ */
+
+import { WebSocketConnection, type WebSocketConnectionOptions } from "./connection.ts";
+import { TimeoutError, WebSocketError } from "./errors.ts";
+import { HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
+import {
+  acceptResponse,
+  checkUpgradeRequest,
+  type HandshakeRejection,
+  isRejection,
+  negotiateProtocol,
+  rejectionResponse,
+  type UpgradeRequest,
+  type VerifyResult,
+  verifyRejection,
+} from "./handshake/server.ts";
+import { listenNode, nodeSocketTransport } from "./transport/node.ts";
+import type { Listener, Transport, TransportSink } from "./transport/types.ts";
+import type { Socket } from "node:net";
+
+export type { UpgradeRequest, VerifyResult };
+
+/** The default time a client has to complete the opening handshake: 10 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/**
+ * Runs once per accepted connection (Gerbil's `continue`). When the promise
+ * it returns settles, the connection is closed with 1000 if it is still open;
+ * if it throws, the connection is closed with 1011 and the error goes to
+ * `onError`.
+ */
+export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => void | Promise<void>;
+
+/**
+ * Picks one of the subprotocols the client offered (Gerbil's
+ * `select-protocol`), or returns null (or undefined) to refuse the
+ * connection with 400. Called only when the client offered some.
+ */
+export type SelectProtocol = (offered: string[]) => string | null | undefined;
+
+/** Options for {@link requestHandler}: the handshake's, and the connection's. */
+export interface RequestHandlerOptions
+  extends Omit<WebSocketConnectionOptions, "role" | "protocol" | "extensions" | "head" | "maskKey"> {
+  /**
+   * Accepts (`true`) or refuses the request after the RFC 6455 checks: for
+   * origin checks and authentication. `false` refuses with 403, a number with
+   * that status (300-599), `{ status, headers, body }` with those. A throw or
+   * any other value refuses with 500 and goes to `onError`.
+   */
+  verify?: (request: UpgradeRequest) => VerifyResult | Promise<VerifyResult>;
+  /**
+   * Milliseconds from the upgrade request (for `serve`: from the accepted
+   * connection) to the 101 answer; a slower client is answered 408 and
+   * dropped. Defaults to 10000.
+   */
+  handshakeTimeout?: number;
+  /**
+   * Receives what went wrong on the server's side: `onSocket` throwing, and
+   * `verify` or `selectProtocol` failing. Errors that only tell that the
+   * connection failed or closed (a {@link WebSocketError} with a close code,
+   * such as the peer's protocol violation) are not reported: the connection
+   * already closed with its code. Defaults to `console.error`.
+   */
+  onError?: (error: unknown, request: UpgradeRequest | undefined) => void;
+}
+
+/**
+ * The parts of node:http's `IncomingMessage` the handler reads; typed
+ * structurally so that no runtime's type package is needed.
+ */
+export interface NodeUpgradeRequest {
+  /** The request method. */
+  method?: string;
+  /** The request target. */
+  url?: string;
+  /** `"1.1"` for HTTP/1.1. */
+  httpVersion?: string;
+  /** Header names and values, alternating, as received. */
+  rawHeaders: string[];
+  /** The connection, for the client's address. */
+  socket?: { remoteAddress?: string };
+}
+
+/**
+ * The socket node:http hands to `"upgrade"` listeners: a node:net `Socket`
+ * (a node:tls `TLSSocket` for node:https), which node:http types as `Duplex`.
+ */
+export interface NodeUpgradeSocket {
+  /** Writes bytes. */
+  write(chunk: Uint8Array): boolean;
+  /** Closes at once. */
+  destroy(): unknown;
+}
+
+/**
+ * What {@link requestHandler} returns: a listener for the `"upgrade"` event
+ * of a node:http or node:https server (on Node, Deno and Bun), which
+ * {@link serve} also accepts.
+ */
+export type UpgradeHandler = (request: NodeUpgradeRequest, socket: NodeUpgradeSocket, head: Uint8Array) => void;
+
+interface HandshakeCore {
+  onSocket: OnSocket;
+  selectProtocol: SelectProtocol | undefined;
+  verify: RequestHandlerOptions["verify"];
+  handshakeTimeout: number;
+  onError: (error: unknown, request: UpgradeRequest | undefined) => void;
+  connectionOptions: WebSocketConnectionOptions;
+}
+
+/** What a server learns about its connections, to count and shut them down. */
+interface ConnectionTracker {
+  handshakeStarted(handshake: PendingHandshake): void;
+  handshakeEnded(handshake: PendingHandshake): void;
+  opened(ws: WebSocketConnection, transport: Transport): void;
+}
+
+const UNTRACKED: ConnectionTracker = {
+  handshakeStarted() {},
+  handshakeEnded() {},
+  opened() {},
+};
+
+// The handshake core behind each handler requestHandler made, so that serve
+// can run it on its own listener.
+const cores = new WeakMap<UpgradeHandler, HandshakeCore>();
+
+/**
+ * A client that sends frames before the 101 breaks RFC 6455 §4.1; a little
+ * is kept for the connection, more drops the client.
+ */
+const MAX_EARLY_DATA = 64 * 1024;
+/** How long a refused client may take to read the answer before it is dropped. */
+const REFUSAL_LINGER = 1000;
+
+function report(core: HandshakeCore, error: unknown, request: UpgradeRequest | undefined): void {
+  try {
+    core.onError(error, request);
+  } catch (err) {
+    console.error(err);
+  }
+}
+
+function defaultOnError(error: unknown): void {
+  console.error("streamsock: server error:", error);
+}
+
+function concatChunks(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * One opening handshake in progress: it owns the transport until the 101 is
+ * written, then hands it to a WebSocketConnection. With a parser it reads
+ * the request head itself (serve); without, node:http already did.
+ */
+class PendingHandshake implements TransportSink {
+  readonly #transport: Transport;
+  readonly #core: HandshakeCore;
+  readonly #tracker: ConnectionTracker;
+  readonly #remoteAddress: string | undefined;
+  #parser: HttpHeadParser | null;
+  #early: Uint8Array[] = [];
+  #earlyBytes = 0;
+  #request: UpgradeRequest | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #done = false;
+
+  constructor(
+    transport: Transport,
+    core: HandshakeCore,
+    tracker: ConnectionTracker,
+    remoteAddress: string | undefined,
+    parser: HttpHeadParser | null,
+  ) {
+    this.#transport = transport;
+    this.#core = core;
+    this.#tracker = tracker;
+    this.#remoteAddress = remoteAddress;
+    this.#parser = parser;
+    tracker.handshakeStarted(this);
+    this.#timer = setTimeout(() => this.#onTimeout(), core.handshakeTimeout);
+    transport.start(this);
+  }
+
+  data(chunk: Uint8Array): void {
+    if (this.#done) return;
+    const parser = this.#parser;
+    if (parser === null) {
+      this.#keepEarly(chunk);
+      return;
+    }
+    let head;
+    try {
+      head = parser.push(chunk);
+    } catch (err) {
+      if (!(err instanceof HttpHeadError)) throw err;
+      this.refuse({ status: err.status, body: err.message });
+      return;
+    }
+    if (head === null) return;
+    this.#parser = null;
+    if (head.rest.length > 0) this.#keepEarly(head.rest);
+    const [method, target, version] = head.startLine;
+    this.upgrade(method, target, version, head.headers);
+  }
+
+  end(): void {
+    this.abandon();
+  }
+
+  error(): void {
+    this.abandon();
+  }
+
+  drain(): void {}
+
+  #keepEarly(chunk: Uint8Array): void {
+    this.#earlyBytes += chunk.length;
+    if (this.#earlyBytes > MAX_EARLY_DATA) {
+      this.abandon();
+      return;
+    }
+    this.#early.push(chunk);
+  }
+
+  /** Drops the connection: the client went away, misbehaved, or the server is shutting down. */
+  abandon(): void {
+    if (this.#done) {
+      // A refusal waiting for its answer to be read: the peer is gone now.
+      clearTimeout(this.#timer);
+      this.#transport.destroy();
+      return;
+    }
+    this.#finish();
+    this.#transport.destroy();
+  }
+
+  #finish(): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#tracker.handshakeEnded(this);
+  }
+
+  #onTimeout(): void {
+    if (this.#done) return;
+    if (this.#parser !== null) {
+      this.refuse({ status: 408, body: "The request head did not arrive in time" });
+      return;
+    }
+    const error = new TimeoutError(`The opening handshake did not finish within ${this.#core.handshakeTimeout} ms`);
+    report(this.#core, error, this.#request);
+    this.refuse({ status: 503, body: "The server did not answer in time" });
+  }
+
+  /** Answers with an error status and closes. */
+  refuse(rejection: HandshakeRejection): void {
+    if (this.#done) return;
+    if (rejection.error !== undefined) report(this.#core, rejection.error, this.#request);
+    this.#finish();
+    this.#transport.write(rejectionResponse(rejection));
+    this.#transport.end();
+    // Our sink still hears the peer's close, which ends the wait early.
+    this.#timer = setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
+  }
+
+  /** Checks the request, asks the application, answers, and starts the connection. */
+  upgrade(method: string, target: string, version: string, headers: Headers): void {
+    this.#upgrade(method, target, version, headers).catch((err) => {
+      report(this.#core, err, this.#request);
+      this.abandon();
+    });
+  }
+
+  async #upgrade(method: string, target: string, version: string, headers: Headers): Promise<void> {
+    const checked = checkUpgradeRequest(method, version, headers);
+    if (isRejection(checked)) return this.refuse(checked);
+    const request: UpgradeRequest = {
+      method,
+      url: target,
+      headers,
+      protocols: checked.protocols,
+      remoteAddress: this.#remoteAddress,
+    };
+    this.#request = request;
+    const core = this.#core;
+    if (core.verify !== undefined) {
+      let result: unknown;
+      try {
+        result = await core.verify(request);
+      } catch (err) {
+        return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
+      }
+      if (this.#done) return;
+      const refusal = verifyRejection(result);
+      if (refusal !== null) return this.refuse(refusal);
+    }
+    const negotiated = negotiateProtocol(checked.protocols, core.selectProtocol);
+    if (isRejection(negotiated)) return this.refuse(negotiated);
+    const response = await acceptResponse(checked.key, negotiated.protocol);
+    if (this.#done) return;
+    this.#finish();
+    const transport = this.#transport;
+    transport.write(response);
+    let ws: WebSocketConnection;
+    try {
+      ws = new WebSocketConnection(transport, {
+        ...core.connectionOptions,
+        protocol: negotiated.protocol,
+        head: this.#early.length === 0 ? undefined : concatChunks(this.#early),
+      });
+    } catch (err) {
+      report(core, err, request);
+      transport.destroy();
+      return;
+    }
+    this.#early = [];
+    this.#tracker.opened(ws, transport);
+    runOnSocket(core, ws, request);
+  }
+}
+
+function runOnSocket(core: HandshakeCore, ws: WebSocketConnection, request: UpgradeRequest): void {
+  const fail = (err: unknown) => {
+    // The connection's own errors (the peer broke the protocol, the transport
+    // was lost, a send after close) already closed it with their code; they
+    // are the client's doing, not a fault of the server.
+    if (!(err instanceof WebSocketError && err.closeCode !== undefined)) report(core, err, request);
+    void ws.close(1011);
+  };
+  let result: void | Promise<void>;
+  try {
+    result = core.onSocket(ws, request);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  Promise.resolve(result).then(() => void ws.close(1000), fail);
+}
+
+function makeCore(
+  onSocket: OnSocket,
+  selectProtocol: SelectProtocol | undefined,
+  options: RequestHandlerOptions,
+): HandshakeCore {
+  if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
+  const { verify, handshakeTimeout, onError, ...connectionOptions } = options;
+  return {
+    onSocket,
+    selectProtocol,
+    verify,
+    handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    onError: onError ?? defaultOnError,
+    connectionOptions: { ...connectionOptions, role: "server" },
+  };
+}
+
+function headersOf(rawHeaders: string[]): Headers | HandshakeRejection {
+  const headers = new Headers();
+  try {
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) headers.append(rawHeaders[i], rawHeaders[i + 1]);
+  } catch {
+    return { status: 400, body: "Malformed header field" };
+  }
+  return headers;
+}
+
+/**
+ * Creates the server side of WebSocket (Gerbil's `websocket-request-handler`):
+ * a listener for the `"upgrade"` event of a node:http or node:https server
+ * that checks the request, answers it (101, or 400 / 405 / 426 / 403 ... with
+ * a short body, then closes), and runs `onSocket` with the connection. Bytes
+ * node:http read past the request head are decoded first. The same handler
+ * works on Node, Deno and Bun, and can be given to {@link serve}.
+ *
+ * @param onSocket Runs per connection; when it settles the connection is
+ * closed with 1000 if still open, and a throw closes it with 1011 and goes to
+ * `options.onError`.
+ * @param selectProtocol Picks a subprotocol from those the client offered
+ * (called only when it offered some); null or undefined refuses with 400. A
+ * value that was not offered is a bug reported through `onError` and
+ * answered with 500. Without it, no subprotocol is chosen.
+ * @param options Handshake policy (`verify`, `handshakeTimeout`, `onError`)
+ * and connection options (`maxFrameSize` 1 MiB by default, `autoPong`,
+ * `closeTimeout`...).
+ * @returns The `"upgrade"` listener.
+ * @throws {TypeError} When `onSocket` is not a function.
+ *
+ * @example An echo server on node:http (Node, Deno and Bun)
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { requestHandler } from "@streamsock/streamsock";
+ *
+ * const server = createServer((_req, res) => res.end("WebSocket only\n"));
+ * server.on("upgrade", requestHandler(async (ws) => {
+ *   for await (const msg of ws) await ws.send(msg);
+ * }));
+ * server.listen(0, "127.0.0.1", () => server.close());
+ * ```
+ */
+export function requestHandler(
+  onSocket: OnSocket,
+  selectProtocol?: SelectProtocol,
+  options: RequestHandlerOptions = {},
+): UpgradeHandler {
+  const core = makeCore(onSocket, selectProtocol, options);
+  const handler: UpgradeHandler = (request, socket, head) => {
+    // node:http hands the socket over with its listeners removed; the
+    // transport takes it from here, "error" listener included.
+    const transport = nodeSocketTransport(socket as unknown as Socket);
+    const handshake = new PendingHandshake(transport, core, UNTRACKED, request.socket?.remoteAddress, null);
+    if (head.length > 0) handshake.data(new Uint8Array(head.buffer, head.byteOffset, head.byteLength));
+    const headers = headersOf(request.rawHeaders);
+    if (isRejection(headers)) handshake.refuse(headers);
+    else handshake.upgrade(request.method ?? "GET", request.url ?? "/", `HTTP/${request.httpVersion}`, headers);
+  };
+  cores.set(handler, core);
+  return handler;
+}
+
+/** Options for {@link serve}. */
+export interface ServeOptions {
+  /** TCP port; 0 lets the system pick one (read it from `server.port`). Defaults to 8000. */
+  port?: number;
+  /** The address to listen on. Defaults to `"0.0.0.0"`: every IPv4 interface. */
+  hostname?: string;
+  /** PEM certificate chain and private key: the server then speaks `wss://`. */
+  tls?: { cert: string; key: string };
+  /** Aborting it closes the server as `server.close()` does. */
+  signal?: AbortSignal;
+  /** The largest request head accepted, in bytes; larger ones are answered 431. Defaults to 16 KiB. */
+  maxHeadSize?: number;
+  /** The most header fields accepted; more are answered 431. Defaults to 100. */
+  maxHeaders?: number;
+  /**
+   * Milliseconds `close()` waits for open connections to finish their
+   * closing handshakes before it drops them. Defaults to 5000.
+   */
+  shutdownTimeout?: number;
+}
+
+/**
+ * A running {@link serve} server.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "@streamsock/streamsock";
+ *
+ * const server = serve({ port: 0, hostname: "127.0.0.1" }, (ws) => ws.send("hi"));
+ * await server.ready;
+ * console.log(`listening on ${server.addr.hostname}:${server.port}, ${server.connections} connections`);
+ * await server.close();
+ * ```
+ */
+export interface Server {
+  /** Resolves once the server listens; rejects when it cannot (address in use...). */
+  readonly ready: Promise<void>;
+  /** The bound address. Read it after `ready`. */
+  readonly addr: { hostname: string; port: number };
+  /** The bound port: the one the system picked when 0 was asked. Read it after `ready`. */
+  readonly port: number;
+  /** Open WebSocket connections (after their handshake, until they are closed). */
+  readonly connections: number;
+  /**
+   * Shuts down gracefully: stops accepting, drops handshakes in progress,
+   * closes every open connection with 1001 (Going Away), waits for their
+   * closing handshakes up to `shutdownTimeout`, then drops what is left.
+   * Calling it again returns the same promise.
+   */
+  close(): Promise<void>;
+  /** Resolves when the server has shut down, by `close()` or the signal. */
+  readonly finished: Promise<void>;
+}
+
+/** How long to wait for dropped transports to report that they are gone. */
+const DESTROY_GRACE = 1000;
+
+function delay(ms: number): { promise: Promise<void>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+class WebSocketServer implements Server {
+  readonly ready: Promise<void>;
+  readonly finished: Promise<void>;
+  #resolveFinished!: () => void;
+  #listener: Listener | null = null;
+  readonly #handshakes = new Set<PendingHandshake>();
+  readonly #open = new Map<WebSocketConnection, Transport>();
+  readonly #shutdownTimeout: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => void this.close();
+  #closing: Promise<void> | null = null;
+
+  constructor(options: ServeOptions, core: HandshakeCore) {
+    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+    this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
+    const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
+    const tracker: ConnectionTracker = {
+      handshakeStarted: (handshake) => this.#handshakes.add(handshake),
+      handshakeEnded: (handshake) => this.#handshakes.delete(handshake),
+      opened: (ws, transport) => {
+        this.#open.set(ws, transport);
+        ws.closed.then(() => this.#open.delete(ws));
+      },
+    };
+    const listening = listenNode(
+      { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 8000, tls: options.tls },
+      (transport, remoteAddress) => {
+        if (this.#closing !== null) {
+          transport.destroy();
+          return;
+        }
+        new PendingHandshake(transport, core, tracker, remoteAddress, new HttpHeadParser(limits));
+      },
+    );
+    this.ready = listening.then((listener) => {
+      this.#listener = listener;
+      if (this.#closing !== null) listener.close();
+    });
+    this.#signal = options.signal;
+    if (this.#signal?.aborted) void this.close();
+    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  get addr(): { hostname: string; port: number } {
+    if (this.#listener === null) throw new Error("The server is not listening yet: await server.ready first");
+    return { ...this.#listener.addr };
+  }
+
+  get port(): number {
+    return this.addr.port;
+  }
+
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    try {
+      await this.ready;
+    } catch {
+      // Never listened: nothing to stop.
+    }
+    this.#listener?.close();
+    for (const handshake of [...this.#handshakes]) handshake.abandon();
+    const open = [...this.#open];
+    // RFC 6455 §7.4.1: 1001, an endpoint going away.
+    const closed = Promise.all(open.map(([ws]) => ws.close(1001, "Server is shutting down")));
+    const timeout = delay(this.#shutdownTimeout);
+    await Promise.race([closed, timeout.promise]);
+    timeout.cancel();
+    if (this.#open.size > 0) {
+      for (const transport of this.#open.values()) transport.destroy();
+      const grace = delay(DESTROY_GRACE);
+      await Promise.race([closed, grace.promise]);
+      grace.cancel();
+    }
+    this.#resolveFinished();
+  }
+}
+
+/**
+ * Starts a standalone WebSocket server on the runtime's own listener, with
+ * the request head read by streamsock's bounded HTTP/1.1 parser: a head over
+ * `maxHeadSize` or `maxHeaders` is answered 431, a malformed one 400, one
+ * slower than `handshakeTimeout` 408, and a plain HTTP request 426.
+ *
+ * `handler` is what {@link requestHandler} returns (for subprotocols,
+ * `verify` and connection options) or, for the common case, an `onSocket`
+ * function itself.
+ *
+ * @param options Address, port, TLS, limits and a stop signal.
+ * @param handler A {@link requestHandler} handler, or an {@link OnSocket}.
+ * @returns The server; `await server.ready` before reading `server.port`.
+ *
+ * @example An echo server
+ * ```ts
+ * import { serve } from "@streamsock/streamsock";
+ *
+ * const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
+ *   for await (const msg of ws) await ws.send(msg);
+ * });
+ * await server.ready;
+ * console.log(`ws://127.0.0.1:${server.port}/`);
+ * await server.close();
+ * ```
+ */
+export function serve(options: ServeOptions, handler: UpgradeHandler | OnSocket): Server {
+  const core = cores.get(handler as UpgradeHandler) ?? makeCore(handler as OnSocket, undefined, {});
+  return new WebSocketServer(options, core);
+}
