@@ -77,6 +77,8 @@ export class FrameDecoder {
     null;
   /** Opcode of the fragmented data message in progress, or 0. */
   #fragmentOpcode = 0;
+  /** Whether the first two bytes of the header being gathered were checked. */
+  #startChecked = false;
   #scratch = new Uint8Array(14);
 
   /**
@@ -142,10 +144,18 @@ export class FrameDecoder {
   #parseHeader() {
     let chunk = this.#chunks[0];
     let at = this.#offset;
+    const b0 = chunk[at];
     const b1 = chunk.length - at >= 2 ? chunk[at + 1] : this.#peekSecondByte();
+    // Fail fast: the first two bytes decide most violations, so a hostile
+    // peer cannot hold a doomed frame open by dripping the rest of its header.
+    if (!this.#startChecked) {
+      this.#checkStart(b0, b1);
+      this.#startChecked = true;
+    }
     const lengthCode = b1 & 0x7f;
     const size = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
     if (this.#buffered < size) return null;
+    this.#startChecked = false;
     if (chunk.length - at < size) {
       // The header straddles chunks: gather it into scratch space.
       chunk = this.#take(size, true, this.#scratch);
@@ -153,25 +163,7 @@ export class FrameDecoder {
     } else {
       this.#consume(size);
     }
-
-    const b0 = chunk[at];
-    const fin = (b0 & 0x80) !== 0;
-    const rsv = (b0 >>> 4) & 0x7;
-    const opcode = b0 & 0x0f;
-    const masked = (b1 & 0x80) !== 0;
     at += 2;
-
-    if ((rsv & ~this.#allowedRsv) !== 0) {
-      throw protocolError(`Frame has RSV bits ${rsv.toString(2).padStart(3, "0")} set with no extension to define them`, "ERR_RESERVED_BITS");
-    }
-    if (!isKnownOpcode(opcode)) {
-      throw protocolError(`Frame uses reserved opcode ${opcode}`, "ERR_RESERVED_OPCODE");
-    }
-    if (this.#masked !== undefined && masked !== this.#masked) {
-      throw this.#masked
-        ? protocolError("Client frame is not masked", "ERR_UNMASKED_FRAME")
-        : protocolError("Server frame is masked", "ERR_MASKED_FRAME");
-    }
 
     let length = lengthCode;
     if (lengthCode === 126) {
@@ -187,11 +179,45 @@ export class FrameDecoder {
       // Past 2^53 the number is inexact, but it is over any limit anyway.
       length = high * 0x100000000 + low;
     }
+    if (length > this.#maxFrameSize) {
+      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
 
+    let key: Uint8Array | null = null;
+    if ((b1 & 0x80) !== 0) {
+      key = new Uint8Array(4);
+      key[0] = chunk[at];
+      key[1] = chunk[at + 1];
+      key[2] = chunk[at + 2];
+      key[3] = chunk[at + 3];
+    }
+    const header = { fin: (b0 & 0x80) !== 0, rsv: (b0 >>> 4) & 0x7, opcode: (b0 & 0x0f) as Opcode, length, key };
+    this.#pending = header;
+    return header;
+  }
+
+  /** Checks what the first two header bytes say, and tracks the fragment sequence. */
+  #checkStart(b0: number, b1: number): void {
+    const fin = (b0 & 0x80) !== 0;
+    const rsv = (b0 >>> 4) & 0x7;
+    const opcode = b0 & 0x0f;
+    if ((rsv & ~this.#allowedRsv) !== 0) {
+      throw protocolError(`Frame has RSV bits ${rsv.toString(2).padStart(3, "0")} set with no extension to define them`, "ERR_RESERVED_BITS");
+    }
+    if (!isKnownOpcode(opcode)) {
+      throw protocolError(`Frame uses reserved opcode ${opcode}`, "ERR_RESERVED_OPCODE");
+    }
+    const masked = (b1 & 0x80) !== 0;
+    if (this.#masked !== undefined && masked !== this.#masked) {
+      throw this.#masked
+        ? protocolError("Client frame is not masked", "ERR_UNMASKED_FRAME")
+        : protocolError("Server frame is masked", "ERR_MASKED_FRAME");
+    }
+    const lengthCode = b1 & 0x7f;
     if (isControlOpcode(opcode)) {
       if (!fin) throw protocolError("Control frame is fragmented", "ERR_FRAGMENTED_CONTROL");
-      if (length > MAX_CONTROL_PAYLOAD) {
-        throw protocolError(`Control frame payload of ${length} bytes exceeds 125`, "ERR_CONTROL_TOO_LONG");
+      if (lengthCode > MAX_CONTROL_PAYLOAD) {
+        throw protocolError("Control frame payload exceeds 125 bytes", "ERR_CONTROL_TOO_LONG");
       }
     } else if (opcode === Opcode.Continuation) {
       if (this.#fragmentOpcode === 0) {
@@ -204,21 +230,9 @@ export class FrameDecoder {
       }
       if (!fin) this.#fragmentOpcode = opcode;
     }
-    if (length > this.#maxFrameSize) {
-      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    if (lengthCode < 126 && lengthCode > this.#maxFrameSize) {
+      throw new MessageTooBigError(`Frame of ${lengthCode} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
     }
-
-    let key: Uint8Array | null = null;
-    if (masked) {
-      key = new Uint8Array(4);
-      key[0] = chunk[at];
-      key[1] = chunk[at + 1];
-      key[2] = chunk[at + 2];
-      key[3] = chunk[at + 3];
-    }
-    const header = { fin, rsv, opcode: opcode as Opcode, length, key };
-    this.#pending = header;
-    return header;
   }
 
   #peekSecondByte(): number {
