@@ -21,7 +21,8 @@ import {
   type VerifyResult,
   verifyRejection,
 } from "./handshake/server.ts";
-import { listenNode, nodeSocketTransport } from "./transport/node.ts";
+import { listen } from "./transport/mod.ts";
+import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
 import type { Socket } from "node:net";
 
@@ -521,7 +522,7 @@ class WebSocketServer implements Server {
         ws.closed.then(() => this.#open.delete(ws));
       },
     };
-    const listening = listenNode(
+    const listening = listen(
       { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 8000, tls: options.tls },
       (transport, remoteAddress) => {
         if (this.#closing !== null) {

@@ -1,12 +1,12 @@
 /**
- * Bun's native sockets: `Bun.connect`. Loaded only on Bun (see `./mod.ts`).
+ * Bun's native sockets: `Bun.connect` and `Bun.listen`. Loaded only on Bun (see `./mod.ts`).
  * Bun is typed here structurally, with only what this file uses, so the
  * project needs no Bun type package.
  *
  * @module
  */
 
-import type { DialOptions, Transport, TransportSink } from "./types.ts";
+import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 
 /** The part of Bun's `Socket` this shim uses. */
 export interface BunSocket {
@@ -49,8 +49,35 @@ interface BunConnectOptions {
   };
 }
 
+/** A socket accepted by `Bun.listen`, carrying its transport in `data`. */
+interface BunServerSocket extends BunSocket {
+  data: BunTransport | undefined;
+  readonly remoteAddress: string;
+}
+
+interface BunListenOptions {
+  hostname: string;
+  port: number;
+  socket: {
+    open(socket: BunServerSocket): void;
+    data(socket: BunServerSocket, data: Uint8Array): void;
+    drain(socket: BunServerSocket): void;
+    end(socket: BunServerSocket): void;
+    close(socket: BunServerSocket, error?: Error): void;
+    error(socket: BunServerSocket, error: Error): void;
+  };
+  tls?: { cert: string; key: string };
+}
+
+interface BunTcpListener {
+  readonly hostname: string;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
 interface BunGlobal {
   connect(options: BunConnectOptions): Promise<BunSocket>;
+  listen(options: BunListenOptions): BunTcpListener;
 }
 
 /**
@@ -284,4 +311,58 @@ export async function dialBun(options: DialOptions): Promise<Transport> {
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Listens with `Bun.listen` (TLS when `options.tls` is set) and hands every
+ * accepted connection to `onAccept`. Bun calls one set of callbacks for all
+ * sockets, so each socket carries its transport in `socket.data`.
+ *
+ * @param options Address, port and TLS certificate.
+ * @param onAccept Receives each connection.
+ * @returns The listener, bound.
+ *
+ * @example
+ * ```ts ignore
+ * import { listenBun } from "./bun.ts";
+ *
+ * const listener = await listenBun({ hostname: "127.0.0.1", port: 0 }, (transport) => transport.destroy());
+ * console.log(listener.addr.port);
+ * listener.close();
+ * ```
+ */
+export function listenBun(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+  const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+  let listener: BunTcpListener;
+  try {
+    listener = bun.listen({
+      hostname: options.hostname,
+      port: options.port,
+      tls: options.tls,
+      socket: {
+        open(socket) {
+          const transport = bunSocketTransport();
+          transport.attach(socket);
+          socket.data = transport;
+          onAccept(transport, socket.remoteAddress);
+        },
+        data: (socket, data) => socket.data?.handler.data!(socket, data),
+        drain: (socket) => socket.data?.handler.drain!(socket),
+        end: (socket) => socket.data?.handler.end!(socket),
+        close: (socket, error) => socket.data?.handler.close!(socket, error),
+        error: (socket, error) => socket.data?.handler.error!(socket, error),
+      },
+    });
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  let closed = false;
+  return Promise.resolve({
+    addr: { hostname: listener.hostname, port: listener.port },
+    close() {
+      if (closed) return;
+      closed = true;
+      listener.stop(false);
+    },
+  });
 }

@@ -1,12 +1,13 @@
 /**
- * Deno's native sockets: `Deno.connect`, `Deno.connectTls`, `Deno.startTls`.
+ * Deno's native sockets: `Deno.connect`, `Deno.connectTls`, `Deno.startTls`,
+ * `Deno.listen` and `Deno.listenTls`.
  * Loaded only on Deno (see `./mod.ts`), so no other runtime sees the `Deno`
  * namespace.
  *
  * @module
  */
 
-import type { DialOptions, Transport, TransportSink } from "./types.ts";
+import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 
 /** One read's buffer. Each read is copied out, so the buffer is reused. */
 const READ_SIZE = 64 * 1024;
@@ -247,4 +248,58 @@ export async function dialDeno(options: DialOptions): Promise<Transport> {
     throw err;
   }
   return denoConnTransport(conn);
+}
+
+/**
+ * Listens with `Deno.listen` (or `Deno.listenTls` when `options.tls` is set)
+ * and hands every accepted connection to `onAccept`; a TLS connection's
+ * handshake runs as it is first read.
+ *
+ * @param options Address, port and TLS certificate.
+ * @param onAccept Receives each connection.
+ * @returns The listener, bound.
+ *
+ * @example
+ * ```ts
+ * import { listenDeno } from "./deno.ts";
+ *
+ * const listener = await listenDeno({ hostname: "127.0.0.1", port: 0 }, (transport) => transport.destroy());
+ * console.log(listener.addr.port);
+ * listener.close();
+ * ```
+ */
+export async function listenDeno(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+  const { hostname, port, tls } = options;
+  const listener: Deno.Listener = tls === undefined
+    ? Deno.listen({ hostname, port, transport: "tcp" })
+    : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
+  const addr = listener.addr as Deno.NetAddr;
+  let closed = false;
+  (async () => {
+    while (!closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        // Closed, or a failed accept (EMFILE...): the next accept may succeed.
+        if (closed) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
+      onAccept(denoConnTransport(conn), (conn.remoteAddr as Deno.NetAddr).hostname);
+    }
+  })();
+  return {
+    addr: { hostname: addr.hostname, port: addr.port },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
 }

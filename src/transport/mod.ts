@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DialOptions, Transport } from "./types.ts";
+import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport } from "./types.ts";
 
 /** The runtimes streamsock has a socket shim for. */
 export type Runtime = "deno" | "bun" | "node";
@@ -49,4 +49,28 @@ export async function dial(options: DialOptions): Promise<Transport> {
   }
   const { dialNode } = await import("./node.ts");
   return dialNode(options);
+}
+
+/**
+ * Listens with the running runtime's own listener: `Deno.listen` /
+ * `Deno.listenTls` on Deno, `Bun.listen` on Bun, `node:net` / `node:tls` on
+ * Node, and hands each accepted connection to `onAccept`.
+ *
+ * @param options Address, port and TLS certificate.
+ * @param onAccept Receives each connection as a transport, not yet started.
+ * @returns The listener, once bound.
+ */
+export async function listen(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+  switch (currentRuntime()) {
+    case "deno": {
+      const { listenDeno } = await import("./deno.ts");
+      return listenDeno(options, onAccept);
+    }
+    case "bun": {
+      const { listenBun } = await import("./bun.ts");
+      return listenBun(options, onAccept);
+    }
+  }
+  const { listenNode } = await import("./node.ts");
+  return listenNode(options, onAccept);
 }
