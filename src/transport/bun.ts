@@ -346,11 +346,11 @@ export function listenBun(options: ListenOptions, onAccept: AcceptHandler): Prom
           socket.data = transport;
           onAccept(transport, socket.remoteAddress);
         },
-        data: (socket, data) => socket.data?.handler.data!(socket, data),
-        drain: (socket) => socket.data?.handler.drain!(socket),
-        end: (socket) => socket.data?.handler.end!(socket),
-        close: (socket, error) => socket.data?.handler.close!(socket, error),
-        error: (socket, error) => socket.data?.handler.error!(socket, error),
+        data: (socket, data) => socket.data?.handler.data?.(socket, data),
+        drain: (socket) => socket.data?.handler.drain?.(socket),
+        end: (socket) => socket.data?.handler.end?.(socket),
+        close: (socket, error) => socket.data?.handler.close?.(socket, error),
+        error: (socket, error) => socket.data?.handler.error?.(socket, error),
       },
     });
   } catch (err) {

@@ -268,11 +268,16 @@ export async function dialDeno(options: DialOptions): Promise<Transport> {
  * listener.close();
  * ```
  */
-export async function listenDeno(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+export function listenDeno(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
   const { hostname, port, tls } = options;
-  const listener: Deno.Listener = tls === undefined
-    ? Deno.listen({ hostname, port, transport: "tcp" })
-    : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
+  let listener: Deno.Listener;
+  try {
+    listener = tls === undefined
+      ? Deno.listen({ hostname, port, transport: "tcp" })
+      : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const addr = listener.addr as Deno.NetAddr;
   let closed = false;
   (async () => {
@@ -290,7 +295,7 @@ export async function listenDeno(options: ListenOptions, onAccept: AcceptHandler
       onAccept(denoConnTransport(conn), (conn.remoteAddr as Deno.NetAddr).hostname);
     }
   })();
-  return {
+  return Promise.resolve({
     addr: { hostname: addr.hostname, port: addr.port },
     close() {
       if (closed) return;
@@ -301,5 +306,5 @@ export async function listenDeno(options: ListenOptions, onAccept: AcceptHandler
         // Already closed.
       }
     },
-  };
+  });
 }
