@@ -1,0 +1,179 @@
+// connect() against a real peer: the `ws` package's server, running under
+// Node in a child process, while the client under test runs in Deno, Bun or
+// Node.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "../src/client.ts";
+import { Message } from "../src/message.ts";
+import { randomBytes } from "./_helpers.ts";
+
+const MiB = 1024 * 1024;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+let child: ChildProcess | null = null;
+let url = "";
+
+/** Starts the fixture under Node and reads its port from the first line it prints. */
+async function startWsServer(): Promise<void> {
+  const fixture = new URL("./fixtures/ws_echo_server.mjs", import.meta.url);
+  const proc = spawn("node", [decodeURIComponent(fixture.pathname)], { stdio: ["pipe", "pipe", "inherit"] });
+  child = proc;
+  const port = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      let out = "";
+      proc.stdout!.on("data", (chunk) => {
+        out += String(chunk);
+        if (out.includes("\n")) resolve(Number(out.trim()));
+      });
+      proc.once("error", reject);
+      proc.once("exit", (code) => reject(new Error(`ws fixture exited with ${code}`)));
+    }),
+    20_000,
+    "starting the ws fixture",
+  );
+  url = `ws://127.0.0.1:${port}`;
+}
+
+describe("connect against the ws package's server", () => {
+  before(startWsServer);
+  after(() => {
+    // Ours, by its PID; closing its stdin would also end it.
+    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid);
+    child?.stdin?.destroy();
+    child?.stdout?.destroy();
+  });
+
+  test("text and binary messages of every length class come back intact", async () => {
+    const ws = await connect(url, { maxFrameSize: 2 * MiB });
+    for (const length of [0, 1, 125, 126, 65535, 65536, MiB + 1]) {
+      const bytes = randomBytes(length, length + 7);
+      const text = "aé✓𝄞".repeat(Math.ceil(length / 8)).slice(0, length);
+      await ws.send(bytes);
+      const gotBytes = await ws.recvAll();
+      assert.equal(gotBytes.type, "binary");
+      assert.deepEqual(gotBytes.data, bytes);
+      await ws.send(text);
+      const gotText = await ws.recvAll();
+      assert.equal(gotText.type, "text");
+      assert.equal(gotText.data, text);
+    }
+    assert.equal((await ws.close()).code, 1000);
+  });
+
+  test("a message the client fragments is reassembled by ws and echoed whole", async () => {
+    const ws = await connect(url);
+    await ws.send(new Message("frag", "text", true));
+    await ws.send(new Message("men", "text", true));
+    await ws.send(new Message("ted ✓", "text"));
+    const echoed = await ws.recv();
+    assert.equal(echoed.partial, false);
+    assert.equal(echoed.data, "fragmented ✓");
+    await ws.close();
+  });
+
+  test("a message ws fragments arrives as partial frames, and recvAll reassembles it", async () => {
+    const ws = await connect(url);
+    await ws.send("fragments:3:abcdefghi");
+    const frames = [await ws.recv(), await ws.recv(), await ws.recv()];
+    assert.deepEqual(frames.map((f) => [f.type, f.partial, f.data]), [
+      ["text", true, "abc"],
+      ["text", true, "def"],
+      ["text", false, "ghi"],
+    ]);
+    await ws.send("fragments:4:Grüße aus 𝄞 Köln");
+    assert.equal((await ws.recvAll()).data, "Grüße aus 𝄞 Köln");
+    await ws.close();
+  });
+
+  test("16 MiB of binary in 1 MiB frames both ways, and 4 MiB of multi-byte text", async () => {
+    const ws = await connect(url, { maxFrameSize: MiB });
+    const big = randomBytes(16 * MiB, 16);
+    const sending = ws.sendAll(big);
+    const back = await ws.recvAll(32 * MiB);
+    await sending;
+    assert.equal(back.type, "binary");
+    assert.equal((back.data as Uint8Array).length, big.length);
+    assert.deepEqual(back.data, big);
+    // ws cuts the echo at byte boundaries, splitting characters across frames.
+    const text = "é✓𝄞x".repeat(MiB / 2);
+    const sendingText = ws.sendAll(text);
+    const textBack = await ws.recvAll(32 * MiB);
+    await sendingText;
+    assert.equal(textBack.data, text);
+    await ws.close();
+  });
+
+  test("pings: ws answers ours, and ours answers its", async () => {
+    const ws = await connect(url);
+    await ws.send(new Message(new Uint8Array([1, 2, 3]), "ping"));
+    const pong = await ws.recv();
+    assert.equal(pong.type, "pong");
+    assert.deepEqual(pong.data, new Uint8Array([1, 2, 3]));
+    await ws.send("ping:are you there");
+    const ping = await ws.recv();
+    assert.equal(ping.type, "ping");
+    assert.equal(new TextDecoder().decode(ping.data as Uint8Array), "are you there");
+    // ws reports the pong our connection sent automatically.
+    assert.equal((await ws.recv()).data, "pong:are you there");
+    await ws.close();
+  });
+
+  test("close codes: ours is echoed by ws, and ws's reaches recv and closed", async () => {
+    const ours = await connect(url);
+    const info = await withTimeout(ours.close(4001, "client done"), 5000, "client close");
+    assert.deepEqual([info.code, info.reason, info.wasClean], [4001, "client done", true]);
+
+    const theirs = await connect(url);
+    await theirs.send("close:4002:server done");
+    const close = await theirs.recv();
+    assert.equal(close.type, "close");
+    assert.equal(close.code, 4002);
+    assert.equal(close.data, "server done");
+    const closed = await withTimeout(theirs.closed, 5000, "server close");
+    assert.deepEqual([closed.code, closed.reason, closed.wasClean], [4002, "server done", true]);
+
+    const normal = await connect(url);
+    await normal.send("close:1000:");
+    assert.equal((await withTimeout(normal.closed, 5000, "close")).code, 1000);
+  });
+
+  test("ws sees the subprotocol and options, and the negotiated protocol is ws.protocol", async () => {
+    const ws = await connect(`${url}/path?q=1#nope`, {
+      protocol: "echo.v1, echo.v2",
+      origin: "https://app.example",
+      cookies: { a: "1" },
+      auth: { bearer: "t" },
+      params: { p: "2" },
+    });
+    assert.equal(ws.protocol, "echo.v2");
+    await ws.send("headers");
+    const headers = JSON.parse((await ws.recv()).data as string);
+    assert.equal(headers["sec-websocket-protocol"], "echo.v1, echo.v2");
+    assert.equal(headers.origin, "https://app.example");
+    assert.equal(headers.cookie, "a=1");
+    assert.equal(headers.authorization, "Bearer t");
+    await ws.close();
+    const plain = await connect(url, { protocol: "other" });
+    assert.equal(plain.protocol, null);
+    await plain.close();
+  });
+
+  test("many small messages in flight at once arrive in order", async () => {
+    const ws = await connect(url);
+    const count = 5000;
+    const receiving = (async () => {
+      for (let i = 0; i < count; i++) assert.equal((await ws.recv()).data, `m${i}`);
+    })();
+    for (let i = 0; i < count; i++) await ws.send(`m${i}`);
+    await withTimeout(receiving, 30_000, "receiving 5000 echoes");
+    await ws.close();
+  });
+});
