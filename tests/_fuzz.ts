@@ -165,13 +165,18 @@ export function chunk(input: Uint8Array, random: () => number): Uint8Array[] {
   return out;
 }
 
-/** Whether `input` stops before a complete final frame ends its last data message (ws has not validated it yet). */
+/**
+ * Whether `input` stops (or reaches a close frame) before a complete final
+ * frame ends its last data message: ws has not validated that message yet.
+ */
 function endsInsideMessage(input: Uint8Array): boolean {
   const decoder = new FrameDecoder({ masked: true, maxFrameSize: Number.MAX_SAFE_INTEGER });
   decoder.push(input);
   let inside = false;
   try {
     for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
+      // Both receivers stop at a close frame: what follows is never read.
+      if (frame.opcode === Opcode.Close) break;
       if (frame.opcode <= Opcode.Binary) inside = !frame.fin;
     }
   } catch {

@@ -194,6 +194,30 @@ describe("decoder rejects what RFC 6455 forbids", () => {
     assert.throws(() => decoder.next(), MessageTooBigError);
   });
 
+  test("decoder fails fast: the first two bytes suffice to reject a reserved opcode", () => {
+    const decoder = new FrameDecoder({ masked: true });
+    decoder.push(bytes(0x83, 0xfe)); // claims a 16-bit length and a mask key, sends neither
+    assert.throws(() => decoder.next(), (e: ProtocolError) => e.code === "ERR_RESERVED_OPCODE");
+  });
+
+  test("decoder rejects an oversize 64-bit length before the mask key arrives", () => {
+    const decoder = new FrameDecoder({ masked: true, maxFrameSize: 1 << 20 });
+    decoder.push(bytes(0x82, 0xff, 0, 0, 0, 0, 0, 0x20, 0, 0)); // 2 MiB, no mask key yet
+    assert.throws(() => decoder.next(), MessageTooBigError);
+  });
+
+  test("a header dripped one byte at a time is checked once and decoded intact", () => {
+    const wire = rawFrame(0x82, new Uint8Array(300).fill(7));
+    const decoder = new FrameDecoder({ masked: true });
+    const frames: Frame[] = [];
+    for (const b of wire) {
+      decoder.push(bytes(b));
+      for (let f = decoder.next(); f !== null; f = decoder.next()) frames.push(f);
+    }
+    assert.equal(frames.length, 1);
+    assert.deepEqual(frames[0].payload, new Uint8Array(300).fill(7));
+  });
+
   test("control frames may come between the fragments of a message", () => {
     const wire = new Uint8Array([
       ...rawFrame(0x01, "Hel", null),

@@ -40,6 +40,19 @@ function protocolError(message: string, code: string): ProtocolError {
 
 const EMPTY = new Uint8Array(0);
 
+/** The payload length a header declares; `at` is just past the first two bytes. */
+function readLength(bytes: Uint8Array, at: number, lengthCode: number): number {
+  if (lengthCode < 126) return lengthCode;
+  if (lengthCode === 126) return (bytes[at] << 8) | bytes[at + 1];
+  const high = ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+  const low = ((bytes[at + 4] << 24) | (bytes[at + 5] << 16) | (bytes[at + 6] << 8) | bytes[at + 7]) >>> 0;
+  if (high & 0x80000000) {
+    throw protocolError("Frame length has its most significant bit set", "ERR_INVALID_LENGTH");
+  }
+  // Past 2^53 the number is inexact, but it is over any limit anyway.
+  return high * 0x100000000 + low;
+}
+
 /**
  * A synchronous, incremental frame decoder: `push` bytes as they arrive and
  * call `next` until it returns null. It yields the same frames however the
@@ -79,6 +92,8 @@ export class FrameDecoder {
   #fragmentOpcode = 0;
   /** Whether the first two bytes of the header being gathered were checked. */
   #startChecked = false;
+  /** Whether its extended length was checked before the mask key arrived. */
+  #lengthChecked = false;
   #scratch = new Uint8Array(14);
 
   /**
@@ -154,8 +169,17 @@ export class FrameDecoder {
     }
     const lengthCode = b1 & 0x7f;
     const size = 2 + (lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
-    if (this.#buffered < size) return null;
+    if (this.#buffered < size) {
+      // The extended length may be in before the mask key: judge it now too.
+      const lengthEnd = lengthCode === 126 ? 4 : 10;
+      if (lengthCode >= 126 && !this.#lengthChecked && this.#buffered >= lengthEnd) {
+        this.#checkLength(readLength(this.#peek(lengthEnd), 2, lengthCode));
+        this.#lengthChecked = true;
+      }
+      return null;
+    }
     this.#startChecked = false;
+    this.#lengthChecked = false;
     if (chunk.length - at < size) {
       // The header straddles chunks: gather it into scratch space.
       chunk = this.#take(size, true, this.#scratch);
@@ -165,23 +189,9 @@ export class FrameDecoder {
     }
     at += 2;
 
-    let length = lengthCode;
-    if (lengthCode === 126) {
-      length = (chunk[at] << 8) | chunk[at + 1];
-      at += 2;
-    } else if (lengthCode === 127) {
-      const high = ((chunk[at] << 24) | (chunk[at + 1] << 16) | (chunk[at + 2] << 8) | chunk[at + 3]) >>> 0;
-      const low = ((chunk[at + 4] << 24) | (chunk[at + 5] << 16) | (chunk[at + 6] << 8) | chunk[at + 7]) >>> 0;
-      at += 8;
-      if (high & 0x80000000) {
-        throw protocolError("Frame length has its most significant bit set", "ERR_INVALID_LENGTH");
-      }
-      // Past 2^53 the number is inexact, but it is over any limit anyway.
-      length = high * 0x100000000 + low;
-    }
-    if (length > this.#maxFrameSize) {
-      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
-    }
+    const length = readLength(chunk, at, lengthCode);
+    at += lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
+    this.#checkLength(length);
 
     let key: Uint8Array | null = null;
     if ((b1 & 0x80) !== 0) {
@@ -233,6 +243,26 @@ export class FrameDecoder {
     if (lengthCode < 126 && lengthCode > this.#maxFrameSize) {
       throw new MessageTooBigError(`Frame of ${lengthCode} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
     }
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.#maxFrameSize) {
+      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
+  }
+
+  /** Copies the first `n` unread bytes into scratch space without consuming them. */
+  #peek(n: number): Uint8Array {
+    const out = this.#scratch;
+    let filled = 0;
+    let offset = this.#offset;
+    for (let i = 0; filled < n; i++, offset = 0) {
+      const chunk = this.#chunks[i];
+      const count = Math.min(chunk.length - offset, n - filled);
+      out.set(chunk.subarray(offset, offset + count), filled);
+      filled += count;
+    }
+    return out;
   }
 
   #peekSecondByte(): number {
