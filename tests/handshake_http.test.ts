@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { computeAccept, generateKey, isValidKey } from "../src/handshake/key.ts";
-import { HttpHeadError, HttpHeadParser, headerTokens } from "../src/handshake/http.ts";
+import { type HttpHeadError, HttpHeadParser, headerTokens } from "../src/handshake/http.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
