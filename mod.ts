@@ -5,6 +5,8 @@
  * - {@link Message} and {@link WebSocketConnection}: `send`, `sendAll`,
  *   `recv`, `recvAll`, `protocol`, `maxFrameSize`, plus `close`, `closed`,
  *   async iteration and Web Streams of messages.
+ * - The server: {@link requestHandler} for the `"upgrade"` event of a
+ *   node:http server, and {@link serve} on the runtime's own listener.
  * - The RFC 6455 frame codec as Web Streams ({@link FrameDecoderStream},
  *   {@link FrameEncoderStream}), usable on any byte stream in any runtime.
  *
@@ -43,6 +45,21 @@ export {
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
 export { connect, type ConnectOptions, type ConnectTlsOptions } from "./src/client.ts";
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  type NodeUpgradeRequest,
+  type NodeUpgradeSocket,
+  type OnSocket,
+  requestHandler,
+  type RequestHandlerOptions,
+  type SelectProtocol,
+  serve,
+  type Server,
+  type ServeOptions,
+  type UpgradeHandler,
+  type UpgradeRequest,
+  type VerifyResult,
+} from "./src/server.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
 export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
 export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";

@@ -28,7 +28,16 @@ import type { Socket } from "node:net";
 
 export type { UpgradeRequest, VerifyResult };
 
-/** The default time a client has to complete the opening handshake: 10 s. */
+/**
+ * The default time a client has to complete the opening handshake: 10 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HANDSHAKE_TIMEOUT, requestHandler } from "@streamsock/streamsock";
+ *
+ * const handler = requestHandler(() => {}, undefined, { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT / 2 });
+ * ```
+ */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 /**
@@ -36,6 +45,16 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
  * it returns settles, the connection is closed with 1000 if it is still open;
  * if it throws, the connection is closed with 1011 and the error goes to
  * `onError`.
+ *
+ * @example Route by path
+ * ```ts
+ * import type { OnSocket } from "@streamsock/streamsock";
+ *
+ * const onSocket: OnSocket = async (ws, request) => {
+ *   if (new URL(request.url, "ws://x").pathname !== "/echo") return ws.close(4004, "No such room").then(() => {});
+ *   for await (const msg of ws) await ws.send(msg);
+ * };
+ * ```
  */
 export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => void | Promise<void>;
 
@@ -43,10 +62,31 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
  * Picks one of the subprotocols the client offered (Gerbil's
  * `select-protocol`), or returns null (or undefined) to refuse the
  * connection with 400. Called only when the client offered some.
+ *
+ * @example Prefer the newest version we speak
+ * ```ts
+ * import type { SelectProtocol } from "@streamsock/streamsock";
+ *
+ * const selectProtocol: SelectProtocol = (offered) =>
+ *   ["chat.v2", "chat.v1"].find((p) => offered.includes(p)) ?? null;
+ * ```
  */
 export type SelectProtocol = (offered: string[]) => string | null | undefined;
 
-/** Options for {@link requestHandler}: the handshake's, and the connection's. */
+/**
+ * Options for {@link requestHandler}: the handshake's, and the connection's.
+ *
+ * @example Only pages from our own origin, with small frames
+ * ```ts
+ * import type { RequestHandlerOptions } from "@streamsock/streamsock";
+ *
+ * const options: RequestHandlerOptions = {
+ *   verify: (request) => request.headers.get("origin") === "https://example.com" || 403,
+ *   maxFrameSize: 64 * 1024,
+ *   onError: (error, request) => console.error("websocket handler failed", request?.url, error),
+ * };
+ * ```
+ */
 export interface RequestHandlerOptions
   extends Omit<WebSocketConnectionOptions, "role" | "protocol" | "extensions" | "head" | "maskKey"> {
   /**
@@ -75,6 +115,14 @@ export interface RequestHandlerOptions
 /**
  * The parts of node:http's `IncomingMessage` the handler reads; typed
  * structurally so that no runtime's type package is needed.
+ *
+ * @example
+ * ```ts
+ * import type { NodeUpgradeRequest } from "@streamsock/streamsock";
+ * import type { IncomingMessage } from "node:http";
+ *
+ * const asRequest = (req: IncomingMessage): NodeUpgradeRequest => req;
+ * ```
  */
 export interface NodeUpgradeRequest {
   /** The request method. */
@@ -92,6 +140,14 @@ export interface NodeUpgradeRequest {
 /**
  * The socket node:http hands to `"upgrade"` listeners: a node:net `Socket`
  * (a node:tls `TLSSocket` for node:https), which node:http types as `Duplex`.
+ *
+ * @example
+ * ```ts
+ * import type { NodeUpgradeSocket } from "@streamsock/streamsock";
+ * import type { Duplex } from "node:stream";
+ *
+ * const asSocket = (socket: Duplex): NodeUpgradeSocket => socket;
+ * ```
  */
 export interface NodeUpgradeSocket {
   /** Writes bytes. */
@@ -104,6 +160,18 @@ export interface NodeUpgradeSocket {
  * What {@link requestHandler} returns: a listener for the `"upgrade"` event
  * of a node:http or node:https server (on Node, Deno and Bun), which
  * {@link serve} also accepts.
+ *
+ * @example One handler, two servers
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { requestHandler, serve, type UpgradeHandler } from "@streamsock/streamsock";
+ *
+ * const handler: UpgradeHandler = requestHandler((ws) => ws.send("hello"));
+ * const http = createServer().on("upgrade", handler);
+ * const standalone = serve({ port: 0, hostname: "127.0.0.1" }, handler);
+ * await standalone.close();
+ * http.close();
+ * ```
  */
 export type UpgradeHandler = (request: NodeUpgradeRequest, socket: NodeUpgradeSocket, head: Uint8Array) => void;
 
@@ -435,7 +503,23 @@ export function requestHandler(
   return handler;
 }
 
-/** Options for {@link serve}. */
+/**
+ * Options for {@link serve}.
+ *
+ * @example wss:// on port 8443 until Ctrl-C
+ * ```ts ignore
+ * import { serve, type ServeOptions } from "@streamsock/streamsock";
+ *
+ * const controller = new AbortController();
+ * const options: ServeOptions = {
+ *   port: 8443,
+ *   tls: { cert: await Deno.readTextFile("cert.pem"), key: await Deno.readTextFile("key.pem") },
+ *   signal: controller.signal,
+ * };
+ * Deno.addSignalListener("SIGINT", () => controller.abort());
+ * await serve(options, (ws) => ws.send("hello")).finished;
+ * ```
+ */
 export interface ServeOptions {
   /** TCP port; 0 lets the system pick one (read it from `server.port`). Defaults to 8000. */
   port?: number;
@@ -610,7 +694,30 @@ class WebSocketServer implements Server {
  * await server.close();
  * ```
  */
-export function serve(options: ServeOptions, handler: UpgradeHandler | OnSocket): Server {
+export function serve(options: ServeOptions, handler: OnSocket): Server;
+/**
+ * Starts a standalone WebSocket server with a handler made by
+ * {@link requestHandler}: its subprotocol choice, `verify` and connection
+ * options apply.
+ *
+ * @param options Address, port, TLS, limits and a stop signal.
+ * @param handler What {@link requestHandler} returned.
+ * @returns The server; `await server.ready` before reading `server.port`.
+ *
+ * @example A chat server that speaks "chat.v1" only
+ * ```ts
+ * import { requestHandler, serve } from "@streamsock/streamsock";
+ *
+ * const handler = requestHandler(async (ws) => {
+ *   for await (const msg of ws) await ws.send(msg);
+ * }, (offered) => offered.includes("chat.v1") ? "chat.v1" : null, { maxFrameSize: 64 * 1024 });
+ * const server = serve({ port: 0, hostname: "127.0.0.1" }, handler);
+ * await server.ready;
+ * await server.close();
+ * ```
+ */
+export function serve(options: ServeOptions, handler: UpgradeHandler): Server;
+export function serve(options: ServeOptions, handler: OnSocket | UpgradeHandler): Server {
   const core = cores.get(handler as UpgradeHandler) ?? makeCore(handler as OnSocket, undefined, {});
   return new WebSocketServer(options, core);
 }

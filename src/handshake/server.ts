@@ -13,6 +13,15 @@ import { computeAccept, isValidKey } from "./key.ts";
 /**
  * An opening-handshake request that passed the RFC 6455 §4.2.1 checks, as
  * `verify` and `onSocket` see it.
+ *
+ * @example
+ * ```ts
+ * import type { UpgradeRequest } from "@streamsock/streamsock";
+ *
+ * function describe(request: UpgradeRequest): string {
+ *   return `${request.remoteAddress} asked for ${request.url} offering [${request.protocols}]`;
+ * }
+ * ```
  */
 export interface UpgradeRequest {
   /** Always `"GET"`: anything else was refused with 405. */
@@ -54,6 +63,16 @@ export interface CheckedUpgrade {
  * What `verify` answers: `true` accepts; `false` refuses with 403; a number
  * refuses with that status (300-599); an object refuses with its status,
  * header fields (`WWW-Authenticate`, `Location`...) and body.
+ *
+ * @example
+ * ```ts
+ * import type { UpgradeRequest, VerifyResult } from "@streamsock/streamsock";
+ *
+ * function verify(request: UpgradeRequest): VerifyResult {
+ *   if (request.headers.get("authorization") === "Bearer s3cret") return true;
+ *   return { status: 401, headers: { "WWW-Authenticate": "Bearer" }, body: "Token needed" };
+ * }
+ * ```
  */
 export type VerifyResult = boolean | number | { status: number; headers?: HeadersInit; body?: string };
 
