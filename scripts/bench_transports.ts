@@ -1,0 +1,146 @@
+// Compares the socket shims a runtime could use for the client, against the
+// `ws` package's echo server running under Node (tests/fixtures/ws_echo_server.mjs):
+//
+//   node --import tsx scripts/bench_transports.ts
+//   deno run -A scripts/bench_transports.ts
+//   bun scripts/bench_transports.ts
+//
+// Workloads: many small text messages pipelined (round trips per second) and
+// bulk binary echo (MB/s). The Node server is usually the bottleneck, so the
+// client process's own CPU time per message / per MB is printed too: it is
+// what the shim costs. Each variant runs ROUNDS times, interleaved; medians
+// are printed. This is how src/transport/mod.ts's choices were made.
+import { spawn } from "node:child_process";
+import { cpuUsage } from "node:process";
+import { WebSocketConnection } from "../src/connection.ts";
+import { buildRequestHead, validateResponse } from "../src/handshake/client.ts";
+import { HttpHeadParser } from "../src/handshake/http.ts";
+import { computeAccept, generateKey } from "../src/handshake/key.ts";
+import { currentRuntime } from "../src/transport/mod.ts";
+import { dialNode } from "../src/transport/node.ts";
+import { streamTransport } from "../src/transport/streams.ts";
+import type { DialOptions, Transport } from "../src/transport/types.ts";
+
+const ROUNDS = 5;
+const SMALL_COUNT = 100_000;
+const SMALL_WINDOW = 500;
+const BULK_BYTES = 128 * 1024 * 1024;
+const BULK_MESSAGE = 64 * 1024;
+
+type Dial = (options: DialOptions) => Promise<Transport>;
+
+async function variants(): Promise<[string, Dial][]> {
+  const list: [string, Dial][] = [];
+  switch (currentRuntime()) {
+    case "deno": {
+      const { dialDeno } = await import("../src/transport/deno.ts");
+      list.push(["Deno.connect, read loop (denoConnTransport)", dialDeno]);
+      list.push(["Deno.connect, conn.readable/writable (streamTransport)", async ({ hostname, port }) => {
+        // deno-lint-ignore no-explicit-any
+        const conn = await (globalThis as any).Deno.connect({ hostname, port });
+        conn.setNoDelay(true);
+        return streamTransport({ readable: conn.readable, writable: conn.writable, close: () => conn.close() });
+      }]);
+      break;
+    }
+    case "bun": {
+      const { dialBun } = await import("../src/transport/bun.ts");
+      list.push(["Bun.connect (bunSocketTransport)", dialBun]);
+      break;
+    }
+  }
+  list.push(["node:net (nodeSocketTransport)", dialNode]);
+  return list;
+}
+
+async function open(dial: Dial, port: number): Promise<WebSocketConnection> {
+  const key = generateKey();
+  const accept = await computeAccept(key);
+  const transport = await dial({ hostname: "127.0.0.1", port });
+  return new Promise((resolve, reject) => {
+    const parser = new HttpHeadParser();
+    transport.start({
+      data(chunk) {
+        const head = parser.push(chunk);
+        if (head === null) return;
+        const { protocol } = validateResponse(head, { accept, protocols: [] });
+        resolve(new WebSocketConnection(transport, { role: "client", protocol, head: head.rest }));
+      },
+      end: () => reject(new Error("closed during handshake")),
+      error: reject,
+      drain() {},
+    });
+    transport.write(buildRequestHead({ url: new URL(`ws://127.0.0.1:${port}/`), key, protocols: [] }));
+  });
+}
+
+interface Result {
+  rate: number;
+  /** Client CPU microseconds per message (small) or per MB (bulk). */
+  cpu: number;
+}
+
+function cpuMicros(): number {
+  const { user, system } = cpuUsage();
+  return user + system;
+}
+
+async function small(ws: WebSocketConnection): Promise<Result> {
+  const cpuStart = cpuMicros();
+  const started = performance.now();
+  let received = 0;
+  const receiving = (async () => {
+    while (received < SMALL_COUNT) {
+      await ws.recv();
+      received++;
+    }
+  })();
+  for (let i = 0; i < SMALL_COUNT; i++) {
+    while (i - received >= SMALL_WINDOW) await new Promise((resolve) => setTimeout(resolve, 0));
+    await ws.send("0123456789abcdef");
+  }
+  await receiving;
+  return { rate: SMALL_COUNT / ((performance.now() - started) / 1000), cpu: (cpuMicros() - cpuStart) / SMALL_COUNT };
+}
+
+async function bulk(ws: WebSocketConnection): Promise<Result> {
+  const cpuStart = cpuMicros();
+  const payload = new Uint8Array(BULK_MESSAGE).fill(7);
+  const count = BULK_BYTES / BULK_MESSAGE;
+  const started = performance.now();
+  const receiving = (async () => {
+    for (let i = 0; i < count; i++) await ws.recv();
+  })();
+  for (let i = 0; i < count; i++) await ws.send(payload);
+  await receiving;
+  return { rate: BULK_BYTES / 1e6 / ((performance.now() - started) / 1000), cpu: (cpuMicros() - cpuStart) / (BULK_BYTES / 1e6) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const fixture = decodeURIComponent(new URL("../tests/fixtures/ws_echo_server.mjs", import.meta.url).pathname);
+const child = spawn("node", [fixture], { stdio: ["pipe", "pipe", "inherit"] });
+const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+try {
+  const list = await variants();
+  const results = new Map<string, { small: Result[]; bulk: Result[] }>(list.map(([name]) => [name, { small: [], bulk: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, dial] of list) {
+      const ws = await open(dial, port);
+      results.get(name)!.small.push(await small(ws));
+      results.get(name)!.bulk.push(await bulk(ws));
+      await ws.close();
+    }
+  }
+  console.log(`${currentRuntime()}: median of ${ROUNDS} rounds against ws (Node) on 127.0.0.1`);
+  for (const [name, r] of results) {
+    const m = (xs: Result[], key: keyof Result) => median(xs.map((x) => x[key]));
+    console.log(`  ${name}`);
+    console.log(
+      `    small: ${Math.round(m(r.small, "rate"))} msgs/s, ${m(r.small, "cpu").toFixed(2)} µs client CPU/msg;` +
+        ` bulk: ${m(r.bulk, "rate").toFixed(0)} MB/s, ${m(r.bulk, "cpu").toFixed(0)} µs client CPU/MB`,
+    );
+  }
+} finally {
+  child.kill();
+}
