@@ -4,6 +4,7 @@
 //   node --import tsx scripts/bench_transports.ts
 //   deno run -A scripts/bench_transports.ts
 //   bun scripts/bench_transports.ts
+//   (add --tls to any of them for wss://, with the test certificate)
 //
 // Workloads: many small text messages pipelined (round trips per second) and
 // bulk binary echo (MB/s). The Node server is usually the bottleneck, so the
@@ -11,7 +12,11 @@
 // what the shim costs. Each variant runs ROUNDS times, interleaved; medians
 // are printed. This is how src/transport/mod.ts's choices were made.
 import { spawn } from "node:child_process";
-import { cpuUsage } from "node:process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process, { cpuUsage } from "node:process";
+import { testCertificate } from "../tests/_tls.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { buildRequestHead, validateResponse } from "../src/handshake/client.ts";
 import { HttpHeadParser } from "../src/handshake/http.ts";
@@ -29,13 +34,15 @@ const BULK_MESSAGE = 64 * 1024;
 
 type Dial = (options: DialOptions) => Promise<Transport>;
 
+const secure = process.argv.includes("--tls");
+
 async function variants(): Promise<[string, Dial][]> {
   const list: [string, Dial][] = [];
   switch (currentRuntime()) {
     case "deno": {
       const { dialDeno } = await import("../src/transport/deno.ts");
-      list.push(["Deno.connect, read loop (denoConnTransport)", dialDeno]);
-      list.push(["Deno.connect, conn.readable/writable (streamTransport)", async ({ hostname, port }) => {
+      list.push([secure ? "Deno.startTls, read loop (denoConnTransport)" : "Deno.connect, read loop (denoConnTransport)", dialDeno]);
+      if (!secure) list.push(["Deno.connect, conn.readable/writable (streamTransport)", async ({ hostname, port }) => {
         // deno-lint-ignore no-explicit-any
         const conn = await (globalThis as any).Deno.connect({ hostname, port });
         conn.setNoDelay(true);
@@ -49,14 +56,14 @@ async function variants(): Promise<[string, Dial][]> {
       break;
     }
   }
-  list.push(["node:net (nodeSocketTransport)", dialNode]);
+  list.push([secure ? "node:tls (nodeSocketTransport)" : "node:net (nodeSocketTransport)", dialNode]);
   return list;
 }
 
 async function open(dial: Dial, port: number): Promise<WebSocketConnection> {
   const key = generateKey();
   const accept = await computeAccept(key);
-  const transport = await dial({ hostname: "127.0.0.1", port });
+  const transport = await dial({ hostname: "127.0.0.1", port, tls: tlsOptions });
   return new Promise((resolve, reject) => {
     const parser = new HttpHeadParser();
     transport.start({
@@ -119,7 +126,17 @@ async function bulk(ws: WebSocketConnection): Promise<Result> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const fixture = decodeURIComponent(new URL("../tests/fixtures/ws_echo_server.mjs", import.meta.url).pathname);
-const child = spawn("node", [fixture], { stdio: ["pipe", "pipe", "inherit"] });
+let tlsOptions: DialOptions["tls"];
+const args = [fixture];
+if (secure) {
+  const { cert, key } = await testCertificate();
+  const dir = mkdtempSync(join(tmpdir(), "streamsock-bench-"));
+  writeFileSync(join(dir, "cert.pem"), cert);
+  writeFileSync(join(dir, "key.pem"), key);
+  args.push("--tls", join(dir, "cert.pem"), join(dir, "key.pem"));
+  tlsOptions = { ca: cert };
+}
+const child = spawn("node", args, { stdio: ["pipe", "pipe", "inherit"] });
 const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
 try {
   const list = await variants();
@@ -132,7 +149,7 @@ try {
       await ws.close();
     }
   }
-  console.log(`${currentRuntime()}: median of ${ROUNDS} rounds against ws (Node) on 127.0.0.1`);
+  console.log(`${currentRuntime()}: median of ${ROUNDS} rounds against ws (Node) over ${secure ? "wss" : "ws"}:// on 127.0.0.1`);
   for (const [name, r] of results) {
     const m = (xs: Result[], key: keyof Result) => median(xs.map((x) => x[key]));
     console.log(`  ${name}`);

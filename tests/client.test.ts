@@ -365,12 +365,21 @@ describe("connect: timeout and abort", () => {
     // A TCP server that never speaks TLS: the TLS handshake stalls.
     const silent = createServer(() => {});
     const open = new Set<import("node:net").Socket>();
-    silent.on("connection", (s) => open.add(s));
+    const closed: Promise<void>[] = [];
+    silent.on("connection", (s) => {
+      open.add(s);
+      s.resume(); // read (and drop) the ClientHello, so the client's FIN is seen
+      s.on("error", () => {});
+      closed.push(new Promise((resolve) => s.once("close", () => resolve())));
+    });
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as { port: number }).port;
     try {
       const err = await connect(`wss://127.0.0.1:${port}/`, { timeout: 300 }).then(() => assert.fail("connected"), (e) => e);
       assert.ok(err instanceof TimeoutError, `got ${err}`);
+      // The half-open TLS socket was closed by the client, not left to linger.
+      assert.equal(closed.length, 1);
+      await withTimeout(closed[0], 3000, "client closing the stalled TLS socket");
     } finally {
       for (const s of open) s.destroy();
       await new Promise((resolve) => silent.close(resolve));

@@ -238,6 +238,10 @@ export function bunSocketTransport(): BunTransport {
 /**
  * Opens a TCP or TLS connection with `Bun.connect`, Nagle's algorithm off.
  *
+ * `dial` (in `./mod.ts`) uses it for TCP only: for TLS, Bun's `node:tls`
+ * measured faster (see `dial`). TLS stays here for
+ * `scripts/bench_transports.ts`, to re-measure as Bun evolves.
+ *
  * @param options Host, port, TLS settings and an abort signal.
  * @returns The connected transport.
  *
@@ -274,6 +278,12 @@ export async function dialBun(options: DialOptions): Promise<Transport> {
   }
   handshakeDone.catch(() => {});
   let socket: BunSocket | null = null;
+  // With TLS, Bun.connect resolves only after the TLS handshake; `open`
+  // hands over the socket at TCP connect, so an abort can close it earlier.
+  transport.handler.open = (s) => {
+    socket = s;
+    if (signal?.aborted) s.terminate();
+  };
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {

@@ -198,6 +198,11 @@ export function denoSupportsTls(tls: DialOptions["tls"]): boolean {
  * algorithm off where Deno exposes it (TCP, and TLS without a client certificate, which is
  * started over a TCP connection).
  *
+ * `dial` (in `./mod.ts`) uses it for TCP only: Deno's TLS connection cannot
+ * be closed before its handshake completes, and measured slower than Deno's
+ * `node:tls` (see `dial`). TLS stays here for `scripts/bench_transports.ts`,
+ * to re-measure as Deno evolves.
+ *
  * @param options Host, port, TLS settings (see {@link denoSupportsTls}) and an abort signal.
  * @returns The connected transport.
  *
