@@ -57,10 +57,7 @@ export interface ConnectTlsOptions {
   key?: string;
   /** The name to send as SNI and to verify the certificate against. Defaults to the URL's host. */
   serverName?: string;
-  /**
-   * Set to false to accept any certificate (testing only). Defaults to true.
-   * On Deno this goes through `node:tls`, since `Deno.connectTls` cannot skip verification.
-   */
+  /** Set to false to accept any certificate (testing only). Defaults to true. Supported on every runtime. */
   rejectUnauthorized?: boolean;
 }
 
