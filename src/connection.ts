@@ -20,16 +20,43 @@ import { isValidMessage, Message, type MessageType } from "./message.ts";
 import { streamTransport } from "./transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
 
-/** The default limit for a reassembled message: 64 MiB. */
+/**
+ * The default limit for a reassembled message: 64 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_SIZE } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_MAX_MESSAGE_SIZE); // 67108864
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
-/** The default time to wait for the peer during the closing handshake. */
+/**
+ * The default time to wait for the peer during the closing handshake, in ms.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CLOSE_TIMEOUT } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_CLOSE_TIMEOUT); // 5000
+ * ```
+ */
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
 /** The default keepalive: a ping after this many ms without receiving anything. */
 export const DEFAULT_PING_INTERVAL = 20000;
 /** The default time a keepalive ping waits for the peer to show it is alive. */
 export const DEFAULT_PING_TIMEOUT = 20000;
 
-/** Options for {@link WebSocketConnection}. */
+/**
+ * Options for {@link WebSocketConnection}.
+ *
+ * @example A server end that answers pings itself and waits 1 s for close frames
+ * ```ts
+ * import type { WebSocketConnectionOptions } from "@streamsock/streamsock";
+ *
+ * const options: WebSocketConnectionOptions = { role: "server", autoPong: false, closeTimeout: 1000 };
+ * ```
+ */
 export interface WebSocketConnectionOptions {
   /** Which end this is: a client masks what it sends, a server requires masked frames. */
   role: "client" | "server";
@@ -71,7 +98,19 @@ export interface WebSocketConnectionOptions {
   head?: Uint8Array;
 }
 
-/** How a connection ended. */
+/**
+ * How a connection ended.
+ *
+ * @example
+ * ```ts
+ * import type { CloseInfo, WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * async function report(ws: WebSocketConnection): Promise<void> {
+ *   const info: CloseInfo = await ws.closed;
+ *   console.log(info.code, info.reason, info.wasClean, info.error?.message);
+ * }
+ * ```
+ */
 export interface CloseInfo {
   /** The status code: the peer's, ours when we failed the connection, or 1006 when the transport was lost. */
   code: number;
@@ -83,7 +122,16 @@ export interface CloseInfo {
   error?: WebSocketError;
 }
 
-/** What `send` accepts: a Message, or a string (text) or bytes (binary) shorthand. */
+/**
+ * What `send` accepts: a Message, or a string (text) or bytes (binary) shorthand.
+ *
+ * @example
+ * ```ts
+ * import { Message, type Sendable } from "@streamsock/streamsock";
+ *
+ * const outbox: Sendable[] = ["text", new Uint8Array([1, 2]), new Message("bye", "close")];
+ * ```
+ */
 export type Sendable = Message | string | Uint8Array;
 
 // Writes accumulated in one tick are coalesced into one transport write; past

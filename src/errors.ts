@@ -6,7 +6,17 @@
  * @module
  */
 
-/** Options accepted by the {@link WebSocketError} constructor. */
+/**
+ * Options accepted by the {@link WebSocketError} constructor.
+ *
+ * @example
+ * ```ts
+ * import { WebSocketError, type WebSocketErrorOptions } from "@streamsock/streamsock";
+ *
+ * const options: WebSocketErrorOptions = { code: "ERR_APP", closeCode: 4000 };
+ * throw new WebSocketError("The application gave up", options);
+ * ```
+ */
 export interface WebSocketErrorOptions {
   /** Stable, machine-readable identifier such as `"ERR_INVALID_UTF8"`. */
   code?: string;
@@ -142,7 +152,17 @@ export class TimeoutError extends WebSocketError {
   }
 }
 
-/** What the server answered, carried by a {@link HandshakeError}. */
+/**
+ * What the server answered, carried by a {@link HandshakeError}.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeError, type HandshakeErrorOptions } from "@streamsock/streamsock";
+ *
+ * const answer: HandshakeErrorOptions = { code: "ERR_HANDSHAKE_STATUS", status: 403, headers: new Headers() };
+ * console.log(new HandshakeError("Server answered 403 Forbidden", answer).status); // 403
+ * ```
+ */
 export interface HandshakeErrorOptions {
   /** Stable identifier such as `"ERR_HANDSHAKE_STATUS"`. Defaults to `"ERR_HANDSHAKE"`. */
   code?: string;

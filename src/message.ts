@@ -4,7 +4,16 @@
  * @module
  */
 
-/** The kinds of message, one per RFC 6455 opcode family. */
+/**
+ * The kinds of message, one per RFC 6455 opcode family.
+ *
+ * @example
+ * ```ts
+ * import type { Message, MessageType } from "@streamsock/streamsock";
+ *
+ * const isData = (msg: Message): boolean => (["text", "binary"] as MessageType[]).includes(msg.type);
+ * ```
+ */
 export type MessageType = "text" | "binary" | "ping" | "pong" | "close";
 
 const MESSAGE_TYPES: ReadonlySet<string> = new Set(["text", "binary", "ping", "pong", "close"]);

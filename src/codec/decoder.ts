@@ -10,11 +10,28 @@ import { MessageTooBigError, ProtocolError } from "../errors.ts";
 import { type Frame, isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD, Opcode } from "./frame.ts";
 import { maskInPlace } from "./mask.ts";
 
-/** The default largest frame payload accepted: 1 MiB, as in Gerbil. */
+/**
+ * The default largest frame payload accepted: 1 MiB, as in Gerbil.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_FRAME_SIZE } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_MAX_FRAME_SIZE); // 1048576
+ * ```
+ */
 export const DEFAULT_MAX_FRAME_SIZE = 1048576;
 
 /**
  * Options for {@link FrameDecoder} and {@link FrameDecoderStream}.
+ *
+ * @example A server's decoder: masked frames only, at most 64 KiB each
+ * ```ts
+ * import { FrameDecoderStream, type FrameDecoderOptions } from "@streamsock/streamsock";
+ *
+ * const options: FrameDecoderOptions = { masked: true, maxFrameSize: 64 * 1024 };
+ * const decoder = new FrameDecoderStream(options);
+ * ```
  */
 export interface FrameDecoderOptions {
   /**

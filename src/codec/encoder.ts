@@ -87,7 +87,17 @@ export function encodeTextFrame(
   return { bytes: buffer.subarray(start, MAX_HEADER_SIZE + written), payloadLength: written };
 }
 
-/** Options for {@link FrameEncoderStream}. */
+/**
+ * Options for {@link FrameEncoderStream}.
+ *
+ * @example A client's encoder: every frame masked with a fresh random key
+ * ```ts
+ * import { FrameEncoderStream, type FrameEncoderOptions } from "@streamsock/streamsock";
+ *
+ * const options: FrameEncoderOptions = { mask: true };
+ * const encoder = new FrameEncoderStream(options);
+ * ```
+ */
 export interface FrameEncoderOptions {
   /** Mask every frame, as a client must (RFC 6455 §5.1). Defaults to false. */
   mask?: boolean;

@@ -9,7 +9,21 @@
  * @module
  */
 
-/** What a {@link Transport} reports to its reader. Each method may be called from any task. */
+/**
+ * What a {@link Transport} reports to its reader. Each method may be called from any task.
+ *
+ * @example A sink that logs what a transport reports
+ * ```ts
+ * import type { TransportSink } from "@streamsock/streamsock";
+ *
+ * const logger: TransportSink = {
+ *   data: (chunk) => console.log(`${chunk.length} bytes`),
+ *   end: () => console.log("end of stream"),
+ *   error: (err) => console.error(err),
+ *   drain: () => console.log("writable again"),
+ * };
+ * ```
+ */
 export interface TransportSink {
   /** Bytes arrived. The chunk belongs to the sink from now on. */
   data(chunk: Uint8Array): void;
@@ -34,7 +48,7 @@ export interface TransportSink {
  *     mutableChunks: true,
  *     get bufferedAmount() { return socket.writableLength; },
  *     start(sink: TransportSink) {
- *       socket.on("data", (chunk) => sink.data(new Uint8Array(chunk)));
+ *       socket.on("data", (chunk: Uint8Array) => sink.data(new Uint8Array(chunk)));
  *       socket.on("end", () => sink.end());
  *       socket.on("error", (err) => sink.error(err));
  *       socket.on("drain", () => sink.drain());
@@ -82,6 +96,15 @@ export interface Transport {
  * A pair of byte streams, such as `Deno.Conn` or one end of a
  * `WebSocketStream`-like pipe. `close`, when present, releases the
  * underlying resource.
+ *
+ * @example One end of an in-memory pipe
+ * ```ts
+ * import { type ByteStreamPair, streamTransport } from "@streamsock/streamsock";
+ *
+ * const pipe = new TransformStream<Uint8Array, Uint8Array>();
+ * const loopback: ByteStreamPair = { readable: pipe.readable, writable: pipe.writable };
+ * const transport = streamTransport(loopback);
+ * ```
  */
 export interface ByteStreamPair {
   /** Bytes from the peer. */
