@@ -18,8 +18,8 @@ import {
   negotiateProtocol,
   rejectionResponse,
   type UpgradeRequest,
-  type VerifyResult,
   verifyRejection,
+  type VerifyResult,
 } from "./handshake/server.ts";
 import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";

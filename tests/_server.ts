@@ -10,8 +10,8 @@ import {
   type RequestHandlerOptions,
   type SelectProtocol,
   serve,
-  type Server,
   type ServeOptions,
+  type Server,
 } from "../src/server.ts";
 import { FrameDecoder } from "../src/codec/decoder.ts";
 import type { Frame } from "../src/codec/frame.ts";

@@ -89,41 +89,83 @@ for (const kind of KINDS) {
 
     test("frames sent right behind the request head reach the connection first", async () => {
       const received: string[] = [];
-      await withServer(kind, async (ws) => {
-        for await (const msg of ws) received.push(msg.data as string);
-      }, {}, async (port) => {
-        const client = await RawClient.connect(port);
-        const head = new TextEncoder().encode(upgradeRequest());
-        const frames = [rawFrame(0x81, "one"), rawFrame(0x81, "two"), rawFrame(0x88, [0x03, 0xe8])];
-        const all = new Uint8Array(head.length + frames.reduce((n, f) => n + f.length, 0));
-        all.set(head);
-        let at = head.length;
-        for (const f of frames) {
-          all.set(f, at);
-          at += f.length;
-        }
-        client.write(all);
-        await client.readHead();
-        await client.waitClosed();
-        assert.deepEqual(received, ["one", "two"]);
-      });
+      await withServer(
+        kind,
+        async (ws) => {
+          for await (const msg of ws) received.push(msg.data as string);
+        },
+        {},
+        async (port) => {
+          const client = await RawClient.connect(port);
+          const head = new TextEncoder().encode(upgradeRequest());
+          const frames = [rawFrame(0x81, "one"), rawFrame(0x81, "two"), rawFrame(0x88, [0x03, 0xe8])];
+          const all = new Uint8Array(head.length + frames.reduce((n, f) => n + f.length, 0));
+          all.set(head);
+          let at = head.length;
+          for (const f of frames) {
+            all.set(f, at);
+            at += f.length;
+          }
+          client.write(all);
+          await client.readHead();
+          await client.waitClosed();
+          assert.deepEqual(received, ["one", "two"]);
+        },
+      );
     });
 
     const refusals: [string, string | (() => string), string, Record<string, string>][] = [
       ["a method other than GET", () => upgradeRequest({}, "POST /chat HTTP/1.1"), "HTTP/1.1 405 Method Not Allowed", {
         allow: "GET",
       }],
-      ["an Upgrade field that does not name websocket", () => upgradeRequest({ Upgrade: "h2c" }), "HTTP/1.1 400 Bad Request", {}],
-      ["a missing Sec-WebSocket-Version", () => upgradeRequest({ "Sec-WebSocket-Version": null }), "HTTP/1.1 426 Upgrade Required", {
-        "sec-websocket-version": "13",
-      }],
-      ["Sec-WebSocket-Version 8", () => upgradeRequest({ "Sec-WebSocket-Version": "8" }), "HTTP/1.1 426 Upgrade Required", {
-        "sec-websocket-version": "13",
-      }],
-      ["a missing Sec-WebSocket-Key", () => upgradeRequest({ "Sec-WebSocket-Key": null }), "HTTP/1.1 400 Bad Request", {}],
-      ["a key of 15 bytes", () => upgradeRequest({ "Sec-WebSocket-Key": btoa("123456789012345") }), "HTTP/1.1 400 Bad Request", {}],
-      ["a key that is not base64", () => upgradeRequest({ "Sec-WebSocket-Key": "!!!!!!!!!!!!!!!!!!!!!!==" }), "HTTP/1.1 400 Bad Request", {}],
-      ["a subprotocol that is not a token", () => upgradeRequest({ "Sec-WebSocket-Protocol": "chat, a/b" }), "HTTP/1.1 400 Bad Request", {}],
+      ["HTTP/1.0", () => upgradeRequest({}, "GET /chat HTTP/1.0"), "HTTP/1.1 400 Bad Request", {}],
+      ["a missing Host", () => upgradeRequest({ Host: null }), "HTTP/1.1 400 Bad Request", {}],
+      [
+        "an Upgrade field that does not name websocket",
+        () => upgradeRequest({ Upgrade: "h2c" }),
+        "HTTP/1.1 400 Bad Request",
+        {},
+      ],
+      [
+        "a missing Sec-WebSocket-Version",
+        () => upgradeRequest({ "Sec-WebSocket-Version": null }),
+        "HTTP/1.1 426 Upgrade Required",
+        {
+          "sec-websocket-version": "13",
+        },
+      ],
+      [
+        "Sec-WebSocket-Version 8",
+        () => upgradeRequest({ "Sec-WebSocket-Version": "8" }),
+        "HTTP/1.1 426 Upgrade Required",
+        {
+          "sec-websocket-version": "13",
+        },
+      ],
+      [
+        "a missing Sec-WebSocket-Key",
+        () => upgradeRequest({ "Sec-WebSocket-Key": null }),
+        "HTTP/1.1 400 Bad Request",
+        {},
+      ],
+      [
+        "a key of 15 bytes",
+        () => upgradeRequest({ "Sec-WebSocket-Key": btoa("123456789012345") }),
+        "HTTP/1.1 400 Bad Request",
+        {},
+      ],
+      [
+        "a key that is not base64",
+        () => upgradeRequest({ "Sec-WebSocket-Key": "!!!!!!!!!!!!!!!!!!!!!!==" }),
+        "HTTP/1.1 400 Bad Request",
+        {},
+      ],
+      [
+        "a subprotocol that is not a token",
+        () => upgradeRequest({ "Sec-WebSocket-Protocol": "chat, a/b" }),
+        "HTTP/1.1 400 Bad Request",
+        {},
+      ],
     ];
     for (const [what, request, statusLine, headers] of refusals) {
       test(`${what} is refused with ${statusLine.slice(9)}`, async () => {
@@ -168,18 +210,26 @@ for (const kind of KINDS) {
 
     test("selectProtocol returning null refuses with 400", async () => {
       await withServer(kind, () => {}, { selectProtocol: () => null }, async (port) => {
-        assertRefusal(await exchange(port, upgradeRequest({ "Sec-WebSocket-Protocol": "a" })), "HTTP/1.1 400 Bad Request");
+        assertRefusal(
+          await exchange(port, upgradeRequest({ "Sec-WebSocket-Protocol": "a" })),
+          "HTTP/1.1 400 Bad Request",
+        );
       });
     });
 
     test("a protocol that was not offered is never sent: 500, and onError hears of it", async () => {
       const errors: unknown[] = [];
-      await withServer(kind, () => {}, { selectProtocol: () => "secret-proto", onError: (e) => errors.push(e) }, async (port) => {
-        const response = await exchange(port, upgradeRequest({ "Sec-WebSocket-Protocol": "a, b" }));
-        assertRefusal(response, "HTTP/1.1 500 Internal Server Error");
-        assert.ok(!response.body.includes("secret-proto"));
-        assert.equal(response.headers.get("sec-websocket-protocol"), null);
-      });
+      await withServer(
+        kind,
+        () => {},
+        { selectProtocol: () => "secret-proto", onError: (e) => errors.push(e) },
+        async (port) => {
+          const response = await exchange(port, upgradeRequest({ "Sec-WebSocket-Protocol": "a, b" }));
+          assertRefusal(response, "HTTP/1.1 500 Internal Server Error");
+          assert.ok(!response.body.includes("secret-proto"));
+          assert.equal(response.headers.get("sec-websocket-protocol"), null);
+        },
+      );
       assert.equal(errors.length, 1);
       assert.ok(errors[0] instanceof TypeError && /secret-proto/.test(errors[0].message));
     });
@@ -194,13 +244,23 @@ for (const kind of KINDS) {
           if (token === "Bearer good") return true;
           if (token === "Bearer banned") return false;
           if (token === "Bearer slow-down") return 429;
-          return { status: 401, headers: { "WWW-Authenticate": 'Bearer realm="chat"', Connection: "keep-alive" }, body: "Token needed" };
+          return {
+            status: 401,
+            headers: { "WWW-Authenticate": 'Bearer realm="chat"', Connection: "keep-alive" },
+            body: "Token needed",
+          };
         },
       }, async (port) => {
         const ok = await openRaw(port, { Authorization: "Bearer good", Origin: "https://example.com" });
         ok.destroy();
-        assertRefusal(await exchange(port, upgradeRequest({ Authorization: "Bearer banned" })), "HTTP/1.1 403 Forbidden");
-        assertRefusal(await exchange(port, upgradeRequest({ Authorization: "Bearer slow-down" })), "HTTP/1.1 429 Too Many Requests");
+        assertRefusal(
+          await exchange(port, upgradeRequest({ Authorization: "Bearer banned" })),
+          "HTTP/1.1 403 Forbidden",
+        );
+        assertRefusal(
+          await exchange(port, upgradeRequest({ Authorization: "Bearer slow-down" })),
+          "HTTP/1.1 429 Too Many Requests",
+        );
         const unauthorized = await exchange(port, upgradeRequest());
         assertRefusal(unauthorized, "HTTP/1.1 401 Unauthorized", { "www-authenticate": 'Bearer realm="chat"' });
         assert.equal(unauthorized.body, "Token needed\n");
@@ -250,46 +310,56 @@ for (const kind of KINDS) {
 
   describe(`onSocket (${kind})`, () => {
     test("when onSocket returns, the connection is closed with 1000", async () => {
-      await withServer(kind, async (ws) => {
-        await ws.send("bye soon");
-      }, {}, async (port) => {
-        const client = await openRaw(port);
-        assert.equal(new TextDecoder().decode((await client.readFrame())!.payload), "bye soon");
-        const close = await client.readFrame();
-        assert.equal(close?.opcode, 8);
-        assert.equal(closeCodeOf(close!.payload), 1000);
-        client.write(rawFrame(0x88, [0x03, 0xe8]));
-        await client.waitClosed();
-      });
+      await withServer(
+        kind,
+        async (ws) => {
+          await ws.send("bye soon");
+        },
+        {},
+        async (port) => {
+          const client = await openRaw(port);
+          assert.equal(new TextDecoder().decode((await client.readFrame())!.payload), "bye soon");
+          const close = await client.readFrame();
+          assert.equal(close?.opcode, 8);
+          assert.equal(closeCodeOf(close!.payload), 1000);
+          client.write(rawFrame(0x88, [0x03, 0xe8]));
+          await client.waitClosed();
+        },
+      );
     });
 
     test("onSocket throwing closes with 1011, goes to onError, and the server keeps serving", async () => {
       const errors: unknown[] = [];
       let n = 0;
-      await withServer(kind, async (ws) => {
-        n++;
-        if (n === 1) throw new Error("sync-ish failure");
-        if (n === 2) {
-          await ws.recv();
-          throw new Error("async failure");
-        }
-        await echo(ws);
-      }, { onError: (e) => errors.push(e) }, async (port) => {
-        const first = await openRaw(port);
-        const close1 = await first.readFrame();
-        assert.equal(closeCodeOf(close1!.payload), 1011);
-        first.destroy();
-        const second = await openRaw(port);
-        second.write(rawFrame(0x81, "go"));
-        const close2 = await second.readFrame();
-        assert.equal(close2?.opcode, 8);
-        assert.equal(closeCodeOf(close2!.payload), 1011);
-        second.destroy();
-        const third = await openRaw(port);
-        third.write(rawFrame(0x81, "still here"));
-        assert.equal(new TextDecoder().decode((await third.readFrame())!.payload), "still here");
-        third.destroy();
-      });
+      await withServer(
+        kind,
+        async (ws) => {
+          n++;
+          if (n === 1) throw new Error("sync-ish failure");
+          if (n === 2) {
+            await ws.recv();
+            throw new Error("async failure");
+          }
+          await echo(ws);
+        },
+        { onError: (e) => errors.push(e) },
+        async (port) => {
+          const first = await openRaw(port);
+          const close1 = await first.readFrame();
+          assert.equal(closeCodeOf(close1!.payload), 1011);
+          first.destroy();
+          const second = await openRaw(port);
+          second.write(rawFrame(0x81, "go"));
+          const close2 = await second.readFrame();
+          assert.equal(close2?.opcode, 8);
+          assert.equal(closeCodeOf(close2!.payload), 1011);
+          second.destroy();
+          const third = await openRaw(port);
+          third.write(rawFrame(0x81, "still here"));
+          assert.equal(new TextDecoder().decode((await third.readFrame())!.payload), "still here");
+          third.destroy();
+        },
+      );
       assert.deepEqual(errors.map((e) => (e as Error).message), ["sync-ish failure", "async failure"]);
     });
 
@@ -338,12 +408,14 @@ describe("serve's own HTTP parsing", () => {
   });
 
   const bad: [string, string, string][] = [
-    ["HTTP/1.0", upgradeRequest({}, "GET /chat HTTP/1.0"), "HTTP/1.1 400 Bad Request"],
-    ["no Host", upgradeRequest({ Host: null }), "HTTP/1.1 400 Bad Request"],
     ["no upgrade in Connection", upgradeRequest({ Connection: "keep-alive" }), "HTTP/1.1 400 Bad Request"],
     ["a malformed start line", "GARBAGE\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request"],
     ["a header line without a colon", "GET / HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n", "HTTP/1.1 400 Bad Request"],
-    ["a head over 16 KiB", upgradeRequest({ "X-Big": "a".repeat(17 * 1024) }), "HTTP/1.1 431 Request Header Fields Too Large"],
+    [
+      "a head over 16 KiB",
+      upgradeRequest({ "X-Big": "a".repeat(17 * 1024) }),
+      "HTTP/1.1 431 Request Header Fields Too Large",
+    ],
     [
       "more than 100 header fields",
       upgradeRequest(Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`X-${i}`, "1"]))),

@@ -55,7 +55,9 @@ function nativeExchange(url: string, protocols: string[]): Promise<Exchange> {
       client.send(new Uint8Array([1, 2, 3, 250]));
     };
     client.onmessage = (event) => {
-      received.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data as ArrayBuffer)));
+      received.push(
+        typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data as ArrayBuffer)),
+      );
       if (received.length === 2) client.close(1000, "done");
     };
     client.onerror = () => reject(new Error("native WebSocket failed"));
