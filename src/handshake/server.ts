@@ -74,7 +74,12 @@ export interface CheckedUpgrade {
  * }
  * ```
  */
-export type VerifyResult = boolean | number | { status: number; headers?: HeadersInit; body?: string };
+export type VerifyResult = boolean | number | {
+  status: number;
+  // Spelled out rather than HeadersInit, a DOM name that Node's typings lack.
+  headers?: Headers | Record<string, string> | [string, string][];
+  body?: string;
+};
 
 /** The status lines this module writes, and what verify() commonly picks. */
 const REASONS: Record<number, string> = {
@@ -214,7 +219,10 @@ export function verifyRejection(result: unknown): HandshakeRejection | null {
     );
   }
   if (typeof result === "number") return reject(status, REASONS[status] ?? "Refused");
-  const { headers, body } = result as { headers?: HeadersInit; body?: string };
+  const { headers, body } = result as {
+    headers?: Headers | Record<string, string> | [string, string][];
+    body?: string;
+  };
   const extra: [string, string][] = [];
   try {
     new Headers(headers).forEach((value, name) => {
