@@ -167,7 +167,8 @@ async function reachable(entry: string, dynamic: boolean): Promise<Set<string>> 
       if (specifier.endsWith(".ts") && !specifier.endsWith(".d.ts")) {
         fail(`${packagePath(file)} still imports "${specifier}"`);
       }
-      if (isDynamic && !dynamic) continue;
+      // In a declaration file, `import("...")` is a type reference, not a lazy load.
+      if (isDynamic && !dynamic && !file.endsWith(".d.ts")) continue;
       let target = join(dirname(file), specifier);
       if (file.endsWith(".d.ts")) target = target.replace(/\.js$/, ".d.ts");
       queue.push(target);
