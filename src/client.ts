@@ -18,7 +18,7 @@ import {
   statusOf,
   validateResponse,
 } from "./handshake/client.ts";
-import { type HttpHead, HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
+import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import { computeAccept, generateKey } from "./handshake/key.ts";
 import { dial } from "./transport/mod.ts";
 import type { TransportSink } from "./transport/types.ts";
@@ -86,7 +86,7 @@ export interface ConnectOptions {
    */
   redirect?: boolean | number;
   /** Extra request header fields. The handshake's own fields cannot be set here. */
-  headers?: HeadersInit;
+  headers?: HeaderFields;
   /** Cookies to send, as one `Cookie` field. */
   cookies?: Record<string, string> | readonly (readonly [string, string])[];
   /** Query parameters appended to the URL's query. */

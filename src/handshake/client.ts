@@ -8,7 +8,7 @@
  */
 
 import { HandshakeError } from "../errors.ts";
-import type { HttpHead } from "./http.ts";
+import type { HeaderFields, HttpHead } from "./http.ts";
 import { headerTokens } from "./http.ts";
 
 /** How much of a refusal's body a {@link HandshakeError} keeps. */
@@ -88,11 +88,11 @@ export interface ClientRequest {
  * Checks a caller's header fields and returns them as name/value pairs in
  * order, names as given.
  *
- * @param init Headers in any `HeadersInit` shape.
+ * @param init Headers as a `Headers`, a record or name/value pairs.
  * @returns The fields.
  * @throws {TypeError} For an invalid name or value, or a field the handshake sets itself.
  */
-export function headerFields(init: HeadersInit | undefined): [string, string][] {
+export function headerFields(init: HeaderFields | undefined): [string, string][] {
   if (init === undefined) return [];
   const fields: [string, string][] = init instanceof Headers
     ? [...init]

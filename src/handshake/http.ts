@@ -118,6 +118,22 @@ export class HttpHeadParser {
   }
 }
 
+/**
+ * Header fields as callers give them: a `Headers`, a record or name/value
+ * pairs. Spelled out rather than DOM's `HeadersInit`, a name Node-only
+ * TypeScript projects (no DOM lib) cannot resolve in our published types.
+ *
+ * @example
+ * ```ts
+ * import type { HeaderFields } from "@streamsock/streamsock";
+ *
+ * const asRecord: HeaderFields = { "X-Trace": "abc" };
+ * const asPairs: HeaderFields = [["X-Trace", "abc"], ["X-Trace", "def"]];
+ * console.log(asRecord, asPairs);
+ * ```
+ */
+export type HeaderFields = Headers | Record<string, string> | [string, string][];
+
 /** Splits a comma-separated header value into trimmed, non-empty tokens. */
 export function headerTokens(value: string | null): string[] {
   if (value === null) return [];

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { headerTokens } from "./http.ts";
+import { type HeaderFields, headerTokens } from "./http.ts";
 import { computeAccept, isValidKey } from "./key.ts";
 
 /**
@@ -76,8 +76,7 @@ export interface CheckedUpgrade {
  */
 export type VerifyResult = boolean | number | {
   status: number;
-  // Spelled out rather than HeadersInit, a DOM name that Node's typings lack.
-  headers?: Headers | Record<string, string> | [string, string][];
+  headers?: HeaderFields;
   body?: string;
 };
 
