@@ -973,6 +973,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     if (this.#terminated) return;
     clearTimeout(this.#closeTimer);
     if (this.#closeSent && this.#closeReceived && !this.#client) this.#endTransport();
+    // Ending the transport can report its end at once (Bun's socket.end()
+    // calls the close handler synchronously): a timer set after that would
+    // only hold the process open for closeTimeout.
+    if (this.#terminated) return;
     this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
   }
 
