@@ -1,0 +1,405 @@
+// `npm run bench`: streamsock against ws and the runtimes' native WebSocket
+// servers and clients, on 127.0.0.1, server and load generator pinned to
+// different cores with taskset. Writes docs/performance.md and
+// bench/results.json. Options:
+//
+//   --rounds N        interleaved rounds per measurement (default 5)
+//   --seconds S       measured seconds per run (default 3)
+//   --only a,b,c,d,e  scenarios to run (default all)
+//   --servers x,y     only servers whose name contains one of these
+//   --no-write        print the table, leave docs/performance.md alone
+//
+// The servers are tiny scripts in bench/servers/, the clients of scenario (e)
+// one script in bench/clients/; the load generator is bench/loadgen.cc,
+// compiled here with g++.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const DENO = bin("deno");
+const BUN = bin("bun");
+const NODE = process.execPath;
+const SERVER_CORE = "0";
+const LOAD_CORE = "1";
+const HOST = "127.0.0.1";
+const MiB = 1024 * 1024;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const ROUNDS = Number(arg("rounds", "5"));
+const SECONDS = Number(arg("seconds", "3"));
+const ONLY = arg("only", "a,b,c,d,e").split(",");
+const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
+const WRITE = !process.argv.includes("--no-write");
+
+// ------------------------------------------------------------------ servers
+
+interface ServerSpec {
+  name: string;
+  runtime: "node" | "deno" | "bun";
+  kind: "streamsock" | "ws" | "native";
+  cmd: string[];
+  env?: Record<string, string>;
+}
+
+const srv = (file: string) => join(root, "bench", "servers", file);
+const ALL_SERVERS: ServerSpec[] = [
+  { name: "node streamsock serve", runtime: "node", kind: "streamsock", cmd: [NODE, "--import", "tsx", srv("streamsock_serve.ts")] },
+  {
+    name: "node streamsock requestHandler",
+    runtime: "node",
+    kind: "streamsock",
+    cmd: [NODE, "--import", "tsx", srv("streamsock_request_handler.ts")],
+  },
+  { name: "node ws", runtime: "node", kind: "ws", cmd: [NODE, srv("ws_server.mjs")], env: { WS_NO_BUFFER_UTIL: "1" } },
+  { name: "node ws+bufferutil", runtime: "node", kind: "ws", cmd: [NODE, srv("ws_server.mjs")] },
+  { name: "deno streamsock serve", runtime: "deno", kind: "streamsock", cmd: [DENO, "run", "-A", srv("streamsock_serve.ts")] },
+  {
+    name: "deno streamsock requestHandler",
+    runtime: "deno",
+    kind: "streamsock",
+    cmd: [DENO, "run", "-A", srv("streamsock_request_handler.ts")],
+  },
+  { name: "deno native", runtime: "deno", kind: "native", cmd: [DENO, "run", "-A", srv("deno_native.ts")] },
+  { name: "bun streamsock serve", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_serve.ts")] },
+  { name: "bun streamsock requestHandler", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_request_handler.ts")] },
+  { name: "bun native", runtime: "bun", kind: "native", cmd: [BUN, srv("bun_native.ts")] },
+];
+const SERVERS = ALL_SERVERS.filter((s) => SERVER_FILTER.length === 0 || SERVER_FILTER.some((f) => s.name.includes(f)));
+
+interface Running {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns `cmd` pinned to `core` and waits for its "ready <port>" line. */
+function start(cmd: string[], core: string, env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn("taskset", ["-c", core, ...cmd], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error(`${cmd.join(" ")}: no "ready" within 30 s\n${err}`)), 30_000);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      void stop().then(() => reject(e));
+    };
+    child.stderr!.on("data", (d) => (err += d));
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ pid: child.pid!, port: Number(m[1]), stop });
+      }
+    });
+    child.once("exit", (code) => fail(new Error(`${cmd.join(" ")} exited with ${code}\n${err}`)));
+  });
+}
+
+/** Runs `cmd` pinned to `core` to completion and parses the JSON line it prints. */
+function runJson(cmd: string[], core: string, timeoutMs: number, env: Record<string, string> = {}): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("taskset", ["-c", core, ...cmd], { cwd: root, env: { ...process.env, ...env } });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split("\n").find((l) => l.startsWith("{"));
+      if (code === 0 && line !== undefined) resolve(JSON.parse(line));
+      else reject(new Error(`${cmd.join(" ")} failed (${code}): ${err.slice(-2000)}`));
+    });
+  });
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- generator
+
+const buildDir = join(root, "node_modules", ".cache", "streamsock-bench");
+const LOADGEN = join(buildDir, "loadgen");
+
+function buildLoadgen(): void {
+  mkdirSync(buildDir, { recursive: true });
+  execFileSync("g++", ["-O2", "-std=c++17", "-Wall", "-o", LOADGEN, join(root, "bench", "loadgen.cc")], { stdio: "inherit" });
+}
+
+const loadgen = (...args: (string | number)[]) => [LOADGEN, ...args.map(String)];
+
+// ---------------------------------------------------------------- scenarios
+
+/** results[scenario][server] = one value per round (NaN when a run failed). */
+const results: Record<string, Record<string, number[]>> = {};
+const extra: Record<string, Record<string, number[]>> = {};
+function record(table: Record<string, Record<string, number[]>>, scenario: string, server: string, value: number): void {
+  ((table[scenario] ??= {})[server] ??= []).push(value);
+}
+
+async function measureServer(spec: ServerSpec): Promise<void> {
+  const server = await start(spec.cmd, SERVER_CORE, spec.env);
+  try {
+    const t = SECONDS * 1000 + 30_000;
+    if (ONLY.includes("a")) {
+      for (const type of ["binary", "text"]) {
+        const r = await runJson(loadgen("pipeline", HOST, server.port, 50, 32, 32, type, 1, SECONDS), LOAD_CORE, t);
+        record(results, `a-${type}`, spec.name, r.rate);
+        record(extra, `a-${type}-gencpu`, spec.name, r.generatorCpu);
+      }
+    }
+    if (ONLY.includes("b")) {
+      const r = await runJson(loadgen("pingpong", HOST, server.port, 32, 0.5, Math.min(SECONDS, 2)), LOAD_CORE, t);
+      record(results, "b-p50", spec.name, r.p50);
+      record(results, "b-p99", spec.name, r.p99);
+    }
+    if (ONLY.includes("c")) {
+      const r = await runJson(loadgen("pipeline", HOST, server.port, 1, 1, 16 * MiB, "binary", 1, SECONDS), LOAD_CORE, t);
+      record(results, "c", spec.name, r.bytesPerSecond / 1e6);
+    }
+  } catch (err) {
+    console.error(`${spec.name}: ${(err as Error).message}`);
+  } finally {
+    await server.stop();
+  }
+}
+
+const IDLE_CONNECTIONS = 5000;
+
+/** Scenario (d): server RSS growth per idle connection, on a fresh server. */
+async function measureIdle(spec: ServerSpec): Promise<void> {
+  const server = await start(spec.cmd, SERVER_CORE, spec.env);
+  const holders: Running[] = [];
+  try {
+    // Warm up the accept and handshake paths so their code is not counted.
+    const warm = await start(loadgen("idle", HOST, server.port, 100), LOAD_CORE);
+    await warm.stop();
+    await sleep(1000);
+    const before = rssBytes(server.pid);
+    holders.push(await start(loadgen("idle", HOST, server.port, IDLE_CONNECTIONS), LOAD_CORE));
+    await sleep(2000);
+    const after = rssBytes(server.pid);
+    record(results, "d", spec.name, (after - before) / IDLE_CONNECTIONS);
+  } catch (err) {
+    console.error(`${spec.name} (idle): ${(err as Error).message}`);
+  } finally {
+    for (const h of holders) await h.stop();
+    await server.stop();
+  }
+}
+
+interface ClientSpec {
+  name: string;
+  runtime: "node" | "deno" | "bun";
+  kind: "streamsock" | "ws" | "native";
+  cmd: string[];
+}
+const cli = join(root, "bench", "clients", "client.ts");
+const CLIENTS: ClientSpec[] = (["node", "deno", "bun"] as const).flatMap((runtime) =>
+  (["streamsock", "ws", "native"] as const).map((kind) => ({
+    name: `${runtime} ${kind === "native" ? "native WebSocket" : kind}`,
+    runtime,
+    kind,
+    cmd: runtime === "node"
+      ? [NODE, ...(kind === "native" ? ["--experimental-websocket"] : []), "--import", "tsx", cli, kind]
+      : runtime === "deno"
+      ? [DENO, "run", "-A", cli, kind]
+      : [BUN, cli, kind],
+  }))
+);
+
+/** Scenario (e): each client against Bun's native server. */
+async function measureClients(round: number): Promise<void> {
+  const server = await start(ALL_SERVERS.find((s) => s.name === "bun native")!.cmd, SERVER_CORE);
+  try {
+    const order = rotate(CLIENTS, round);
+    for (const mode of ["small", "bulk"]) {
+      for (const c of order) {
+        try {
+          const r = await runJson([...c.cmd, mode, String(server.port), "1", String(SECONDS)], LOAD_CORE, SECONDS * 1000 + 30_000);
+          record(results, `e-${mode}`, c.name, mode === "bulk" ? r.bytesPerSecond / 1e6 : r.rate);
+        } catch (err) {
+          console.error(`${c.name} (${mode}): ${(err as Error).message}`);
+          record(results, `e-${mode}`, c.name, NaN);
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+function rotate<T>(list: T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+// ------------------------------------------------------------------ report
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Spread: (max - min) / median, in percent. */
+function spread(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x));
+  return ((Math.max(...s) - Math.min(...s)) / median(s)) * 100;
+}
+
+/** The median over rounds of value / reference in the same round. */
+function ratio(scenario: string, server: string, reference: string): number {
+  const a = results[scenario]?.[server];
+  const b = results[scenario]?.[reference];
+  if (!a || !b) return NaN;
+  return median(a.map((x, i) => x / b[i]));
+}
+
+function fmt(x: number, digits = 0): string {
+  if (Number.isNaN(x)) return "–";
+  return x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+const SCENARIOS: { key: string; title: string; unit: string; digits: number; lowerIsBetter?: boolean }[] = [
+  { key: "a-binary", title: "(a) 50 conns x 32 in flight, 32 B binary", unit: "msgs/s", digits: 0 },
+  { key: "a-text", title: "(a) 50 conns x 32 in flight, 32 B text", unit: "msgs/s", digits: 0 },
+  { key: "b-p50", title: "(b) ping-pong p50", unit: "µs", digits: 1, lowerIsBetter: true },
+  { key: "b-p99", title: "(b) ping-pong p99", unit: "µs", digits: 1, lowerIsBetter: true },
+  { key: "c", title: "(c) 16 MiB echo", unit: "MB/s", digits: 0 },
+  { key: "d", title: "(d) RSS per idle connection (5,000)", unit: "bytes", digits: 0, lowerIsBetter: true },
+];
+
+/** The reference a server is compared with: ws (fastest variant) on Node, the native server elsewhere. */
+function referenceFor(spec: ServerSpec, scenario: string): string {
+  if (spec.runtime === "node") {
+    const lower = SCENARIOS.find((s) => s.key === scenario)?.lowerIsBetter;
+    const a = median(results[scenario]?.["node ws"] ?? []);
+    const b = median(results[scenario]?.["node ws+bufferutil"] ?? []);
+    return (lower ? a <= b : a >= b) || Number.isNaN(b) ? "node ws" : "node ws+bufferutil";
+  }
+  return `${spec.runtime} native`;
+}
+
+function table(): string {
+  const lines: string[] = [];
+  for (const sc of SCENARIOS) {
+    if (!results[sc.key]) continue;
+    lines.push(`### ${sc.title} (${sc.unit}${sc.lowerIsBetter ? ", lower is better" : ""})`, "");
+    lines.push("| server | median | spread | vs ws plain (same run) | vs best ws / native (same run) |", "|---|---:|---:|---:|---:|");
+    for (const spec of SERVERS) {
+      const xs = results[sc.key][spec.name];
+      if (!xs) continue;
+      const ref = referenceFor(spec, sc.key);
+      const vsWs = ratio(sc.key, spec.name, "node ws");
+      const vsRef = spec.name === ref ? "1.00" : `${fmt(ratio(sc.key, spec.name, ref), 2)} (${ref})`;
+      lines.push(`| ${spec.name} | ${fmt(median(xs), sc.digits)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(vsWs, 2)} | ${vsRef} |`);
+    }
+    lines.push("");
+  }
+  for (const mode of ["small", "bulk"]) {
+    const data = results[`e-${mode}`];
+    if (!data) continue;
+    lines.push(
+      `### (e) clients against Bun's native server, ${mode === "small" ? "1 conn x 32 in flight, 32 B binary (msgs/s)" : "16 MiB echo (MB/s)"}`,
+      "",
+    );
+    lines.push("| client | median | spread | vs fastest native client on its runtime (same run) |", "|---|---:|---:|---:|");
+    for (const c of CLIENTS) {
+      const xs = data[c.name];
+      if (!xs) continue;
+      const natives = CLIENTS.filter((o) => o.runtime === c.runtime && o.kind === "native").map((o) => o.name);
+      const best = natives.sort((x, y) => median(data[y] ?? []) - median(data[x] ?? []))[0];
+      lines.push(`| ${c.name} | ${fmt(median(xs), mode === "bulk" ? 0 : 0)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(ratio(`e-${mode}`, c.name, best), 2)} |`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+function machine(): string {
+  const version = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  return [
+    `- CPU: ${cpus().length} x ${cpus()[0]?.model ?? "unknown"}; ${Math.round(totalmem() / 2 ** 30)} GiB; Linux ${release()}`,
+    `- Node ${process.version}, ${version(DENO, ["--version"])}, Bun ${version(BUN, ["--version"])}, ws ${
+      JSON.parse(readFileSync(join(root, "node_modules/ws/package.json"), "utf8")).version
+    }, bufferutil ${JSON.parse(readFileSync(join(root, "node_modules/bufferutil/package.json"), "utf8")).version}`,
+    `- Server pinned to core ${SERVER_CORE}, load generator / client to core ${LOAD_CORE} (taskset); 127.0.0.1`,
+    `- ${ROUNDS} interleaved rounds, ${SECONDS} s measured per run after a 1 s warm-up (ping-pong: 0.5 s + ${Math.min(SECONDS, 2)} s)`,
+    `- Load average when the run started: ${loadavg().map((x) => x.toFixed(2)).join(", ")}`,
+  ].join("\n");
+}
+
+// -------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  buildLoadgen();
+  const startedLoad = machine();
+  const t0 = Date.now();
+  for (let round = 0; round < ROUNDS; round++) {
+    if (ONLY.some((s) => "abc".includes(s))) {
+      for (const spec of rotate(SERVERS, round)) {
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name}\n`);
+        await measureServer(spec);
+      }
+    }
+    if (ONLY.includes("d") && round < 2) {
+      for (const spec of rotate(SERVERS, round)) {
+        process.stderr.write(`round ${round + 1}: ${spec.name} (idle)\n`);
+        await measureIdle(spec);
+      }
+    }
+    if (ONLY.includes("e")) {
+      process.stderr.write(`round ${round + 1}/${ROUNDS}: clients\n`);
+      await measureClients(round);
+    }
+  }
+  const minutes = ((Date.now() - t0) / 60000).toFixed(1);
+  const report = table();
+  console.log(report);
+  const json = { machine: startedLoad, rounds: ROUNDS, seconds: SECONDS, results, generatorCpu: extra };
+  writeFileSync(join(root, "bench", "results.json"), JSON.stringify(json, null, 1) + "\n");
+  if (WRITE) {
+    const docPath = join(root, "docs", "performance.md");
+    const doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Performance\n";
+    const begin = "<!-- bench:begin -->";
+    const end = "<!-- bench:end -->";
+    const body = `${begin}\n_Generated by \`npm run bench\` in ${minutes} minutes._\n\n${startedLoad}\n\n${report}\n${end}`;
+    const at = doc.indexOf(begin);
+    const stop = doc.indexOf(end);
+    const next = at >= 0 && stop > at ? doc.slice(0, at) + body + doc.slice(stop + end.length) : `${doc}\n${body}\n`;
+    writeFileSync(docPath, next);
+    console.error(`wrote docs/performance.md and bench/results.json`);
+  }
+}
+
+await main();
