@@ -23,6 +23,9 @@ import { computeAccept, generateKey } from "./handshake/key.ts";
 import { dial } from "./transport/mod.ts";
 import type { TransportSink } from "./transport/types.ts";
 
+/** How long the whole opening may take unless `timeout` says otherwise. */
+const DEFAULT_OPEN_TIMEOUT = 30_000;
+
 /** How many redirects `redirect: true` follows. */
 const DEFAULT_MAX_REDIRECTS = 5;
 
@@ -104,6 +107,8 @@ export interface ConnectOptions {
   /**
    * Milliseconds for the whole opening: DNS, TCP, TLS, the handshake and any
    * redirects. Past it, `connect` rejects with a {@link TimeoutError}.
+   * Defaults to 30000, so a server that accepts TCP and never answers
+   * cannot hold the caller forever; `Infinity` waits without limit.
    */
   timeout?: number;
   /**
@@ -119,6 +124,19 @@ export interface ConnectOptions {
   autoPong?: boolean;
   /** Milliseconds to wait for the server's part of the closing handshake. Defaults to 5000. */
   closeTimeout?: number;
+  /**
+   * Keepalive: a ping after this many ms in which nothing arrived. Defaults
+   * to 20000; 0 turns keepalive off.
+   */
+  pingInterval?: number;
+  /**
+   * Keepalive: when nothing arrives within this many ms of a keepalive ping,
+   * the server is taken for dead and the connection closes with 1011 and a
+   * {@link TimeoutError}. Defaults to 20000.
+   */
+  pingTimeout?: number;
+  /** Close with 1001 when no text or binary frame arrived for this many ms. Defaults to 0 (off). */
+  idleTimeout?: number;
 }
 
 /** A redirect to follow, as one handshake attempt reports it. */
@@ -244,15 +262,15 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
     throw new TypeError("redirect must be a boolean or a non-negative integer");
   }
-  const { timeout, signal } = options;
-  if (timeout !== undefined && !(timeout > 0)) throw new TypeError("timeout must be a positive number of milliseconds");
+  const { timeout = DEFAULT_OPEN_TIMEOUT, signal } = options;
+  if (!(timeout > 0)) throw new TypeError("timeout must be a positive number of milliseconds");
   signal?.throwIfAborted();
 
   // One signal for every step: the caller's abort or our timeout.
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = timeout === undefined ? undefined : setTimeout(() => {
+  const timer = timeout === Infinity ? undefined : setTimeout(() => {
     controller.abort(new TimeoutError(`Opening handshake with ${first.host} did not finish within ${timeout} ms`));
   }, timeout);
 
@@ -378,6 +396,9 @@ async function attempt(
             maxMessageSize: options.maxMessageSize,
             autoPong: options.autoPong,
             closeTimeout: options.closeTimeout,
+            pingInterval: options.pingInterval,
+            pingTimeout: options.pingTimeout,
+            idleTimeout: options.idleTimeout,
             head: head.rest,
           }),
         );

@@ -1,0 +1,336 @@
+// Peers that vanish, reset, crawl or come and go by the thousand, over real
+// TCP against serve() and connect(): every connection ends with a typed
+// outcome, nothing is left behind (sockets, timers, rejections), and the
+// server goes on serving others.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Socket } from "node:net";
+import { connect } from "../../src/client.ts";
+import type { WebSocketConnection } from "../../src/connection.ts";
+import { ConnectionClosedError, HandshakeError, TimeoutError } from "../../src/errors.ts";
+import { rawFrame } from "../_helpers.ts";
+import { upgradeRequest } from "../_server.ts";
+import {
+  activeResources,
+  attackedServer,
+  dialRaw,
+  eventually,
+  hostileServer,
+  openRaw,
+  sleep,
+  watchingRejections,
+  within,
+} from "./_hostile.ts";
+
+async function echo(ws: WebSocketConnection): Promise<void> {
+  for await (const msg of ws) await ws.send(msg);
+}
+
+/** A well-behaved client: one echo round trip and a clean close. */
+async function roundTrip(port: number, text = "still serving"): Promise<void> {
+  const ws = await connect(`ws://127.0.0.1:${port}/`, { timeout: 5000 });
+  await ws.send(text);
+  assert.equal((await within(5000, "the echo", ws.recvAll())).data, text);
+  const info = await within(5000, "the close", ws.close());
+  assert.equal(info.code, 1000);
+  assert.equal(info.wasClean, true);
+}
+
+/** Drops a socket with a TCP reset where the runtime can, else destroys it. */
+function reset(socket: Socket): void {
+  const withReset = socket as Socket & { resetAndDestroy?: () => void };
+  if (typeof withReset.resetAndDestroy === "function") withReset.resetAndDestroy();
+  else socket.destroy();
+}
+
+// The server must notice each of these at once: a long closeTimeout shows
+// that nothing waits for it.
+const PATIENT = { closeTimeout: 10_000 };
+
+describe("a peer that vanishes", () => {
+  test("mid-frame: serve() ends the connection with 1006 at once, and keeps serving", async () => {
+    const attacked = await attackedServer(echo, PATIENT);
+    try {
+      const client = await openRaw(attacked.port);
+      const frame = rawFrame(0x82, new Uint8Array(1000));
+      client.write(frame.subarray(0, 500));
+      await eventually(5000, "the server has the connection", () => attacked.server.connections === 1);
+      client.destroy();
+      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      const info = attacked.closes[0];
+      assert.equal(info.code, 1006);
+      assert.ok(info.error instanceof ConnectionClosedError);
+      assert.match(String((info.error.cause as Error).message), /middle of a frame/);
+      assert.equal(attacked.server.connections, 0);
+      await roundTrip(attacked.port);
+      assert.deepEqual(attacked.errors, []);
+    } finally {
+      await attacked.close();
+    }
+  });
+
+  test("mid-frame: connect() ends the connection with 1006 and a pending recv rejects", async () => {
+    const server = await hostileServer((peer) => {
+      peer.write(rawFrame(0x82, new Uint8Array(1000), null).subarray(0, 300));
+      setTimeout(() => peer.destroy(), 50);
+    });
+    try {
+      const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
+      const pending = ws.recv();
+      await assert.rejects(pending, (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
+      const info = await within(2000, "closed", ws.closed);
+      assert.equal(info.code, 1006);
+      assert.equal(info.wasClean, false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("mid-handshake: serve() forgets the half-sent request, opens nothing, and keeps serving", async () => {
+    const attacked = await attackedServer(echo, PATIENT);
+    try {
+      const request = upgradeRequest();
+      for (const cut of [1, 20, request.length - 2]) {
+        const client = await dialRaw(attacked.port);
+        client.write(request.slice(0, cut));
+        await sleep(20);
+        client.destroy();
+      }
+      await roundTrip(attacked.port);
+      assert.equal(attacked.accepted, 1);
+      await eventually(2000, "no connection left", () => attacked.server.connections === 0);
+    } finally {
+      await attacked.close();
+    }
+  });
+
+  test("mid-handshake: connect() rejects with a HandshakeError when the server hangs up inside its 101", async () => {
+    const server = await hostileServer((peer) => {
+      peer.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConn");
+      setTimeout(() => peer.destroy(), 50);
+    }, false);
+    try {
+      await assert.rejects(
+        within(5000, "connect", connect(server.url, { pingInterval: 0 })),
+        (err: unknown) => err instanceof HandshakeError && err.code === "ERR_HANDSHAKE_EOF",
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("mid-closing-handshake: serve()'s close resolves with 1006 at once when the peer vanishes instead of answering", async () => {
+    let first = true;
+    const attacked = await attackedServer((ws) => {
+      if (!first) return echo(ws);
+      first = false;
+      return void ws.close(1000, "bye");
+    }, PATIENT);
+    try {
+      const client = await openRaw(attacked.port);
+      assert.equal(await client.readCloseCode(), 1000);
+      const began = Date.now();
+      client.destroy();
+      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      assert.equal(attacked.closes[0].code, 1006);
+      assert.ok(Date.now() - began < 2000);
+      await roundTrip(attacked.port);
+    } finally {
+      await attacked.close();
+    }
+  });
+
+  test("mid-closing-handshake: a peer that sends its close and vanishes leaves serve() closed with its code", async () => {
+    const attacked = await attackedServer(echo, PATIENT);
+    try {
+      const client = await openRaw(attacked.port);
+      client.write(rawFrame(0x88, [0x0f, 0xa0, ...new TextEncoder().encode("gone")]));
+      client.destroy();
+      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      assert.equal(attacked.closes[0].code, 4000);
+      assert.equal(attacked.closes[0].reason, "gone");
+      assert.equal(attacked.server.connections, 0);
+      await roundTrip(attacked.port);
+    } finally {
+      await attacked.close();
+    }
+  });
+
+  test("mid-closing-handshake: connect()'s close resolves with 1006 at once when the server vanishes instead of answering", async () => {
+    const server = await hostileServer(async (peer) => {
+      const frame = await peer.readFrame();
+      assert.equal(frame?.opcode, 8);
+      peer.destroy();
+    });
+    try {
+      const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
+      const info = await within(2000, "the close", ws.close(1000));
+      assert.equal(info.code, 1006);
+      assert.equal(info.wasClean, false);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("a TCP reset", () => {
+  test("serve() ends the connection with 1006, onSocket's failed read is not reported, and it keeps serving", async () => {
+    let readError: unknown = null;
+    const attacked = await attackedServer(async (ws) => {
+      try {
+        for await (const msg of ws) if (msg.data !== "before the reset") await ws.send(msg);
+      } catch (err) {
+        readError = err;
+        throw err;
+      }
+    }, PATIENT);
+    try {
+      const client = await openRaw(attacked.port);
+      client.write(rawFrame(0x81, "before the reset"));
+      await eventually(5000, "the server has the connection", () => attacked.server.connections === 1);
+      reset(client.socket);
+      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      assert.equal(attacked.closes[0].code, 1006);
+      await eventually(2000, "onSocket's loop fails", () => readError !== null);
+      assert.ok(readError instanceof ConnectionClosedError && readError.closeCode === 1006, String(readError));
+      // The loop's failure is the peer's doing, not a fault of the server.
+      assert.deepEqual(attacked.errors, []);
+      await roundTrip(attacked.port);
+    } finally {
+      await attacked.close();
+    }
+  });
+
+  test("connect() ends the connection with 1006 and a pending recv rejects", async () => {
+    const server = await hostileServer(async (peer) => {
+      peer.write(rawFrame(0x81, "hello", null));
+      await sleep(50);
+      reset(peer.socket);
+    });
+    try {
+      const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
+      assert.equal((await ws.recv()).data, "hello");
+      await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
+      assert.equal((await within(2000, "closed", ws.closed)).code, 1006);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("slowloris", () => {
+  test("handshakes sent one byte per second are answered 408 at handshakeTimeout while others are served", async () => {
+    const attacked = await attackedServer(echo, { handshakeTimeout: 1500 });
+    const crawlers = await Promise.all(Array.from({ length: 20 }, () => dialRaw(attacked.port)));
+    const request = new TextEncoder().encode(upgradeRequest());
+    let sent = 0;
+    const dribble = setInterval(() => {
+      for (const crawler of crawlers) if (!crawler.socket.destroyed) crawler.write(request.subarray(sent, sent + 1));
+      sent++;
+    }, 1000);
+    try {
+      const began = Date.now();
+      // Meanwhile, a client that does not crawl is served at once.
+      await roundTrip(attacked.port);
+      assert.ok(Date.now() - began < 1000, "the honest client waited for the crawlers");
+      const heads = await within(5000, "the 408s", Promise.all(crawlers.map((crawler) => crawler.readHead(5000))));
+      for (const head of heads) assert.equal(head.startLine, "HTTP/1.1 408 Request Timeout");
+      await within(5000, "the crawlers are dropped", Promise.all(crawlers.map((crawler) => crawler.closed)));
+      const took = Date.now() - began;
+      assert.ok(took >= 1400 && took < 5000, `dropped after ${took} ms`);
+      assert.ok(sent <= 4, `${sent} bytes trickled in before the server gave up`);
+      assert.equal(attacked.accepted, 1);
+    } finally {
+      clearInterval(dribble);
+      for (const crawler of crawlers) crawler.destroy();
+      await attacked.close();
+    }
+  });
+
+  test("connect()'s timeout ends a 101 that arrives one byte per second", async () => {
+    let dribble: ReturnType<typeof setInterval> | undefined;
+    const server = await hostileServer((peer) => {
+      const answer = new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\n");
+      let sent = 0;
+      dribble = setInterval(() => peer.write(answer.subarray(sent, ++sent)), 1000);
+    }, false);
+    try {
+      const began = Date.now();
+      await assert.rejects(
+        within(5000, "connect", connect(server.url, { timeout: 1500 })),
+        (err: unknown) => err instanceof TimeoutError,
+      );
+      const took = Date.now() - began;
+      assert.ok(took >= 1400 && took < 3000, `gave up after ${took} ms`);
+    } finally {
+      clearInterval(dribble);
+      await server.close();
+    }
+  });
+});
+
+describe("1,000 connections opening and closing", () => {
+  test("leave no socket, timer or unhandled rejection behind, and the server keeps serving", async () => {
+    const { rejections } = await watchingRejections(async () => {
+      const attacked = await attackedServer(echo, { closeTimeout: 2000, pingInterval: 60_000 });
+      try {
+        await roundTrip(attacked.port, "warm-up");
+        await sleep(50);
+        const before = activeResources();
+        const total = 1000;
+        const concurrency = 10;
+        let next = 0;
+        const outcomes = new Map<string, number>();
+        const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+        const worker = async () => {
+          while (next < total) {
+            const i = next++;
+            switch (i % 4) {
+              case 0: // a clean round trip, closed by the client
+                await roundTrip(attacked.port, `message ${i}`);
+                count("clean");
+                break;
+              case 1: { // the client vanishes after the handshake
+                const client = await openRaw(attacked.port);
+                client.write(rawFrame(0x81, `message ${i}`));
+                client.destroy();
+                count("vanished");
+                break;
+              }
+              case 2: { // the client resets mid-handshake
+                const client = await dialRaw(attacked.port);
+                client.write(upgradeRequest().slice(0, 30));
+                reset(client.socket);
+                count("reset");
+                break;
+              }
+              case 3: { // the server closes: the client answers and waits for the server's FIN
+                const ws = await connect(`ws://127.0.0.1:${attacked.port}/`, { timeout: 5000, pingInterval: 0 });
+                await ws.send("please close");
+                await ws.recv();
+                const info = await within(5000, "the close", ws.close(1000));
+                assert.equal(info.code, 1000);
+                count("closed");
+                break;
+              }
+            }
+          }
+        };
+        await within(60_000, "the churn", Promise.all(Array.from({ length: concurrency }, worker)));
+        assert.deepEqual(Object.fromEntries(outcomes), { clean: 250, vanished: 250, reset: 250, closed: 250 });
+        await eventually(5000, "every connection gone", () => attacked.server.connections === 0);
+        await eventually(5000, "every close recorded", () => attacked.closes.length === 1 + 750);
+        // Node lists its live handles: back where it was before the churn.
+        await eventually(5000, "handles back to the baseline", () => {
+          const after = activeResources();
+          return ["TCPSocketWrap", "TCPWRAP", "Timeout"].every((kind) => (after.get(kind) ?? 0) <= (before.get(kind) ?? 0));
+        });
+        await roundTrip(attacked.port, "after the churn");
+        assert.deepEqual(attacked.errors, []);
+      } finally {
+        await attacked.close();
+      }
+    });
+    assert.deepEqual(rejections, []);
+  });
+});

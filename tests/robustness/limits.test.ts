@@ -1,0 +1,263 @@
+// Hostile frames over real TCP against serve() and connect(): lengths no
+// implementation should try to buffer, floods of tiny frames, and pings from
+// a peer that never reads the pongs. Each must end with the right close code
+// while the process's memory stays bounded.
+//
+// Memory is measured in this process, which runs both ends (see the bounds
+// below for why they are what they are).
+import { before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "../../src/client.ts";
+import type { CloseInfo } from "../../src/connection.ts";
+import { TimeoutError } from "../../src/errors.ts";
+import { rawFrame } from "../_helpers.ts";
+import {
+  assertBounded,
+  attackedServer,
+  drain,
+  eventually,
+  hostileServer,
+  MiB,
+  payloadStream,
+  openRaw,
+  pump,
+  type PumpResult,
+  repeated,
+  RssMeter,
+  sleep,
+  type Wire,
+  warmUp,
+  within,
+} from "./_hostile.ts";
+
+before(() => warmUp());
+
+/** A frame header (client to server: masked) declaring `length` payload bytes. */
+function claimHeader(length: bigint, masked: boolean): Uint8Array {
+  const head = [0x82, (masked ? 0x80 : 0) | 127];
+  for (let i = 7; i >= 0; i--) head.push(Number((length >> BigInt(i * 8)) & 0xffn));
+  if (masked) head.push(1, 2, 3, 4);
+  return new Uint8Array(head);
+}
+
+const CLAIMS: [string, bigint][] = [["2^63-1", (1n << 63n) - 1n], ["2^32", 1n << 32n]];
+
+// The bounds. Each attack offers several times its bound, so an endpoint that
+// kept what it was offered would fail. Peak RSS also counts garbage and the
+// pages a runtime keeps mapped after collecting (up to 50-100 MiB after a
+// million short-lived frames on V8), so it gets a looser bound than what
+// survives a full collection ("retained").
+//
+// A liar's payload after its header: keeping it, as a decoder that waits for
+// the whole frame would, costs 256 MiB.
+const LIE_BYTES = 256 * MiB;
+const LIE_BOUNDS = { rss: 64 * MiB, retained: 16 * MiB };
+// A million frames queued as messages take 155-250 MiB (measured on the three
+// runtimes: 150-250 bytes each).
+const FLOOD_FRAMES = 1_000_000;
+const FLOOD_BOUNDS = { rss: 128 * MiB, retained: 16 * MiB };
+// Pings offered by the flooder: buffering their pongs would take as much.
+const PING_FLOOD_BYTES = 256 * MiB;
+const PING_BOUNDS = { rss: 64 * MiB, retained: 16 * MiB };
+
+describe("frame lengths no one should buffer", () => {
+  for (const [name, length] of CLAIMS) {
+    test(`serve() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async () => {
+      const attacked = await attackedServer(drain, { closeTimeout: 10_000 });
+      // Stubborn: it goes on streaming after the server's close frame and FIN.
+      const client = await openRaw(attacked.port, true);
+      try {
+        const meter = new RssMeter();
+        client.write(claimHeader(length, true));
+        const sent = await within(20_000, "streaming the payload", pump(client.socket, payloadStream(LIE_BYTES)));
+        assert.equal(await client.readCloseCode(), 1009);
+        client.destroy();
+        await eventually(5000, "the server ends the connection", () => attacked.closes.length === 1);
+        const growth = meter.stop();
+        assert.equal(attacked.closes[0].code, 1009);
+        assert.equal(attacked.closes[0].error?.code, "ERR_MESSAGE_TOO_BIG");
+        // Either the server kept reading (and discarding) after its close
+        // frame, so the payload did reach it, or it dropped the liar at once
+        // (Bun's sockets close once ended).
+        assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the server`);
+        assertBounded(growth, LIE_BOUNDS, `serve() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
+        assert.deepEqual(attacked.errors, []);
+      } finally {
+        client.destroy();
+        await attacked.close();
+      }
+    });
+
+    test(`connect() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async () => {
+      let clientClose: Promise<number | null> = Promise.resolve(null);
+      let pumped: Promise<PumpResult> | null = null;
+      const server = await hostileServer((peer) => {
+        peer.write(claimHeader(length, false));
+        clientClose = peer.readCloseCode();
+        pumped = pump(peer.socket, payloadStream(LIE_BYTES));
+      });
+      try {
+        const meter = new RssMeter();
+        const ws = await connect(server.url, { closeTimeout: 10_000, pingInterval: 0 });
+        const reading = ws.recv().catch((err: unknown) => err);
+        const sent = await within(20_000, "the liar's stream", pumped!);
+        await server.close();
+        const info = await within(5000, "the client closes", ws.closed);
+        const growth = meter.stop();
+        assert.equal(info.code, 1009);
+        assert.equal(((await reading) as { closeCode?: number }).closeCode, 1009);
+        assert.equal(await within(5000, "the client's close frame", clientClose), 1009);
+        assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the client`);
+        assertBounded(growth, LIE_BOUNDS, `connect() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+/** `messages` binary messages of `count` masked one-byte frames each; byte i of message m is i + m. */
+function fragmentedMessages(messages: number, count: number): () => Uint8Array | null {
+  let m = 0;
+  return () => {
+    if (m === messages) return null;
+    // Written in place, so that the attacker (in this same process) leaves
+    // no garbage to blur the measurement: opcode, masked length 1, the mask
+    // key 0 (so the byte goes as it is), the byte.
+    const wire = new Uint8Array(count * 7);
+    for (let i = 0, at = 0; i < count; i++, at += 7) {
+      wire[at] = i === 0 ? 0x02 : i === count - 1 ? 0x80 : 0x00;
+      wire[at + 1] = 0x81;
+      wire[at + 6] = (i + m) & 0xff;
+    }
+    m++;
+    return wire;
+  };
+}
+
+describe("floods of small frames", () => {
+  test("serve() reassembles messages of 100,000 one-byte fragments read late, with bounded memory, then closes with 1000", async () => {
+    const count = 100_000;
+    // Ten such messages back to back: a million frames the peer sends
+    // before the application reads any.
+    const messages = FLOOD_FRAMES / count;
+    const lengths: number[] = [];
+    let intact = true;
+    const attacked = await attackedServer(async (ws) => {
+      await sleep(300);
+      for (let m = 0; m < messages; m++) {
+        const data = (await ws.recvAll()).data as Uint8Array;
+        lengths.push(data.length);
+        intact &&= data.every((b, i) => b === ((i + m) & 0xff));
+      }
+      await ws.send("got them");
+      await drain(ws);
+    });
+    const client = await openRaw(attacked.port);
+    try {
+      const meter = new RssMeter();
+      const sent = await within(20_000, "sending the fragments", pump(client.socket, fragmentedMessages(messages, count), 5000));
+      assert.equal(sent.written, messages * count * 7);
+      const reply = await within(20_000, "the reply", client.readFrame(20_000));
+      assert.equal(new TextDecoder().decode(reply?.payload), "got them");
+      const growth = meter.stop();
+      assert.deepEqual(lengths, new Array(messages).fill(count));
+      assert.ok(intact, "every byte in its place");
+      client.write(rawFrame(0x88, [0x03, 0xe8]));
+      assert.equal(await client.readCloseCode(), 1000);
+      await eventually(5000, "the server closes", () => attacked.closes.length === 1);
+      assert.equal(attacked.closes[0].code, 1000);
+      assertBounded(growth, FLOOD_BOUNDS, `serve() and ${messages} messages of ${count} one-byte fragments`);
+    } finally {
+      client.destroy();
+      await attacked.close();
+    }
+  });
+
+  test("serve() takes a flood of 1,000,000 empty frames at the reader's pace, with bounded memory, then closes with 1000", async () => {
+    const count = FLOOD_FRAMES;
+    let delivered = 0;
+    let writtenWhileAsleep = 0;
+    let client: Wire | null = null;
+    const attacked = await attackedServer(async (ws) => {
+      await sleep(500);
+      writtenWhileAsleep = client!.socket.bytesWritten;
+      for (;;) {
+        const msg = await ws.recv().catch(() => null);
+        if (msg === null || msg.type === "close") break;
+        delivered++;
+      }
+    });
+    client = await openRaw(attacked.port);
+    try {
+      const meter = new RssMeter();
+      const sent = await within(30_000, "sending the flood", pump(client.socket, repeated(rawFrame(0x82, []), count), 5000));
+      assert.equal(sent.written, count * 6);
+      client.write(rawFrame(0x88, [0x03, 0xe8]));
+      assert.equal(await within(30_000, "the server's close", client.readCloseCode(30_000)), 1000);
+      const growth = meter.stop();
+      assert.equal(delivered, count);
+      await eventually(5000, "the server closes", () => attacked.closes.length === 1);
+      assert.equal(attacked.closes[0].code, 1000);
+      // While the application slept, TCP flow control held the flood back.
+      assert.ok(writtenWhileAsleep < count * 6, `${writtenWhileAsleep} bytes were taken while no one read`);
+      assertBounded(growth, FLOOD_BOUNDS, `serve() and ${count} empty frames`);
+    } finally {
+      client.destroy();
+      await attacked.close();
+    }
+  });
+});
+
+describe("a flood of pings from a peer that never reads the pongs", () => {
+  // 125-byte pings, each answered by a 127-byte pong the peer never reads.
+  const ping = (masked: boolean) => rawFrame(0x89, new Uint8Array(125).fill(7), masked ? [9, 8, 7, 6] : null);
+
+  test("serve() stops reading once its pongs back up, then keepalive drops the peer with 1011", async () => {
+    const attacked = await attackedServer(drain, { pingInterval: 300, pingTimeout: 300 });
+    const client = await openRaw(attacked.port);
+    try {
+      client.socket.pause();
+      const meter = new RssMeter();
+      const offered = Math.ceil(PING_FLOOD_BYTES / 131);
+      const sent = await within(20_000, "flooding", pump(client.socket, repeated(ping(true), offered), 2000));
+      await eventually(5000, "the server drops the peer", () => attacked.closes.length === 1);
+      const growth = meter.stop();
+      assert.ok(sent.written < PING_FLOOD_BYTES, `the server took all ${sent.written} bytes of pings`);
+      assertClosedByKeepalive(attacked.closes[0]);
+      assertBounded(growth, PING_BOUNDS, `serve() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
+      assert.deepEqual(attacked.errors, []);
+    } finally {
+      client.destroy();
+      await attacked.close();
+    }
+  });
+
+  test("connect() stops reading once its pongs back up, then keepalive drops the server with 1011", async () => {
+    let pumped: Promise<PumpResult> | null = null;
+    const server = await hostileServer((peer) => {
+      peer.socket.pause();
+      pumped = pump(peer.socket, repeated(ping(false), Math.ceil(PING_FLOOD_BYTES / 129)), 2000);
+    });
+    try {
+      const meter = new RssMeter();
+      const ws = await connect(server.url, { pingInterval: 300, pingTimeout: 300 });
+      const reading = drain(ws);
+      const info = await within(20_000, "the client drops the server", ws.closed);
+      const sent = await within(5000, "the flood", pumped!);
+      const growth = meter.stop();
+      await reading;
+      assert.ok(sent.written < PING_FLOOD_BYTES, `the client took all ${sent.written} bytes of pings`);
+      assertClosedByKeepalive(info);
+      assertBounded(growth, PING_BOUNDS, `connect() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+function assertClosedByKeepalive(info: CloseInfo): void {
+  assert.equal(info.code, 1011);
+  assert.equal(info.wasClean, false);
+  assert.ok(info.error instanceof TimeoutError, String(info.error));
+}
