@@ -475,24 +475,22 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
   }
 }
 
-/** Text of `bytes` UTF-8 bytes mixing 1- to 4-byte characters, cut to whole characters. */
+const ALPHABET = ["a", "Z", "0", " ", "é", "ß", "λ", "✓", "€", "語", "𝄞", "😀"];
+const ALPHABET_SIZES = ALPHABET.map((ch) => new TextEncoder().encode(ch).length);
+
+/** UTF-8 text of exactly `bytes` bytes mixing 1- to 4-byte characters. */
 export function textOfBytes(bytes: number, seed = 1): string {
-  const alphabet = ["a", "Z", "0", " ", "é", "ß", "λ", "✓", "€", "語", "𝄞", "😀"];
   let state = seed >>> 0;
   let out = "";
   let length = 0;
   const parts: string[] = [];
   while (length < bytes) {
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    let ch = alphabet[(state >>> 16) % alphabet.length];
-    let size = new TextEncoder().encode(ch).length;
-    if (length + size > bytes) {
-      ch = "x";
-      size = 1;
-    }
-    parts.push(ch);
-    length += size;
-    if (parts.length === 4096) {
+    const pick = (state >>> 16) % ALPHABET.length;
+    const fits = length + ALPHABET_SIZES[pick] <= bytes;
+    parts.push(fits ? ALPHABET[pick] : "x");
+    length += fits ? ALPHABET_SIZES[pick] : 1;
+    if (parts.length === 8192) {
       out += parts.join("");
       parts.length = 0;
     }
