@@ -67,3 +67,4 @@ export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src
 export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
 export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";
 export { streamTransport } from "./src/transport/streams.ts";
+export type { TracedFrame } from "./src/trace.ts";

@@ -20,6 +20,7 @@ import {
 } from "./handshake/client.ts";
 import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import { computeAccept, generateKey } from "./handshake/key.ts";
+import { traceTransport, type TracedFrame } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
 import type { TransportSink } from "./transport/types.ts";
 
@@ -137,6 +138,13 @@ export interface ConnectOptions {
   pingTimeout?: number;
   /** Close with 1001 when no text or binary frame arrived for this many ms. Defaults to 0 (off). */
   idleTimeout?: number;
+  /**
+   * Debugging: called with every frame the connection sends and receives
+   * after the handshake, read from the wire (opcode, FIN, RSV, length,
+   * masking key, payload preview). `streamsock connect --verbose` prints
+   * these. Costs nothing when absent.
+   */
+  trace?: (frame: TracedFrame) => void;
 }
 
 /** A redirect to follow, as one handshake attempt reports it. */
@@ -388,7 +396,7 @@ async function attempt(
         const { protocol, extensions } = validateResponse(head, { accept, protocols });
         settle();
         resolve(
-          new WebSocketConnection(transport, {
+          new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head.rest) : transport, {
             role: "client",
             protocol,
             extensions,

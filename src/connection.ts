@@ -1019,6 +1019,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#setRecvError(err);
     this.#endTransport();
     clearTimeout(this.#closeTimer);
+    if (this.#terminated) return; // the transport reported its end synchronously (Bun)
     this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
   }
 
