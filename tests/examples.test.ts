@@ -1,0 +1,157 @@
+// Every example in examples/ and the demo run here, as processes of the
+// runtime running the tests, against real sockets on 127.0.0.1 with ports the
+// system picks, so none of them can rot. Servers are stopped by PID in
+// `finally`.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, HandshakeError, type WebSocketConnection } from "../mod.ts";
+import { run, start, type Started } from "./_spawn.ts";
+
+const LISTENING = /(?:ws|http):\/\/127\.0\.0\.1:(\d+)\//;
+
+async function startServer(script: string): Promise<{ server: Started; port: number }> {
+  const server = start(script, [], { PORT: "0", HOST: "127.0.0.1" });
+  try {
+    const [, port] = await server.waitFor(LISTENING);
+    return { server, port: Number(port) };
+  } catch (err) {
+    await server.stop("SIGKILL").catch(() => {});
+    throw err;
+  }
+}
+
+async function next(ws: WebSocketConnection): Promise<string> {
+  return (await ws.recvAll()).data as string;
+}
+
+describe("examples", () => {
+  test("echo_server.ts echoes what echo_client.ts sends, and stops on SIGTERM", async () => {
+    const { server, port } = await startServer("examples/echo_server.ts");
+    try {
+      const client = await run("examples/echo_client.ts", [`ws://127.0.0.1:${port}/`]);
+      assert.equal(client.code, 0, client.stderr);
+      const lines = client.stdout.trim().split("\n");
+      assert.equal(lines[0], "echo: hello");
+      assert.match(lines[1], /^echo: .*1.*2.*3/); // each runtime prints a Uint8Array its own way
+      assert.equal(lines[2], "closed: 1000 cleanly");
+    } finally {
+      const stopped = await server.stop();
+      // "stopped" is printed after a graceful shutdown. Deno's node:child_process
+      // reports a child it sent a signal to as ended by that signal, even
+      // when the child handled it and exited with 0.
+      assert.match(stopped.stdout, /stopped/);
+      assert.ok(stopped.code === 0 || stopped.signal === "SIGTERM", `exit ${stopped.code} ${stopped.signal}`);
+    }
+  });
+
+  test("chat.ts broadcasts each message to everybody else and announces arrivals and departures", async () => {
+    const { server, port } = await startServer("examples/chat.ts");
+    const members: WebSocketConnection[] = [];
+    try {
+      const alice = await connect(`ws://127.0.0.1:${port}/?name=alice`);
+      members.push(alice);
+      assert.equal(await next(alice), "* welcome, alice; 0 other(s) here");
+      const bob = await connect(`ws://127.0.0.1:${port}/?name=bob`);
+      members.push(bob);
+      assert.equal(await next(bob), "* welcome, bob; 1 other(s) here");
+      assert.equal(await next(alice), "* bob joined");
+
+      await alice.send("hi bob");
+      assert.equal(await next(bob), "alice: hi bob");
+      await bob.send("hi alice");
+      assert.equal(await next(alice), "bob: hi alice"); // not "alice: hi bob": no echo to the author
+      await bob.close();
+      assert.equal(await next(alice), "* bob left");
+    } finally {
+      await Promise.all(members.map((ws) => ws.close()));
+      await server.stop();
+    }
+  });
+
+  test("json_rpc_client.ts pairs concurrent answers with their requests by id", async () => {
+    const { server, port } = await startServer("examples/json_rpc_server.ts");
+    try {
+      const client = await run("examples/json_rpc_client.ts", [`ws://127.0.0.1:${port}/`]);
+      assert.equal(client.code, 0, client.stderr);
+      assert.deepEqual(client.stdout.trim().split("\n"), [
+        "add(2, 3) = 5", // answered before the slower request sent first
+        "slept 100 ms",
+        'echo -> {"nested":[1,"two"]}',
+        "divide -> error: No method divide (-32601)",
+      ]);
+      // Without the "jsonrpc" subprotocol the server refuses the handshake.
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/`, { protocol: "chat" }), (err) => {
+        assert.ok(err instanceof HandshakeError);
+        assert.equal(err.status, 400);
+        return true;
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("node_http.ts serves HTTP routes and WebSockets on one node:http server", async () => {
+    const { server, port } = await startServer("examples/node_http.ts");
+    try {
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      assert.deepEqual(await health.json(), { ok: true });
+      const missing = await fetch(`http://127.0.0.1:${port}/nope`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+
+      const ws = await connect(`ws://127.0.0.1:${port}/upper`);
+      await ws.send("shout this");
+      assert.equal(await next(ws), "SHOUT THIS");
+      assert.equal((await ws.close()).wasClean, true);
+
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/other`), (err) => {
+        assert.ok(err instanceof HandshakeError);
+        assert.equal(err.status, 404);
+        return true;
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("frames.ts shows send/recv frame by frame, recvAll reassembly and its limit", async () => {
+    const result = await run("examples/frames.ts", []);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stdout.trim().split("\n"), [
+      'server recv: text "Hello, " partial',
+      "server recv: ping 1 bytes",
+      'server recv: text "frame " partial',
+      'server recv: text "world"',
+      'server recvAll: text "reassembled"',
+      "server recvAll: binary 3000 bytes",
+      "server recvAll(1000): Message of more than 1000 bytes exceeds maxMessageSize (close code 1009)",
+      "client: the server closed the connection with 1009",
+    ]);
+  });
+});
+
+describe("npm run demo", () => {
+  test("exchanges every kind of message, closes with 4000 and exits promptly", async () => {
+    const demo = start("scripts/demo.ts", []);
+    // The demo's own clock ends at "stopped"; the process must not linger after it.
+    await demo.waitFor(/stopped after \d+ ms/, 30_000);
+    const stoppedAt = Date.now();
+    const result = await demo.finished(10_000);
+    const linger = Date.now() - stoppedAt;
+    assert.equal(result.code, 0, result.stderr);
+    for (
+      const line of [
+        /client {2}<- text "hello, streamsock ✓"/,
+        /client {2}<- binary \[de ad be ef\]/,
+        /server {2}<- text frame "frag" \(partial\)/,
+        /client {2}<- text "fragmented" \(recvAll reassembled/,
+        /client {2}<- pong "are you there\?"/,
+        /client {2}<- binary of 2\.5 MiB, intact/,
+        /bob {5}<- text "hi bob" \(broadcast/,
+        /server {2}<- close 4000 "demo done"/,
+        /closed: the server answered 4000, a clean closing handshake/,
+      ]
+    ) assert.match(result.stdout, line);
+    assert.ok(linger < 2000, `the demo took ${linger} ms to exit after it finished`);
+  });
+});
