@@ -71,7 +71,8 @@ messages are printed to stdout, one per line, with their type:
   < binary (3 bytes): 010203
   < ping (0 bytes)
   < close 1000: bye
-Status, errors and the --verbose trace go to stderr.
+Pongs (answers to keepalive pings) are not printed. Status lines, errors and
+the --verbose trace go to stderr.
 
 Options:
   -p, --protocol <name>     subprotocol to offer; repeat or comma-separate for several
@@ -87,7 +88,8 @@ Options:
   -k, --insecure            accept any server certificate (testing only)
       --max-frame-size <bytes>
                             largest frame sent or accepted (default 1048576; k/m suffixes allowed)
-      --ping <duration>     keepalive: ping after this much silence, 0 for none (default 20s)
+      --ping <duration>     keepalive: ping after this much silence; no answer within as long
+                            again closes with 1011 (exit 1); 0 for none (default 20s, 20s)
       --timeout <duration>  limit for connecting and the opening handshake (default 30s)
       --wait <duration>     after stdin ends, close once nothing arrived for this long (default 1s;
                             0 closes at once, and a server may then drop its last replies)
@@ -293,6 +295,9 @@ async function runConnect(args: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError("connect needs exactly one URL");
   const url = positionals[0];
+  if (!URL.canParse(url) || !/^(wss?|https?):$/.test(new URL(url).protocol)) {
+    throw new UsageError(`connect needs a ws:// or wss:// URL, not ${JSON.stringify(url)}`);
+  }
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
 
   const options: ConnectOptions = { headers: parseHeaders(values.header) };
@@ -310,7 +315,11 @@ async function runConnect(args: string[]): Promise<number> {
   const key = await readPem(values.key, "--key");
   options.tls = { ca, cert, key, rejectUnauthorized: values.insecure ? false : undefined };
   if (values["max-frame-size"] !== undefined) options.maxFrameSize = parseSize(values["max-frame-size"], "--max-frame-size");
-  if (values.ping !== undefined) options.pingInterval = parseDuration(values.ping, "--ping");
+  if (values.ping !== undefined) {
+    // A peer that stays silent for as long again after a ping is taken for dead.
+    options.pingInterval = parseDuration(values.ping, "--ping");
+    if (options.pingInterval > 0) options.pingTimeout = options.pingInterval;
+  }
   if (values.timeout !== undefined) options.timeout = parseDuration(values.timeout, "--timeout") || Infinity;
   const wait = parseDuration(values.wait ?? "1s", "--wait");
   if (values.verbose) options.trace = (frame) => err(describeFrame(frame));
@@ -356,7 +365,8 @@ async function receiveAll(ws: WebSocketConnection): Promise<void> {
       return; // closed: `closed` tells how
     }
     lastReceived = Date.now();
-    out(`< ${describeMessage(msg)}`);
+    // Pongs answer our keepalive pings; --verbose shows them in the trace.
+    if (msg.type !== "pong") out(`< ${describeMessage(msg)}`);
     if (msg.type === "close") return;
   }
 }
