@@ -9,7 +9,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, Message, serve, type Server, type UpgradeRequest, type WebSocketConnection } from "../mod.ts";
+import { connect, type Message, serve, type Server, type UpgradeRequest, type WebSocketConnection } from "../mod.ts";
 import { run, start, type Started } from "./_spawn.ts";
 import { testCertificate } from "./_tls.ts";
 
