@@ -214,6 +214,8 @@ async function writePackageJson(deno: DenoConfig): Promise<void> {
     type: "module",
     main: "./esm/mod.js",
     types: "./esm/mod.d.ts",
+    // The command line (src/cli.ts, compiled with the rest of src/): npx streamsock, bunx streamsock.
+    bin: { streamsock: "./esm/src/cli.js" },
     exports: {
       ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", default: "./esm/mod.js" },
       "./package.json": "./package.json",

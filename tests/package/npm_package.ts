@@ -134,6 +134,15 @@ describe("the npm tarball", () => {
     assert.ok(pkg.repository?.url);
   });
 
+  test("`npx streamsock --help` runs the command line from the installed tarball", async () => {
+    const pkg = JSON.parse(await readFile(join(installed, "package.json"), "utf8"));
+    assert.deepEqual(pkg.bin, { streamsock: "./esm/src/cli.js" });
+    const result = await run("npx", ["--offline", "streamsock", "--help"], project);
+    assertRan(result, "npx streamsock --help");
+    assert.match(result.stdout, /streamsock connect <url>/);
+    assert.match(result.stdout, /streamsock serve/);
+  });
+
   test("source maps carry their TypeScript sources", async () => {
     const map = JSON.parse(await readFile(join(installed, "esm", "mod.js.map"), "utf8"));
     assert.match(map.sources[0], /mod\.ts$/);
@@ -167,6 +176,12 @@ for (const runtime of runtimes()) {
       const result = await run(runtime.path!, ["cjs.cjs"], project);
       assertRan(result, `${runtime.name} cjs.cjs`);
       assert.match(result.stdout, /streamsock exchange ok \(require\)/);
+    });
+
+    test("the streamsock command (the package's bin) prints its help", { skip }, async () => {
+      const result = await run(runtime.path!, [join("node_modules", ".bin", "streamsock"), "connect", "--help"], project);
+      assertRan(result, `${runtime.name} node_modules/.bin/streamsock connect --help`);
+      assert.match(result.stdout, /Usage: streamsock connect <url>/);
     });
 
     if (runtime.node) {
