@@ -20,6 +20,8 @@ import {
 } from "./handshake/client.ts";
 import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import { computeAccept, generateKey } from "./handshake/key.ts";
+import { checkDeflateResponse, deflateOffer, PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
+import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
 import { traceTransport, type TracedFrame } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
 import type { TransportSink } from "./transport/types.ts";
@@ -139,12 +141,32 @@ export interface ConnectOptions {
   /** Close with 1001 when no text or binary frame arrived for this many ms. Defaults to 0 (off). */
   idleTimeout?: number;
   /**
+   * permessage-deflate (RFC 7692): `true` (the default, as in ws) offers it
+   * with default settings, an object offers it with those, `false` does not
+   * offer it. Whether the server accepted shows in `ws.extensions`.
+   */
+  compression?: boolean | CompressionOptions;
+  /**
    * Debugging: called with every frame the connection sends and receives
    * after the handshake, read from the wire (opcode, FIN, RSV, length,
    * masking key, payload preview). `streamsock connect --verbose` prints
    * these. Costs nothing when absent.
    */
   trace?: (frame: TracedFrame) => void;
+}
+
+/** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
+function checkDeflateAnswer(head: HttpHead, extensions: string, offer: Required<CompressionOptions>): void {
+  try {
+    checkDeflateResponse(extensions, negotiationOf(offer));
+  } catch (err) {
+    throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
+      code: "ERR_HANDSHAKE_EXTENSION",
+      status: 101,
+      headers: head.headers,
+      cause: err,
+    });
+  }
 }
 
 /** A redirect to follow, as one handshake attempt reports it. */
@@ -260,6 +282,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const first = webSocketUrl(url);
   appendParams(first, options.params);
   const protocols = parseProtocols(options.protocol);
+  const compression = resolveCompression(options.compression, true);
   const userFields = headerFields(options.headers);
   const cookies = cookieField(options.cookies);
   const auth = options.auth === undefined ? null : authorizationField(options.auth);
@@ -306,6 +329,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
       }
       if (authorization !== null) fields.push(["Authorization", authorization]);
       if (cookie !== null) fields.push(["Cookie", cookie]);
+      if (compression !== null) fields.push(["Sec-WebSocket-Extensions", deflateOffer(negotiationOf(compression))]);
 
       const outcome = await attempt(
         { url: current, protocols, fields, followRedirects: maxRedirects > 0 },
@@ -393,13 +417,20 @@ async function attempt(
     const onHead = (head: HttpHead) => {
       const status = statusOf(head);
       if (status === 101) {
-        const { protocol, extensions } = validateResponse(head, { accept, protocols });
+        const offer = resolveCompression(options.compression, true);
+        const { protocol, extensions } = validateResponse(head, {
+          accept,
+          protocols,
+          extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
+        });
+        if (offer !== null) checkDeflateAnswer(head, extensions, offer);
         settle();
         resolve(
           new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head.rest) : transport, {
             role: "client",
             protocol,
             extensions,
+            compression: options.compression,
             maxFrameSize: options.maxFrameSize,
             maxMessageSize: options.maxMessageSize,
             autoPong: options.autoPong,

@@ -17,6 +17,7 @@ import { randomMaskKey } from "./codec/mask.ts";
 import { decodeUtf8, utf8Length, Utf8StreamDecoder } from "./codec/utf8.ts";
 import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "./errors.ts";
 import { isValidMessage, Message, type MessageType } from "./message.ts";
+import { type CompressionOptions, PerMessageDeflate } from "./extensions/permessage_deflate.ts";
 import { streamTransport } from "./transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
 
@@ -64,6 +65,14 @@ export interface WebSocketConnectionOptions {
   protocol?: string | null;
   /** The negotiated `Sec-WebSocket-Extensions` value, or "". */
   extensions?: string;
+  /**
+   * permessage-deflate (RFC 7692). `connect` and `requestHandler` negotiate
+   * it from this option (on by default for clients, off for servers). On a
+   * connection built directly, compression is on when `extensions` names
+   * permessage-deflate, and an object here only tunes it (`threshold`,
+   * `level`, `memLevel`, a stricter window or context takeover of our own).
+   */
+  compression?: boolean | CompressionOptions;
   /** Largest frame payload accepted or sent by `send`. Defaults to 1 MiB (1048576). */
   maxFrameSize?: number;
   /** Largest message `recvAll` and iteration reassemble. Defaults to 64 MiB. */
@@ -259,6 +268,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   readonly #idleTimeout: number;
   readonly #maskKey: (() => Uint8Array) | null;
   readonly #decoder: FrameDecoder;
+  /** permessage-deflate, when negotiated; null keeps every path synchronous. */
+  readonly #deflate: PerMessageDeflate | null;
 
   // Receiving.
   readonly #inbox = new Inbox();
@@ -331,9 +342,17 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#pingTimeout = options.pingTimeout ?? DEFAULT_PING_TIMEOUT;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
+    this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
+      deliver: (frame) => this.#onInflated(frame),
+      write: (frame) => this.#write(encodeFrame(frame, this.#nextMaskKey())),
+      fail: (err) => this.#fail(err),
+    });
     this.#decoder = new FrameDecoder({
       masked: !this.#client,
-      maxFrameSize: this.#maxFrameSize,
+      // maxFrameSize bounds the decompressed payload, checked while inflating;
+      // a compressed frame on the wire may be slightly larger (incompressible data).
+      maxFrameSize: this.#deflate?.frameLimit ?? this.#maxFrameSize,
+      allowedRsv: this.#deflate === null ? 0 : 4,
       ownsChunks: this.#transport.mutableChunks,
     });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -396,6 +415,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   #onFrame(frame: Frame): void {
+    if (this.#deflate !== null && this.#deflate.intercept(frame)) return;
     const opcode = frame.opcode;
     const payload = frame.payload;
     switch (opcode) {
@@ -446,6 +466,19 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
   }
 
+  /** A frame back from permessage-deflate, in order: handled as if it had just arrived. */
+  #onInflated(frame: Frame): boolean {
+    if (!this.#reading) return false;
+    try {
+      this.#onFrame(frame);
+    } catch (err) {
+      this.#fail(err as WebSocketError);
+      return false;
+    }
+    this.#updateReading();
+    return this.#reading;
+  }
+
   #deliver(msg: Message, size: number): void {
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) waiter.resolve(msg);
@@ -455,7 +488,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   /** Pauses the transport while too much is unread or unsent; resumes when both fall. */
   #updateReading(): void {
     const full = this.#inbox.bytes > INBOX_HIGH_WATER_BYTES || this.#inbox.length > INBOX_HIGH_WATER_COUNT;
-    const shouldPause = full || this.#congested;
+    const shouldPause = full || this.#congested || (this.#deflate !== null && this.#deflate.backlogged);
     if (shouldPause !== this.#paused && !this.#transportEnded) {
       this.#paused = shouldPause;
       if (shouldPause) this.#transport.pause();
@@ -740,7 +773,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   send(msg: Sendable): Promise<void> {
     // Hot path: a whole text or binary message with nothing in the way is
     // written without an async function's promise and ticks.
-    if (this.#sendAllBusy === null && !this.#closeSent && !this.#terminated) {
+    if (this.#sendAllBusy === null && this.#deflate === null && !this.#closeSent && !this.#terminated) {
       try {
         const message = messageOf(msg);
         const type = message.type;
@@ -770,8 +803,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       await this.#sendAllBusy;
       this.#checkOpen();
     }
-    this.#writeData(message.data, type, !message.partial);
-    return this.#waitForTransport();
+    const queued = this.#writeData(message.data, type, !message.partial);
+    return queued === undefined ? this.#waitForTransport() : queued;
   }
 
   /**
@@ -804,8 +837,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const bytes = typeof message.data === "string" ? new TextEncoder().encode(message.data) : message.data;
     const max = this.#maxFrameSize;
     if (bytes.length <= max) {
-      this.#writeData(message.data, type, !message.partial);
-      return this.#waitForTransport();
+      const queued = this.#writeData(message.data, type, !message.partial);
+      return queued === undefined ? this.#waitForTransport() : queued;
     }
     let release!: () => void;
     this.#sendAllBusy = new Promise((resolve) => (release = resolve));
@@ -815,9 +848,9 @@ export class WebSocketConnection implements AsyncIterable<Message> {
         // Keep multi-byte characters whole within a text frame.
         if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
         const last = end === bytes.length;
-        this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
+        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
         start = end;
-        await this.#waitForTransport();
+        await (queued ?? this.#waitForTransport());
         if (!last) this.#checkOpen();
       }
     } finally {
@@ -834,7 +867,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   /** Writes one data frame: a string is encoded straight into the frame. */
-  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): void {
+  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin);
     if (typeof data === "string") {
       const opcode = this.#nextDataOpcode(type);
       const { bytes, payloadLength } = encodeTextFrame(data, opcode, fin, 0, this.#nextMaskKey());
@@ -843,15 +877,16 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       }
       this.#sendType = fin ? null : type as "text";
       this.#write(bytes);
-      return;
+      return undefined;
     }
     if (data.length > this.#maxFrameSize) {
       throw new RangeError(`Frame payload of ${data.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
     }
-    this.#writeFrame(type, data, fin);
+    return this.#writeFrame(type, data, fin);
   }
 
-  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): void {
+  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin);
     const opcode = this.#nextDataOpcode(type);
     const key = this.#nextMaskKey();
     if (key === null && payload.length >= LARGE_CHUNK) {
@@ -864,6 +899,22 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       this.#write(encodeFrame({ fin, opcode, payload }, key));
     }
     this.#sendType = fin ? null : type as "text" | "binary";
+    return undefined;
+  }
+
+  /**
+   * A data frame under permessage-deflate: compressed (a promise that
+   * resolves once it is written and the transport can take more), or
+   * written at once when small and nothing waits ahead of it (undefined).
+   */
+  #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    if (payload.length > this.#maxFrameSize) {
+      throw new RangeError(`Frame payload of ${payload.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
+    const opcode = this.#nextDataOpcode(type);
+    this.#sendType = fin ? null : type as "text" | "binary";
+    return this.#deflate!.send(opcode, payload, fin)?.then(() => this.#waitForTransport());
   }
 
   #nextDataOpcode(type: MessageType): Opcode {
@@ -880,7 +931,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   #writeControl(opcode: Opcode, payload: Uint8Array): void {
-    this.#write(encodeFrame({ fin: true, opcode, payload }, this.#nextMaskKey()));
+    const frame: Frame = { fin: true, opcode, payload };
+    // Behind compressed messages still being deflated, so frames keep their order.
+    if (this.#deflate !== null && this.#deflate.queueControl(frame)) return;
+    this.#write(encodeFrame(frame, this.#nextMaskKey()));
   }
 
   /** Queues bytes; everything written in one tick goes out in one transport write. */
@@ -1106,6 +1160,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
 
   #endTransport(): void {
     if (this.#transportEnded) return;
+    if (this.#deflate !== null && this.#deflate.sending) {
+      // The close frame waits behind compressed messages: end once it is out.
+      void this.#deflate.sent().then(() => this.#endTransport());
+      return;
+    }
     this.#flush();
     this.#transportEnded = true;
     this.#transport.end();
@@ -1120,6 +1179,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     if (this.#terminated) return;
     const code = err.closeCode ?? CloseCode.InternalError;
     this.#reading = false;
+    // Failing drops whatever waits to be compressed: the close frame goes now.
+    this.#deflate?.dispose(err);
     const reason = truncateReason(err.message);
     if (!this.#closeSent) this.#sendClose(code, reason);
     this.#closeInfo = { code, reason, wasClean: false, error: err };
@@ -1170,6 +1231,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const drainWaiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const waiter of drainWaiters) waiter.reject(this.#closedError());
+    this.#deflate?.dispose(this.#closedError());
     this.#out = [];
     this.#outBytes = 0;
     this.#resolveClosed(info);

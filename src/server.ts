@@ -21,6 +21,8 @@ import {
   verifyRejection,
   type VerifyResult,
 } from "./handshake/server.ts";
+import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessage_deflate.ts";
+import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
 import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
@@ -382,7 +384,9 @@ class PendingHandshake implements TransportSink {
     }
     const negotiated = negotiateProtocol(checked.protocols, core.selectProtocol);
     if (isRejection(negotiated)) return this.refuse(negotiated);
-    const response = await acceptResponse(checked.key, negotiated.protocol);
+    const deflate = negotiateCompression(headers, core.connectionOptions.compression);
+    if (deflate !== null && isRejection(deflate)) return this.refuse(deflate);
+    const response = await acceptResponse(checked.key, negotiated.protocol, deflate?.response);
     if (this.#done) return;
     this.#finish();
     const transport = this.#transport;
@@ -392,6 +396,7 @@ class PendingHandshake implements TransportSink {
       ws = new WebSocketConnection(transport, {
         ...core.connectionOptions,
         protocol: negotiated.protocol,
+        extensions: deflate?.response ?? "",
         head: this.#early.length === 0 ? undefined : concatChunks(this.#early),
       });
     } catch (err) {
@@ -402,6 +407,25 @@ class PendingHandshake implements TransportSink {
     this.#early = [];
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
+  }
+}
+
+/**
+ * RFC 7692 §7 on the server: accepts the client's first usable
+ * permessage-deflate offer when compression is on (off by default, as in
+ * ws: it costs memory and CPU per connection). Invalid offers are declined;
+ * a header that breaks the RFC 6455 §9.1 grammar is answered 400.
+ */
+function negotiateCompression(
+  headers: Headers,
+  option: boolean | CompressionOptions | undefined,
+): DeflateAcceptance | HandshakeRejection | null {
+  const compression = resolveCompression(option, false);
+  if (compression === null) return null;
+  try {
+    return acceptDeflateOffer(headers.get("sec-websocket-extensions"), negotiationOf(compression));
+  } catch (err) {
+    return { status: 400, body: `Malformed Sec-WebSocket-Extensions: ${(err as Error).message}` };
   }
 }
 
@@ -430,6 +454,7 @@ function makeCore(
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
   const { verify, handshakeTimeout, onError, ...connectionOptions } = options;
+  resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
     selectProtocol,

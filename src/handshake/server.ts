@@ -266,13 +266,15 @@ export function rejectionResponse(rejection: HandshakeRejection): Uint8Array {
  *
  * @param key The client's `Sec-WebSocket-Key`.
  * @param protocol The chosen subprotocol, or null to send none.
+ * @param extensions The accepted `Sec-WebSocket-Extensions` value, if any.
  * @returns The whole response head.
  */
-export async function acceptResponse(key: string, protocol: string | null): Promise<Uint8Array> {
+export async function acceptResponse(key: string, protocol: string | null, extensions?: string): Promise<Uint8Array> {
   let head = "HTTP/1.1 101 Switching Protocols\r\n" +
     "Upgrade: websocket\r\n" +
     "Connection: Upgrade\r\n" +
     `Sec-WebSocket-Accept: ${await computeAccept(key)}\r\n`;
   if (protocol !== null) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  if (extensions !== undefined && extensions !== "") head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
   return encoder.encode(head + "\r\n");
 }

@@ -1,0 +1,632 @@
+// permessage-deflate (RFC 7692): negotiation, round trips with every
+// parameter combination, the RSV1 rules, decompression limits, and interop
+// with the ws package (in a child process under Node) in both directions.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { constants, createDeflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
+import { connect } from "../src/client.ts";
+import { requestHandler, serve } from "../src/server.ts";
+import { Message } from "../src/message.ts";
+import { HandshakeError } from "../src/errors.ts";
+import {
+  acceptDeflateOffer,
+  checkDeflateResponse,
+  deflateOffer,
+  parseExtensions,
+} from "../src/handshake/permessage_deflate.ts";
+import { sweep } from "../src/extensions/permessage_deflate.ts";
+import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
+import { FrameDecoder } from "../src/codec/decoder.ts";
+import type { Frame } from "../src/codec/frame.ts";
+import { streamTransport } from "../src/transport/streams.ts";
+import { memoryPair, RawPeer, rawFrame, randomBytes } from "./_helpers.ts";
+
+const MiB = 1024 * 1024;
+const TRAILER = new Uint8Array([0, 0, 0xff, 0xff]);
+
+/** What a peer's compressor sends for one message: raw DEFLATE, sync flush, trailer removed. */
+function compress(data: Uint8Array | string): Uint8Array {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const out = deflateRawSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH });
+  return new Uint8Array(out.buffer, out.byteOffset, out.length - 4);
+}
+
+function inflate(...parts: Uint8Array[]): Uint8Array {
+  const joined = Buffer.concat([...parts, TRAILER]);
+  return new Uint8Array(inflateRawSync(joined, { finishFlush: constants.Z_SYNC_FLUSH }));
+}
+
+/** Like RawPeer, but its decoder accepts RSV1, so tests can read compressed frames. */
+class DeflateRawPeer {
+  readonly ws: WebSocketConnection;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder: FrameDecoder;
+
+  constructor(role: "client" | "server", options: Partial<Omit<WebSocketConnectionOptions, "role">>) {
+    const toWs = new TransformStream<Uint8Array, Uint8Array>();
+    const fromWs = new TransformStream<Uint8Array, Uint8Array>();
+    this.ws = new WebSocketConnection(
+      streamTransport({ readable: toWs.readable, writable: fromWs.writable }),
+      { closeTimeout: 500, pingInterval: 0, ...options, role },
+    );
+    this.#reader = fromWs.readable.getReader();
+    this.#decoder = new FrameDecoder({ masked: role === "client", maxFrameSize: 1 << 30, allowedRsv: 4 });
+  }
+
+  async readFrame(): Promise<Frame> {
+    for (;;) {
+      const frame = this.#decoder.next();
+      if (frame !== null) return frame;
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("stream ended");
+      this.#decoder.push(value.slice());
+    }
+  }
+}
+
+function text(length: number): string {
+  // JSON-like, compressible, with multi-byte characters.
+  let out = "";
+  for (let i = 0; out.length < length; i++) out += `{"id":${i},"name":"é✓ item ${i % 97}"},`;
+  return out.slice(0, length);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+describe("Sec-WebSocket-Extensions grammar (RFC 6455 §9.1)", () => {
+  test("parses names, parameters with and without values, and quoted values", () => {
+    assert.deepEqual(parseExtensions('permessage-deflate; client_max_window_bits; server_max_window_bits="10", x-foo'), [
+      { name: "permessage-deflate", params: [["client_max_window_bits", true], ["server_max_window_bits", "10"]] },
+      { name: "x-foo", params: [] },
+    ]);
+    assert.deepEqual(parseExtensions(" , a ,, b;c=d "), [{ name: "a", params: [] }, { name: "b", params: [["c", "d"]] }]);
+  });
+
+  test("rejects what the grammar does not allow", () => {
+    for (const bad of ["permessage-deflate;", "a b", "a; =1", 'a; b="1', 'a; b="1 2"', "a; b=", "a;; b", "@"]) {
+      assert.throws(() => parseExtensions(bad), SyntaxError, bad);
+    }
+  });
+});
+
+describe("permessage-deflate negotiation (RFC 7692 §7)", () => {
+  test("the client offers client_max_window_bits, plus what it asks for", () => {
+    assert.equal(deflateOffer(), "permessage-deflate; client_max_window_bits");
+    assert.equal(
+      deflateOffer({ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9 }),
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9",
+    );
+    assert.throws(() => deflateOffer({ serverMaxWindowBits: 7 }), RangeError);
+    assert.throws(() => deflateOffer({ clientMaxWindowBits: 16 }), RangeError);
+  });
+
+  test("the server accepts a plain offer with the defaults", () => {
+    const accepted = acceptDeflateOffer("permessage-deflate; client_max_window_bits");
+    assert.equal(accepted?.response, "permessage-deflate");
+    assert.deepEqual(accepted?.params, {
+      serverNoContextTakeover: false,
+      clientNoContextTakeover: false,
+      serverMaxWindowBits: 15,
+      clientMaxWindowBits: 15,
+    });
+  });
+
+  test("the server honours what the client asks and imposes its own limits only where the RFC lets it", () => {
+    const accepted = acceptDeflateOffer(
+      "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=13",
+      { clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 11 },
+    );
+    assert.equal(
+      accepted?.response,
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11",
+    );
+    // No client_max_window_bits in the offer: the server may not limit the client's window (§7.1.2.2).
+    const unlimited = acceptDeflateOffer("permessage-deflate", { clientMaxWindowBits: 9 });
+    assert.equal(unlimited?.response, "permessage-deflate");
+    assert.equal(unlimited?.params.clientMaxWindowBits, 15);
+    // A window of 8 is accepted (we compress with 9, see permessage_deflate.ts).
+    assert.equal(acceptDeflateOffer("permessage-deflate; server_max_window_bits=8")?.params.serverMaxWindowBits, 8);
+  });
+
+  test("invalid offers are declined and the next valid one is taken, as §7 requires", () => {
+    for (
+      const bad of [
+        "permessage-deflate; server_max_window_bits",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; client_max_window_bits=08",
+        "permessage-deflate; server_no_context_takeover=1",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        "permessage-deflate; unknown_parameter",
+      ]
+    ) {
+      assert.equal(acceptDeflateOffer(bad), null, bad);
+      assert.equal(acceptDeflateOffer(`${bad}, permessage-deflate; client_max_window_bits=10`)?.response, "permessage-deflate; client_max_window_bits=10");
+    }
+    assert.equal(acceptDeflateOffer("x-other"), null);
+    assert.equal(acceptDeflateOffer(null), null);
+    assert.throws(() => acceptDeflateOffer("permessage-deflate; ="), SyntaxError);
+  });
+
+  test("the client checks the server's answer and fails on anything §7.1 forbids", () => {
+    assert.deepEqual(checkDeflateResponse("permessage-deflate; server_max_window_bits=9; client_no_context_takeover"), {
+      serverNoContextTakeover: false,
+      clientNoContextTakeover: true,
+      serverMaxWindowBits: 9,
+      clientMaxWindowBits: 15,
+    });
+    assert.equal(checkDeflateResponse(""), null);
+    const bad: [string, Parameters<typeof checkDeflateResponse>[1]][] = [
+      ["permessage-deflate, permessage-deflate", {}],
+      ["permessage-deflate; client_max_window_bits", {}],
+      ["permessage-deflate; server_max_window_bits=7", {}],
+      ["permessage-deflate; client_max_window_bits=10; client_max_window_bits=10", {}],
+      ["permessage-deflate; foo", {}],
+      ["permessage-deflate", { serverNoContextTakeover: true }],
+      ["permessage-deflate", { serverMaxWindowBits: 10 }],
+      ["permessage-deflate; server_max_window_bits=11", { serverMaxWindowBits: 10 }],
+      ["permessage-deflate; client_max_window_bits=12", { clientMaxWindowBits: 10 }],
+    ];
+    for (const [response, offer] of bad) assert.throws(() => checkDeflateResponse(response, offer), SyntaxError, response);
+  });
+});
+
+describe("compressed round trips in memory", () => {
+  const combos: string[] = [];
+  for (const serverNo of [false, true]) {
+    for (const clientNo of [false, true]) {
+      for (const [serverBits, clientBits] of [[15, 15], [8, 8], [9, 12]]) {
+        let ext = "permessage-deflate";
+        if (serverNo) ext += "; server_no_context_takeover";
+        if (clientNo) ext += "; client_no_context_takeover";
+        if (serverBits < 15) ext += `; server_max_window_bits=${serverBits}`;
+        if (clientBits < 15) ext += `; client_max_window_bits=${clientBits}`;
+        combos.push(ext);
+      }
+    }
+  }
+
+  for (const extensions of combos) {
+    test(`both directions, text and binary, 0 B to 300 KB: ${extensions}`, async () => {
+      const { client, server } = memoryPair({ extensions, compression: { threshold: 0 }, pingInterval: 0 });
+      for (const length of [0, 1, 1000, 70_000, 300_000]) {
+        for (let round = 0; round < 2; round++) {
+          const t = text(length);
+          const b = randomBytes(length, length + round);
+          await client.sendAll(t);
+          assert.equal((await server.recvAll()).data, t);
+          await server.sendAll(b);
+          assert.deepEqual((await client.recvAll()).data, b);
+          await server.sendAll(t);
+          assert.equal((await client.recvAll()).data, t);
+        }
+      }
+      await client.close();
+      assert.equal((await server.closed).code, 1000);
+    });
+  }
+
+  test("a compressed message the sender fragments arrives whole, and frames stay in order around it", async () => {
+    const { client, server } = memoryPair({ extensions: "permessage-deflate", compression: { threshold: 10 }, pingInterval: 0 });
+    await client.send(new Message(text(5000), "text", true));
+    await client.send(new Message(new Uint8Array([1, 2, 3]), "ping"));
+    await client.send(new Message(text(100), "text", true));
+    await client.send(new Message("end", "text"));
+    await client.send("tiny");
+    const whole = await server.recvAll();
+    assert.equal(whole.data, text(5000) + text(100) + "end");
+    assert.equal((await server.recv()).type, "ping");
+    assert.equal((await server.recv()).data, "tiny");
+    await client.close();
+  });
+
+  test("idle compressors and decompressors are released and recreated on demand", async () => {
+    const { client, server } = memoryPair({
+      extensions: "permessage-deflate; client_no_context_takeover",
+      compression: { threshold: 0 },
+      pingInterval: 0,
+    });
+    for (let i = 0; i < 3; i++) {
+      await client.send(text(2000));
+      assert.equal((await server.recv()).data, text(2000));
+      await server.send(text(3000));
+      assert.equal((await client.recv()).data, text(3000));
+      sweep(Date.now() + 60_000, 0);
+    }
+    await client.close();
+  });
+});
+
+describe("the wire format and the RSV1 rules", () => {
+  const negotiated = { extensions: "permessage-deflate", compression: { threshold: 100 } };
+
+  test("RSV1 goes on the first frame of a compressed message only, with the trailer removed", async () => {
+    const peer = new DeflateRawPeer("client", negotiated);
+    const first = text(3000);
+    await peer.ws.send(new Message(first, "text", true));
+    await peer.ws.send(new Message("and more", "text"));
+    await peer.ws.send("small");
+    const f1 = await peer.readFrame();
+    const f2 = await peer.readFrame();
+    const f3 = await peer.readFrame();
+    assert.equal(f1.rsv1, true);
+    assert.equal(f1.opcode, 1);
+    assert.ok(f1.payload.length < 1000, "compressed");
+    assert.equal(f2.rsv1, false);
+    assert.equal(f2.opcode, 0);
+    assert.notDeepEqual(f2.payload.subarray(-4), TRAILER);
+    assert.equal(new TextDecoder().decode(inflate(f1.payload, f2.payload)), first + "and more");
+    // Under the threshold: sent as it is, RSV1 clear.
+    assert.equal(f3.rsv1, false);
+    assert.equal(new TextDecoder().decode(f3.payload), "small");
+    const ping = peer.ws.send(new Message(new Uint8Array(100).fill(7), "ping"));
+    await ping;
+    const p = await peer.readFrame();
+    assert.equal(p.rsv1, false, "control frames are never compressed");
+    await peer.ws.close();
+  });
+
+  test("an empty message is sent as the single 0x00 block of §7.2.3.6", async () => {
+    const peer = new DeflateRawPeer("server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
+    await peer.ws.send("");
+    const frame = await peer.readFrame();
+    assert.equal(frame.rsv1, true);
+    assert.deepEqual([...frame.payload], [0]);
+    await peer.ws.close();
+  });
+
+  test("a fragmented compressed message with a ping in the middle is inflated in order", async () => {
+    const peer = new RawPeer("server", negotiated);
+    const body = compress(text(20_000));
+    const a = body.subarray(0, 100);
+    const b = body.subarray(100, 200);
+    const c = body.subarray(200);
+    await peer.write(rawFrame(0x41, a), rawFrame(0x89, "hi"), rawFrame(0x00, b), rawFrame(0x80, c), rawFrame(0x81, "plain"));
+    const got = await peer.ws.recvAll();
+    assert.equal(got.data, text(20_000));
+    assert.equal((await peer.ws.recv()).type, "ping");
+    assert.equal((await peer.ws.recv()).data, "plain", "uncompressed messages (RSV1 clear) are still accepted");
+    await peer.ws.close();
+  });
+
+  test("context takeover: the second message refers back to the first", async () => {
+    const peer = new RawPeer("server", negotiated);
+    const zlibStream = createDeflateRaw();
+    const chunks: Buffer[] = [];
+    zlibStream.on("data", (c: Buffer) => chunks.push(c));
+    const deflateOne = (s: string) =>
+      new Promise<Uint8Array>((resolve) => {
+        zlibStream.write(s);
+        zlibStream.flush(constants.Z_SYNC_FLUSH, () => {
+          const all = Buffer.concat(chunks.splice(0));
+          resolve(new Uint8Array(all.subarray(0, all.length - 4)));
+        });
+      });
+    const m = text(4000);
+    const one = await deflateOne(m);
+    const two = await deflateOne(m);
+    assert.ok(two.length < one.length / 4, "the peer's second message is mostly a back-reference");
+    await peer.write(rawFrame(0xc1, one), rawFrame(0xc1, two));
+    assert.equal((await peer.ws.recv()).data, m);
+    assert.equal((await peer.ws.recv()).data, m);
+    zlibStream.close();
+    await peer.ws.close();
+  });
+
+  test("a message ending with a BFINAL block is inflated, and the next one starts a new stream", async () => {
+    const peer = new RawPeer("server", negotiated);
+    const final = new Uint8Array(deflateRawSync(Buffer.from("final block"))); // Z_FINISH: BFINAL set
+    await peer.write(rawFrame(0xc1, final), rawFrame(0xc1, compress("after it")));
+    assert.equal((await peer.ws.recv()).data, "final block");
+    assert.equal((await peer.ws.recv()).data, "after it");
+    await peer.ws.close();
+  });
+
+  test("RSV1 on a continuation frame fails with 1002", async () => {
+    const peer = new RawPeer("server", negotiated);
+    await peer.write(rawFrame(0x41, compress("ab")), rawFrame(0xc0, compress("cd")));
+    assert.equal(await peer.readCloseCode(), 1002);
+    assert.equal((await peer.ws.closed).code, 1002);
+  });
+
+  test("RSV1 on a control frame fails with 1002", async () => {
+    const peer = new RawPeer("server", negotiated);
+    await peer.write(rawFrame(0xc9, "x"));
+    assert.equal(await peer.readCloseCode(), 1002);
+  });
+
+  test("RSV1 without permessage-deflate negotiated fails with 1002", async () => {
+    const peer = new RawPeer("server", { compression: true });
+    await peer.write(rawFrame(0xc1, compress("hello")));
+    assert.equal(await peer.readCloseCode(), 1002);
+  });
+
+  test("a corrupt DEFLATE stream fails with 1007", async () => {
+    const peer = new RawPeer("server", negotiated);
+    await peer.write(rawFrame(0xc1, [0xff, 0xff, 0xff, 0x00, 0x12]));
+    assert.equal(await peer.readCloseCode(), 1007);
+    const info = await peer.ws.closed;
+    assert.equal(info.code, 1007);
+    assert.equal(info.error?.code, "ERR_INVALID_COMPRESSED_DATA");
+  });
+
+  test("an uncompressed frame still obeys maxFrameSize exactly", async () => {
+    const peer = new RawPeer("server", { ...negotiated, maxFrameSize: 1000 });
+    await peer.write(rawFrame(0x82, new Uint8Array(1001)));
+    assert.equal(await peer.readCloseCode(), 1009);
+  });
+});
+
+describe("decompression limits", () => {
+  test("a frame inflating past maxFrameSize fails with 1009 while inflating", async () => {
+    const peer = new RawPeer("server", { extensions: "permessage-deflate", maxFrameSize: 64 * 1024 });
+    await peer.write(rawFrame(0xc2, compress(new Uint8Array(64 * 1024 + 1))));
+    assert.equal(await peer.readCloseCode(), 1009);
+  });
+
+  test("a 256 MiB decompression bomb in a 260 KB frame fails with 1009 within the memory bound", async () => {
+    // Build the bomb without holding 256 MiB: stream one zeroed MiB through zlib 256 times.
+    const bomb = await new Promise<Uint8Array>((resolve) => {
+      const d = createDeflateRaw({ level: 9 });
+      const parts: Buffer[] = [];
+      d.on("data", (c: Buffer) => parts.push(c));
+      const zeros = Buffer.alloc(MiB);
+      for (let i = 0; i < 256; i++) d.write(zeros);
+      d.flush(constants.Z_SYNC_FLUSH, () => {
+        const all = Buffer.concat(parts);
+        d.close();
+        resolve(new Uint8Array(all.subarray(0, all.length - 4)));
+      });
+    });
+    assert.ok(bomb.length < MiB, `bomb is ${bomb.length} bytes`);
+    const framed = rawFrame(0xc2, bomb);
+    const peer = new RawPeer("server", { extensions: "permessage-deflate" }); // maxFrameSize 1 MiB
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    try {
+      await peer.write(framed);
+      assert.equal(await withTimeout(peer.readCloseCode(), 20_000, "the bomb's 1009"), 1009);
+      const info = await peer.ws.closed;
+      assert.equal(info.code, 1009);
+      assert.equal(info.error?.code, "ERR_MESSAGE_TOO_BIG");
+    } finally {
+      clearInterval(sampler);
+    }
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const grown = (peak - before) / MiB;
+    console.log(`decompression bomb: RSS grew ${grown.toFixed(1)} MiB (limit 1 MiB, bomb 256 MiB)`);
+    // Inflating the whole bomb would take 256 MiB; the limit plus a zlib chunk is about 1 MiB.
+    assert.ok(grown < 64, `RSS grew ${grown.toFixed(1)} MiB`);
+  });
+});
+
+describe("connect and serve with compression over TCP", () => {
+  test("messages of 0 B to 16 MiB, with and without context takeover", async () => {
+    for (const compression of [true, { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10 }]) {
+      const server = serve(
+        { port: 0, hostname: "127.0.0.1" },
+        requestHandler(async (ws) => {
+          for await (const msg of ws) await ws.sendAll(msg);
+        }, undefined, { compression }),
+      );
+      await server.ready;
+      try {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { compression });
+        assert.match(ws.extensions, /^permessage-deflate/);
+        if (compression !== true) assert.match(ws.extensions, /server_no_context_takeover/);
+        for (const length of [0, 1, 1023, 1024, 65_536, MiB + 3, 16 * MiB]) {
+          const t = text(length);
+          await ws.sendAll(t);
+          const got = await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`);
+          assert.equal(got.data, t, `text of ${length}`);
+          const b = randomBytes(Math.min(length, 2 * MiB), length);
+          await ws.sendAll(b);
+          assert.deepEqual((await ws.recvAll()).data, b, `binary of ${b.length}`);
+        }
+        assert.equal((await ws.close()).code, 1000);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  test("the server does not compress unless asked, and the client's offer is then declined", async () => {
+    const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
+      for await (const msg of ws) await ws.send(msg);
+    });
+    await server.ready;
+    try {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`);
+      assert.equal(ws.extensions, "");
+      await ws.send(text(5000));
+      assert.equal((await ws.recv()).data, text(5000));
+      await ws.close();
+      const plain = await connect(`ws://127.0.0.1:${server.port}/`, { compression: false });
+      assert.equal(plain.extensions, "");
+      await plain.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("options are checked before anything is sent", async () => {
+    await assert.rejects(connect("ws://127.0.0.1:1/", { compression: { level: 12 } }), RangeError);
+    await assert.rejects(connect("ws://127.0.0.1:1/", { compression: { clientMaxWindowBits: 7 } }), RangeError);
+    assert.throws(() => requestHandler(() => {}, undefined, { compression: { memLevel: 0 } }), RangeError);
+  });
+});
+
+// ---------------------------------------------------------------- interop with ws
+
+function spawnNode(args: string[]): ChildProcess {
+  const fixture = new URL("./fixtures/ws_deflate_peer.mjs", import.meta.url);
+  return spawn("node", [decodeURIComponent(fixture.pathname), ...args], { stdio: ["pipe", "pipe", "inherit"] });
+}
+
+function firstLine(proc: ChildProcess, what: string): Promise<string> {
+  return withTimeout(
+    new Promise<string>((resolve, reject) => {
+      let out = "";
+      proc.stdout!.on("data", (chunk) => {
+        out += String(chunk);
+        if (out.includes("\n")) resolve(out.slice(0, out.indexOf("\n")).trim());
+      });
+      proc.once("error", reject);
+      proc.once("exit", (code) => reject(new Error(`${what} exited with ${code} before printing`)));
+    }),
+    30_000,
+    what,
+  );
+}
+
+function stop(proc: ChildProcess | null): void {
+  // Ours, by its PID.
+  if (proc?.pid !== undefined && proc.exitCode === null) process.kill(proc.pid);
+  proc?.stdin?.destroy();
+  proc?.stdout?.destroy();
+}
+
+describe("our client against ws's server with perMessageDeflate", () => {
+  let child: ChildProcess | null = null;
+  let url = "";
+  before(async () => {
+    child = spawnNode(["server", JSON.stringify({ threshold: 0 })]);
+    url = `ws://127.0.0.1:${await firstLine(child, "the ws server")}`;
+  });
+  after(() => stop(child));
+
+  test("negotiates permessage-deflate and round-trips messages up to 16 MiB, compressed both ways", async () => {
+    const ws = await connect(url, { maxFrameSize: 32 * MiB });
+    assert.match(ws.extensions, /^permessage-deflate/);
+    for (const length of [0, 5, 2000, 100_000, 16 * MiB]) {
+      const t = text(length);
+      await ws.sendAll(t);
+      assert.equal((await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`)).data, t);
+    }
+    const b = randomBytes(300_000, 3);
+    await ws.sendAll(b);
+    assert.deepEqual((await ws.recvAll()).data, b);
+    await ws.send(new Message(text(10_000), "text", true));
+    await ws.send(new Message(text(10_000), "text"));
+    assert.equal((await ws.recvAll()).data, text(10_000) + text(10_000));
+    await ws.send("stats");
+    const stats = JSON.parse((await ws.recv()).data as string);
+    assert.match(stats.extensions, /permessage-deflate/);
+    // 16 MiB of JSON-like text went up; compressed, far less crossed the wire.
+    assert.ok(stats.bytesRead < 4 * MiB, `ws read ${stats.bytesRead} bytes`);
+    assert.equal((await ws.close()).code, 1000);
+  });
+
+  test("with no context takeover and small windows asked of the server", async () => {
+    const ws = await connect(url, {
+      compression: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 8 },
+    });
+    assert.match(ws.extensions, /server_no_context_takeover/);
+    for (const length of [10, 3000, 200_000]) {
+      const t = text(length);
+      await ws.sendAll(t);
+      assert.equal((await ws.recvAll()).data, t);
+      await ws.sendAll(t);
+      assert.equal((await ws.recvAll()).data, t);
+    }
+    await ws.close();
+  });
+});
+
+describe("ws's client with perMessageDeflate against our server", () => {
+  for (const [name, compression, wsOptions] of [
+    ["defaults", true, {}],
+    ["no context takeover, 8-bit windows", {
+      serverNoContextTakeover: true,
+      clientNoContextTakeover: true,
+      serverMaxWindowBits: 8,
+      clientMaxWindowBits: 8,
+    }, { clientMaxWindowBits: true }],
+  ] as const) {
+    test(`echoes every message intact (${name})`, async () => {
+      const server = serve(
+        { port: 0, hostname: "127.0.0.1" },
+        requestHandler(async (ws) => {
+          for await (const msg of ws) await ws.sendAll(msg);
+        }, undefined, { compression }),
+      );
+      await server.ready;
+      let child: ChildProcess | null = null;
+      try {
+        child = spawnNode(["client", `ws://127.0.0.1:${server.port}/`, JSON.stringify({ threshold: 0, ...wsOptions })]);
+        const result = JSON.parse(await firstLine(child, "the ws client"));
+        assert.equal(result.error, undefined);
+        assert.ok(result.extensions.includes("permessage-deflate"), result.extensions);
+        assert.equal(result.echoed, result.total);
+        assert.equal(result.closeCode, 1000);
+        // About 1 MB of compressible messages went each way; compressed, far less.
+        assert.ok(result.bytesWritten < 200_000, `ws wrote ${result.bytesWritten}`);
+        assert.ok(result.bytesRead < 200_000, `ws read ${result.bytesRead}`);
+      } finally {
+        stop(child);
+        await server.close();
+      }
+    });
+  }
+});
+
+describe("handshake failures", () => {
+  test("a server answer the client cannot accept fails the handshake with a clear error", async () => {
+    const { createServer } = await import("node:net");
+    const { computeAccept } = await import("../src/handshake/key.ts");
+    const listener = createServer((socket) => {
+      let head = "";
+      socket.on("data", async (chunk) => {
+        head += String(chunk);
+        if (!head.includes("\r\n\r\n")) return;
+        const key = /sec-websocket-key: (.*)\r\n/i.exec(head)![1].trim();
+        socket.end(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            `Sec-WebSocket-Accept: ${await computeAccept(key)}\r\n` +
+            "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=20\r\n\r\n",
+        );
+      });
+    });
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (listener.address() as { port: number }).port;
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (err: unknown) => {
+        assert.ok(err instanceof HandshakeError);
+        assert.equal(err.code, "ERR_HANDSHAKE_EXTENSION");
+        assert.match(err.message, /server_max_window_bits=20/);
+        return true;
+      });
+    } finally {
+      listener.close();
+    }
+  });
+
+  test("a malformed extensions header is answered 400 by a compressing server", async () => {
+    const server = serve({ port: 0, hostname: "127.0.0.1" }, requestHandler(() => {}, undefined, { compression: true }));
+    await server.ready;
+    try {
+      const { connect: netConnect } = await import("node:net");
+      const socket = netConnect(server.port, "127.0.0.1");
+      socket.write(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate; =x\r\n\r\n",
+      );
+      const answer = await new Promise<string>((resolve) => {
+        let out = "";
+        socket.on("data", (c) => (out += String(c)));
+        socket.on("close", () => resolve(out));
+      });
+      assert.match(answer, /^HTTP\/1\.1 400/);
+      assert.match(answer, /Sec-WebSocket-Extensions/);
+    } finally {
+      await server.close();
+    }
+  });
+});
