@@ -153,6 +153,8 @@ const INBOX_HIGH_WATER_BYTES = 1024 * 1024;
 const INBOX_HIGH_WATER_COUNT = 1024;
 // Microtask rounds without progress after which a corked flush goes out (see #flushTask).
 const CORK_ROUNDS = 16;
+// Microtask rounds a corked flush waits after the last message was taken.
+const CORK_TAIL_ROUNDS = 4;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -964,12 +966,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    */
   readonly #flushTask = (): void => {
     if (!this.#flushScheduled) return;
-    if (this.#inbox.length > 0 && this.#outBytes < FLUSH_THRESHOLD) {
+    if (this.#outBytes < FLUSH_THRESHOLD) {
       if (this.#taken !== this.#corkTaken) {
         this.#corkTaken = this.#taken;
         this.#corkRounds = 0;
       }
-      if (++this.#corkRounds <= CORK_ROUNDS) {
+      // With the inbox empty, the message taken last is still on its way to
+      // its reply: wait a few rounds more (2 writes per read -> 1 on Bun).
+      if (++this.#corkRounds <= (this.#inbox.length > 0 ? CORK_ROUNDS : CORK_TAIL_ROUNDS)) {
         RESOLVED.then(this.#flushTask);
         return;
       }
