@@ -254,7 +254,7 @@ describe("connect: the response", () => {
     });
   });
 
-  const failures: [string, (request: RecordedRequest) => Promise<string>, string, { protocol?: string }?][] = [
+  const failures: [string, (request: RecordedRequest) => Promise<string>, string, { protocol?: string; compression?: boolean }?][] = [
     [
       "a wrong Sec-WebSocket-Accept",
       async (r) => (await switchingProtocols(r)).replace(/Accept: .*/, "Accept: dGhlIHNhbXBsZSBub25jZQ=="),
@@ -267,7 +267,8 @@ describe("connect: the response", () => {
     ["a protocol when none was offered", (r) => switchingProtocols(r, ["Sec-WebSocket-Protocol: chat"]), "ERR_HANDSHAKE_PROTOCOL"],
     ["a protocol that was not offered", (r) => switchingProtocols(r, ["Sec-WebSocket-Protocol: other"]), "ERR_HANDSHAKE_PROTOCOL", { protocol: "chat" }],
     ["two protocols", (r) => switchingProtocols(r, ["Sec-WebSocket-Protocol: a, b"]), "ERR_HANDSHAKE_PROTOCOL", { protocol: "a,b" }],
-    ["an extension that was not offered", (r) => switchingProtocols(r, ["Sec-WebSocket-Extensions: permessage-deflate"]), "ERR_HANDSHAKE_EXTENSION"],
+    ["an extension that was not offered", (r) => switchingProtocols(r, ["Sec-WebSocket-Extensions: permessage-deflate"]), "ERR_HANDSHAKE_EXTENSION", { compression: false }],
+    ["an unknown extension", (r) => switchingProtocols(r, ["Sec-WebSocket-Extensions: x-webkit-deflate-frame"]), "ERR_HANDSHAKE_EXTENSION"],
     ["a status line that is not HTTP", () => Promise.resolve("SSH-2.0-OpenSSH\r\n\r\n"), "ERR_HANDSHAKE_MALFORMED"],
     ["a malformed header line", () => Promise.resolve("HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n"), "ERR_HANDSHAKE_MALFORMED"],
   ];
