@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { constants, createDeflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
+import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
 import { connect } from "../src/client.ts";
 import { requestHandler, serve } from "../src/server.ts";
 import { Message } from "../src/message.ts";
@@ -272,12 +272,24 @@ describe("the wire format and the RSV1 rules", () => {
     await peer.ws.close();
   });
 
-  test("an empty message is sent as the single 0x00 block of §7.2.3.6", async () => {
+  test("an empty message is sent as the single 0x00 block of §7.2.3.6, after other messages too", async () => {
     const peer = new DeflateRawPeer("server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
-    await peer.ws.send("");
-    const frame = await peer.readFrame();
-    assert.equal(frame.rsv1, true);
-    assert.deepEqual([...frame.payload], [0]);
+    const sent = ["", text(2000), "", "", "abc"];
+    for (const message of sent) await peer.ws.send(message);
+    // Decompress as ws does: one zlib stream for the connection, the trailer appended to every message.
+    const zlibStream = createInflateRaw();
+    const out: Buffer[] = [];
+    zlibStream.on("data", (c: Buffer) => out.push(c));
+    for (const message of sent) {
+      const frame = await peer.readFrame();
+      assert.equal(frame.rsv1, true);
+      if (message === "") assert.deepEqual([...frame.payload], [0]);
+      zlibStream.write(frame.payload);
+      zlibStream.write(TRAILER);
+      await new Promise<void>((resolve) => zlibStream.flush(constants.Z_SYNC_FLUSH, () => resolve()));
+      assert.equal(Buffer.concat(out.splice(0)).toString(), message);
+    }
+    zlibStream.close();
     await peer.ws.close();
   });
 

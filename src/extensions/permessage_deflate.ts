@@ -85,6 +85,7 @@ const BACKLOG_FRAMES = 1024;
 // sender removes it from a message's end and the receiver appends it back.
 const TRAILER = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = new Uint8Array(0);
+const EMPTY_BLOCK_START = new Uint8Array([0x00]);
 
 /** Checks compression options and fills in the defaults. */
 export function resolveCompression(
@@ -596,8 +597,16 @@ export class PerMessageDeflate {
     }
     const deflater = this.#deflater;
     let out = await deflater.run([payload], Infinity);
-    // §7.2.1: remove the sync flush's trailing empty block from the message's end.
-    if (fin && out.length >= 4 && endsWithTrailer(out)) out = out.subarray(0, out.length - 4);
+    if (fin) {
+      // §7.2.1: remove the sync flush's trailing empty block from the message's end.
+      if (out.length >= 4 && endsWithTrailer(out)) out = out.subarray(0, out.length - 4);
+      // With no new input zlib's sync flush emits nothing at all (an empty
+      // message, or an empty last fragment). The peer appends 00 00 ff ff to
+      // whatever we send, so send the lone 0x00 of §7.2.3.6: together they
+      // form an empty stored block. An empty payload would leave the peer's
+      // decompressor mid-block and corrupt every later message.
+      else if (out.length === 0) out = EMPTY_BLOCK_START;
+    }
     if (fin && this.#localNoContextTakeover) deflater.stream.reset();
     return out;
   }

@@ -20,6 +20,8 @@ interface ServerPeer {
   protocol: string;
   /** Whether its API can send a ping (Deno's cannot). */
   pings: boolean;
+  /** Whether it accepts permessage-deflate by default (Python's websockets does). */
+  deflate?: boolean;
   skip?: string;
 }
 
@@ -42,6 +44,7 @@ const SERVERS: ServerPeer[] = [
     command: () => [(python as { python: string }).python, [fixture("python_server.py")]],
     protocol: "interop.v1",
     pings: true,
+    deflate: true,
     skip: "skip" in python ? python.skip : undefined,
   },
 ];
@@ -60,9 +63,10 @@ const MESSAGES: (string | Uint8Array)[] = [
   text(MiB),
 ];
 
-async function exchange(url: string, peer: ServerPeer): Promise<void> {
-  const ws = await connect(url, { protocol: [peer.protocol, "other"], maxFrameSize: 2 * MiB, pingInterval: 0 });
+async function exchange(url: string, peer: ServerPeer, compression: boolean | { threshold: number } = true): Promise<void> {
+  const ws = await connect(url, { protocol: [peer.protocol, "other"], maxFrameSize: 2 * MiB, pingInterval: 0, compression });
   assert.equal(ws.protocol, peer.protocol, "negotiated subprotocol");
+  if (peer.deflate && compression !== false) assert.match(ws.extensions, /^permessage-deflate/, "permessage-deflate");
   for (const sent of MESSAGES) {
     await ws.send(sent);
     const got = await ws.recvAll();
@@ -101,6 +105,20 @@ describe("interop: our client -> real servers", () => {
       const server = await startServer(command, args);
       try {
         await within(90_000, `exchange with ${peer.name}`, exchange(`ws://127.0.0.1:${server.port}/interop`, peer));
+      } finally {
+        server.stop();
+      }
+    });
+  }
+});
+
+describe("interop: our client compressing every message -> real servers", () => {
+  for (const peer of SERVERS) {
+    test(`[interop] our client (compression threshold 0) -> ${peer.name}`, { skip: peer.skip ?? false }, async () => {
+      const [command, args] = peer.command();
+      const server = await startServer(command, args);
+      try {
+        await within(90_000, `exchange with ${peer.name}`, exchange(`ws://127.0.0.1:${server.port}/interop`, peer, { threshold: 0 }));
       } finally {
         server.stop();
       }

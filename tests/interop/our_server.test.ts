@@ -58,12 +58,14 @@ const node22 = nodeBinary(22);
 interface Client {
   name: string;
   skip?: string;
+  /** Whether the client is known to offer permessage-deflate (Deno's native one does not). */
+  deflate?: boolean;
   run(url: string): Promise<ExchangeResult>;
   extra?(result: ExchangeResult): void;
 }
 
 const CLIENTS: Client[] = [
-  { name: "ws client (Node)", run: (url) => runClient("node", [fixture("ws_client.mjs"), url]) },
+  { name: "ws client (Node)", deflate: true, run: (url) => runClient("node", [fixture("ws_client.mjs"), url]) },
   { name: "Deno native WebSocket", run: (url) => runClient(DENO, ["run", "-A", fixture("native_client.mjs"), url]) },
   { name: "Bun native WebSocket", run: (url) => runClient(BUN, [fixture("native_client.mjs"), url]) },
   {
@@ -73,12 +75,14 @@ const CLIENTS: Client[] = [
   },
   {
     name: "Python websockets client",
+    deflate: true,
     skip: "skip" in python ? python.skip : undefined,
     run: (url) => runClient((python as { python: string }).python, [fixture("python_client.py"), url]),
     extra: (result) => assert.equal(result.ownPing, "answered", "the client's own ping was answered"),
   },
   {
     name: "headless Chromium",
+    deflate: true,
     skip: "skip" in chromium ? chromium.skip : undefined,
     async run(url) {
       const profile = freshProfile();
@@ -107,6 +111,35 @@ describe("interop: our server <- real clients", () => {
       const result = await client.run(`ws://127.0.0.1:${running.port}/interop`);
       assertExchange(result);
       client.extra?.(result);
+    });
+  }
+});
+
+describe("interop: our compressing server <- real clients (permessage-deflate)", () => {
+  let running: Running;
+  const negotiated: string[] = [];
+  before(async () => {
+    running = await start("serve", (ws) => {
+      negotiated.push(ws.extensions);
+      return interopApp(ws);
+    }, {
+      selectProtocol: (offered) => (offered.includes("interop.v1") ? "interop.v1" : null),
+      maxFrameSize: 2 * MiB,
+      pingInterval: 0,
+      compression: { threshold: 0 },
+    });
+  });
+  after(() => running.close());
+
+  for (const client of CLIENTS) {
+    test(`[interop] our compressing server <- ${client.name}`, { skip: client.skip ?? false }, async () => {
+      negotiated.length = 0;
+      const result = await client.run(`ws://127.0.0.1:${running.port}/interop`);
+      assertExchange(result);
+      client.extra?.(result);
+      if (client.deflate) {
+        assert.ok(negotiated.length > 0 && negotiated.every((e) => e.startsWith("permessage-deflate")), `negotiated ${negotiated}`);
+      }
     });
   }
 });
