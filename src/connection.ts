@@ -300,6 +300,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
 
   // Closing.
   #closeSent = false;
+  /** close() was called (or the peer's close is being answered); the frame may wait for sends ahead of it. */
+  #closeRequested = false;
+  /** Defers the answer to the peer's close by one macrotask. */
+  #echoTimer: ReturnType<typeof setTimeout> | undefined;
   #closeReceived = false;
   #transportEnded = false;
   #terminated = false;
@@ -374,7 +378,9 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       this.#lastData = now;
       this.#idleTimer = setTimeout(() => this.#onIdleTimer(), this.#idleTimeout);
     }
-    if (options.head !== undefined && options.head.length > 0) this.#onData(options.head.slice());
+    // A copy as a plain Uint8Array: node:http hands the upgrade head over as a
+    // Buffer, and payload views of it would otherwise reach users as Buffers.
+    if (options.head !== undefined && options.head.length > 0) this.#onData(new Uint8Array(options.head));
   }
 
   /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */
@@ -458,11 +464,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
         this.#deliver(new Message(reason, "close", false, code), payload.length);
         this.#recvError = new ConnectionClosedError(code, reason);
         this.#closeInfo = { code, reason, wasClean: true };
-        if (!this.#closeSent) {
-          // Echo the status code (§5.5.1); a close without one is echoed empty.
-          this.#sendClose(code === CloseCode.NoStatus ? undefined : code, "");
+        if (this.#closeSent) {
+          this.#afterHandshake();
+        } else if (!this.#closeRequested) {
+          // §5.5.1 asks for the answer "as soon as practical": one macrotask
+          // lets the application reply to messages that arrived just before
+          // the close (an echo server's replies are not cut off).
+          this.#echoTimer = setTimeout(() => this.#requestClose(code === CloseCode.NoStatus ? undefined : code, ""), 0);
         }
-        this.#afterHandshake();
         return;
       }
     }
@@ -490,8 +499,13 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   /** Pauses the transport while too much is unread or unsent; resumes when both fall. */
   #updateReading(): void {
     const full = this.#inbox.bytes > INBOX_HIGH_WATER_BYTES || this.#inbox.length > INBOX_HIGH_WATER_COUNT;
-    const shouldPause = full || this.#congested || (this.#deflate !== null && this.#deflate.backlogged);
-    if (shouldPause !== this.#paused && !this.#transportEnded) {
+    // Once reading stopped (a close frame arrived, or we failed the
+    // connection) bytes are discarded as they come, so there is nothing to
+    // hold back, and the transport must be read to see the peer's EOF, also
+    // after our side of it was ended.
+    const shouldPause = this.#reading &&
+      (full || this.#congested || (this.#deflate !== null && this.#deflate.backlogged));
+    if (shouldPause !== this.#paused && !this.#terminated) {
       this.#paused = shouldPause;
       if (shouldPause) this.#transport.pause();
       else this.#transport.resume();
@@ -775,7 +789,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   send(msg: Sendable): Promise<void> {
     // Hot path: a whole text or binary message with nothing in the way is
     // written without an async function's promise and ticks.
-    if (this.#sendAllBusy === null && this.#deflate === null && !this.#closeSent && !this.#terminated) {
+    if (this.#sendAllBusy === null && this.#deflate === null && !this.#closeRequested && !this.#terminated) {
       try {
         const message = messageOf(msg);
         const type = message.type;
@@ -794,7 +808,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const message = messageOf(msg);
     const type = message.type;
     if (type === "close") return this.#sendCloseMessage(message);
-    this.#checkOpen();
+    this.#checkAccepting();
     if (type === "ping" || type === "pong") {
       const payload = message.data as Uint8Array;
       checkControlFrame(true, payload.length);
@@ -831,7 +845,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const message = messageOf(msg);
     const type = message.type;
     if (type !== "text" && type !== "binary") return this.send(message);
-    this.#checkOpen();
+    this.#checkAccepting();
     while (this.#sendAllBusy !== null) {
       await this.#sendAllBusy;
       this.#checkOpen();
@@ -861,8 +875,15 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
   }
 
-  #checkOpen(): void {
-    if (this.#closeSent || this.#terminated) {
+  /** For a send being issued: refused once a close was asked for. */
+  #checkAccepting(): void {
+    if (this.#closeRequested) this.#checkOpen(true);
+    else this.#checkOpen();
+  }
+
+  /** For a send issued earlier that waited its turn: refused once the close frame is out. */
+  #checkOpen(closing = false): void {
+    if (closing || this.#closeSent || this.#terminated) {
       const info = this.#closeInfo;
       throw new ConnectionClosedError(info?.code ?? CloseCode.Normal, info?.reason ?? "");
     }
@@ -1103,25 +1124,48 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   close(code: number = CloseCode.Normal, reason = ""): Promise<CloseInfo> {
-    if (!this.#closeSent && !this.#terminated) {
-      encodeClosePayload(code, reason); // validates before anything is sent
-      this.#sendClose(code, reason);
-      this.#closeInfo ??= { code, reason, wasClean: true };
-      this.#afterHandshake();
-    }
+    this.#requestClose(code, reason);
     return this.closed;
   }
 
   #sendCloseMessage(message: Message): Promise<void> {
     const reason = message.data as string;
-    const code = message.code ?? (reason === "" ? undefined : CloseCode.Normal);
-    if (!this.#closeSent && !this.#terminated) {
-      encodeClosePayload(code, reason);
-      this.#sendClose(code, reason);
-      this.#closeInfo ??= { code: code ?? CloseCode.NoStatus, reason, wasClean: true };
-      this.#afterHandshake();
-    }
+    this.#requestClose(message.code ?? (reason === "" ? undefined : CloseCode.Normal), reason);
     return this.#waitForTransport();
+  }
+
+  /**
+   * Sends our close frame once nothing sent before it is cut off: a message
+   * `sendAll` is fragmenting, and the sends issued before the close waiting
+   * behind it, go first; sends issued after it are refused. Once the peer's
+   * close has arrived, the answer echoes its code (§5.5.1).
+   *
+   * @throws {RangeError} For a code that may not be sent or a reason too long.
+   */
+  #requestClose(code: number | undefined, reason: string): void {
+    if (this.#closeSent || this.#closeRequested || this.#terminated) return;
+    if (this.#closeReceived) {
+      const received = this.#closeInfo!.code;
+      code = received === CloseCode.NoStatus ? undefined : received;
+      reason = "";
+    }
+    encodeClosePayload(code, reason); // validates before anything is sent
+    this.#closeRequested = true;
+    clearTimeout(this.#echoTimer);
+    this.#closeInfo ??= { code: code ?? CloseCode.NoStatus, reason, wasClean: true };
+    if (this.#sendAllBusy === null) {
+      this.#sendClose(code, reason);
+      this.#afterHandshake();
+      return;
+    }
+    // The wait for the sends ahead is bounded like the handshake itself.
+    this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
+    void (async () => {
+      while (this.#sendAllBusy !== null) await this.#sendAllBusy;
+      if (this.#closeSent || this.#terminated) return;
+      this.#sendClose(code, reason);
+      this.#afterHandshake();
+    })();
   }
 
   #sendClose(code: number | undefined, reason: string): void {
@@ -1191,6 +1235,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#setRecvError(err);
     this.#endTransport();
     clearTimeout(this.#closeTimer);
+    if (this.#terminated) return; // the transport reported its end synchronously (Bun)
+    this.#updateReading(); // a paused transport must be read again to see the peer's EOF
     this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
   }
 
@@ -1206,11 +1252,18 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#transportEnded = true;
     this.#reading = false;
     if (!(this.#closeSent && this.#closeReceived) && (this.#closeInfo === null || this.#closeInfo.wasClean)) {
-      const midFrame = this.#decoder.bufferedAmount > 0;
-      const error = new ConnectionClosedError(CloseCode.Abnormal, "", {
-        cause: cause ?? new Error(midFrame ? "Transport closed in the middle of a frame" : "Transport closed without a closing handshake"),
-      });
-      this.#closeInfo = { code: CloseCode.Abnormal, reason: "", wasClean: false, error };
+      if (this.#closeReceived) {
+        // The peer's close arrived but the transport ended before our answer
+        // went out: the peer's code stands; the handshake did not finish.
+        this.#closeInfo = { ...this.#closeInfo!, wasClean: false };
+      } else {
+        const midFrame = this.#decoder.bufferedAmount > 0;
+        const error = new ConnectionClosedError(CloseCode.Abnormal, "", {
+          cause: cause ??
+            new Error(midFrame ? "Transport closed in the middle of a frame" : "Transport closed without a closing handshake"),
+        });
+        this.#closeInfo = { code: CloseCode.Abnormal, reason: "", wasClean: false, error };
+      }
     }
     if (cause !== undefined) this.#transport.destroy();
     else this.#transport.end();
@@ -1229,6 +1282,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     clearTimeout(this.#closeTimer);
     clearTimeout(this.#keepaliveTimer);
     clearTimeout(this.#idleTimer);
+    clearTimeout(this.#echoTimer);
     const info = this.#closeInfo ?? { code: CloseCode.Abnormal, reason: "", wasClean: false };
     this.#closeInfo = info;
     if (this.#recvError === null) this.#setRecvError(info.error ?? this.#closedError());

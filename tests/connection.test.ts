@@ -2,7 +2,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Message } from "../src/message.ts";
 import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";
+import { Buffer } from "node:buffer";
 import { Opcode } from "../src/codec/frame.ts";
+import { WebSocketConnection } from "../src/connection.ts";
+import { streamTransport } from "../src/transport/streams.ts";
 import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "./_helpers.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -362,6 +365,59 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     const b = await peer.readFrame();
     assert.deepEqual(a?.payload, copy);
     assert.deepEqual(b?.payload, copy);
+  });
+});
+
+describe("nothing sent before a close is lost", () => {
+  test("close() during a multi-frame sendAll lets it, and sends issued before close(), finish first", async () => {
+    const pair = await tcpPair({ pingInterval: 0 });
+    const big = randomBytes(3 * 1024 * 1024 + 5, 3);
+    const sending = pair.client.sendAll(big);
+    const after = pair.client.send("after");
+    const closing = pair.client.close(1000, "done");
+    await assert.rejects(pair.client.send("too late"), ConnectionClosedError);
+    const received: (string | Uint8Array)[] = [];
+    for await (const msg of pair.server) received.push(msg.data);
+    await Promise.all([sending, after]);
+    assert.equal(received.length, 2);
+    assert.deepEqual(received[0], big);
+    assert.equal(received[1], "after");
+    assert.equal((await closing).wasClean, true);
+    assert.deepEqual(await pair.server.closed, { code: 1000, reason: "done", wasClean: true });
+    await pair.dispose();
+  });
+
+  test("an echo server answers messages that arrived in the same read as the peer's close", async () => {
+    const peer = new RawPeer("server");
+    const echoing = (async () => {
+      for await (const msg of peer.ws) await peer.ws.send(msg);
+    })();
+    await peer.write(new Uint8Array([...rawFrame(0x81, "one"), ...rawFrame(0x81, "two"), ...rawFrame(0x88, [0x0f, 0xa0])]));
+    const frames = [await peer.readFrame(), await peer.readFrame(), await peer.readFrame()];
+    assert.deepEqual(frames.map((f) => f?.opcode), [Opcode.Text, Opcode.Text, Opcode.Close]);
+    assert.deepEqual(frames.slice(0, 2).map((f) => new TextDecoder().decode(f!.payload)), ["one", "two"]);
+    // The answer echoes the peer's code, even though the handler's end would ask for 1000.
+    assert.deepEqual(Array.from(frames[2]!.payload), [0x0f, 0xa0]);
+    await echoing;
+    assert.equal((await peer.ws.closed).code, 4000);
+  });
+
+  test("bytes handed over with the HTTP head reach the application as plain Uint8Arrays", async () => {
+    const down = new TransformStream<Uint8Array, Uint8Array>();
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    // node:http gives the upgrade head as a Buffer; payload views of it must not leak out as Buffers.
+    const head = Buffer.from(rawFrame(0x82, [1, 2, 3]));
+    const ws = new WebSocketConnection(streamTransport({ readable: up.readable, writable: down.writable }), {
+      role: "server",
+      head,
+      pingInterval: 0,
+    });
+    const msg = await ws.recv();
+    assert.equal(Object.getPrototypeOf(msg.data), Uint8Array.prototype);
+    assert.deepEqual(msg.data, new Uint8Array([1, 2, 3]));
+    const closing = ws.close();
+    await up.writable.getWriter().abort();
+    await closing;
   });
 });
 
