@@ -5,7 +5,7 @@
  * @module
  */
 
-import { WebSocketConnection } from "./connection.ts";
+import { WebSocketConnection, type WebSocketConnectionOptions } from "./connection.ts";
 import { HandshakeError, TimeoutError } from "./errors.ts";
 import {
   basicAuthorization,
@@ -78,7 +78,11 @@ export interface ConnectTlsOptions {
  * const ws = await connect("ws://127.0.0.1:8080/", options);
  * ```
  */
-export interface ConnectOptions {
+export interface ConnectOptions
+  extends Omit<WebSocketConnectionOptions, "role" | "protocol" | "extensions" | "head" | "maskKey" | "compression"> {
+  // The connection's own policies (limits, timeouts, keepalive, autoPong)
+  // come from WebSocketConnectionOptions; compression is declared below
+  // because the client offers it by default.
   /**
    * Subprotocols to offer, most preferred first: an array, or a string
    * holding one or a comma-separated list. The server's choice is
@@ -119,27 +123,6 @@ export interface ConnectOptions {
    * signal's reason. It has no effect on the connection once open.
    */
   signal?: AbortSignal;
-  /** Largest frame payload sent by `send` and accepted. Defaults to 1 MiB (1048576). */
-  maxFrameSize?: number;
-  /** Largest message `recvAll` and iteration reassemble. Defaults to 64 MiB. */
-  maxMessageSize?: number;
-  /** Answer pings with pongs automatically. Defaults to true. */
-  autoPong?: boolean;
-  /** Milliseconds to wait for the server's part of the closing handshake. Defaults to 5000. */
-  closeTimeout?: number;
-  /**
-   * Keepalive: a ping after this many ms in which nothing arrived. Defaults
-   * to 20000; 0 turns keepalive off.
-   */
-  pingInterval?: number;
-  /**
-   * Keepalive: when nothing arrives within this many ms of a keepalive ping,
-   * the server is taken for dead and the connection closes with 1011 and a
-   * {@link TimeoutError}. Defaults to 20000.
-   */
-  pingTimeout?: number;
-  /** Close with 1001 when no text or binary frame arrived for this many ms. Defaults to 0 (off). */
-  idleTimeout?: number;
   /**
    * permessage-deflate (RFC 7692): `true` (the default, as in ws) offers it
    * with default settings, an object offers it with those, `false` does not
