@@ -1253,9 +1253,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#reading = false;
     if (!(this.#closeSent && this.#closeReceived) && (this.#closeInfo === null || this.#closeInfo.wasClean)) {
       if (this.#closeReceived) {
-        // The peer's close arrived but the transport ended before our answer
-        // went out: the peer's code stands; the handshake did not finish.
-        this.#closeInfo = { ...this.#closeInfo!, wasClean: false };
+        // The peer's close arrived and it ended the transport before our
+        // answer went out (uWS does not wait for it): the peer's code stands,
+        // and an orderly EOF after its close frame is a clean end; a
+        // transport error is not.
+        this.#closeInfo = { ...this.#closeInfo!, wasClean: cause === undefined };
       } else {
         const midFrame = this.#decoder.bufferedAmount > 0;
         const error = new ConnectionClosedError(CloseCode.Abnormal, "", {

@@ -402,6 +402,13 @@ describe("nothing sent before a close is lost", () => {
     assert.equal((await peer.ws.closed).code, 4000);
   });
 
+  test("a peer that closes TCP right after its close frame (as uWS does) ends the connection cleanly with its code", async () => {
+    const peer = new RawPeer("client");
+    await peer.write(rawFrame(0x88, [0x0f, 0xa2, ...new TextEncoder().encode("bye")], null));
+    await peer.end();
+    assert.deepEqual(await peer.ws.closed, { code: 4002, reason: "bye", wasClean: true });
+  });
+
   test("bytes handed over with the HTTP head reach the application as plain Uint8Arrays", async () => {
     const down = new TransformStream<Uint8Array, Uint8Array>();
     const up = new TransformStream<Uint8Array, Uint8Array>();
