@@ -5,13 +5,15 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e  scenarios to run (default all)
+//   --only a,b,c,d,e,f  scenarios to run (default all); the tables of the
+//                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
-//   --no-write        print the table, leave docs/performance.md alone
+//   --no-write        print the table, leave docs/performance.md and bench/results.json alone
 //
-// The servers are tiny scripts in bench/servers/, the clients of scenario (e)
-// one script in bench/clients/; the load generator is bench/loadgen.cc,
-// compiled here with g++.
+// The servers are tiny scripts in bench/servers/ (BENCH_DEFLATE=1 turns on
+// permessage-deflate for scenario (f)), the clients of scenario (e) one script
+// in bench/clients/; the load generator is bench/loadgen.cc, compiled here
+// with g++ (and zlib, for (f)).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -35,7 +37,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const WRITE = !process.argv.includes("--no-write");
 
@@ -47,6 +49,8 @@ interface ServerSpec {
   kind: "streamsock" | "ws" | "native";
   cmd: string[];
   env?: Record<string, string>;
+  /** Why the server is left out of scenario (f), when it cannot speak permessage-deflate. */
+  noDeflate?: string;
 }
 
 const srv = (file: string) => join(root, "bench", "servers", file);
@@ -67,7 +71,13 @@ const ALL_SERVERS: ServerSpec[] = [
     kind: "streamsock",
     cmd: [DENO, "run", "-A", srv("streamsock_request_handler.ts")],
   },
-  { name: "deno native", runtime: "deno", kind: "native", cmd: [DENO, "run", "-A", srv("deno_native.ts")] },
+  {
+    name: "deno native",
+    runtime: "deno",
+    kind: "native",
+    cmd: [DENO, "run", "-A", srv("deno_native.ts")],
+    noDeflate: "not supported: Deno.upgradeWebSocket has no permessage-deflate",
+  },
   { name: "bun streamsock serve", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_serve.ts")] },
   { name: "bun streamsock requestHandler", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_request_handler.ts")] },
   { name: "bun native", runtime: "bun", kind: "native", cmd: [BUN, srv("bun_native.ts")] },
@@ -145,7 +155,7 @@ const LOADGEN = join(buildDir, "loadgen");
 
 function buildLoadgen(): void {
   mkdirSync(buildDir, { recursive: true });
-  execFileSync("g++", ["-O2", "-std=c++17", "-Wall", "-o", LOADGEN, join(root, "bench", "loadgen.cc")], { stdio: "inherit" });
+  execFileSync("g++", ["-O2", "-std=c++17", "-Wall", "-o", LOADGEN, join(root, "bench", "loadgen.cc"), "-lz"], { stdio: "inherit" });
 }
 
 const loadgen = (...args: (string | number)[]) => [LOADGEN, ...args.map(String)];
@@ -181,6 +191,35 @@ async function measureServer(spec: ServerSpec): Promise<void> {
     }
   } catch (err) {
     console.error(`${spec.name}: ${(err as Error).message}`);
+  } finally {
+    await server.stop();
+  }
+}
+
+// Scenario (f): 50 connections x 8 messages in flight of a 1,200-byte JSON-like
+// text (above the 1 KiB threshold of ws and streamsock), compressed both ways.
+const DEFLATE = { conns: 50, window: 8, size: 1200 };
+
+/** Scenario (f): the same echo with permessage-deflate, on a server started with BENCH_DEFLATE=1. */
+async function measureDeflate(spec: ServerSpec): Promise<void> {
+  if (spec.noDeflate) return;
+  const server = await start(spec.cmd, SERVER_CORE, { ...spec.env, BENCH_DEFLATE: "1" });
+  try {
+    const { conns, window, size } = DEFLATE;
+    const r = await runJson(
+      loadgen("deflate", HOST, server.port, conns, window, size, 1, SECONDS),
+      LOAD_CORE,
+      SECONDS * 1000 + 30_000,
+    );
+    record(results, "f", spec.name, r.rate);
+    record(results, "f-mbps", spec.name, r.bytesPerSecond / 1e6);
+    record(extra, "f-gencpu", spec.name, r.generatorCpu);
+    record(extra, "f-reply-bytes", spec.name, r.replyBytes);
+    record(extra, "f-request-bytes", spec.name, r.requestBytes);
+  } catch (err) {
+    console.error(`${spec.name} (deflate): ${(err as Error).message}`);
+    record(results, "f", spec.name, NaN);
+    record(results, "f-mbps", spec.name, NaN);
   } finally {
     await server.stop();
   }
@@ -310,7 +349,7 @@ function table(): string {
     if (!results[sc.key]) continue;
     lines.push(`### ${sc.title} (${sc.unit}${sc.lowerIsBetter ? ", lower is better" : ""})`, "");
     lines.push("| server | median | spread | vs ws plain (same run) | vs best ws / native (same run) |", "|---|---:|---:|---:|---:|");
-    for (const spec of SERVERS) {
+    for (const spec of ALL_SERVERS) {
       const xs = results[sc.key][spec.name];
       if (!xs) continue;
       const ref = referenceFor(spec, sc.key);
@@ -337,7 +376,40 @@ function table(): string {
     }
     lines.push("");
   }
+  if (results["f"]) lines.push(...deflateTable());
   return lines.join("\n");
+}
+
+/** Scenario (f)'s table: msgs/s, the payload's MB/s, bytes on the wire, ratios to ws with perMessageDeflate. */
+function deflateTable(): string[] {
+  const { conns, window, size } = DEFLATE;
+  const lines = [
+    `### (f) permessage-deflate, ${conns} conns x ${window} in flight, ${
+      fmt(size)
+    } B JSON-like text, compressed both ways (msgs/s)`,
+    "",
+    "| server | msgs/s median | spread | MB/s (uncompressed payload) | bytes on the wire per echo | vs ws plain + deflate (same run) | vs best ws / native (same run) |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  const best = (a: string, b: string) => (median(results.f[a] ?? []) >= median(results.f[b] ?? []) || !results.f[b] ? a : b);
+  for (const spec of ALL_SERVERS) {
+    if (spec.noDeflate) {
+      lines.push(`| ${spec.name} | ${spec.noDeflate} | | | | | |`);
+      continue;
+    }
+    const xs = results.f[spec.name];
+    if (!xs) continue;
+    const ref = spec.runtime === "bun" ? "bun native" : best("node ws", "node ws+bufferutil");
+    const vsRef = spec.name === ref ? "1.00" : `${fmt(ratio("f", spec.name, ref), 2)} (${ref})`;
+    const wire = median(extra["f-reply-bytes"]?.[spec.name] ?? []);
+    lines.push(
+      `| ${spec.name} | ${fmt(median(xs))} | ±${fmt(spread(xs) / 2)}% | ${
+        fmt(median(results["f-mbps"]?.[spec.name] ?? []), 1)
+      } | ${fmt(wire)} | ${fmt(ratio("f", spec.name, "node ws"), 2)} | ${vsRef} |`,
+    );
+  }
+  lines.push("");
+  return lines;
 }
 
 function machine(): string {
@@ -361,6 +433,30 @@ function machine(): string {
 
 // -------------------------------------------------------------------- main
 
+/**
+ * Keeps the results of the scenarios this run did not measure (`--only`) from
+ * bench/results.json, so a partial run does not drop the other tables. A
+ * scenario measured now replaces its earlier table whole: ratios are only
+ * taken within one run. Returns the run description of every scenario key.
+ */
+function mergeEarlierResults(thisRun: string): Record<string, string> {
+  const provenance: Record<string, string> = {};
+  for (const key of Object.keys(results)) provenance[key] = thisRun;
+  const path = join(root, "bench", "results.json");
+  if (!existsSync(path)) return provenance;
+  const old = JSON.parse(readFileSync(path, "utf8"));
+  const oldRun = (key: string): string => old.provenance?.[key] ?? old.machine;
+  for (const [key, byServer] of Object.entries(old.results ?? {}) as [string, Record<string, number[]>][]) {
+    if (results[key] || ONLY.includes(key[0])) continue;
+    results[key] = byServer;
+    provenance[key] = oldRun(key);
+    for (const [xkey, values] of Object.entries(old.generatorCpu ?? {}) as [string, Record<string, number[]>][]) {
+      if (xkey.startsWith(`${key}-`) && !extra[xkey]) extra[xkey] = values;
+    }
+  }
+  return provenance;
+}
+
 async function main(): Promise<void> {
   buildLoadgen();
   const startedLoad = machine();
@@ -382,18 +478,39 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round + 1}/${ROUNDS}: clients\n`);
       await measureClients(round);
     }
+    if (ONLY.includes("f")) {
+      for (const spec of rotate(SERVERS, round)) {
+        if (spec.noDeflate) continue;
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name} (deflate)\n`);
+        await measureDeflate(spec);
+      }
+    }
   }
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
+  const thisRun = `${startedLoad}\n- Took ${minutes} minutes (${new Date().toISOString().slice(0, 16)} UTC)`;
+  const provenance = mergeEarlierResults(thisRun);
   const report = table();
   console.log(report);
-  const json = { machine: startedLoad, rounds: ROUNDS, seconds: SECONDS, results, generatorCpu: extra };
-  writeFileSync(join(root, "bench", "results.json"), JSON.stringify(json, null, 1) + "\n");
+  const json = { machine: startedLoad, rounds: ROUNDS, seconds: SECONDS, results, generatorCpu: extra, provenance };
   if (WRITE) {
+    writeFileSync(join(root, "bench", "results.json"), JSON.stringify(json, null, 1) + "\n");
     const docPath = join(root, "docs", "performance.md");
     const doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Performance\n";
     const begin = "<!-- bench:begin -->";
     const end = "<!-- bench:end -->";
-    const body = `${begin}\n_Generated by \`npm run bench\` in ${minutes} minutes._\n\n${startedLoad}\n\n${report}\n${end}`;
+    // One machine description per run that produced some of the tables.
+    const runs = new Map<string, string[]>();
+    for (const [key, text] of Object.entries(provenance)) {
+      const letter = key[0];
+      const letters = runs.get(text) ?? [];
+      if (!letters.includes(letter)) letters.push(letter);
+      runs.set(text, letters);
+    }
+    const described = [...runs]
+      .map(([text, letters]) => ({ text, letters: letters.sort() }))
+      .sort((x, y) => x.letters[0].localeCompare(y.letters[0]))
+      .map(({ text, letters }) => `Scenario${letters.length > 1 ? "s" : ""} ${letters.map((l) => `(${l})`).join(", ")}:\n\n${text}`);
+    const body = `${begin}\n_Generated by \`npm run bench\`._\n\n${described.join("\n\n")}\n\n${report}\n${end}`;
     const at = doc.indexOf(begin);
     const stop = doc.indexOf(end);
     const next = at >= 0 && stop > at ? doc.slice(0, at) + body + doc.slice(stop + end.length) : `${doc}\n${body}\n`;

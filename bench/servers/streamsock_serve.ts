@@ -1,13 +1,23 @@
 // streamsock's standalone server (Deno.listen / Bun.listen / node:net), echoing
 // with the idiom the README teaches: `for await` over messages + `await send`.
+import process from "node:process";
 import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
 
 const MAX = 64 * 1024 * 1024;
+// Scenario (f): BENCH_DEFLATE=1 turns on permessage-deflate with the settings
+// every deflate server in the benchmark uses (ws's defaults: zlib level 6,
+// memLevel 8, 1 KiB threshold; the generator asks for no context takeover).
+const compression = process.env.BENCH_DEFLATE === "1"
+  ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true }
+  : false;
 
 async function echo(ws: WebSocketConnection): Promise<void> {
   for await (const msg of ws) await ws.send(msg);
 }
 
-const server = serve({ port: 0, hostname: "127.0.0.1" }, requestHandler(echo, undefined, { maxFrameSize: MAX }));
+const server = serve(
+  { port: 0, hostname: "127.0.0.1" },
+  requestHandler(echo, undefined, { maxFrameSize: MAX, compression }),
+);
 await server.ready;
 console.log(`ready ${server.port}`);

@@ -1,8 +1,14 @@
 // The ws package's echo server. bench/run.ts sets WS_NO_BUFFER_UTIL=1 for the
 // plain variant; without it ws loads bufferutil's native masking.
+// BENCH_DEFLATE=1 (scenario (f)) turns on perMessageDeflate with the settings
+// every deflate server in the benchmark uses: zlib level 6 (default), memLevel
+// 8, 1 KiB threshold, no context takeover either way.
 import { WebSocketServer } from "ws";
 
-const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+const perMessageDeflate = process.env.BENCH_DEFLATE === "1"
+  ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true }
+  : false;
+const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate, maxPayload: 64 * 1024 * 1024 });
 wss.on("connection", (ws) => {
   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
