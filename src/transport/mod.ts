@@ -65,6 +65,11 @@ export async function dial(options: DialOptions): Promise<Transport> {
  * `Deno.listenTls` on Deno, `Bun.listen` on Bun, `node:net` / `node:tls` on
  * Node, and hands each accepted connection to `onAccept`.
  *
+ * Why `Bun.listen` and not Bun's `node:net`, measured with `bench/run.ts`
+ * (the two as interleaved servers, 3 rounds): 32 B echoes at 1.03M vs 1.01M
+ * msgs/s (binary) and 598k vs 496k (text), 16 MiB echo at 863 vs 837 MB/s,
+ * and 9.3 vs 11.2 KB per idle connection.
+ *
  * @param options Address, port and TLS certificate.
  * @param onAccept Receives each connection as a transport, not yet started.
  * @returns The listener, once bound.
