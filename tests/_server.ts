@@ -4,6 +4,7 @@
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
+import { Wire } from "./_wire.ts";
 import {
   type OnSocket,
   requestHandler,
@@ -13,8 +14,6 @@ import {
   type ServeOptions,
   type Server,
 } from "../src/server.ts";
-import { FrameDecoder } from "../src/codec/decoder.ts";
-import type { Frame } from "../src/codec/frame.ts";
 
 export type Kind = "serve" | "node:http";
 export const KINDS: Kind[] = ["serve", "node:http"];
@@ -78,49 +77,15 @@ export function upgradeRequest(fields: Record<string, string | null> = {}, start
 }
 
 export interface RawResponse {
-  statusLine: string;
+  startLine: string;
   headers: Headers;
   body: string;
 }
 
-function parseHead(text: string): { statusLine: string; headers: Headers } {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const headers = new Headers();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
-  }
-  return { statusLine, headers };
-}
-
-/** A TCP client that speaks bytes: exact requests, exact answers, then frames. */
-export class RawClient {
-  readonly socket: Socket;
-  #buffered = new Uint8Array(0);
-  #ended = false;
-  #wake: (() => void) | null = null;
-  readonly #decoder = new FrameDecoder({ masked: false, maxFrameSize: 1 << 30 });
-
+/** A TCP client that speaks bytes: exact requests, exact answers, then frames (from the server: unmasked). */
+export class RawClient extends Wire {
   private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on("data", (chunk: Uint8Array) => {
-      const merged = new Uint8Array(this.#buffered.length + chunk.length);
-      merged.set(this.#buffered);
-      merged.set(chunk, this.#buffered.length);
-      this.#buffered = merged;
-      this.#notify();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    socket.on("error", () => {});
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
+    super(socket, false);
   }
 
   static async connect(port: number): Promise<RawClient> {
@@ -132,83 +97,11 @@ export class RawClient {
     return new RawClient(socket);
   }
 
-  write(data: string | Uint8Array): void {
-    this.socket.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
-  }
-
-  async #waitFor(ready: () => boolean, ms: number, what: string): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!ready()) {
-      if (this.#ended) throw new Error(`Connection closed while waiting for ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`No ${what} within ${ms} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-  }
-
-  #headEnd(): number {
-    const b = this.#buffered;
-    for (let i = 0; i + 3 < b.length; i++) {
-      if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-    }
-    return -1;
-  }
-
-  /** Reads the response head; the bytes after it stay for readFrame. */
-  async readHead(ms = 5000): Promise<{ statusLine: string; headers: Headers }> {
-    await this.#waitFor(() => this.#headEnd() >= 0, ms, "response head");
-    const end = this.#headEnd();
-    const head = parseHead(new TextDecoder().decode(this.#buffered.subarray(0, end)));
-    this.#buffered = this.#buffered.slice(end + 4);
-    return head;
-  }
-
   /** Reads a whole refusal: head, then the body up to the server's close. */
   async readResponse(ms = 5000): Promise<RawResponse> {
     const head = await this.readHead(ms);
-    await this.waitClosed(ms);
-    return { ...head, body: new TextDecoder().decode(this.#buffered) };
-  }
-
-  /** Resolves once the server closed the connection. */
-  async waitClosed(ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!this.#ended) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`Server did not close the connection within ${ms} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-  }
-
-  /** The next frame from the server, or null once it closed. */
-  async readFrame(ms = 5000): Promise<Frame | null> {
-    for (;;) {
-      const frame = this.#decoder.next();
-      if (frame !== null) return frame;
-      if (this.#buffered.length > 0) {
-        this.#decoder.push(this.#buffered);
-        this.#buffered = new Uint8Array(0);
-        continue;
-      }
-      if (this.#ended) return null;
-      await this.#waitFor(() => this.#buffered.length > 0 || this.#ended, ms, "frame").catch((err) => {
-        if (!this.#ended) throw err;
-      });
-    }
-  }
-
-  destroy(): void {
-    this.socket.destroy();
+    await this.waitEnded(ms);
+    return { ...head, body: new TextDecoder().decode(this.takeRest()) };
   }
 }
 

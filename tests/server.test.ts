@@ -27,7 +27,7 @@ async function openRaw(port: number, fields: Record<string, string | null> = {})
   const client = await RawClient.connect(port);
   client.write(upgradeRequest(fields));
   const head = await client.readHead();
-  assert.equal(head.statusLine, "HTTP/1.1 101 Switching Protocols");
+  assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
   return client;
 }
 
@@ -36,11 +36,11 @@ function closeCodeOf(payload: Uint8Array): number {
 }
 
 function assertRefusal(
-  response: { statusLine: string; headers: Headers; body: string },
-  statusLine: string,
+  response: { startLine: string; headers: Headers; body: string },
+  startLine: string,
   headers: Record<string, string> = {},
 ): void {
-  assert.equal(response.statusLine, statusLine);
+  assert.equal(response.startLine, startLine);
   assert.equal(response.headers.get("connection"), "close");
   assert.equal(Number(response.headers.get("content-length")), new TextEncoder().encode(response.body).length);
   assert.ok(response.body.length > 0 && response.body.length < 200, `short body: ${JSON.stringify(response.body)}`);
@@ -69,7 +69,7 @@ for (const kind of KINDS) {
         const client = await RawClient.connect(port);
         client.write(upgradeRequest());
         const head = await client.readHead();
-        assert.equal(head.statusLine, "HTTP/1.1 101 Switching Protocols");
+        assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
         assert.equal(head.headers.get("upgrade"), "websocket");
         assert.equal(head.headers.get("connection"), "Upgrade");
         assert.equal(head.headers.get("sec-websocket-accept"), SAMPLE_ACCEPT);
@@ -83,7 +83,7 @@ for (const kind of KINDS) {
         const close = await client.readFrame();
         assert.equal(close?.opcode, 8);
         assert.equal(closeCodeOf(close!.payload), 1000);
-        await client.waitClosed();
+        await client.waitEnded();
       });
     });
 
@@ -108,7 +108,7 @@ for (const kind of KINDS) {
           }
           client.write(all);
           await client.readHead();
-          await client.waitClosed();
+          await client.waitEnded();
           assert.deepEqual(received, ["one", "two"]);
         },
       );
@@ -190,7 +190,7 @@ for (const kind of KINDS) {
         const client = await RawClient.connect(port);
         client.write(upgradeRequest({ "Sec-WebSocket-Protocol": " chat.v1 ,chat.v2  , x" }));
         const head = await client.readHead();
-        assert.equal(head.statusLine, "HTTP/1.1 101 Switching Protocols");
+        assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
         assert.equal(head.headers.get("sec-websocket-protocol"), "chat.v2");
         await client.readFrame(); // the close after onSocket returned
         client.destroy();
@@ -323,7 +323,7 @@ for (const kind of KINDS) {
           assert.equal(close?.opcode, 8);
           assert.equal(closeCodeOf(close!.payload), 1000);
           client.write(rawFrame(0x88, [0x03, 0xe8]));
-          await client.waitClosed();
+          await client.waitEnded();
         },
       );
     });
@@ -465,7 +465,7 @@ describe("serve's own HTTP parsing", () => {
       const client = await RawClient.connect(port);
       client.write(upgradeRequest());
       client.write(new Uint8Array(128 * 1024));
-      await client.waitClosed();
+      await client.waitEnded();
       client.destroy();
     });
     release();
@@ -509,7 +509,7 @@ describe("serve's shutdown", () => {
     assert.equal(closed, false, "close() waits for the closing handshakes");
     for (const c of clients) c.write(rawFrame(0x88, [0x03, 0xe9]));
     await withTimeout(closing, 3000, "close()");
-    for (const c of clients) await c.waitClosed();
+    for (const c of clients) await c.waitEnded();
     assert.equal(server.connections, 0);
     await assert.rejects(RawClient.connect(running.port));
     await server.finished;
@@ -522,7 +522,7 @@ describe("serve's shutdown", () => {
     await withTimeout(running.server!.close(), 3000, "close()");
     const took = Date.now() - began;
     assert.ok(took >= 250, `took ${took} ms`);
-    await client.waitClosed();
+    await client.waitEnded();
     assert.equal(running.server!.connections, 0);
   });
 
@@ -532,7 +532,7 @@ describe("serve's shutdown", () => {
     client.write("GET /chat HTTP/1.1\r\n");
     await new Promise((resolve) => setTimeout(resolve, 50));
     await withTimeout(running.server!.close(), 3000, "close()");
-    await client.waitClosed();
+    await client.waitEnded();
   });
 
   test("aborting the signal shuts the server down", async () => {
@@ -545,6 +545,6 @@ describe("serve's shutdown", () => {
     assert.equal(closeCodeOf(frame!.payload), 1001);
     client.write(rawFrame(0x88, [0x03, 0xe9]));
     await withTimeout(server.finished, 3000, "finished");
-    await client.waitClosed();
+    await client.waitEnded();
   });
 });
