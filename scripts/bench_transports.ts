@@ -40,8 +40,11 @@ async function variants(): Promise<[string, Dial][]> {
   const list: [string, Dial][] = [];
   switch (currentRuntime()) {
     case "deno": {
-      const { dialDeno } = await import("../src/transport/deno.ts");
-      list.push([secure ? "Deno.startTls, read loop (denoConnTransport)" : "Deno.connect, read loop (denoConnTransport)", dialDeno]);
+      const { denoConnTransport, dialDeno } = await import("../src/transport/deno.ts");
+      list.push([
+        secure ? "Deno.startTls, read loop (denoConnTransport)" : "Deno.connect, read loop (denoConnTransport)",
+        secure ? (options) => dialDenoTls(options, denoConnTransport) : dialDeno,
+      ]);
       if (!secure) list.push(["Deno.connect, conn.readable/writable (streamTransport)", async ({ hostname, port }) => {
         // deno-lint-ignore no-explicit-any
         const conn = await (globalThis as any).Deno.connect({ hostname, port });
@@ -51,13 +54,49 @@ async function variants(): Promise<[string, Dial][]> {
       break;
     }
     case "bun": {
-      const { dialBun } = await import("../src/transport/bun.ts");
-      list.push(["Bun.connect (bunSocketTransport)", dialBun]);
+      const { bunSocketTransport, dialBun } = await import("../src/transport/bun.ts");
+      list.push([
+        secure ? "Bun.connect with tls (bunSocketTransport)" : "Bun.connect (bunSocketTransport)",
+        secure ? (options) => dialBunTls(options, bunSocketTransport) : dialBun,
+      ]);
       break;
     }
   }
   list.push([secure ? "node:tls (nodeSocketTransport)" : "node:net (nodeSocketTransport)", dialNode]);
   return list;
+}
+
+// The runtimes' native TLS clients, kept here rather than in src/transport/
+// (which sends wss:// through node:tls on every runtime) so that choice can be
+// re-measured as Deno and Bun evolve. No abort handling: the bench never aborts.
+async function dialDenoTls(
+  { hostname, port, tls }: DialOptions,
+  wrap: (conn: never) => Transport,
+): Promise<Transport> {
+  // deno-lint-ignore no-explicit-any
+  const deno = (globalThis as any).Deno;
+  const tcp = await deno.connect({ hostname, port });
+  tcp.setNoDelay(true);
+  const conn = await deno.startTls(tcp, { hostname, caCerts: tls?.ca === undefined ? undefined : [tls.ca].flat() });
+  await conn.handshake();
+  return wrap(conn as never);
+}
+
+async function dialBunTls(
+  { hostname, port, tls }: DialOptions,
+  makeTransport: () => { handler: object; attach(socket: never): void } & Transport,
+): Promise<Transport> {
+  const transport = makeTransport();
+  // Bun.connect with tls resolves once the TLS handshake is done.
+  // deno-lint-ignore no-explicit-any
+  const socket = await (globalThis as any).Bun.connect({
+    hostname,
+    port,
+    socket: transport.handler,
+    tls: { ca: tls?.ca, rejectUnauthorized: true },
+  });
+  transport.attach(socket as never);
+  return transport;
 }
 
 async function open(dial: Dial, port: number): Promise<WebSocketConnection> {

@@ -32,21 +32,12 @@ export interface BunSocketHandler {
   end?(socket: BunSocket): void;
   close?(socket: BunSocket, error?: Error): void;
   error?(socket: BunSocket, error: Error): void;
-  connectError?(socket: BunSocket, error: Error): void;
-  handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
 }
 
 interface BunConnectOptions {
   hostname: string;
   port: number;
   socket: BunSocketHandler;
-  tls?: {
-    ca?: string | string[];
-    cert?: string;
-    key?: string;
-    serverName?: string;
-    rejectUnauthorized?: boolean;
-  };
 }
 
 /** A socket accepted by `Bun.listen`, carrying its transport in `data`. */
@@ -236,13 +227,12 @@ export function bunSocketTransport(): BunTransport {
 }
 
 /**
- * Opens a TCP or TLS connection with `Bun.connect`, Nagle's algorithm off.
+ * Opens a TCP connection with `Bun.connect`, Nagle's algorithm off.
  *
- * `dial` (in `./mod.ts`) uses it for TCP only: for TLS, Bun's `node:tls`
- * measured faster (see `dial`). TLS stays here for
- * `scripts/bench_transports.ts`, to re-measure as Bun evolves.
+ * `dial` (in `./mod.ts`) uses it for `ws://`; `wss://` goes through Bun's
+ * `node:tls` (see `dial` for why and the figures).
  *
- * @param options Host, port, TLS settings and an abort signal.
+ * @param options Host, port and an abort signal.
  * @returns The connected transport.
  *
  * @example
@@ -255,31 +245,13 @@ export function bunSocketTransport(): BunTransport {
  */
 export async function dialBun(options: DialOptions): Promise<Transport> {
   const { hostname, port, tls, signal } = options;
+  if (tls !== undefined) throw new TypeError("dialBun opens TCP only; wss:// goes through node:tls");
   signal?.throwIfAborted();
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
   const transport = bunSocketTransport();
-  let handshakeDone: Promise<void> = Promise.resolve();
-  if (tls !== undefined) {
-    // Bun.connect resolves at TCP connect; the TLS handshake's outcome comes
-    // through the handshake callback, and a refused certificate must reject the dial.
-    handshakeDone = new Promise<void>((resolve, reject) => {
-      transport.handler.handshake = (_socket, success, authorizationError) => {
-        if (success && authorizationError === null) resolve();
-        else if (tls.rejectUnauthorized === false && success) resolve();
-        else reject(authorizationError ?? new Error("TLS handshake failed"));
-      };
-      transport.handler.connectError = (_socket, err) => reject(err);
-      const onClose = transport.handler.close!;
-      transport.handler.close = (socket, error) => {
-        reject(error ?? new Error("Connection closed during the TLS handshake"));
-        onClose(socket, error);
-      };
-    });
-  }
-  handshakeDone.catch(() => {});
   let socket: BunSocket | null = null;
-  // With TLS, Bun.connect resolves only after the TLS handshake; `open`
-  // hands over the socket at TCP connect, so an abort can close it earlier.
+  // `open` hands over the socket at TCP connect, so an abort can close it
+  // before Bun.connect resolves.
   transport.handler.open = (s) => {
     socket = s;
     if (signal?.aborted) s.terminate();
@@ -294,18 +266,7 @@ export async function dialBun(options: DialOptions): Promise<Transport> {
   aborted.catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const connecting = bun.connect({
-      hostname,
-      port,
-      socket: transport.handler,
-      tls: tls === undefined ? undefined : {
-        ca: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        serverName: tls.serverName,
-        rejectUnauthorized: tls.rejectUnauthorized ?? true,
-      },
-    });
+    const connecting = bun.connect({ hostname, port, socket: transport.handler });
     // A connect that completes after an abort is closed at once.
     connecting.then((s) => {
       if (signal?.aborted) s.terminate();
@@ -313,7 +274,6 @@ export async function dialBun(options: DialOptions): Promise<Transport> {
     socket = await Promise.race([connecting, aborted]);
     transport.attach(socket);
     if (signal?.aborted) throw signal.reason;
-    await Promise.race([handshakeDone, aborted]);
     return transport;
   } catch (err) {
     socket?.terminate();

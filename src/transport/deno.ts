@@ -176,58 +176,12 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
 }
 
 /**
- * Resolves with what `connecting` resolves with, unless `signal` aborts
- * first: then it rejects with the signal's reason, and a connection that
- * arrives late is closed.
- */
-function abortable<T extends Deno.Conn>(connecting: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return connecting;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      connecting.then(closeQuietly, () => {});
-      reject(signal.reason);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    connecting.then(
-      (conn) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) closeQuietly(conn);
-        else resolve(conn);
-      },
-      (err) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-/**
- * Whether {@link dialDeno} can honour these TLS settings with Deno's own TLS.
- * `rejectUnauthorized: false` and a server name together with a client
- * certificate have no `Deno.connectTls` / `Deno.startTls` equivalent.
+ * Opens a TCP connection with `Deno.connect`, Nagle's algorithm off.
  *
- * @param tls The requested TLS settings.
- * @returns True when the native API supports them.
- */
-export function denoSupportsTls(tls: DialOptions["tls"]): boolean {
-  if (tls === undefined) return true;
-  if (tls.rejectUnauthorized === false) return false;
-  return !(tls.serverName !== undefined && (tls.cert !== undefined || tls.key !== undefined));
-}
-
-/**
- * Opens a TCP or TLS connection with Deno's native API, with Nagle's
- * algorithm off where Deno exposes it (TCP, and TLS without a client certificate, which is
- * started over a TCP connection).
+ * `dial` (in `./mod.ts`) uses it for `ws://`; `wss://` goes through Deno's
+ * `node:tls` (see `dial` for why and the figures).
  *
- * `dial` (in `./mod.ts`) uses it for TCP only: Deno's TLS connection cannot
- * be closed before its handshake completes, and measured slower than Deno's
- * `node:tls` (see `dial`). TLS stays here for `scripts/bench_transports.ts`,
- * to re-measure as Deno evolves.
- *
- * @param options Host, port, TLS settings (see {@link denoSupportsTls}) and an abort signal.
+ * @param options Host, port and an abort signal.
  * @returns The connected transport.
  *
  * @example
@@ -240,42 +194,10 @@ export function denoSupportsTls(tls: DialOptions["tls"]): boolean {
  */
 export async function dialDeno(options: DialOptions): Promise<Transport> {
   const { hostname, port, tls, signal } = options;
+  if (tls !== undefined) throw new TypeError("dialDeno opens TCP only; wss:// goes through node:tls");
   signal?.throwIfAborted();
-  if (tls === undefined) {
-    const conn = await Deno.connect({ hostname, port, signal });
-    conn.setNoDelay(true);
-    return denoConnTransport(conn);
-  }
-  if (!denoSupportsTls(tls)) throw new TypeError("These TLS settings need node:tls on Deno");
-  const caCerts = tls.ca === undefined ? undefined : Array.isArray(tls.ca) ? tls.ca : [tls.ca];
-  if (tls.cert !== undefined || tls.key !== undefined) {
-    if (tls.cert === undefined || tls.key === undefined) throw new TypeError("A client certificate needs both cert and key");
-    const conn = await abortable(Deno.connectTls({ hostname, port, caCerts, cert: tls.cert, key: tls.key }), signal);
-    try {
-      await abortable(conn.handshake().then(() => conn), signal);
-    } catch (err) {
-      closeQuietly(conn);
-      throw err;
-    }
-    return denoConnTransport(conn);
-  }
-  const tcp = await Deno.connect({ hostname, port, signal });
-  tcp.setNoDelay(true);
-  // startTls verifies the certificate against (and sends as SNI) `hostname`,
-  // which is how a server name other than the host is honoured.
-  let conn: Deno.TlsConn;
-  try {
-    conn = await abortable(Deno.startTls(tcp, { hostname: tls.serverName ?? hostname, caCerts }), signal);
-  } catch (err) {
-    closeQuietly(tcp);
-    throw err;
-  }
-  try {
-    await abortable(conn.handshake().then(() => conn), signal);
-  } catch (err) {
-    closeQuietly(conn);
-    throw err;
-  }
+  const conn = await Deno.connect({ hostname, port, signal });
+  conn.setNoDelay(true);
   return denoConnTransport(conn);
 }
 

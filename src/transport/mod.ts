@@ -31,11 +31,11 @@ export function currentRuntime(): Runtime {
  * TLS through `node:tls` on all three.
  *
  * Why TLS goes through `node:tls` on Deno and Bun too, measured with
- * `scripts/bench_transports.ts --tls` against `ws`: many small messages ran
- * at 2.2x the rate with a third of the client CPU per message (Deno: 185k/s
- * and 2.8 us vs 86k/s and 8.9 us with `Deno.startTls`; Bun: 226k/s and 2.8 us
- * vs 101k/s and 8.2 us with `Bun.connect`), bulk at 255 vs 193 MB/s (Deno) and
- * 191 vs 163 MB/s (Bun). On Deno it is also the only way to honour
+ * `scripts/bench_transports.ts --tls` against `ws` (medians of 5 rounds on a
+ * quiet machine): small messages at 196k/s and 2.7 us of client CPU each on
+ * Deno vs 147k/s and 3.9 us with `Deno.startTls`, 234k/s and 2.7 us on Bun vs
+ * 198k/s and 3.6 us with `Bun.connect`; bulk 387 vs 212 MB/s (Deno) and 266
+ * vs 276 MB/s (Bun). On Deno it is also the only way to honour
  * `rejectUnauthorized: false` and to abort a stalled TLS handshake: Deno's
  * own TLS connection waits for the handshake to finish before it closes,
  * so a silent server would keep the socket open.
