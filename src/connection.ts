@@ -850,12 +850,17 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       await this.#sendAllBusy;
       this.#checkOpen();
     }
-    const bytes = typeof message.data === "string" ? new TextEncoder().encode(message.data) : message.data;
+    const data = message.data;
     const max = this.#maxFrameSize;
-    if (bytes.length <= max) {
-      const queued = this.#writeData(message.data, type, !message.partial);
+    // A message that fits one frame is encoded once, into the frame: a
+    // string's size is bounded (3 bytes per UTF-16 unit) or counted, not
+    // encoded, to decide.
+    const fits = typeof data === "string" ? data.length * 3 <= max || utf8Length(data) <= max : data.length <= max;
+    if (fits) {
+      const queued = this.#writeData(data, type, !message.partial);
       return queued === undefined ? this.#waitForTransport() : queued;
     }
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let release!: () => void;
     this.#sendAllBusy = new Promise((resolve) => (release = resolve));
     try {

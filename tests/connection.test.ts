@@ -135,6 +135,18 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
+    test("sendAll sends text that fits maxFrameSize in UTF-8 bytes as one frame, one byte more as two", async () => {
+      const pair = await makePair({ maxFrameSize: 10 });
+      await pair.client.sendAll("ééééé"); // 5 UTF-16 units, 10 bytes
+      const whole = await pair.server.recv();
+      assert.deepEqual([whole.data, whole.partial], ["ééééé", false]);
+      await pair.client.sendAll("éééééa"); // 11 bytes
+      const first = await pair.server.recv();
+      const second = await pair.server.recv();
+      assert.deepEqual([first.data, first.partial, second.data, second.partial], ["ééééé", true, "a", false]);
+      await closeBoth(pair);
+    });
+
     test("for await yields whole data messages, skips pings, and ends at the peer's close", async () => {
       const pair = await makePair();
       const received: (string | Uint8Array)[] = [];
