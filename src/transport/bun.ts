@@ -7,6 +7,7 @@
  */
 
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
+import { SocketLifecycle, WriteQueue } from "./write_queue.ts";
 
 /** The part of Bun's `Socket` this shim uses. */
 export interface BunSocket {
@@ -110,9 +111,22 @@ export function bunSocketTransport(): BunTransport {
   let finished = false;
   let destroyed = false;
   let paused = false;
-  const queue: Uint8Array[] = [];
-  let queued = 0;
   let endRequested = false;
+  // `socket.write` takes what the kernel accepts now; the rest waits for `drain`.
+  let onSocketDrain: (() => void) | null = null;
+  const lifecycle = new SocketLifecycle(() => socket?.terminate());
+  const queue = new WriteQueue(
+    (chunk) => {
+      const n = socket!.write(chunk);
+      if (n === chunk.length || n < 0) return n;
+      return new Promise<number>((resolve) => (onSocketDrain = () => resolve(n)));
+    },
+    () => sink?.drain(),
+    (err) => {
+      lifecycle.release();
+      finish(err);
+    },
+  );
 
   function finish(err?: unknown): void {
     if (finished) return;
@@ -125,24 +139,6 @@ export function bunSocketTransport(): BunTransport {
     else sink.error(err);
   }
 
-  function flushQueue(): void {
-    while (queue.length > 0) {
-      const chunk = queue[0];
-      const n = socket!.write(chunk);
-      if (n < 0) {
-        queue.length = 0;
-        queued = 0;
-        return;
-      }
-      queued -= n;
-      if (n < chunk.length) {
-        queue[0] = chunk.subarray(n);
-        return;
-      }
-      queue.shift();
-    }
-  }
-
   const handler: BunSocketHandler = {
     data(_socket, data) {
       if (finished) return;
@@ -153,20 +149,20 @@ export function bunSocketTransport(): BunTransport {
       else sink.data(chunk);
     },
     drain() {
-      const before = queued;
-      flushQueue();
-      if (queue.length === 0) {
-        if (endRequested && !destroyed) socket!.end();
-        if (before > 0 || sink !== null) sink?.drain();
-      }
+      const wake = onSocketDrain;
+      onSocketDrain = null;
+      wake?.();
     },
     end() {
+      lifecycle.readEnded();
       finish();
     },
     close(_socket, error) {
+      lifecycle.gone();
       finish(error);
     },
     error(_socket, error) {
+      lifecycle.release();
       finish(error);
     },
   };
@@ -175,7 +171,7 @@ export function bunSocketTransport(): BunTransport {
     handler,
     mutableChunks: true,
     get bufferedAmount() {
-      return queued;
+      return queue.bufferedAmount;
     },
     attach(s) {
       socket = s;
@@ -192,14 +188,7 @@ export function bunSocketTransport(): BunTransport {
     },
     write(chunk) {
       if (destroyed || endRequested || finished) return true;
-      if (queue.length === 0) {
-        const n = socket!.write(chunk);
-        if (n === chunk.length || n < 0) return true;
-        chunk = chunk.subarray(n);
-      }
-      queue.push(chunk);
-      queued += chunk.length;
-      return false;
+      return queue.push(chunk);
     },
     pause() {
       if (paused || destroyed) return;
@@ -214,14 +203,17 @@ export function bunSocketTransport(): BunTransport {
     end() {
       if (destroyed || endRequested) return;
       endRequested = true;
-      if (queue.length === 0) socket!.end();
+      queue.whenEmpty(() => {
+        if (lifecycle.closed) return;
+        socket!.end();
+        lifecycle.writeEnded();
+      });
     },
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      queue.length = 0;
-      queued = 0;
-      socket?.terminate();
+      queue.close();
+      lifecycle.release();
     },
   };
 }

@@ -8,32 +8,29 @@
  */
 
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
+import { SocketLifecycle, WriteQueue } from "./write_queue.ts";
 
 /**
  * Read buffer sizes. Each read is copied out, so a connection's buffer is
  * reused; but a pending `conn.read` holds its buffer for as long as the peer
- * is silent, so an idle connection reads into a small one (a fixed 64 KiB
- * buffer made an idle `serve` connection cost 76.6 KB of RSS, vs 21.5 KB for
- * `Deno.serve`). A read that fills the small buffer switches to the large
- * one, and {@link SHRINK_AFTER} reads in a row that would have fitted the
- * small one switch back: 16 MiB echoes still read 64 KiB at a time.
- * Measured with `bench/run.ts`, old and new interleaved: 22.7 KB per idle
- * connection instead of 76.6 KB, and 32 B echoes and 16 MiB echoes at
- * 0.97-0.99x the old rate, within the run's noise.
+ * is silent, so an idle connection reads into a small one (see
+ * docs/performance.md for what a fixed 64 KiB buffer cost). A read that fills
+ * the small buffer switches to the large one, and {@link SHRINK_AFTER} reads
+ * in a row that would have fitted the small one switch back.
  */
 const SMALL_READ_SIZE = 1024;
 const LARGE_READ_SIZE = 64 * 1024;
 const SHRINK_AFTER = 4;
-/** Writes beyond this many pending bytes ask the connection to wait. */
-const HIGH_WATER_MARK = 64 * 1024;
+/**
+ * A read that completes at once resolves without a turn of the event loop, so
+ * a peer that keeps the socket full would keep this loop (and everything it
+ * feeds) running while timers, accepts and other connections wait. After this
+ * many bytes read without a break, the loop yields a macrotask.
+ */
+const BYTES_PER_TURN = 256 * 1024;
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
+// setImmediate, not setTimeout(0): a chain of zero timeouts is clamped to milliseconds each.
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Wraps a connected `Deno.Conn` as a {@link Transport}.
@@ -41,8 +38,11 @@ function closeQuietly(conn: Deno.Conn): void {
  * It reads with `conn.read` into a reused buffer (small while the connection
  * is quiet, see {@link SMALL_READ_SIZE}) and hands the connection a copy of
  * each read, rather than going through `conn.readable`: the copy is
- * the only per-read allocation, and the writes chain on `conn.write`
- * directly, with no stream writer or queue strategy in between.
+ * the only per-read allocation, and writes go through the shared
+ * {@link WriteQueue} straight to `conn.write`.
+ *
+ * The socket is closed exactly once ({@link SocketLifecycle}): after the
+ * peer's EOF and our `closeWrite`, on an error, or on `destroy`.
  *
  * @param conn A TCP or TLS connection.
  * @returns The transport; reading starts with `start`.
@@ -62,12 +62,16 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
   let destroyed = false;
   let paused = false;
   let wakeReader: (() => void) | null = null;
-  // Outgoing chunks not yet taken by the OS; `conn.write` may take part of one.
-  const queue: Uint8Array[] = [];
-  let pending = 0;
-  let writing = false;
-  let blocked = false;
   let endRequested = false;
+  const lifecycle = new SocketLifecycle(() => conn.close());
+  const queue = new WriteQueue(
+    (chunk) => conn.write(chunk),
+    () => sink?.drain(),
+    (err) => {
+      lifecycle.release();
+      finish(err);
+    },
+  );
 
   function finish(err?: unknown): void {
     if (finished) return;
@@ -79,6 +83,7 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
   async function pump(): Promise<void> {
     let buffer = new Uint8Array(SMALL_READ_SIZE);
     let smallReads = 0;
+    let sinceYield = 0;
     try {
       for (;;) {
         if (paused) await new Promise<void>((resolve) => (wakeReader = resolve));
@@ -95,45 +100,29 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
           smallReads = 0;
           buffer = new Uint8Array(SMALL_READ_SIZE);
         }
+        sinceYield += n;
+        if (sinceYield >= BYTES_PER_TURN) {
+          sinceYield = 0;
+          await nextMacrotask();
+        }
       }
     } catch (err) {
+      lifecycle.release();
       finish(err);
       return;
     }
+    lifecycle.readEnded();
     finish();
   }
 
-  async function flush(): Promise<void> {
-    writing = true;
-    try {
-      while (queue.length > 0) {
-        const chunk = queue[0];
-        const n = await conn.write(chunk);
-        pending -= n;
-        if (n < chunk.length) queue[0] = chunk.subarray(n);
-        else queue.shift();
-        if (blocked && pending <= HIGH_WATER_MARK) {
-          blocked = false;
-          sink?.drain();
-        }
-      }
-      if (endRequested) await conn.closeWrite();
-    } catch (err) {
-      queue.length = 0;
-      pending = 0;
-      if (!destroyed) {
-        closeQuietly(conn);
-        finish(err);
-      }
-    } finally {
-      writing = false;
-    }
+  function sendEnd(): void {
+    conn.closeWrite().then(() => lifecycle.writeEnded(), () => lifecycle.release());
   }
 
   return {
     mutableChunks: true,
     get bufferedAmount() {
-      return pending;
+      return queue.bufferedAmount;
     },
     start(next) {
       const first = sink === null;
@@ -142,11 +131,7 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
     },
     write(chunk) {
       if (destroyed || endRequested) return true;
-      queue.push(chunk);
-      pending += chunk.length;
-      if (!writing) flush();
-      if (pending > HIGH_WATER_MARK) blocked = true;
-      return !blocked;
+      return queue.push(chunk);
     },
     pause() {
       paused = true;
@@ -160,14 +145,13 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
     end() {
       if (destroyed || endRequested) return;
       endRequested = true;
-      if (!writing) flush();
+      queue.whenEmpty(sendEnd);
     },
     destroy() {
       if (destroyed) return;
       destroyed = true;
-      queue.length = 0;
-      pending = 0;
-      closeQuietly(conn);
+      queue.close();
+      lifecycle.release();
       const wake = wakeReader;
       wakeReader = null;
       wake?.();
@@ -196,7 +180,25 @@ export async function dialDeno(options: DialOptions): Promise<Transport> {
   const { hostname, port, tls, signal } = options;
   if (tls !== undefined) throw new TypeError("dialDeno opens TCP only; wss:// goes through node:tls");
   signal?.throwIfAborted();
-  const conn = await Deno.connect({ hostname, port, signal });
+  // Deno.connect's own signal can abandon a connection the kernel already
+  // made, leaving its descriptor open; so the signal only stops the wait, and
+  // a connection that arrives after it is closed here.
+  const connecting = Deno.connect({ hostname, port });
+  if (signal === undefined) return setUp(await connecting);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => (onAbort = () => reject(signal.reason)));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return setUp(await Promise.race([connecting, aborted]));
+  } catch (err) {
+    connecting.then((conn) => conn.close(), () => {});
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function setUp(conn: Deno.TcpConn): Transport {
   conn.setNoDelay(true);
   return denoConnTransport(conn);
 }

@@ -8,15 +8,19 @@
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
+import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
 
 /**
  * Wraps a connected socket. Nagle's algorithm is turned off: WebSocket frames
  * are messages, and the connection already coalesces what it writes in one tick.
+ * The socket is destroyed exactly once ({@link SocketLifecycle}): after the
+ * peer's EOF and our FIN, on an error, or on `destroy`.
  */
 export function nodeSocketTransport(socket: Socket): Transport {
   socket.setNoDelay(true);
   let sink: TransportSink | null = null;
   let done = false;
+  const lifecycle = new SocketLifecycle(() => socket.destroy());
   const finish = (err?: unknown) => {
     if (done) return;
     done = true;
@@ -36,14 +40,25 @@ export function nodeSocketTransport(socket: Socket): Transport {
         // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
         if (!done) sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       });
-      socket.on("end", () => finish());
-      socket.on("error", (err) => finish(err));
-      socket.on("close", () => finish());
+      socket.on("end", () => {
+        lifecycle.readEnded();
+        finish();
+      });
+      socket.on("finish", () => lifecycle.writeEnded());
+      socket.on("error", (err) => {
+        lifecycle.release();
+        finish(err);
+      });
+      socket.on("close", () => {
+        lifecycle.gone();
+        finish();
+      });
       socket.on("drain", () => sink!.drain());
     },
     write(chunk) {
       if (socket.destroyed || !socket.writable) return true;
-      return socket.write(chunk);
+      // node:net's own buffer is the queue; the high-water mark is the shared one.
+      return socket.write(chunk) || socket.writableLength <= HIGH_WATER_MARK;
     },
     pause() {
       socket.pause();
@@ -55,7 +70,7 @@ export function nodeSocketTransport(socket: Socket): Transport {
       if (!socket.destroyed) socket.end();
     },
     destroy() {
-      socket.destroy();
+      lifecycle.release();
     },
   };
 }

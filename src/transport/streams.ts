@@ -6,9 +6,7 @@
  */
 
 import type { ByteStreamPair, Transport, TransportSink } from "./types.ts";
-
-/** Writes beyond this many pending bytes ask the connection to wait. */
-const HIGH_WATER_MARK = 64 * 1024;
+import { SocketLifecycle, WriteQueue } from "./write_queue.ts";
 
 function ignore(): void {}
 
@@ -40,13 +38,19 @@ export function streamTransport(pair: ByteStreamPair): Transport {
   const reader = pair.readable.getReader();
   const writer = pair.writable.getWriter();
   let sink: TransportSink | null = null;
-  let pending = 0;
-  let blocked = false;
   let paused = false;
   let resumeReading: (() => void) | null = null;
   let finished = false;
+  let ending = false;
+  const lifecycle = new SocketLifecycle(() => pair.close?.());
+  const queue = new WriteQueue(
+    (chunk) => writer.write(chunk).then(() => chunk.length),
+    () => sink?.drain(),
+    fail,
+  );
 
   function fail(err: unknown): void {
+    lifecycle.release();
     if (finished) return;
     finished = true;
     sink?.error(err);
@@ -64,6 +68,7 @@ export function streamTransport(pair: ByteStreamPair): Transport {
       fail(err);
       return;
     }
+    lifecycle.readEnded();
     if (!finished) {
       finished = true;
       sink!.end();
@@ -73,7 +78,7 @@ export function streamTransport(pair: ByteStreamPair): Transport {
   return {
     mutableChunks: false,
     get bufferedAmount() {
-      return pending;
+      return queue.bufferedAmount;
     },
     start(s) {
       const first = sink === null;
@@ -81,17 +86,8 @@ export function streamTransport(pair: ByteStreamPair): Transport {
       if (first) pump();
     },
     write(chunk) {
-      pending += chunk.length;
-      const size = chunk.length;
-      writer.write(chunk).then(() => {
-        pending -= size;
-        if (blocked && pending <= HIGH_WATER_MARK) {
-          blocked = false;
-          sink?.drain();
-        }
-      }, fail);
-      if (pending > HIGH_WATER_MARK) blocked = true;
-      return !blocked;
+      if (ending) return true;
+      return queue.push(chunk);
     },
     pause() {
       paused = true;
@@ -103,17 +99,17 @@ export function streamTransport(pair: ByteStreamPair): Transport {
       wake?.();
     },
     end() {
-      writer.close().catch(ignore);
+      if (ending) return;
+      ending = true;
+      queue.whenEmpty(() => writer.close().then(() => lifecycle.writeEnded(), () => lifecycle.release()));
     },
     destroy() {
       finished = true;
+      ending = true;
+      queue.close();
       writer.abort().catch(ignore);
       reader.cancel().catch(ignore);
-      try {
-        pair.close?.();
-      } catch {
-        // Already closed.
-      }
+      lifecycle.release();
       resumeReading?.();
     },
   };
