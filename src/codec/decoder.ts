@@ -112,6 +112,8 @@ export class FrameDecoder {
   /** Whether its extended length was checked before the mask key arrived. */
   #lengthChecked = false;
   #scratch = new Uint8Array(14);
+  /** The pending frame's masking key; one frame is pending at a time, so it is reused. */
+  #maskKey = new Uint8Array(4);
 
   /**
    * Creates a decoder.
@@ -212,7 +214,7 @@ export class FrameDecoder {
 
     let key: Uint8Array | null = null;
     if ((b1 & 0x80) !== 0) {
-      key = new Uint8Array(4);
+      key = this.#maskKey;
       key[0] = chunk[at];
       key[1] = chunk[at + 1];
       key[2] = chunk[at + 2];

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { allocate } from "./pool.ts";
 import { type Frame, headerSize, isControlOpcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_SIZE, rsvBits, writeHeader } from "./frame.ts";
 import { maskInPlace, randomMaskKey } from "./mask.ts";
 
@@ -33,7 +34,7 @@ export function encodeFrame(frame: Frame, maskKey: Uint8Array | null = null): Ui
   const { payload, opcode } = frame;
   if (isControlOpcode(opcode)) checkControlFrame(frame.fin, payload.length);
   const length = payload.length;
-  const out = new Uint8Array(headerSize(length, maskKey !== null) + length);
+  const out = allocate(headerSize(length, maskKey !== null) + length);
   const start = writeHeader(out, 0, frame.fin, rsvBits(frame), opcode, length, maskKey);
   out.set(payload, start);
   if (maskKey !== null) maskInPlace(out.subarray(start), maskKey);
@@ -79,7 +80,7 @@ export function encodeTextFrame(
     );
     return { bytes, payloadLength: payload.length };
   }
-  const buffer = new Uint8Array(MAX_HEADER_SIZE + text.length * 3);
+  const buffer = allocate(MAX_HEADER_SIZE + text.length * 3);
   const { written } = textEncoder.encodeInto(text, buffer.subarray(MAX_HEADER_SIZE));
   const start = MAX_HEADER_SIZE - headerSize(written, maskKey !== null);
   writeHeader(buffer, start, fin, rsv, opcode, written, maskKey);

@@ -1,0 +1,39 @@
+/**
+ * Small buffers cut from shared slabs, as Node's `Buffer.allocUnsafe` does.
+ *
+ * Each `new Uint8Array` gets its own backing store, and on some runtimes
+ * that is expensive for tiny sizes (on Deno about ten times Node's cost, see
+ * docs/performance.md): a flood of empty frames spent most of its time, and
+ * most of its memory growth, allocating two-byte frames and four-byte keys.
+ * Frames up to {@link POOLED_LIMIT} bytes are views into a slab instead. A
+ * slab is never rewound, so a view stays valid for as long as it is held,
+ * and a slab is collected once no view of it is.
+ *
+ * @module
+ */
+
+/** Frames up to this size come from a slab. */
+export const POOLED_LIMIT = 512;
+const SLAB_SIZE = 16 * 1024;
+
+let slab = new Uint8Array(0);
+let slabOffset = 0;
+
+/**
+ * A zero-filled buffer of `size` bytes: a view into a shared slab when small.
+ *
+ * @param size Bytes wanted.
+ * @returns A buffer of exactly `size` bytes.
+ */
+export function allocate(size: number): Uint8Array {
+  if (size > POOLED_LIMIT) return new Uint8Array(size);
+  // A slab whose buffer someone transferred reads as length 0: start a new one.
+  if (slabOffset + size > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const start = slabOffset;
+  // Keep views 8-byte aligned, so word-at-a-time masking stays on its fast path.
+  slabOffset = (start + size + 7) & ~7;
+  return slab.subarray(start, start + size);
+}
