@@ -151,12 +151,21 @@ const LARGE_CHUNK = 16 * 1024;
 // Inbound backpressure: stop reading when this much is received but unread.
 const INBOX_HIGH_WATER_BYTES = 1024 * 1024;
 const INBOX_HIGH_WATER_COUNT = 1024;
+// Frames decoded before the connection lets the event loop run: a read full of
+// tiny frames (a flood of empty ones) must not keep timers, accepts and other
+// connections waiting while it is taken apart.
+const FRAMES_PER_TURN = 2048;
 // Microtask rounds without progress after which a corked flush goes out (see #flushTask).
 const CORK_ROUNDS = 16;
 // Microtask rounds a corked flush waits after the last message was taken.
 const CORK_TAIL_ROUNDS = 4;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Runs `task` in a later macrotask, after pending I/O and timers. */
+const nextTurn: (task: () => void) => void = typeof globalThis.setImmediate === "function"
+  ? (task) => void globalThis.setImmediate(task)
+  : (task) => void setTimeout(task, 0);
 
 /** A FIFO of received frames and their payload sizes. */
 class Inbox {
@@ -282,6 +291,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #textDecoder: Utf8StreamDecoder | null = null;
   #reading = true;
   #paused = false;
+  /** Frames wait in the decoder for the next turn of the event loop. */
+  #yielding = false;
   /** Why `recv` cannot deliver more once the inbox is empty. */
   #recvError: WebSocketError | null = null;
 
@@ -408,12 +419,25 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #onData(chunk: Uint8Array): void {
     if (!this.#reading) return;
     if (this.#pingInterval > 0) this.#lastReceived = Date.now();
+    this.#decoder.push(chunk);
+    // Frames already waiting for the next turn come first.
+    if (!this.#yielding) this.#decodeFrames();
+  }
+
+  /** Takes frames apart, at most FRAMES_PER_TURN before yielding to the event loop. */
+  #decodeFrames(): void {
     const decoder = this.#decoder;
-    decoder.push(chunk);
+    let budget = FRAMES_PER_TURN;
     try {
       for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
         this.#onFrame(frame);
         if (!this.#reading) break;
+        if (--budget === 0 && decoder.bufferedAmount > 0) {
+          this.#yielding = true;
+          this.#updateReading();
+          nextTurn(this.#resumeDecoding);
+          return;
+        }
       }
     } catch (err) {
       this.#fail(err as WebSocketError);
@@ -421,6 +445,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
     this.#updateReading();
   }
+
+  readonly #resumeDecoding = (): void => {
+    this.#yielding = false;
+    if (this.#reading && !this.#terminated) this.#decodeFrames();
+  };
 
   #onFrame(frame: Frame): void {
     if (this.#deflate !== null && this.#deflate.intercept(frame)) return;
@@ -504,7 +533,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     // hold back, and the transport must be read to see the peer's EOF, also
     // after our side of it was ended.
     const shouldPause = this.#reading &&
-      (full || this.#congested || (this.#deflate !== null && this.#deflate.backlogged));
+      (full || this.#yielding || this.#congested || (this.#deflate !== null && this.#deflate.backlogged));
     if (shouldPause !== this.#paused && !this.#terminated) {
       this.#paused = shouldPause;
       if (shouldPause) this.#transport.pause();
