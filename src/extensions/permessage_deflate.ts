@@ -74,6 +74,18 @@ export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
  */
 export const SLICE = 64 * 1024;
 
+/**
+ * About the most output one inflate slice may produce. DEFLATE expands at
+ * most 1032:1, so the first slice of a message is small enough that even a
+ * bomb yields no more than this, and each next slice is sized from the ratio
+ * the previous one showed. Deno's zlib produces a slice's whole output before
+ * the size limit can look at any of it: with fixed 64 KiB slices a bomb made
+ * it hold up to 64 MiB at once.
+ */
+const SLICE_OUTPUT = 1024 * 1024;
+const MAX_DEFLATE_RATIO = 1032;
+const FIRST_INFLATE_SLICE = Math.floor(SLICE_OUTPUT / MAX_DEFLATE_RATIO);
+
 /** A compressor or decompressor unused this long is released (see {@link sweep}). */
 export const IDLE_RELEASE_MS = 10_000;
 
@@ -165,8 +177,11 @@ class ZlibRunner {
   ended = false;
   lastUsed = 0;
 
-  constructor(stream: ZlibStream) {
+  readonly #inflating: boolean;
+
+  constructor(stream: ZlibStream, inflating: boolean) {
     this.stream = stream;
+    this.#inflating = inflating;
     stream.on("data", (chunk) => {
       if (this.#failure !== null) return;
       this.#size += chunk.length;
@@ -207,14 +222,22 @@ class ZlibRunner {
     this.#chunks = [];
     this.#size = 0;
     let first = true;
+    let sliceSize = this.#inflating ? FIRST_INFLATE_SLICE : SLICE;
     for (const part of parts) {
-      for (let at = 0; at < part.length; at += SLICE) {
+      for (let at = 0; at < part.length;) {
         // A real event-loop turn between slices, so other connections' I/O
         // runs even where zlib works on the main thread (Deno).
         if (!first) await yieldToEventLoop();
         first = false;
-        const slice = part.subarray(at, Math.min(at + SLICE, part.length));
+        const end = Math.min(at + sliceSize, part.length);
+        const slice = part.subarray(at, end);
+        const before = this.#size;
         await this.#step((done) => this.stream.write(slice, () => done()));
+        if (this.#inflating) {
+          const ratio = Math.max(1, (this.#size - before) / slice.length);
+          sliceSize = Math.max(FIRST_INFLATE_SLICE, Math.min(SLICE, Math.floor(SLICE_OUTPUT / ratio)));
+        }
+        at = end;
       }
     }
     await this.#step((done) => this.stream.flush(Z_SYNC_FLUSH, done));
@@ -502,7 +525,7 @@ export class PerMessageDeflate {
   }
 
   #newInflater(): ZlibRunner {
-    const runner = new ZlibRunner(rawInflate({ windowBits: this.#remoteBits }));
+    const runner = new ZlibRunner(rawInflate({ windowBits: this.#remoteBits }), true);
     if (this.#remoteNoContextTakeover) track(this);
     return runner;
   }
@@ -592,6 +615,7 @@ export class PerMessageDeflate {
     if (this.#deflater === null) {
       this.#deflater = new ZlibRunner(
         rawDeflate({ windowBits: this.#localBits, level: this.#level, memLevel: this.#memLevel }),
+        false,
       );
       track(this);
     }
