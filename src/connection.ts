@@ -18,6 +18,7 @@ import { decodeUtf8, utf8Length, Utf8StreamDecoder } from "./codec/utf8.ts";
 import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "./errors.ts";
 import { isValidMessage, Message, type MessageType } from "./message.ts";
 import { type CompressionOptions, PerMessageDeflate } from "./extensions/permessage_deflate.ts";
+import { nextTurn } from "./transport/mod.ts";
 import { streamTransport } from "./transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
 
@@ -154,18 +155,13 @@ const INBOX_HIGH_WATER_COUNT = 1024;
 // Frames decoded before the connection lets the event loop run: a read full of
 // tiny frames (a flood of empty ones) must not keep timers, accepts and other
 // connections waiting while it is taken apart.
-const FRAMES_PER_TURN = 2048;
+const FRAMES_PER_TURN = 512;
 // Microtask rounds without progress after which a corked flush goes out (see #flushTask).
 const CORK_ROUNDS = 16;
 // Microtask rounds a corked flush waits after the last message was taken.
 const CORK_TAIL_ROUNDS = 4;
 
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/** Runs `task` in a later macrotask, after pending I/O and timers. */
-const nextTurn: (task: () => void) => void = typeof globalThis.setImmediate === "function"
-  ? (task) => void globalThis.setImmediate(task)
-  : (task) => void setTimeout(task, 0);
 
 /** A FIFO of received frames and their payload sizes. */
 class Inbox {

@@ -26,6 +26,25 @@ export function currentRuntime(): Runtime {
 }
 
 /**
+ * Runs `task` in a later turn of the event loop, after the I/O of other
+ * sockets: what a connection does after taking apart a bounded number of
+ * frames, so one peer's flood cannot starve the rest.
+ *
+ * `setImmediate` where it lets I/O in (Node, Bun). Deno polls its sockets
+ * only when its event loop runs out of ready work or every few dozen turns,
+ * so a busy connection that yields with setImmediate still held other
+ * clients' handshakes back by seconds; a 1 ms timer leaves it idle long
+ * enough for that poll.
+ *
+ * @param task What to run.
+ */
+export const nextTurn: (task: () => void) => void = currentRuntime() === "deno"
+  ? (task) => void setTimeout(task, 1)
+  : typeof globalThis.setImmediate === "function"
+  ? (task) => void globalThis.setImmediate(task)
+  : (task) => void setTimeout(task, 0);
+
+/**
  * Opens a TCP or TLS connection with the running runtime's fastest socket
  * API: `Deno.connect` on Deno, `Bun.connect` on Bun, `node:net` on Node;
  * TLS through `node:tls` on all three.

@@ -5,7 +5,9 @@
 //
 // Memory is measured in this process, which runs both ends (see the bounds
 // below for why they are what they are).
+import { spawn } from "node:child_process";
 import { before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import type { CloseInfo } from "../../src/connection.ts";
@@ -207,6 +209,57 @@ describe("floods of small frames", () => {
       assertBounded(growth, FLOOD_BOUNDS, `serve() and ${count} empty frames`);
     } finally {
       client.destroy();
+      await attacked.close();
+    }
+  });
+});
+
+describe("a flood of empty frames echoed to a peer that never reads", () => {
+  // The echo server answers every frame; the peer reads none of the answers,
+  // so they back up into the server's write queue, which must stop reading
+  // rather than queue a million of them. Meanwhile the frame loop must leave
+  // room for everyone else.
+  const ECHO_FLOOD_BOUNDS = { rss: 64 * MiB, retained: 24 * MiB };
+
+  test("serve() keeps memory bounded and a second client is served within 1 s while it lasts", async () => {
+    const attacked = await attackedServer(async (ws) => {
+      try {
+        for await (const msg of ws) await ws.sendAll(msg);
+      } catch {
+        // The flooder is dropped in the end; its close is recorded.
+      }
+    });
+    // The flooder runs in a process of its own, as an attacker would: this
+    // process's memory and event loop are the server's alone.
+    const flooder = spawn("node", [fileURLToPath(new URL("../fixtures/flooder.mjs", import.meta.url)), String(attacked.port), String(FLOOD_FRAMES)], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    try {
+      const meter = new RssMeter();
+      await within(10_000, "the flood to start", new Promise<void>((resolve, reject) => {
+        flooder.stdout!.once("data", () => resolve());
+        flooder.once("exit", () => reject(new Error("the flooder exited")));
+      }));
+      const took: number[] = [];
+      for (let probe = 0; probe < 5; probe++) {
+        await sleep(100);
+        const began = performance.now();
+        const ws = await within(5000, "the second client's handshake", connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }));
+        await ws.send("still there?");
+        const answer = await within(5000, "the second client's echo", ws.recv());
+        took.push(Math.round(performance.now() - began));
+        assert.equal(answer.data, "still there?");
+        await ws.close();
+      }
+      // Let the server take in what it can of the flood before measuring.
+      await sleep(1000);
+      const growth = meter.stop();
+      if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);
+      assert.ok(Math.max(...took) < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
+      assertBounded(growth, ECHO_FLOOD_BOUNDS, `serve() echoing ${FLOOD_FRAMES} empty frames to a peer that never reads`);
+    } finally {
+      flooder.stdin!.end();
+      flooder.kill();
       await attacked.close();
     }
   });
