@@ -9,12 +9,20 @@
 // Each client loops: send a message (mostly small, sometimes up to 64 KiB,
 // text or binary), wait for its echo and check it, and every ~200 round trips
 // close and reconnect, so connection setup and teardown are soaked too.
+//
+// Churn mode opens and closes connections continuously instead (50 at a
+// time, each one echo and a clean close), and prints the process's open
+// descriptors and RSS every 5 s, to show neither grows:
+//
+//   npx tsx scripts/soak.ts churn [connections=100000]
+import { existsSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { serve } from "../src/server.ts";
 
-const connections = Number(process.argv[2] ?? 200);
+const churnMode = process.argv[2] === "churn";
+const connections = Number((churnMode ? process.argv[3] : process.argv[2]) ?? (churnMode ? 100_000 : 200));
 const minutes = Number(process.argv[3] ?? 3);
 const REPORT_EVERY = 10_000;
 
@@ -85,6 +93,58 @@ function report(elapsed: number): void {
       `open ${String(server.connections).padStart(4)}  round trips ${roundTrips}  ` +
       `${mib(bytes)} MiB echoed  reconnects ${reconnects}  failures ${failures}`,
   );
+}
+
+const runtimeName = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
+  ? "Deno"
+  : typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
+  ? "Bun"
+  : `Node ${process.version}`;
+
+const descriptors = (): string => existsSync("/proc/self/fd") ? String(readdirSync("/proc/self/fd").length) : "n/a";
+
+/** Churn: connections opened, used once and closed, CHURN_CONCURRENCY at a time. */
+async function churn(total: number): Promise<void> {
+  const concurrency = 50;
+  let opened = 0;
+  let closed = 0;
+  const started = Date.now();
+  const line = () => {
+    const usage = process.memoryUsage();
+    console.log(
+      `${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s  connections ${String(closed).padStart(7)}  ` +
+        `open fds ${descriptors().padStart(5)}  rss ${mib(usage.rss)} MiB  heap ${mib(usage.heapUsed)} MiB  failures ${failures}`,
+    );
+  };
+  console.log(`churn: ${total} connections, ${concurrency} at a time, against ${url} on ${runtimeName}`);
+  line();
+  const timer = setInterval(line, 5000);
+  const worker = async () => {
+    while (opened < total) {
+      opened++;
+      try {
+        const ws = await connect(url, { timeout: 10_000, pingInterval: 0 });
+        await ws.send("churn");
+        await ws.recv();
+        const info = await ws.close(1000);
+        if (info.code !== 1000) throw new Error(`closed with ${info.code}`);
+      } catch (err) {
+        failures++;
+        if (failures <= 10) console.error("churn:", err);
+      }
+      closed++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  clearInterval(timer);
+  line();
+}
+
+if (churnMode) {
+  await churn(connections);
+  await server.close();
+  console.log(`done: ${connections} connections, ${failures} failures, open fds ${descriptors()}`);
+  process.exit(failures === 0 ? 0 : 1);
 }
 
 const started = Date.now();
