@@ -95,6 +95,20 @@ export class MessageTooBigError extends WebSocketError {
 }
 
 /**
+ * The 1009 for a received frame over `maxFrameSize`. Its message is also the
+ * close reason the peer reads (at most 123 bytes), so it names the option and
+ * how to get past it: the default (1 MiB, Gerbil's) refuses a single 2 MB
+ * frame, which browsers and `ws` send for a 2 MB message.
+ *
+ * @param frame What was too big, e.g. "Frame of 2000000 bytes".
+ * @param limit The receiver's `maxFrameSize`.
+ * @returns The error to fail the connection with.
+ */
+export function frameTooBigError(frame: string, limit: number): MessageTooBigError {
+  return new MessageTooBigError(`${frame} exceeds the receiver's maxFrameSize ${limit}; raise that option to accept larger frames`);
+}
+
+/**
  * The connection is closed (or closing) and cannot do what was asked.
  * `closeCode` and `reason` say how it closed: 1006 when the transport went
  * away without a closing handshake.
