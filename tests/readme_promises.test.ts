@@ -1,0 +1,110 @@
+// Promises the README makes that no other test held it to: requiring a
+// subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), and
+// what recv returns after a close.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ConnectionClosedError, connect, HandshakeError } from "../mod.ts";
+import { RawPeer } from "./_helpers.ts";
+import { KINDS, start, type StartOptions, withTimeout } from "./_server.ts";
+
+for (const kind of KINDS) {
+  describe(`requiring a subprotocol, the README's recipe (${kind})`, () => {
+    test("a client that offers none is refused by verify with 400; selectProtocol is never asked", async () => {
+      const asked: string[][] = [];
+      // The README's recipe, as written there.
+      const options: StartOptions = {
+        selectProtocol: (offered) => {
+          asked.push(offered);
+          return offered.includes("chat.v1") ? "chat.v1" : null;
+        },
+        verify: (request) =>
+          request.protocols.length > 0 || { status: 400, body: "Offer the chat.v1 subprotocol" },
+      };
+      const running = await start(kind, async (ws) => {
+        for await (const msg of ws) await ws.sendAll(msg);
+      }, options);
+      try {
+        const url = `ws://127.0.0.1:${running.port}/`;
+        const none = await connect(url).then(() => null, (e: unknown) => e);
+        assert.ok(none instanceof HandshakeError, String(none));
+        assert.equal(none.status, 400);
+        assert.equal(new TextDecoder().decode(none.body).trim(), "Offer the chat.v1 subprotocol");
+        assert.match(none.message, /400 Bad Request \(Offer the chat\.v1 subprotocol\)$/);
+        assert.deepEqual(asked, [], "selectProtocol is not called when the client offers none");
+
+        await assert.rejects(connect(url, { protocol: "chat.v0" }), { name: "HandshakeError", status: 400 });
+        const ws = await connect(url, { protocol: ["chat.v2", "chat.v1"] });
+        assert.equal(ws.protocol, "chat.v1");
+        await ws.send("hi");
+        assert.equal((await ws.recvAll()).data, "hi");
+        await ws.close();
+        assert.deepEqual(asked, [["chat.v0"], ["chat.v2", "chat.v1"]]);
+      } finally {
+        await running.close();
+      }
+    });
+
+    test("without verify, selectProtocol alone lets a client that offers none in", async () => {
+      const running = await start(kind, (ws) => ws.closed.then(() => {}), {
+        selectProtocol: (offered) => offered.includes("chat.v1") ? "chat.v1" : null,
+      });
+      try {
+        const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+        assert.equal(ws.protocol, null);
+        await ws.close();
+      } finally {
+        await running.close();
+      }
+    });
+  });
+}
+
+describe("recv after close", () => {
+  test("after our close(): the unread frames, the peer's close frame once, then ConnectionClosedError", async () => {
+    const running = await start("serve", async (ws) => {
+      for await (const msg of ws) await ws.sendAll(msg);
+    });
+    try {
+      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+      await ws.send("unread");
+      // Let the echo arrive before the close: it stays unread in the inbox.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(await withTimeout(ws.close(1000, "bye"), 10_000, "close"), {
+        code: 1000,
+        reason: "",
+        wasClean: true,
+      });
+      assert.equal((await ws.recv()).data, "unread");
+      const close = await ws.recv();
+      assert.equal(close.type, "close");
+      assert.equal(close.code, 1000); // the peer's answer echoes our code
+      await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1000);
+      await assert.rejects(ws.recv(), ConnectionClosedError);
+      await assert.rejects(ws.send("late"), ConnectionClosedError);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test("after the peer's close: its close frame once, then ConnectionClosedError", async () => {
+    const running = await start("serve", (ws) => ws.close(4000, "server done").then(() => {}));
+    try {
+      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+      const close = await withTimeout(ws.recv(), 10_000, "recv");
+      assert.equal(close.type, "close");
+      assert.equal(close.code, 4000);
+      assert.equal(close.data, "server done");
+      await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 4000);
+      assert.equal((await ws.closed).code, 4000);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test("when the peer never answers our close: no close frame, recv rejects with 1006", async () => {
+    const peer = new RawPeer("server", { closeTimeout: 100 });
+    const info = await withTimeout(peer.ws.close(1000), 5000, "close");
+    assert.equal(info.code, 1006);
+    await assert.rejects(peer.ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
+  });
+});
