@@ -1,10 +1,23 @@
 // Promises the README makes that no other test held it to: requiring a
-// subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), and
-// what recv returns after a close.
+// subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), what
+// recv returns after a close, the defaults it states, http: URLs, and the
+// command line's exit code for a close without error.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionClosedError, connect, HandshakeError } from "../mod.ts";
+import {
+  ConnectionClosedError,
+  connect,
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  HandshakeError,
+  Message,
+} from "../mod.ts";
+import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.ts";
 import { RawPeer } from "./_helpers.ts";
+import { run } from "./_spawn.ts";
 import { KINDS, start, type StartOptions, withTimeout } from "./_server.ts";
 
 for (const kind of KINDS) {
@@ -106,5 +119,66 @@ describe("recv after close", () => {
     const info = await withTimeout(peer.ws.close(1000), 5000, "close");
     assert.equal(info.code, 1006);
     await assert.rejects(peer.ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
+  });
+});
+
+describe("the defaults the README states", () => {
+  test("maxFrameSize 1 MiB, maxMessageSize 64 MiB, closeTimeout 5 s, keepalive 20 s + 20 s, handshakeTimeout 10 s, threshold 1 KiB", async () => {
+    assert.equal(DEFAULT_MAX_FRAME_SIZE, 1024 * 1024);
+    assert.equal(DEFAULT_PING_INTERVAL, 20_000);
+    assert.equal(DEFAULT_PING_TIMEOUT, 20_000);
+    assert.equal(DEFAULT_MAX_MESSAGE_SIZE, 64 * 1024 * 1024);
+    assert.equal(DEFAULT_CLOSE_TIMEOUT, 5000);
+    assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
+    assert.equal(DEFAULT_COMPRESSION_THRESHOLD, 1024);
+    let serverSide = 0;
+    const running = await start("serve", (ws) => {
+      serverSide = ws.maxFrameSize;
+      return ws.closed.then(() => {});
+    });
+    try {
+      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+      assert.equal(ws.maxFrameSize, 1048576);
+      await ws.close();
+      assert.equal(serverSide, 1048576);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe("connect takes http: URLs as ws:", () => {
+  test("http://127.0.0.1:port/ opens a WebSocket connection", async () => {
+    const running = await start("serve", async (ws) => {
+      for await (const msg of ws) await ws.sendAll(msg);
+    });
+    try {
+      const ws = await connect(`http://127.0.0.1:${running.port}/`);
+      await ws.send("over http:");
+      assert.equal((await ws.recvAll()).data, "over http:");
+      await ws.close();
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe("the command line's exit codes", () => {
+  test("a close with 1001 or with no status code exits 0", async () => {
+    const running = await start("serve", async (ws, request) => {
+      await ws.recv(); // the client's first line
+      if (request.url === "/going-away") await ws.close(1001, "shutting down");
+      else await ws.send(new Message("", "close")); // an empty close payload: no status code (1005)
+      await ws.closed;
+    });
+    try {
+      for (const [path, code] of [["/going-away", 1001], ["/no-status", 1005]] as const) {
+        const result = await run("src/cli.ts", ["connect", `ws://127.0.0.1:${running.port}${path}`], { input: "x\n" });
+        assert.equal(result.code, 0, `${path}: ${result.stderr}`);
+        assert.match(result.stdout, new RegExp(`^< close ${code}`, "m"));
+      }
+    } finally {
+      await running.close();
+    }
   });
 });
