@@ -16,9 +16,10 @@ import {
   Message,
 } from "../mod.ts";
 import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.ts";
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { RawPeer } from "./_helpers.ts";
 import { run } from "./_spawn.ts";
-import { KINDS, start, type StartOptions, withTimeout } from "./_server.ts";
+import { exchange, KINDS, start, type StartOptions, withTimeout } from "./_server.ts";
 
 for (const kind of KINDS) {
   describe(`requiring a subprotocol, the README's recipe (${kind})`, () => {
@@ -177,6 +178,49 @@ describe("the command line's exit codes", () => {
         assert.equal(result.code, 0, `${path}: ${result.stderr}`);
         assert.match(result.stdout, new RegExp(`^< close ${code}`, "m"));
       }
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe("connect holds the response head to 16 KiB and 100 fields", () => {
+  for (const [what, head] of [
+    ["a head over 16 KiB", `HTTP/1.1 101 Switching Protocols\r\nX-Filler: ${"a".repeat(17 * 1024)}\r\n`],
+    ["more than 100 fields", `HTTP/1.1 101 Switching Protocols\r\n${"X-F: 1\r\n".repeat(101)}`],
+  ]) {
+    test(`${what} fails the handshake at once, without waiting for the head's end`, async () => {
+      const sockets = new Set<Socket>();
+      const server = createTcpServer((socket) => {
+        sockets.add(socket);
+        socket.on("error", () => {});
+        socket.once("data", () => socket.write(head)); // and never ends the head
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const { port } = server.address() as { port: number };
+      try {
+        const err = await withTimeout(
+          connect(`ws://127.0.0.1:${port}/`, { timeout: 20_000 }).then(() => null, (e: unknown) => e),
+          10_000,
+          "connect",
+        );
+        assert.ok(err instanceof HandshakeError, String(err));
+        assert.equal(err.code, "ERR_HANDSHAKE_MALFORMED");
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
+});
+
+describe("serve answers more than maxHeaders fields with 431 as soon as the limit is crossed", () => {
+  test("101 field lines of a head that never ends", async () => {
+    const running = await start("serve", () => {});
+    try {
+      const head = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n${"X-F: 1\r\n".repeat(100)}`; // no blank line
+      const response = await withTimeout(exchange(running.port, head), 5000, "the answer");
+      assert.equal(response.startLine, "HTTP/1.1 431 Request Header Fields Too Large");
     } finally {
       await running.close();
     }
