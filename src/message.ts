@@ -111,17 +111,12 @@ export function isValidMessage(msg: unknown): msg is Message {
  * {@link isValidMessage} accepts) is taken as it is. A `Blob` is not handled
  * here: its bytes can only be read asynchronously.
  *
+ * `toMessage(new Uint16Array([1, 2]))` is a binary message of the four bytes
+ * `01 00 02 00` (the platform's byte order), sharing the array's buffer.
+ *
  * @param data What the application passed to `send`.
  * @returns The message to send.
  * @throws {TypeError} For anything else.
- *
- * @example
- * ```ts
- * import { toMessage } from "./message.ts";
- *
- * const msg = toMessage(new Uint16Array([1, 2]));
- * console.log(msg.type, msg.data); // binary Uint8Array(4) [ 1, 0, 2, 0 ]
- * ```
  */
 export function toMessage(data: unknown): Message {
   // Ordered by how often each arrives: send runs this on its hot path.
