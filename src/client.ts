@@ -390,9 +390,10 @@ async function attempt(
     };
     const refuse = () => {
       const { startLine, headers } = response!;
+      const status = `${startLine[1]} ${startLine[2]}`.trimEnd();
       const reason = refusalReason(body!.body, headers);
       fail(
-        new HandshakeError(`Server refused the WebSocket upgrade: ${`${startLine[1]} ${startLine[2]}`.trimEnd()}${reason && ` (${reason})`}`, {
+        new HandshakeError(`Server refused the WebSocket upgrade: ${status}${reason && ` (${reason})`}`, {
           code: "ERR_HANDSHAKE_STATUS",
           status: Number(startLine[1]),
           headers,

@@ -139,7 +139,13 @@ export interface CloseInfo {
  * ```ts
  * import { Message, type Sendable } from "@streamsock/streamsock";
  *
- * const outbox: Sendable[] = ["text", new Uint8Array([1, 2]), new Float32Array([0.5]), new Blob(["hi"]), new Message("bye", "close")];
+ * const outbox: Sendable[] = [
+ *   "text",
+ *   new Uint8Array([1, 2]),
+ *   new Float32Array([0.5]),
+ *   new Blob(["hi"]),
+ *   new Message("bye", "close"),
+ * ];
  * ```
  */
 export type Sendable = Message | string | ArrayBuffer | ArrayBufferView | Blob;

@@ -105,7 +105,9 @@ export class MessageTooBigError extends WebSocketError {
  * @returns The error to fail the connection with.
  */
 export function frameTooBigError(frame: string, limit: number): MessageTooBigError {
-  return new MessageTooBigError(`${frame} exceeds the receiver's maxFrameSize ${limit}; raise that option to accept larger frames`);
+  return new MessageTooBigError(
+    `${frame} exceeds the receiver's maxFrameSize ${limit}; raise that option to accept larger frames`,
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createTcpServer, type Socket } from "node:net";
-import { ConnectError, connect, HandshakeError, WebSocketError } from "../mod.ts";
+import { connect, ConnectError, HandshakeError, WebSocketError } from "../mod.ts";
 import { connectErrorOf } from "../src/errors.ts";
 import { refusalReason } from "../src/handshake/client.ts";
 import { withTimeout } from "./_server.ts";
@@ -51,7 +51,11 @@ describe("connect's network errors are the same on every runtime", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
     try {
-      const err = await withTimeout(connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e), 10_000, "connect");
+      const err = await withTimeout(
+        connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
+        10_000,
+        "connect",
+      );
       assert.ok(err instanceof ConnectError, String(err));
       assert.equal(err.code, "ECONNRESET");
       assert.equal(err.message, `Connection reset by 127.0.0.1:${port} during the opening handshake`);
@@ -99,7 +103,9 @@ describe("HandshakeError's message carries the server's short reason", () => {
     });
     http.on("upgrade", (_req, socket) => {
       socket.end(
-        `HTTP/1.1 ${status} Refused\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} Refused\r\nContent-Type: ${contentType}\r\nContent-Length: ${
+          Buffer.byteLength(body)
+        }\r\nConnection: close\r\n\r\n${body}`,
       );
     });
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
@@ -110,7 +116,11 @@ describe("HandshakeError's message carries the server's short reason", () => {
     const http = await refusingServer(status, contentType, body);
     try {
       const { port } = http.address() as { port: number };
-      const err = await withTimeout(connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e), 10_000, "connect");
+      const err = await withTimeout(
+        connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
+        10_000,
+        "connect",
+      );
       assert.ok(err instanceof HandshakeError, String(err));
       return err;
     } finally {

@@ -5,8 +5,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ConnectionClosedError,
   connect,
+  ConnectionClosedError,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_COMPRESSION_THRESHOLD,
   DEFAULT_HANDSHAKE_TIMEOUT,
@@ -31,8 +31,7 @@ for (const kind of KINDS) {
           asked.push(offered);
           return offered.includes("chat.v1") ? "chat.v1" : null;
         },
-        verify: (request) =>
-          request.protocols.length > 0 || { status: 400, body: "Offer the chat.v1 subprotocol" },
+        verify: (request) => request.protocols.length > 0 || { status: 400, body: "Offer the chat.v1 subprotocol" },
       };
       const running = await start(kind, async (ws) => {
         for await (const msg of ws) await ws.sendAll(msg);
@@ -119,7 +118,10 @@ describe("recv after close", () => {
     const peer = new RawPeer("server", { closeTimeout: 100 });
     const info = await withTimeout(peer.ws.close(1000), 5000, "close");
     assert.equal(info.code, 1006);
-    await assert.rejects(peer.ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
+    await assert.rejects(
+      peer.ws.recv(),
+      (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006,
+    );
   });
 });
 
@@ -185,10 +187,12 @@ describe("the command line's exit codes", () => {
 });
 
 describe("connect holds the response head to 16 KiB and 100 fields", () => {
-  for (const [what, head] of [
-    ["a head over 16 KiB", `HTTP/1.1 101 Switching Protocols\r\nX-Filler: ${"a".repeat(17 * 1024)}\r\n`],
-    ["more than 100 fields", `HTTP/1.1 101 Switching Protocols\r\n${"X-F: 1\r\n".repeat(101)}`],
-  ]) {
+  for (
+    const [what, head] of [
+      ["a head over 16 KiB", `HTTP/1.1 101 Switching Protocols\r\nX-Filler: ${"a".repeat(17 * 1024)}\r\n`],
+      ["more than 100 fields", `HTTP/1.1 101 Switching Protocols\r\n${"X-F: 1\r\n".repeat(101)}`],
+    ]
+  ) {
     test(`${what} fails the handshake at once, without waiting for the head's end`, async () => {
       const sockets = new Set<Socket>();
       const server = createTcpServer((socket) => {

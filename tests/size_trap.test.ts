@@ -4,7 +4,7 @@
 // sends for a frame over its limit names the option to raise.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { connect, Message, MessageTooBigError, requestHandler, serve, type WebSocketConnection } from "../mod.ts";
 import { randomBytes } from "./_helpers.ts";
 import { withTimeout } from "./_server.ts";
@@ -113,9 +113,13 @@ describe("maxFrameSize, by default 1 MiB", () => {
   test("the same frame is accepted once the server raises maxFrameSize", async () => {
     const server = serve(
       { port: 0, hostname: "127.0.0.1" },
-      requestHandler(async (ws) => {
-        for await (const msg of ws) await ws.send(new Message(`got ${(msg.data as Uint8Array).length}`, "text"));
-      }, undefined, { maxFrameSize: 4 * MiB }),
+      requestHandler(
+        async (ws) => {
+          for await (const msg of ws) await ws.send(new Message(`got ${(msg.data as Uint8Array).length}`, "text"));
+        },
+        undefined,
+        { maxFrameSize: 4 * MiB },
+      ),
     );
     await server.ready;
     try {
