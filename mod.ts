@@ -35,6 +35,7 @@ export {
   type WebSocketConnectionOptions,
 } from "./src/connection.ts";
 export {
+  ConnectError,
   ConnectionClosedError,
   HandshakeError,
   type HandshakeErrorOptions,

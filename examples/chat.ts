@@ -12,7 +12,7 @@ const room = new Map<WebSocketConnection, string>();
 function broadcast(text: string, except?: WebSocketConnection): void {
   for (const member of room.keys()) {
     // One slow member must not hold up the others: don't await each send.
-    if (member !== except) member.send(text).catch(() => {}); // a member that left meanwhile
+    if (member !== except) member.sendAll(text).catch(() => {}); // a member that left meanwhile
   }
 }
 

@@ -11,7 +11,8 @@ import process from "node:process";
 import { serve, type WebSocketConnection } from "../mod.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {
-  for await (const msg of ws) await ws.send(msg); // whole text and binary messages
+  // sendAll, not send: a whole message may be larger than one frame (maxFrameSize).
+  for await (const msg of ws) await ws.sendAll(msg); // whole text and binary messages
 }
 
 const server = serve({ port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? "127.0.0.1" }, echo);

@@ -20,7 +20,7 @@ class RpcClient {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#ws.send(JSON.stringify({ id, method, params })).catch(reject);
+      this.#ws.sendAll(JSON.stringify({ id, method, params })).catch(reject);
     });
   }
 

@@ -37,7 +37,7 @@ async function answer(ws: WebSocketConnection, text: string): Promise<void> {
   }
   try {
     const result = await method(...(request.params ?? []) as never[]);
-    await ws.send(JSON.stringify({ id: request.id, result }));
+    await ws.sendAll(JSON.stringify({ id: request.id, result })); // a result may exceed one frame
   } catch (err) {
     await ws.send(JSON.stringify({ id: request.id, error: { code: -32000, message: String(err) } }));
   }
@@ -55,7 +55,11 @@ async function session(ws: WebSocketConnection): Promise<void> {
 }
 
 // The subprotocol tells clients what they are talking to; others are refused with 400.
-const handler = requestHandler(session, (offered) => offered.includes("jsonrpc") ? "jsonrpc" : null);
+// selectProtocol is only called when the client offers some (as in Gerbil), so
+// verify refuses a client that offers none.
+const handler = requestHandler(session, (offered) => offered.includes("jsonrpc") ? "jsonrpc" : null, {
+  verify: (request) => request.protocols.length > 0 || { status: 400, body: "Offer the jsonrpc subprotocol" },
+});
 const server = serve({ port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? "127.0.0.1" }, handler);
 await server.ready;
 console.log(`JSON-RPC on ws://${server.addr.hostname}:${server.port}/ (subprotocol "jsonrpc")`);

@@ -21,7 +21,7 @@ const http = createServer((req, res) => {
 // Only /upper upgrades; on any other path the socket is refused with 404.
 const upper = requestHandler(async (ws) => {
   for await (const msg of ws) {
-    await ws.send(typeof msg.data === "string" ? msg.data.toUpperCase() : msg.data);
+    await ws.sendAll(typeof msg.data === "string" ? msg.data.toUpperCase() : msg.data);
   }
 });
 http.on("upgrade", (req, socket, head) => {

@@ -60,7 +60,7 @@ async function onSocket(ws: WebSocketConnection, request: { url: string }): Prom
   if (request.url === "/chat") {
     chatRoom.add(ws);
     for await (const msg of ws) {
-      for (const other of chatRoom) if (other !== ws) await other.send(msg);
+      for (const other of chatRoom) if (other !== ws) await other.sendAll(msg);
     }
     chatRoom.delete(ws);
     return;

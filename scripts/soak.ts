@@ -35,7 +35,7 @@ let reconnects = 0;
 let failures = 0;
 
 const server = serve({ hostname: "127.0.0.1", port: 0 }, async (ws: WebSocketConnection) => {
-  for await (const msg of ws) await ws.send(msg);
+  for await (const msg of ws) await ws.sendAll(msg);
 });
 await server.ready;
 const url = `ws://127.0.0.1:${server.port}/`;

@@ -260,10 +260,8 @@ async function* lines(input: AsyncIterable<Uint8Array | string>): AsyncGenerator
 }
 
 function connectError(url: string, error: unknown): string {
-  if (error instanceof HandshakeError) {
-    const body = new TextDecoder().decode(error.body).trim();
-    return `streamsock: the handshake with ${url} failed: ${error.message}${body === "" ? "" : ` (${body.split("\n")[0]})`}`;
-  }
+  // The message carries the server's short reason (the body's first line).
+  if (error instanceof HandshakeError) return `streamsock: the handshake with ${url} failed: ${error.message}`;
   return `streamsock: cannot connect to ${url}: ${(error as Error)?.message ?? String(error)}`;
 }
 

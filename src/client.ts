@@ -6,7 +6,7 @@
  */
 
 import { WebSocketConnection, type WebSocketConnectionOptions } from "./connection.ts";
-import { HandshakeError, TimeoutError } from "./errors.ts";
+import { connectErrorOf, HandshakeError, TimeoutError } from "./errors.ts";
 import {
   basicAuthorization,
   buildRequestHead,
@@ -14,6 +14,7 @@ import {
   isRedirect,
   parseProtocols,
   redirectTarget,
+  refusalReason,
   ResponseBodyReader,
   statusOf,
   validateResponse,
@@ -359,12 +360,15 @@ async function attempt(
   // follow the 101 in the same read cannot be missed.
   const accept = await computeAccept(key);
   const secure = url.protocol === "wss:";
+  const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
   const transport = await dial({
     // URL keeps IPv6 literals in brackets; sockets want the bare address.
     hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
-    port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
+    port,
     tls: secure ? (options.tls ?? {}) : undefined,
     signal,
+  }).catch((err) => {
+    throw connectErrorOf(err, url.hostname, port);
   });
   return new Promise((resolve, reject) => {
     const parser = new HttpHeadParser();
@@ -386,8 +390,10 @@ async function attempt(
     };
     const refuse = () => {
       const { startLine, headers } = response!;
+      const status = `${startLine[1]} ${startLine[2]}`.trimEnd();
+      const reason = refusalReason(body!.body, headers);
       fail(
-        new HandshakeError(`Server refused the WebSocket upgrade: ${startLine[1]} ${startLine[2]}`.trimEnd(), {
+        new HandshakeError(`Server refused the WebSocket upgrade: ${status}${reason && ` (${reason})`}`, {
           code: "ERR_HANDSHAKE_STATUS",
           status: Number(startLine[1]),
           headers,
@@ -470,7 +476,7 @@ async function attempt(
       },
       error(err) {
         if (body !== null) refuse();
-        else fail(err);
+        else fail(connectErrorOf(err, url.hostname, port));
       },
       drain() {},
     };

@@ -16,7 +16,7 @@ import { type Frame, headerSize, Opcode, writeHeader } from "./codec/frame.ts";
 import { randomMaskKey } from "./codec/mask.ts";
 import { decodeUtf8, utf8Length, Utf8StreamDecoder } from "./codec/utf8.ts";
 import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "./errors.ts";
-import { isValidMessage, Message, type MessageType } from "./message.ts";
+import { Message, type MessageType, toMessage } from "./message.ts";
 import { type CompressionOptions, PerMessageDeflate } from "./extensions/permessage_deflate.ts";
 import { nextTurn } from "./transport/mod.ts";
 import { streamTransport } from "./transport/streams.ts";
@@ -133,16 +133,23 @@ export interface CloseInfo {
 }
 
 /**
- * What `send` accepts: a Message, or a string (text) or bytes (binary) shorthand.
+ * What `send` accepts: a Message, or a string (text) or binary data
+ * (an ArrayBuffer, any typed array, DataView or Buffer, or a Blob) shorthand.
  *
  * @example
  * ```ts
  * import { Message, type Sendable } from "@streamsock/streamsock";
  *
- * const outbox: Sendable[] = ["text", new Uint8Array([1, 2]), new Message("bye", "close")];
+ * const outbox: Sendable[] = [
+ *   "text",
+ *   new Uint8Array([1, 2]),
+ *   new Float32Array([0.5]),
+ *   new Blob(["hi"]),
+ *   new Message("bye", "close"),
+ * ];
  * ```
  */
-export type Sendable = Message | string | Uint8Array;
+export type Sendable = Message | string | ArrayBuffer | ArrayBufferView | Blob;
 
 // Writes accumulated in one tick are coalesced into one transport write; past
 // this size they are handed over at once.
@@ -222,15 +229,6 @@ function truncateReason(text: string): string {
   return new TextDecoder().decode(bytes.subarray(0, end));
 }
 
-function messageOf(data: Sendable): Message {
-  if (typeof data === "string") return new Message(data, "text");
-  if (data instanceof Uint8Array && !(data instanceof Message)) return new Message(data, "binary");
-  if (!isValidMessage(data)) {
-    throw new TypeError("send expects a Message, a string or a Uint8Array");
-  }
-  return data;
-}
-
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let at = 0;
@@ -256,7 +254,7 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
  * import { type WebSocketConnection } from "@streamsock/streamsock";
  *
  * async function echo(ws: WebSocketConnection): Promise<void> {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg);
  *   console.log("closed with", (await ws.closed).code);
  * }
  * ```
@@ -785,8 +783,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   // ------------------------------------------------------------------ sending
 
   /**
-   * Sends one frame (Gerbil's `WebSocket-send`). A string is sent as text and
-   * a Uint8Array as binary. A Message with `partial: true` sends a non-final
+   * Sends one frame (Gerbil's `WebSocket-send`). A string is sent as text;
+   * an ArrayBuffer, any typed array, DataView, Buffer or Blob as binary. A
+   * whole message that may exceed `maxFrameSize` needs `sendAll`. A Message
+   * with `partial: true` sends a non-final
    * frame; the next text or binary sends continue that message (opcode 0)
    * until one with `partial: false` ends it. Ping and pong messages are sent
    * as they are; a close message starts the closing handshake.
@@ -812,11 +812,12 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   send(msg: Sendable): Promise<void> {
+    if (msg instanceof Blob) return this.#sendBlob(msg, false);
     // Hot path: a whole text or binary message with nothing in the way is
     // written without an async function's promise and ticks.
     if (this.#sendAllBusy === null && this.#deflate === null && !this.#closeRequested && !this.#terminated) {
       try {
-        const message = messageOf(msg);
+        const message = toMessage(msg);
         const type = message.type;
         if ((type === "text" || type === "binary") && !message.partial) {
           this.#writeData(message.data, type, true);
@@ -830,7 +831,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   async #sendMessage(msg: Sendable): Promise<void> {
-    const message = messageOf(msg);
+    const message = toMessage(msg);
     const type = message.type;
     if (type === "close") return this.#sendCloseMessage(message);
     this.#checkAccepting();
@@ -867,7 +868,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   async sendAll(msg: Sendable): Promise<void> {
-    const message = messageOf(msg);
+    if (msg instanceof Blob) return this.#sendBlob(msg, true);
+    const message = toMessage(msg);
     const type = message.type;
     if (type !== "text" && type !== "binary") return this.send(message);
     this.#checkAccepting();
@@ -905,6 +907,33 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
   }
 
+  /**
+   * A Blob's bytes can only be read asynchronously: sends and a close issued
+   * meanwhile wait behind it (as behind `sendAll`), so order is kept.
+   * `all` fragments as `sendAll` does; otherwise it is one frame.
+   */
+  async #sendBlob(blob: Blob, all: boolean): Promise<void> {
+    this.#checkAccepting();
+    while (this.#sendAllBusy !== null) {
+      await this.#sendAllBusy;
+      this.#checkOpen();
+    }
+    let release!: () => void;
+    this.#sendAllBusy = new Promise((resolve) => (release = resolve));
+    try {
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const step = all ? this.#maxFrameSize : Math.max(bytes.length, 1);
+      for (let start = 0; start === 0 || start < bytes.length; start += step) {
+        this.#checkOpen();
+        const end = Math.min(start + step, bytes.length);
+        await (this.#writeData(bytes.subarray(start, end), "binary", end === bytes.length) ?? this.#waitForTransport());
+      }
+    } finally {
+      this.#sendAllBusy = null;
+      release();
+    }
+  }
+
   /** For a send being issued: refused once a close was asked for. */
   #checkAccepting(): void {
     if (this.#closeRequested) this.#checkOpen(true);
@@ -926,14 +955,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       const opcode = this.#nextDataOpcode(type);
       const { bytes, payloadLength } = encodeTextFrame(data, opcode, fin, 0, this.#nextMaskKey());
       if (payloadLength > this.#maxFrameSize) {
-        throw new RangeError(`Frame payload of ${payloadLength} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+        throw new RangeError(`Frame payload of ${payloadLength} bytes exceeds maxFrameSize ${this.#maxFrameSize}; use sendAll to send it in fragments`);
       }
       this.#sendType = fin ? null : type as "text";
       this.#write(bytes);
       return undefined;
     }
     if (data.length > this.#maxFrameSize) {
-      throw new RangeError(`Frame payload of ${data.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      throw new RangeError(`Frame payload of ${data.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}; use sendAll to send it in fragments`);
     }
     return this.#writeFrame(type, data, fin);
   }
@@ -963,7 +992,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
     const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
     if (payload.length > this.#maxFrameSize) {
-      throw new RangeError(`Frame payload of ${payload.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      throw new RangeError(`Frame payload of ${payload.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}; use sendAll to send it in fragments`);
     }
     const opcode = this.#nextDataOpcode(type);
     this.#sendType = fin ? null : type as "text" | "binary";

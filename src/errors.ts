@@ -95,6 +95,22 @@ export class MessageTooBigError extends WebSocketError {
 }
 
 /**
+ * The 1009 for a received frame over `maxFrameSize`. Its message is also the
+ * close reason the peer reads (at most 123 bytes), so it names the option and
+ * how to get past it: the default (1 MiB, Gerbil's) refuses a single 2 MB
+ * frame, which browsers and `ws` send for a 2 MB message.
+ *
+ * @param frame What was too big, e.g. "Frame of 2000000 bytes".
+ * @param limit The receiver's `maxFrameSize`.
+ * @returns The error to fail the connection with.
+ */
+export function frameTooBigError(frame: string, limit: number): MessageTooBigError {
+  return new MessageTooBigError(
+    `${frame} exceeds the receiver's maxFrameSize ${limit}; raise that option to accept larger frames`,
+  );
+}
+
+/**
  * The connection is closed (or closing) and cannot do what was asked.
  * `closeCode` and `reason` say how it closed: 1006 when the transport went
  * away without a closing handshake.
@@ -215,4 +231,78 @@ export class HandshakeError extends WebSocketError {
     this.headers = options.headers ?? new Headers();
     this.body = options.body ?? new Uint8Array(0);
   }
+}
+
+/**
+ * The TCP connection for {@link connect} could not be opened or was lost
+ * before the handshake finished: refused, reset, unreachable, timed out in
+ * the operating system, or a host name that does not resolve. `code` and the
+ * message are the same on every runtime (`ECONNREFUSED`, `ECONNRESET`,
+ * `EHOSTUNREACH`, `ENETUNREACH`, `ETIMEDOUT`, `ENOTFOUND`); the runtime's
+ * own error is the `cause`.
+ *
+ * @example Retrying while a server starts
+ * ```ts
+ * import { connect, ConnectError } from "@streamsock/streamsock";
+ *
+ * try {
+ *   await connect("ws://127.0.0.1:9/");
+ * } catch (err) {
+ *   if (err instanceof ConnectError && err.code === "ECONNREFUSED") console.log(err.message); // Connection refused by 127.0.0.1:9
+ * }
+ * ```
+ */
+export class ConnectError extends WebSocketError {
+  /** The host that was dialled, as in the URL (IPv6 in brackets). */
+  readonly hostname: string;
+  /** The port that was dialled. */
+  readonly port: number;
+
+  /**
+   * Creates the error for a connection that could not be opened.
+   *
+   * @param message What happened, naming the host and port.
+   * @param options The stable code, the address, and the runtime's error.
+   */
+  constructor(message: string, options: { code: string; hostname: string; port: number; cause?: unknown }) {
+    super(message, { code: options.code, cause: options.cause });
+    this.hostname = options.hostname;
+    this.port = options.port;
+  }
+}
+
+// The runtimes' own names for the same failure: Node's and Bun's `code`,
+// Deno's error class names (Deno.errors.*) and, for a name that does not
+// resolve, Deno's message (its error has neither code nor class).
+const CONNECT_FAILURES: [code: string, names: string[], describe: (address: string) => string][] = [
+  ["ECONNREFUSED", ["ECONNREFUSED", "ConnectionRefused"], (a) => `Connection refused by ${a}`],
+  ["ECONNRESET", ["ECONNRESET", "EPIPE", "ConnectionReset", "BrokenPipe", "ConnectionAborted"], (a) =>
+    `Connection reset by ${a} during the opening handshake`],
+  ["EHOSTUNREACH", ["EHOSTUNREACH", "HostUnreachable"], (a) => `Host ${a} is unreachable`],
+  ["ENETUNREACH", ["ENETUNREACH", "NetworkUnreachable"], (a) => `Network unreachable for ${a}`],
+  ["ETIMEDOUT", ["ETIMEDOUT", "TimedOut"], (a) => `Connection to ${a} timed out`],
+  ["ENOTFOUND", ["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"], (a) => `Cannot resolve the host of ${a}`],
+];
+const DENO_LOOKUP_FAILURE = "failed to lookup address";
+
+/**
+ * Maps a runtime's socket error met while connecting to a
+ * {@link ConnectError} with the same code and message on every runtime;
+ * anything else (a TLS failure, an abort) is returned as it is.
+ *
+ * @param err What the runtime threw or reported.
+ * @param hostname The host dialled, as in the URL.
+ * @param port The port dialled.
+ * @returns The ConnectError, or `err`.
+ */
+export function connectErrorOf(err: unknown, hostname: string, port: number): unknown {
+  if (!(err instanceof Error) || err instanceof WebSocketError) return err;
+  const { code, name, message } = err as Error & { code?: unknown };
+  const lookup = message.startsWith(DENO_LOOKUP_FAILURE);
+  for (const [stable, names, describe] of CONNECT_FAILURES) {
+    if (names.includes(String(code)) || names.includes(name) || (lookup && stable === "ENOTFOUND")) {
+      return new ConnectError(describe(`${hostname}:${port}`), { code: stable, hostname, port, cause: err });
+    }
+  }
+  return err;
 }

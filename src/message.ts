@@ -102,3 +102,28 @@ export function isValidMessage(msg: unknown): msg is Message {
   if (partial !== undefined && typeof partial !== "boolean") return false;
   return expectsString(type as MessageType) ? typeof data === "string" : data instanceof Uint8Array;
 }
+
+/**
+ * Turns what `send` and `sendAll` accept into a {@link Message}, as `ws` and
+ * browsers do: a string is text; an `ArrayBuffer` or any `ArrayBufferView`
+ * (every typed array, `DataView`, Node's `Buffer`) is binary, viewed as
+ * bytes without copying; a Message (or a message-shaped object that
+ * {@link isValidMessage} accepts) is taken as it is. A `Blob` is not handled
+ * here: its bytes can only be read asynchronously.
+ *
+ * `toMessage(new Uint16Array([1, 2]))` is a binary message of the four bytes
+ * `01 00 02 00` (the platform's byte order), sharing the array's buffer.
+ *
+ * @param data What the application passed to `send`.
+ * @returns The message to send.
+ * @throws {TypeError} For anything else.
+ */
+export function toMessage(data: unknown): Message {
+  // Ordered by how often each arrives: send runs this on its hot path.
+  if (typeof data === "string") return new Message(data, "text");
+  if (data instanceof Uint8Array) return new Message(data, "binary");
+  if (isValidMessage(data)) return data;
+  if (data instanceof ArrayBuffer) return new Message(new Uint8Array(data), "binary");
+  if (ArrayBuffer.isView(data)) return new Message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), "binary");
+  throw new TypeError("send expects a Message, a string, an ArrayBuffer, an ArrayBufferView or a Blob");
+}

@@ -54,7 +54,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
  *
  * const onSocket: OnSocket = async (ws, request) => {
  *   if (new URL(request.url, "ws://x").pathname !== "/echo") return ws.close(4004, "No such room").then(() => {});
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg);
  * };
  * ```
  */
@@ -503,7 +503,7 @@ function headersOf(rawHeaders: string[]): Headers | HandshakeRejection {
  *
  * const server = createServer((_req, res) => res.end("WebSocket only\n"));
  * server.on("upgrade", requestHandler(async (ws) => {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg);
  * }));
  * server.listen(0, "127.0.0.1", () => server.close());
  * ```
@@ -712,7 +712,7 @@ class WebSocketServer implements Server {
  * import { serve } from "@streamsock/streamsock";
  *
  * const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg);
  * });
  * await server.ready;
  * console.log(`ws://127.0.0.1:${server.port}/`);
@@ -734,7 +734,7 @@ export function serve(options: ServeOptions, handler: OnSocket): Server;
  * import { requestHandler, serve } from "@streamsock/streamsock";
  *
  * const handler = requestHandler(async (ws) => {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg);
  * }, (offered) => offered.includes("chat.v1") ? "chat.v1" : null, { maxFrameSize: 64 * 1024 });
  * const server = serve({ port: 0, hostname: "127.0.0.1" }, handler);
  * await server.ready;

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { connect } from "../src/client.ts";
-import { HandshakeError, TimeoutError } from "../src/errors.ts";
+import { ConnectError, HandshakeError, TimeoutError } from "../src/errors.ts";
 import { isValidKey } from "../src/handshake/key.ts";
 import { buildRequestHead } from "../src/handshake/client.ts";
 import { acceptAll, type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "./_raw_http.ts";
@@ -329,12 +329,14 @@ describe("connect: the response", () => {
     });
   });
 
-  test("a refused TCP connection rejects with the system's error", async () => {
+  test("a refused TCP connection rejects with ConnectError, the system's error as its cause", async () => {
     const probe = await rawServer(acceptAll());
     const port = probe.port;
     await probe.close();
     const err = await connect(`ws://127.0.0.1:${port}/`).then(() => assert.fail("connected"), (e) => e);
-    assert.ok(err instanceof Error);
+    assert.ok(err instanceof ConnectError);
+    assert.equal(err.code, "ECONNREFUSED");
+    assert.ok(err.cause instanceof Error);
     assert.ok(!(err instanceof HandshakeError));
   });
 });

@@ -79,10 +79,17 @@ describe("examples", () => {
         'echo -> {"nested":[1,"two"]}',
         "divide -> error: No method divide (-32601)",
       ]);
-      // Without the "jsonrpc" subprotocol the server refuses the handshake.
+      // Without the "jsonrpc" subprotocol the server refuses the handshake,
+      // whether the client offers another one or none at all.
       await assert.rejects(connect(`ws://127.0.0.1:${port}/`, { protocol: "chat" }), (err) => {
         assert.ok(err instanceof HandshakeError);
         assert.equal(err.status, 400);
+        return true;
+      });
+      await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (err) => {
+        assert.ok(err instanceof HandshakeError);
+        assert.equal(err.status, 400);
+        assert.match(err.message, /Offer the jsonrpc subprotocol/);
         return true;
       });
     } finally {

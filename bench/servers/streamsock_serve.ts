@@ -1,5 +1,6 @@
 // streamsock's standalone server (Deno.listen / Bun.listen / node:net), echoing
-// with the idiom the README teaches: `for await` over messages + `await send`.
+// with `for await` over messages + `await send`; maxFrameSize is raised so that
+// every message fits one frame (figures in docs/performance.md were measured so).
 import process from "node:process";
 import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
 

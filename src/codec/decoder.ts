@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MessageTooBigError, ProtocolError } from "../errors.ts";
+import { frameTooBigError, ProtocolError } from "../errors.ts";
 import { type Frame, isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD, Opcode } from "./frame.ts";
 import { maskInPlace } from "./mask.ts";
 
@@ -78,7 +78,7 @@ function readLength(bytes: Uint8Array, at: number, lengthCode: number): number {
  * fragmented message, is a protocol error.
  *
  * Errors are thrown as {@link ProtocolError} (close code 1002) or
- * {@link MessageTooBigError} (1009); after one the decoder is unusable.
+ * `MessageTooBigError` (1009); after one the decoder is unusable.
  *
  * @example
  * ```ts
@@ -260,13 +260,13 @@ export class FrameDecoder {
       if (!fin) this.#fragmentOpcode = opcode;
     }
     if (lengthCode < 126 && lengthCode > this.#maxFrameSize) {
-      throw new MessageTooBigError(`Frame of ${lengthCode} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      throw frameTooBigError(`Frame of ${lengthCode} bytes`, this.#maxFrameSize);
     }
   }
 
   #checkLength(length: number): void {
     if (length > this.#maxFrameSize) {
-      throw new MessageTooBigError(`Frame of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      throw frameTooBigError(`Frame of ${length} bytes`, this.#maxFrameSize);
     }
   }
 

@@ -18,7 +18,7 @@
  */
 
 import { isControlOpcode, type Frame, Opcode } from "../codec/frame.ts";
-import { MessageTooBigError, ProtocolError, type WebSocketError } from "../errors.ts";
+import { frameTooBigError, MessageTooBigError, ProtocolError, type WebSocketError } from "../errors.ts";
 import { checkDeflateResponse, checkWindowBits, type DeflateParameters } from "../handshake/permessage_deflate.ts";
 import { rawDeflate, rawInflate, yieldToEventLoop, Z_SYNC_FLUSH, type ZlibStream } from "./zlib.ts";
 
@@ -186,7 +186,7 @@ class ZlibRunner {
       if (this.#failure !== null) return;
       this.#size += chunk.length;
       if (this.#size > this.#limit) {
-        this.#failure = new MessageTooBigError(`Decompressed frame exceeds maxFrameSize ${this.#limit}`);
+        this.#failure = frameTooBigError("Decompressed frame", this.#limit);
         this.stream.close();
         this.#chunks = [];
         this.#wake?.();
@@ -459,7 +459,7 @@ export class PerMessageDeflate {
     // The decoder let compressed-sized frames through; an uncompressed one
     // still obeys maxFrameSize exactly.
     if (!compressed && frame.payload.length > this.#maxFrameSize) {
-      throw new MessageTooBigError(`Frame of ${frame.payload.length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+      throw frameTooBigError(`Frame of ${frame.payload.length} bytes`, this.#maxFrameSize);
     }
     if (!compressed && !this.#inRunning) return false;
     this.#inQueue.push({ frame, compressed });

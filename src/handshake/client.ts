@@ -270,6 +270,29 @@ export function redirectTarget(location: string, current: URL): URL {
   return next;
 }
 
+/** How much of a refusal's body goes into the HandshakeError's message. */
+export const MAX_REFUSAL_REASON = 200;
+
+/**
+ * The server's short reason for a refusal, for the error message: the
+ * body's first non-empty line, with control characters (a terminal's escape
+ * sequences included) replaced by spaces and cut to
+ * {@link MAX_REFUSAL_REASON} characters. An HTML page has no short reason.
+ *
+ * @param body The start of the response body.
+ * @param headers The response's header fields.
+ * @returns The reason, or "" when there is none to show.
+ */
+export function refusalReason(body: Uint8Array, headers: Headers): string {
+  if (body.length === 0 || /html/i.test(headers.get("content-type") ?? "")) return "";
+  const text = new TextDecoder().decode(body.subarray(0, 4 * MAX_REFUSAL_REASON));
+  const line = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
+  // deno-lint-ignore no-control-regex
+  const clean = line.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim();
+  if (clean.startsWith("<")) return "";
+  return clean.length <= MAX_REFUSAL_REASON ? clean : `${clean.slice(0, MAX_REFUSAL_REASON - 1)}…`;
+}
+
 /**
  * Collects the start of a response body, for a {@link HandshakeError}:
  * `Content-Length` bytes, a chunked body decoded (RFC 9112 §7.1), or

@@ -53,6 +53,9 @@ export class HttpHeadParser {
   readonly #maxHeaders: number;
   #buffer = new Uint8Array(0);
   #scanned = 0;
+  /** Line ends (CRLF) seen so far, and how far they were counted. */
+  #lineEnds = 0;
+  #countedTo = 1;
 
   /** @param limits Size and field-count bounds. */
   constructor(limits: HttpHeadLimits = {}) {
@@ -71,6 +74,10 @@ export class HttpHeadParser {
       if (this.#buffer.length > this.#maxHeadSize) {
         throw new HttpHeadError(`HTTP head exceeds ${this.#maxHeadSize} bytes`, 431);
       }
+      // Too many fields is refused as soon as they are there, not when the head ends.
+      if (this.#countLineEnds() - 1 > this.#maxHeaders) {
+        throw new HttpHeadError(`HTTP head has more than ${this.#maxHeaders} header fields`, 431);
+      }
       return null;
     }
     if (end > this.#maxHeadSize) throw new HttpHeadError(`HTTP head exceeds ${this.#maxHeadSize} bytes`, 431);
@@ -78,6 +85,14 @@ export class HttpHeadParser {
     head.rest = this.#buffer.slice(end);
     this.#buffer = new Uint8Array(0);
     return head;
+  }
+
+  /** The CRLFs in the buffer: the start line's and one per complete field line. */
+  #countLineEnds(): number {
+    const b = this.#buffer;
+    for (let i = this.#countedTo; i < b.length; i++) if (b[i] === 10 && b[i - 1] === 13) this.#lineEnds++;
+    this.#countedTo = Math.max(1, b.length);
+    return this.#lineEnds;
   }
 
   /** Offset just past CRLF CRLF, or -1. */
