@@ -47,6 +47,7 @@ export {
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
 export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client.ts";
+export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
