@@ -9,13 +9,7 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
 import { connect } from "../src/client.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
-import {
-  matchesNoProxy,
-  parseIp,
-  parseProxyUrl,
-  proxyFromEnvironment,
-  socks5Handshake,
-} from "../src/client/proxy.ts";
+import { matchesNoProxy, parseIp, parseProxyUrl, proxyFromEnvironment, socks5Handshake } from "../src/client/proxy.ts";
 import { serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
 import {
@@ -78,7 +72,10 @@ describe("proxy selection without I/O", () => {
     assert.equal(proxyFromEnvironment(ws, env(httpOnly)), "http://http:1");
     assert.equal(proxyFromEnvironment(wss, env(httpOnly)), "socks5://all:1", "HTTP_PROXY is not for wss://");
     assert.equal(proxyFromEnvironment(wss, env({})), null);
-    assert.equal(proxyFromEnvironment(wss, env({ https_proxy: "http://lower:1", HTTPS_PROXY: "http://upper:1" })), "http://lower:1");
+    assert.equal(
+      proxyFromEnvironment(wss, env({ https_proxy: "http://lower:1", HTTPS_PROXY: "http://upper:1" })),
+      "http://lower:1",
+    );
     assert.equal(proxyFromEnvironment(wss, env({ https_proxy: "", HTTPS_PROXY: "http://upper:1" })), "http://upper:1");
     assert.equal(proxyFromEnvironment(wss, env({ ...all, no_proxy: "example.test" })), null);
     assert.equal(proxyFromEnvironment(wss, env({ ...all, NO_PROXY: "*" })), null);
@@ -112,7 +109,9 @@ describe("proxy selection without I/O", () => {
     const handshake = socks5Handshake(proxy, { hostname: "ws.test", port: 8080 });
     assert.deepEqual([...handshake.start()], [5, 2, 0, 2]);
     assert.deepEqual(handshake.push(new Uint8Array([5, 2])), {
-      send: new Uint8Array([1, 2, ..."me"].map((c) => typeof c === "string" ? c.charCodeAt(0) : c).concat([2, 112, 119])),
+      send: new Uint8Array(
+        [1, 2, ..."me"].map((c) => typeof c === "string" ? c.charCodeAt(0) : c).concat([2, 112, 119]),
+      ),
       rest: null,
     });
     const step = handshake.push(new Uint8Array([1, 0]));
@@ -124,7 +123,11 @@ describe("proxy selection without I/O", () => {
     const whole = socks5Handshake(parseProxyUrl("socks5h://proxy.test"), { hostname: "ws.test", port: 80 });
     whole.start();
     whole.push(new Uint8Array([5, 0]));
-    assert.deepEqual([...whole.push(new Uint8Array([...reply, 42])).rest!], [42], "bytes after the reply belong to the tunnel");
+    assert.deepEqual(
+      [...whole.push(new Uint8Array([...reply, 42])).rest!],
+      [42],
+      "bytes after the reply belong to the tunnel",
+    );
 
     const refused = socks5Handshake(parseProxyUrl("socks5://proxy.test"), { hostname: "::1", port: 1 });
     assert.deepEqual([...refused.start()], [5, 1, 0]);
@@ -145,7 +148,11 @@ async function echoServer(tls?: { cert: string; key: string }): Promise<Server> 
   return server;
 }
 
-async function echoesThrough(url: string, proxy: string | { url: string; tls?: { ca: string } } | undefined, ca: string) {
+async function echoesThrough(
+  url: string,
+  proxy: string | { url: string; tls?: { ca: string } } | undefined,
+  ca: string,
+) {
   const ws = await withTimeout(
     connect(url, { proxy, tls: { ca }, timeout: 10_000, pingInterval: 0 }),
     15_000,
@@ -187,7 +194,9 @@ describe("connect through real proxies", () => {
     if (!dante) {
       starting.push(startDante().then((p) => void (proxies.socks5 = p)));
       starting.push(startDante({ scheme: "socks5h" }).then((p) => void (proxies.socks5h = p)));
-      if (socksUserProblem === null) starting.push(startDante({ auth: true }).then((p) => void (proxies.socksAuth = p)));
+      if (socksUserProblem === null) {
+        starting.push(startDante({ auth: true }).then((p) => void (proxies.socksAuth = p)));
+      }
     }
     await Promise.all(starting);
   });
@@ -223,17 +232,21 @@ describe("connect through real proxies", () => {
     }
   }
 
-  test("a 407 from tinyproxy without credentials is a ProxyError, not a HandshakeError", { skip: tinyproxy }, async () => {
-    const withoutCredentials = proxies.httpAuth.url.replace(/\/\/[^@]+@/, "//");
-    const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: withoutCredentials, timeout: 10_000 })
-      .then(() => assert.fail("connect resolved"), (e) => e);
-    assert.ok(err instanceof ProxyError, String(err));
-    assert.ok(!(err instanceof HandshakeError));
-    assert.equal(err.status, 407);
-    assert.equal(err.code, "ERR_PROXY_AUTH");
-    assert.match(err.message, /407/);
-    assert.equal(err.proxy, `http://127.0.0.1:${proxies.httpAuth.port}`);
-  });
+  test(
+    "a 407 from tinyproxy without credentials is a ProxyError, not a HandshakeError",
+    { skip: tinyproxy },
+    async () => {
+      const withoutCredentials = proxies.httpAuth.url.replace(/\/\/[^@]+@/, "//");
+      const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: withoutCredentials, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.ok(!(err instanceof HandshakeError));
+      assert.equal(err.status, 407);
+      assert.equal(err.code, "ERR_PROXY_AUTH");
+      assert.match(err.message, /407/);
+      assert.equal(err.proxy, `http://127.0.0.1:${proxies.httpAuth.port}`);
+    },
+  );
 
   test("a 407 for wrong credentials from our https proxy, with extra proxy headers sent", async () => {
     const proxy = proxies.httpsAuth;
@@ -248,17 +261,21 @@ describe("connect through real proxies", () => {
     assert.match(proxy.requests.at(-1)!, /\r\nX-Proxy-Team: dashboards/);
   });
 
-  test("a CONNECT tinyproxy cannot complete (nothing listens) is a ProxyError with its status", { skip: tinyproxy }, async () => {
-    const closed = createNetServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, timeout: 10_000 })
-      .then(() => assert.fail("connect resolved"), (e) => e);
-    assert.ok(err instanceof ProxyError, String(err));
-    assert.ok(err.status >= 400, `status ${err.status}`);
-    assert.match(err.message, new RegExp(String(err.status)));
-  });
+  test(
+    "a CONNECT tinyproxy cannot complete (nothing listens) is a ProxyError with its status",
+    { skip: tinyproxy },
+    async () => {
+      const closed = createNetServer();
+      await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+      const port = (closed.address() as { port: number }).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.ok(err.status >= 400, `status ${err.status}`);
+      assert.match(err.message, new RegExp(String(err.status)));
+    },
+  );
 
   test("a SOCKS5 refusal from dante carries the reply code", { skip: dante }, async () => {
     const closed = createNetServer();
@@ -272,13 +289,17 @@ describe("connect through real proxies", () => {
     assert.ok(err.socksReply > 0, `reply ${err.socksReply}`);
   });
 
-  test("dante refuses a wrong SOCKS5 password with ERR_PROXY_AUTH", { skip: dante || socksUserProblem || false }, async () => {
-    const wrong = proxies.socksAuth.url.replace(SOCKS_USER.password, "wrong");
-    const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: wrong, timeout: 10_000 })
-      .then(() => assert.fail("connect resolved"), (e) => e);
-    assert.ok(err instanceof ProxyError, String(err));
-    assert.equal(err.code, "ERR_PROXY_AUTH");
-  });
+  test(
+    "dante refuses a wrong SOCKS5 password with ERR_PROXY_AUTH",
+    { skip: dante || socksUserProblem || false },
+    async () => {
+      const wrong = proxies.socksAuth.url.replace(SOCKS_USER.password, "wrong");
+      const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: wrong, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.code, "ERR_PROXY_AUTH");
+    },
+  );
 
   test("a redirect is followed through the proxy", { skip: tinyproxy }, async () => {
     const redirector = createNetServer((socket) => {

@@ -104,7 +104,11 @@ describe("reconnecting", () => {
     const failed = attempts.filter((a) => a.error !== undefined);
     assert.ok(failed.length >= 2, `refused attempts: ${failed.length}`);
     for (const a of attempts) assert.ok(a.delay <= 200, `delay ${a.delay} exceeds maxDelay`);
-    assert.deepEqual(attempts.map((a) => a.attempt), attempts.map((_, i) => i + 1), "the short-lived connection did not reset the backoff");
+    assert.deepEqual(
+      attempts.map((a) => a.attempt),
+      attempts.map((_, i) => i + 1),
+      "the short-lived connection did not reset the backoff",
+    );
   });
 
   test("a connection that lived resetAfter resets the backoff: attempt 1 again, at once", async () => {

@@ -92,7 +92,9 @@ export function proxyFromEnvironment(url: URL, env: EnvironmentReader): string |
   const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
   const noProxy = variable(env, "no_proxy");
   if (noProxy !== undefined && matchesNoProxy(noProxy, url.hostname, port)) return null;
-  const names = secure ? ["wss_proxy", "https_proxy", "all_proxy"] : ["ws_proxy", "https_proxy", "http_proxy", "all_proxy"];
+  const names = secure
+    ? ["wss_proxy", "https_proxy", "all_proxy"]
+    : ["ws_proxy", "https_proxy", "http_proxy", "all_proxy"];
   for (const name of names) {
     const value = variable(env, name);
     if (value !== undefined) return value;
@@ -296,12 +298,15 @@ export function httpConnectHandshake(
       }
       const status = Number(code);
       if (status < 200 || status > 299) {
-        throw new ProxyError(`Proxy ${proxy.display} refused CONNECT ${authority(target)}: ${code} ${reason}`.trimEnd(), {
-          code: status === 407 ? "ERR_PROXY_AUTH" : "ERR_PROXY_STATUS",
-          proxy: proxy.display,
-          status,
-          headers: head.headers,
-        });
+        throw new ProxyError(
+          `Proxy ${proxy.display} refused CONNECT ${authority(target)}: ${code} ${reason}`.trimEnd(),
+          {
+            code: status === 407 ? "ERR_PROXY_AUTH" : "ERR_PROXY_STATUS",
+            proxy: proxy.display,
+            status,
+            headers: head.headers,
+          },
+        );
       }
       return { send: null, rest: head.rest };
     },
@@ -377,12 +382,16 @@ export function socks5Handshake(proxy: ProxyAddress, target: TunnelTarget): Tunn
           } else if (reply[1] === 0x02 && withAuth) {
             const user = encoder.encode(proxy.username);
             const pass = encoder.encode(proxy.password);
-            if (user.length > 255 || pass.length > 255) throw new TypeError("SOCKS5 user name and password are at most 255 bytes");
+            if (user.length > 255 || pass.length > 255) {
+              throw new TypeError("SOCKS5 user name and password are at most 255 bytes");
+            }
             state = "auth";
             send.push(new Uint8Array([0x01, user.length, ...user, pass.length, ...pass]));
           } else if (reply[1] === 0xff) {
             fail(
-              withAuth ? "accepts none of our authentication methods" : "requires authentication: put user:password in the proxy URL",
+              withAuth
+                ? "accepts none of our authentication methods"
+                : "requires authentication: put user:password in the proxy URL",
               "ERR_PROXY_AUTH",
             );
           } else {
@@ -464,6 +473,8 @@ export function resolveProxy(
     const fromEnv = proxyFromEnvironment(url, env);
     return fromEnv === null ? null : { address: parseProxyUrl(fromEnv), headers: [], tls: {} };
   }
-  if (typeof option === "string" || option instanceof URL) return { address: parseProxyUrl(option), headers: [], tls: {} };
+  if (typeof option === "string" || option instanceof URL) {
+    return { address: parseProxyUrl(option), headers: [], tls: {} };
+  }
   return { address: parseProxyUrl(option.url), headers: headerFields(option.headers), tls: option.tls ?? {} };
 }

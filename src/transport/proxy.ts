@@ -66,7 +66,12 @@ export async function dialThroughProxy(options: DialOptions, route: ProxyRoute):
     if (options.tls === undefined) return resumedOnStart(outer as Socket);
     // The server speaks TLS only after our ClientHello: nothing was put back.
     outer.resume();
-    const inner = await opened(secureSocket({ socket: outer }, options.hostname, options.tls), "secureConnect", sockets, signal);
+    const inner = await opened(
+      secureSocket({ socket: outer }, options.hostname, options.tls),
+      "secureConnect",
+      sockets,
+      signal,
+    );
     // Closing the inner TLS session must release the tunnel under it.
     inner.once("close", () => outer.destroy());
     return nodeSocketTransport(inner);
@@ -180,17 +185,21 @@ function tunnel(socket: Duplex, handshake: TunnelHandshake, display: string, sig
       }
     };
     const onEnd = () => {
-      fail(new ProxyError(`Proxy ${display} closed the connection before opening the tunnel`, {
-        code: "ERR_PROXY_EOF",
-        proxy: display,
-      }));
+      fail(
+        new ProxyError(`Proxy ${display} closed the connection before opening the tunnel`, {
+          code: "ERR_PROXY_EOF",
+          proxy: display,
+        }),
+      );
     };
     const onError = (err: Error) => {
-      fail(new ProxyError(`Connection to proxy ${display} failed: ${messageOf(err)}`, {
-        code: "ERR_PROXY_UNREACHABLE",
-        proxy: display,
-        cause: err,
-      }));
+      fail(
+        new ProxyError(`Connection to proxy ${display} failed: ${messageOf(err)}`, {
+          code: "ERR_PROXY_UNREACHABLE",
+          proxy: display,
+          cause: err,
+        }),
+      );
     };
     const onAbort = () => fail(signal!.reason);
     socket.on("data", onData);
