@@ -124,7 +124,9 @@ export function ensureSocksUser(): string | null {
 }
 
 /** dante's danted in the foreground on a free port; `auth` requires the system user's name and password. */
-export async function startDante(options: { auth?: boolean; scheme?: "socks5" | "socks5h" } = {}): Promise<RunningProxy> {
+export async function startDante(
+  options: { auth?: boolean; scheme?: "socks5" | "socks5h" } = {},
+): Promise<RunningProxy> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "streamsock-dante-"));
   const config = [
@@ -150,17 +152,18 @@ export async function startDante(options: { auth?: boolean; scheme?: "socks5" | 
 }
 
 /**
- * Our own https:// proxy: TLS with the test certificate, then CONNECT,
- * optionally requiring `Proxy-Authorization`. Records each request head.
+ * Our own https:// proxy: TLS with the test certificate (or plain TCP when
+ * `tls` is null: an http:// proxy), then CONNECT, optionally requiring
+ * `Proxy-Authorization`. Records each request head.
  */
 export async function startHttpsProxy(
-  tls: { cert: string; key: string },
+  tls: { cert: string; key: string } | null,
   auth?: { user: string; password: string },
 ): Promise<RunningProxy> {
   const requests: string[] = [];
   const sockets = new Set<Socket>();
   const expected = auth ? "Basic " + btoa(`${auth.user}:${auth.password}`) : null;
-  const server: Server = createTlsServer({ cert: tls.cert, key: tls.key }, (client) => {
+  const onClient = (client: Socket) => {
     sockets.add(client);
     client.once("close", () => sockets.delete(client));
     client.on("error", () => {});
@@ -198,12 +201,15 @@ export async function startHttpsProxy(
       });
     };
     client.on("data", onData);
-  });
+  };
+  const server: Server = tls === null
+    ? createNetServer(onClient)
+    : createTlsServer({ cert: tls.cert, key: tls.key }, onClient);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
   const credentials = auth ? `${auth.user}:${auth.password}@` : "";
   return {
-    url: `https://${credentials}127.0.0.1:${port}`,
+    url: `${tls === null ? "http" : "https"}://${credentials}127.0.0.1:${port}`,
     port,
     requests,
     stop: async () => {
