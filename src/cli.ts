@@ -112,7 +112,8 @@ Options:
       --reconnect           keep reconnecting (backoff with jitter) when the connection drops or
                             cannot be made; stdin lines go to the current connection
       --proxy <url>         go through an http://, https://, socks5:// or socks5h:// proxy
-                            (user:password@ in it authenticates). Without it HTTPS_PROXY,
+                            (user:password@ in it authenticates; --ca and --insecure apply to
+                            an https:// proxy's certificate too). Without it HTTPS_PROXY,
                             HTTP_PROXY, WS_PROXY, WSS_PROXY, ALL_PROXY and NO_PROXY apply
       --timestamps          prefix each received message with the time it arrived (ISO 8601)
       --json                print text messages that are JSON pretty-printed
@@ -288,7 +289,7 @@ function connectError(url: string, error: unknown): string {
     const body = new TextDecoder().decode(error.body).trim();
     return `streamsock: the handshake with ${url} failed: ${error.message}${body === "" ? "" : ` (${body.split("\n")[0]})`}`;
   }
-  if (error instanceof ProxyError) return `streamsock: the proxy refused: ${error.message}`;
+  if (error instanceof ProxyError) return `streamsock: cannot connect to ${url} through the proxy: ${error.message}`;
   return `streamsock: cannot connect to ${url}: ${describeError(error)}`;
 }
 
@@ -365,11 +366,13 @@ async function runConnect(args: string[]): Promise<number> {
       : values.auth;
   }
   if (values.origin !== undefined) options.origin = values.origin;
-  if (values.proxy !== undefined) options.proxy = values.proxy;
   const ca = await readPem(values.ca, "--ca");
   const cert = await readPem(values.cert, "--cert");
   const key = await readPem(values.key, "--key");
-  options.tls = { ca, cert, key, rejectUnauthorized: values.insecure ? false : undefined };
+  const rejectUnauthorized = values.insecure ? false : undefined;
+  options.tls = { ca, cert, key, rejectUnauthorized };
+  // An https:// proxy's certificate is checked against --ca too (and not at all with --insecure).
+  if (values.proxy !== undefined) options.proxy = { url: values.proxy, tls: { ca, rejectUnauthorized } };
   if (values["max-frame-size"] !== undefined) options.maxFrameSize = parseSize(values["max-frame-size"], "--max-frame-size");
   if (values.ping !== undefined) {
     // A peer that stays silent for as long again after a ping is taken for dead.

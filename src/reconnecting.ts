@@ -116,12 +116,18 @@ export function isRetryable(error: unknown): boolean {
     if (error.code === "ERR_TOO_MANY_REDIRECTS" || error.code === "ERR_REDIRECT_LOOP") return false;
     if (error instanceof ProxyError && error.code === "ERR_PROXY_AUTH") return false;
     const { status } = error;
-    return !(status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429);
+    if (status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429) return false;
+    // An https:// proxy whose certificate fails verification comes wrapped.
+    return error.cause === undefined || !isCertificateFailure(error.cause);
   }
+  return !isCertificateFailure(error);
+}
+
+function isCertificateFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && CERTIFICATE_CODES.has(code)) return false;
+  if (typeof code === "string" && CERTIFICATE_CODES.has(code)) return true;
   // Deno and Bun do not always carry OpenSSL's code; their messages name the certificate.
-  return !(error instanceof Error && /certificate|UnknownIssuer|self[- ]signed/i.test(error.message));
+  return error instanceof Error && /certificate|UnknownIssuer|self[- ]signed/i.test(error.message);
 }
 
 /**

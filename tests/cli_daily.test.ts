@@ -6,11 +6,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer as createNetServer } from "node:net";
 import { type Message, serve, type Server, type WebSocketConnection } from "../mod.ts";
 import { VERSION } from "../src/version.ts";
 import { root, run, start } from "./_spawn.ts";
 import { startHttpsProxy } from "./_proxies.ts";
+import { testCertificate } from "./_tls.ts";
 
 const CLI = "src/cli.ts";
 
@@ -269,6 +273,30 @@ describe("streamsock connect --reconnect and --proxy", () => {
     } finally {
       await proxy.stop();
       await server.close();
+    }
+  });
+});
+
+describe("streamsock connect --proxy https://", () => {
+  test("--ca is trusted for the https:// proxy's certificate as well as the server's", async () => {
+    const cert = await testCertificate();
+    const dir = await mkdtemp(join(tmpdir(), "streamsock-cli-proxy-"));
+    const { server } = await recordingServer();
+    const proxy = await startHttpsProxy(cert);
+    try {
+      await writeFile(join(dir, "ca.pem"), cert.cert);
+      const args = ["connect", `ws://127.0.0.1:${server.port}/`, "--proxy", proxy.url, "--wait", "300ms"];
+      const trusted = await run(CLI, [...args, "--ca", join(dir, "ca.pem")], { input: "via https proxy\n" });
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.match(trusted.stdout, /^< text: via https proxy$/m);
+      const untrusted = await run(CLI, args, { input: "never sent\n" });
+      assert.equal(untrusted.code, 3, untrusted.stderr);
+      assert.match(untrusted.stderr, /proxy/i);
+      assert.equal(proxy.requests.length, 1, "the untrusted proxy never saw a CONNECT");
+    } finally {
+      await proxy.stop();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
-import { HandshakeError } from "../src/errors.ts";
+import { HandshakeError, ProxyError } from "../src/errors.ts";
 import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/reconnecting.ts";
 import { serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
@@ -213,6 +213,13 @@ describe("reconnecting", () => {
     assert.equal(isRetryable(new HandshakeError("", { status: 502 })), true);
     assert.equal(isRetryable(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })), true);
     assert.equal(isRetryable(new TypeError("bad")), false);
+    const selfSigned = Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" });
+    assert.equal(
+      isRetryable(new ProxyError("Cannot reach proxy", { code: "ERR_PROXY_UNREACHABLE", cause: selfSigned })),
+      false,
+    );
+    assert.equal(isRetryable(new ProxyError("Proxy refused: 502", { status: 502 })), true);
+    assert.equal(isRetryable(new ProxyError("Proxy refused: 403", { status: 403 })), false);
     assert.equal(retryAfterDelay("120"), 120_000);
     assert.equal(retryAfterDelay("Wed, 21 Oct 2015 07:28:10 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")), 10_000);
     assert.equal(retryAfterDelay("soon"), 0);
