@@ -376,19 +376,24 @@ describe("the proxy leg is bounded", () => {
     };
   }
 
-  test("timeout covers a proxy that never answers CONNECT and closes the socket", async () => {
-    const proxy = await silentProxy();
-    try {
-      const err = await connect("ws://127.0.0.1:9/", { proxy: proxy.url, timeout: 300 }).then(
-        () => assert.fail("connect resolved"),
-        (e) => e,
-      );
-      assert.ok(err instanceof TimeoutError, String(err));
-      await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
-    } finally {
-      await proxy.stop();
-    }
-  });
+  // A silent http:// proxy stalls CONNECT, a silent https:// one the TLS
+  // handshake with the proxy, a silent socks5:// one the greeting.
+  for (const scheme of ["http", "https", "socks5"]) {
+    test(`timeout covers a silent ${scheme}:// proxy and closes the socket`, async () => {
+      const proxy = await silentProxy();
+      try {
+        const err = await connect("wss://127.0.0.1:9/", { proxy: proxy.url.replace("http", scheme), timeout: 300 })
+          .then(
+            () => assert.fail("connect resolved"),
+            (e) => e,
+          );
+        assert.ok(err instanceof TimeoutError, String(err));
+        await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
+      } finally {
+        await proxy.stop();
+      }
+    });
+  }
 
   test("signal aborts the proxy leg and closes the socket", async () => {
     const proxy = await silentProxy();
