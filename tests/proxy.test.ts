@@ -351,6 +351,33 @@ describe("connect through real proxies", () => {
   });
 });
 
+describe("a proxy that goes away", () => {
+  for (const scheme of ["ws", "wss"] as const) {
+    test(`${scheme}:// through an https:// proxy: the tunnel dropping closes the connection with 1006`, async () => {
+      const cert = await testCertificate();
+      const server = await echoServer(scheme === "wss" ? cert : undefined);
+      const proxy = await startHttpsProxy(cert);
+      try {
+        const ws = await connect(`${scheme}://127.0.0.1:${server.port}/`, {
+          proxy: { url: proxy.url, tls: { ca: cert.cert } },
+          tls: { ca: cert.cert },
+          timeout: 10_000,
+          pingInterval: 0,
+        });
+        await ws.send("before");
+        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "before");
+        await proxy.stop();
+        const info = await withTimeout(ws.closed, 5000, "the connection noticing");
+        assert.equal(info.code, 1006);
+        assert.equal(info.wasClean, false);
+      } finally {
+        await proxy.stop();
+        await server.close();
+      }
+    });
+  }
+});
+
 describe("the proxy leg is bounded", () => {
   /** A proxy that accepts TCP and never answers; resolves `closed` when our socket goes away. */
   async function silentProxy() {

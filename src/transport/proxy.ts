@@ -66,6 +66,9 @@ export async function dialThroughProxy(options: DialOptions, route: ProxyRoute):
     if (options.tls === undefined) return resumedOnStart(outer as Socket);
     // The server speaks TLS only after our ClientHello: nothing was put back.
     outer.resume();
+    // The inner TLS socket reports failures; one of the tunnel below it must
+    // not go unhandled (an "error" event without a listener ends the process).
+    outer.on("error", () => {});
     const inner = await opened(
       secureSocket({ socket: outer }, options.hostname, options.tls),
       "secureConnect",
