@@ -202,6 +202,35 @@ describe("reconnecting", () => {
     }
   });
 
+  test("abort during an attempt ends the loop and closes the attempt's socket", async () => {
+    let onClosed: () => void;
+    const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    const silent = createNetServer((socket) => {
+      socket.on("error", () => {});
+      socket.resume();
+      socket.once("close", () => onClosed());
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const controller = new AbortController();
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const loop = async () => {
+        for await (
+          const _ of reconnecting(`ws://127.0.0.1:${port}/`, {
+            signal: controller.signal,
+            onAttempt: () => void setTimeout(() => controller.abort(), 100),
+          })
+        ) {
+          assert.fail("connected to a server that never answers");
+        }
+      };
+      await withTimeout(loop(), 10_000, "the loop");
+      await withTimeout(closed, 5000, "the server seeing the attempt's socket close");
+    } finally {
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
   test("a bad URL throws at once", async () => {
     const iterator = reconnecting("ftp://127.0.0.1/")[Symbol.asyncIterator]();
     await assert.rejects(iterator.next(), TypeError);
