@@ -41,11 +41,14 @@ export {
   type HandshakeErrorOptions,
   MessageTooBigError,
   ProtocolError,
+  ProxyError,
+  type ProxyErrorOptions,
   TimeoutError,
   WebSocketError,
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
-export { connect, type ConnectOptions, type ConnectTlsOptions } from "./src/client.ts";
+export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client.ts";
+export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {

@@ -29,14 +29,18 @@ import { parseArgs } from "node:util";
 import {
   connect,
   type ConnectOptions,
+  type CloseInfo,
   HandshakeError,
-  type Message,
+  Message,
   Opcode,
+  ProxyError,
+  reconnecting,
   requestHandler,
   serve,
   type TracedFrame,
   type WebSocketConnection,
 } from "../mod.ts";
+import { VERSION } from "./version.ts";
 
 /** Exit codes; the module doc lists what each means. */
 const EXIT_OK = 0;
@@ -53,6 +57,7 @@ Usage:
   streamsock connect <url> [options]   talk to a WebSocket server (stdin -> messages -> stdout)
   streamsock serve [options]           run an echo or broadcast (chat) server
   streamsock <command> --help          the options of a command
+  streamsock --version                 the version
 
 Exit codes:
   0  the connection closed cleanly (1000, 1001 or no status code)
@@ -63,16 +68,24 @@ Exit codes:
 
 const CONNECT_HELP = `Usage: streamsock connect <url> [options]
 
-Connects to a ws:// or wss:// URL. Each line of stdin is sent as a text message
+Connects to a ws:// or wss:// URL (a URL without a scheme, such as
+127.0.0.1:8080, means ws://). Each line of stdin is sent as a text message
 (--binary: as a binary message of the line's bytes); once stdin has ended and
-nothing arrived for --wait (1s), the connection is closed with 1000. Received
-messages are printed to stdout, one per line, with their type:
+no message arrived for --wait (1s), the connection is closed with 1000.
+Received messages are printed to stdout, one per line, with their type:
   < text: hello
   < binary (3 bytes): 010203
   < ping (0 bytes)
   < close 1000: bye
-Pongs (answers to keepalive pings) are not printed. Status lines, errors and
-the --verbose trace go to stderr.
+Pongs (answers to pings) are printed as "< pong" only for /ping. Status lines,
+errors and the --verbose trace go to stderr.
+
+Commands (a line of stdin that starts with one of these; "//" sends a line
+starting with "/" as it is):
+  /ping [data]              send a ping (its pong is printed)
+  /close [code [reason]]    close with that code (default 1000) and reason
+  /binary <hex>             send a binary message of those bytes
+  /quit                     close with 1000 and exit
 
 Options:
   -p, --protocol <name>     subprotocol to offer; repeat or comma-separate for several
@@ -88,12 +101,22 @@ Options:
   -k, --insecure            accept any server certificate (testing only)
       --max-frame-size <bytes>
                             largest frame sent or accepted (default 1048576; k/m suffixes allowed)
-      --ping <duration>     keepalive: ping after this much silence; no answer within as long
-                            again closes with 1011 (exit 1); 0 for none (default 20s, 20s)
+      --ping <duration>     keepalive: ping after this much silence (default 20s); no answer
+                            within as long again closes with 1011 (exit 1); 0 for none
       --timeout <duration>  limit for connecting and the opening handshake (default 30s)
       --wait <duration>     after stdin ends, close once nothing arrived for this long (default 1s;
                             0 closes at once, and a server may then drop its last replies)
   -b, --binary              send stdin lines as binary messages
+  -x, --execute <message>   one shot: send this text message, print the first message that
+                            answers it, close with 1000 (exit 1 when none came within --timeout)
+      --reconnect           keep reconnecting (backoff with jitter) when the connection drops or
+                            cannot be made; stdin lines go to the current connection
+      --proxy <url>         go through an http://, https://, socks5:// or socks5h:// proxy
+                            (user:password@ in it authenticates; --ca and --insecure apply to
+                            an https:// proxy's certificate too). Without it HTTPS_PROXY,
+                            HTTP_PROXY, WS_PROXY, WSS_PROXY, ALL_PROXY and NO_PROXY apply
+      --timestamps          prefix each received message with the time it arrived (ISO 8601)
+      --json                print text messages that are JSON pretty-printed
   -v, --verbose             trace every frame on stderr: direction, opcode, FIN, RSV, length,
                             masking key and a payload preview
   -h, --help                this help
@@ -125,6 +148,8 @@ Options:
                             comma-separate for several, in order of preference
       --max-frame-size <bytes>
                             largest frame accepted or sent (default 1048576)
+  -v, --verbose             trace every frame on stdout, prefixed by its connection:
+                            direction, opcode, FIN, RSV, length, masking key, payload preview
   -h, --help                this help
 
 Exit codes: 0 after a shutdown by signal, 1 when it cannot listen, 2 usage error.
@@ -262,7 +287,35 @@ async function* lines(input: AsyncIterable<Uint8Array | string>): AsyncGenerator
 function connectError(url: string, error: unknown): string {
   // The message carries the server's short reason (the body's first line).
   if (error instanceof HandshakeError) return `streamsock: the handshake with ${url} failed: ${error.message}`;
-  return `streamsock: cannot connect to ${url}: ${(error as Error)?.message ?? String(error)}`;
+  if (error instanceof ProxyError) return `streamsock: cannot connect to ${url} through the proxy: ${error.message}`;
+  return `streamsock: cannot connect to ${url}: ${describeError(error)}`;
+}
+
+/** An error's message with its code when the message does not say it (Bun's "Failed to connect"). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code !== "" && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+}
+
+/**
+ * The URL to connect to: without a scheme, ws:// as in wscat; a port out of
+ * range is named rather than reported as an unparsable URL.
+ */
+function connectUrl(text: string): string {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `ws://${text}`;
+  const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)(?:[/?#]|$)/i.exec(url)?.[1];
+  if (port !== undefined && Number(port) > 65535) throw new UsageError(`port ${port} in ${JSON.stringify(text)} is out of range (0-65535)`);
+  if (!URL.canParse(url) || !/^(wss?|https?):$/.test(new URL(url).protocol)) {
+    throw new UsageError(`connect needs a ws:// or wss:// URL, not ${JSON.stringify(text)}`);
+  }
+  return url;
+}
+
+/** How `connect` prints received messages. */
+interface ReceiveFormat {
+  timestamps: boolean;
+  json: boolean;
 }
 
 async function runConnect(args: string[]): Promise<number> {
@@ -283,6 +336,11 @@ async function runConnect(args: string[]): Promise<number> {
       timeout: { type: "string" },
       wait: { type: "string" },
       binary: { type: "boolean", short: "b" },
+      execute: { type: "string", short: "x" },
+      reconnect: { type: "boolean" },
+      proxy: { type: "string" },
+      timestamps: { type: "boolean" },
+      json: { type: "boolean" },
       verbose: { type: "boolean", short: "v" },
       help: { type: "boolean", short: "h" },
     },
@@ -292,11 +350,9 @@ async function runConnect(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new UsageError("connect needs exactly one URL");
-  const url = positionals[0];
-  if (!URL.canParse(url) || !/^(wss?|https?):$/.test(new URL(url).protocol)) {
-    throw new UsageError(`connect needs a ws:// or wss:// URL, not ${JSON.stringify(url)}`);
-  }
+  const url = connectUrl(positionals[0]);
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
+  if (values.execute !== undefined && values.reconnect) throw new UsageError("--execute and --reconnect exclude each other");
 
   const options: ConnectOptions = { headers: parseHeaders(values.header) };
   const protocols = list(values.protocol);
@@ -311,7 +367,10 @@ async function runConnect(args: string[]): Promise<number> {
   const ca = await readPem(values.ca, "--ca");
   const cert = await readPem(values.cert, "--cert");
   const key = await readPem(values.key, "--key");
-  options.tls = { ca, cert, key, rejectUnauthorized: values.insecure ? false : undefined };
+  const rejectUnauthorized = values.insecure ? false : undefined;
+  options.tls = { ca, cert, key, rejectUnauthorized };
+  // An https:// proxy's certificate is checked against --ca too (and not at all with --insecure).
+  if (values.proxy !== undefined) options.proxy = { url: values.proxy, tls: { ca, rejectUnauthorized } };
   if (values["max-frame-size"] !== undefined) options.maxFrameSize = parseSize(values["max-frame-size"], "--max-frame-size");
   if (values.ping !== undefined) {
     // A peer that stays silent for as long again after a ping is taken for dead.
@@ -321,6 +380,8 @@ async function runConnect(args: string[]): Promise<number> {
   if (values.timeout !== undefined) options.timeout = parseDuration(values.timeout, "--timeout") || Infinity;
   const wait = parseDuration(values.wait ?? "1s", "--wait");
   if (values.verbose) options.trace = (frame) => err(describeFrame(frame));
+  const format: ReceiveFormat = { timestamps: values.timestamps === true, json: values.json === true };
+  if (values.reconnect) return await connectAgain(url, options, format, values.binary === true, wait);
 
   let ws: WebSocketConnection;
   try {
@@ -331,14 +392,18 @@ async function runConnect(args: string[]): Promise<number> {
     return EXIT_CONNECT_FAILED;
   }
   err(`connected to ${url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
+  if (values.execute !== undefined) return await executeOnce(ws, values.execute, format, options.timeout ?? 30_000);
 
-  const receiving = receiveAll(ws);
-  const sending = sendStdin(ws, values.binary === true, wait);
+  const receiving = receiveAll(ws, format);
+  const sending = sendStdin(() => Promise.resolve(ws), values.binary === true, wait);
   process.once("SIGINT", () => void ws.close(1000, "").catch(() => {}));
   // Whichever side ends first decides: the peer's close ends the program
   // even while stdin stays open.
   await Promise.race([receiving, sending.then(() => receiving)]);
-  const info = await ws.closed;
+  return exitCodeOf(await ws.closed);
+}
+
+function exitCodeOf(info: CloseInfo): number {
   if (info.wasClean && CLEAN_CODES.has(info.code)) {
     err(`closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`);
     return EXIT_OK;
@@ -351,10 +416,112 @@ async function runConnect(args: string[]): Promise<number> {
   return EXIT_CLOSED_ABNORMALLY;
 }
 
+/** `--execute`: sends one message, prints the first message that comes back, closes. */
+async function executeOnce(ws: WebSocketConnection, text: string, format: ReceiveFormat, timeout: number): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    if (timeout !== Infinity) timer = setTimeout(() => resolve("timeout"), timeout);
+  });
+  try {
+    await ws.sendAll(text);
+    for (;;) {
+      const msg = await Promise.race([ws.recvAll(), timedOut]);
+      if (msg === "timeout") {
+        err(`streamsock: no answer within ${timeout} ms`);
+        await ws.close(1000, "").catch(() => {});
+        return EXIT_CLOSED_ABNORMALLY;
+      }
+      if (msg.type === "ping" || msg.type === "pong") continue;
+      printReceived(msg, format);
+      if (msg.type === "close") break;
+      await ws.close(1000, "");
+      break;
+    }
+  } catch {
+    // Closed before an answer: `closed` tells how.
+  } finally {
+    clearTimeout(timer);
+  }
+  return exitCodeOf(await ws.closed);
+}
+
+/**
+ * `--reconnect`: one stdin for a succession of connections, each made by
+ * `reconnecting`. Ends once stdin has ended and --wait passed quietly, or on
+ * Ctrl-C; an error retrying cannot fix ends it with exit 3.
+ */
+async function connectAgain(
+  url: string,
+  options: ConnectOptions,
+  format: ReceiveFormat,
+  binary: boolean,
+  wait: number,
+): Promise<number> {
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  // The open connection, for stdin; waiters are woken when it changes.
+  let open: WebSocketConnection | null = null;
+  const wake: (() => void)[] = [];
+  const changed = () => {
+    for (const resolve of wake.splice(0)) resolve();
+  };
+  stop.signal.addEventListener("abort", changed, { once: true });
+  const current = async () => {
+    while (open === null && !stop.signal.aborted) await new Promise<void>((resolve) => wake.push(resolve));
+    return stop.signal.aborted ? null : open;
+  };
+  void sendStdin(current, binary, wait, true).then(() => stop.abort());
+  try {
+    for await (
+      const ws of reconnecting(url, {
+        ...options,
+        signal: stop.signal,
+        onAttempt: ({ attempt, delay, error }) => {
+          if (attempt === 1 && error === undefined) return;
+          const why = error === undefined ? "" : `: ${connectError(url, error).replace(/^streamsock: /, "")}`;
+          err(`reconnecting in ${Math.round(delay)} ms (attempt ${attempt})${why}`);
+        },
+      })
+    ) {
+      err(`connected to ${url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
+      open = ws;
+      changed();
+      void ws.closed.then(() => {
+        if (open === ws) open = null;
+      });
+      await receiveAll(ws, format);
+      const info = await ws.closed;
+      if (!stop.signal.aborted) err(`closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`);
+    }
+  } catch (error) {
+    if (error instanceof TypeError && !(error as { code?: string }).code) throw new UsageError(error.message);
+    err(connectError(url, error));
+    return EXIT_CONNECT_FAILED;
+  } finally {
+    stop.abort();
+  }
+  return EXIT_OK;
+}
+
 /** When the last message arrived (or the connection opened): `--wait` measures quiet from it. */
 let lastReceived = Date.now();
 
-async function receiveAll(ws: WebSocketConnection): Promise<void> {
+/** Pongs are printed only after a /ping: keepalive pongs are noise. */
+let pongsWanted = 0;
+
+function printReceived(msg: Message, format: ReceiveFormat): void {
+  let text = describeMessage(msg);
+  if (format.json && msg.type === "text") {
+    try {
+      text = `text: ${JSON.stringify(JSON.parse(msg.data as string), null, 2)}`;
+    } catch {
+      // Not JSON: printed as it is.
+    }
+  }
+  out(`${format.timestamps ? `${new Date().toISOString()} ` : ""}< ${text}`);
+}
+
+async function receiveAll(ws: WebSocketConnection, format: ReceiveFormat): Promise<void> {
   for (;;) {
     let msg: Message;
     try {
@@ -362,30 +529,110 @@ async function receiveAll(ws: WebSocketConnection): Promise<void> {
     } catch {
       return; // closed: `closed` tells how
     }
-    lastReceived = Date.now();
-    // Pongs answer our keepalive pings; --verbose shows them in the trace.
-    if (msg.type !== "pong") out(`< ${describeMessage(msg)}`);
+    if (msg.type === "pong") {
+      // Pongs answer pings and say nothing of the server's messages: they
+      // must not hold off --wait, or --ping would keep the program alive.
+      if (pongsWanted === 0) continue;
+      pongsWanted--;
+    } else if (msg.type !== "ping") {
+      lastReceived = Date.now();
+    }
+    printReceived(msg, format);
     if (msg.type === "close") return;
   }
 }
 
-async function sendStdin(ws: WebSocketConnection, binary: boolean, wait: number): Promise<void> {
-  try {
-    for await (const line of lines(process.stdin)) {
-      // sendAll: a line longer than --max-frame-size goes out in several frames.
-      if (binary) await ws.sendAll(line);
-      else await ws.sendAll(new TextDecoder().decode(line));
+/**
+ * Sends each line of stdin to the connection `current` gives (a command
+ * runs instead), then closes after `wait` ms of quiet. With `retry`
+ * (--reconnect) a line the connection could not take goes to the next one.
+ * Resolves once stdin ended (or /quit) and the close was sent, or when there
+ * is no connection any more.
+ */
+async function sendStdin(
+  current: () => Promise<WebSocketConnection | null>,
+  binary: boolean,
+  wait: number,
+  retry = false,
+): Promise<void> {
+  for await (const line of lines(process.stdin)) {
+    for (;;) {
+      const ws = await current();
+      if (ws === null) return;
+      let action: Awaited<ReturnType<typeof runCommand>>;
+      try {
+        action = await runCommand(ws, line, binary);
+      } catch {
+        // The connection closed under the line: `closed` tells how.
+        if (!retry) return;
+        await ws.closed;
+        continue;
+      }
+      if (action === "quit") {
+        await ws.close(1000, "").catch(() => {});
+        return;
+      }
+      if (action === "closing" && !retry) return;
+      break;
     }
-    // Replies to the last lines may still be on their way, and a server stops
-    // sending once our close arrives: close only after `wait` ms of quiet.
-    let closed = false;
-    void ws.closed.then(() => (closed = true));
-    for (let quiet = Date.now() - lastReceived; !closed && quiet < wait; quiet = Date.now() - lastReceived) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(wait - quiet, 50)));
+  }
+  const ws = await current();
+  if (ws === null) return;
+  // Replies to the last lines may still be on their way, and a server stops
+  // sending once our close arrives: close only after `wait` ms of quiet.
+  let closed = false;
+  void ws.closed.then(() => (closed = true));
+  for (let quiet = Date.now() - lastReceived; !closed && quiet < wait; quiet = Date.now() - lastReceived) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait - quiet, 50)));
+  }
+  await ws.close(1000, "").catch(() => {});
+}
+
+/** Sends one line of stdin, or runs it when it is a command. */
+async function runCommand(ws: WebSocketConnection, line: Uint8Array, binary: boolean): Promise<"sent" | "closing" | "quit"> {
+  const text = new TextDecoder().decode(line);
+  const match = /^\/(ping|close|binary|quit)(?:\s+(.*))?$/.exec(text);
+  if (match === null) {
+    // "//..." sends a line that starts with "/".
+    const literal = text.startsWith("//") ? text.slice(1) : null;
+    if (binary) await ws.sendAll(literal === null ? line : new TextEncoder().encode(literal));
+    else await ws.sendAll(literal ?? text);
+    return "sent";
+  }
+  const [, command, rest = ""] = match;
+  switch (command) {
+    case "ping": {
+      const data = new TextEncoder().encode(rest);
+      if (data.length > 125) {
+        err("streamsock: /ping data is at most 125 bytes");
+        return "sent";
+      }
+      pongsWanted++;
+      await ws.send(new Message(data, "ping"));
+      return "sent";
     }
-    await ws.close(1000, "");
-  } catch {
-    // The connection closed while stdin was being sent: `closed` tells how.
+    case "binary": {
+      const hexText = rest.replace(/\s+/g, "");
+      if (!/^(?:[0-9a-f]{2})*$/i.test(hexText)) {
+        err(`streamsock: /binary expects hex bytes such as 01ff, not ${JSON.stringify(rest)}`);
+        return "sent";
+      }
+      await ws.sendAll(new Uint8Array(hexText.match(/../g)?.map((byte) => parseInt(byte, 16)) ?? []));
+      return "sent";
+    }
+    case "close": {
+      const closeMatch = /^(?:(\d+)(?:\s+(.*))?)?$/.exec(rest.trim());
+      const code = closeMatch?.[1] === undefined ? 1000 : Number(closeMatch[1]);
+      try {
+        await ws.close(code, closeMatch?.[2] ?? "");
+      } catch (error) {
+        err(`streamsock: /close: ${describeError(error)}`);
+        return "sent";
+      }
+      return "closing";
+    }
+    default:
+      return "quit";
   }
 }
 
@@ -402,6 +649,7 @@ async function runServe(args: string[]): Promise<number> {
       key: { type: "string" },
       protocol: { type: "string", short: "p", multiple: true },
       "max-frame-size": { type: "string" },
+      verbose: { type: "boolean", short: "v" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -423,8 +671,15 @@ async function runServe(args: string[]): Promise<number> {
 
   const clients = new Set<WebSocketConnection>();
   let next = 1;
+  // Connection numbers for the trace, which starts before onSocket runs.
+  const ids = new WeakMap<object, string>();
+  const idOf = (request: object) => {
+    let id = ids.get(request);
+    if (id === undefined) ids.set(request, id = `[#${next++}]`);
+    return id;
+  };
   const onSocket = async (ws: WebSocketConnection, request: { url: string; remoteAddress?: string }) => {
-    const id = `[#${next++}]`;
+    const id = idOf(request);
     out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
     clients.add(ws);
     try {
@@ -446,7 +701,11 @@ async function runServe(args: string[]): Promise<number> {
   const handler = requestHandler(
     onSocket,
     protocols.length === 0 ? undefined : (offered) => protocols.find((p) => offered.includes(p)) ?? null,
-    { maxFrameSize, onError: (error) => err(`streamsock: ${(error as Error)?.message ?? error}`) },
+    {
+      maxFrameSize,
+      onError: (error) => err(`streamsock: ${(error as Error)?.message ?? error}`),
+      trace: values.verbose ? (frame, request) => out(`${idOf(request)} ${describeFrame(frame)}`) : undefined,
+    },
   );
   const server = serve({ port, hostname: values.host, tls: cert && key ? { cert, key } : undefined }, handler);
   try {
@@ -466,6 +725,22 @@ async function runServe(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+/**
+ * parseArgs' complaint in our words: its own text ("Unknown option '--x'.
+ * To specify a positional argument starting with a '-', place it at the end
+ * of the command after '--', as in '-- \"--x\"") differs between runtimes
+ * and talks about its own syntax.
+ */
+function parseArgsMessage(error: Error): string {
+  const unknown = /Unknown option '([^']+)'/.exec(error.message);
+  if (unknown) return `unknown option ${unknown[1]}`;
+  const missing = /Option '(-\w, )?(--[\w-]+)[^']*' argument missing/.exec(error.message);
+  if (missing) return `${missing[2]} needs a value`;
+  const notString = /Option '(-\w, )?(--[\w-]+)[^']*' (?:does not take an argument|argument is ambiguous)/.exec(error.message);
+  if (notString) return `${notString[2]} takes no value`;
+  return error.message.split(/\.\s/)[0];
+}
+
 /** Runs the command line with the given arguments and resolves with the exit code. */
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -475,6 +750,11 @@ async function main(args: string[]): Promise<number> {
         return await runConnect(rest);
       case "serve":
         return await runServe(rest);
+      case "-V":
+      case "--version":
+      case "version":
+        out(`streamsock ${VERSION}`);
+        return EXIT_OK;
       case undefined:
       case "help":
       case "-h":
@@ -490,7 +770,10 @@ async function main(args: string[]): Promise<number> {
     // parseArgs reports unknown options and missing values as TypeErrors with an ERR_PARSE_ARGS_ code.
     const code = (error as { code?: string }).code ?? "";
     if (error instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
-      err(`streamsock: ${(error as Error).message}\nRun "streamsock ${command === "serve" || command === "connect" ? `${command} ` : ""}--help" for usage.`);
+      const known = command === "serve" || command === "connect";
+      const message = error instanceof UsageError ? error.message : parseArgsMessage(error as Error);
+      const usage = known ? `${(command === "serve" ? SERVE_HELP : CONNECT_HELP).split("\n")[0]}; run` : "Run";
+      err(`streamsock: ${message}\n${usage} "streamsock ${known ? `${command} ` : ""}--help" for all options.`);
       return EXIT_USAGE;
     }
     throw error;

@@ -25,6 +25,8 @@ import { checkDeflateResponse, deflateOffer, PERMESSAGE_DEFLATE } from "./handsh
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
 import { traceTransport, type TracedFrame } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
+import { resolveProxy } from "./client/proxy.ts";
+import { readEnvironment } from "./transport/environment.ts";
 import type { TransportSink } from "./transport/types.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
@@ -66,6 +68,36 @@ export interface ConnectTlsOptions {
   serverName?: string;
   /** Set to false to accept any certificate (testing only). Defaults to true. Supported on every runtime. */
   rejectUnauthorized?: boolean;
+}
+
+/**
+ * The long form of {@link ConnectOptions}' `proxy` option: the proxy's URL
+ * plus extra header fields for its CONNECT request and TLS settings for the
+ * connection to an `https://` proxy.
+ *
+ * @example An HTTPS proxy with a private CA and an extra header
+ * ```ts ignore
+ * import { connect, type ProxyOptions } from "@streamsock/streamsock";
+ *
+ * const proxy: ProxyOptions = {
+ *   url: "https://user:secret@proxy.internal:3129",
+ *   headers: { "X-Team": "dashboards" },
+ *   tls: { ca: await Deno.readTextFile("proxy-ca.pem") },
+ * };
+ * const ws = await connect("wss://example.test/feed", { proxy });
+ * ```
+ */
+export interface ProxyOptions {
+  /**
+   * An `http://`, `https://`, `socks5://` or `socks5h://` URL; a bare
+   * `host:port` means `http://`. User name and password in it become
+   * `Proxy-Authorization: Basic` or the SOCKS5 user/password (RFC 1929).
+   */
+  url: string | URL;
+  /** Extra header fields for an HTTP(S) proxy's CONNECT request. */
+  headers?: HeaderFields;
+  /** TLS settings for the connection to an `https://` proxy; `tls` of {@link ConnectOptions} is for the server. */
+  tls?: ConnectTlsOptions;
 }
 
 /**
@@ -112,6 +144,16 @@ export interface ConnectOptions
   origin?: string;
   /** TLS settings for `wss://` URLs. */
   tls?: ConnectTlsOptions;
+  /**
+   * The proxy to tunnel through: an `http://`, `https://`, `socks5://` or
+   * `socks5h://` URL (credentials in it authenticate to the proxy), or
+   * {@link ProxyOptions} for extra CONNECT header fields and the proxy's
+   * own TLS settings. `null` connects directly. When absent the
+   * environment decides (`NO_PROXY`, `WSS_PROXY`/`WS_PROXY`,
+   * `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`; see the README). A refusing
+   * proxy rejects with a `ProxyError`.
+   */
+  proxy?: string | URL | ProxyOptions | null;
   /**
    * Milliseconds for the whole opening: DNS, TCP, TLS, the handshake and any
    * redirects. Past it, `connect` rejects with a {@link TimeoutError}.
@@ -237,6 +279,7 @@ function credentialsOf(url: URL): string | null {
  * @returns The open connection.
  * @throws {TypeError} For a URL or option that cannot be sent.
  * @throws {HandshakeError} When the server refused or broke the handshake.
+ * @throws {ProxyError} When the proxy could not be reached or refused the tunnel (not a HandshakeError).
  * @throws {TimeoutError} When `timeout` passed first.
  *
  * @example Echo one message
@@ -361,15 +404,21 @@ async function attempt(
   const accept = await computeAccept(key);
   const secure = url.protocol === "wss:";
   const port = url.port === "" ? (secure ? 443 : 80) : Number(url.port);
-  const transport = await dial({
+  const target = {
     // URL keeps IPv6 literals in brackets; sockets want the bare address.
     hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
     port,
     tls: secure ? (options.tls ?? {}) : undefined,
     signal,
-  }).catch((err) => {
-    throw connectErrorOf(err, url.hostname, port);
-  });
+  };
+  // Chosen per attempt: NO_PROXY may send a redirect's target direct.
+  const proxy = resolveProxy(url, options.proxy, readEnvironment);
+  // A proxy's own failures are ProxyErrors, named after the proxy.
+  const transport = proxy === null
+    ? await dial(target).catch((err) => {
+      throw connectErrorOf(err, url.hostname, port);
+    })
+    : await (await import("./transport/proxy.ts")).dialThroughProxy(target, proxy);
   return new Promise((resolve, reject) => {
     const parser = new HttpHeadParser();
     let response: HttpHead | null = null;

@@ -306,3 +306,73 @@ export function connectErrorOf(err: unknown, hostname: string, port: number): un
   }
   return err;
 }
+
+/**
+ * What a proxy answered, carried by a {@link ProxyError}.
+ *
+ * @example
+ * ```ts
+ * import { ProxyError, type ProxyErrorOptions } from "@streamsock/streamsock";
+ *
+ * const answer: ProxyErrorOptions = { code: "ERR_PROXY_AUTH", proxy: "http://proxy.test:3128", status: 407 };
+ * console.log(new ProxyError("Proxy answered 407 Proxy Authentication Required", answer).status); // 407
+ * ```
+ */
+export interface ProxyErrorOptions {
+  /** Stable identifier such as `"ERR_PROXY_STATUS"`. Defaults to `"ERR_PROXY"`. */
+  code?: string;
+  /** The proxy's URL, without credentials. */
+  proxy?: string;
+  /** The HTTP status an HTTP proxy answered CONNECT with; 0 otherwise. */
+  status?: number;
+  /** The header fields of that answer. */
+  headers?: Headers;
+  /** The reply code a SOCKS5 proxy answered with (RFC 1928 §6), or -1. */
+  socksReply?: number;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The proxy between the client and the WebSocket server could not be
+ * reached or refused the tunnel: an HTTP proxy answered CONNECT with
+ * something other than 2xx (407, 403, 502...), or a SOCKS5 proxy refused
+ * the authentication or the connection. Not a {@link HandshakeError}: the
+ * WebSocket server was never asked.
+ *
+ * @example Telling the proxy's refusal from the server's
+ * ```ts
+ * import { connect, HandshakeError, ProxyError } from "@streamsock/streamsock";
+ *
+ * try {
+ *   await connect("wss://example.test/", { proxy: "http://proxy.test:3128" });
+ * } catch (err) {
+ *   if (err instanceof ProxyError) console.log("proxy said", err.status, err.message);
+ *   else if (err instanceof HandshakeError) console.log("server said", err.status);
+ * }
+ * ```
+ */
+export class ProxyError extends WebSocketError {
+  /** The proxy's URL, without credentials. */
+  readonly proxy: string;
+  /** The HTTP status an HTTP proxy answered CONNECT with; 0 for SOCKS or when none arrived. */
+  readonly status: number;
+  /** The header fields of that answer (empty when none arrived). */
+  readonly headers: Headers;
+  /** The SOCKS5 reply code (RFC 1928 §6), or -1 when there was none. */
+  readonly socksReply: number;
+
+  /**
+   * Creates a proxy error.
+   *
+   * @param message What the proxy answered, in sentence case.
+   * @param options The code and the proxy's answer.
+   */
+  constructor(message: string, options: ProxyErrorOptions = {}) {
+    super(message, { code: options.code ?? "ERR_PROXY", cause: options.cause });
+    this.proxy = options.proxy ?? "";
+    this.status = options.status ?? 0;
+    this.headers = options.headers ?? new Headers();
+    this.socksReply = options.socksReply ?? -1;
+  }
+}

@@ -23,6 +23,7 @@ import {
 } from "./handshake/server.ts";
 import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
+import { type TracedFrame, traceTransport } from "./trace.ts";
 import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
@@ -112,6 +113,12 @@ export interface RequestHandlerOptions
    * already closed with its code. Defaults to `console.error`.
    */
   onError?: (error: unknown, request: UpgradeRequest | undefined) => void;
+  /**
+   * Debugging: called with every frame each connection sends and receives
+   * after the handshake, read from the wire, and the request it came from.
+   * `streamsock serve --verbose` prints these. Costs nothing when absent.
+   */
+  trace?: (frame: TracedFrame, request: UpgradeRequest) => void;
 }
 
 /**
@@ -184,6 +191,7 @@ interface HandshakeCore {
   handshakeTimeout: number;
   onError: (error: unknown, request: UpgradeRequest | undefined) => void;
   connectionOptions: WebSocketConnectionOptions;
+  trace: RequestHandlerOptions["trace"];
 }
 
 /** What a server learns about its connections, to count and shut them down. */
@@ -393,12 +401,17 @@ class PendingHandshake implements TransportSink {
     transport.write(response);
     let ws: WebSocketConnection;
     try {
-      ws = new WebSocketConnection(transport, {
-        ...core.connectionOptions,
-        protocol: negotiated.protocol,
-        extensions: deflate?.response ?? "",
-        head: this.#early.length === 0 ? undefined : concatChunks(this.#early),
-      });
+      const head = this.#early.length === 0 ? undefined : concatChunks(this.#early);
+      const trace = core.trace;
+      ws = new WebSocketConnection(
+        trace === undefined ? transport : traceTransport(transport, (frame) => trace(frame, request), head),
+        {
+          ...core.connectionOptions,
+          protocol: negotiated.protocol,
+          extensions: deflate?.response ?? "",
+          head,
+        },
+      );
     } catch (err) {
       report(core, err, request);
       transport.destroy();
@@ -453,7 +466,7 @@ function makeCore(
   options: RequestHandlerOptions,
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
-  const { verify, handshakeTimeout, onError, ...connectionOptions } = options;
+  const { verify, handshakeTimeout, onError, trace, ...connectionOptions } = options;
   resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
@@ -462,6 +475,7 @@ function makeCore(
     handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     onError: onError ?? defaultOnError,
     connectionOptions: { ...connectionOptions, role: "server" },
+    trace,
   };
 }
 

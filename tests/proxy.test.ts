@@ -1,0 +1,451 @@
+// connect() through real proxies: tinyproxy (HTTP CONNECT), dante (SOCKS5)
+// and our own TLS-terminating https:// proxy, for ws:// and wss://, with and
+// without credentials; refusals, timeout, abort, redirects and the
+// environment variables. Plus the pure parts: proxy URLs, NO_PROXY, SOCKS5
+// messages.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer as createNetServer, type Socket } from "node:net";
+import process from "node:process";
+import { connect } from "../src/client.ts";
+import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
+import { matchesNoProxy, parseIp, parseProxyUrl, proxyFromEnvironment, socks5Handshake } from "../src/client/proxy.ts";
+import { serve, type Server } from "../src/server.ts";
+import { testCertificate } from "./_tls.ts";
+import {
+  DANTED,
+  ensureSocksUser,
+  type RunningProxy,
+  SOCKS_USER,
+  startDante,
+  startHttpsProxy,
+  startTinyproxy,
+  TINYPROXY,
+} from "./_proxies.ts";
+
+const HTTP_AUTH = { user: "proxyuser", password: "proxy-pass" };
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+function env(vars: Record<string, string>) {
+  return (name: string) => vars[name];
+}
+
+describe("proxy selection without I/O", () => {
+  test("parses proxy URLs, default ports and credentials; a bare host:port is an HTTP proxy", () => {
+    assert.deepEqual(parseProxyUrl("socks5h://a%40b:p%3Ass@proxy.test"), {
+      protocol: "socks5h:",
+      hostname: "proxy.test",
+      port: 1080,
+      username: "a@b",
+      password: "p:ss",
+      display: "socks5h://proxy.test",
+    });
+    assert.equal(parseProxyUrl("proxy.test:3128").protocol, "http:");
+    assert.equal(parseProxyUrl("https://[::1]").port, 443);
+    assert.equal(parseProxyUrl("https://[::1]").hostname, "::1");
+    assert.throws(() => parseProxyUrl("ftp://proxy.test"), /Unsupported proxy scheme ftp:/);
+  });
+
+  test("the environment: NO_PROXY first, then WSS_PROXY/WS_PROXY, HTTPS_PROXY, HTTP_PROXY (ws only), ALL_PROXY", () => {
+    const wss = new URL("wss://example.test/");
+    const ws = new URL("ws://example.test/");
+    const all = {
+      WSS_PROXY: "http://wss:1",
+      WS_PROXY: "http://ws:1",
+      HTTPS_PROXY: "http://https:1",
+      HTTP_PROXY: "http://http:1",
+      ALL_PROXY: "socks5://all:1",
+    };
+    assert.equal(proxyFromEnvironment(wss, env(all)), "http://wss:1");
+    assert.equal(proxyFromEnvironment(ws, env(all)), "http://ws:1");
+    const { WSS_PROXY: _a, WS_PROXY: _b, ...noWs } = all;
+    assert.equal(proxyFromEnvironment(wss, env(noWs)), "http://https:1");
+    assert.equal(proxyFromEnvironment(ws, env(noWs)), "http://https:1");
+    const { HTTPS_PROXY: _c, ...httpOnly } = noWs;
+    assert.equal(proxyFromEnvironment(ws, env(httpOnly)), "http://http:1");
+    assert.equal(proxyFromEnvironment(wss, env(httpOnly)), "socks5://all:1", "HTTP_PROXY is not for wss://");
+    assert.equal(proxyFromEnvironment(wss, env({})), null);
+    assert.equal(
+      proxyFromEnvironment(wss, env({ https_proxy: "http://lower:1", HTTPS_PROXY: "http://upper:1" })),
+      "http://lower:1",
+    );
+    assert.equal(proxyFromEnvironment(wss, env({ https_proxy: "", HTTPS_PROXY: "http://upper:1" })), "http://upper:1");
+    assert.equal(proxyFromEnvironment(wss, env({ ...all, no_proxy: "example.test" })), null);
+    assert.equal(proxyFromEnvironment(wss, env({ ...all, NO_PROXY: "*" })), null);
+  });
+
+  test("NO_PROXY: host, domain suffix, leading dot, *, ports and CIDR for IP literals", () => {
+    assert.ok(matchesNoProxy("example.test", "example.test", 443));
+    assert.ok(matchesNoProxy("example.test", "api.example.test", 443));
+    assert.ok(matchesNoProxy(".example.test", "api.example.test", 443));
+    assert.ok(matchesNoProxy("*.example.test", "api.example.test", 443));
+    assert.ok(!matchesNoProxy("example.test", "badexample.test", 443));
+    assert.ok(matchesNoProxy("EXAMPLE.test.", "example.TEST", 80));
+    assert.ok(matchesNoProxy("other, example.test:8080", "example.test", 8080));
+    assert.ok(!matchesNoProxy("example.test:8080", "example.test", 443));
+    assert.ok(matchesNoProxy("10.0.0.0/8", "10.1.2.3", 80));
+    assert.ok(!matchesNoProxy("10.0.0.0/8", "11.1.2.3", 80));
+    assert.ok(matchesNoProxy("127.0.0.1", "127.0.0.1", 80));
+    assert.ok(matchesNoProxy("192.168.1.0/24:9000", "192.168.1.77", 9000));
+    assert.ok(!matchesNoProxy("192.168.1.0/24:9000", "192.168.1.77", 9001));
+    assert.ok(matchesNoProxy("fd00::/8", "[fd12::1]", 80));
+    assert.ok(matchesNoProxy("[::1]:8080", "[::1]", 8080));
+    assert.ok(matchesNoProxy("::1", "::1", 1));
+    assert.ok(!matchesNoProxy("10.0.0.0/8", "example.test", 80));
+    assert.ok(matchesNoProxy(" a , * ", "anything", 1));
+    assert.deepEqual([...parseIp("::ffff:1.2.3.4")!].slice(10), [0xff, 0xff, 1, 2, 3, 4]);
+    assert.equal(parseIp("1::2::3"), null);
+  });
+
+  test("SOCKS5 messages: greeting, RFC 1929 auth, CONNECT by name, reply split at every byte", () => {
+    const proxy = parseProxyUrl("socks5h://me:pw@proxy.test");
+    const handshake = socks5Handshake(proxy, { hostname: "ws.test", port: 8080 });
+    assert.deepEqual([...handshake.start()], [5, 2, 0, 2]);
+    assert.deepEqual(handshake.push(new Uint8Array([5, 2])), {
+      send: new Uint8Array(
+        [1, 2, ..."me"].map((c) => typeof c === "string" ? c.charCodeAt(0) : c).concat([2, 112, 119]),
+      ),
+      rest: null,
+    });
+    const step = handshake.push(new Uint8Array([1, 0]));
+    assert.deepEqual([...step.send!], [5, 1, 0, 3, 7, ...new TextEncoder().encode("ws.test"), 0x1f, 0x90]);
+    const reply = [5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90];
+    for (let i = 0; i < reply.length - 1; i++) assert.equal(handshake.push(new Uint8Array([reply[i]])).rest, null);
+    assert.deepEqual([...handshake.push(new Uint8Array([reply.at(-1)!])).rest!], []);
+
+    const whole = socks5Handshake(parseProxyUrl("socks5h://proxy.test"), { hostname: "ws.test", port: 80 });
+    whole.start();
+    whole.push(new Uint8Array([5, 0]));
+    assert.deepEqual(
+      [...whole.push(new Uint8Array([...reply, 42])).rest!],
+      [42],
+      "bytes after the reply belong to the tunnel",
+    );
+
+    const refused = socks5Handshake(parseProxyUrl("socks5://proxy.test"), { hostname: "::1", port: 1 });
+    assert.deepEqual([...refused.start()], [5, 1, 0]);
+    assert.deepEqual([...refused.push(new Uint8Array([5, 0])).send!].slice(0, 4), [5, 1, 0, 4]);
+    assert.throws(
+      () => refused.push(new Uint8Array([5, 5, 0, 1, 0, 0, 0, 0, 0, 0])),
+      (err) => err instanceof ProxyError && err.socksReply === 5 && /connection refused/.test(err.message),
+    );
+  });
+});
+
+/** An echo server (ws:// or wss://) on 127.0.0.1. */
+async function echoServer(tls?: { cert: string; key: string }): Promise<Server> {
+  const server = serve({ hostname: "127.0.0.1", port: 0, tls }, async (ws) => {
+    for await (const message of ws) await ws.send(message.data);
+  });
+  await server.ready;
+  return server;
+}
+
+async function echoesThrough(
+  url: string,
+  proxy: string | { url: string; tls?: { ca: string } } | undefined,
+  ca: string,
+) {
+  const ws = await withTimeout(
+    connect(url, { proxy, tls: { ca }, timeout: 10_000, pingInterval: 0 }),
+    15_000,
+    `connect ${url} via ${typeof proxy === "object" ? proxy.url : proxy}`,
+  );
+  try {
+    await ws.send("through the proxy");
+    assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the proxy");
+  } finally {
+    await ws.close();
+  }
+}
+
+const dante = DANTED === null ? "dante-server's danted is not installed (apt-get install dante-server)" : false;
+const tinyproxy = TINYPROXY === null ? "tinyproxy is not installed (apt-get install tinyproxy)" : false;
+if (dante) console.warn(`!!! SKIPPING the SOCKS5 proxy tests: ${dante}`);
+if (tinyproxy) console.warn(`!!! SKIPPING the HTTP proxy tests: ${tinyproxy}`);
+const socksUserProblem = DANTED === null ? null : ensureSocksUser();
+if (socksUserProblem !== null) console.warn(`!!! SKIPPING the SOCKS5 username-auth tests: ${socksUserProblem}`);
+
+describe("connect through real proxies", () => {
+  let plain: Server;
+  let secure: Server;
+  let ca: string;
+  const proxies: Record<string, RunningProxy> = {};
+  before(async () => {
+    const cert = await testCertificate();
+    ca = cert.cert;
+    plain = await echoServer();
+    secure = await echoServer(cert);
+    const starting: Promise<void>[] = [
+      startHttpsProxy(cert).then((p) => void (proxies.https = p)),
+      startHttpsProxy(cert, HTTP_AUTH).then((p) => void (proxies.httpsAuth = p)),
+    ];
+    if (!tinyproxy) {
+      starting.push(startTinyproxy().then((p) => void (proxies.http = p)));
+      starting.push(startTinyproxy(HTTP_AUTH).then((p) => void (proxies.httpAuth = p)));
+    }
+    if (!dante) {
+      starting.push(startDante().then((p) => void (proxies.socks5 = p)));
+      starting.push(startDante({ scheme: "socks5h" }).then((p) => void (proxies.socks5h = p)));
+      if (socksUserProblem === null) {
+        starting.push(startDante({ auth: true }).then((p) => void (proxies.socksAuth = p)));
+      }
+    }
+    await Promise.all(starting);
+  });
+  after(async () => {
+    await Promise.all(Object.values(proxies).map((p) => p.stop()));
+    await plain?.close();
+    await secure?.close();
+  });
+
+  const kinds = [
+    { name: "http (tinyproxy)", key: "http", skip: tinyproxy },
+    { name: "http with Basic auth (tinyproxy)", key: "httpAuth", skip: tinyproxy },
+    { name: "https (TLS to the proxy)", key: "https", skip: false },
+    { name: "https with Basic auth", key: "httpsAuth", skip: false },
+    { name: "socks5 (dante)", key: "socks5", skip: dante },
+    { name: "socks5h (dante)", key: "socks5h", skip: dante },
+    { name: "socks5 with user/password (dante)", key: "socksAuth", skip: dante || socksUserProblem || false },
+  ];
+  for (const kind of kinds) {
+    for (const scheme of ["ws", "wss"] as const) {
+      test(`${scheme}:// through ${kind.name}`, { skip: kind.skip }, async () => {
+        const proxy = proxies[kind.key];
+        const port = scheme === "ws" ? plain.port : secure.port;
+        // localhost, not 127.0.0.1: socks5h then sends a name for the proxy to resolve.
+        const host = kind.key === "socks5h" ? "localhost" : "127.0.0.1";
+        const url = `${scheme}://${host}:${port}/`;
+        await echoesThrough(url, proxy.url.startsWith("https:") ? { url: proxy.url, tls: { ca } } : proxy.url, ca);
+        if (kind.key === "httpsAuth") {
+          assert.match(proxy.requests.at(-1)!, /^CONNECT 127\.0\.0\.1:\d+ HTTP\/1\.1\r\n/);
+          assert.match(proxy.requests.at(-1)!, /\r\nProxy-Authorization: Basic cHJveHl1c2VyOnByb3h5LXBhc3M=/);
+        }
+      });
+    }
+  }
+
+  test(
+    "a 407 from tinyproxy without credentials is a ProxyError, not a HandshakeError",
+    { skip: tinyproxy },
+    async () => {
+      const withoutCredentials = proxies.httpAuth.url.replace(/\/\/[^@]+@/, "//");
+      const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: withoutCredentials, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.ok(!(err instanceof HandshakeError));
+      assert.equal(err.status, 407);
+      assert.equal(err.code, "ERR_PROXY_AUTH");
+      assert.match(err.message, /407/);
+      assert.equal(err.proxy, `http://127.0.0.1:${proxies.httpAuth.port}`);
+    },
+  );
+
+  test("a 407 for wrong credentials from our https proxy, with extra proxy headers sent", async () => {
+    const proxy = proxies.httpsAuth;
+    const err = await connect(`wss://127.0.0.1:${secure.port}/`, {
+      proxy: { url: proxy.url.replace("proxy-pass", "wrong"), tls: { ca }, headers: { "X-Proxy-Team": "dashboards" } },
+      tls: { ca },
+      timeout: 10_000,
+    }).then(() => assert.fail("connect resolved"), (e) => e);
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.status, 407);
+    assert.equal(err.headers.get("proxy-authenticate"), 'Basic realm="test"');
+    assert.match(proxy.requests.at(-1)!, /\r\nX-Proxy-Team: dashboards/);
+  });
+
+  test(
+    "a CONNECT tinyproxy cannot complete (nothing listens) is a ProxyError with its status",
+    { skip: tinyproxy },
+    async () => {
+      const closed = createNetServer();
+      await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+      const port = (closed.address() as { port: number }).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.ok(err.status >= 400, `status ${err.status}`);
+      assert.match(err.message, new RegExp(String(err.status)));
+    },
+  );
+
+  test("a SOCKS5 refusal from dante carries the reply code", { skip: dante }, async () => {
+    const closed = createNetServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.socks5.url, timeout: 10_000 })
+      .then(() => assert.fail("connect resolved"), (e) => e);
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.code, "ERR_PROXY_SOCKS");
+    assert.ok(err.socksReply > 0, `reply ${err.socksReply}`);
+  });
+
+  test(
+    "dante refuses a wrong SOCKS5 password with ERR_PROXY_AUTH",
+    { skip: dante || socksUserProblem || false },
+    async () => {
+      const wrong = proxies.socksAuth.url.replace(SOCKS_USER.password, "wrong");
+      const err = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: wrong, timeout: 10_000 })
+        .then(() => assert.fail("connect resolved"), (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.code, "ERR_PROXY_AUTH");
+    },
+  );
+
+  test("a redirect is followed through the proxy", { skip: tinyproxy }, async () => {
+    const redirector = createNetServer((socket) => {
+      socket.once("data", () => {
+        socket.end(`HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${plain.port}/moved\r\nContent-Length: 0\r\n\r\n`);
+      });
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (redirector.address() as { port: number }).port;
+      const ws = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, redirect: true, timeout: 10_000 });
+      await ws.send("after the redirect");
+      assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "after the redirect");
+      await ws.close();
+    } finally {
+      await new Promise<void>((resolve) => redirector.close(() => resolve()));
+    }
+  });
+
+  test("without the option the environment decides: WS_PROXY is used, NO_PROXY and proxy: null bypass it", {
+    skip: dante,
+  }, async () => {
+    const saved = { ws_proxy: process.env.ws_proxy, no_proxy: process.env.no_proxy };
+    const restore = () => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    };
+    try {
+      delete process.env.no_proxy;
+      // Works through the proxy the environment names; the next step proves
+      // the environment is what connect consulted.
+      process.env.ws_proxy = proxies.socks5h.url;
+      await echoesThrough(`ws://localhost:${plain.port}/`, undefined, ca);
+      process.env.ws_proxy = "socks5://127.0.0.1:9";
+      await assert.rejects(
+        connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 }),
+        (err) => err instanceof ProxyError && err.proxy === "socks5://127.0.0.1:9",
+      );
+      const direct = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: null, timeout: 5000 });
+      await direct.close();
+      process.env.no_proxy = "localhost,127.0.0.0/8";
+      const exempt = await connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 });
+      await exempt.close();
+    } finally {
+      restore();
+    }
+  });
+});
+
+describe("a proxy that goes away", () => {
+  for (const scheme of ["ws", "wss"] as const) {
+    test(`${scheme}:// through an https:// proxy: the tunnel dropping closes the connection with 1006`, async () => {
+      const cert = await testCertificate();
+      const server = await echoServer(scheme === "wss" ? cert : undefined);
+      const proxy = await startHttpsProxy(cert);
+      try {
+        const ws = await connect(`${scheme}://127.0.0.1:${server.port}/`, {
+          proxy: { url: proxy.url, tls: { ca: cert.cert } },
+          tls: { ca: cert.cert },
+          timeout: 10_000,
+          pingInterval: 0,
+        });
+        await ws.send("before");
+        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "before");
+        await proxy.stop();
+        const info = await withTimeout(ws.closed, 5000, "the connection noticing");
+        assert.equal(info.code, 1006);
+        assert.equal(info.wasClean, false);
+      } finally {
+        await proxy.stop();
+        await server.close();
+      }
+    });
+  }
+});
+
+describe("the proxy leg is bounded", () => {
+  /** A proxy that accepts TCP and never answers; resolves `closed` when our socket goes away. */
+  async function silentProxy() {
+    let socket: Socket | null = null;
+    let onClosed: () => void;
+    const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    const server = createNetServer((s) => {
+      socket = s;
+      s.on("error", () => {});
+      s.once("close", () => onClosed());
+      // Reading is what lets the socket see our FIN and emit "close".
+      s.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      closed,
+      stop: () => {
+        (socket as Socket | null)?.destroy();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  // A silent http:// proxy stalls CONNECT, a silent https:// one the TLS
+  // handshake with the proxy, a silent socks5:// one the greeting.
+  for (const scheme of ["http", "https", "socks5"]) {
+    test(`timeout covers a silent ${scheme}:// proxy and closes the socket`, async () => {
+      const proxy = await silentProxy();
+      try {
+        const err = await connect("wss://127.0.0.1:9/", { proxy: proxy.url.replace("http", scheme), timeout: 300 })
+          .then(
+            () => assert.fail("connect resolved"),
+            (e) => e,
+          );
+        assert.ok(err instanceof TimeoutError, String(err));
+        await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
+      } finally {
+        await proxy.stop();
+      }
+    });
+  }
+
+  test("signal aborts the proxy leg and closes the socket", async () => {
+    const proxy = await silentProxy();
+    try {
+      const controller = new AbortController();
+      const pending = connect("wss://127.0.0.1:9/", { proxy: proxy.url, signal: controller.signal });
+      setTimeout(() => controller.abort(new Error("user gave up")), 100);
+      await assert.rejects(pending, /user gave up/);
+      await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("an unreachable proxy is a ProxyError naming the proxy", async () => {
+    const closed = createNetServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const err = await connect("ws://127.0.0.1:9/", { proxy: `socks5://127.0.0.1:${port}`, timeout: 5000 }).then(
+      () => assert.fail("connect resolved"),
+      (e) => e,
+    );
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.code, "ERR_PROXY_UNREACHABLE");
+    assert.match(err.message, new RegExp(`socks5://127\\.0\\.0\\.1:${port}`));
+  });
+});
