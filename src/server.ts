@@ -27,6 +27,8 @@ import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
 import type { Socket } from "node:net";
+import { Hub } from "./pubsub/hub.ts";
+import type { Backplane } from "./pubsub/backplane.ts";
 
 export type { UpgradeRequest, VerifyResult };
 
@@ -112,6 +114,12 @@ export interface RequestHandlerOptions
    * already closed with its code. Defaults to `console.error`.
    */
   onError?: (error: unknown, request: UpgradeRequest | undefined) => void;
+  /**
+   * Every accepted connection joins this {@link Hub} before `onSocket` runs,
+   * so it can `subscribe` and `publish`, and `hub.close()` closes it. `serve`
+   * creates a hub when none is given.
+   */
+  hub?: Hub;
 }
 
 /**
@@ -184,6 +192,7 @@ interface HandshakeCore {
   handshakeTimeout: number;
   onError: (error: unknown, request: UpgradeRequest | undefined) => void;
   connectionOptions: WebSocketConnectionOptions;
+  hub: Hub | undefined;
 }
 
 /** What a server learns about its connections, to count and shut them down. */
@@ -405,6 +414,7 @@ class PendingHandshake implements TransportSink {
       return;
     }
     this.#early = [];
+    core.hub?.add(ws);
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }
@@ -453,7 +463,7 @@ function makeCore(
   options: RequestHandlerOptions,
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
-  const { verify, handshakeTimeout, onError, ...connectionOptions } = options;
+  const { verify, handshakeTimeout, onError, hub, ...connectionOptions } = options;
   resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
@@ -462,6 +472,7 @@ function makeCore(
     handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     onError: onError ?? defaultOnError,
     connectionOptions: { ...connectionOptions, role: "server" },
+    hub,
   };
 }
 
@@ -563,6 +574,17 @@ export interface ServeOptions {
    * closing handshakes before it drops them. Defaults to 5000.
    */
   shutdownTimeout?: number;
+  /**
+   * Where the server's connections join (for `server.publish` and
+   * `ws.subscribe`): the `hub` of the {@link requestHandler} options, else
+   * this one, else a new hub (with `backplane`, when given).
+   */
+  hub?: Hub;
+  /**
+   * Spans the new hub's topics over processes and machines, such as the
+   * Redis backplane of `streamsock/redis`. Ignored when a hub is given.
+   */
+  backplane?: Backplane;
 }
 
 /**
@@ -587,6 +609,17 @@ export interface Server {
   readonly port: number;
   /** Open WebSocket connections (after their handshake, until they are closed). */
   readonly connections: number;
+  /** The hub every connection joins: its open connections and topics. */
+  readonly hub: Hub;
+  /**
+   * Sends a message to every subscriber of a topic (Bun's `server.publish`),
+   * through the backplane too when there is one.
+   *
+   * @returns How many local subscribers it was queued for.
+   */
+  publish(topic: string, data: string | Uint8Array): number;
+  /** How many connections of this server subscribe to `topic` (Bun's `server.subscriberCount`). */
+  subscriberCount(topic: string): number;
   /**
    * Shuts down gracefully: stops accepting, drops handshakes in progress,
    * closes every open connection with 1001 (Going Away), waits for their
@@ -618,8 +651,11 @@ class WebSocketServer implements Server {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   #closing: Promise<void> | null = null;
+  readonly hub: Hub;
 
   constructor(options: ServeOptions, core: HandshakeCore) {
+    this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
+    core = { ...core, hub: this.hub };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
@@ -663,6 +699,14 @@ class WebSocketServer implements Server {
     return this.#open.size;
   }
 
+  publish(topic: string, data: string | Uint8Array): number {
+    return this.hub.publish(topic, data);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.hub.subscriberCount(topic);
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -689,6 +733,8 @@ class WebSocketServer implements Server {
       await Promise.race([closed, grace.promise]);
       grace.cancel();
     }
+    // Closes the hub's backplane; its connections are closed by now.
+    await this.hub.close();
     this.#resolveFinished();
   }
 }
