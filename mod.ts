@@ -50,6 +50,7 @@ export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/ex
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type HttpAnswer,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,

@@ -193,6 +193,7 @@ interface HandshakeCore {
   onError: (error: unknown, request: UpgradeRequest | undefined) => void;
   connectionOptions: WebSocketConnectionOptions;
   hub: Hub | undefined;
+  onRequest?: ServeOptions["onRequest"];
 }
 
 /** What a server learns about its connections, to count and shut them down. */
@@ -360,6 +361,19 @@ class PendingHandshake implements TransportSink {
     this.#timer = setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
   }
 
+  /** serve's `onRequest` for a request that asks for no upgrade: its answer, or undefined for the 426. */
+  #answerPlainRequest(method: string, target: string, headers: Headers): HandshakeRejection | undefined {
+    const onRequest = this.#core.onRequest;
+    if (onRequest === undefined) return undefined;
+    const request: UpgradeRequest = { method, url: target, headers, protocols: [], remoteAddress: this.#remoteAddress };
+    try {
+      const answer = onRequest(request);
+      return answer === undefined ? undefined : { ...answer, body: answer.body ?? "" };
+    } catch (err) {
+      return { status: 500, body: "The server failed to answer", error: err };
+    }
+  }
+
   /** Checks the request, asks the application, answers, and starts the connection. */
   upgrade(method: string, target: string, version: string, headers: Headers): void {
     this.#upgrade(method, target, version, headers).catch((err) => {
@@ -370,7 +384,10 @@ class PendingHandshake implements TransportSink {
 
   async #upgrade(method: string, target: string, version: string, headers: Headers): Promise<void> {
     const checked = checkUpgradeRequest(method, version, headers);
-    if (isRejection(checked)) return this.refuse(checked);
+    if (isRejection(checked)) {
+      const answer = headers.get("upgrade") === null ? this.#answerPlainRequest(method, target, headers) : undefined;
+      return this.refuse(answer ?? checked);
+    }
     const request: UpgradeRequest = {
       method,
       url: target,
@@ -585,6 +602,42 @@ export interface ServeOptions {
    * Redis backplane of `streamsock/redis`. Ignored when a hub is given.
    */
   backplane?: Backplane;
+  /**
+   * Lets several processes listen on the same port, the kernel spreading
+   * connections among them (SO_REUSEPORT): one worker per core. Linux on
+   * Node >= 22.12, Bun, and Deno (run with `--unstable-net`); elsewhere
+   * `ready` rejects rather than silently not sharing the port. Topics span
+   * the workers through a `backplane`.
+   */
+  reusePort?: boolean;
+  /**
+   * Answers a plain HTTP request (one without `Upgrade`) instead of the
+   * default 426: a health check, a small page. Return undefined for the 426.
+   * The answer is sent with `Connection: close`.
+   */
+  onRequest?: (request: UpgradeRequest) => HttpAnswer | undefined;
+}
+
+/**
+ * What {@link ServeOptions.onRequest} answers to a plain HTTP request.
+ *
+ * @example
+ * ```ts
+ * import type { HttpAnswer } from "@streamsock/streamsock";
+ *
+ * const health: HttpAnswer = { status: 200, body: "ok" };
+ * const page: HttpAnswer = { status: 200, body: "<!doctype html><p>hi</p>", contentType: "text/html; charset=utf-8" };
+ * ```
+ */
+export interface HttpAnswer {
+  /** The status code. */
+  status: number;
+  /** The body. Defaults to empty. */
+  body?: string;
+  /** The body's media type. Defaults to `text/plain; charset=utf-8`. */
+  contentType?: string;
+  /** More header fields. */
+  headers?: [string, string][];
 }
 
 /**
@@ -655,7 +708,7 @@ class WebSocketServer implements Server {
 
   constructor(options: ServeOptions, core: HandshakeCore) {
     this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
-    core = { ...core, hub: this.hub };
+    core = { ...core, hub: this.hub, onRequest: options.onRequest };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
@@ -668,7 +721,12 @@ class WebSocketServer implements Server {
       },
     };
     const listening = listen(
-      { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 8000, tls: options.tls },
+      {
+        hostname: options.hostname ?? "0.0.0.0",
+        port: options.port ?? 8000,
+        tls: options.tls,
+        reusePort: options.reusePort,
+      },
       (transport, remoteAddress) => {
         if (this.#closing !== null) {
           transport.destroy();

@@ -384,3 +384,34 @@ describe("topic tables", () => {
     }
   });
 });
+
+describe("reusePort", () => {
+  test("two servers share one port where the runtime can, and ready rejects saying why where it cannot", async () => {
+    const first = serve({ hostname: "127.0.0.1", port: 0, reusePort: true }, (ws) => ws.send("first"));
+    let supported = true;
+    try {
+      await first.ready;
+    } catch (err) {
+      supported = false;
+      // Node < 22.12: our message; Deno without --unstable-net: Deno's.
+      assert.match(String(err), /reusePort|unstable-net/);
+      console.warn(`reusePort is not available here (${err}); the refusal is what is tested`);
+    }
+    if (!supported) return;
+    const second = serve({ hostname: "127.0.0.1", port: first.port, reusePort: true }, (ws) => ws.send("second"));
+    try {
+      await second.ready;
+      assert.equal(second.port, first.port);
+      // Both answer on the shared port: the kernel spreads connections over them.
+      const seen = new Set<string>();
+      for (let i = 0; i < 50 && seen.size < 2; i++) {
+        const ws = await connect(`ws://127.0.0.1:${first.port}/`);
+        seen.add(String(await recvData(ws)));
+        await ws.close();
+      }
+      assert.deepEqual([...seen].sort(), ["first", "second"]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
