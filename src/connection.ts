@@ -1295,6 +1295,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       : () => this.#write(shared.frame());
     if (this.#sendType === null) {
       write();
+      // Publishes arriving back to back count as progress for the cork (see
+      // #flushTask): the subscriber's flush waits for the burst to end, so a
+      // burst costs each subscriber one write instead of one per message.
+      this.#corkRounds = 0;
     } else {
       // A fragmented message of ours is on the wire: a data frame between its
       // fragments would break RFC 6455 §5.4, so this waits for its last frame.
