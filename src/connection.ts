@@ -1264,7 +1264,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
 
   /** True (after applying the policy) when maxBackpressure bytes or more already wait. */
   #overBackpressure(): boolean {
-    return this.#outBytes + this.#heldBytes + this.#transport.bufferedAmount >= this.#maxBackpressure;
+    // Bytes still waiting for the compressor count too: publishing faster
+    // than zlib keeps up must not queue without bound either.
+    const deflating = this.#deflate === null ? 0 : this.#deflate.queuedBytes;
+    return this.#outBytes + this.#heldBytes + deflating + this.#transport.bufferedAmount >= this.#maxBackpressure;
   }
 
   /** Applies backpressurePolicy; the error is what a refused send rejects with. */

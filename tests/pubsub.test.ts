@@ -206,10 +206,13 @@ describe("topics on one server", () => {
 });
 
 /** A raw client past the handshake that never reads another byte. */
-async function stalledClient(port: number): Promise<RawClient> {
+async function stalledClient(port: number, fields: Record<string, string> = {}): Promise<RawClient> {
   const raw = await RawClient.connect(port);
-  raw.write(upgradeRequest({}, "GET / HTTP/1.1"));
-  await raw.readHead(T);
+  raw.write(upgradeRequest(fields, "GET / HTTP/1.1"));
+  const head = await raw.readHead(T);
+  if (fields["Sec-WebSocket-Extensions"] !== undefined) {
+    assert.match(head.headers.get("sec-websocket-extensions") ?? "", /permessage-deflate/);
+  }
   raw.socket.pause();
   return raw;
 }
@@ -241,6 +244,29 @@ describe("slow subscribers cannot grow server memory", () => {
       assert.equal(await withTimeout(closed, T, "the close"), 1013);
       assert.equal(server.subscriberCount("feed"), 0);
       assert.ok(maxQueued < BOUND + chunk.length + 64 * 1024, `queued at most ${maxQueued} bytes`);
+    } finally {
+      raw.destroy();
+      await server.close();
+    }
+  });
+
+  test("a compressed subscriber that never reads is bounded too, compression queue included", async () => {
+    let closed!: Promise<number>;
+    const server = await serveTopics((ws) => {
+      ws.subscribe("feed");
+      closed = ws.closed.then((info) => info.code);
+      return ws.closed.then(() => {});
+    }, { maxBackpressure: BOUND, compression: true });
+    const raw = await stalledClient(server.port, { "Sec-WebSocket-Extensions": "permessage-deflate" });
+    try {
+      await until(() => server.subscriberCount("feed") === 1, "the subscriber");
+      // Incompressible bytes, so the wire carries as much as is published.
+      const noise = crypto.getRandomValues(new Uint8Array(64 * 1024));
+      for (let i = 0; i < 4000 && server.subscriberCount("feed") > 0; i++) {
+        server.publish("feed", noise);
+        await yieldIO();
+      }
+      assert.equal(await withTimeout(closed, T, "the close"), 1013);
     } finally {
       raw.destroy();
       await server.close();

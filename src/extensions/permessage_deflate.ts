@@ -334,6 +334,7 @@ export class PerMessageDeflate {
 
   // Sending.
   #outQueue: Outbound[] = [];
+  #outQueueBytes = 0;
   #outRunning = false;
   #outCompressed = false;
   #idleWaiters: (() => void)[] = [];
@@ -509,6 +510,11 @@ export class PerMessageDeflate {
 
   // -------------------------------------------------------------- sending
 
+  /** Payload bytes waiting to be compressed or written: part of the connection's maxBackpressure. */
+  get queuedBytes(): number {
+    return this.#outQueueBytes;
+  }
+
   /** True while compressed messages (or frames queued behind them) wait to go out. */
   get sending(): boolean {
     return this.#outRunning || this.#outQueue.length > 0;
@@ -542,6 +548,7 @@ export class PerMessageDeflate {
     }
     return new Promise((resolve, reject) => {
       this.#outQueue.push({ frame, compress, resolve, reject });
+      this.#outQueueBytes += payload.length;
       if (!this.#outRunning) void this.#drainOutbound();
     });
   }
@@ -550,6 +557,7 @@ export class PerMessageDeflate {
   queueControl(frame: Frame): boolean {
     if (!this.sending) return false;
     this.#outQueue.push({ frame, compress: false, resolve() {}, reject() {} });
+    this.#outQueueBytes += frame.payload.length;
     return true;
   }
 
@@ -565,6 +573,7 @@ export class PerMessageDeflate {
           frame = { ...frame, payload };
         }
         this.#outQueue.shift();
+        this.#outQueueBytes -= job.frame.payload.length;
         this.#host.write(frame);
         job.resolve();
       }
@@ -641,6 +650,7 @@ export class PerMessageDeflate {
     this.#disposed = true;
     const jobs = this.#outQueue;
     this.#outQueue = [];
+    this.#outQueueBytes = 0;
     for (const job of jobs) job.reject(error);
     this.#inQueue = [];
     this.#inBytes = 0;
