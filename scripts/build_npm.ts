@@ -41,7 +41,7 @@ const tscBin = join(root, "node_modules", ".bin", "tsc");
  */
 const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis" };
 /** The npm packages the optional entries import, with the versions they are tested with. */
-const PEER_DEPENDENCIES = { redis: "^6.0.0" };
+const PEER_DEPENDENCIES = { redis: "^6.3.1" };
 
 /** Shims only their own runtime may load; they must stay behind dynamic `import()`. */
 const ON_DEMAND_SHIMS = ["src/transport/deno.js", "src/transport/bun.js"];

@@ -342,6 +342,30 @@ describe("slow subscribers cannot grow server memory", () => {
   });
 });
 
+describe("the bound on the client side", () => {
+  test("connect honours maxBackpressure: fire-and-forget sends at a server that stopped reading end with 1013", async () => {
+    // The server never reads: its connection stops reading its socket once
+    // 1 MiB is unread, then the kernel's buffers fill, then the client's queue.
+    const server = await serveTopics((ws) => ws.closed.then(() => {}));
+    try {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { maxBackpressure: 256 * 1024 });
+      const chunk = new Uint8Array(64 * 1024);
+      let open = true;
+      void ws.closed.then(() => (open = false));
+      let maxQueued = 0;
+      for (let i = 0; i < 4000 && open; i++) {
+        ws.send(chunk).catch(() => {});
+        maxQueued = Math.max(maxQueued, ws.bufferedAmount);
+        await yieldIO();
+      }
+      assert.equal((await withTimeout(ws.closed, T, "the close")).code, 1013);
+      assert.ok(maxQueued < 256 * 1024 + chunk.length + 64 * 1024, `queued at most ${maxQueued} bytes`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 /** A transport that accepts and discards writes; `drop()` is the peer vanishing. */
 function nullTransport(): Transport & { drop(): void } {
   let sink: TransportSink | null = null;
