@@ -29,6 +29,7 @@ export { isValidMessage, Message, type MessageType } from "./src/message.ts";
 export {
   type CloseInfo,
   DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_MESSAGE_SIZE,
   type Sendable,
   WebSocketConnection,
@@ -53,6 +54,7 @@ export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/ex
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type HttpAnswer,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,
@@ -66,6 +68,8 @@ export {
   type UpgradeRequest,
   type VerifyResult,
 } from "./src/server.ts";
+export { Hub, type HubOptions, type PublishOptions } from "./src/pubsub/hub.ts";
+export type { Backplane, BackplaneReceiver } from "./src/pubsub/backplane.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
 export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
 export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";

@@ -5,7 +5,7 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e,f  scenarios to run (default all); the tables of the
+//   --only a,b,c,d,e,f,g,h  scenarios to run (default all); the tables of the
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
@@ -13,13 +13,16 @@
 // The servers are tiny scripts in bench/servers/ (BENCH_DEFLATE=1 turns on
 // permessage-deflate for scenario (f)), the clients of scenario (e) one script
 // in bench/clients/; the load generator is bench/loadgen.cc, compiled here
-// with g++ (and zlib, for (f)).
+// with g++ (and zlib, for (f)). Scenarios (g) fan-out and (h) fan-out across
+// two processes through Redis use bench/fanout/ (servers and a Node load
+// generator on raw sockets); (h) needs redis-server and is skipped without it.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { RedisServer, redisServerBinary } from "../tests/_redis.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -37,7 +40,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e,f").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f,g,h").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const WRITE = !process.argv.includes("--no-write");
 
@@ -290,6 +293,112 @@ async function measureClients(round: number): Promise<void> {
   }
 }
 
+// Scenarios (g) and (h): one publisher, FANOUT.subscribers subscribers, 32 B
+// binary messages, at most FANOUT.window messages ahead of the subscribers.
+const FANOUT = { subscribers: 1000, window: 64 };
+const fan = (file: string) => join(root, "bench", "fanout", file);
+const FANOUT_SERVERS: { name: string; cmd: string[] }[] = [
+  { name: "node streamsock server.publish", cmd: [NODE, "--import", "tsx", fan("streamsock_fanout.ts")] },
+  { name: "node ws broadcast loop", cmd: [NODE, fan("ws_fanout.mjs")] },
+  { name: "deno streamsock server.publish", cmd: [DENO, "run", "-A", fan("streamsock_fanout.ts")] },
+  { name: "bun streamsock server.publish", cmd: [BUN, fan("streamsock_fanout.ts")] },
+  { name: "bun native server.publish", cmd: [BUN, fan("bun_native_fanout.ts")] },
+];
+const fanoutClient = (pubPort: number, subPort: number) => [
+  NODE,
+  fan("client.mjs"),
+  String(pubPort),
+  String(subPort),
+  String(FANOUT.subscribers),
+  String(SECONDS),
+  String(FANOUT.window),
+];
+
+/** Scenario (g): delivered messages per second of one process fanning out. */
+async function measureFanout(spec: { name: string; cmd: string[] }): Promise<void> {
+  const server = await start(spec.cmd, SERVER_CORE);
+  try {
+    const r = await runJson(fanoutClient(server.port, server.port), LOAD_CORE, SECONDS * 1000 + 60_000);
+    record(results, "g", spec.name, r.rate);
+    record(results, "g-p50", spec.name, r.p50 / 1000);
+    record(results, "g-p99", spec.name, r.p99 / 1000);
+  } catch (err) {
+    console.error(`${spec.name} (fan-out): ${(err as Error).message}`);
+    record(results, "g", spec.name, NaN);
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * Scenario (h): the publisher on one streamsock process, the subscribers on
+ * another, joined by the Redis backplane and a redis-server of our own.
+ */
+async function measureRedisFanout(runtime: "node" | "deno" | "bun", redisUrl: string): Promise<void> {
+  const cmd = runtime === "node"
+    ? [NODE, "--import", "tsx", fan("streamsock_fanout.ts")]
+    : runtime === "deno"
+    ? [DENO, "run", "-A", fan("streamsock_fanout.ts")]
+    : [BUN, fan("streamsock_fanout.ts")];
+  const name = `${runtime} streamsock + RedisBackplane`;
+  const servers: Running[] = [];
+  try {
+    // Both servers share the server core; redis-server is not pinned.
+    servers.push(await start(cmd, SERVER_CORE, { BENCH_REDIS: redisUrl }));
+    servers.push(await start(cmd, SERVER_CORE, { BENCH_REDIS: redisUrl }));
+    const r = await runJson(fanoutClient(servers[0].port, servers[1].port), LOAD_CORE, SECONDS * 1000 + 60_000);
+    record(results, "h", name, r.rate);
+    record(results, "h-p50", name, r.p50 / 1000);
+    record(results, "h-p99", name, r.p99 / 1000);
+  } catch (err) {
+    console.error(`${name}: ${(err as Error).message}`);
+    record(results, "h", name, NaN);
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+}
+
+function fanoutTables(): string[] {
+  const lines: string[] = [];
+  const { subscribers, window } = FANOUT;
+  const row = (key: string, name: string, ref: string | null) => {
+    const xs = results[key][name];
+    if (!xs) return;
+    const vs = ref === null ? "" : ` ${name === ref ? "1.00" : fmt(ratio(key, name, ref), 2)} |`;
+    lines.push(
+      `| ${name} | ${fmt(median(xs))} | ±${fmt(spread(xs) / 2)}% | ${fmt(median(results[`${key}-p50`]?.[name] ?? []), 1)} | ${
+        fmt(median(results[`${key}-p99`]?.[name] ?? []), 1)
+      } |${vs}`,
+    );
+  };
+  if (results["g"]) {
+    lines.push(
+      `### (g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B binary, ${window} messages in flight (delivered msgs/s)`,
+      "",
+      "| server | delivered msgs/s median | spread | p50 ms | p99 ms | vs node ws broadcast loop (same run) | vs bun native (same run) |",
+      "|---|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const spec of FANOUT_SERVERS) {
+      if (!results.g[spec.name]) continue;
+      const before = lines.length;
+      row("g", spec.name, "node ws broadcast loop");
+      lines[before] += ` ${spec.name === "bun native server.publish" ? "1.00" : fmt(ratio("g", spec.name, "bun native server.publish"), 2)} |`;
+    }
+    lines.push("");
+  }
+  if (results["h"]) {
+    lines.push(
+      `### (h) fan-out across two processes through Redis: publisher on one, ${fmt(subscribers)} subscribers on the other (delivered msgs/s)`,
+      "",
+      "| server | delivered msgs/s median | spread | p50 publish-to-receive ms | p99 ms |",
+      "|---|---:|---:|---:|---:|",
+    );
+    for (const name of Object.keys(results.h)) row("h", name, null);
+    lines.push("");
+  }
+  return lines;
+}
+
 function rotate<T>(list: T[], by: number): T[] {
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
@@ -377,6 +486,7 @@ function table(): string {
     lines.push("");
   }
   if (results["f"]) lines.push(...deflateTable());
+  lines.push(...fanoutTables());
   return lines.join("\n");
 }
 
@@ -483,6 +593,32 @@ async function main(): Promise<void> {
         if (spec.noDeflate) continue;
         process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name} (deflate)\n`);
         await measureDeflate(spec);
+      }
+    }
+  }
+  if (ONLY.includes("g")) {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const spec of rotate(FANOUT_SERVERS, round)) {
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name} (fan-out)\n`);
+        await measureFanout(spec);
+      }
+    }
+  }
+  if (ONLY.includes("h")) {
+    const binary = redisServerBinary();
+    if (binary === null) {
+      console.error("!!! scenario (h) SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    } else {
+      const redis = await RedisServer.start(binary);
+      try {
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const runtime of rotate(["node", "deno", "bun"] as const, round)) {
+            process.stderr.write(`round ${round + 1}/${ROUNDS}: ${runtime} through Redis\n`);
+            await measureRedisFanout(runtime, redis.url);
+          }
+        }
+      } finally {
+        await redis.kill("SIGTERM");
       }
     }
   }

@@ -35,6 +35,14 @@ const outDir = join(root, "npm");
 const esmDir = join(outDir, "esm");
 const tscBin = join(root, "node_modules", ".bin", "tsc");
 
+/**
+ * Optional entry points beside mod.js, each on an optional peer dependency:
+ * mod.js must never reach them, so the main package needs nothing installed.
+ */
+const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis" };
+/** The npm packages the optional entries import, with the versions they are tested with. */
+const PEER_DEPENDENCIES = { redis: "^6.3.1" };
+
 /** Shims only their own runtime may load; they must stay behind dynamic `import()`. */
 const ON_DEMAND_SHIMS = ["src/transport/deno.js", "src/transport/bun.js"];
 
@@ -186,6 +194,9 @@ async function finishDeclarations(): Promise<void> {
   // Declarations of internal modules (the runtime shims among them) are dead
   // weight, and the Deno shim's name `Deno.Conn`, which no consumer can resolve.
   const publicTypes = await reachable(join(esmDir, "mod.d.ts"), false);
+  for (const path of Object.values(OPTIONAL_ENTRIES)) {
+    for (const file of await reachable(join(esmDir, `${path}.d.ts`), false)) publicTypes.add(file);
+  }
   for await (const path of walk(esmDir)) {
     if (path.endsWith(".d.ts") && !publicTypes.has(path)) await Deno.remove(path);
   }
@@ -200,7 +211,13 @@ async function checkModuleGraph(): Promise<void> {
     }
   }
   // Every module any import() can reach must exist, with its specifiers rewritten.
-  await reachable(entry, true);
+  const loadedEver = await reachable(entry, true);
+  for (const path of Object.values(OPTIONAL_ENTRIES)) {
+    if (loadedEver.has(join(esmDir, `${path}.js`))) {
+      fail(`${path}.js is reachable from mod.js; optional entry points must stay out of the main package's graph`);
+    }
+    await reachable(join(esmDir, `${path}.js`), true);
+  }
 }
 
 async function writePackageJson(deno: DenoConfig): Promise<void> {
@@ -218,8 +235,16 @@ async function writePackageJson(deno: DenoConfig): Promise<void> {
     bin: { streamsock: "./esm/src/cli.js" },
     exports: {
       ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", default: "./esm/mod.js" },
+      ...Object.fromEntries(
+        Object.entries(OPTIONAL_ENTRIES).map((
+          [name, path],
+        ) => [name, { types: `./esm/${path}.d.ts`, import: `./esm/${path}.js`, default: `./esm/${path}.js` }]),
+      ),
       "./package.json": "./package.json",
     },
+    // `streamsock/redis` needs the `redis` client; the main package needs nothing.
+    peerDependencies: PEER_DEPENDENCIES,
+    peerDependenciesMeta: Object.fromEntries(Object.keys(PEER_DEPENDENCIES).map((name) => [name, { optional: true }])),
     engines: { node: ">=20.19" },
     sideEffects: false,
     files: ["esm/", "README.md", "LICENSE"],

@@ -141,7 +141,12 @@ Options:
       --port <port>         port to listen on; 0 picks a free one (default 8080)
       --host <address>      address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
       --echo                send every message back to its sender (the default)
-      --broadcast           send every message to every other client (a chat room)
+      --broadcast           topics: every message goes to every other client on the same
+                            URL path (a chat room per path); a plain HTTP GET gets a chat page
+      --redis <url>         with --broadcast: span the rooms over every server using this
+                            Redis (redis://host:port), through streamsock/redis (npm install redis)
+      --workers <n>         with --broadcast: run n server processes sharing the port
+                            (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis
       --cert <file>         PEM certificate chain: serve wss:// (needs --key)
       --key <file>          PEM private key of --cert
   -p, --protocol <name>     subprotocol to accept when a client offers it; repeat or
@@ -651,6 +656,10 @@ async function runServe(args: string[]): Promise<number> {
       "max-frame-size": { type: "string" },
       verbose: { type: "boolean", short: "v" },
       help: { type: "boolean", short: "h" },
+      // Topics and scale-out (issue 16): see src/pubsub/cli_broadcast.ts.
+      redis: { type: "string" },
+      workers: { type: "string" },
+      "reuse-port": { type: "boolean" },
     },
   });
   if (values.help) {
@@ -668,8 +677,27 @@ async function runServe(args: string[]): Promise<number> {
     ? undefined
     : parseSize(values["max-frame-size"], "--max-frame-size");
   const broadcast = values.broadcast === true;
+  if ((values.redis !== undefined || values.workers !== undefined) && !broadcast) {
+    throw new UsageError("--redis and --workers go with --broadcast");
+  }
+  const workers = values.workers === undefined ? 1 : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers expects a count, not ${values.workers}`);
+  if (workers > 1) {
+    if (values.redis === undefined) throw new UsageError("--workers needs --redis: the workers' rooms meet there");
+    if (port === 0) throw new UsageError("--workers needs a fixed --port to share");
+    const { runWorkers } = await import("./pubsub/cli_broadcast.ts");
+    const workerArgs = args.filter((arg, i) => arg !== "--workers" && args[i - 1] !== "--workers" && !arg.startsWith("--workers="));
+    return await runWorkers(workers, ["serve", ...workerArgs, "--reuse-port"]);
+  }
+  // Loaded only when asked for: the redis package is an optional peer dependency.
+  const backplane = values.redis === undefined
+    ? undefined
+    : new (await import("./pubsub/redis.ts")).RedisBackplane({
+      url: values.redis,
+      onError: (error) => err(`streamsock: redis: ${(error as Error)?.message ?? error}`),
+    });
+  const page = broadcast ? (await import("./pubsub/cli_broadcast.ts")).BROADCAST_PAGE : undefined;
 
-  const clients = new Set<WebSocketConnection>();
   let next = 1;
   // Connection numbers for the trace, which starts before onSocket runs.
   const ids = new WeakMap<object, string>();
@@ -681,19 +709,16 @@ async function runServe(args: string[]): Promise<number> {
   const onSocket = async (ws: WebSocketConnection, request: { url: string; remoteAddress?: string }) => {
     const id = idOf(request);
     out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
-    clients.add(ws);
+    const topic = new URL(request.url, "ws://x").pathname;
+    if (broadcast) ws.subscribe(topic);
     try {
       for await (const msg of ws) {
         out(`${id} < ${describeMessage(msg)}`);
         if (!broadcast) await ws.sendAll(msg);
-        else {
-          for (const other of clients) if (other !== ws) other.sendAll(msg).catch(() => {});
-        }
+        else ws.publish(topic, msg.data);
       }
     } catch {
       // Failed connections report through `closed`.
-    } finally {
-      clients.delete(ws);
     }
     const info = await ws.closed;
     out(`${id} closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}${info.wasClean ? "" : " (abnormal)"}`);
@@ -707,7 +732,15 @@ async function runServe(args: string[]): Promise<number> {
       trace: values.verbose ? (frame, request) => out(`${idOf(request)} ${describeFrame(frame)}`) : undefined,
     },
   );
-  const server = serve({ port, hostname: values.host, tls: cert && key ? { cert, key } : undefined }, handler);
+  const server = serve({
+    port,
+    hostname: values.host,
+    tls: cert && key ? { cert, key } : undefined,
+    backplane,
+    reusePort: values["reuse-port"],
+    onRequest: page === undefined ? undefined : (request) =>
+      request.method === "GET" ? { status: 200, body: page, contentType: "text/html; charset=utf-8" } : undefined,
+  }, handler);
   try {
     await server.ready;
   } catch (error) {
@@ -715,7 +748,8 @@ async function runServe(args: string[]): Promise<number> {
     return EXIT_CLOSED_ABNORMALLY;
   }
   const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname;
-  out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${broadcast ? "broadcast" : "echo"})`);
+  const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
+  out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -476,6 +476,8 @@ async function attempt(
             pingInterval: options.pingInterval,
             pingTimeout: options.pingTimeout,
             idleTimeout: options.idleTimeout,
+            maxBackpressure: options.maxBackpressure,
+            backpressurePolicy: options.backpressurePolicy,
             head: head.rest,
           }),
         );

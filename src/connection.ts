@@ -15,12 +15,13 @@ import { checkControlFrame, encodeFrame, encodeTextFrame } from "./codec/encoder
 import { type Frame, headerSize, Opcode, writeHeader } from "./codec/frame.ts";
 import { randomMaskKey } from "./codec/mask.ts";
 import { decodeUtf8, utf8Length, Utf8StreamDecoder } from "./codec/utf8.ts";
-import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "./errors.ts";
+import { ConnectionClosedError, MessageTooBigError, TimeoutError, WebSocketError } from "./errors.ts";
 import { Message, type MessageType, toMessage } from "./message.ts";
 import { type CompressionOptions, PerMessageDeflate } from "./extensions/permessage_deflate.ts";
 import { nextTurn } from "./transport/mod.ts";
 import { streamTransport } from "./transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "./transport/types.ts";
+import type { Hub } from "./pubsub/hub.ts";
 
 /**
  * The default limit for a reassembled message: 64 MiB.
@@ -44,6 +45,18 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * ```
  */
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
+/**
+ * The default bound on bytes waiting to be sent on one connection: 1 MiB.
+ * Past it, `backpressurePolicy` applies to further sends and publishes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_BACKPRESSURE } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_MAX_BACKPRESSURE); // 1048576
+ * ```
+ */
+export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 /** The default keepalive: a ping after this many ms without receiving anything. */
 export const DEFAULT_PING_INTERVAL = 20000;
 /** The default time a keepalive ping waits for the peer to show it is alive. */
@@ -99,6 +112,26 @@ export interface WebSocketConnectionOptions {
    * this many ms; pings and pongs do not count. Defaults to 0 (off).
    */
   idleTimeout?: number;
+  /**
+   * The most bytes that may wait to be sent (`bufferedAmount`) before a new
+   * `send`, `sendAll` or published message is refused by
+   * `backpressurePolicy`. A message is always accepted while less than this
+   * waits, whatever its size, and a sender that awaits each send never gets
+   * near it: this bounds senders that do not await (fire-and-forget sends,
+   * topic publishes) at a peer that reads slowly or not at all. Defaults to
+   * 1 MiB ({@link DEFAULT_MAX_BACKPRESSURE}).
+   */
+  maxBackpressure?: number;
+  /**
+   * What happens past `maxBackpressure`. `"close"` (the default) fails the
+   * connection with 1013 (Try Again Later) and drops the transport at once:
+   * the peer learns it fell behind and can reconnect and resynchronise, and
+   * its queued bytes are freed now. `"drop"`: the message is not sent (a
+   * `send` rejects with a {@link WebSocketError} coded `ERR_BACKPRESSURE`; a
+   * published message is skipped for this connection and counted by the
+   * hub), for feeds where a gap is harmless.
+   */
+  backpressurePolicy?: "close" | "drop";
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */
   maskKey?: () => Uint8Array;
   /**
@@ -239,6 +272,41 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+// ------------------------------------------------------------------------
+// SEAM for topics (issue 16). src/pubsub/hub.ts reaches the connection only
+// through these two functions, bound to private methods in the class's
+// static block below, and the connection reaches the hub only through #hub:
+// - attachHub(ws, hub): sets #hub (null to leave); false once terminated.
+// - writeShared(ws, shared): queues a published message in order with the
+//   connection's own sends (held while a fragmented message is being sent),
+//   applies maxBackpressure / backpressurePolicy, and returns the bytes now
+//   queued (>= 0), SHARED_DROPPED or SHARED_CLOSED. Uncompressed server
+//   connections write shared.frame() (encoded once per publish), the others
+//   send shared.message() through their own encoder or compressor.
+// ------------------------------------------------------------------------
+
+/** A published message as the hub offers it to each subscriber. */
+export interface SharedMessage {
+  /** The unmasked, uncompressed frame; encoded on first call, then the same bytes. */
+  frame(): Uint8Array;
+  /** The message, for connections that mask or compress. */
+  message(): Message;
+}
+/** writeShared: not written, by the "drop" policy. */
+export const SHARED_DROPPED = -1;
+/** writeShared: the connection is closed or closing (possibly by the "close" policy just now). */
+export const SHARED_CLOSED = -2;
+let attachHubOf: (ws: WebSocketConnection, hub: Hub | null) => boolean;
+let writeSharedTo: (ws: WebSocketConnection, shared: SharedMessage) => number;
+/** Joins `ws` to `hub` (null leaves); false when `ws` is already closed. */
+export function attachHub(ws: WebSocketConnection, hub: Hub | null): boolean {
+  return attachHubOf(ws, hub);
+}
+/** Queues a published message on `ws`; see the SEAM comment above. */
+export function writeShared(ws: WebSocketConnection, shared: SharedMessage): number {
+  return writeSharedTo(ws, shared);
+}
+
 /**
  * A WebSocket connection over a {@link Transport}, after the opening
  * handshake. `connect` and the server hand these out; build one yourself only
@@ -260,6 +328,14 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
  * ```
  */
 export class WebSocketConnection implements AsyncIterable<Message> {
+  static {
+    attachHubOf = (ws, hub) => {
+      if (hub !== null && ws.#terminated) return false;
+      ws.#hub = hub;
+      return true;
+    };
+    writeSharedTo = (ws, shared) => ws.#writeShared(shared);
+  }
   readonly #transport: Transport;
   readonly #client: boolean;
   readonly #protocol: string | null;
@@ -302,6 +378,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #drainWaiters: { resolve(): void; reject(err: unknown): void }[] = [];
   #sendType: "text" | "binary" | null = null;
   #sendAllBusy: Promise<void> | null = null;
+  readonly #maxBackpressure: number;
+  readonly #backpressurePolicy: "close" | "drop";
+
+  // Topics (SEAM, issue 16): the hub this connection joined, and published
+  // messages held while a fragmented message of ours is being sent.
+  #hub: Hub | null = null;
+  #held: (() => void)[] | null = null;
+  #heldBytes = 0;
 
   // Closing.
   #closeSent = false;
@@ -352,6 +436,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
     this.#pingTimeout = options.pingTimeout ?? DEFAULT_PING_TIMEOUT;
     this.#idleTimeout = options.idleTimeout ?? 0;
+    this.#maxBackpressure = options.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
+    this.#backpressurePolicy = options.backpressurePolicy ?? "close";
     this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
     this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
       deliver: (frame) => this.#onInflated(frame),
@@ -812,6 +898,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   send(msg: Sendable): Promise<void> {
+    if (this.#overBackpressure()) return this.#sendOverLimit(msg);
     if (msg instanceof Blob) return this.#sendBlob(msg, false);
     // Hot path: a whole text or binary message with nothing in the way is
     // written without an async function's promise and ticks.
@@ -828,6 +915,12 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       }
     }
     return this.#sendMessage(msg);
+  }
+
+  /** A send while maxBackpressure bytes wait: refused unless it closes, or the connection is closed anyway. */
+  #sendOverLimit(msg: Sendable): Promise<void> {
+    if (this.#terminated || (msg instanceof Message && msg.type === "close")) return this.#sendMessage(msg);
+    return Promise.reject(this.#backpressureExceeded());
   }
 
   async #sendMessage(msg: Sendable): Promise<void> {
@@ -873,6 +966,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const type = message.type;
     if (type !== "text" && type !== "binary") return this.send(message);
     this.#checkAccepting();
+    if (this.#overBackpressure()) throw this.#backpressureExceeded();
     while (this.#sendAllBusy !== null) {
       await this.#sendAllBusy;
       this.#checkOpen();
@@ -959,6 +1053,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       }
       this.#sendType = fin ? null : type as "text";
       this.#write(bytes);
+      if (fin && this.#held !== null) this.#releaseHeld();
       return undefined;
     }
     if (data.length > this.#maxFrameSize) {
@@ -981,6 +1076,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       this.#write(encodeFrame({ fin, opcode, payload }, key));
     }
     this.#sendType = fin ? null : type as "text" | "binary";
+    if (fin && this.#held !== null) this.#releaseHeld();
     return undefined;
   }
 
@@ -996,7 +1092,9 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
     const opcode = this.#nextDataOpcode(type);
     this.#sendType = fin ? null : type as "text" | "binary";
-    return this.#deflate!.send(opcode, payload, fin)?.then(() => this.#waitForTransport());
+    const sent = this.#deflate!.send(opcode, payload, fin)?.then(() => this.#waitForTransport());
+    if (fin && this.#held !== null) this.#releaseHeld();
+    return sent;
   }
 
   #nextDataOpcode(type: MessageType): Opcode {
@@ -1109,6 +1207,170 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#drainWaiters = [];
     for (const waiter of waiters) waiter.resolve();
     this.#updateReading();
+  }
+
+  // ------------------------------------------------------ topics (SEAM, issue 16)
+
+  #hubOrThrow(): Hub {
+    if (this.#hub === null) {
+      throw new Error(
+        this.#terminated ? "The connection is closed" : "Topics need a hub: use serve, or requestHandler with a hub option",
+      );
+    }
+    return this.#hub;
+  }
+
+  /**
+   * Subscribes this connection to a topic of its server's hub: messages
+   * published to it are sent here. Closing unsubscribes from everything. On
+   * a closed connection it does nothing.
+   *
+   * @param topic Any string, such as a room name or a URL path.
+   * @throws {Error} When the connection is not in a hub (a client
+   * connection, or `requestHandler` without a `hub` option).
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
+   *   ws.subscribe("news");
+   *   for await (const msg of ws) ws.publish("news", msg.data);
+   * });
+   * await server.ready;
+   * await server.close();
+   * ```
+   */
+  subscribe(topic: string): void {
+    if (this.#terminated) return;
+    this.#hubOrThrow().subscribe(this, String(topic));
+  }
+
+  /**
+   * Unsubscribes this connection from a topic.
+   *
+   * @param topic The topic.
+   * @returns Whether it was subscribed.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * function leave(ws: WebSocketConnection): void {
+   *   if (ws.unsubscribe("lobby")) console.log("left the lobby");
+   * }
+   * ```
+   */
+  unsubscribe(topic: string): boolean {
+    return this.#hub?.unsubscribe(this, String(topic)) ?? false;
+  }
+
+  /**
+   * Whether this connection subscribes to a topic.
+   *
+   * @param topic The topic.
+   * @returns True when subscribed.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * function toggle(ws: WebSocketConnection, topic: string): void {
+   *   if (ws.isSubscribed(topic)) ws.unsubscribe(topic);
+   *   else ws.subscribe(topic);
+   * }
+   * ```
+   */
+  isSubscribed(topic: string): boolean {
+    return this.#hub?.topicsOf(this).has(String(topic)) ?? false;
+  }
+
+  /** The topics this connection subscribes to (Bun's `ws.subscriptions`). */
+  get topics(): string[] {
+    return this.#hub === null ? [] : [...this.#hub.topicsOf(this)];
+  }
+
+  /**
+   * Publishes a message to every subscriber of a topic, across processes
+   * when the hub has a backplane, except this connection unless
+   * `includeSelf` (as in Bun and uWS). It does not wait; see
+   * `maxBackpressure` for slow subscribers.
+   *
+   * @param topic The topic.
+   * @param data Text (a string) or binary (bytes).
+   * @param options `includeSelf: true` sends it here too, if subscribed.
+   * @returns How many local subscribers it was queued for.
+   * @throws {Error} When the connection is not in a hub.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function relay(ws: WebSocketConnection): Promise<void> {
+   *   ws.subscribe("chat");
+   *   for await (const msg of ws) ws.publish("chat", msg.data);
+   * }
+   * ```
+   */
+  publish(topic: string, data: string | Uint8Array, options: { includeSelf?: boolean } = {}): number {
+    return this.#hubOrThrow().publish(String(topic), data, { except: options.includeSelf === true ? undefined : this });
+  }
+
+  /** True (after applying the policy) when maxBackpressure bytes or more already wait. */
+  #overBackpressure(): boolean {
+    // Bytes still waiting for the compressor count too: publishing faster
+    // than zlib keeps up must not queue without bound either.
+    const deflating = this.#deflate === null ? 0 : this.#deflate.queuedBytes;
+    return this.#outBytes + this.#heldBytes + deflating + this.#transport.bufferedAmount >= this.#maxBackpressure;
+  }
+
+  /** Applies backpressurePolicy; the error is what a refused send rejects with. */
+  #backpressureExceeded(): WebSocketError {
+    const close = this.#backpressurePolicy === "close";
+    const err = new WebSocketError(
+      `More than ${this.#maxBackpressure} bytes wait to be sent (maxBackpressure): the peer does not read fast enough`,
+      { code: "ERR_BACKPRESSURE", closeCode: close ? CloseCode.TryAgainLater : undefined },
+    );
+    if (close && !this.#terminated) {
+      // The peer is not reading: a close frame behind the queue would never
+      // reach it, and the queue must be freed now, not after closeTimeout.
+      this.#fail(err);
+      this.#transport.destroy();
+      this.#terminate();
+    }
+    return err;
+  }
+
+  #writeShared(shared: SharedMessage): number {
+    if (this.#terminated || this.#closeRequested || this.#closeSent) return SHARED_CLOSED;
+    if (this.#overBackpressure()) {
+      this.#backpressureExceeded();
+      return this.#terminated ? SHARED_CLOSED : SHARED_DROPPED;
+    }
+    const write = this.#deflate !== null || this.#client
+      ? () => void this.sendAll(shared.message()).catch(() => {})
+      : () => this.#write(shared.frame());
+    if (this.#sendType === null) {
+      write();
+      // Publishes arriving back to back count as progress for the cork (see
+      // #flushTask): the subscriber's flush waits for the burst to end, so a
+      // burst costs each subscriber one write instead of one per message.
+      this.#corkRounds = 0;
+    } else {
+      // A fragmented message of ours is on the wire: a data frame between its
+      // fragments would break RFC 6455 §5.4, so this waits for its last frame.
+      (this.#held ??= []).push(write);
+      this.#heldBytes += shared.frame().length;
+    }
+    return this.bufferedAmount;
+  }
+
+  /** Our fragmented message ended: what was published meanwhile goes out now, in order. */
+  #releaseHeld(): void {
+    const held = this.#held!;
+    this.#held = null;
+    this.#heldBytes = 0;
+    for (const write of held) write();
   }
 
   // ---------------------------------------------------------------- liveness
@@ -1353,6 +1615,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#deflate?.dispose(this.#closedError());
     this.#out = [];
     this.#outBytes = 0;
+    this.#held = null;
+    this.#heldBytes = 0;
     this.#resolveClosed(info);
   }
 }

@@ -28,6 +28,8 @@ import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
 import type { Socket } from "node:net";
+import { Hub } from "./pubsub/hub.ts";
+import type { Backplane } from "./pubsub/backplane.ts";
 
 export type { UpgradeRequest, VerifyResult };
 
@@ -119,6 +121,12 @@ export interface RequestHandlerOptions
    * `streamsock serve --verbose` prints these. Costs nothing when absent.
    */
   trace?: (frame: TracedFrame, request: UpgradeRequest) => void;
+  /**
+   * Every accepted connection joins this {@link Hub} before `onSocket` runs,
+   * so it can `subscribe` and `publish`, and `hub.close()` closes it. `serve`
+   * creates a hub when none is given.
+   */
+  hub?: Hub;
 }
 
 /**
@@ -192,6 +200,8 @@ interface HandshakeCore {
   onError: (error: unknown, request: UpgradeRequest | undefined) => void;
   connectionOptions: WebSocketConnectionOptions;
   trace: RequestHandlerOptions["trace"];
+  hub: Hub | undefined;
+  onRequest?: ServeOptions["onRequest"];
 }
 
 /** What a server learns about its connections, to count and shut them down. */
@@ -359,6 +369,19 @@ class PendingHandshake implements TransportSink {
     this.#timer = setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
   }
 
+  /** serve's `onRequest` for a request that asks for no upgrade: its answer, or undefined for the 426. */
+  #answerPlainRequest(method: string, target: string, headers: Headers): HandshakeRejection | undefined {
+    const onRequest = this.#core.onRequest;
+    if (onRequest === undefined) return undefined;
+    const request: UpgradeRequest = { method, url: target, headers, protocols: [], remoteAddress: this.#remoteAddress };
+    try {
+      const answer = onRequest(request);
+      return answer === undefined ? undefined : { ...answer, body: answer.body ?? "" };
+    } catch (err) {
+      return { status: 500, body: "The server failed to answer", error: err };
+    }
+  }
+
   /** Checks the request, asks the application, answers, and starts the connection. */
   upgrade(method: string, target: string, version: string, headers: Headers): void {
     this.#upgrade(method, target, version, headers).catch((err) => {
@@ -369,7 +392,10 @@ class PendingHandshake implements TransportSink {
 
   async #upgrade(method: string, target: string, version: string, headers: Headers): Promise<void> {
     const checked = checkUpgradeRequest(method, version, headers);
-    if (isRejection(checked)) return this.refuse(checked);
+    if (isRejection(checked)) {
+      const answer = headers.get("upgrade") === null ? this.#answerPlainRequest(method, target, headers) : undefined;
+      return this.refuse(answer ?? checked);
+    }
     const request: UpgradeRequest = {
       method,
       url: target,
@@ -418,6 +444,7 @@ class PendingHandshake implements TransportSink {
       return;
     }
     this.#early = [];
+    core.hub?.add(ws);
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }
@@ -466,7 +493,7 @@ function makeCore(
   options: RequestHandlerOptions,
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
-  const { verify, handshakeTimeout, onError, trace, ...connectionOptions } = options;
+  const { verify, handshakeTimeout, onError, trace, hub, ...connectionOptions } = options;
   resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
@@ -476,6 +503,7 @@ function makeCore(
     onError: onError ?? defaultOnError,
     connectionOptions: { ...connectionOptions, role: "server" },
     trace,
+    hub,
   };
 }
 
@@ -577,6 +605,53 @@ export interface ServeOptions {
    * closing handshakes before it drops them. Defaults to 5000.
    */
   shutdownTimeout?: number;
+  /**
+   * Where the server's connections join (for `server.publish` and
+   * `ws.subscribe`): the `hub` of the {@link requestHandler} options, else
+   * this one, else a new hub (with `backplane`, when given).
+   */
+  hub?: Hub;
+  /**
+   * Spans the new hub's topics over processes and machines, such as the
+   * Redis backplane of `streamsock/redis`. Ignored when a hub is given.
+   */
+  backplane?: Backplane;
+  /**
+   * Lets several processes listen on the same port, the kernel spreading
+   * connections among them (SO_REUSEPORT): one worker per core. Linux on
+   * Node >= 22.12, Bun, and Deno (run with `--unstable-net`); elsewhere
+   * `ready` rejects rather than silently not sharing the port. Topics span
+   * the workers through a `backplane`.
+   */
+  reusePort?: boolean;
+  /**
+   * Answers a plain HTTP request (one without `Upgrade`) instead of the
+   * default 426: a health check, a small page. Return undefined for the 426.
+   * The answer is sent with `Connection: close`.
+   */
+  onRequest?: (request: UpgradeRequest) => HttpAnswer | undefined;
+}
+
+/**
+ * What {@link ServeOptions.onRequest} answers to a plain HTTP request.
+ *
+ * @example
+ * ```ts
+ * import type { HttpAnswer } from "@streamsock/streamsock";
+ *
+ * const health: HttpAnswer = { status: 200, body: "ok" };
+ * const page: HttpAnswer = { status: 200, body: "<!doctype html><p>hi</p>", contentType: "text/html; charset=utf-8" };
+ * ```
+ */
+export interface HttpAnswer {
+  /** The status code. */
+  status: number;
+  /** The body. Defaults to empty. */
+  body?: string;
+  /** The body's media type. Defaults to `text/plain; charset=utf-8`. */
+  contentType?: string;
+  /** More header fields. */
+  headers?: [string, string][];
 }
 
 /**
@@ -601,6 +676,17 @@ export interface Server {
   readonly port: number;
   /** Open WebSocket connections (after their handshake, until they are closed). */
   readonly connections: number;
+  /** The hub every connection joins: its open connections and topics. */
+  readonly hub: Hub;
+  /**
+   * Sends a message to every subscriber of a topic (Bun's `server.publish`),
+   * through the backplane too when there is one.
+   *
+   * @returns How many local subscribers it was queued for.
+   */
+  publish(topic: string, data: string | Uint8Array): number;
+  /** How many connections of this server subscribe to `topic` (Bun's `server.subscriberCount`). */
+  subscriberCount(topic: string): number;
   /**
    * Shuts down gracefully: stops accepting, drops handshakes in progress,
    * closes every open connection with 1001 (Going Away), waits for their
@@ -632,8 +718,11 @@ class WebSocketServer implements Server {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   #closing: Promise<void> | null = null;
+  readonly hub: Hub;
 
   constructor(options: ServeOptions, core: HandshakeCore) {
+    this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
+    core = { ...core, hub: this.hub, onRequest: options.onRequest };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
@@ -646,7 +735,12 @@ class WebSocketServer implements Server {
       },
     };
     const listening = listen(
-      { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 8000, tls: options.tls },
+      {
+        hostname: options.hostname ?? "0.0.0.0",
+        port: options.port ?? 8000,
+        tls: options.tls,
+        reusePort: options.reusePort,
+      },
       (transport, remoteAddress) => {
         if (this.#closing !== null) {
           transport.destroy();
@@ -677,6 +771,14 @@ class WebSocketServer implements Server {
     return this.#open.size;
   }
 
+  publish(topic: string, data: string | Uint8Array): number {
+    return this.hub.publish(topic, data);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.hub.subscriberCount(topic);
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -703,6 +805,8 @@ class WebSocketServer implements Server {
       await Promise.race([closed, grace.promise]);
       grace.cancel();
     }
+    // Closes the hub's backplane; its connections are closed by now.
+    await this.hub.close();
     this.#resolveFinished();
   }
 }

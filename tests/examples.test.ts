@@ -44,17 +44,21 @@ describe("examples", () => {
     }
   });
 
-  test("chat.ts broadcasts each message to everybody else and announces arrivals and departures", async () => {
+  test("chat.ts publishes each message to everybody else in the room and announces arrivals and departures", async () => {
     const { server, port } = await startServer("examples/chat.ts");
     const members: WebSocketConnection[] = [];
     try {
       const alice = await connect(`ws://127.0.0.1:${port}/?name=alice`);
       members.push(alice);
-      assert.equal(await next(alice), "* welcome, alice; 0 other(s) here");
+      assert.equal(await next(alice), "* welcome to /, alice; 0 other(s) here");
       const bob = await connect(`ws://127.0.0.1:${port}/?name=bob`);
       members.push(bob);
-      assert.equal(await next(bob), "* welcome, bob; 1 other(s) here");
+      assert.equal(await next(bob), "* welcome to /, bob; 1 other(s) here");
       assert.equal(await next(alice), "* bob joined");
+      // Another path is another room: carol hears nothing of this one.
+      const carol = await connect(`ws://127.0.0.1:${port}/other?name=carol`);
+      members.push(carol);
+      assert.equal(await next(carol), "* welcome to /other, carol; 0 other(s) here");
 
       await alice.send("hi bob");
       assert.equal(await next(bob), "alice: hi bob");
@@ -62,6 +66,11 @@ describe("examples", () => {
       assert.equal(await next(alice), "bob: hi alice"); // not "alice: hi bob": no echo to the author
       await bob.close();
       assert.equal(await next(alice), "* bob left");
+      // alice's words stay in "/": the next thing carol hears is dave joining "/other".
+      await alice.send("anyone?");
+      const dave = await connect(`ws://127.0.0.1:${port}/other?name=dave`);
+      members.push(dave);
+      assert.equal(await next(carol), "* dave joined");
     } finally {
       await Promise.all(members.map((ws) => ws.close()));
       await server.stop();
@@ -116,6 +125,13 @@ describe("examples", () => {
         assert.equal(err.status, 404);
         return true;
       });
+
+      // SIGTERM: the hub closes the open WebSocket with 1001, then the process ends.
+      const open = await connect(`ws://127.0.0.1:${port}/upper`);
+      const stopped = await server.stop();
+      assert.equal((await open.closed).code, 1001);
+      assert.match(stopped.stdout, /stopping: closing 1 WebSocket connection/);
+      assert.ok(stopped.code === 0 || stopped.signal === "SIGTERM", `exit ${stopped.code} ${stopped.signal}`);
     } finally {
       await server.stop();
     }

@@ -158,9 +158,10 @@ for (const [name, dial] of socketShims()) {
         t.end();
         await peerEnded;
       }],
-      ["destroy, twice", async (t) => {
+      ["destroy, twice", (t) => {
         t.destroy();
         t.destroy();
+        return Promise.resolve();
       }],
       ["a reset by the peer", async (_t, peer, sink) => {
         peer.resetAndDestroy();

@@ -357,6 +357,7 @@ export class PerMessageDeflate {
 
   // Sending.
   #outQueue: Outbound[] = [];
+  #outQueueBytes = 0;
   #outRunning = false;
   #outCompressed = false;
   #idleWaiters: (() => void)[] = [];
@@ -532,6 +533,11 @@ export class PerMessageDeflate {
 
   // -------------------------------------------------------------- sending
 
+  /** Payload bytes waiting to be compressed or written: part of the connection's maxBackpressure. */
+  get queuedBytes(): number {
+    return this.#outQueueBytes;
+  }
+
   /** True while compressed messages (or frames queued behind them) wait to go out. */
   get sending(): boolean {
     return this.#outRunning || this.#outQueue.length > 0;
@@ -565,6 +571,7 @@ export class PerMessageDeflate {
     }
     return new Promise((resolve, reject) => {
       this.#outQueue.push({ frame, compress, resolve, reject });
+      this.#outQueueBytes += payload.length;
       if (!this.#outRunning) void this.#drainOutbound();
     });
   }
@@ -573,6 +580,7 @@ export class PerMessageDeflate {
   queueControl(frame: Frame): boolean {
     if (!this.sending) return false;
     this.#outQueue.push({ frame, compress: false, resolve() {}, reject() {} });
+    this.#outQueueBytes += frame.payload.length;
     return true;
   }
 
@@ -588,6 +596,7 @@ export class PerMessageDeflate {
           frame = { ...frame, payload };
         }
         this.#outQueue.shift();
+        this.#outQueueBytes -= job.frame.payload.length;
         this.#host.write(frame);
         job.resolve();
       }
@@ -665,6 +674,7 @@ export class PerMessageDeflate {
     this.#disposed = true;
     const jobs = this.#outQueue;
     this.#outQueue = [];
+    this.#outQueueBytes = 0;
     for (const job of jobs) job.reject(error);
     this.#inQueue = [];
     this.#inBytes = 0;

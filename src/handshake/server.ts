@@ -44,6 +44,8 @@ export interface HandshakeRejection {
   body: string;
   /** Extra header fields (`Sec-WebSocket-Version` for 426, `Allow` for 405...). */
   headers?: [string, string][];
+  /** The body's media type. Defaults to `text/plain; charset=utf-8`. */
+  contentType?: string;
   /**
    * Set when the refusal is the server's own fault (a 500): the error to
    * report, which is never sent to the client.
@@ -83,6 +85,7 @@ export type VerifyResult = boolean | number | {
 /** The status lines this module writes, and what verify() commonly picks. */
 const REASONS: Record<number, string> = {
   101: "Switching Protocols",
+  200: "OK",
   301: "Moved Permanently",
   302: "Found",
   303: "See Other",
@@ -251,7 +254,7 @@ export function rejectionResponse(rejection: HandshakeRejection): Uint8Array {
   const body = encoder.encode(rejection.body + "\n");
   let head = `HTTP/1.1 ${rejection.status} ${REASONS[rejection.status] ?? ""}\r\n` +
     "Connection: close\r\n" +
-    "Content-Type: text/plain; charset=utf-8\r\n" +
+    `Content-Type: ${rejection.contentType ?? "text/plain; charset=utf-8"}\r\n` +
     `Content-Length: ${body.length}\r\n`;
   for (const [name, value] of rejection.headers ?? []) head += `${name}: ${value}\r\n`;
   const headBytes = encoder.encode(head + "\r\n");

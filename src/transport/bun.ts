@@ -59,6 +59,7 @@ interface BunListenOptions {
     error(socket: BunServerSocket, error: Error): void;
   };
   tls?: { cert: string; key: string };
+  reusePort?: boolean;
 }
 
 interface BunTcpListener {
@@ -301,6 +302,7 @@ export function listenBun(options: ListenOptions, onAccept: AcceptHandler): Prom
       hostname: options.hostname,
       port: options.port,
       tls: options.tls,
+      ...(options.reusePort ? { reusePort: true } : {}),
       socket: {
         open(socket) {
           const transport = bunSocketTransport();

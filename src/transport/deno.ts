@@ -223,11 +223,16 @@ function setUp(conn: Deno.TcpConn): Transport {
  */
 export function listenDeno(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
   const { hostname, port, tls } = options;
+  // Without --unstable-net, Deno.listen({ reusePort }) ends the process
+  // instead of throwing; listenDatagram exists only with that flag.
+  if (options.reusePort === true && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    return Promise.reject(new Error("reusePort on Deno needs the --unstable-net flag"));
+  }
   let listener: Deno.Listener;
   try {
     listener = tls === undefined
-      ? Deno.listen({ hostname, port, transport: "tcp" })
-      : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
+      ? Deno.listen({ hostname, port, transport: "tcp", ...(options.reusePort ? { reusePort: true } : {}) })
+      : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key, ...(options.reusePort ? { reusePort: true } : {}) });
   } catch (err) {
     return Promise.reject(err);
   }

@@ -6,6 +6,7 @@
  */
 
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import process from "node:process";
 import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
@@ -129,6 +130,12 @@ export function dialNode(options: DialOptions): Promise<Transport> {
   });
 }
 
+/** SO_REUSEPORT in `server.listen` arrived in Node 22.12 and 23.1. */
+function nodeHasReusePort(): boolean {
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  return process.platform === "linux" && (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
+}
+
 /**
  * Listens with `node:net` (or `node:tls` when `options.tls` is set) and hands
  * every accepted connection to `onAccept` as a transport; TLS connections
@@ -152,9 +159,13 @@ export function listenNode(options: ListenOptions, onAccept: AcceptHandler): Pro
   const server: NetServer = options.tls === undefined
     ? createNetServer(accept)
     : createTlsServer({ cert: options.tls.cert, key: options.tls.key }, accept);
+  if (options.reusePort === true && !nodeHasReusePort()) {
+    return Promise.reject(new Error(`reusePort needs Node >= 22.12 on Linux (this is Node ${process.versions.node} on ${process.platform})`));
+  }
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
+    const listenOptions = { port: options.port, host: options.hostname, ...(options.reusePort ? { reusePort: true } : {}) };
+    server.listen(listenOptions, () => {
       server.off("error", reject);
       // Accept failures (EMFILE...) surface here; the server keeps listening,
       // and an unhandled "error" event would end the process.

@@ -153,6 +153,8 @@ export interface ListenOptions {
   port: number;
   /** PEM certificate chain and private key: present means TLS. */
   tls?: { cert: string; key: string };
+  /** SO_REUSEPORT: other processes may listen on the same port (issue 16). Shims that cannot must reject. */
+  reusePort?: boolean;
 }
 
 /** A listening socket, as a runtime shim's `listen` returns it. */

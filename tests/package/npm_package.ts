@@ -129,6 +129,11 @@ describe("the npm tarball", () => {
     assert.deepEqual(Object.keys(pkg.exports["."]), ["types", "import", "default"], "types come first");
     assert.equal(pkg.exports["."].types, "./esm/mod.d.ts");
     assert.equal(pkg.dependencies, undefined, "no runtime dependencies");
+    // streamsock/redis: its own entry point, on an optional peer dependency.
+    assert.deepEqual(Object.keys(pkg.exports["./redis"]), ["types", "import", "default"]);
+    assert.equal(pkg.exports["./redis"].import, "./esm/src/pubsub/redis.js");
+    assert.ok(pkg.peerDependencies.redis, "redis is a peer dependency");
+    assert.deepEqual(pkg.peerDependenciesMeta.redis, { optional: true });
     assert.ok(typeof pkg.description === "string" && pkg.description.length > 0);
     assert.ok(Array.isArray(pkg.keywords) && pkg.keywords.includes("websocket"));
     assert.ok(pkg.repository?.url);

@@ -107,7 +107,7 @@ async function startServer(options: { handshakeTimeout?: number; verify?: () => 
 
 /** A raw server: reads each request head, and hands the socket to `then` (with the 101 sent unless `answer` is false). */
 async function rawServer(then: (socket: Socket) => void, answer = true): Promise<{ port: number; server: NetServer }> {
-  const server = createNetServer(async (socket) => {
+  const server = createNetServer((socket) => {
     socket.on("error", () => {});
     let head = "";
     const onData = async (chunk: Uint8Array) => {
@@ -211,9 +211,10 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
         socket.write(rawFrame(0xf1, "x"));
         return untilClosed(socket);
       }],
-      ["a reset mid-frame", "/", async (socket) => {
+      ["a reset mid-frame", "/", (socket) => {
         socket.write(rawFrame(0x82, new Uint8Array(100)).subarray(0, 20));
         socket.resetAndDestroy();
+        return Promise.resolve();
       }],
       ["the client vanishing mid-frame", "/", (socket) => {
         socket.end(rawFrame(0x82, new Uint8Array(100)).subarray(0, 20));

@@ -1,0 +1,314 @@
+/**
+ * Topics: the Hub holds a server's open connections and who subscribed to
+ * what, and publishes a message to a topic's subscribers with the frame
+ * encoded once. `serve` makes one per server; `requestHandler` users make
+ * their own and pass it as the `hub` option.
+ *
+ * @module
+ */
+
+import { encodeFrame, encodeTextFrame } from "../codec/encoder.ts";
+import { Opcode } from "../codec/frame.ts";
+import { CloseCode } from "../codec/close.ts";
+import {
+  attachHub,
+  SHARED_CLOSED,
+  SHARED_DROPPED,
+  type SharedMessage,
+  type WebSocketConnection,
+  writeShared,
+} from "../connection.ts";
+import { Message } from "../message.ts";
+import type { Backplane } from "./backplane.ts";
+
+/**
+ * Options for {@link Hub}.
+ *
+ * @example Count what slow subscribers miss
+ * ```ts
+ * import { Hub } from "@streamsock/streamsock";
+ *
+ * const hub = new Hub({ onDrop: (_ws, topic) => console.warn(`a slow subscriber missed a message on ${topic}`) });
+ * console.log(hub.dropped); // 0
+ * ```
+ */
+export interface HubOptions {
+  /**
+   * Carries publishes to the hubs of other processes (see `./redis`). The
+   * hub attaches it, and closes it in `close()`.
+   */
+  backplane?: Backplane;
+  /**
+   * Called when a published message was not written to a subscriber whose
+   * `backpressurePolicy` is `"drop"` because `maxBackpressure` bytes were
+   * already waiting for it. Also counted in `hub.dropped`.
+   */
+  onDrop?: (ws: WebSocketConnection, topic: string) => void;
+}
+
+/**
+ * Options for {@link Hub.publish}.
+ *
+ * @example
+ * ```ts
+ * import type { PublishOptions } from "@streamsock/streamsock";
+ *
+ * const options: PublishOptions = { local: true };
+ * ```
+ */
+export interface PublishOptions {
+  /** This connection does not get the message (`ws.publish` passes itself unless `includeSelf`). */
+  except?: WebSocketConnection;
+  /** Deliver to this process's subscribers only, not through the backplane. Defaults to false. */
+  local?: boolean;
+}
+
+const NO_TOPICS: ReadonlySet<string> = new Set();
+
+/**
+ * A set of open connections and their topic subscriptions (Bun's and uWS's
+ * topics, for any server). Connections join with `add` (done for you by
+ * `serve` and by `requestHandler` given a `hub`) and leave when they close,
+ * taking their subscriptions with them.
+ *
+ * `publish` encodes the frame once and writes the same bytes to every
+ * uncompressed subscriber; compressed ones compress it with their own
+ * context. Messages reach each subscriber in the order they were published,
+ * and in order with that connection's own sends. A subscriber that already
+ * has `maxBackpressure` bytes waiting is closed with 1013 (or, with
+ * `backpressurePolicy: "drop"`, misses the message, counted in `dropped`).
+ *
+ * @example A room per URL path on a node:http server
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { Hub, requestHandler } from "@streamsock/streamsock";
+ *
+ * const hub = new Hub();
+ * const handler = requestHandler(async (ws, request) => {
+ *   const room = new URL(request.url, "ws://x").pathname;
+ *   ws.subscribe(room);
+ *   for await (const msg of ws) ws.publish(room, msg.data);
+ * }, undefined, { hub });
+ * const http = createServer().on("upgrade", handler);
+ * console.log(hub.clients.size, hub.subscriberCount("/lobby")); // 0 0
+ * await hub.close();
+ * http.close();
+ * ```
+ */
+export class Hub {
+  readonly #clients = new Set<WebSocketConnection>();
+  readonly #subscribers = new Map<string, Set<WebSocketConnection>>();
+  readonly #topicsOf = new Map<WebSocketConnection, Set<string>>();
+  readonly #backplane: Backplane | null;
+  readonly #onDrop: ((ws: WebSocketConnection, topic: string) => void) | undefined;
+  #dropped = 0;
+  #closing: Promise<void> | null = null;
+
+  /**
+   * Creates an empty hub.
+   *
+   * @param options A backplane to span processes, and the drop hook.
+   */
+  constructor(options: HubOptions = {}) {
+    this.#backplane = options.backplane ?? null;
+    this.#onDrop = options.onDrop;
+    this.#backplane?.attach({ deliver: (topic, data) => this.#deliver(topic, data, undefined) });
+  }
+
+  /** The open connections that joined (like ws's `wss.clients`). Read-only. */
+  get clients(): ReadonlySet<WebSocketConnection> {
+    return this.#clients;
+  }
+
+  /** Published messages not written to a subscriber because of its backpressure policy `"drop"`. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** The backplane given to the constructor, or null. */
+  get backplane(): Backplane | null {
+    return this.#backplane;
+  }
+
+  /**
+   * Adds a connection: it can subscribe, and `close()` closes it. It leaves
+   * the hub, and every topic, when it closes. Adding a connection that is in
+   * another hub moves it.
+   *
+   * @param ws An open connection.
+   * @throws {Error} When the hub is closing.
+   */
+  add(ws: WebSocketConnection): void {
+    if (this.#closing !== null) throw new Error("The hub is closing");
+    if (this.#clients.has(ws)) return;
+    if (!attachHub(ws, this)) return; // already closed: nothing to track
+    this.#clients.add(ws);
+    void ws.closed.then(() => this.remove(ws));
+  }
+
+  /**
+   * Takes a connection out of the hub and out of every topic (done by
+   * itself when the connection closes).
+   *
+   * @param ws A connection.
+   */
+  remove(ws: WebSocketConnection): void {
+    if (!this.#clients.delete(ws)) return;
+    const topics = this.#topicsOf.get(ws);
+    if (topics !== undefined) { for (const topic of topics) this.unsubscribe(ws, topic); }
+    attachHub(ws, null);
+  }
+
+  /**
+   * Subscribes a connection of this hub to a topic (what `ws.subscribe` does).
+   *
+   * @param ws A connection added to this hub.
+   * @param topic Any string.
+   * @returns False when `ws` is not (or no longer) in this hub.
+   */
+  subscribe(ws: WebSocketConnection, topic: string): boolean {
+    if (!this.#clients.has(ws)) return false;
+    let topics = this.#topicsOf.get(ws);
+    if (topics === undefined) this.#topicsOf.set(ws, topics = new Set());
+    if (topics.has(topic)) return true;
+    topics.add(topic);
+    let subscribers = this.#subscribers.get(topic);
+    if (subscribers === undefined) {
+      this.#subscribers.set(topic, subscribers = new Set());
+      this.#backplane?.subscribe(topic);
+    }
+    subscribers.add(ws);
+    return true;
+  }
+
+  /**
+   * Unsubscribes a connection from a topic (what `ws.unsubscribe` does).
+   *
+   * @param ws A connection.
+   * @param topic The topic.
+   * @returns Whether it was subscribed.
+   */
+  unsubscribe(ws: WebSocketConnection, topic: string): boolean {
+    const topics = this.#topicsOf.get(ws);
+    if (topics === undefined || !topics.delete(topic)) return false;
+    if (topics.size === 0) this.#topicsOf.delete(ws);
+    const subscribers = this.#subscribers.get(topic)!;
+    subscribers.delete(ws);
+    if (subscribers.size === 0) {
+      this.#subscribers.delete(topic);
+      this.#backplane?.unsubscribe(topic);
+    }
+    return true;
+  }
+
+  /**
+   * The topics a connection subscribed to.
+   *
+   * @param ws A connection.
+   * @returns Its topics (empty when none).
+   */
+  topicsOf(ws: WebSocketConnection): ReadonlySet<string> {
+    return this.#topicsOf.get(ws) ?? NO_TOPICS;
+  }
+
+  /**
+   * How many connections of this process subscribe to a topic.
+   *
+   * @param topic The topic.
+   * @returns The local subscriber count.
+   */
+  subscriberCount(topic: string): number {
+    return this.#subscribers.get(topic)?.size ?? 0;
+  }
+
+  /** The topics with at least one local subscriber. */
+  get topics(): IterableIterator<string> {
+    return this.#subscribers.keys();
+  }
+
+  /**
+   * Sends a message to every subscriber of `topic` in this process (except
+   * `options.except`) and, through the backplane, in the others. It does not
+   * wait: each subscriber's bytes are queued in order with its own sends,
+   * bounded by its `maxBackpressure`.
+   *
+   * @param topic The topic.
+   * @param data Text (a string) or binary (bytes) message.
+   * @param options Who to leave out; local-only delivery.
+   * @returns How many local subscribers the message was queued for.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@streamsock/streamsock";
+   *
+   * const hub = new Hub();
+   * console.log(hub.publish("news", "nobody listens yet")); // 0
+   * ```
+   */
+  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): number {
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      throw new TypeError("publish expects a string or a Uint8Array");
+    }
+    const reached = this.#deliver(topic, data, options.except);
+    if (options.local !== true) this.#backplane?.publish(topic, data);
+    return reached;
+  }
+
+  /**
+   * Hot path: one frame, encoded on first use, shared by every uncompressed
+   * subscriber (the bytes are never mutated after encoding: server frames
+   * are not masked).
+   */
+  #deliver(topic: string, data: string | Uint8Array, except: WebSocketConnection | undefined): number {
+    const subscribers = this.#subscribers.get(topic);
+    if (subscribers === undefined) return 0;
+    let bytes: Uint8Array | null = null;
+    let message: Message | null = null;
+    const shared: SharedMessage = {
+      frame: () =>
+        bytes ??= typeof data === "string"
+          ? encodeTextFrame(data, Opcode.Text, true, 0, null).bytes
+          : encodeFrame({ fin: true, opcode: Opcode.Binary, payload: data }, null),
+      message: () => message ??= new Message(data, typeof data === "string" ? "text" : "binary"),
+    };
+    let reached = 0;
+    // A subscriber closed by its policy leaves the set while we iterate: Set
+    // iteration tolerates deleting entries already visited.
+    for (const ws of subscribers) {
+      if (ws === except) continue;
+      const queued = writeShared(ws, shared);
+      if (queued >= 0) reached++;
+      else if (queued === SHARED_DROPPED) this.#drop(ws, topic);
+      else if (queued === SHARED_CLOSED) this.remove(ws);
+    }
+    return reached;
+  }
+
+  #drop(ws: WebSocketConnection, topic: string): void {
+    this.#dropped++;
+    try {
+      this.#onDrop?.(ws, topic);
+    } catch (err) {
+      console.error("streamsock: onDrop failed:", err);
+    }
+  }
+
+  /**
+   * Closes every connection with 1001 (Going Away) and waits for their
+   * closing handshakes; each connection drops its transport after its own
+   * `closeTimeout` (5 s by default) if the peer does not answer. Then closes
+   * the backplane. Connections cannot join meanwhile. Calling it again
+   * returns the same promise.
+   *
+   * @param reason The close reason sent with 1001.
+   * @returns Resolves when every connection is closed.
+   */
+  close(reason = "Server is shutting down"): Promise<void> {
+    this.#closing ??= (async () => {
+      // RFC 6455 §7.4.1: 1001, an endpoint going away.
+      await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GoingAway, reason)));
+      await this.#backplane?.close();
+    })();
+    return this.#closing;
+  }
+}

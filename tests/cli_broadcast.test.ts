@@ -1,0 +1,226 @@
+// `streamsock serve --broadcast [--redis URL] [--workers N]` end to end: the
+// CLI runs as processes of the runtime running the tests, a real redis-server
+// joins them (started here, stopped by PID), and headless Chromium chats
+// through the page the CLI serves. Missing redis-server, Chromium or
+// SO_REUSEPORT support skip loudly.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { connect, type WebSocketConnection } from "../mod.ts";
+import { currentRuntime } from "../src/transport/mod.ts";
+import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
+import { root, start, type Started } from "./_spawn.ts";
+import { withTimeout } from "./_server.ts";
+
+const CLI = "src/cli.ts";
+const T = 30_000;
+
+async function startServe(args: string[]): Promise<{ server: Started; port: number }> {
+  const server = start(CLI, ["serve", ...args]);
+  try {
+    const [, port] = await server.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//, T);
+    return { server, port: Number(port) };
+  } catch (err) {
+    await server.stop("SIGKILL").catch(() => {});
+    throw err;
+  }
+}
+
+function next(ws: WebSocketConnection): Promise<string | Uint8Array> {
+  return withTimeout(ws.recvAll().then((m) => m.data), T, "a message");
+}
+
+/** Every text message `ws` receives from now on, as it arrives. */
+function heard(ws: WebSocketConnection): string[] {
+  const got: string[] = [];
+  void (async () => {
+    try {
+      for await (const msg of ws) if (typeof msg.data === "string") got.push(msg.data);
+    } catch {
+      // Closed.
+    }
+  })();
+  return got;
+}
+
+/** Sends numbered probes from `from` until `to` hears one (the other process may still be subscribing on Redis). */
+async function crossed(from: WebSocketConnection, to: string[], tag: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await from.send(`${tag} ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (to.some((text) => text.startsWith(`${tag} `))) return;
+  }
+  throw new Error(`${tag}: nothing crossed; heard ${JSON.stringify(to)}`);
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + T;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+function loud(message: string): string {
+  console.warn(`\n!!! cli_broadcast.test.ts: SKIPPING: ${message}\n`);
+  return message;
+}
+
+const redisBinary = redisServerBinary();
+const noRedis = redisBinary === null ? loud("redis-server is not installed (apt-get install redis-server)") : false;
+
+describe("streamsock serve --broadcast", () => {
+  test("a room per URL path, and the chat page for a plain GET", async () => {
+    const { server, port } = await startServe(["--port", "0", "--broadcast"]);
+    const clients: WebSocketConnection[] = [];
+    try {
+      const [a1, a2, b1] = await Promise.all([
+        connect(`ws://127.0.0.1:${port}/a`),
+        connect(`ws://127.0.0.1:${port}/a`),
+        connect(`ws://127.0.0.1:${port}/b`),
+      ]);
+      clients.push(a1, a2, b1);
+      await server.waitFor(/\[#3\] open/);
+      await a1.send("in room a");
+      await b1.send("in room b");
+      assert.equal(await next(a2), "in room a");
+      await a2.send("back in a");
+      assert.equal(await next(a1), "back in a"); // not "in room b"
+      const page = await fetch(`http://127.0.0.1:${port}/a`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+      assert.match(await page.text(), /<title>streamsock chat<\/title>[\s\S]*new WebSocket/);
+    } finally {
+      await Promise.all(clients.map((ws) => ws.close()));
+      await server.stop();
+    }
+  });
+
+  describe("across processes through Redis", { skip: noRedis }, () => {
+    let redis: RedisServer;
+    before(async () => {
+      redis = await RedisServer.start(redisBinary!);
+    });
+    after(async () => {
+      await redis?.kill("SIGTERM");
+    });
+
+    test("two serve processes on two ports form one chat", async () => {
+      const servers: Started[] = [];
+      const clients: WebSocketConnection[] = [];
+      try {
+        const ports: number[] = [];
+        for (let i = 0; i < 2; i++) {
+          const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redis.url]);
+          servers.push(server);
+          ports.push(port);
+        }
+        assert.match(servers[0].stdout, /\(broadcast through redis:\/\/127\.0\.0\.1:\d+\)/);
+        const one = await connect(`ws://127.0.0.1:${ports[0]}/room`);
+        const two = await connect(`ws://127.0.0.1:${ports[1]}/room`);
+        clients.push(one, two);
+        const [heardOne, heardTwo] = [heard(one), heard(two)];
+        await crossed(one, heardTwo, "one to two");
+        await crossed(two, heardOne, "two to one");
+        assert.ok(!heardOne.some((t) => t.startsWith("one to two")), "no echo to the sender");
+      } finally {
+        await Promise.all(clients.map((ws) => ws.close()));
+        await Promise.all(servers.map((s) => s.stop()));
+      }
+    });
+
+    const reusePortSkip = reusePortSupport();
+    test(
+      "--workers 2 share one port (SO_REUSEPORT) and their rooms meet through Redis",
+      { skip: reusePortSkip },
+      async () => {
+        const port = await freePort();
+        const primary = start(CLI, [
+          "serve",
+          "--port",
+          String(port),
+          "--broadcast",
+          "--redis",
+          redis.url,
+          "--workers",
+          "2",
+        ]);
+        const clients: WebSocketConnection[] = [];
+        try {
+          await primary.waitFor(/listening on[\s\S]*listening on/, T);
+          // The kernel spreads connections over the workers: open some until both have one.
+          for (let i = 0; i < 40 && !/\[#1\] open[\s\S]*\[#1\] open/.test(primary.stdout); i++) {
+            clients.push(await connect(`ws://127.0.0.1:${port}/w`));
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          assert.match(primary.stdout, /\[#1\] open[\s\S]*\[#1\] open/, "both workers accepted connections");
+          // Every client hears a message whichever worker it is on.
+          const logs = clients.map(heard);
+          await crossed(clients[0], logs[logs.length - 1], "w");
+          for (const log of logs.slice(1)) {
+            await until(() => log.some((t) => t.startsWith("w ")));
+            assert.ok(log.some((t) => t.startsWith("w ")), "every client heard it");
+          }
+          const stopped = await primary.stop("SIGTERM", T);
+          assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 2, stopped.stdout);
+        } finally {
+          await Promise.all(clients.map((ws) => ws.close()));
+          await primary.stop("SIGKILL").catch(() => {});
+        }
+      },
+    );
+
+    const noChromium = existsSync("/usr/bin/chromium")
+      ? false
+      : loud("/usr/bin/chromium is missing (apt-get install chromium)");
+    test("two Chromium pages on two server processes chat through the served page", { skip: noChromium }, async () => {
+      const servers: Started[] = [];
+      const profile = mkdtempSync(join(tmpdir(), "streamsock-chromium-"));
+      try {
+        const ports: number[] = [];
+        for (let i = 0; i < 2; i++) {
+          const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redis.url]);
+          servers.push(server);
+          ports.push(port);
+        }
+        const output = await new Promise<string>((resolve, reject) => {
+          // playwright-core runs under Node, whichever runtime runs the servers.
+          execFile(
+            "node",
+            [
+              join(root, "tests/fixtures/chromium_chat.mjs"),
+              `http://127.0.0.1:${ports[0]}/lobby`,
+              `http://127.0.0.1:${ports[1]}/lobby`,
+              profile,
+            ],
+            { cwd: root, timeout: 120_000 },
+            (
+              error,
+              stdout,
+              stderr,
+            ) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
+          );
+        });
+        const result = JSON.parse(output.trim().split("\n").pop()!);
+        assert.equal(result.error, undefined, result.error);
+        assert.equal(result.title, "streamsock chat");
+        assert.ok(result.two.some((line: string) => /^alice: hello \d+$/.test(line)), JSON.stringify(result.two));
+        assert.ok(result.one.includes("bob: hi alice ✓"), JSON.stringify(result.one));
+        assert.match(servers[1].stdout, /< text: "?bob: hi alice/);
+      } finally {
+        await Promise.all(servers.map((s) => s.stop()));
+        rmSync(profile, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+/** False when this runtime can share a port, else a loud reason. */
+function reusePortSupport(): false | string {
+  if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
+  if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
+  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node}`);
+}

@@ -1,0 +1,190 @@
+// The Redis backplane against a real redis-server (Debian's package, started
+// here on a free port and stopped by PID): hubs in one process, then two
+// server processes with clients on each, and Redis killed and restarted in
+// the middle. Skips loudly when redis-server is not installed.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "../src/client.ts";
+import type { WebSocketConnection } from "../src/connection.ts";
+import { RedisBackplane } from "../src/pubsub/redis.ts";
+import { serve, type Server } from "../src/server.ts";
+import { RedisServer, redisServerBinary } from "./_redis.ts";
+import { start, type Started } from "./_spawn.ts";
+import { withTimeout } from "./_server.ts";
+
+const T = 20_000;
+const binary = redisServerBinary();
+if (binary === null) {
+  console.warn(
+    "!!! redis_backplane.test.ts: SKIPPED: redis-server is not installed (apt-get install redis-server); " +
+      "the Redis backplane is NOT tested",
+  );
+}
+const skip = binary === null ? "redis-server is not installed" : false;
+
+/** A client that records every message it receives. */
+class Member {
+  readonly ws: WebSocketConnection;
+  readonly got: (string | Uint8Array)[] = [];
+  #wake: (() => void) | null = null;
+
+  private constructor(ws: WebSocketConnection) {
+    this.ws = ws;
+    void (async () => {
+      try {
+        for await (const msg of ws) {
+          this.got.push(msg.data);
+          this.#wake?.();
+        }
+      } catch {
+        // Closed by the test or the server.
+      }
+    })();
+  }
+
+  static async join(url: string): Promise<Member> {
+    const member = new Member(await connect(url));
+    await member.waitFor((data) => typeof data === "string" && data.startsWith("joined "));
+    return member;
+  }
+
+  /** Waits for a received message matching `match`; bounded. */
+  async waitFor(match: (data: string | Uint8Array) => boolean, ms = T): Promise<string | Uint8Array> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.got.find(match);
+      if (found !== undefined) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`no matching message within ${ms} ms; got ${JSON.stringify(this.got.map(String))}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 50));
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  texts(): string[] {
+    return this.got.filter((data): data is string => typeof data === "string");
+  }
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("Redis backplane", { skip }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await RedisServer.start(binary!);
+  });
+  after(async () => {
+    await redis?.kill("SIGTERM");
+  });
+
+  test("two servers in one process: messages cross exactly once, text and binary exact, origin known", async () => {
+    const origins: string[] = [];
+    const servers: Server[] = [];
+    const members: Member[] = [];
+    try {
+      for (const id of ["one", "two"]) {
+        const backplane = new RedisBackplane({
+          url: redis.url,
+          instanceId: id,
+          onMessage: (_topic, _data, origin) => origins.push(`${id}<-${origin}`),
+        });
+        const server = serve({ hostname: "127.0.0.1", port: 0, backplane }, async (ws) => {
+          ws.subscribe("room");
+          await ws.send("joined room");
+          for await (const msg of ws) ws.publish("room", msg.data);
+        });
+        servers.push(server);
+        await server.ready;
+        await withTimeout(backplane.ready, T, "Redis");
+      }
+      const [a1, a2, b1] = await Promise.all([
+        Member.join(`ws://127.0.0.1:${servers[0].port}/`),
+        Member.join(`ws://127.0.0.1:${servers[0].port}/`),
+        Member.join(`ws://127.0.0.1:${servers[1].port}/`),
+      ]);
+      members.push(a1, a2, b1);
+      const bytes = new Uint8Array([0, 255, 0xc3, 0x28, 10, 13]); // not valid UTF-8: must stay binary
+      // The subscription of server two reaches Redis asynchronously: probe until it does.
+      for (let i = 0; !b1.texts().some((t) => t.startsWith("probe")); i++) {
+        if (i > 100) throw new Error("server two never received a probe");
+        await a1.ws.send(`probe ${i}`);
+        await delay(50);
+      }
+      await a1.ws.send("héllo ✓ from one");
+      await a1.ws.send(bytes);
+      await b1.ws.send("from two");
+      assert.equal(await b1.waitFor((d) => d === "héllo ✓ from one"), "héllo ✓ from one");
+      assert.deepEqual(await b1.waitFor((d) => d instanceof Uint8Array), bytes);
+      assert.equal(await a1.waitFor((d) => d === "from two"), "from two");
+      assert.equal(await a2.waitFor((d) => d === "from two"), "from two");
+      await a2.waitFor((d) => d instanceof Uint8Array);
+      await delay(300); // anything duplicated would have arrived by now
+      const count = (m: Member, text: string) => m.texts().filter((t) => t === text).length;
+      assert.equal(count(a2, "héllo ✓ from one"), 1, "the publishing process delivers its own message once");
+      assert.equal(count(a1, "héllo ✓ from one"), 0, "not back to the sender");
+      assert.equal(count(a1, "from two"), 1);
+      assert.equal(a2.got.filter((d) => d instanceof Uint8Array).length, 1);
+      assert.ok(origins.includes("two<-one") && origins.includes("one<-two"), origins.join());
+      assert.ok(!origins.some((o) => o === "one<-one" || o === "two<-two"), "no process hears itself");
+    } finally {
+      await Promise.all(members.map((m) => m.ws.close()));
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+
+  test("two server processes; Redis killed and restarted: local delivery goes on, remote copies are dropped, traffic resumes", async () => {
+    const processes: Started[] = [];
+    const members: Member[] = [];
+    try {
+      const ports: number[] = [];
+      for (const id of ["proc-a", "proc-b"]) {
+        const child = start("tests/fixtures/redis_topics_server.ts", [], { REDIS_URL: redis.url, INSTANCE_ID: id });
+        processes.push(child);
+        const [, port] = await child.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\//, T);
+        ports.push(Number(port));
+      }
+      const [a1, a2, b1] = await Promise.all([
+        Member.join(`ws://127.0.0.1:${ports[0]}/chat`),
+        Member.join(`ws://127.0.0.1:${ports[0]}/chat`),
+        Member.join(`ws://127.0.0.1:${ports[1]}/chat`),
+      ]);
+      members.push(a1, a2, b1);
+      const crosses = async (from: Member, to: Member, tag: string) => {
+        for (let i = 0; !to.texts().some((t) => t.startsWith(tag)); i++) {
+          if (i > 200) throw new Error(`${tag}: nothing crossed`);
+          await from.ws.send(`${tag} ${i}`);
+          await delay(50);
+        }
+      };
+      await crosses(a1, b1, "before");
+      await crosses(b1, a1, "back");
+
+      await redis.kill(); // SIGKILL: a crash, by PID
+      await delay(200);
+      for (let i = 0; i < 5; i++) await a1.ws.send(`outage ${i}`);
+      // Local delivery does not wait for Redis.
+      for (let i = 0; i < 5; i++) await a2.waitFor((d) => d === `outage ${i}`);
+
+      await redis.restart();
+      await crosses(a1, b1, "after");
+      await crosses(b1, a1, "after-back");
+      // At most once, and no buffering: what was published while Redis was down never crosses.
+      await delay(300);
+      assert.deepEqual(b1.texts().filter((t) => t.startsWith("outage")), []);
+
+      const stopped = await Promise.all(processes.map((p) => p.stop("SIGTERM", T)));
+      const dropped = Number(stopped[0].stdout.match(/dropped (\d+)/)?.[1]);
+      assert.ok(dropped >= 5, `process a counted ${dropped} dropped publishes:\n${stopped[0].stdout}`);
+    } finally {
+      await Promise.all(members.map((m) => m.ws.close()));
+      await Promise.all(processes.map((p) => p.stop("SIGTERM", T).catch(() => p.stop("SIGKILL"))));
+    }
+  });
+});
