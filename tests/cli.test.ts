@@ -306,7 +306,7 @@ describe("streamsock connect against other servers", () => {
     // Nothing listens on that port any more.
     const unreachable = await run(CLI, ["connect", `ws://127.0.0.1:${port}/`]);
     assert.equal(unreachable.code, 3, unreachable.stderr);
-    assert.match(unreachable.stderr, /cannot connect to ws:\/\/127\.0\.0\.1:\d+\/: Connection refused by 127\.0\.0\.1:\d+\n/);
+    assert.match(unreachable.stderr, /cannot connect to ws:\/\/127\.0\.0\.1:\d+\/: Connection refused by 127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n/);
   });
 
   test("--max-frame-size: longer lines go out fragmented, a bigger frame received fails with 1009 (exit 1)", async () => {
