@@ -6,7 +6,9 @@
  *   `recv`, `recvAll`, `protocol`, `maxFrameSize`, plus `close`, `closed`,
  *   async iteration and Web Streams of messages.
  * - The server: {@link requestHandler} for the `"upgrade"` event of a
- *   node:http server, and {@link serve} on the runtime's own listener.
+ *   node:http server, {@link http2Handler} for a node:http2 server's
+ *   WebSockets over HTTP/2 (RFC 8441), and {@link serve} on the runtime's
+ *   own listener (`http2: true` for both on one port).
  * - The RFC 6455 frame codec as Web Streams ({@link FrameDecoderStream},
  *   {@link FrameEncoderStream}), usable on any byte stream in any runtime.
  *
@@ -49,6 +51,8 @@ export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/ex
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type Http2Handler,
+  http2Handler,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,
@@ -56,14 +60,19 @@ export {
   type RequestHandlerOptions,
   type SelectProtocol,
   serve,
-  type Server,
   type ServeOptions,
+  type Server,
   type UpgradeHandler,
   type UpgradeRequest,
   type VerifyResult,
 } from "./src/server.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
-export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
+export {
+  DEFAULT_MAX_FRAME_SIZE,
+  FrameDecoder,
+  type FrameDecoderOptions,
+  FrameDecoderStream,
+} from "./src/codec/decoder.ts";
 export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";
 export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
 export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";

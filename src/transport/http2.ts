@@ -1,0 +1,229 @@
+/**
+ * WebSockets over HTTP/2 (RFC 8441): a {@link Transport} over one
+ * `node:http2` stream, a listener that answers HTTP/1.1 upgrades and HTTP/2
+ * extended CONNECT streams on one port, and the client's session. Works on
+ * Node, and on Deno and Bun through their `node:http2`.
+ *
+ * @module
+ */
+
+import {
+  createServer as createHttp2Server,
+  type Http2Stream,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { currentRuntime } from "./mod.ts";
+import { nodeSocketTransport } from "./node.ts";
+import type { AcceptHandler, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
+import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
+
+/** RFC 9113 §7: the stream was cancelled; what a failed or dropped WebSocket resets its stream with. */
+export const HTTP2_CANCEL = 0x8;
+
+/** RFC 9113 §3.4: the first bytes of an h2c connection with prior knowledge. */
+const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/** How long a cleartext connection may stay silent before its first bytes tell HTTP/1.1 from h2c. */
+const SNIFF_TIMEOUT = 10_000;
+
+/** The settings every streamsock HTTP/2 endpoint sends: RFC 8441 §3 enables extended CONNECT. */
+export const HTTP2_SETTINGS = { enableConnectProtocol: true } as const;
+
+/**
+ * A {@link Transport} over an HTTP/2 stream, with the response head of the
+ * extended CONNECT on the server's side.
+ */
+export interface Http2StreamTransport extends Transport {
+  /**
+   * Sends the response head (`:status` and `fields`). With a `body`, sends it
+   * too and ends the stream: a refusal.
+   */
+  respond(status: number, fields: [string, string][], body?: string): void;
+}
+
+/**
+ * Wraps an HTTP/2 stream that carries a WebSocket. The stream's own buffer is
+ * the write queue, under the shared high-water mark; HTTP/2 flow control is
+ * the backpressure in both directions (a paused stream stops sending window
+ * updates). `end` sends END_STREAM after the queued frames; the stream is
+ * released exactly once ({@link SocketLifecycle}): when both sides ended, or
+ * with RST_STREAM CANCEL on an error or `destroy`, leaving the session and
+ * its other streams alone.
+ *
+ * @param stream A server stream (after its CONNECT arrived) or a client stream (after its 200).
+ * @returns The transport, not yet started.
+ */
+export function http2StreamTransport(stream: Http2Stream): Http2StreamTransport {
+  let sink: TransportSink | null = null;
+  let done = false;
+  let early: Uint8Array[] | null = [];
+  let earlyEnd = false;
+  const lifecycle = new SocketLifecycle(() => {
+    if (!stream.closed && !stream.destroyed) stream.close(HTTP2_CANCEL);
+  });
+  const finish = (err?: unknown) => {
+    if (done) return;
+    done = true;
+    if (sink === null) return;
+    if (err === undefined) sink.end();
+    else sink.error(err);
+  };
+  // Listening from the start: Deno's client reports DATA before the response
+  // head, and a reset before start must not be an unhandled "error".
+  stream.on("data", (chunk: Uint8Array) => {
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (early !== null) early.push(bytes);
+    else if (!done) sink!.data(bytes);
+  });
+  stream.on("end", () => {
+    lifecycle.readEnded();
+    if (early !== null) earlyEnd = true;
+    else finish();
+  });
+  stream.on("finish", () => lifecycle.writeEnded());
+  stream.on("error", (err) => {
+    lifecycle.release();
+    finish(err);
+  });
+  stream.on("close", () => {
+    lifecycle.gone();
+    finish();
+  });
+  stream.on("drain", () => sink?.drain());
+  stream.pause();
+  return {
+    mutableChunks: true,
+    get bufferedAmount() {
+      return stream.writableLength;
+    },
+    start(next) {
+      sink = next;
+      if (early === null) return;
+      const pending = early;
+      early = null;
+      for (const chunk of pending) if (!done) next.data(chunk);
+      if (earlyEnd || done) {
+        done = false;
+        finish();
+      }
+      stream.resume();
+    },
+    write(chunk) {
+      if (stream.destroyed || !stream.writable) return true;
+      return stream.write(chunk) || stream.writableLength <= HIGH_WATER_MARK;
+    },
+    pause() {
+      stream.pause();
+    },
+    resume() {
+      stream.resume();
+    },
+    end() {
+      if (!stream.destroyed && stream.writable) stream.end();
+    },
+    destroy() {
+      lifecycle.release();
+    },
+    respond(status, fields, body) {
+      const server = stream as ServerHttp2Stream;
+      if (server.headersSent || server.destroyed) return;
+      const head: Record<string, string | number> = { ":status": status };
+      for (const [name, value] of fields) head[name.toLowerCase()] = value;
+      if (body === undefined) {
+        server.respond(head);
+        return;
+      }
+      head["content-type"] = "text/plain; charset=utf-8";
+      server.respond(head);
+      server.end(body);
+    },
+  };
+}
+
+/** Receives each HTTP/2 stream a {@link listenHttp2} listener accepts. */
+export type Http2StreamHandler = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  remoteAddress: string | undefined,
+) => void;
+
+function startsWithPreface(chunk: Uint8Array): boolean {
+  const n = Math.min(chunk.length, PREFACE.length);
+  for (let i = 0; i < n; i++) if (chunk[i] !== PREFACE[i]) return false;
+  return n > 0;
+}
+
+/**
+ * Listens with `node:tls` (ALPN `h2` and `http/1.1`) or `node:net` on every
+ * runtime: an HTTP/2 connection (chosen by ALPN, or h2c with prior
+ * knowledge, told by its preface) becomes a session whose streams go to
+ * `onStream`; any other connection goes to `onAccept` as a transport, as
+ * with `listen`. Closing the listener also closes its sessions gracefully
+ * (GOAWAY): streams already open carry on until they end.
+ *
+ * @param options Address, port and TLS certificate.
+ * @param onAccept Receives each HTTP/1.1 connection.
+ * @param onStream Receives each HTTP/2 stream.
+ * @returns The listener, once it is bound.
+ */
+export function listenHttp2(
+  options: ListenOptions,
+  onAccept: AcceptHandler,
+  onStream: Http2StreamHandler,
+): Promise<Listener> {
+  const sessions = new Set<ServerHttp2Session>();
+  const engine = createHttp2Server({ settings: HTTP2_SETTINGS });
+  engine.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    // A session's failure (a peer breaking HTTP/2) ends that session only.
+    session.on("error", () => {});
+  });
+  engine.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on("error", () => {});
+    onStream(stream, headers, stream.session?.socket?.remoteAddress);
+  });
+  const toHttp2 = (socket: Socket) => engine.emit("connection", socket);
+  const toHttp1 = (socket: Socket) => onAccept(nodeSocketTransport(socket), socket.remoteAddress);
+  // Node and Deno need the socket paused for unshift to hand the bytes back;
+  // on Bun the paused socket never delivers them to the HTTP/2 session.
+  const pauseToSniff = currentRuntime() !== "bun";
+  const sniff = (socket: Socket) => {
+    socket.setTimeout(SNIFF_TIMEOUT, () => socket.destroy());
+    socket.on("error", () => {});
+    socket.once("data", (chunk: Uint8Array) => {
+      socket.setTimeout(0);
+      if (pauseToSniff) socket.pause();
+      socket.unshift(chunk);
+      if (startsWithPreface(chunk)) {
+        toHttp2(socket);
+      } else {
+        toHttp1(socket);
+        socket.resume();
+      }
+    });
+  };
+  const server: NetServer = options.tls === undefined ? createNetServer(sniff) : createTlsServer(
+    { cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"] },
+    (socket: TLSSocket) => socket.alpnProtocol === "h2" ? toHttp2(socket) : toHttp1(socket),
+  );
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      server.on("error", () => {});
+      const { address, port } = server.address() as { address: string; port: number };
+      resolve({
+        addr: { hostname: address, port },
+        close: () => {
+          server.close();
+          for (const session of sessions) session.close();
+        },
+      });
+    });
+  });
+}
