@@ -62,7 +62,12 @@ export function http2StreamTransport(stream: Http2Stream): Http2StreamTransport 
   let done = false;
   let early: Uint8Array[] | null = [];
   let earlyEnd = false;
+  let readEnded = false;
+  let writeEnded = false;
   const lifecycle = new SocketLifecycle(() => {
+    // Both END_STREAMs went by: HTTP/2 closes the stream itself, and a
+    // RST_STREAM now would tell the peer (Chromium) the close was unclean.
+    if (readEnded && writeEnded) return;
     if (!stream.closed && !stream.destroyed) stream.close(HTTP2_CANCEL);
   });
   const finish = (err?: unknown) => {
@@ -80,11 +85,15 @@ export function http2StreamTransport(stream: Http2Stream): Http2StreamTransport 
     else if (!done) sink!.data(bytes);
   });
   stream.on("end", () => {
+    readEnded = true;
     lifecycle.readEnded();
     if (early !== null) earlyEnd = true;
     else finish();
   });
-  stream.on("finish", () => lifecycle.writeEnded());
+  stream.on("finish", () => {
+    writeEnded = true;
+    lifecycle.writeEnded();
+  });
   stream.on("error", (err) => {
     lifecycle.release();
     finish(err);
