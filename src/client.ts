@@ -22,9 +22,11 @@ import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from 
 import { computeAccept, generateKey } from "./handshake/key.ts";
 import { checkDeflateResponse, deflateOffer, PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
-import { traceTransport, type TracedFrame } from "./trace.ts";
+import { type TracedFrame, traceTransport } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
-import type { TransportSink } from "./transport/types.ts";
+import { dialHttp2 } from "./transport/http2.ts";
+import type { Transport, TransportSink } from "./transport/types.ts";
+import { attemptHttp2 } from "./client_http2.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;
@@ -36,7 +38,7 @@ const DEFAULT_MAX_REDIRECTS = 5;
  * How long a refusal's body may take to arrive after its head, when no
  * `timeout` bounds it sooner: the body only decorates the error.
  */
-const ERROR_BODY_WAIT = 2000;
+export const ERROR_BODY_WAIT = 2000;
 
 /**
  * TLS settings for `wss://` (Gerbil's `ssl-context:`).
@@ -136,31 +138,45 @@ export interface ConnectOptions
    * these. Costs nothing when absent.
    */
   trace?: (frame: TracedFrame) => void;
+  /**
+   * WebSockets over HTTP/2 (RFC 8441). `"auto"`: on `wss://`, offer `h2` and
+   * `http/1.1` by ALPN, and open the WebSocket as an extended CONNECT stream
+   * when the server chose `h2` and its SETTINGS enable extended CONNECT;
+   * otherwise upgrade over HTTP/1.1 as without the option. `true`: the same
+   * on `wss://`, and h2c with prior knowledge on `ws://` (no fallback there).
+   * Defaults to false: HTTP/1.1 only.
+   */
+  http2?: boolean | "auto";
 }
 
 /** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
-function checkDeflateAnswer(head: HttpHead, extensions: string, offer: Required<CompressionOptions>): void {
+export function checkDeflateAnswer(
+  headers: Headers,
+  status: number,
+  extensions: string,
+  offer: Required<CompressionOptions>,
+): void {
   try {
     checkDeflateResponse(extensions, negotiationOf(offer));
   } catch (err) {
     throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
       code: "ERR_HANDSHAKE_EXTENSION",
-      status: 101,
-      headers: head.headers,
+      status,
+      headers,
       cause: err,
     });
   }
 }
 
 /** A redirect to follow, as one handshake attempt reports it. */
-interface Redirect {
+export interface Redirect {
   location: string;
   status: number;
   headers: Headers;
 }
 
 /** What one attempt sends beyond the URL. */
-interface AttemptRequest {
+export interface AttemptRequest {
   url: URL;
   protocols: string[];
   fields: [string, string][];
@@ -195,7 +211,9 @@ function cookieField(cookies: ConnectOptions["cookies"]): string | null {
   if (pairs.length === 0) return null;
   return pairs.map(([name, value]: readonly [string, string]) => {
     // RFC 6265 §4.1.1: a cookie name is a token; a value has no ; , or controls.
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new TypeError(`Invalid cookie name ${JSON.stringify(name)}`);
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+      throw new TypeError(`Invalid cookie name ${JSON.stringify(name)}`);
+    }
     // deno-lint-ignore no-control-regex
     if (/[\x00-\x1f\x7f;,]/.test(value)) throw new TypeError(`Invalid value for cookie ${name}`);
     return `${name}=${value}`;
@@ -343,6 +361,30 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   }
 }
 
+/** The client's connection over a transport whose handshake succeeded. */
+export function openConnection(
+  transport: Transport,
+  options: ConnectOptions,
+  protocol: string | null,
+  extensions: string,
+  head?: Uint8Array,
+): WebSocketConnection {
+  return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, {
+    role: "client",
+    protocol,
+    extensions,
+    compression: options.compression,
+    maxFrameSize: options.maxFrameSize,
+    maxMessageSize: options.maxMessageSize,
+    autoPong: options.autoPong,
+    closeTimeout: options.closeTimeout,
+    pingInterval: options.pingInterval,
+    pingTimeout: options.pingTimeout,
+    idleTimeout: options.idleTimeout,
+    head,
+  });
+}
+
 /**
  * One request and its response: the open connection, a redirect to follow,
  * or a rejection. The socket is closed unless a connection is returned.
@@ -359,13 +401,25 @@ async function attempt(
   // follow the 101 in the same read cannot be missed.
   const accept = await computeAccept(key);
   const secure = url.protocol === "wss:";
-  const transport = await dial({
+  const where = {
     // URL keeps IPv6 literals in brackets; sockets want the bare address.
     hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     tls: secure ? (options.tls ?? {}) : undefined,
     signal,
-  });
+  };
+  let transport: Transport | null = null;
+  if (options.http2 === true || (options.http2 === "auto" && secure)) {
+    const dialed = await dialHttp2(where);
+    if ("session" in dialed) return attemptHttp2(dialed.session, request, options, signal);
+    if ("transport" in dialed) transport = dialed.transport;
+    else if (!secure) {
+      throw new HandshakeError(`${url.host} speaks h2c without RFC 8441 extended CONNECT`, {
+        code: "ERR_HANDSHAKE_HTTP2",
+      });
+    }
+  }
+  transport ??= await dial(where);
   return new Promise((resolve, reject) => {
     const parser = new HttpHeadParser();
     let response: HttpHead | null = null;
@@ -406,24 +460,9 @@ async function attempt(
           protocols,
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
-        if (offer !== null) checkDeflateAnswer(head, extensions, offer);
+        if (offer !== null) checkDeflateAnswer(head.headers, 101, extensions, offer);
         settle();
-        resolve(
-          new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head.rest) : transport, {
-            role: "client",
-            protocol,
-            extensions,
-            compression: options.compression,
-            maxFrameSize: options.maxFrameSize,
-            maxMessageSize: options.maxMessageSize,
-            autoPong: options.autoPong,
-            closeTimeout: options.closeTimeout,
-            pingInterval: options.pingInterval,
-            pingTimeout: options.pingTimeout,
-            idleTimeout: options.idleTimeout,
-            head: head.rest,
-          }),
-        );
+        resolve(openConnection(transport, options, protocol, extensions, head.rest));
         return;
       }
       const location = head.headers.get("location");
@@ -463,9 +502,11 @@ async function attempt(
       end() {
         if (body !== null) refuse();
         else {
-          fail(new HandshakeError("Server closed the connection before answering the handshake", {
-            code: "ERR_HANDSHAKE_EOF",
-          }));
+          fail(
+            new HandshakeError("Server closed the connection before answering the handshake", {
+              code: "ERR_HANDSHAKE_EOF",
+            }),
+          );
         }
       },
       error(err) {

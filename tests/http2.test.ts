@@ -384,3 +384,155 @@ describe("http2Handler on a user's node:http2 server", () => {
     }
   });
 });
+
+describe("our client: connect(url, { http2 })", () => {
+  let cert: { cert: string; key: string };
+  before(async () => {
+    cert = await testCertificate();
+  });
+
+  for (const secure of [true, false]) {
+    test(`against serve({ http2: true }) over ${secure ? "TLS" : "h2c"}: options, compression and closing carry over`, async () => {
+      const seen: UpgradeRequest[] = [];
+      const server = serve(
+        { hostname: "127.0.0.1", port: 0, tls: secure ? cert : undefined, http2: true },
+        requestHandler(
+          async (ws, request) => {
+            seen.push(request);
+            for await (const msg of ws) {
+              if (msg.data === "close please") return void await ws.close(4003, "as asked");
+              await ws.send(msg);
+            }
+          },
+          (offered) => offered.at(-1),
+          { compression: true },
+        ),
+      );
+      await server.ready;
+      try {
+        const url = `${secure ? "wss" : "ws"}://127.0.0.1:${server.port}/room?x=1`;
+        const ws = await connect(url, {
+          http2: secure ? "auto" : true,
+          tls: { ca: cert.cert },
+          protocol: ["a", "b"],
+          headers: { "x-custom": "yes" },
+          cookies: { session: "abc" },
+          auth: { bearer: "t0ken" },
+          params: { y: "2" },
+          timeout: 5000,
+        });
+        assert.equal(ws.protocol, "b");
+        assert.match(ws.extensions, /^permessage-deflate/);
+        const request = seen[0];
+        assert.equal(request.httpVersion, "2");
+        assert.equal(request.url, "/room?x=1&y=2");
+        assert.equal(request.headers.get("x-custom"), "yes");
+        assert.equal(request.headers.get("cookie"), "session=abc");
+        assert.equal(request.headers.get("authorization"), "Bearer t0ken");
+        assert.equal(request.headers.get("host"), `127.0.0.1:${server.port}`);
+        const big = "compress me ".repeat(10_000);
+        await ws.send(big);
+        assert.equal((await within(5000, "echo", ws.recvAll())).data, big);
+        await ws.send(new Uint8Array([1, 2, 3]));
+        assert.deepEqual([...(await within(5000, "echo", ws.recvAll())).data as Uint8Array], [1, 2, 3]);
+        await ws.send("close please");
+        const closed = await within(5000, "close", ws.closed);
+        assert.equal(closed.code, 4003);
+        assert.equal(closed.reason, "as asked");
+        assert.equal(closed.wasClean, true);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  test("wss:// with http2: 'auto' falls back to HTTP/1.1 when the server has no h2 or no RFC 8441", async () => {
+    const seen: string[] = [];
+    const handler = requestHandler(async (ws, request) => {
+      seen.push(request.httpVersion ?? "?");
+      await echo(ws);
+    });
+    const plain = serve({ hostname: "127.0.0.1", port: 0, tls: cert }, handler);
+    await plain.ready;
+    const h2NoConnect = createSecureServer({ ...cert, allowHTTP1: true });
+    h2NoConnect.on("upgrade", handler);
+    await new Promise<void>((resolve) => h2NoConnect.listen(0, "127.0.0.1", resolve));
+    try {
+      for (const port of [plain.port, (h2NoConnect.address() as { port: number }).port]) {
+        const ws = await connect(`wss://127.0.0.1:${port}/`, { http2: "auto", tls: { ca: cert.cert }, timeout: 5000 });
+        await ws.send("fallback");
+        assert.equal((await within(5000, "echo", ws.recv())).data, "fallback");
+        assert.equal((await ws.close()).wasClean, true);
+      }
+      assert.deepEqual(seen, ["1.1", "1.1"]);
+    } finally {
+      await plain.close();
+      h2NoConnect.close();
+    }
+  });
+
+  test("against a bare node:http2 server: an RFC 8441 request, masked frames, refusals, timeout and abort", async () => {
+    const server = createSecureServer({ ...cert, settings: { enableConnectProtocol: true } });
+    const streams: { headers: IncomingHttpHeaders; wire: Wire; stream: ServerHttp2Stream }[] = [];
+    server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      const path = headers[":path"];
+      if (path === "/refuse") {
+        stream.respond({ ":status": 403, "content-type": "text/plain" });
+        stream.end("go away");
+      } else if (path === "/silent") {
+        // Never answers: the client's timeout or signal must end the wait.
+      } else {
+        stream.respond({ ":status": 200, "sec-websocket-protocol": "p2" });
+        streams.push({
+          headers,
+          stream,
+          wire: new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket),
+        });
+      }
+    });
+    server.on("sessionError", () => {});
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `wss://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const tls = { ca: cert.cert };
+    try {
+      const ws = await connect(`${base}/chat`, { http2: true, tls, protocol: ["p1", "p2"], compression: false });
+      assert.equal(ws.protocol, "p2");
+      const { headers, wire, stream } = streams[0];
+      assert.equal(headers[":method"], "CONNECT");
+      assert.equal(headers[":protocol"], "websocket");
+      assert.equal(headers[":scheme"], "https");
+      assert.equal(headers[":path"], "/chat");
+      assert.equal(headers["sec-websocket-version"], "13");
+      assert.equal(headers["sec-websocket-protocol"], "p1, p2");
+      assert.equal(headers["sec-websocket-key"], undefined);
+      await ws.send("masked?");
+      const frame = await wire.readFrame(true);
+      assert.equal(new TextDecoder().decode(frame.payload), "masked?");
+      stream.write(rawFrame(TEXT, "from a bare server", null));
+      assert.equal((await within(5000, "frame", ws.recv())).data, "from a bare server");
+      const closing = ws.close(1000, "done");
+      const close = await wire.readFrame(true);
+      assert.equal(codeOf(close.payload), 1000);
+      stream.write(rawFrame(CLOSE, closePayload(1000), null));
+      stream.end();
+      assert.equal((await within(5000, "close", closing)).wasClean, true);
+      await wire.expectEnd();
+
+      await assert.rejects(
+        connect(`${base}/refuse`, { http2: true, tls }),
+        (err: Error & { status?: number; body?: Uint8Array }) => {
+          assert.equal(err.name, "HandshakeError");
+          assert.equal(err.status, 403);
+          assert.equal(new TextDecoder().decode(err.body), "go away");
+          return true;
+        },
+      );
+      await assert.rejects(connect(`${base}/silent`, { http2: true, tls, timeout: 300 }), { name: "TimeoutError" });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error("given up")), 200);
+      await assert.rejects(connect(`${base}/silent`, { http2: true, tls, signal: controller.signal }), /given up/);
+    } finally {
+      server.close();
+    }
+  });
+});
