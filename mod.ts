@@ -60,19 +60,14 @@ export {
   type RequestHandlerOptions,
   type SelectProtocol,
   serve,
-  type ServeOptions,
   type Server,
+  type ServeOptions,
   type UpgradeHandler,
   type UpgradeRequest,
   type VerifyResult,
 } from "./src/server.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
-export {
-  DEFAULT_MAX_FRAME_SIZE,
-  FrameDecoder,
-  type FrameDecoderOptions,
-  FrameDecoderStream,
-} from "./src/codec/decoder.ts";
+export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";
 export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src/codec/encoder.ts";
 export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
 export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";

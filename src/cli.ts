@@ -141,25 +141,20 @@ const err = (text: string) => write(process.stderr, text);
 
 /** Waits until what was written to stdout and stderr has been handed to the OS. */
 function flushed(): Promise<void> {
-  const drain = (stream: { write(text: string, done?: () => void): boolean }) =>
-    new Promise<void>((resolve) => stream.write("", () => resolve()));
+  const drain = (stream: { write(text: string, done?: () => void): boolean }) => new Promise<void>((resolve) => stream.write("", () => resolve()));
   return Promise.all([drain(process.stdout), drain(process.stderr)]).then(() => {});
 }
 
 function parseDuration(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (match === null) {
-    throw new UsageError(`${flag} expects a duration such as 500ms, 2s or 1m, not ${JSON.stringify(text)}`);
-  }
+  if (match === null) throw new UsageError(`${flag} expects a duration such as 500ms, 2s or 1m, not ${JSON.stringify(text)}`);
   const value = Number(match[1]);
   return Math.round(match[2] === "ms" ? value : match[2] === "m" ? value * 60_000 : value * 1000);
 }
 
 function parseSize(text: string, flag: string): number {
   const match = /^(\d+)([km])?$/i.exec(text.trim());
-  if (match === null) {
-    throw new UsageError(`${flag} expects a number of bytes such as 65536 or 64k, not ${JSON.stringify(text)}`);
-  }
+  if (match === null) throw new UsageError(`${flag} expects a number of bytes such as 65536 or 64k, not ${JSON.stringify(text)}`);
   const unit = match[2]?.toLowerCase();
   const size = Number(match[1]) * (unit === "k" ? 1024 : unit === "m" ? 1024 * 1024 : 1);
   if (size < 1) throw new UsageError(`${flag} must be at least 1`);
@@ -267,9 +262,7 @@ async function* lines(input: AsyncIterable<Uint8Array | string>): AsyncGenerator
 function connectError(url: string, error: unknown): string {
   if (error instanceof HandshakeError) {
     const body = new TextDecoder().decode(error.body).trim();
-    return `streamsock: the handshake with ${url} failed: ${error.message}${
-      body === "" ? "" : ` (${body.split("\n")[0]})`
-    }`;
+    return `streamsock: the handshake with ${url} failed: ${error.message}${body === "" ? "" : ` (${body.split("\n")[0]})`}`;
   }
   return `streamsock: cannot connect to ${url}: ${(error as Error)?.message ?? String(error)}`;
 }
@@ -321,9 +314,7 @@ async function runConnect(args: string[]): Promise<number> {
   const cert = await readPem(values.cert, "--cert");
   const key = await readPem(values.key, "--key");
   options.tls = { ca, cert, key, rejectUnauthorized: values.insecure ? false : undefined };
-  if (values["max-frame-size"] !== undefined) {
-    options.maxFrameSize = parseSize(values["max-frame-size"], "--max-frame-size");
-  }
+  if (values["max-frame-size"] !== undefined) options.maxFrameSize = parseSize(values["max-frame-size"], "--max-frame-size");
   if (values.ping !== undefined) {
     // A peer that stays silent for as long again after a ping is taken for dead.
     options.pingInterval = parseDuration(values.ping, "--ping");
@@ -436,11 +427,7 @@ async function runServe(args: string[]): Promise<number> {
   let next = 1;
   const onSocket = async (ws: WebSocketConnection, request: { url: string; remoteAddress?: string }) => {
     const id = `[#${next++}]`;
-    out(
-      `${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${
-        ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`
-      }`,
-    );
+    out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
     clients.add(ws);
     try {
       for await (const msg of ws) {
@@ -505,11 +492,7 @@ async function main(args: string[]): Promise<number> {
     // parseArgs reports unknown options and missing values as TypeErrors with an ERR_PARSE_ARGS_ code.
     const code = (error as { code?: string }).code ?? "";
     if (error instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
-      err(
-        `streamsock: ${(error as Error).message}\nRun "streamsock ${
-          command === "serve" || command === "connect" ? `${command} ` : ""
-        }--help" for usage.`,
-      );
+      err(`streamsock: ${(error as Error).message}\nRun "streamsock ${command === "serve" || command === "connect" ? `${command} ` : ""}--help" for usage.`);
       return EXIT_USAGE;
     }
     throw error;

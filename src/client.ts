@@ -211,9 +211,7 @@ function cookieField(cookies: ConnectOptions["cookies"]): string | null {
   if (pairs.length === 0) return null;
   return pairs.map(([name, value]: readonly [string, string]) => {
     // RFC 6265 §4.1.1: a cookie name is a token; a value has no ; , or controls.
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
-      throw new TypeError(`Invalid cookie name ${JSON.stringify(name)}`);
-    }
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new TypeError(`Invalid cookie name ${JSON.stringify(name)}`);
     // deno-lint-ignore no-control-regex
     if (/[\x00-\x1f\x7f;,]/.test(value)) throw new TypeError(`Invalid value for cookie ${name}`);
     return `${name}=${value}`;
@@ -502,11 +500,9 @@ async function attempt(
       end() {
         if (body !== null) refuse();
         else {
-          fail(
-            new HandshakeError("Server closed the connection before answering the handshake", {
-              code: "ERR_HANDSHAKE_EOF",
-            }),
-          );
+          fail(new HandshakeError("Server closed the connection before answering the handshake", {
+            code: "ERR_HANDSHAKE_EOF",
+          }));
         }
       },
       error(err) {

@@ -359,17 +359,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#pingTimeout = options.pingTimeout ?? DEFAULT_PING_TIMEOUT;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
-    this.#deflate = PerMessageDeflate.fromExtensions(
-      this.#extensions,
-      options.role,
-      options.compression,
-      this.#maxFrameSize,
-      {
-        deliver: (frame) => this.#onInflated(frame),
-        write: (frame) => this.#write(encodeFrame(frame, this.#nextMaskKey())),
-        fail: (err) => this.#fail(err),
-      },
-    );
+    this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
+      deliver: (frame) => this.#onInflated(frame),
+      write: (frame) => this.#write(encodeFrame(frame, this.#nextMaskKey())),
+      fail: (err) => this.#fail(err),
+    });
     this.#decoder = new FrameDecoder({
       masked: !this.#client,
       // maxFrameSize bounds the decompressed payload, checked while inflating;
@@ -902,7 +896,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       for (let start = 0; start < bytes.length;) {
         let end = Math.min(start + max, bytes.length);
         // Keep multi-byte characters whole within a text frame.
-        if (type === "text") { while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--; }
+        if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
         const last = end === bytes.length;
         const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
         start = end;
@@ -1302,9 +1296,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
         const midFrame = this.#decoder.bufferedAmount > 0;
         const error = new ConnectionClosedError(CloseCode.Abnormal, "", {
           cause: cause ??
-            new Error(
-              midFrame ? "Transport closed in the middle of a frame" : "Transport closed without a closing handshake",
-            ),
+            new Error(midFrame ? "Transport closed in the middle of a frame" : "Transport closed without a closing handshake"),
         });
         this.#closeInfo = { code: CloseCode.Abnormal, reason: "", wasClean: false, error };
       }

@@ -103,7 +103,8 @@ export class FrameDecoder {
   #buffered = 0;
 
   /** The parsed header of the frame whose payload is awaited, if any. */
-  #pending: { fin: boolean; rsv: number; opcode: Opcode; length: number; key: Uint8Array | null } | null = null;
+  #pending: { fin: boolean; rsv: number; opcode: Opcode; length: number; key: Uint8Array | null } | null =
+    null;
   /** Opcode of the fragmented data message in progress, or 0. */
   #fragmentOpcode = 0;
   /** Whether the first two bytes of the header being gathered were checked. */
@@ -230,10 +231,7 @@ export class FrameDecoder {
     const rsv = (b0 >>> 4) & 0x7;
     const opcode = b0 & 0x0f;
     if ((rsv & ~this.#allowedRsv) !== 0) {
-      throw protocolError(
-        `Frame has RSV bits ${rsv.toString(2).padStart(3, "0")} set with no extension to define them`,
-        "ERR_RESERVED_BITS",
-      );
+      throw protocolError(`Frame has RSV bits ${rsv.toString(2).padStart(3, "0")} set with no extension to define them`, "ERR_RESERVED_BITS");
     }
     if (!isKnownOpcode(opcode)) {
       throw protocolError(`Frame uses reserved opcode ${opcode}`, "ERR_RESERVED_OPCODE");

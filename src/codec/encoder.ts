@@ -6,15 +6,7 @@
  */
 
 import { allocate } from "./pool.ts";
-import {
-  type Frame,
-  headerSize,
-  isControlOpcode,
-  MAX_CONTROL_PAYLOAD,
-  MAX_HEADER_SIZE,
-  rsvBits,
-  writeHeader,
-} from "./frame.ts";
+import { type Frame, headerSize, isControlOpcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_SIZE, rsvBits, writeHeader } from "./frame.ts";
 import { maskInPlace, randomMaskKey } from "./mask.ts";
 
 /**
@@ -83,14 +75,7 @@ export function encodeTextFrame(
   if (text.length > DIRECT_TEXT_LIMIT) {
     const payload = textEncoder.encode(text);
     const bytes = encodeFrame(
-      {
-        fin,
-        opcode: opcode as Frame["opcode"],
-        payload,
-        rsv1: (rsv & 4) !== 0,
-        rsv2: (rsv & 2) !== 0,
-        rsv3: (rsv & 1) !== 0,
-      },
+      { fin, opcode: opcode as Frame["opcode"], payload, rsv1: (rsv & 4) !== 0, rsv2: (rsv & 2) !== 0, rsv3: (rsv & 1) !== 0 },
       maskKey,
     );
     return { bytes, payloadLength: payload.length };

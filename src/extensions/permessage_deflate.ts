@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type Frame, isControlOpcode, Opcode } from "../codec/frame.ts";
+import { isControlOpcode, type Frame, Opcode } from "../codec/frame.ts";
 import { MessageTooBigError, ProtocolError, type WebSocketError } from "../errors.ts";
 import { checkDeflateResponse, checkWindowBits, type DeflateParameters } from "../handshake/permessage_deflate.ts";
 import { rawDeflate, rawInflate, yieldToEventLoop, Z_SYNC_FLUSH, type ZlibStream } from "./zlib.ts";

@@ -94,7 +94,9 @@ export interface ClientRequest {
  */
 export function headerFields(init: HeaderFields | undefined): [string, string][] {
   if (init === undefined) return [];
-  const fields: [string, string][] = init instanceof Headers ? [...init] : Array.isArray(init)
+  const fields: [string, string][] = init instanceof Headers
+    ? [...init]
+    : Array.isArray(init)
     ? init.map((pair) => {
       if (pair.length !== 2) throw new TypeError("A header must be a [name, value] pair");
       return [String(pair[0]), String(pair[1])];
@@ -182,9 +184,7 @@ export function validateResponse(head: HttpHead, expected: ResponseExpectations)
   const fail = (message: string, code: string): never => {
     throw new HandshakeError(message, { code, status, headers });
   };
-  if (status !== 101) {
-    fail(`Server answered ${status} ${head.startLine[2]}, not 101 Switching Protocols`, "ERR_HANDSHAKE_STATUS");
-  }
+  if (status !== 101) fail(`Server answered ${status} ${head.startLine[2]}, not 101 Switching Protocols`, "ERR_HANDSHAKE_STATUS");
   const upgrade = headers.get("upgrade");
   if (upgrade === null || upgrade.trim().toLowerCase() !== "websocket") {
     fail(`Server's 101 has Upgrade ${JSON.stringify(upgrade)}, not websocket`, "ERR_HANDSHAKE_UPGRADE");

@@ -70,9 +70,7 @@ export function parseExtensions(value: string): ExtensionElement[] {
           if (i >= n) throw new SyntaxError(`Unterminated quoted string in ${JSON.stringify(value)}`);
           i++;
           if (!TOKEN.test(unquoted)) {
-            throw new SyntaxError(
-              `Quoted value of ${name} must be a token (RFC 6455 §9.1): ${JSON.stringify(unquoted)}`,
-            );
+            throw new SyntaxError(`Quoted value of ${name} must be a token (RFC 6455 §9.1): ${JSON.stringify(unquoted)}`);
           }
           param = unquoted;
         } else {
@@ -245,10 +243,7 @@ export interface DeflateAcceptance {
  * @returns The acceptance, or null to answer without the extension.
  * @throws {SyntaxError} When the header breaks the RFC 6455 §9.1 grammar (answer 400).
  */
-export function acceptDeflateOffer(
-  header: string | null,
-  options: DeflateNegotiationOptions = {},
-): DeflateAcceptance | null {
+export function acceptDeflateOffer(header: string | null, options: DeflateNegotiationOptions = {}): DeflateAcceptance | null {
   if (header === null) return null;
   checkOptions(options);
   for (const element of parseExtensions(header)) {
@@ -266,10 +261,7 @@ export function acceptDeflateOffer(
     // §7.1.2.1: the server compresses with at most what the client allows;
     // it may announce a smaller window even when none was asked for.
     let serverMaxWindowBits: number | null = offer.serverMaxWindowBits;
-    if (
-      options.serverMaxWindowBits !== undefined &&
-      (serverMaxWindowBits === null || options.serverMaxWindowBits < serverMaxWindowBits)
-    ) {
+    if (options.serverMaxWindowBits !== undefined && (serverMaxWindowBits === null || options.serverMaxWindowBits < serverMaxWindowBits)) {
       serverMaxWindowBits = options.serverMaxWindowBits;
     }
     // §7.1.2.2: the server may limit the client's window only when the offer
@@ -282,12 +274,7 @@ export function acceptDeflateOffer(
       else if (offer.clientMaxWindowBits !== true) clientMaxWindowBits = offered;
     }
     return {
-      response: formatDeflate({
-        serverNoContextTakeover,
-        clientNoContextTakeover,
-        serverMaxWindowBits,
-        clientMaxWindowBits,
-      }),
+      response: formatDeflate({ serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits }),
       params: {
         serverNoContextTakeover,
         clientNoContextTakeover,
@@ -311,10 +298,7 @@ export function acceptDeflateOffer(
  * @returns The agreed parameters, or null when the server declined.
  * @throws {SyntaxError} Saying what is wrong with the response.
  */
-export function checkDeflateResponse(
-  response: string,
-  options: DeflateNegotiationOptions = {},
-): DeflateParameters | null {
+export function checkDeflateResponse(response: string, options: DeflateNegotiationOptions = {}): DeflateParameters | null {
   const elements = parseExtensions(response).filter((e) => e.name.toLowerCase() === PERMESSAGE_DEFLATE);
   if (elements.length === 0) return null;
   if (elements.length > 1) throw new SyntaxError("Server accepted permessage-deflate more than once");
@@ -334,9 +318,7 @@ export function checkDeflateResponse(
   }
   const clientBits = params.clientMaxWindowBits as number | null;
   if (options.clientMaxWindowBits !== undefined && clientBits !== null && clientBits > options.clientMaxWindowBits) {
-    throw new SyntaxError(
-      `Server's client_max_window_bits=${clientBits} exceeds the ${options.clientMaxWindowBits} offered`,
-    );
+    throw new SyntaxError(`Server's client_max_window_bits=${clientBits} exceeds the ${options.clientMaxWindowBits} offered`);
   }
   return {
     serverNoContextTakeover: params.serverNoContextTakeover,

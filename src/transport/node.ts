@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  connect as netConnect,
-  createServer as createNetServer,
-  type Server as NetServer,
-  type Socket,
-} from "node:net";
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
