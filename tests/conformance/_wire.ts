@@ -561,7 +561,8 @@ export class Http2ClientUnderTest implements Harness {
 
   async stop(): Promise<void> {
     this.release();
-    this.#server?.close();
+    const server = this.#server;
+    if (server !== null) await new Promise((resolve) => server.close(resolve));
   }
 }
 
