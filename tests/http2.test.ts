@@ -536,3 +536,47 @@ describe("our client: connect(url, { http2 })", () => {
     }
   });
 });
+
+describe("RFC 8441 flow control: HTTP/2 windows are each WebSocket's backpressure", () => {
+  test("a stream whose reader stalls holds back its sender, while a sibling stream on the session keeps echoing", async () => {
+    const { cert, key } = await testCertificate();
+    let sent = 0;
+    let floodDone = false;
+    const server = serve(
+      { hostname: "127.0.0.1", port: 0, tls: { cert, key }, http2: true },
+      async (ws, request) => {
+        if (request.url !== "/flood") return echo(ws);
+        const chunk = new Uint8Array(64 * 1024);
+        for (let i = 0; i < 64; i++) {
+          await ws.send(chunk);
+          sent++;
+        }
+        floodDone = true;
+        await echo(ws);
+      },
+    );
+    await server.ready;
+    const session = await h2Session(server.port, true, cert);
+    try {
+      const flood = await openStream(session, {}, "/flood");
+      flood.stream.pause();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // 4 MiB were offered; the stream window (64 KiB) plus our queue's high-water mark let only a few through.
+      assert.ok(sent < 16, `the sender must wait for window updates (${sent} of 64 sends done)`);
+      assert.equal(floodDone, false);
+      const sibling = await openStream(session);
+      sibling.stream.write(rawFrame(TEXT, "not blocked"));
+      assert.equal(new TextDecoder().decode((await sibling.wire.readFrame(false)).payload), "not blocked");
+      flood.stream.resume();
+      for (let i = 0; i < 64; i++) {
+        const frame = await flood.wire.readFrame(false, 20_000);
+        assert.equal(frame.payload.length, 64 * 1024);
+      }
+      assert.equal(floodDone, true);
+      assert.equal(sent, 64);
+    } finally {
+      session.destroy();
+      await server.close();
+    }
+  });
+});
