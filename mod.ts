@@ -47,6 +47,7 @@ export {
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
 export { connect, type ConnectOptions, type ConnectTlsOptions } from "./src/client.ts";
+export { Http2Pool } from "./src/client_http2.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {

@@ -26,7 +26,7 @@ import { type TracedFrame, traceTransport } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
 import { dialHttp2 } from "./transport/http2.ts";
 import type { Transport, TransportSink } from "./transport/types.ts";
-import { attemptHttp2 } from "./client_http2.ts";
+import { attemptHttp2, type Http2Pool } from "./client_http2.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;
@@ -147,6 +147,12 @@ export interface ConnectOptions
    * Defaults to false: HTTP/1.1 only.
    */
   http2?: boolean | "auto";
+  /**
+   * With `http2`: share HTTP/2 sessions with the other `connect` calls given
+   * the same {@link Http2Pool}. Without it, each WebSocket over HTTP/2 has
+   * its own session, closed with it.
+   */
+  http2Pool?: Http2Pool;
 }
 
 /** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
@@ -408,8 +414,15 @@ async function attempt(
   };
   let transport: Transport | null = null;
   if (options.http2 === true || (options.http2 === "auto" && secure)) {
+    const pool = options.http2Pool;
+    const key = `${url.protocol}//${url.host} ${JSON.stringify(options.tls ?? {})}`;
+    const pooled = pool?.get(key);
+    if (pooled !== undefined) return attemptHttp2(pooled, request, options, signal, false);
     const dialed = await dialHttp2(where);
-    if ("session" in dialed) return attemptHttp2(dialed.session, request, options, signal);
+    if ("session" in dialed) {
+      const taken = pool?.add(key, dialed.session) ?? false;
+      return attemptHttp2(dialed.session, request, options, signal, !taken);
+    }
     if ("transport" in dialed) transport = dialed.transport;
     else if (!secure) {
       throw new HandshakeError(`${url.host} speaks h2c without RFC 8441 extended CONNECT`, {

@@ -16,6 +16,7 @@ import {
 import type { Socket } from "node:net";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { connect } from "../src/client.ts";
+import { Http2Pool } from "../src/client_http2.ts";
 import {
   http2Handler,
   requestHandler,
@@ -577,6 +578,44 @@ describe("RFC 8441 flow control: HTTP/2 windows are each WebSocket's backpressur
     } finally {
       session.destroy();
       await server.close();
+    }
+  });
+});
+
+describe("our client: an opt-in Http2Pool shares one session per origin", () => {
+  test("WebSockets with one pool are streams of one session; without it each has its own", async () => {
+    const { cert, key } = await testCertificate();
+    const server = createSecureServer({ cert, key, settings: { enableConnectProtocol: true } });
+    let sessions = 0;
+    server.on("session", () => sessions++);
+    server.on("stream", http2Handler(echo));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `wss://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    const http2Pool = new Http2Pool();
+    try {
+      const first = await connect(url, { http2: "auto", http2Pool, tls: { ca: cert } });
+      const second = await connect(url, { http2: "auto", http2Pool, tls: { ca: cert } });
+      assert.equal(sessions, 1);
+      assert.equal(http2Pool.size, 1);
+      await Promise.all([first.send("one"), second.send("two")]);
+      assert.equal((await within(5000, "echo", first.recv())).data, "one");
+      assert.equal((await within(5000, "echo", second.recv())).data, "two");
+      assert.equal((await first.close()).wasClean, true);
+      // The pooled session outlives its WebSockets: a third one reuses it.
+      const third = await connect(url, { http2: "auto", http2Pool, tls: { ca: cert } });
+      assert.equal(sessions, 1);
+      http2Pool.close();
+      assert.equal(http2Pool.size, 0);
+      // GOAWAY lets open WebSockets finish.
+      await third.send("after goaway");
+      assert.equal((await within(5000, "echo", third.recv())).data, "after goaway");
+      await Promise.all([second.close(), third.close()]);
+      const alone = await connect(url, { http2: "auto", tls: { ca: cert } });
+      assert.equal(sessions, 2);
+      await alone.close();
+    } finally {
+      http2Pool.close();
+      server.close();
     }
   });
 });
