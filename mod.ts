@@ -6,7 +6,9 @@
  *   `recv`, `recvAll`, `protocol`, `maxFrameSize`, plus `close`, `closed`,
  *   async iteration and Web Streams of messages.
  * - The server: {@link requestHandler} for the `"upgrade"` event of a
- *   node:http server, and {@link serve} on the runtime's own listener.
+ *   node:http server, {@link http2Handler} for a node:http2 server's
+ *   WebSockets over HTTP/2 (RFC 8441), and {@link serve} on the runtime's
+ *   own listener (`http2: true` for both on one port).
  * - The RFC 6455 frame codec as Web Streams ({@link FrameDecoderStream},
  *   {@link FrameEncoderStream}), usable on any byte stream in any runtime.
  *
@@ -49,11 +51,14 @@ export {
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
 export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client.ts";
+export { Http2Pool } from "./src/client_http2.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type Http2Handler,
+  http2Handler,
   type HttpAnswer,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,

@@ -23,11 +23,13 @@ import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from 
 import { computeAccept, generateKey } from "./handshake/key.ts";
 import { checkDeflateResponse, deflateOffer, PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
-import { traceTransport, type TracedFrame } from "./trace.ts";
+import { type TracedFrame, traceTransport } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
 import { resolveProxy } from "./client/proxy.ts";
 import { readEnvironment } from "./transport/environment.ts";
-import type { TransportSink } from "./transport/types.ts";
+import { dialHttp2 } from "./transport/http2.ts";
+import type { Transport, TransportSink } from "./transport/types.ts";
+import { attemptHttp2, type Http2Pool } from "./client_http2.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;
@@ -39,7 +41,7 @@ const DEFAULT_MAX_REDIRECTS = 5;
  * How long a refusal's body may take to arrive after its head, when no
  * `timeout` bounds it sooner: the body only decorates the error.
  */
-const ERROR_BODY_WAIT = 2000;
+export const ERROR_BODY_WAIT = 2000;
 
 /**
  * TLS settings for `wss://` (Gerbil's `ssl-context:`).
@@ -179,31 +181,51 @@ export interface ConnectOptions
    * these. Costs nothing when absent.
    */
   trace?: (frame: TracedFrame) => void;
+  /**
+   * WebSockets over HTTP/2 (RFC 8441). `"auto"`: on `wss://`, offer `h2` and
+   * `http/1.1` by ALPN, and open the WebSocket as an extended CONNECT stream
+   * when the server chose `h2` and its SETTINGS enable extended CONNECT;
+   * otherwise upgrade over HTTP/1.1 as without the option. `true`: the same
+   * on `wss://`, and h2c with prior knowledge on `ws://` (no fallback there).
+   * Defaults to false: HTTP/1.1 only.
+   */
+  http2?: boolean | "auto";
+  /**
+   * With `http2`: share HTTP/2 sessions with the other `connect` calls given
+   * the same {@link Http2Pool}. Without it, each WebSocket over HTTP/2 has
+   * its own session, closed with it.
+   */
+  http2Pool?: Http2Pool;
 }
 
 /** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
-function checkDeflateAnswer(head: HttpHead, extensions: string, offer: Required<CompressionOptions>): void {
+export function checkDeflateAnswer(
+  headers: Headers,
+  status: number,
+  extensions: string,
+  offer: Required<CompressionOptions>,
+): void {
   try {
     checkDeflateResponse(extensions, negotiationOf(offer));
   } catch (err) {
     throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
       code: "ERR_HANDSHAKE_EXTENSION",
-      status: 101,
-      headers: head.headers,
+      status,
+      headers,
       cause: err,
     });
   }
 }
 
 /** A redirect to follow, as one handshake attempt reports it. */
-interface Redirect {
+export interface Redirect {
   location: string;
   status: number;
   headers: Headers;
 }
 
 /** What one attempt sends beyond the URL. */
-interface AttemptRequest {
+export interface AttemptRequest {
   url: URL;
   protocols: string[];
   fields: [string, string][];
@@ -387,6 +409,32 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   }
 }
 
+/** The client's connection over a transport whose handshake succeeded. */
+export function openConnection(
+  transport: Transport,
+  options: ConnectOptions,
+  protocol: string | null,
+  extensions: string,
+  head?: Uint8Array,
+): WebSocketConnection {
+  return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, {
+    role: "client",
+    protocol,
+    extensions,
+    compression: options.compression,
+    maxFrameSize: options.maxFrameSize,
+    maxMessageSize: options.maxMessageSize,
+    autoPong: options.autoPong,
+    closeTimeout: options.closeTimeout,
+    pingInterval: options.pingInterval,
+    pingTimeout: options.pingTimeout,
+    idleTimeout: options.idleTimeout,
+    maxBackpressure: options.maxBackpressure,
+    backpressurePolicy: options.backpressurePolicy,
+    head,
+  });
+}
+
 /**
  * One request and its response: the open connection, a redirect to follow,
  * or a rejection. The socket is closed unless a connection is returned.
@@ -411,14 +459,37 @@ async function attempt(
     tls: secure ? (options.tls ?? {}) : undefined,
     signal,
   };
-  // Chosen per attempt: NO_PROXY may send a redirect's target direct.
-  const proxy = resolveProxy(url, options.proxy, readEnvironment);
-  // A proxy's own failures are ProxyErrors, named after the proxy.
-  const transport = proxy === null
-    ? await dial(target).catch((err) => {
+  let transport: Transport | null = null;
+  // RFC 8441: a WebSocket as a stream of an HTTP/2 session (never through a proxy).
+  if (options.http2 === true || (options.http2 === "auto" && secure)) {
+    const pool = options.http2Pool;
+    const key = `${url.protocol}//${url.host} ${JSON.stringify(options.tls ?? {})}`;
+    const pooled = pool?.get(key);
+    if (pooled !== undefined) return attemptHttp2(pooled, request, options, signal, false);
+    const dialed = await dialHttp2(target).catch((err) => {
       throw connectErrorOf(err, url.hostname, port);
-    })
-    : await (await import("./transport/proxy.ts")).dialThroughProxy(target, proxy);
+    });
+    if ("session" in dialed) {
+      const taken = pool?.add(key, dialed.session) ?? false;
+      return attemptHttp2(dialed.session, request, options, signal, !taken);
+    }
+    if ("transport" in dialed) transport = dialed.transport;
+    else if (!secure) {
+      throw new HandshakeError(`${url.host} speaks h2c without RFC 8441 extended CONNECT`, {
+        code: "ERR_HANDSHAKE_HTTP2",
+      });
+    }
+  }
+  if (transport === null) {
+    // Chosen per attempt: NO_PROXY may send a redirect's target direct.
+    const proxy = resolveProxy(url, options.proxy, readEnvironment);
+    // A proxy's own failures are ProxyErrors, named after the proxy.
+    transport = proxy === null
+      ? await dial(target).catch((err) => {
+        throw connectErrorOf(err, url.hostname, port);
+      })
+      : await (await import("./transport/proxy.ts")).dialThroughProxy(target, proxy);
+  }
   return new Promise((resolve, reject) => {
     const parser = new HttpHeadParser();
     let response: HttpHead | null = null;
@@ -461,26 +532,9 @@ async function attempt(
           protocols,
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
-        if (offer !== null) checkDeflateAnswer(head, extensions, offer);
+        if (offer !== null) checkDeflateAnswer(head.headers, 101, extensions, offer);
         settle();
-        resolve(
-          new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head.rest) : transport, {
-            role: "client",
-            protocol,
-            extensions,
-            compression: options.compression,
-            maxFrameSize: options.maxFrameSize,
-            maxMessageSize: options.maxMessageSize,
-            autoPong: options.autoPong,
-            closeTimeout: options.closeTimeout,
-            pingInterval: options.pingInterval,
-            pingTimeout: options.pingTimeout,
-            idleTimeout: options.idleTimeout,
-            maxBackpressure: options.maxBackpressure,
-            backpressurePolicy: options.backpressurePolicy,
-            head: head.rest,
-          }),
-        );
+        resolve(openConnection(transport, options, protocol, extensions, head.rest));
         return;
       }
       const location = head.headers.get("location");

@@ -12,6 +12,8 @@ import { TimeoutError, WebSocketError } from "./errors.ts";
 import { HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import {
   acceptResponse,
+  checkConnectRequest,
+  type CheckedUpgrade,
   checkUpgradeRequest,
   type HandshakeRejection,
   isRejection,
@@ -25,11 +27,13 @@ import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessa
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
 import { type TracedFrame, traceTransport } from "./trace.ts";
 import { listen } from "./transport/mod.ts";
+import { HTTP2_CANCEL, type Http2StreamTransport, http2StreamTransport, listenHttp2 } from "./transport/http2.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
 import type { Socket } from "node:net";
 import { Hub } from "./pubsub/hub.ts";
 import type { Backplane } from "./pubsub/backplane.ts";
+import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 
 export type { UpgradeRequest, VerifyResult };
 
@@ -265,6 +269,8 @@ class PendingHandshake implements TransportSink {
   readonly #tracker: ConnectionTracker;
   readonly #remoteAddress: string | undefined;
   #parser: HttpHeadParser | null;
+  /** Set for an RFC 8441 stream: the refusal or 200 goes out as an HTTP/2 response head. */
+  readonly #h2: Http2StreamTransport | null;
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
   #request: UpgradeRequest | undefined;
@@ -277,8 +283,10 @@ class PendingHandshake implements TransportSink {
     tracker: ConnectionTracker,
     remoteAddress: string | undefined,
     parser: HttpHeadParser | null,
+    h2: Http2StreamTransport | null = null,
   ) {
     this.#transport = transport;
+    this.#h2 = h2;
     this.#core = core;
     this.#tracker = tracker;
     this.#remoteAddress = remoteAddress;
@@ -363,8 +371,12 @@ class PendingHandshake implements TransportSink {
     if (this.#done) return;
     if (rejection.error !== undefined) report(this.#core, rejection.error, this.#request);
     this.#finish();
-    this.#transport.write(rejectionResponse(rejection));
-    this.#transport.end();
+    if (this.#h2 !== null) {
+      this.#h2.respond(rejection.status, rejection.headers ?? [], rejection.body + "\n");
+    } else {
+      this.#transport.write(rejectionResponse(rejection));
+      this.#transport.end();
+    }
     // Our sink still hears the peer's close, which ends the wait early.
     this.#timer = setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
   }
@@ -383,17 +395,28 @@ class PendingHandshake implements TransportSink {
   }
 
   /** Checks the request, asks the application, answers, and starts the connection. */
-  upgrade(method: string, target: string, version: string, headers: Headers): void {
-    this.#upgrade(method, target, version, headers).catch((err) => {
+  upgrade(method: string, target: string, version: string, headers: Headers, protocol?: string): void {
+    this.#upgrade(method, target, version, headers, protocol).catch((err) => {
       report(this.#core, err, this.#request);
       this.abandon();
     });
   }
 
-  async #upgrade(method: string, target: string, version: string, headers: Headers): Promise<void> {
-    const checked = checkUpgradeRequest(method, version, headers);
+  async #upgrade(
+    method: string,
+    target: string,
+    version: string,
+    headers: Headers,
+    protocol: string | undefined,
+  ): Promise<void> {
+    const h2 = this.#h2;
+    const checked = h2 === null
+      ? checkUpgradeRequest(method, version, headers)
+      : checkConnectRequest(method, protocol, headers);
     if (isRejection(checked)) {
-      const answer = headers.get("upgrade") === null ? this.#answerPlainRequest(method, target, headers) : undefined;
+      const answer = h2 === null && headers.get("upgrade") === null
+        ? this.#answerPlainRequest(method, target, headers)
+        : undefined;
       return this.refuse(answer ?? checked);
     }
     const request: UpgradeRequest = {
@@ -402,6 +425,7 @@ class PendingHandshake implements TransportSink {
       headers,
       protocols: checked.protocols,
       remoteAddress: this.#remoteAddress,
+      httpVersion: h2 === null ? "1.1" : "2",
     };
     this.#request = request;
     const core = this.#core;
@@ -420,11 +444,14 @@ class PendingHandshake implements TransportSink {
     if (isRejection(negotiated)) return this.refuse(negotiated);
     const deflate = negotiateCompression(headers, core.connectionOptions.compression);
     if (deflate !== null && isRejection(deflate)) return this.refuse(deflate);
-    const response = await acceptResponse(checked.key, negotiated.protocol, deflate?.response);
+    const response = h2 === null
+      ? await acceptResponse((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
+      : null;
     if (this.#done) return;
     this.#finish();
     const transport = this.#transport;
-    transport.write(response);
+    if (response !== null) transport.write(response);
+    else h2!.respond(200, acceptFields(negotiated.protocol, deflate?.response));
     let ws: WebSocketConnection;
     try {
       const head = this.#early.length === 0 ? undefined : concatChunks(this.#early);
@@ -448,6 +475,14 @@ class PendingHandshake implements TransportSink {
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }
+}
+
+/** The header fields of an RFC 8441 §5 200 answer. */
+function acceptFields(protocol: string | null, extensions: string | undefined): [string, string][] {
+  const fields: [string, string][] = [];
+  if (protocol !== null) fields.push(["sec-websocket-protocol", protocol]);
+  if (extensions !== undefined && extensions !== "") fields.push(["sec-websocket-extensions", extensions]);
+  return fields;
 }
 
 /**
@@ -570,6 +605,99 @@ export function requestHandler(
   return handler;
 }
 
+/** Starts the handshake of an RFC 8441 stream that arrived with these header fields. */
+function acceptStream(
+  core: HandshakeCore,
+  tracker: ConnectionTracker,
+  stream: ServerHttp2Stream,
+  fields: IncomingHttpHeaders,
+  remoteAddress: string | undefined,
+): void {
+  const transport = http2StreamTransport(stream);
+  const handshake = new PendingHandshake(transport, core, tracker, remoteAddress, null, transport);
+  const headers = new Headers();
+  try {
+    for (const [name, value] of Object.entries(fields)) {
+      if (name.startsWith(":") || value === undefined) continue;
+      if (Array.isArray(value)) { for (const item of value) headers.append(name, item); }
+      else headers.append(name, value);
+    }
+    // RFC 9113 §8.3.1: :authority stands for Host, which verify() may read.
+    const authority = fields[":authority"];
+    if (!headers.has("host") && typeof authority === "string") headers.set("host", authority);
+  } catch {
+    handshake.refuse({ status: 400, body: "Malformed header field" });
+    return;
+  }
+  const method = fields[":method"] ?? "";
+  handshake.upgrade(method, fields[":path"] ?? "/", "HTTP/2", headers, fields[":protocol"] as string | undefined);
+}
+
+/**
+ * What {@link http2Handler} returns: a listener for the `"stream"` event of
+ * a `node:http2` server, or for its `"connect"` event (which receives the
+ * compatibility API's request).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from "node:http2";
+ * import { http2Handler, type Http2Handler } from "@streamsock/streamsock";
+ *
+ * const handler: Http2Handler = http2Handler((ws) => ws.send("hello"));
+ * const server = createServer({ settings: { enableConnectProtocol: true } }).on("stream", handler);
+ * server.close();
+ * ```
+ */
+export type Http2Handler = (stream: ServerHttp2Stream | Http2ServerRequest, headers?: unknown) => void;
+
+/**
+ * Serves WebSockets over HTTP/2 (RFC 8441) from your own `node:http2`
+ * server: the returned listener takes extended CONNECT streams
+ * (`:protocol websocket`) through the same handshake as
+ * {@link requestHandler} (`verify`, `selectProtocol`, permessage-deflate,
+ * limits), answering `:status 200` or the refusal's status on the stream.
+ * `onSocket` sees `request.httpVersion === "2"` and `request.method ===
+ * "CONNECT"`.
+ *
+ * The server must be created with `settings: { enableConnectProtocol: true }`,
+ * or browsers never open a WebSocket on it. Register the handler on
+ * `"stream"` (it leaves streams that are not CONNECT to your other
+ * listeners) or, when the server has a `"request"` listener, on `"connect"`:
+ * Node's compatibility layer then answers every CONNECT stream nobody takes
+ * on `"connect"` with 405 (nodejs/node#36977).
+ *
+ * @param handler What {@link requestHandler} returned, or an {@link OnSocket}.
+ * @returns The `"stream"` / `"connect"` listener.
+ *
+ * @example A page and its WebSocket on one HTTP/2 server (Node, Deno and Bun)
+ * ```ts
+ * import { createSecureServer } from "node:http2";
+ * import { http2Handler, requestHandler } from "@streamsock/streamsock";
+ *
+ * declare const cert: string, key: string;
+ * const server = createSecureServer({ cert, key, allowHTTP1: true, settings: { enableConnectProtocol: true } });
+ * const websocket = requestHandler(async (ws) => {
+ *   for await (const msg of ws) await ws.send(msg);
+ * });
+ * server.on("request", (_req, res) => res.end("<script>new WebSocket(`wss://${location.host}/`)</script>"));
+ * server.on("connect", http2Handler(websocket)); // HTTP/2 extended CONNECT
+ * server.on("upgrade", websocket); // HTTP/1.1 clients
+ * server.close();
+ * ```
+ */
+export function http2Handler(handler: UpgradeHandler | OnSocket): Http2Handler {
+  const core = cores.get(handler as UpgradeHandler) ?? makeCore(handler as OnSocket, undefined, {});
+  return (first, second) => {
+    if ("respond" in first) {
+      const fields = second as IncomingHttpHeaders;
+      if (fields[":method"] !== "CONNECT") return;
+      acceptStream(core, UNTRACKED, first, fields, first.session?.socket?.remoteAddress);
+    } else {
+      acceptStream(core, UNTRACKED, first.stream, first.headers, first.socket?.remoteAddress);
+    }
+  };
+}
+
 /**
  * Options for {@link serve}.
  *
@@ -594,6 +722,15 @@ export interface ServeOptions {
   hostname?: string;
   /** PEM certificate chain and private key: the server then speaks `wss://`. */
   tls?: { cert: string; key: string };
+  /**
+   * Also serve WebSockets over HTTP/2 (RFC 8441) on the same port: with
+   * `tls`, clients that choose `h2` by ALPN (browsers, for pages served over
+   * HTTP/2) open them as extended CONNECT streams, others upgrade over
+   * HTTP/1.1 as before; without, h2c with prior knowledge and HTTP/1.1 share
+   * the port. The listener is then `node:tls` / `node:net` on every runtime.
+   * Defaults to false.
+   */
+  http2?: boolean;
   /** Aborting it closes the server as `server.close()` does. */
   signal?: AbortSignal;
   /** The largest request head accepted, in bytes; larger ones are answered 431. Defaults to 16 KiB. */
@@ -734,21 +871,25 @@ class WebSocketServer implements Server {
         ws.closed.then(() => this.#open.delete(ws));
       },
     };
-    const listening = listen(
-      {
-        hostname: options.hostname ?? "0.0.0.0",
-        port: options.port ?? 8000,
-        tls: options.tls,
-        reusePort: options.reusePort,
-      },
-      (transport, remoteAddress) => {
-        if (this.#closing !== null) {
-          transport.destroy();
-          return;
-        }
-        new PendingHandshake(transport, core, tracker, remoteAddress, new HttpHeadParser(limits));
-      },
-    );
+    const listenOptions = {
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 8000,
+      tls: options.tls,
+      reusePort: options.reusePort,
+    };
+    const onAccept = (transport: Transport, remoteAddress: string | undefined) => {
+      if (this.#closing !== null) {
+        transport.destroy();
+        return;
+      }
+      new PendingHandshake(transport, core, tracker, remoteAddress, new HttpHeadParser(limits));
+    };
+    const listening = options.http2 !== true
+      ? listen(listenOptions, onAccept)
+      : listenHttp2(listenOptions, onAccept, (stream, fields, remoteAddress) => {
+        if (this.#closing !== null) stream.close(HTTP2_CANCEL);
+        else acceptStream(core, tracker, stream, fields, remoteAddress);
+      });
     this.ready = listening.then((listener) => {
       this.#listener = listener;
       if (this.#closing !== null) listener.close();

@@ -6,6 +6,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, HandshakeError, type WebSocketConnection } from "../mod.ts";
 import { run, start, type Started } from "./_spawn.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect as http2Connect } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { testCertificate } from "./_tls.ts";
 
 const LISTENING = /(?:ws|http):\/\/127\.0\.0\.1:(\d+)\//;
 
@@ -176,5 +181,45 @@ describe("npm run demo", () => {
       ]
     ) assert.match(result.stdout, line);
     assert.ok(linger < 2000, `the demo took ${linger} ms to exit after it finished`);
+  });
+});
+
+describe("examples over HTTP/2", () => {
+  test("http2_server.ts serves its page and its WebSocket over one HTTP/2 connection, and HTTP/1.1 too", async () => {
+    const { cert, key } = await testCertificate();
+    const dir = mkdtempSync(join(tmpdir(), "streamsock-h2-example-"));
+    writeFileSync(join(dir, "cert.pem"), cert);
+    writeFileSync(join(dir, "key.pem"), key);
+    const server = start("examples/http2_server.ts", [], {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      CERT: join(dir, "cert.pem"),
+      KEY: join(dir, "key.pem"),
+    });
+    try {
+      const [, port] = await server.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//);
+      const session = http2Connect(`https://127.0.0.1:${port}`, { ca: cert });
+      try {
+        const page = session.request({ ":path": "/" });
+        let html = "";
+        page.setEncoding("utf8");
+        page.on("data", (chunk: string) => (html += chunk));
+        await new Promise((resolve, reject) => page.on("end", resolve).on("error", reject));
+        assert.match(html, /new WebSocket\(`wss:\/\/\$\{location\.host\}\/echo`\)/);
+      } finally {
+        session.close();
+      }
+      for (const http2 of ["auto", false] as const) {
+        const ws = await connect(`wss://127.0.0.1:${port}/echo`, { http2, tls: { ca: cert }, timeout: 10_000 });
+        await ws.send("over one server");
+        assert.equal(await next(ws), "over one server");
+        assert.equal((await ws.close()).wasClean, true);
+      }
+      await server.waitFor(/WebSocket over HTTP\/2 to \/echo/);
+      await server.waitFor(/WebSocket over HTTP\/1\.1 to \/echo/);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -202,6 +202,15 @@ export function validateResponse(head: HttpHead, expected: ResponseExpectations)
       "ERR_HANDSHAKE_ACCEPT",
     );
   }
+  return negotiated(headers, expected, fail);
+}
+
+/** The subprotocol and extensions a server's accepting answer chose, checked against what was offered. */
+function negotiated(
+  headers: Headers,
+  expected: Pick<ResponseExpectations, "protocols" | "extensions">,
+  fail: (message: string, code: string) => never,
+): HandshakeResult {
   let protocol: string | null = null;
   const chosen = headers.get("sec-websocket-protocol");
   if (chosen !== null) {
@@ -225,6 +234,64 @@ export function validateResponse(head: HttpHead, expected: ResponseExpectations)
     }
   }
   return { protocol, extensions: offered.length === 0 ? "" : extensions };
+}
+
+/**
+ * The header fields of an extended CONNECT that opens a WebSocket on an
+ * HTTP/2 stream (RFC 8441 §4-5): the pseudo-headers, the version, offered
+ * subprotocols and the caller's fields, lowercased (RFC 9113 §8.2.2), with a
+ * `Host` field turned into `:authority`. No `Sec-WebSocket-Key`.
+ *
+ * @param url The WebSocket URL; its path and query become `:path`.
+ * @param protocols The subprotocols to offer.
+ * @param fields Extra header fields (Origin, Authorization, Cookie, extensions...).
+ * @returns The request's header fields, for `node:http2`'s `session.request`.
+ */
+export function connectRequestFields(
+  url: URL,
+  protocols: readonly string[],
+  fields: readonly (readonly [string, string])[],
+): Record<string, string> {
+  const out: Record<string, string> = {
+    ":method": "CONNECT",
+    ":protocol": "websocket",
+    ":scheme": url.protocol === "wss:" ? "https" : "http",
+    ":path": (url.pathname || "/") + url.search,
+    ":authority": url.host,
+    "sec-websocket-version": "13",
+  };
+  if (protocols.length > 0) out["sec-websocket-protocol"] = protocols.join(", ");
+  for (const [name, value] of fields) {
+    const lower = name.toLowerCase();
+    if (lower === "host") out[":authority"] = value;
+    else if (lower in out && !lower.startsWith(":")) out[lower] += `, ${value}`;
+    else out[lower] = value;
+  }
+  return out;
+}
+
+/**
+ * Checks the answer to an extended CONNECT (RFC 8441 §5): a 2xx status, an
+ * offered subprotocol (or none) and no extension that was not offered.
+ *
+ * @param status The `:status` of the response.
+ * @param headers The response's regular header fields.
+ * @param expected What was offered.
+ * @returns The negotiated subprotocol and extensions.
+ * @throws {HandshakeError} Naming the first check that failed.
+ */
+export function validateConnectResponse(
+  status: number,
+  headers: Headers,
+  expected: Pick<ResponseExpectations, "protocols" | "extensions">,
+): HandshakeResult {
+  const fail = (message: string, code: string): never => {
+    throw new HandshakeError(message, { code, status, headers });
+  };
+  if (status < 200 || status > 299) {
+    fail(`Server answered the extended CONNECT with ${status}, not 200`, "ERR_HANDSHAKE_STATUS");
+  }
+  return negotiated(headers, expected, fail);
 }
 
 /**

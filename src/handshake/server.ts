@@ -34,6 +34,12 @@ export interface UpgradeRequest {
   readonly protocols: readonly string[];
   /** The client's IP address, when the listener knows it. */
   readonly remoteAddress?: string;
+  /**
+   * `"1.1"` for an HTTP/1.1 upgrade (RFC 6455), `"2"` for an extended
+   * CONNECT stream on an HTTP/2 connection (RFC 8441). The method is then
+   * `"CONNECT"`, and `headers` has `host` set from `:authority`.
+   */
+  readonly httpVersion?: "1.1" | "2";
 }
 
 /** A refusal: the status, a short plain-text body and any extra header fields. */
@@ -157,18 +163,54 @@ export function checkUpgradeRequest(
   if (!headerTokens(headers.get("connection")).some((t) => t.toLowerCase() === "upgrade")) {
     return reject(400, "The Connection header field must contain upgrade");
   }
-  // §4.2.2: an unsupported version is answered with the versions we speak.
-  if (headers.get("sec-websocket-version") !== "13") {
-    return reject(426, "Only WebSocket version 13 is supported", [["Sec-WebSocket-Version", "13"]]);
-  }
+  const unsupported = checkVersion(headers);
+  if (unsupported !== null) return unsupported;
   const key = headers.get("sec-websocket-key");
   if (key === null || !isValidKey(key)) {
     return reject(400, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes");
   }
+  const protocols = offeredProtocols(headers);
+  return isRejection(protocols) ? protocols : { key, protocols };
+}
+
+/** RFC 6455 §4.2.2: an unsupported version is answered with the versions we speak. */
+function checkVersion(headers: Headers): HandshakeRejection | null {
+  if (headers.get("sec-websocket-version") === "13") return null;
+  return reject(426, "Only WebSocket version 13 is supported", [["Sec-WebSocket-Version", "13"]]);
+}
+
+/** RFC 6455 §4.1: each offered subprotocol is an HTTP token. */
+function offeredProtocols(headers: Headers): string[] | HandshakeRejection {
   const protocols = headerTokens(headers.get("sec-websocket-protocol"));
-  // §4.1: each offered subprotocol is an HTTP token.
   if (!protocols.every((p) => TOKEN.test(p))) return reject(400, "Sec-WebSocket-Protocol must list tokens");
-  return { key, protocols };
+  return protocols;
+}
+
+/**
+ * Checks an extended CONNECT request that opens a WebSocket on an HTTP/2
+ * stream (RFC 8441 §4-5): `:method CONNECT` (else 405), `:protocol
+ * websocket` (else 400), then the same version (426) and subprotocol (400)
+ * checks as over HTTP/1.1. There is no `Sec-WebSocket-Key`: the stream
+ * itself proves that both ends speak WebSocket.
+ *
+ * @param method The `:method` pseudo-header.
+ * @param protocol The `:protocol` pseudo-header, or undefined when absent.
+ * @param headers The request's regular header fields.
+ * @returns The offered subprotocols, or the refusal to send.
+ */
+export function checkConnectRequest(
+  method: string,
+  protocol: string | undefined,
+  headers: Headers,
+): { protocols: string[] } | HandshakeRejection {
+  if (method !== "CONNECT") {
+    return reject(405, "A WebSocket over HTTP/2 must use extended CONNECT", [["Allow", "CONNECT"]]);
+  }
+  if (protocol !== "websocket") return reject(400, "The :protocol pseudo-header must be websocket");
+  const unsupported = checkVersion(headers);
+  if (unsupported !== null) return unsupported;
+  const protocols = offeredProtocols(headers);
+  return isRejection(protocols) ? protocols : { protocols };
 }
 
 /**

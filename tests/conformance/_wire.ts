@@ -7,7 +7,15 @@ import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
 import type { WebSocketConnection } from "../../src/connection.ts";
-import type { RequestHandlerOptions } from "../../src/server.ts";
+import { requestHandler, type RequestHandlerOptions, serve, type Server } from "../../src/server.ts";
+import {
+  type ClientHttp2Session,
+  connect as http2Connect,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2Stream,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "../_raw_http.ts";
 import { type Running, SAMPLE_ACCEPT, start, upgradeRequest } from "../_server.ts";
 import { rawFrame } from "../_helpers.ts";
@@ -350,6 +358,8 @@ export interface Opened {
 /** Runs one implementation of ours, echoing, and opens a raw peer to it per case. */
 export interface Harness {
   readonly side: SideName;
+  /** The name in test titles when not the side's: those stay out of the TCP conformance report. */
+  readonly label?: string;
   start(): Promise<void>;
   open(): Promise<Opened>;
   /** Drops the raw peers of the case that just ran. */
@@ -441,12 +451,129 @@ export class ClientUnderTest implements Harness {
   }
 }
 
+/** An HTTP/2 stream read and written by a {@link Wire} as if it were a TCP socket. */
+function streamWire(stream: Http2Stream): Wire {
+  return new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket);
+}
+
+/** Our server (serve with http2: true, h2c) opposite a raw RFC 8441 stream of a bare node:http2 client. */
+export class Http2ServerUnderTest implements Harness {
+  readonly side = "server";
+  readonly label = "server over h2";
+  #server: Server | null = null;
+  readonly #options: RequestHandlerOptions;
+  readonly #sessions = new Set<ClientHttp2Session>();
+
+  constructor(options: SideOptions = {}) {
+    this.#options = { pingInterval: 0, closeTimeout: 2000, ...options };
+  }
+
+  async start(): Promise<void> {
+    this.#server = serve(
+      { hostname: "127.0.0.1", port: 0, http2: true },
+      requestHandler(echo, undefined, this.#options),
+    );
+    await this.#server.ready;
+  }
+
+  async open(): Promise<Opened> {
+    const session = http2Connect(`http://127.0.0.1:${this.#server!.port}`);
+    this.#sessions.add(session);
+    session.on("error", () => {});
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    const stream = session.request({
+      ":method": "CONNECT",
+      ":protocol": "websocket",
+      ":scheme": "http",
+      ":path": "/",
+      ":authority": "127.0.0.1",
+      "sec-websocket-version": "13",
+    });
+    const wire = streamWire(stream);
+    const head = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      stream.once("response", resolve);
+      stream.once("error", reject);
+    });
+    assert.equal(head[":status"], 200);
+    return { peer: new Peer(wire, "server") };
+  }
+
+  release(): void {
+    for (const session of this.#sessions) session.destroy();
+    this.#sessions.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.release();
+    await this.#server?.close();
+  }
+}
+
+/** Our client (connect with http2: true over h2c) opposite a bare node:http2 server that answers by hand. */
+export class Http2ClientUnderTest implements Harness {
+  readonly side = "client";
+  readonly label = "client over h2";
+  #server: Http2Server | null = null;
+  #port = 0;
+  #queue: ServerHttp2Stream[] = [];
+  #waiting: ((stream: ServerHttp2Stream) => void) | null = null;
+  readonly #options: ConnectOptions;
+  readonly #open = new Set<Opened>();
+
+  constructor(options: SideOptions = {}) {
+    this.#options = { pingInterval: 0, closeTimeout: 2000, timeout: 10_000, ...options, http2: true };
+  }
+
+  async start(): Promise<void> {
+    const server = createHttp2Server({ settings: { enableConnectProtocol: true } });
+    server.on("stream", (stream: ServerHttp2Stream) => {
+      stream.on("error", () => {});
+      const waiting = this.#waiting;
+      this.#waiting = null;
+      if (waiting) waiting(stream);
+      else this.#queue.push(stream);
+    });
+    server.on("sessionError", () => {});
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.#port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async open(): Promise<Opened> {
+    const accepted = this.#queue.length > 0
+      ? Promise.resolve(this.#queue.shift()!)
+      : new Promise<ServerHttp2Stream>((resolve) => (this.#waiting = resolve));
+    const connecting = connect(`ws://127.0.0.1:${this.#port}/`, this.#options);
+    const stream = await accepted;
+    const wire = streamWire(stream);
+    stream.respond({ ":status": 200 });
+    const ws = await connecting;
+    void echo(ws);
+    const opened = { peer: new Peer(wire, "client"), ws };
+    this.#open.add(opened);
+    return opened;
+  }
+
+  release(): void {
+    for (const { peer } of this.#open) peer.wire.destroy();
+    this.#open.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.release();
+    const server = this.#server;
+    if (server !== null) await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 /** One conformance case: an Autobahn-style id, what it checks, and how. */
 export interface Case {
   id: string;
   title: string;
   /** Only against this side (for behaviour the RFC gives one role only). */
   only?: SideName;
+  /** Why the case does not run over HTTP/2, when it does not. */
+  http2Skip?: string;
   run(opened: Opened): Promise<void>;
 }
 
@@ -455,15 +582,19 @@ export interface Case {
  * Test names start with `[server]` or `[client]` and the case id, which is
  * what scripts/conformance_report.ts reads from the runners' reports.
  */
-export function suite(category: string, cases: Case[], options: SideOptions = {}): void {
+export function suite(category: string, cases: Case[], options: SideOptions = {}, overHttp2 = false): void {
   const harnesses: Harness[] = [new ServerUnderTest(options), new ClientUnderTest(options)];
+  // RFC 8441: the same cases on a WebSocket that is an HTTP/2 stream (h2c).
+  if (overHttp2) harnesses.push(new Http2ServerUnderTest(options), new Http2ClientUnderTest(options));
   for (const harness of harnesses) {
-    describe(`our ${harness.side}: ${category}`, () => {
+    const label = harness.label ?? harness.side;
+    describe(`our ${label}: ${category}`, () => {
       before(() => harness.start());
       after(() => harness.stop());
       for (const c of cases) {
         if (c.only !== undefined && c.only !== harness.side) continue;
-        test(`[${harness.side}] ${c.id} ${c.title}`, async () => {
+        const skip = harness.label !== undefined ? c.http2Skip : undefined;
+        test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
           try {
             await c.run(await harness.open());
           } finally {

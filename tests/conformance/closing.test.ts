@@ -239,4 +239,4 @@ cases.push(
   },
 );
 
-suite("7.x closing", cases);
+suite("7.x closing", cases, {}, true);

@@ -15,6 +15,8 @@ for (const [group, first, kind] of [[1, 0x81, "text"], [2, 0x82, "binary"]] as c
       cases.push({
         id: `1.${group}.${++n}`,
         title: `${kind} message of ${length} bytes, ${bytewise ? "one byte per TCP write" : "whole"}, is echoed exactly`,
+        // Over HTTP/2 each byte is a DATA frame: 65,536 of them take over 5 s on Deno's node:http2.
+        http2Skip: bytewise && length > 128 ? "one-byte DATA frames by the 64 KiB are too slow on Deno" : undefined,
         async run({ peer }) {
           const frame = peer.frame(first, payload);
           await (bytewise ? peer.sendBytewise(frame) : peer.send(frame));
@@ -25,4 +27,4 @@ for (const [group, first, kind] of [[1, 0x81, "text"], [2, 0x82, "binary"]] as c
   }
 }
 
-suite("1.x framing", cases);
+suite("1.x framing", cases, {}, true);
