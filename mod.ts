@@ -27,6 +27,7 @@
 
 export { isValidMessage, Message, type MessageType } from "./src/message.ts";
 export {
+  type Clock,
   type CloseInfo,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_MESSAGE_SIZE,

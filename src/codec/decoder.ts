@@ -135,6 +135,46 @@ export class FrameDecoder {
     return this.#fragmentOpcode !== 0;
   }
 
+  /**
+   * The frame whose header is parsed but whose payload is still arriving, or
+   * null: its opcode, RSV bits, declared length and the payload bytes
+   * received so far. Lets a caller judge a large frame before it is whole
+   * (fail fast on invalid UTF-8, RFC 6455 §8.1).
+   */
+  get partialFrame(): { opcode: Opcode; rsv: number; length: number; received: number } | null {
+    const header = this.#pending;
+    if (header === null) return null;
+    return { opcode: header.opcode, rsv: header.rsv, length: header.length, received: Math.min(this.#buffered, header.length) };
+  }
+
+  /**
+   * A copy of the payload bytes of {@link partialFrame} received so far from
+   * `from` on, unmasked. The decoder's own state is untouched.
+   */
+  partialPayload(from: number): Uint8Array {
+    const header = this.#pending;
+    if (header === null) return EMPTY;
+    const end = Math.min(this.#buffered, header.length);
+    if (end <= from) return EMPTY;
+    const out = new Uint8Array(end - from);
+    let skip = this.#offset + from;
+    let filled = 0;
+    for (const chunk of this.#chunks) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      const count = Math.min(chunk.length - skip, out.length - filled);
+      out.set(chunk.subarray(skip, skip + count), filled);
+      filled += count;
+      skip = 0;
+      if (filled === out.length) break;
+    }
+    const key = header.key;
+    if (key !== null) for (let i = 0; i < out.length; i++) out[i] ^= key[(from + i) & 3];
+    return out;
+  }
+
   /** Appends received bytes. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;

@@ -548,7 +548,8 @@ export class PerMessageDeflate {
 
   /** Queues a control frame behind compressed messages; false when nothing is queued (send it now). */
   queueControl(frame: Frame): boolean {
-    if (!this.sending) return false;
+    // Once disposed (the connection failed) the queue is gone: the close frame goes out at once.
+    if (this.#disposed || !this.sending) return false;
     this.#outQueue.push({ frame, compress: false, resolve() {}, reject() {} });
     return true;
   }

@@ -30,6 +30,49 @@ export interface WireFrame {
   unmasked: Uint8Array;
 }
 
+/**
+ * Splits bytes an implementation wrote into frames, the same way `Wire`
+ * reads them off a socket: written from RFC 6455 §5.2 independently of the
+ * library's decoder, so tests can check frames our code produced without
+ * trusting our own parser. `masked` is the masking the RFC requires of the
+ * sender (§5.1); the bytes must end on a frame boundary.
+ */
+export function parseFrames(bytes: Uint8Array, masked: boolean): WireFrame[] {
+  const frames: WireFrame[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    assert.ok(bytes.length - at >= 2, `a frame header at byte ${at}`);
+    const first = bytes[at];
+    const lengthCode = bytes[at + 1] & 0x7f;
+    const isMasked = (bytes[at + 1] & 0x80) !== 0;
+    assert.equal(isMasked, masked, `frame at byte ${at} must ${masked ? "" : "not "}be masked (RFC 6455 §5.1)`);
+    at += 2;
+    let length = lengthCode;
+    let extended = new Uint8Array(0);
+    if (lengthCode >= 126) {
+      const size = lengthCode === 126 ? 2 : 8;
+      extended = bytes.slice(at, at + size);
+      if (size === 8) assert.equal(extended[0] & 0x80, 0, "the 64-bit length's most significant bit must be 0");
+      length = 0;
+      for (const byte of extended) length = length * 256 + byte;
+      at += size;
+    }
+    const key = isMasked ? bytes.slice(at, at + 4) : null;
+    if (key !== null) at += 4;
+    assert.ok(bytes.length - at >= length, `a payload of ${length} bytes at byte ${at}`);
+    const payload = bytes.slice(at, at + length);
+    at += length;
+    if (key !== null) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
+    const unmasked = new Uint8Array(2 + extended.length + length);
+    unmasked[0] = first;
+    unmasked[1] = lengthCode;
+    unmasked.set(extended, 2);
+    unmasked.set(payload, 2 + extended.length);
+    frames.push({ fin: (first & 0x80) !== 0, rsv: (first >> 4) & 7, opcode: first & 0x0f, masked: isMasked, payload, unmasked });
+  }
+  return frames;
+}
+
 /** Whether two byte arrays are equal; fast on 16 MiB on every runtime. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -300,8 +343,11 @@ export class Peer {
   }
 
   /**
-   * Asserts that the side under test closed with `code`: a close frame with
-   * that code and a UTF-8 reason of at most 123 bytes, then the end of TCP.
+   * Asserts that the side under test failed the connection with `code`: a
+   * close frame with that code and a UTF-8 reason of at most 123 bytes, then
+   * the end of TCP. Our server closes TCP at once; our client leaves that to
+   * the server (RFC 6455 §7.1.1), so against it this peer plays the server:
+   * it checks the client keeps TCP open, answers the close and closes first.
    */
   async expectClose(code: number, ms = 5000): Promise<void> {
     const frame = await this.read(ms);
@@ -309,6 +355,11 @@ export class Peer {
     assert.ok(frame.fin, "a close frame has FIN set");
     assert.ok(frame.payload.length >= 2, `expected close code ${code}, got an empty close payload`);
     assert.equal((frame.payload[0] << 8) | frame.payload[1], code, `close code (reason: ${reasonOf(frame)})`);
+    if (this.side === "client") {
+      await this.wire.expectSilence(50, "the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
+      await this.send(this.frame(0x88, [code >> 8, code & 0xff]));
+      this.wire.end();
+    }
     await this.wire.expectEnd(ms);
   }
 

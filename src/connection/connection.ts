@@ -1,0 +1,804 @@
+/**
+ * WebSocketConnection: the socket API (Gerbil's WebSocket interface and what
+ * users of ws, Deno and Bun expect) over any {@link Transport}.
+ *
+ * This is a shell: the RFC 6455 rules live in the sans-I/O core
+ * (`src/protocol/protocol.ts`); this class pumps bytes between the core and
+ * the transport, runs the timers, and keeps the inbox (`inbox.ts`), the
+ * writer (`writer.ts`) and liveness (`liveness.ts`). See docs/architecture.md.
+ *
+ * @module
+ */
+
+import { CloseCode, encodeClosePayload } from "../codec/close.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "../codec/decoder.ts";
+import type { Frame } from "../codec/frame.ts";
+import { utf8Length } from "../codec/utf8.ts";
+import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "../errors.ts";
+import { PerMessageDeflate } from "../extensions/permessage_deflate.ts";
+import { isValidMessage, Message, type MessageType } from "../message.ts";
+import { type CloseInfo, Protocol } from "../protocol/protocol.ts";
+import { streamTransport } from "../transport/streams.ts";
+import type { ByteStreamPair, Transport, TransportSink } from "../transport/types.ts";
+import { Inbox } from "./inbox.ts";
+import { type Clock, Liveness, systemClock } from "./liveness.ts";
+import {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_PING_INTERVAL,
+  DEFAULT_PING_TIMEOUT,
+  type Sendable,
+  type WebSocketConnectionOptions,
+} from "./options.ts";
+import { Writer } from "./writer.ts";
+
+function messageOf(data: Sendable): Message {
+  if (typeof data === "string") return new Message(data, "text");
+  if (data instanceof Uint8Array && !(data instanceof Message)) return new Message(data, "binary");
+  if (!isValidMessage(data)) {
+    throw new TypeError("send expects a Message, a string or a Uint8Array");
+  }
+  return data;
+}
+
+/**
+ * A WebSocket connection over a {@link Transport}, after the opening
+ * handshake. `connect` and the server hand these out; build one yourself only
+ * to run WebSocket framing over a transport of your own.
+ *
+ * Frames: `send` writes one frame and `recv` returns one frame as a
+ * {@link Message} (`partial: true` for a fragment that continues), as in
+ * Gerbil. Messages: `sendAll` fragments at `maxFrameSize`, `recvAll`
+ * reassembles, and `for await` iterates over whole text and binary messages.
+ *
+ * @example Echo every message until the peer closes
+ * ```ts
+ * import { type WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * async function echo(ws: WebSocketConnection): Promise<void> {
+ *   for await (const msg of ws) await ws.send(msg);
+ *   console.log("closed with", (await ws.closed).code);
+ * }
+ * ```
+ */
+export class WebSocketConnection implements AsyncIterable<Message> {
+  readonly #transport: Transport;
+  readonly #protocolName: string | null;
+  readonly #extensions: string;
+  readonly #maxFrameSize: number;
+  readonly #maxMessageSize: number;
+  readonly #closeTimeout: number;
+  readonly #clock: Clock;
+  readonly #core: Protocol;
+  /** permessage-deflate, when negotiated; null keeps every path synchronous. */
+  readonly #deflate: PerMessageDeflate | null;
+  readonly #inbox = new Inbox();
+  readonly #writer: Writer;
+  readonly #liveness: Liveness | null;
+
+  #paused = false;
+  #sendAllBusy: Promise<void> | null = null;
+  /** close() was called (or the peer's close is being answered); the frame may wait for sends ahead of it. */
+  #closeRequested: { code: number; reason: string } | null = null;
+  /** Defers the answer to the peer's close by one macrotask. */
+  #echoTimer: unknown = undefined;
+  #closeTimer: unknown = undefined;
+  #terminated = false;
+  #resolveClosed!: (info: CloseInfo) => void;
+  /**
+   * Resolves once the connection is closed, cleanly or not, with the code and
+   * reason; it never rejects. It resolves when the transport is closed: a
+   * client waits for the server to close TCP first (RFC 6455 §7.1.1), up to
+   * `closeTimeout`.
+   */
+  readonly closed: Promise<CloseInfo>;
+
+  #readable: ReadableStream<Message> | null = null;
+  #writable: WritableStream<Sendable> | null = null;
+
+  /**
+   * Wraps a transport that has completed the opening handshake.
+   *
+   * @param transport The byte pipe, already past the opening handshake: a
+   * {@link Transport} or a pair of byte streams.
+   * @param options Role, limits and policies.
+   */
+  constructor(transport: Transport | ByteStreamPair, options: WebSocketConnectionOptions) {
+    this.#transport = "start" in transport ? transport : streamTransport(transport);
+    this.#protocolName = options.protocol ?? null;
+    this.#extensions = options.extensions ?? "";
+    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.#clock = options.clock ?? systemClock;
+    this.#writer = new Writer(this.#transport, this.#inbox, () => this.#updateReading());
+    this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
+      deliver: (frame) => this.#onInflated(frame),
+      write: (frame) => this.#core.sendFrame(frame),
+      fail: (err) => this.#fail(err),
+    });
+    this.#core = new Protocol({
+      role: options.role,
+      maxFrameSize: this.#maxFrameSize,
+      autoPong: options.autoPong,
+      maskKey: options.maskKey,
+      allowedRsv: this.#deflate === null ? 0 : 4,
+      ownsChunks: this.#transport.mutableChunks,
+      stage: this.#deflate,
+    }, {
+      frame: (msg, size) => {
+        if (this.#liveness !== null && (msg.type === "text" || msg.type === "binary")) this.#liveness.dataReceived();
+        this.#inbox.deliver(msg, size);
+      },
+      write: (bytes) => this.#writer.write(bytes),
+      end: () => this.#endTransport(),
+      closeReceived: () => this.#onCloseReceived(),
+      failing: (err) => this.#onFailing(err),
+    });
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    const sink: TransportSink = {
+      data: (chunk) => this.#onData(chunk),
+      end: () => this.#onTransportEnd(undefined),
+      error: (err) => this.#onTransportEnd(err),
+      drain: () => this.#writer.drain(),
+    };
+    this.#transport.start(sink);
+    const pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    const idleTimeout = options.idleTimeout ?? 0;
+    this.#liveness = pingInterval > 0 || idleTimeout > 0
+      ? new Liveness(this.#clock, { pingInterval, pingTimeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT, idleTimeout }, {
+        active: () => !this.#terminated && !this.#core.closeSent,
+        ping: () => this.#core.sendPing(),
+        dead: () => this.#onKeepaliveTimeout(options.pingTimeout ?? DEFAULT_PING_TIMEOUT),
+        idle: () => void this.close(CloseCode.GoingAway, "Idle timeout"),
+      })
+      : null;
+    // A copy as a plain Uint8Array: node:http hands the upgrade head over as a
+    // Buffer, and payload views of it would otherwise reach users as Buffers.
+    if (options.head !== undefined && options.head.length > 0) this.#onData(new Uint8Array(options.head));
+  }
+
+  /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */
+  get protocol(): string | null {
+    return this.#protocolName;
+  }
+
+  /** The negotiated extensions, as the `Sec-WebSocket-Extensions` header said. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** The largest frame payload `send` sends and `recv` accepts (Gerbil's `WebSocket-max-frame-size`). */
+  get maxFrameSize(): number {
+    return this.#maxFrameSize;
+  }
+
+  /** Bytes queued for sending but not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this.#writer.bufferedAmount + this.#transport.bufferedAmount;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #onData(chunk: Uint8Array): void {
+    const core = this.#core;
+    if (!core.receiving) return;
+    this.#liveness?.received();
+    core.receiveData(chunk);
+    this.#updateReading();
+  }
+
+  /** A frame back from permessage-deflate, in order: handled as if it had just arrived. */
+  #onInflated(frame: Frame): boolean {
+    const more = this.#core.receiveFrame(frame);
+    this.#updateReading();
+    return more;
+  }
+
+  /** Pauses the transport while too much is unread or unsent; resumes when both fall. */
+  #updateReading(): void {
+    // Once the core stopped processing (a close frame arrived, or we failed
+    // the connection) bytes are discarded as they come, so there is nothing
+    // to hold back, and the transport must be read to see the peer's EOF.
+    const shouldPause = this.#core.receiving &&
+      (this.#inbox.full || this.#writer.congested || (this.#deflate !== null && this.#deflate.backlogged));
+    if (shouldPause !== this.#paused && !this.#terminated) {
+      this.#paused = shouldPause;
+      if (shouldPause) this.#transport.pause();
+      else this.#transport.resume();
+    }
+  }
+
+  #nextFrame(): Promise<Message> {
+    const msg = this.#inbox.take();
+    if (msg === undefined) return this.#inbox.wait();
+    if (this.#paused) this.#updateReading();
+    return Promise.resolve(msg);
+  }
+
+  /**
+   * Receives the next frame as a Message (Gerbil's `WebSocket-recv`):
+   * text, binary, ping, pong or close. A fragment of a longer message has
+   * `partial: true`; its continuation frames carry the message's type, and a
+   * text fragment always holds whole characters.
+   *
+   * Pings are answered automatically (unless `autoPong` is off) and still
+   * returned here. After the close message has been returned, or when the
+   * connection failed, `recv` rejects: with {@link ConnectionClosedError}
+   * after a close, or with the error that failed the connection.
+   *
+   * @returns The next frame.
+   * @throws {ConnectionClosedError} Once the connection is closed.
+   * @throws {ProtocolError} When the peer broke the protocol.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function firstFrame(ws: WebSocketConnection): Promise<void> {
+   *   const msg = await ws.recv();
+   *   console.log(msg.type, msg.partial, msg.data);
+   * }
+   * ```
+   */
+  recv(): Promise<Message> {
+    return this.#nextFrame();
+  }
+
+  /**
+   * Receives a whole message, reassembling fragments (Gerbil's
+   * `WebSocket-recv-all`). Control frames that arrive between fragments are
+   * kept and returned by the following calls, so none is lost. A control
+   * frame that comes before any fragment is returned as it is.
+   *
+   * @param maxMessageSize Largest total payload in bytes, every frame
+   * counted. Defaults to the connection's `maxMessageSize` (64 MiB).
+   * @returns The whole message.
+   * @throws {MessageTooBigError} When the message exceeds `maxMessageSize`;
+   * the connection is then failed with 1009.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function readJson(ws: WebSocketConnection): Promise<unknown> {
+   *   const msg = await ws.recvAll(1024 * 1024);
+   *   return JSON.parse(msg.data as string);
+   * }
+   * ```
+   */
+  async recvAll(maxMessageSize: number = this.#maxMessageSize): Promise<Message> {
+    const size = !this.#inbox.hasSetAside && this.#inbox.length > 0 ? this.#inbox.peekSize() : -1;
+    const first = await this.#nextFrame();
+    const type = first.type;
+    if (type !== "text" && type !== "binary") return first;
+    let total = size >= 0 ? size : this.#payloadSize(first);
+    this.#checkMessageSize(total, maxMessageSize);
+    if (!first.partial) return first;
+
+    // Gather without one object per fragment, so a flood of tiny fragments
+    // costs memory in proportion to its bytes, bounded by maxMessageSize:
+    // text in batches of joined strings, bytes in a buffer that doubles.
+    const text: string[] = [];
+    let batch: string[] = [];
+    let bytes = new Uint8Array(0);
+    let filled = 0;
+    const add = (data: string | Uint8Array) => {
+      if (typeof data === "string") {
+        batch.push(data);
+        if (batch.length === 1024) {
+          text.push(batch.join(""));
+          batch = [];
+        }
+        return;
+      }
+      if (filled + data.length > bytes.length) {
+        const grown = new Uint8Array(Math.min(maxMessageSize, Math.max(2 * bytes.length, filled + data.length, 4096)));
+        grown.set(bytes.subarray(0, filled));
+        bytes = grown;
+      }
+      bytes.set(data, filled);
+      filled += data.length;
+    };
+    add(first.data);
+    const aside: Message[] = [];
+    try {
+      for (;;) {
+        const msg = await this.#nextFrame();
+        if (msg.type !== "text" && msg.type !== "binary") {
+          aside.push(msg);
+          if (msg.type === "close") throw this.#inbox.error;
+          continue;
+        }
+        total += this.#payloadSize(msg);
+        this.#checkMessageSize(total, maxMessageSize);
+        add(msg.data);
+        if (!msg.partial) break;
+      }
+    } finally {
+      if (aside.length > 0) this.#inbox.setAside(aside);
+    }
+    if (type === "text") return new Message(text.join("") + batch.join(""), "text");
+    return new Message(filled === bytes.length ? bytes : bytes.slice(0, filled), "binary");
+  }
+
+  #payloadSize(msg: Message): number {
+    const data = msg.data;
+    return typeof data === "string" ? utf8Length(data) : data.length;
+  }
+
+  #checkMessageSize(total: number, max: number): void {
+    if (total <= max) return;
+    const err = new MessageTooBigError(`Message of more than ${max} bytes exceeds maxMessageSize`);
+    this.#fail(err);
+    throw err;
+  }
+
+  /** The next whole text or binary message, or null after a clean close. */
+  async #nextDataMessage(): Promise<Message | null> {
+    for (;;) {
+      let msg: Message;
+      try {
+        msg = await this.recvAll();
+      } catch (err) {
+        if (err instanceof ConnectionClosedError && this.#core.closeReceived) return null;
+        throw err;
+      }
+      if (msg.type === "text" || msg.type === "binary") return msg;
+      if (msg.type === "close") return null;
+    }
+  }
+
+  /**
+   * Iterates over whole text and binary messages, skipping pings and pongs,
+   * until the peer closes. Ends normally after a close frame; throws the
+   * failure when the connection fails or the transport is lost.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    // Hot path: a whole message already received is handed out with one
+    // promise, instead of the hops through an async generator, recvAll and
+    // #nextDataMessage; everything else takes that slow path. A next() made
+    // while a slow one is pending waits for it, so messages stay in order.
+    let done = false;
+    let pending: Promise<unknown> | null = null;
+    const end: IteratorResult<Message> = { value: undefined, done: true };
+    const slow = (): Promise<IteratorResult<Message>> => {
+      const result = this.#nextDataMessage().then(
+        (msg): IteratorResult<Message> => {
+          if (result === pending) pending = null;
+          if (msg !== null) return { value: msg, done: false };
+          done = true;
+          return end;
+        },
+        (err) => {
+          if (result === pending) pending = null;
+          done = true;
+          throw err;
+        },
+      );
+      pending = result;
+      return result;
+    };
+    const next = (): Promise<IteratorResult<Message>> => {
+      if (done) return Promise.resolve(end);
+      if (pending !== null) {
+        const after = pending.then(next, next);
+        pending = after;
+        return after;
+      }
+      const msg = this.#takeWholeMessage();
+      return msg === null ? slow() : Promise.resolve({ value: msg, done: false });
+    };
+    return {
+      next,
+      return: () => {
+        done = true;
+        return Promise.resolve(end);
+      },
+    };
+  }
+
+  /** The next inbox entry if it is a whole text or binary message within maxMessageSize, else null. */
+  #takeWholeMessage(): Message | null {
+    const inbox = this.#inbox;
+    if (inbox.hasSetAside || inbox.length === 0) return null;
+    const msg = inbox.peek();
+    if (msg.partial || (msg.type !== "text" && msg.type !== "binary") || inbox.peekSize() > this.#maxMessageSize) {
+      return null;
+    }
+    inbox.shift();
+    if (this.#paused) this.#updateReading();
+    return msg;
+  }
+
+  /**
+   * Whole text and binary messages as a ReadableStream, like WHATWG
+   * WebSocketStream. It closes after the peer's close frame and errors when
+   * the connection fails. Cancelling it closes the connection.
+   */
+  get readable(): ReadableStream<Message> {
+    this.#readable ??= new ReadableStream<Message>({
+      pull: async (controller) => {
+        const msg = await this.#nextDataMessage();
+        if (msg === null) controller.close();
+        else controller.enqueue(msg);
+      },
+      cancel: async () => {
+        await this.close();
+      },
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  /**
+   * A WritableStream of messages: each chunk is sent with `sendAll`. Closing
+   * it closes the connection with 1000; aborting it closes with 1011.
+   */
+  get writable(): WritableStream<Sendable> {
+    this.#writable ??= new WritableStream<Sendable>({
+      write: (chunk) => this.sendAll(chunk),
+      close: async () => {
+        await this.close();
+      },
+      abort: async () => {
+        await this.close(CloseCode.InternalError);
+      },
+    });
+    return this.#writable;
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /**
+   * Sends one frame (Gerbil's `WebSocket-send`). A string is sent as text and
+   * a Uint8Array as binary. A Message with `partial: true` sends a non-final
+   * frame; the next text or binary sends continue that message (opcode 0)
+   * until one with `partial: false` ends it. Ping and pong messages are sent
+   * as they are; a close message starts the closing handshake.
+   *
+   * Resolves once the transport has accepted the bytes: a sender that awaits
+   * each send never grows memory without bound.
+   *
+   * @param msg What to send.
+   * @throws {RangeError} When the payload exceeds `maxFrameSize` (nothing is sent),
+   * or a ping/pong exceeds 125 bytes.
+   * @throws {ConnectionClosedError} After the closing handshake started.
+   * @throws {TypeError} For something that is not a valid message.
+   *
+   * @example
+   * ```ts
+   * import { Message, type WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function greet(ws: WebSocketConnection): Promise<void> {
+   *   await ws.send("hello");
+   *   await ws.send(new Message("one message, ", "text", true));
+   *   await ws.send(new Message("two frames", "text"));
+   * }
+   * ```
+   */
+  send(msg: Sendable): Promise<void> {
+    // Hot path: a whole text or binary message with nothing in the way is
+    // written without an async function's promise and ticks.
+    if (this.#sendAllBusy === null && this.#deflate === null && this.#closeRequested === null && !this.#terminated) {
+      try {
+        const message = messageOf(msg);
+        const type = message.type;
+        if ((type === "text" || type === "binary") && !message.partial) {
+          this.#core.sendData(message.data, type, true);
+          return this.#writer.ready();
+        }
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#sendMessage(msg);
+  }
+
+  async #sendMessage(msg: Sendable): Promise<void> {
+    const message = messageOf(msg);
+    const type = message.type;
+    if (type === "close") return this.#sendCloseMessage(message);
+    this.#checkAccepting();
+    if (type === "ping" || type === "pong") {
+      const payload = message.data as Uint8Array;
+      if (type === "ping") this.#core.sendPing(payload);
+      else this.#core.sendPong(payload);
+      return this.#writer.ready();
+    }
+    while (this.#sendAllBusy !== null) {
+      await this.#sendAllBusy;
+      this.#checkOpen();
+    }
+    const queued = this.#writeData(message.data, type, !message.partial);
+    return queued === undefined ? this.#writer.ready() : queued;
+  }
+
+  /**
+   * Sends a message of any size, fragmented into frames of at most
+   * `maxFrameSize` bytes (Gerbil's `WebSocket-send-all`). Text is split at
+   * character boundaries. Other sends wait until all its frames are out, so
+   * messages never interleave.
+   *
+   * @param msg What to send.
+   * @throws {ConnectionClosedError} After the closing handshake started.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function upload(ws: WebSocketConnection, file: Uint8Array): Promise<void> {
+   *   await ws.sendAll(file); // frames of at most ws.maxFrameSize bytes
+   * }
+   * ```
+   */
+  async sendAll(msg: Sendable): Promise<void> {
+    const message = messageOf(msg);
+    const type = message.type;
+    if (type !== "text" && type !== "binary") return this.send(message);
+    this.#checkAccepting();
+    while (this.#sendAllBusy !== null) {
+      await this.#sendAllBusy;
+      this.#checkOpen();
+    }
+    const data = message.data;
+    const max = this.#maxFrameSize;
+    // A message that fits one frame is encoded once, into the frame: a
+    // string's size is bounded (3 bytes per UTF-16 unit) or counted, not
+    // encoded, to decide.
+    const fits = typeof data === "string" ? data.length * 3 <= max || utf8Length(data) <= max : data.length <= max;
+    if (fits) {
+      const queued = this.#writeData(data, type, !message.partial);
+      return queued === undefined ? this.#writer.ready() : queued;
+    }
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    let release!: () => void;
+    this.#sendAllBusy = new Promise((resolve) => (release = resolve));
+    try {
+      for (let start = 0; start < bytes.length;) {
+        let end = Math.min(start + max, bytes.length);
+        // Keep multi-byte characters whole within a text frame.
+        if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
+        const last = end === bytes.length;
+        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
+        start = end;
+        await (queued ?? this.#writer.ready());
+        if (!last) this.#checkOpen();
+      }
+    } finally {
+      this.#sendAllBusy = null;
+      release();
+    }
+  }
+
+  /** For a send being issued: refused once a close was asked for. */
+  #checkAccepting(): void {
+    this.#checkOpen(this.#closeRequested !== null);
+  }
+
+  /** For a send issued earlier that waited its turn: refused once the close frame is out. */
+  #checkOpen(closing = false): void {
+    if (closing || this.#core.closeSent || this.#terminated) {
+      const info = this.#core.closeInfo ?? this.#closeRequested;
+      throw new ConnectionClosedError(info?.code ?? CloseCode.Normal, info?.reason ?? "");
+    }
+  }
+
+  /** Writes one data frame: a string is encoded straight into the frame. */
+  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin);
+    this.#core.sendData(data, type, fin);
+    return undefined;
+  }
+
+  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin);
+    this.#core.sendFragment(type, payload, fin);
+    return undefined;
+  }
+
+  /**
+   * A data frame under permessage-deflate: compressed (a promise that
+   * resolves once it is written and the transport can take more), or
+   * written at once when small and nothing waits ahead of it (undefined).
+   */
+  #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    this.#core.checkFrameSize(payload.length);
+    const opcode = this.#core.dataOpcode(type, fin);
+    return this.#deflate!.send(opcode, payload, fin)?.then(() => this.#writer.ready());
+  }
+
+  // ------------------------------------------------------------------ closing
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2) and resolves when the
+   * connection is closed: after the peer's close frame and the end of the
+   * transport, or after `closeTimeout` when the peer does not answer (then
+   * the transport is closed anyway). Everything sent before is delivered
+   * first. Calling it again, or after the peer closed, just returns `closed`.
+   *
+   * @param code The status code: 1000 by default; 1000-1003, 1007-1014 or 3000-4999.
+   * @param reason At most 123 bytes of UTF-8.
+   * @returns How the connection closed.
+   * @throws {RangeError} For a code that may not be sent or a reason too long.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function bye(ws: WebSocketConnection): Promise<void> {
+   *   const { code, reason } = await ws.close(1000, "done");
+   *   console.log(code, reason);
+   * }
+   * ```
+   */
+  close(code: number = CloseCode.Normal, reason = ""): Promise<CloseInfo> {
+    this.#requestClose(code, reason);
+    return this.closed;
+  }
+
+  /**
+   * Drops the transport at once, without a closing handshake: nothing queued
+   * is sent, and `closed` resolves with 1006 (unless both close frames were
+   * already exchanged). For a peer that is gone or misbehaving; `close` is
+   * the polite way.
+   *
+   * @returns How the connection closed.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function kick(ws: WebSocketConnection): Promise<void> {
+   *   const { code } = await ws.terminate();
+   *   console.log(code); // 1006
+   * }
+   * ```
+   */
+  terminate(): Promise<CloseInfo> {
+    if (!this.#terminated) {
+      this.#core.abandon(new Error("terminate() dropped the connection"));
+      this.#transport.destroy();
+      this.#terminate();
+    }
+    return this.closed;
+  }
+
+  #sendCloseMessage(message: Message): Promise<void> {
+    const reason = message.data as string;
+    this.#requestClose(message.code ?? (reason === "" ? undefined : CloseCode.Normal), reason);
+    return this.#writer.ready();
+  }
+
+  /**
+   * Sends our close frame once nothing sent before it is cut off: a message
+   * `sendAll` is fragmenting, and the sends issued before the close waiting
+   * behind it, go first; sends issued after it are refused.
+   *
+   * @throws {RangeError} For a code that may not be sent or a reason too long.
+   */
+  #requestClose(code: number | undefined, reason: string): void {
+    const core = this.#core;
+    if (core.closeSent || this.#closeRequested !== null || this.#terminated) return;
+    // Validates before anything is sent; after the peer's close the core echoes its code instead.
+    if (!core.closeReceived) encodeClosePayload(code, reason);
+    this.#closeRequested = { code: code ?? CloseCode.NoStatus, reason };
+    this.#clock.clearTimeout(this.#echoTimer);
+    if (this.#sendAllBusy === null) {
+      core.sendClose(code, reason);
+      this.#afterCloseSent();
+      return;
+    }
+    // The wait for the sends ahead is bounded like the handshake itself.
+    this.#armCloseTimer();
+    void (async () => {
+      while (this.#sendAllBusy !== null) await this.#sendAllBusy;
+      if (core.closeSent || this.#terminated) return;
+      core.sendClose(code, reason);
+      this.#afterCloseSent();
+    })();
+  }
+
+  #onCloseReceived(): void {
+    const info = this.#core.closeInfo!;
+    this.#inbox.end(new ConnectionClosedError(info.code, info.reason));
+    if (this.#core.closeSent) {
+      this.#afterCloseSent();
+    } else if (this.#closeRequested === null) {
+      // §5.5.1 asks for the answer "as soon as practical": one macrotask
+      // lets the application reply to messages that arrived just before
+      // the close (an echo server's replies are not cut off).
+      this.#echoTimer = this.#clock.setTimeout(() => this.#requestClose(undefined, ""), 0);
+    }
+  }
+
+  /**
+   * After our close frame went out (or the handshake completed): wait for
+   * the peer, up to closeTimeout. The core already told the server to close
+   * TCP when both frames are exchanged (§7.1.1); the client waits for it.
+   */
+  #afterCloseSent(): void {
+    // Ending the transport can report its end at once (Bun's socket.end()
+    // calls the close handler synchronously): a timer set after that would
+    // only hold the process open for closeTimeout.
+    if (this.#terminated) return;
+    this.#armCloseTimer();
+  }
+
+  #armCloseTimer(): void {
+    this.#clock.clearTimeout(this.#closeTimer);
+    this.#closeTimer = this.#clock.setTimeout(() => this.#onCloseTimeout(), this.#closeTimeout);
+  }
+
+  #onCloseTimeout(): void {
+    if (this.#terminated) return;
+    this.#core.abandon(new Error(`Peer did not finish the closing handshake within ${this.#closeTimeout} ms`));
+    this.#transport.destroy();
+    this.#terminate();
+  }
+
+  #onKeepaliveTimeout(pingTimeout: number): void {
+    // The peer is unresponsive: waiting for a closing handshake is pointless.
+    this.#fail(
+      new TimeoutError(`No answer to a keepalive ping within ${pingTimeout} ms`, { closeCode: CloseCode.InternalError }),
+    );
+    this.#transport.destroy();
+    this.#terminate();
+  }
+
+  #endTransport(): void {
+    const writer = this.#writer;
+    if (writer.ended) return;
+    if (this.#deflate !== null && this.#deflate.sending) {
+      // The close frame waits behind compressed messages: end once it is out.
+      void this.#deflate.sent().then(() => this.#endTransport());
+      return;
+    }
+    writer.flush();
+    writer.ended = true;
+    this.#transport.end();
+  }
+
+  /** Fails the connection (RFC 6455 §7.1.7, decided by the core). */
+  #fail(err: WebSocketError): void {
+    if (this.#terminated) return;
+    this.#core.failWith(err);
+    this.#updateReading(); // a paused transport must be read again to see the peer's EOF
+  }
+
+  /** The core is failing the connection: drop what waits to be compressed, wake readers, bound the wait. */
+  #onFailing(err: WebSocketError): void {
+    this.#deflate?.dispose(err);
+    this.#inbox.end(err);
+    this.#armCloseTimer();
+  }
+
+  #onTransportEnd(cause: unknown): void {
+    if (this.#terminated) return;
+    this.#writer.ended = true;
+    this.#core.receiveEof(cause);
+    if (cause !== undefined) this.#transport.destroy();
+    else this.#transport.end();
+    this.#terminate();
+  }
+
+  #closedError(): ConnectionClosedError {
+    const info = this.#core.closeInfo;
+    return new ConnectionClosedError(info?.code ?? CloseCode.Abnormal, info?.reason ?? "");
+  }
+
+  #terminate(): void {
+    if (this.#terminated) return;
+    this.#terminated = true;
+    const clock = this.#clock;
+    clock.clearTimeout(this.#closeTimer);
+    clock.clearTimeout(this.#echoTimer);
+    this.#liveness?.stop();
+    this.#core.abandon(new Error("The connection was dropped"));
+    const info = this.#core.closeInfo!;
+    this.#inbox.end(info.error ?? this.#closedError(), true);
+    this.#writer.close(this.#closedError());
+    this.#deflate?.dispose(this.#closedError());
+    this.#resolveClosed(info);
+  }
+}
