@@ -13,14 +13,14 @@
 import { CloseCode, encodeClosePayload } from "../codec/close.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../codec/decoder.ts";
 import type { Frame } from "../codec/frame.ts";
-import { utf8Length } from "../codec/utf8.ts";
-import { ConnectionClosedError, MessageTooBigError, TimeoutError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../errors.ts";
 import { PerMessageDeflate } from "../extensions/permessage_deflate.ts";
-import { isValidMessage, Message, type MessageType } from "../message.ts";
+import type { Message } from "../message.ts";
 import { type CloseInfo, Protocol } from "../protocol/protocol.ts";
 import { streamTransport } from "../transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "../transport/types.ts";
-import { Inbox } from "./inbox.ts";
+import type { Inbox } from "./inbox.ts";
+import { Receiver } from "./receiver.ts";
 import { type Clock, Liveness, systemClock } from "./liveness.ts";
 import {
   DEFAULT_CLOSE_TIMEOUT,
@@ -30,16 +30,8 @@ import {
   type Sendable,
   type WebSocketConnectionOptions,
 } from "./options.ts";
+import { Sender } from "./sender.ts";
 import { Writer } from "./writer.ts";
-
-function messageOf(data: Sendable): Message {
-  if (typeof data === "string") return new Message(data, "text");
-  if (data instanceof Uint8Array && !(data instanceof Message)) return new Message(data, "binary");
-  if (!isValidMessage(data)) {
-    throw new TypeError("send expects a Message, a string or a Uint8Array");
-  }
-  return data;
-}
 
 /**
  * A WebSocket connection over a {@link Transport}, after the opening
@@ -66,18 +58,18 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   readonly #protocolName: string | null;
   readonly #extensions: string;
   readonly #maxFrameSize: number;
-  readonly #maxMessageSize: number;
   readonly #closeTimeout: number;
   readonly #clock: Clock;
   readonly #core: Protocol;
   /** permessage-deflate, when negotiated; null keeps every path synchronous. */
   readonly #deflate: PerMessageDeflate | null;
-  readonly #inbox = new Inbox();
+  readonly #receiver: Receiver;
+  readonly #inbox: Inbox;
   readonly #writer: Writer;
+  readonly #sender: Sender;
   readonly #liveness: Liveness | null;
 
   #paused = false;
-  #sendAllBusy: Promise<void> | null = null;
   /** close() was called (or the peer's close is being answered); the frame may wait for sends ahead of it. */
   #closeRequested: { code: number; reason: string } | null = null;
   /** Defers the answer to the peer's close by one macrotask. */
@@ -108,9 +100,16 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#protocolName = options.protocol ?? null;
     this.#extensions = options.extensions ?? "";
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.#clock = options.clock ?? systemClock;
+    this.#receiver = new Receiver(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, {
+      taken: () => {
+        if (this.#paused) this.#updateReading();
+      },
+      fail: (err) => this.#fail(err),
+      closeReceived: () => this.#core.closeReceived,
+    });
+    this.#inbox = this.#receiver.inbox;
     this.#writer = new Writer(this.#transport, this.#inbox, () => this.#updateReading());
     this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
       deliver: (frame) => this.#onInflated(frame),
@@ -134,6 +133,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       end: () => this.#endTransport(),
       closeReceived: () => this.#onCloseReceived(),
       failing: (err) => this.#onFailing(err),
+    });
+    this.#sender = new Sender(this.#core, this.#writer, this.#deflate, this.#maxFrameSize, {
+      closeRequested: () => this.#closeRequested,
+      terminated: () => this.#terminated,
+      close: (message) => this.#sendCloseMessage(message),
     });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const sink: TransportSink = {
@@ -209,13 +213,6 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
   }
 
-  #nextFrame(): Promise<Message> {
-    const msg = this.#inbox.take();
-    if (msg === undefined) return this.#inbox.wait();
-    if (this.#paused) this.#updateReading();
-    return Promise.resolve(msg);
-  }
-
   /**
    * Receives the next frame as a Message (Gerbil's `WebSocket-recv`):
    * text, binary, ping, pong or close. A fragment of a longer message has
@@ -242,7 +239,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   recv(): Promise<Message> {
-    return this.#nextFrame();
+    return this.#receiver.recv();
   }
 
   /**
@@ -267,86 +264,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * }
    * ```
    */
-  async recvAll(maxMessageSize: number = this.#maxMessageSize): Promise<Message> {
-    const size = !this.#inbox.hasSetAside && this.#inbox.length > 0 ? this.#inbox.peekSize() : -1;
-    const first = await this.#nextFrame();
-    const type = first.type;
-    if (type !== "text" && type !== "binary") return first;
-    let total = size >= 0 ? size : this.#payloadSize(first);
-    this.#checkMessageSize(total, maxMessageSize);
-    if (!first.partial) return first;
-
-    // Gather without one object per fragment, so a flood of tiny fragments
-    // costs memory in proportion to its bytes, bounded by maxMessageSize:
-    // text in batches of joined strings, bytes in a buffer that doubles.
-    const text: string[] = [];
-    let batch: string[] = [];
-    let bytes = new Uint8Array(0);
-    let filled = 0;
-    const add = (data: string | Uint8Array) => {
-      if (typeof data === "string") {
-        batch.push(data);
-        if (batch.length === 1024) {
-          text.push(batch.join(""));
-          batch = [];
-        }
-        return;
-      }
-      if (filled + data.length > bytes.length) {
-        const grown = new Uint8Array(Math.min(maxMessageSize, Math.max(2 * bytes.length, filled + data.length, 4096)));
-        grown.set(bytes.subarray(0, filled));
-        bytes = grown;
-      }
-      bytes.set(data, filled);
-      filled += data.length;
-    };
-    add(first.data);
-    const aside: Message[] = [];
-    try {
-      for (;;) {
-        const msg = await this.#nextFrame();
-        if (msg.type !== "text" && msg.type !== "binary") {
-          aside.push(msg);
-          if (msg.type === "close") throw this.#inbox.error;
-          continue;
-        }
-        total += this.#payloadSize(msg);
-        this.#checkMessageSize(total, maxMessageSize);
-        add(msg.data);
-        if (!msg.partial) break;
-      }
-    } finally {
-      if (aside.length > 0) this.#inbox.setAside(aside);
-    }
-    if (type === "text") return new Message(text.join("") + batch.join(""), "text");
-    return new Message(filled === bytes.length ? bytes : bytes.slice(0, filled), "binary");
-  }
-
-  #payloadSize(msg: Message): number {
-    const data = msg.data;
-    return typeof data === "string" ? utf8Length(data) : data.length;
-  }
-
-  #checkMessageSize(total: number, max: number): void {
-    if (total <= max) return;
-    const err = new MessageTooBigError(`Message of more than ${max} bytes exceeds maxMessageSize`);
-    this.#fail(err);
-    throw err;
-  }
-
-  /** The next whole text or binary message, or null after a clean close. */
-  async #nextDataMessage(): Promise<Message | null> {
-    for (;;) {
-      let msg: Message;
-      try {
-        msg = await this.recvAll();
-      } catch (err) {
-        if (err instanceof ConnectionClosedError && this.#core.closeReceived) return null;
-        throw err;
-      }
-      if (msg.type === "text" || msg.type === "binary") return msg;
-      if (msg.type === "close") return null;
-    }
+  recvAll(maxMessageSize?: number): Promise<Message> {
+    return this.#receiver.recvAll(maxMessageSize);
   }
 
   /**
@@ -355,60 +274,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * failure when the connection fails or the transport is lost.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    // Hot path: a whole message already received is handed out with one
-    // promise, instead of the hops through an async generator, recvAll and
-    // #nextDataMessage; everything else takes that slow path. A next() made
-    // while a slow one is pending waits for it, so messages stay in order.
-    let done = false;
-    let pending: Promise<unknown> | null = null;
-    const end: IteratorResult<Message> = { value: undefined, done: true };
-    const slow = (): Promise<IteratorResult<Message>> => {
-      const result = this.#nextDataMessage().then(
-        (msg): IteratorResult<Message> => {
-          if (result === pending) pending = null;
-          if (msg !== null) return { value: msg, done: false };
-          done = true;
-          return end;
-        },
-        (err) => {
-          if (result === pending) pending = null;
-          done = true;
-          throw err;
-        },
-      );
-      pending = result;
-      return result;
-    };
-    const next = (): Promise<IteratorResult<Message>> => {
-      if (done) return Promise.resolve(end);
-      if (pending !== null) {
-        const after = pending.then(next, next);
-        pending = after;
-        return after;
-      }
-      const msg = this.#takeWholeMessage();
-      return msg === null ? slow() : Promise.resolve({ value: msg, done: false });
-    };
-    return {
-      next,
-      return: () => {
-        done = true;
-        return Promise.resolve(end);
-      },
-    };
-  }
-
-  /** The next inbox entry if it is a whole text or binary message within maxMessageSize, else null. */
-  #takeWholeMessage(): Message | null {
-    const inbox = this.#inbox;
-    if (inbox.hasSetAside || inbox.length === 0) return null;
-    const msg = inbox.peek();
-    if (msg.partial || (msg.type !== "text" && msg.type !== "binary") || inbox.peekSize() > this.#maxMessageSize) {
-      return null;
-    }
-    inbox.shift();
-    if (this.#paused) this.#updateReading();
-    return msg;
+    return this.#receiver.iterator();
   }
 
   /**
@@ -419,7 +285,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   get readable(): ReadableStream<Message> {
     this.#readable ??= new ReadableStream<Message>({
       pull: async (controller) => {
-        const msg = await this.#nextDataMessage();
+        const msg = await this.#receiver.nextDataMessage();
         if (msg === null) controller.close();
         else controller.enqueue(msg);
       },
@@ -477,40 +343,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * ```
    */
   send(msg: Sendable): Promise<void> {
-    // Hot path: a whole text or binary message with nothing in the way is
-    // written without an async function's promise and ticks.
-    if (this.#sendAllBusy === null && this.#deflate === null && this.#closeRequested === null && !this.#terminated) {
-      try {
-        const message = messageOf(msg);
-        const type = message.type;
-        if ((type === "text" || type === "binary") && !message.partial) {
-          this.#core.sendData(message.data, type, true);
-          return this.#writer.ready();
-        }
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.#sendMessage(msg);
-  }
-
-  async #sendMessage(msg: Sendable): Promise<void> {
-    const message = messageOf(msg);
-    const type = message.type;
-    if (type === "close") return this.#sendCloseMessage(message);
-    this.#checkAccepting();
-    if (type === "ping" || type === "pong") {
-      const payload = message.data as Uint8Array;
-      if (type === "ping") this.#core.sendPing(payload);
-      else this.#core.sendPong(payload);
-      return this.#writer.ready();
-    }
-    while (this.#sendAllBusy !== null) {
-      await this.#sendAllBusy;
-      this.#checkOpen();
-    }
-    const queued = this.#writeData(message.data, type, !message.partial);
-    return queued === undefined ? this.#writer.ready() : queued;
+    return this.#sender.send(msg);
   }
 
   /**
@@ -531,81 +364,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * }
    * ```
    */
-  async sendAll(msg: Sendable): Promise<void> {
-    const message = messageOf(msg);
-    const type = message.type;
-    if (type !== "text" && type !== "binary") return this.send(message);
-    this.#checkAccepting();
-    while (this.#sendAllBusy !== null) {
-      await this.#sendAllBusy;
-      this.#checkOpen();
-    }
-    const data = message.data;
-    const max = this.#maxFrameSize;
-    // A message that fits one frame is encoded once, into the frame: a
-    // string's size is bounded (3 bytes per UTF-16 unit) or counted, not
-    // encoded, to decide.
-    const fits = typeof data === "string" ? data.length * 3 <= max || utf8Length(data) <= max : data.length <= max;
-    if (fits) {
-      const queued = this.#writeData(data, type, !message.partial);
-      return queued === undefined ? this.#writer.ready() : queued;
-    }
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    let release!: () => void;
-    this.#sendAllBusy = new Promise((resolve) => (release = resolve));
-    try {
-      for (let start = 0; start < bytes.length;) {
-        let end = Math.min(start + max, bytes.length);
-        // Keep multi-byte characters whole within a text frame.
-        if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
-        const last = end === bytes.length;
-        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
-        start = end;
-        await (queued ?? this.#writer.ready());
-        if (!last) this.#checkOpen();
-      }
-    } finally {
-      this.#sendAllBusy = null;
-      release();
-    }
-  }
-
-  /** For a send being issued: refused once a close was asked for. */
-  #checkAccepting(): void {
-    this.#checkOpen(this.#closeRequested !== null);
-  }
-
-  /** For a send issued earlier that waited its turn: refused once the close frame is out. */
-  #checkOpen(closing = false): void {
-    if (closing || this.#core.closeSent || this.#terminated) {
-      const info = this.#core.closeInfo ?? this.#closeRequested;
-      throw new ConnectionClosedError(info?.code ?? CloseCode.Normal, info?.reason ?? "");
-    }
-  }
-
-  /** Writes one data frame: a string is encoded straight into the frame. */
-  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin);
-    this.#core.sendData(data, type, fin);
-    return undefined;
-  }
-
-  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin);
-    this.#core.sendFragment(type, payload, fin);
-    return undefined;
-  }
-
-  /**
-   * A data frame under permessage-deflate: compressed (a promise that
-   * resolves once it is written and the transport can take more), or
-   * written at once when small and nothing waits ahead of it (undefined).
-   */
-  #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
-    const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    this.#core.checkFrameSize(payload.length);
-    const opcode = this.#core.dataOpcode(type, fin);
-    return this.#deflate!.send(opcode, payload, fin)?.then(() => this.#writer.ready());
+  sendAll(msg: Sendable): Promise<void> {
+    return this.#sender.sendAll(msg);
   }
 
   // ------------------------------------------------------------------ closing
@@ -684,7 +444,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     if (!core.closeReceived) encodeClosePayload(code, reason);
     this.#closeRequested = { code: code ?? CloseCode.NoStatus, reason };
     this.#clock.clearTimeout(this.#echoTimer);
-    if (this.#sendAllBusy === null) {
+    if (this.#sender.busy === null) {
       core.sendClose(code, reason);
       this.#afterCloseSent();
       return;
@@ -692,7 +452,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     // The wait for the sends ahead is bounded like the handshake itself.
     this.#armCloseTimer();
     void (async () => {
-      while (this.#sendAllBusy !== null) await this.#sendAllBusy;
+      while (this.#sender.busy !== null) await this.#sender.busy;
       if (core.closeSent || this.#terminated) return;
       core.sendClose(code, reason);
       this.#afterCloseSent();

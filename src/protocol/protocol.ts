@@ -16,92 +16,12 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder } from "../codec/decoder.ts";
 import { checkControlFrame, encodeFrame, encodeTextFrame } from "../codec/encoder.ts";
 import { type Frame, headerSize, Opcode, writeHeader } from "../codec/frame.ts";
 import { randomMaskKey } from "../codec/mask.ts";
-import { decodeUtf8, Utf8StreamDecoder } from "../codec/utf8.ts";
 import { ConnectionClosedError, type WebSocketError } from "../errors.ts";
 import { Message, type MessageType } from "../message.ts";
+import { IncomingText } from "./text.ts";
+import { type CloseInfo, type MessageStage, type ProtocolOptions, type ProtocolSink, State } from "./types.ts";
 
-/**
- * Where a connection is in its life (RFC 6455 §4, §7): CONNECTING until the
- * opening handshake is done, OPEN while messages flow, CLOSING once a close
- * frame was sent or received (or the connection was failed), CLOSED once the
- * TCP connection is gone.
- */
-export const State = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
-/** One of the {@link State} values. */
-export type State = typeof State[keyof typeof State];
-
-/**
- * How a connection ended.
- *
- * @example
- * ```ts
- * import type { CloseInfo, WebSocketConnection } from "@streamsock/streamsock";
- *
- * async function report(ws: WebSocketConnection): Promise<void> {
- *   const info: CloseInfo = await ws.closed;
- *   console.log(info.code, info.reason, info.wasClean, info.error?.message);
- * }
- * ```
- */
-export interface CloseInfo {
-  /** The status code: the peer's, ours when we failed the connection, or 1006 when the transport was lost. */
-  code: number;
-  /** The reason that went with the code. */
-  reason: string;
-  /** True when both close frames were exchanged. */
-  wasClean: boolean;
-  /** The failure that ended the connection, if it did not end cleanly. */
-  error?: WebSocketError;
-}
-
-/** What the core hands out, synchronously and in order. */
-export interface ProtocolSink {
-  /** A received frame for the application, with its payload size in bytes (text already decoded). */
-  frame(msg: Message, size: number): void;
-  /** Bytes to send, in order. */
-  write(bytes: Uint8Array): void;
-  /** Close our side of TCP now (after flushing what was written). */
-  end(): void;
-  /** The peer's close frame arrived (it was also handed to `frame`). */
-  closeReceived(): void;
-  /** The connection is being failed: called before our close frame is written. */
-  failing(error: WebSocketError): void;
-}
-
-/**
- * A stage between the codec and the core that transforms whole messages,
- * such as permessage-deflate (RFC 7692). The core hands it every received
- * frame and every control frame it is about to send; the stage gives frames
- * back, in order, through `receiveFrame` and `sendFrame`.
- */
-export interface MessageStage {
-  /** Largest payload on the wire the decoder admits (a compressed frame may exceed maxFrameSize slightly). */
-  readonly frameLimit: number;
-  /** A received frame: true when the stage took it and will give it back later through `receiveFrame`. */
-  intercept(frame: Frame): boolean;
-  /** A control frame to send: true when the stage queued it behind messages it is still transforming. */
-  queueControl(frame: Frame): boolean;
-}
-
-/** Options for {@link Protocol}. */
-export interface ProtocolOptions {
-  /** Which end this is: a client masks what it sends, a server requires masked frames (§5.1, §5.3). */
-  role: "client" | "server";
-  /** Largest frame payload accepted and sent. Defaults to 1 MiB. */
-  maxFrameSize?: number;
-  /** Answer pings with pongs (§5.5.2). Defaults to true. */
-  autoPong?: boolean;
-  /** Source of client masking keys. Defaults to fresh random keys (§5.3); inject only in tests. */
-  maskKey?: () => Uint8Array;
-  /** RSV bits a negotiated extension defines (RSV1 = 4). Defaults to 0 (§5.2: else they must be 0). */
-  allowedRsv?: number;
-  /** Whether received chunks may be unmasked in place. Defaults to false. */
-  ownsChunks?: boolean;
-  /** The state to start in. Defaults to OPEN: the opening handshake is done elsewhere. */
-  state?: State;
-  /** A message stage (permessage-deflate) between the codec and the core. */
-  stage?: MessageStage | null;
-}
+export { type CloseInfo, type MessageStage, type ProtocolOptions, type ProtocolSink, State } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
 // Payloads at least this large are written after their header without being copied (server side, unmasked).
@@ -148,10 +68,8 @@ export class Protocol {
   #recvType: "text" | "binary" = "binary";
   /** Whether it is compressed: then its frames' UTF-8 is judged by the stage's output. */
   #recvTransformed = false;
-  #textDecoder: Utf8StreamDecoder | null = null;
-  /** Text already decoded from the frame still arriving, and how many of its bytes that covered. */
-  #early: string[] | null = null;
-  #earlyBytes = 0;
+  /** UTF-8 of the text message being received (§8.1); created with the first text fragment. */
+  #text: IncomingText | null = null;
   /** The type of the fragmented message being sent, or null (§5.4: no interleaving). */
   #sendType: "text" | "binary" | null = null;
 
@@ -242,7 +160,9 @@ export class Protocol {
         this.#receiveDecoded(frame);
         if (!this.receiving) return;
       }
-      this.#checkPartialText();
+      // §8.1 fail fast: judge a large text frame's bytes as they arrive. A
+      // stage (deflate) may hold earlier frames, so then the frame waits to be whole.
+      if (this.#stage === null) this.#checkPartialText();
     } catch (err) {
       this.failWith(err as WebSocketError);
     }
@@ -307,6 +227,15 @@ export class Protocol {
     this.#eofSent = true;
   }
 
+  #checkPartialText(): void {
+    const partial = this.#decoder.partialFrame;
+    if (partial === null || partial.rsv !== 0) return;
+    const opcode = partial.opcode;
+    const text = opcode === Opcode.Text ||
+      (opcode === Opcode.Continuation && this.#recvType === "text" && !this.#recvTransformed);
+    if (text) (this.#text ??= new IncomingText()).checkPartial(this.#decoder, opcode === Opcode.Continuation);
+  }
+
   #receiveDecoded(frame: Frame): void {
     const opcode = frame.opcode;
     if (opcode === Opcode.Text || opcode === Opcode.Binary) this.#recvTransformed = frame.rsv1 === true;
@@ -325,7 +254,7 @@ export class Protocol {
         let type = this.#recvType;
         if (opcode !== Opcode.Continuation) type = this.#recvType = opcode === Opcode.Text ? "text" : "binary";
         let data: string | Uint8Array = payload;
-        if (type === "text") data = this.#decodeText(payload, frame.fin, opcode === Opcode.Continuation);
+        if (type === "text") data = (this.#text ??= new IncomingText()).decode(payload, frame.fin, opcode === Opcode.Continuation);
         this.#sink.frame(new Message(data, type, !frame.fin), payload.length);
         return;
       }
@@ -351,49 +280,6 @@ export class Protocol {
         return;
       }
     }
-  }
-
-  /**
-   * §8.1: text must be valid UTF-8, and invalid input fails the connection
-   * (1007) at once, also when a sequence is split across frames. A fragment
-   * holds whole characters; an incomplete trailing sequence waits for the next.
-   */
-  #decodeText(payload: Uint8Array, fin: boolean, continuation: boolean): string {
-    const early = this.#early;
-    if (early !== null) {
-      const rest = this.#textDecoder!.decode(payload.subarray(this.#earlyBytes), fin);
-      this.#early = null;
-      this.#earlyBytes = 0;
-      early.push(rest);
-      return early.join("");
-    }
-    if (fin && !continuation) return decodeUtf8(payload);
-    this.#textDecoder ??= new Utf8StreamDecoder();
-    return this.#textDecoder.decode(payload, fin);
-  }
-
-  /**
-   * Fail fast inside one large text frame (§8.1): the part of its payload
-   * received so far is decoded as it arrives, so invalid bytes fail the
-   * connection in the read that brings them, not when the frame is whole.
-   * Compressed messages are judged after inflating, by the stage's output;
-   * with a stage present, frames can be queued in it, so this waits for the whole frame.
-   */
-  #checkPartialText(): void {
-    const partial = this.#decoder.partialFrame;
-    if (partial === null || partial.rsv !== 0 || this.#stage !== null) return;
-    const opcode = partial.opcode;
-    const text = opcode === Opcode.Text ||
-      (opcode === Opcode.Continuation && this.#recvType === "text" && !this.#recvTransformed);
-    if (!text || partial.received <= this.#earlyBytes) return;
-    if (this.#early === null) {
-      if (opcode === Opcode.Text) this.#textDecoder = new Utf8StreamDecoder();
-      else this.#textDecoder ??= new Utf8StreamDecoder();
-      this.#early = [];
-    }
-    const bytes = this.#decoder.partialPayload(this.#earlyBytes);
-    this.#earlyBytes += bytes.length;
-    this.#early.push(this.#textDecoder!.decode(bytes, false));
   }
 
   // ------------------------------------------------------------------ sending
