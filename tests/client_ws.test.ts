@@ -42,6 +42,15 @@ async function startWsServer(): Promise<void> {
   url = `ws://127.0.0.1:${port}`;
 }
 
+/** Sends one command to the ws fixture on a connection of its own and returns its answer. */
+async function askWs(command: string): Promise<string | Uint8Array> {
+  const ws = await connect(url);
+  await ws.send(command);
+  const answer = await ws.recv();
+  await ws.close();
+  return answer.data;
+}
+
 describe("connect against the ws package's server", () => {
   before(startWsServer);
   after(() => {
@@ -143,6 +152,24 @@ describe("connect against the ws package's server", () => {
     const normal = await connect(url);
     await normal.send("close:1000:");
     assert.equal((await withTimeout(normal.closed, 5000, "close")).code, 1000);
+  });
+
+  test("closing (RFC 6455 §7.1.1): the client waits for ws to close TCP first, when it closes and when it fails", async () => {
+    const before = JSON.parse((await askWs("tcp-closes")) as string) as string[];
+    // A close the client starts.
+    const polite = await connect(`${url}/late-tcp-close`);
+    const closedPolitely = await withTimeout(polite.close(4000, "bye"), 10_000, "the close");
+    assert.deepEqual([closedPolitely.code, closedPolitely.wasClean], [4000, true]);
+    // A failure: a message over the size recvAll allows fails the connection with 1009.
+    const failing = await connect(`${url}/late-tcp-close`);
+    await failing.send("x".repeat(100));
+    await assert.rejects(failing.recvAll(10), { name: "MessageTooBigError" });
+    const failed = await withTimeout(failing.closed, 10_000, "closed after the failure");
+    assert.deepEqual([failed.code, failed.wasClean], [1009, false]);
+    const after = JSON.parse((await askWs("tcp-closes")) as string) as string[];
+    // closed resolved only once TCP was closed, so the connections are in ws's
+    // record: the one that asked before, the polite close and the failure.
+    assert.deepEqual(after.slice(before.length), ["server", "server", "server"], "ws, not our client, sent the first FIN");
   });
 
   test("ws sees the subprotocol and options, and the negotiated protocol is ws.protocol", async () => {
