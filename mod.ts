@@ -47,6 +47,7 @@ export {
 } from "./src/errors.ts";
 export { connect, type ConnectOptions, type ConnectTlsOptions } from "./src/client.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
+export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,

@@ -421,6 +421,8 @@ async function attempt(
             pingInterval: options.pingInterval,
             pingTimeout: options.pingTimeout,
             idleTimeout: options.idleTimeout,
+            clock: options.clock,
+            zlibSweeper: options.zlibSweeper,
             head: head.rest,
           }),
         );

@@ -7,6 +7,7 @@
 
 export { WebSocketConnection } from "./connection/connection.ts";
 export type { Clock } from "./connection/liveness.ts";
+export { ZlibSweeper } from "./extensions/zlib_sweeper.ts";
 export {
   type CloseInfo,
   DEFAULT_CLOSE_TIMEOUT,

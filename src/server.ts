@@ -23,6 +23,7 @@ import {
 } from "./handshake/server.ts";
 import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
+import { ZlibSweeper } from "./extensions/zlib_sweeper.ts";
 import { listen } from "./transport/mod.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
 import type { Listener, Transport, TransportSink } from "./transport/types.ts";
@@ -461,7 +462,8 @@ function makeCore(
     verify,
     handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     onError: onError ?? defaultOnError,
-    connectionOptions: { ...connectionOptions, role: "server" },
+    // One sweeper of idle zlib state for all the connections of this server.
+    connectionOptions: { zlibSweeper: new ZlibSweeper(), ...connectionOptions, role: "server" },
   };
 }
 

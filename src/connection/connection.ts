@@ -115,7 +115,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       deliver: (frame) => this.#onInflated(frame),
       write: (frame) => this.#core.sendFrame(frame),
       fail: (err) => this.#fail(err),
-    });
+    }, options.zlibSweeper ?? null);
     this.#core = new Protocol({
       role: options.role,
       maxFrameSize: this.#maxFrameSize,

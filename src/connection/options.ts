@@ -6,6 +6,7 @@
 
 import type { CompressionOptions } from "../extensions/permessage_deflate.ts";
 import type { Message } from "../message.ts";
+import type { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
 import type { Clock } from "./liveness.ts";
 
 export type { CloseInfo } from "../protocol/protocol.ts";
@@ -62,6 +63,12 @@ export interface WebSocketConnectionOptions {
    * `level`, `memLevel`, a stricter window or context takeover of our own).
    */
   compression?: boolean | CompressionOptions;
+  /**
+   * Releases this connection's idle zlib state (permessage-deflate). A
+   * server passes one sweeper to all its connections; without one, a
+   * connection makes its own when compression first holds zlib state.
+   */
+  zlibSweeper?: ZlibSweeper;
   /** Largest frame payload accepted or sent by `send`. Defaults to 1 MiB (1048576). */
   maxFrameSize?: number;
   /** Largest message `recvAll` and iteration reassemble. Defaults to 64 MiB. */
