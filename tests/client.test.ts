@@ -1,6 +1,6 @@
 // connect() against a scripted server that records what it received: the
 // request head, every option, redirects, each handshake failure, wss://.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { connect } from "../src/client.ts";

@@ -1,7 +1,7 @@
 // connect() against a real peer: the `ws` package's server, running under
 // Node in a child process, while the client under test runs in Deno, Bun or
 // Node.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "../src/client.ts";
@@ -9,14 +9,6 @@ import { Message } from "../src/message.ts";
 import { randomBytes } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 let child: ChildProcess | null = null;
 let url = "";

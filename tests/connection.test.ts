@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Message } from "../src/message.ts";
 import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";

@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692): negotiation, round trips with every
 // parameter combination, the RSV1 rules, decompression limits, and interop
 // with the ws package (in a child process under Node) in both directions.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";

@@ -1,7 +1,7 @@
 // The sans-I/O protocol core (src/protocol/), driven with bytes alone: no
 // sockets, no timers. What it writes is read back with the conformance
 // suite's own frame parser, not the library's decoder.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type CloseInfo, Protocol, type ProtocolOptions, State } from "../src/protocol/protocol.ts";
 import type { Message } from "../src/message.ts";

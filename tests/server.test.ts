@@ -1,7 +1,7 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection.ts";
 import type { UpgradeRequest } from "../src/server.ts";

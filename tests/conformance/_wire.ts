@@ -2,7 +2,7 @@
 // connection, which writes crafted bytes (whole, or one byte per TCP write)
 // and reads back exactly what the implementation under test sent, and the two
 // harnesses that put OUR server and OUR client opposite such a raw peer.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";

@@ -4,7 +4,7 @@
 // on this runtime exchanges multi-byte text, binary, empty, 125/126/65535/
 // 65536-byte and 1 MiB messages, negotiates a subprotocol, pings and is
 // pinged, and closes with code and reason from either end.
-import { describe, test } from "node:test";
+import { describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import { Message } from "../../src/message.ts";

@@ -2,7 +2,7 @@
 // TCP against serve() and connect(): every connection ends with a typed
 // outcome, nothing is left behind (sockets, timers, rejections), and the
 // server goes on serving others.
-import { describe, test } from "node:test";
+import { describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { connect } from "../../src/client.ts";
