@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692): negotiation, round trips with every
 // parameter combination, the RSV1 rules, decompression limits, and interop
 // with the ws package (in a child process under Node) in both directions.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
@@ -72,13 +72,6 @@ function text(length: number): string {
   return out.slice(0, length);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 describe("Sec-WebSocket-Extensions grammar (RFC 6455 §9.1)", () => {
   test("parses names, parameters with and without values, and quoted values", () => {

@@ -11,67 +11,12 @@ import type { RequestHandlerOptions } from "../../src/server.ts";
 import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "../_raw_http.ts";
 import { type Running, SAMPLE_ACCEPT, start, upgradeRequest } from "../_server.ts";
 import { rawFrame } from "../_helpers.ts";
+import type { WireFrame } from "../_frames.ts";
+
+export { parseFrames, type WireFrame } from "../_frames.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
-
-/** A frame as read off the wire, unmasked. */
-export interface WireFrame {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  masked: boolean;
-  payload: Uint8Array;
-  /**
-   * The frame's bytes with the mask bit, the mask key and the masking taken
-   * away: exactly what `rawFrame(first, payload, null)` builds, so a masked
-   * client frame can be compared byte for byte although its key is random.
-   */
-  unmasked: Uint8Array;
-}
-
-/**
- * Splits bytes an implementation wrote into frames, the same way `Wire`
- * reads them off a socket: written from RFC 6455 §5.2 independently of the
- * library's decoder, so tests can check frames our code produced without
- * trusting our own parser. `masked` is the masking the RFC requires of the
- * sender (§5.1); the bytes must end on a frame boundary.
- */
-export function parseFrames(bytes: Uint8Array, masked: boolean): WireFrame[] {
-  const frames: WireFrame[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    assert.ok(bytes.length - at >= 2, `a frame header at byte ${at}`);
-    const first = bytes[at];
-    const lengthCode = bytes[at + 1] & 0x7f;
-    const isMasked = (bytes[at + 1] & 0x80) !== 0;
-    assert.equal(isMasked, masked, `frame at byte ${at} must ${masked ? "" : "not "}be masked (RFC 6455 §5.1)`);
-    at += 2;
-    let length = lengthCode;
-    let extended = new Uint8Array(0);
-    if (lengthCode >= 126) {
-      const size = lengthCode === 126 ? 2 : 8;
-      extended = bytes.slice(at, at + size);
-      if (size === 8) assert.equal(extended[0] & 0x80, 0, "the 64-bit length's most significant bit must be 0");
-      length = 0;
-      for (const byte of extended) length = length * 256 + byte;
-      at += size;
-    }
-    const key = isMasked ? bytes.slice(at, at + 4) : null;
-    if (key !== null) at += 4;
-    assert.ok(bytes.length - at >= length, `a payload of ${length} bytes at byte ${at}`);
-    const payload = bytes.slice(at, at + length);
-    at += length;
-    if (key !== null) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-    const unmasked = new Uint8Array(2 + extended.length + length);
-    unmasked[0] = first;
-    unmasked[1] = lengthCode;
-    unmasked.set(extended, 2);
-    unmasked.set(payload, 2 + extended.length);
-    frames.push({ fin: (first & 0x80) !== 0, rsv: (first >> 4) & 7, opcode: first & 0x0f, masked: isMasked, payload, unmasked });
-  }
-  return frames;
-}
 
 /** Whether two byte arrays are equal; fast on 16 MiB on every runtime. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
