@@ -111,7 +111,8 @@ export class FrameDecoder {
   #startChecked = false;
   /** Whether its extended length was checked before the mask key arrived. */
   #lengthChecked = false;
-  #scratch = new Uint8Array(14);
+  /** Room for a header that straddles chunks; allocated the first time one does. */
+  #scratch: Uint8Array | null = null;
 
   /**
    * Creates a decoder.
@@ -239,7 +240,7 @@ export class FrameDecoder {
     this.#lengthChecked = false;
     if (chunk.length - at < size) {
       // The header straddles chunks: gather it into scratch space.
-      chunk = this.#take(size, true, this.#scratch);
+      chunk = this.#take(size, true, this.#scratch ??= new Uint8Array(14));
       at = 0;
     } else {
       this.#consume(size);
@@ -310,7 +311,7 @@ export class FrameDecoder {
 
   /** Copies the first `n` unread bytes into scratch space without consuming them. */
   #peek(n: number): Uint8Array {
-    const out = this.#scratch;
+    const out = this.#scratch ??= new Uint8Array(14);
     let filled = 0;
     let offset = this.#offset;
     for (let i = 0; filled < n; i++, offset = 0) {
