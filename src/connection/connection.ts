@@ -111,11 +111,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     });
     this.#inbox = this.#receiver.inbox;
     this.#writer = new Writer(this.#transport, this.#inbox, () => this.#updateReading());
-    this.#deflate = PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
-      deliver: (frame) => this.#onInflated(frame),
-      write: (frame) => this.#core.sendFrame(frame),
-      fail: (err) => this.#fail(err),
-    }, options.zlibSweeper ?? null);
+    // No extension negotiated (the common case): no deflate state, not even its callbacks.
+    this.#deflate = this.#extensions === ""
+      ? null
+      : PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
+        deliver: (frame) => this.#onInflated(frame),
+        write: (frame) => this.#core.sendFrame(frame),
+        fail: (err) => this.#fail(err),
+      }, options.zlibSweeper ?? null);
     this.#core = new Protocol({
       role: options.role,
       maxFrameSize: this.#maxFrameSize,

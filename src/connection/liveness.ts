@@ -91,11 +91,11 @@ export class Liveness {
     const now = clock.now();
     if (this.#pingInterval > 0) {
       this.#lastReceived = now;
-      this.#keepaliveTimer = clock.setTimeout(this.#onKeepalive, this.#pingInterval);
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval);
     }
     if (this.#idleTimeout > 0) {
       this.#lastData = now;
-      this.#idleTimer = clock.setTimeout(this.#onIdle, this.#idleTimeout);
+      this.#idleTimer = clock.setTimeout(() => this.#onIdle(), this.#idleTimeout);
     }
   }
 
@@ -115,37 +115,38 @@ export class Liveness {
     this.#clock.clearTimeout(this.#idleTimer);
   }
 
-  readonly #onKeepalive = (): void => {
+  // Methods, not arrow fields: the closure for a timer exists only while it is armed.
+  #onKeepalive(): void {
     if (!this.#host.active()) return;
     const clock = this.#clock;
     const now = clock.now();
     if (this.#pingSentAt === 0) {
       const silent = now - this.#lastReceived;
       if (silent < this.#pingInterval) {
-        this.#keepaliveTimer = clock.setTimeout(this.#onKeepalive, this.#pingInterval - silent);
+        this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval - silent);
         return;
       }
       this.#pingSentAt = now;
       this.#host.ping();
-      this.#keepaliveTimer = clock.setTimeout(this.#onKeepalive, this.#pingTimeout);
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingTimeout);
       return;
     }
     if (this.#lastReceived >= this.#pingSentAt) {
       this.#pingSentAt = 0;
       const wait = Math.max(1, this.#pingInterval - (now - this.#lastReceived));
-      this.#keepaliveTimer = clock.setTimeout(this.#onKeepalive, wait);
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), wait);
       return;
     }
     this.#host.dead();
-  };
+  }
 
-  readonly #onIdle = (): void => {
+  #onIdle(): void {
     if (!this.#host.active()) return;
     const idle = this.#clock.now() - this.#lastData;
     if (idle < this.#idleTimeout) {
-      this.#idleTimer = this.#clock.setTimeout(this.#onIdle, this.#idleTimeout - idle);
+      this.#idleTimer = this.#clock.setTimeout(() => this.#onIdle(), this.#idleTimeout - idle);
       return;
     }
     this.#host.idle();
-  };
+  }
 }

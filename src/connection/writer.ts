@@ -12,7 +12,7 @@ import type { Transport } from "../transport/types.ts";
 export const FLUSH_THRESHOLD = 64 * 1024;
 // Chunks this large are written as they are rather than copied together.
 const LARGE_CHUNK = 16 * 1024;
-// Microtask rounds without progress after which a corked flush goes out (see #flushTask).
+// Microtask rounds without progress after which a corked flush goes out (see #flushStep).
 const CORK_ROUNDS = 16;
 // Microtask rounds a corked flush waits after the last message was taken.
 const CORK_TAIL_ROUNDS = 4;
@@ -79,7 +79,7 @@ export class Writer {
       this.#flushScheduled = true;
       this.#corkRounds = 0;
       this.#corkTaken = this.#reads.taken;
-      RESOLVED.then(this.#flushTask);
+      RESOLVED.then(this.#flushTask ??= () => this.#flushStep());
     }
   }
 
@@ -91,7 +91,9 @@ export class Writer {
    * counts, and after CORK_ROUNDS of those the flush happens anyway, so an
    * application that stops reading only delays it by a few microtasks.
    */
-  readonly #flushTask = (): void => {
+  #flushTask: (() => void) | null = null;
+
+  #flushStep(): void {
     if (!this.#flushScheduled) return;
     if (this.#outBytes < FLUSH_THRESHOLD) {
       const taken = this.#reads.taken;
@@ -102,12 +104,12 @@ export class Writer {
       // With the inbox empty, the message taken last is still on its way to
       // its reply: wait a few rounds more (2 writes per read -> 1 on Bun).
       if (++this.#corkRounds <= (this.#reads.length > 0 ? CORK_ROUNDS : CORK_TAIL_ROUNDS)) {
-        RESOLVED.then(this.#flushTask);
+        RESOLVED.then(this.#flushTask!);
         return;
       }
     }
     this.flush();
-  };
+  }
 
   /** Hands everything queued to the transport now. */
   flush(): void {
