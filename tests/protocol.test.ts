@@ -23,7 +23,7 @@ function harness(options: Partial<ProtocolOptions> & { role: "client" | "server"
   const protocol: Protocol = new Protocol({ maskKey: () => KEY, ...options }, {
     frame: (msg) => frames.push(msg),
     write: (bytes) => written.push(bytes.slice()),
-    end: () => events.push("end"),
+    sendEof: () => events.push("end"),
     closeReceived: () => events.push("closeReceived"),
     failing: (err) => events.push(`failing ${err.closeCode}`),
   });

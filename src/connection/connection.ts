@@ -16,12 +16,12 @@ import type { Frame } from "../codec/frame.ts";
 import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../errors.ts";
 import { PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import type { Message } from "../message.ts";
-import { type CloseInfo, Protocol } from "../protocol/protocol.ts";
+import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
 import { streamTransport } from "../transport/streams.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "../transport/types.ts";
 import type { Inbox } from "./inbox.ts";
-import { Receiver } from "./receiver.ts";
-import { type Clock, Liveness, systemClock } from "./liveness.ts";
+import { Receiver, type ReceiverHost } from "./receiver.ts";
+import { type Clock, Liveness, type LivenessHost, systemClock } from "./liveness.ts";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -30,8 +30,17 @@ import {
   type Sendable,
   type WebSocketConnectionOptions,
 } from "./options.ts";
-import { Sender } from "./sender.ts";
-import { Writer } from "./writer.ts";
+import { Sender, type SenderHost } from "./sender.ts";
+import { Writer, type WriterHost } from "./writer.ts";
+
+/** The class of a connection's hooks object; assigned in WebSocketConnection's static block. */
+let Hooks: new (ws: WebSocketConnection) =>
+  & ProtocolSink
+  & TransportSink
+  & ReceiverHost
+  & SenderHost
+  & WriterHost
+  & LivenessHost;
 
 /**
  * A WebSocket connection over a {@link Transport}, after the opening
@@ -102,15 +111,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.#clock = options.clock ?? systemClock;
-    this.#receiver = new Receiver(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, {
-      taken: () => {
-        if (this.#paused) this.#updateReading();
-      },
-      fail: (err) => this.#fail(err),
-      closeReceived: () => this.#core.closeReceived,
-    });
+    // One object answers every part's callbacks (see Hooks below).
+    const hooks = new Hooks(this);
+    this.#receiver = new Receiver(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, hooks);
     this.#inbox = this.#receiver.inbox;
-    this.#writer = new Writer(this.#transport, this.#inbox, () => this.#updateReading());
+    this.#writer = new Writer(this.#transport, this.#inbox, hooks);
     // No extension negotiated (the common case): no deflate state, not even its callbacks.
     this.#deflate = this.#extensions === ""
       ? null
@@ -127,42 +132,101 @@ export class WebSocketConnection implements AsyncIterable<Message> {
       allowedRsv: this.#deflate === null ? 0 : 4,
       ownsChunks: this.#transport.mutableChunks,
       stage: this.#deflate,
-    }, {
-      frame: (msg, size) => {
-        if (this.#liveness !== null && (msg.type === "text" || msg.type === "binary")) this.#liveness.dataReceived();
-        this.#inbox.deliver(msg, size);
-      },
-      write: (bytes) => this.#writer.write(bytes),
-      end: () => this.#endTransport(),
-      closeReceived: () => this.#onCloseReceived(),
-      failing: (err) => this.#onFailing(err),
-    });
-    this.#sender = new Sender(this.#core, this.#writer, this.#deflate, this.#maxFrameSize, {
-      closeRequested: () => this.#closeRequested,
-      terminated: () => this.#terminated,
-      close: (message) => this.#sendCloseMessage(message),
-    });
+    }, hooks);
+    this.#sender = new Sender(this.#core, this.#writer, this.#deflate, this.#maxFrameSize, hooks);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    const sink: TransportSink = {
-      data: (chunk) => this.#onData(chunk),
-      end: () => this.#onTransportEnd(undefined),
-      error: (err) => this.#onTransportEnd(err),
-      drain: () => this.#writer.drain(),
-    };
-    this.#transport.start(sink);
+    this.#transport.start(hooks);
     const pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
     const idleTimeout = options.idleTimeout ?? 0;
     this.#liveness = pingInterval > 0 || idleTimeout > 0
-      ? new Liveness(this.#clock, { pingInterval, pingTimeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT, idleTimeout }, {
-        active: () => !this.#terminated && !this.#core.closeSent,
-        ping: () => this.#core.sendPing(),
-        dead: () => this.#onKeepaliveTimeout(options.pingTimeout ?? DEFAULT_PING_TIMEOUT),
-        idle: () => void this.close(CloseCode.GoingAway, "Idle timeout"),
-      })
+      ? new Liveness(this.#clock, { pingInterval, pingTimeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT, idleTimeout }, hooks)
       : null;
     // A copy as a plain Uint8Array: node:http hands the upgrade head over as a
     // Buffer, and payload views of it would otherwise reach users as Buffers.
     if (options.head !== undefined && options.head.length > 0) this.#onData(new Uint8Array(options.head));
+  }
+
+  static {
+    /**
+     * The callbacks of the connection's parts (core, transport, receiver,
+     * sender, writer, liveness) as methods of one object per connection,
+     * rather than two dozen closures: an idle connection is smaller (see
+     * docs/performance.md). Defined in this static block because only code
+     * inside the class may reach its private members.
+     */
+    Hooks = class implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost {
+      readonly #ws: WebSocketConnection;
+      constructor(ws: WebSocketConnection) {
+        this.#ws = ws;
+      }
+      // ProtocolSink: what the core decided.
+      frame(msg: Message, size: number): void {
+        const ws = this.#ws;
+        if (ws.#liveness !== null && (msg.type === "text" || msg.type === "binary")) ws.#liveness.dataReceived();
+        ws.#inbox.deliver(msg, size);
+      }
+      write(bytes: Uint8Array): void {
+        this.#ws.#writer.write(bytes);
+      }
+      sendEof(): void {
+        this.#ws.#endTransport();
+      }
+      closeReceived(): void {
+        this.#ws.#onCloseReceived();
+      }
+      failing(err: WebSocketError): void {
+        this.#ws.#onFailing(err);
+      }
+      // TransportSink: what the transport reports.
+      data(chunk: Uint8Array): void {
+        this.#ws.#onData(chunk);
+      }
+      end(): void {
+        this.#ws.#onTransportEnd(undefined);
+      }
+      error(err: unknown): void {
+        this.#ws.#onTransportEnd(err);
+      }
+      drain(): void {
+        this.#ws.#writer.drain();
+      }
+      // ReceiverHost, WriterHost.
+      taken(): void {
+        if (this.#ws.#paused) this.#ws.#updateReading();
+      }
+      congestionChanged(): void {
+        this.#ws.#updateReading();
+      }
+      fail(err: WebSocketError): void {
+        this.#ws.#fail(err);
+      }
+      peerClosed(): boolean {
+        return this.#ws.#core.closeReceived;
+      }
+      // SenderHost.
+      closeRequested(): { code: number; reason: string } | null {
+        return this.#ws.#closeRequested;
+      }
+      terminated(): boolean {
+        return this.#ws.#terminated;
+      }
+      close(message: Message): Promise<void> {
+        return this.#ws.#sendCloseMessage(message);
+      }
+      // LivenessHost.
+      active(): boolean {
+        return !this.#ws.#terminated && !this.#ws.#core.closeSent;
+      }
+      ping(): void {
+        this.#ws.#core.sendPing();
+      }
+      dead(pingTimeout: number): void {
+        this.#ws.#onKeepaliveTimeout(pingTimeout);
+      }
+      idle(): void {
+        void this.#ws.close(CloseCode.GoingAway, "Idle timeout");
+      }
+    };
   }
 
   /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */

@@ -45,8 +45,8 @@ export interface LivenessHost {
   active(): boolean;
   /** Send a keepalive ping. */
   ping(): void;
-  /** No answer to a keepalive ping within pingTimeout: the peer is dead. */
-  dead(): void;
+  /** No answer to a keepalive ping within `pingTimeout` ms: the peer is dead. */
+  dead(pingTimeout: number): void;
   /** No text or binary frame for idleTimeout. */
   idle(): void;
 }
@@ -137,7 +137,7 @@ export class Liveness {
       this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), wait);
       return;
     }
-    this.#host.dead();
+    this.#host.dead(this.#pingTimeout);
   }
 
   #onIdle(): void {

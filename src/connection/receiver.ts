@@ -18,7 +18,7 @@ export interface ReceiverHost {
   /** Fails the connection (a message over the size limit: 1009). */
   fail(err: WebSocketError): void;
   /** Whether the peer's close frame arrived (then the end of messages is not an error). */
-  closeReceived(): boolean;
+  peerClosed(): boolean;
 }
 
 function payloadSize(msg: Message): number {
@@ -121,7 +121,7 @@ export class Receiver {
       try {
         msg = await this.recvAll();
       } catch (err) {
-        if (err instanceof ConnectionClosedError && this.#host.closeReceived()) return null;
+        if (err instanceof ConnectionClosedError && this.#host.peerClosed()) return null;
         throw err;
       }
       if (msg.type === "text" || msg.type === "binary") return msg;

@@ -25,6 +25,12 @@ export interface ReadProgress {
   readonly length: number;
 }
 
+/** What the writer tells its connection. */
+export interface WriterHost {
+  /** The transport refused more, or drained: reading pauses or resumes. */
+  congestionChanged(): void;
+}
+
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let at = 0;
@@ -39,7 +45,7 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 export class Writer {
   readonly #transport: Transport;
   readonly #reads: ReadProgress;
-  readonly #onCongestion: () => void;
+  readonly #host: WriterHost;
   #out: Uint8Array[] | null = null;
   #outBytes = 0;
   #flushScheduled = false;
@@ -55,12 +61,12 @@ export class Writer {
   /**
    * @param transport Where the bytes go.
    * @param reads The inbox, watched by the cork.
-   * @param onCongestion Called when congestion starts or ends (reading pauses or resumes).
+   * @param host Told when congestion starts or ends (reading pauses or resumes).
    */
-  constructor(transport: Transport, reads: ReadProgress, onCongestion: () => void) {
+  constructor(transport: Transport, reads: ReadProgress, host: WriterHost) {
     this.#transport = transport;
     this.#reads = reads;
-    this.#onCongestion = onCongestion;
+    this.#host = host;
   }
 
   /** Bytes queued here, not yet handed to the transport. */
@@ -144,7 +150,7 @@ export class Writer {
     }
     if (!accepted && !this.congested) {
       this.congested = true;
-      this.#onCongestion();
+      this.#host.congestionChanged();
     }
   }
 
@@ -164,7 +170,7 @@ export class Writer {
     const waiters = this.#drainWaiters;
     this.#drainWaiters = null;
     if (waiters !== null) for (const waiter of waiters) waiter.resolve();
-    this.#onCongestion();
+    this.#host.congestionChanged();
   }
 
   /** The connection is gone: queued bytes are dropped and waiting senders rejected. */

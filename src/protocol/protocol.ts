@@ -47,7 +47,7 @@ export function truncateReason(text: string): string {
  * const protocol = new Protocol({ role: "client" }, {
  *   frame: (msg) => console.log(msg.type, msg.data),
  *   write: (bytes) => out.push(bytes),
- *   end: () => {},
+ *   sendEof: () => {},
  *   closeReceived: () => protocol.sendClose(),
  *   failing: () => {},
  * });
@@ -418,7 +418,7 @@ export class Protocol {
   #endIfServer(): void {
     if (this.#client || this.#eofSent) return;
     this.#eofSent = true;
-    this.#sink.end();
+    this.#sink.sendEof();
   }
 
   #writeControl(opcode: Opcode, payload: Uint8Array): void {

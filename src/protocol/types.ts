@@ -50,7 +50,7 @@ export interface ProtocolSink {
   /** Bytes to send, in order. */
   write(bytes: Uint8Array): void;
   /** Close our side of TCP now (after flushing what was written). */
-  end(): void;
+  sendEof(): void;
   /** The peer's close frame arrived (it was also handed to `frame`). */
   closeReceived(): void;
   /** The connection is being failed: called before our close frame is written. */
