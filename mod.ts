@@ -29,6 +29,7 @@
 
 export { isValidMessage, Message, type MessageType } from "./src/message.ts";
 export {
+  type Clock,
   type CloseInfo,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
@@ -54,6 +55,7 @@ export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions
 export { Http2Pool } from "./src/client_http2.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/permessage_deflate.ts";
+export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,

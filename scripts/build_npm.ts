@@ -4,7 +4,7 @@
 //
 // This is dnt's job, done with the TypeScript compiler from npm: dnt is
 // published only on JSR, which this project's machines cannot reach (see
-// DESIGN.md, "Build constraints").
+// docs/architecture.md for how the package is put together).
 //
 // What it writes:
 //   npm/package.json          name, version from deno.json, exports, engines ...

@@ -26,6 +26,7 @@ import {
 import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
 import { type TracedFrame, traceTransport } from "./trace.ts";
+import { ZlibSweeper } from "./extensions/zlib_sweeper.ts";
 import { listen } from "./transport/mod.ts";
 import { HTTP2_CANCEL, type Http2StreamTransport, http2StreamTransport, listenHttp2 } from "./transport/http2.ts";
 import { nodeSocketTransport } from "./transport/node.ts";
@@ -536,7 +537,8 @@ function makeCore(
     verify,
     handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     onError: onError ?? defaultOnError,
-    connectionOptions: { ...connectionOptions, role: "server" },
+    // One sweeper of idle zlib state for all the connections of this server.
+    connectionOptions: { zlibSweeper: new ZlibSweeper(), ...connectionOptions, role: "server" },
     trace,
     hub,
   };

@@ -167,7 +167,9 @@ export function chunk(input: Uint8Array, random: () => number): Uint8Array[] {
 
 /**
  * Whether `input` stops (or reaches a close frame) before a complete final
- * frame ends its last data message: ws has not validated that message yet.
+ * frame ends its last data message, or stops inside a text frame: ws has
+ * not validated that message yet, while we judge a text frame's bytes as
+ * they arrive.
  */
 function endsInsideMessage(input: Uint8Array): boolean {
   const decoder = new FrameDecoder({ masked: true, maxFrameSize: Number.MAX_SAFE_INTEGER });
@@ -176,13 +178,14 @@ function endsInsideMessage(input: Uint8Array): boolean {
   try {
     for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
       // Both receivers stop at a close frame: what follows is never read.
-      if (frame.opcode === Opcode.Close) break;
+      if (frame.opcode === Opcode.Close) return inside;
       if (frame.opcode <= Opcode.Binary) inside = !frame.fin;
     }
   } catch {
     return false;
   }
-  return inside;
+  const partial = decoder.partialFrame;
+  return inside || (partial !== null && partial.opcode <= Opcode.Text);
 }
 
 export interface FuzzCase {

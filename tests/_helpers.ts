@@ -3,10 +3,10 @@
 // connection under test answered.
 import { createServer, type Server, type Socket, connect as netConnect } from "node:net";
 import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
-import { FrameDecoder } from "../src/codec/decoder.ts";
 import type { Frame } from "../src/codec/frame.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
+import { readWireFrame, wireFrameSize } from "./_frames.ts";
 
 type PairOptions = Partial<Omit<WebSocketConnectionOptions, "role">>;
 
@@ -72,7 +72,11 @@ export class RawPeer {
   readonly ws: WebSocketConnection;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #decoder: FrameDecoder;
+  readonly #masked: boolean;
+  /** Received bytes: a joined prefix, and chunks not yet joined (joined once a whole frame is in). */
+  #buffered: Uint8Array = new Uint8Array(0);
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #ended = false;
 
   constructor(role: "client" | "server", options: PairOptions = {}) {
@@ -88,7 +92,7 @@ export class RawPeer {
     this.#writer = toWs.writable.getWriter();
     this.#reader = fromWs.readable.getReader();
     // Frames from a client are masked, from a server not.
-    this.#decoder = new FrameDecoder({ masked: role === "client", maxFrameSize: 1 << 30 });
+    this.#masked = role === "client";
   }
 
   /** Sends raw bytes to the connection under test. */
@@ -106,18 +110,38 @@ export class RawPeer {
     await this.#writer.abort(new Error("peer vanished"));
   }
 
-  /** The next frame the connection under test sent, or null at end of stream. */
+  /**
+   * The next frame the connection under test sent, or null at end of stream,
+   * read with the suite's independent parser (tests/_frames.ts).
+   */
   async readFrame(): Promise<Frame | null> {
     for (;;) {
-      const frame = this.#decoder.next();
-      if (frame !== null) return frame;
+      const read = readWireFrame(this.#buffered, this.#masked);
+      if (read !== null) {
+        this.#buffered = this.#buffered.subarray(read.size);
+        const { fin, rsv, opcode, payload } = read.frame;
+        return { fin, opcode: opcode as Frame["opcode"], payload, rsv1: (rsv & 4) !== 0, rsv2: (rsv & 2) !== 0, rsv3: (rsv & 1) !== 0 };
+      }
       if (this.#ended) return null;
       const { value, done } = await this.#reader.read();
       if (done) {
         this.#ended = true;
         continue;
       }
-      this.#decoder.push(value.slice());
+      this.#pending.push(value);
+      this.#pendingBytes += value.length;
+      const need = wireFrameSize(this.#buffered);
+      if (need !== null && this.#buffered.length + this.#pendingBytes < need) continue;
+      const joined = new Uint8Array(this.#buffered.length + this.#pendingBytes);
+      joined.set(this.#buffered);
+      let at = this.#buffered.length;
+      for (const chunk of this.#pending) {
+        joined.set(chunk, at);
+        at += chunk.length;
+      }
+      this.#buffered = joined;
+      this.#pending = [];
+      this.#pendingBytes = 0;
     }
   }
 

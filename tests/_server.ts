@@ -117,10 +117,5 @@ export async function exchange(port: number, request: string | Uint8Array): Prom
 }
 
 /** Rejects when `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
+
+export { withTimeout } from "./_test.ts";

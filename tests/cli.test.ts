@@ -2,7 +2,7 @@
 // runtime running the tests (deno run / bun / node --import tsx), so `npm test`
 // covers it on all three. Servers bind 127.0.0.1 on ports the system picks and
 // are stopped by PID in `finally`.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";

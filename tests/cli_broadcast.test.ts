@@ -3,7 +3,7 @@
 // joins them (started here, stopped by PID), and headless Chromium chats
 // through the page the CLI serves. Missing redis-server, Chromium or
 // SO_REUSEPORT support skip loudly.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";

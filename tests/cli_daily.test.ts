@@ -3,7 +3,7 @@
 // --proxy (and the environment), --timestamps, --json, serve --verbose, and
 // the rough edges a new user hit (no scheme, a bad port, a mistyped flag,
 // --ping keeping --wait from ever firing, Bun's bare "Failed to connect").
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

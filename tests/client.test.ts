@@ -1,6 +1,6 @@
 // connect() against a scripted server that records what it received: the
 // request head, every option, redirects, each handshake failure, wss://.
-import { describe, test } from "node:test";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { connect } from "../src/client.ts";
@@ -14,13 +14,6 @@ import type { WebSocketConnection } from "../src/connection.ts";
 
 const latin1 = new TextDecoder("latin1");
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 /** Runs `body` with a server, then closes the server and any connection. */
 async function withServer(

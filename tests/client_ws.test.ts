@@ -1,7 +1,7 @@
 // connect() against a real peer: the `ws` package's server, running under
 // Node in a child process, while the client under test runs in Deno, Bun or
 // Node.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "../src/client.ts";
@@ -9,14 +9,6 @@ import { Message } from "../src/message.ts";
 import { randomBytes } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 let child: ChildProcess | null = null;
 let url = "";
@@ -40,6 +32,15 @@ async function startWsServer(): Promise<void> {
     "starting the ws fixture",
   );
   url = `ws://127.0.0.1:${port}`;
+}
+
+/** Sends one command to the ws fixture on a connection of its own and returns its answer. */
+async function askWs(command: string): Promise<string | Uint8Array> {
+  const ws = await connect(url);
+  await ws.send(command);
+  const answer = await ws.recv();
+  await ws.close();
+  return answer.data;
 }
 
 describe("connect against the ws package's server", () => {
@@ -143,6 +144,24 @@ describe("connect against the ws package's server", () => {
     const normal = await connect(url);
     await normal.send("close:1000:");
     assert.equal((await withTimeout(normal.closed, 5000, "close")).code, 1000);
+  });
+
+  test("closing (RFC 6455 §7.1.1): the client waits for ws to close TCP first, when it closes and when it fails", async () => {
+    const before = JSON.parse((await askWs("tcp-closes")) as string) as string[];
+    // A close the client starts.
+    const polite = await connect(`${url}/late-tcp-close`);
+    const closedPolitely = await withTimeout(polite.close(4000, "bye"), 10_000, "the close");
+    assert.deepEqual([closedPolitely.code, closedPolitely.wasClean], [4000, true]);
+    // A failure: a message over the size recvAll allows fails the connection with 1009.
+    const failing = await connect(`${url}/late-tcp-close`);
+    await failing.send("x".repeat(100));
+    await assert.rejects(failing.recvAll(10), { name: "MessageTooBigError" });
+    const failed = await withTimeout(failing.closed, 10_000, "closed after the failure");
+    assert.deepEqual([failed.code, failed.wasClean], [1009, false]);
+    const after = JSON.parse((await askWs("tcp-closes")) as string) as string[];
+    // closed resolved only once TCP was closed, so the connections are in ws's
+    // record: the one that asked before, the polite close and the failure.
+    assert.deepEqual(after.slice(before.length), ["server", "server", "server"], "ws, not our client, sent the first FIN");
   });
 
   test("ws sees the subprotocol and options, and the negotiated protocol is ws.protocol", async () => {

@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { FrameDecoder, FrameDecoderStream } from "../src/codec/decoder.ts";
 import { encodeFrame, encodeTextFrame, FrameEncoderStream } from "../src/codec/encoder.ts";

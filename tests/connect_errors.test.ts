@@ -2,7 +2,7 @@
 // on every runtime for a refused or reset TCP connection (the runtime's own
 // error kept as `cause`), and a HandshakeError whose message carries the
 // server's short reason.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer as createHttpServer } from "node:http";

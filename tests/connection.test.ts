@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Message } from "../src/message.ts";
 import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";
@@ -10,13 +10,6 @@ import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "
 
 const text = (s: string) => new TextEncoder().encode(s);
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 async function closeBoth(pair: Pair): Promise<void> {
   await Promise.all([pair.client.close(), pair.server.closed]);
@@ -266,6 +259,20 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     await peer.write(rawFrame(0x81, "x", [1, 2, 3, 4]));
     assert.equal(await peer.readCloseCode(), 1002);
     assert.equal((await peer.ws.closed).code, 1002);
+  });
+
+  test("close twice: only one close frame goes out, and the second call returns the same promise", async () => {
+    const peer = new RawPeer("client");
+    const first = peer.ws.close();
+    const second = peer.ws.close(4001, "again");
+    assert.equal(first, second);
+    const frame = await peer.readFrame();
+    assert.deepEqual([frame?.opcode, frame?.payload[0], frame?.payload[1]], [0x08, 0x03, 0xe8]);
+    // The server's answer and its TCP close complete the handshake (§7.1.1).
+    await peer.write(rawFrame(0x88, [0x03, 0xe8], null));
+    await peer.end();
+    assert.deepEqual(await first, { code: 1000, reason: "", wasClean: true });
+    assert.equal(await peer.readFrame(), null, "nothing after the one close frame");
   });
 
   test("invalid UTF-8 fails fast, after the first fragment, before the message ends", async () => {

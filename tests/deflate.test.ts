@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692): negotiation, round trips with every
 // parameter combination, the RSV1 rules, decompression limits, and interop
 // with the ws package (in a child process under Node) in both directions.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
@@ -15,7 +15,7 @@ import {
   deflateOffer,
   parseExtensions,
 } from "../src/handshake/permessage_deflate.ts";
-import { sweep } from "../src/extensions/permessage_deflate.ts";
+import { ZlibSweeper } from "../src/extensions/zlib_sweeper.ts";
 import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
 import { FrameDecoder } from "../src/codec/decoder.ts";
 import type { Frame } from "../src/codec/frame.ts";
@@ -72,13 +72,6 @@ function text(length: number): string {
   return out.slice(0, length);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 describe("Sec-WebSocket-Extensions grammar (RFC 6455 §9.1)", () => {
   test("parses names, parameters with and without values, and quoted values", () => {
@@ -227,19 +220,26 @@ describe("compressed round trips in memory", () => {
   });
 
   test("idle compressors and decompressors are released and recreated on demand", async () => {
+    const zlibSweeper = new ZlibSweeper();
     const { client, server } = memoryPair({
       extensions: "permessage-deflate; client_no_context_takeover",
       compression: { threshold: 0 },
       pingInterval: 0,
+      zlibSweeper,
     });
     for (let i = 0; i < 3; i++) {
       await client.send(text(2000));
       assert.equal((await server.recv()).data, text(2000));
       await server.send(text(3000));
       assert.equal((await client.recv()).data, text(3000));
-      sweep(Date.now() + 60_000, 0);
+      // Both ends hold zlib state the sweeper may release (the server's
+      // decompressor too: the client does not take its context over).
+      assert.equal(zlibSweeper.size, 2, `round ${i}: both ends are tracked`);
+      zlibSweeper.sweep(Date.now() + 60_000, 0);
+      assert.equal(zlibSweeper.size, 0, `round ${i}: the sweep released every idle compressor and decompressor`);
     }
     await client.close();
+    zlibSweeper.close();
   });
 });
 

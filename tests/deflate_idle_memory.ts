@@ -10,7 +10,7 @@ import process from "node:process";
 import { connect } from "../src/client.ts";
 import { requestHandler, serve } from "../src/server.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
-import { sweep } from "../src/extensions/permessage_deflate.ts";
+import { ZlibSweeper } from "../src/extensions/zlib_sweeper.ts";
 
 const count = Number(process.argv[2] ?? 1000);
 const MiB = 1024 * 1024;
@@ -26,11 +26,13 @@ async function rss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
+// One sweeper for both ends, so the script can run what its timer does.
+const zlibSweeper = new ZlibSweeper();
 const server = serve(
   { port: 0, hostname: "127.0.0.1" },
   requestHandler(async (ws) => {
     for await (const msg of ws) await ws.send(msg);
-  }, undefined, { compression: true, pingInterval: 0 }),
+  }, undefined, { compression: true, pingInterval: 0, zlibSweeper }),
 );
 await server.ready;
 const url = `ws://127.0.0.1:${server.port}/`;
@@ -38,7 +40,7 @@ const url = `ws://127.0.0.1:${server.port}/`;
 const base = await rss();
 const clients: WebSocketConnection[] = [];
 for (let i = 0; i < count; i += 50) {
-  clients.push(...await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => connect(url, { pingInterval: 0 }))));
+  clients.push(...await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => connect(url, { pingInterval: 0, zlibSweeper }))));
 }
 const open = await rss();
 for (let i = 0; i < count; i += 100) {
@@ -49,7 +51,7 @@ for (let i = 0; i < count; i += 100) {
   }));
 }
 const live = await rss();
-sweep(Date.now() + 60_000, 0); // what the shared timer does after 10 s of idleness
+zlibSweeper.sweep(Date.now() + 60_000, 0); // what its timer does after 10 s of idleness
 const swept = await rss();
 // Freed zlib memory may stay in the allocator rather than go back to the
 // system; a second round shows whether it is reused (released) or added.

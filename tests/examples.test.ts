@@ -2,7 +2,7 @@
 // runtime running the tests, against real sockets on 127.0.0.1 with ports the
 // system picks, so none of them can rot. Servers are stopped by PID in
 // `finally`.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect, HandshakeError, type WebSocketConnection } from "../mod.ts";
 import { run, start, type Started } from "./_spawn.ts";

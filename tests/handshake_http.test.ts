@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { computeAccept, generateKey, isValidKey } from "../src/handshake/key.ts";
 import { type HttpHeadError, HttpHeadParser, headerTokens } from "../src/handshake/http.ts";

@@ -2,7 +2,7 @@
 // http2Handler on a node:http2 server) against a bare node:http2 client that
 // writes frames by hand and reads them back with the conformance suite's own
 // parser, over TLS (ALPN h2) and cleartext h2c with prior knowledge.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   type ClientHttp2Session,

@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Opcode } from "../src/codec/frame.ts";
 import { TimeoutError } from "../src/errors.ts";

@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { isValidMessage, Message } from "../src/message.ts";
 

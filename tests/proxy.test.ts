@@ -3,7 +3,7 @@
 // without credentials; refusals, timeout, abort, redirects and the
 // environment variables. Plus the pure parts: proxy URLs, NO_PROXY, SOCKS5
 // messages.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";

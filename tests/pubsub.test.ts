@@ -2,7 +2,7 @@
 // and behind requestHandler with a Hub on node:http; the per-connection
 // backpressure bound against a peer that never reads; and the topic tables
 // after 100,000 subscribe/close cycles.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import process from "node:process";

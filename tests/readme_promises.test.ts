@@ -2,7 +2,7 @@
 // subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), what
 // recv returns after a close, the defaults it states, http: URLs, and the
 // command line's exit code for a close without error.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   connect,

@@ -1,7 +1,7 @@
 // reconnecting(): our server stopped and restarted under a client reading a
 // stream of messages; what is not retried (4xx, TLS verification, bad URL);
 // Retry-After; the backoff reset; abort ending the loop with nothing left.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
 import { HandshakeError, ProxyError } from "../src/errors.ts";

@@ -2,7 +2,7 @@
 // here on a free port and stopped by PID): hubs in one process, then two
 // server processes with clients on each, and Redis killed and restarted in
 // the middle. Skips loudly when redis-server is not installed.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";

@@ -1,7 +1,7 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection.ts";
 import type { UpgradeRequest } from "../src/server.ts";
@@ -142,6 +142,14 @@ for (const kind of KINDS) {
           "sec-websocket-version": "13",
         },
       ],
+      // RFC 6455 §4.4: any version but 13 is answered 426 with the versions we speak,
+      // a neighbouring draft's number and a list that merely includes 13 too.
+      ...["12", "14", "13, 8"].map((version): [string, () => string, string, Record<string, string>] => [
+        `Sec-WebSocket-Version ${version}`,
+        () => upgradeRequest({ "Sec-WebSocket-Version": version }),
+        "HTTP/1.1 426 Upgrade Required",
+        { "sec-websocket-version": "13" },
+      ]),
       [
         "a missing Sec-WebSocket-Key",
         () => upgradeRequest({ "Sec-WebSocket-Key": null }),
@@ -393,6 +401,17 @@ for (const kind of KINDS) {
         client.write(rawFrame(0x82, new Uint8Array(17)));
         const close = await client.readFrame();
         assert.equal(closeCodeOf(close!.payload), 1009);
+        client.destroy();
+      });
+      // A peer that never answers our close: closed resolves after closeTimeout
+      // (300 ms here), well before the default 5 s would have let it.
+      let closed: Promise<{ code: number; wasClean: boolean }> | undefined;
+      await withServer(kind, (ws) => void (closed = ws.close(1000, "bye")), { closeTimeout: 300 }, async (port) => {
+        const client = await openRaw(port);
+        const close = await client.readFrame();
+        assert.equal(closeCodeOf(close!.payload), 1000);
+        const info = await withTimeout(closed!, 3000, "closed with closeTimeout 300");
+        assert.deepEqual([info.code, info.wasClean], [1006, false]);
         client.destroy();
       });
     });

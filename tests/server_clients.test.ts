@@ -1,7 +1,7 @@
 // Our server with clients nobody here wrote (the `ws` package, the runtime's
 // own WebSocket) and with our own connect(): plain and TLS, behind serve()
 // and behind requestHandler on node:http / node:https, and 500 at once.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";

@@ -1,6 +1,6 @@
 // requestHandler's trace option: every frame of every connection, read from
 // the wire, with the request it belongs to, behind serve and behind node:http.
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client.ts";
 import type { UpgradeRequest } from "../src/server.ts";

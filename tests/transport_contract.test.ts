@@ -5,7 +5,7 @@
 // exactly once however the connection ends.
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
-import { describe, test } from "node:test";
+import { describe, test } from "./_test.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";

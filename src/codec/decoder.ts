@@ -111,7 +111,8 @@ export class FrameDecoder {
   #startChecked = false;
   /** Whether its extended length was checked before the mask key arrived. */
   #lengthChecked = false;
-  #scratch = new Uint8Array(14);
+  /** Room for a header that straddles chunks; allocated the first time one does. */
+  #scratch: Uint8Array | null = null;
   /** The pending frame's masking key; one frame is pending at a time, so it is reused. */
   #maskKey = new Uint8Array(4);
 
@@ -135,6 +136,46 @@ export class FrameDecoder {
   /** True between the first and the final frame of a fragmented message. */
   get inFragmentedMessage(): boolean {
     return this.#fragmentOpcode !== 0;
+  }
+
+  /**
+   * The frame whose header is parsed but whose payload is still arriving, or
+   * null: its opcode, RSV bits, declared length and the payload bytes
+   * received so far. Lets a caller judge a large frame before it is whole
+   * (fail fast on invalid UTF-8, RFC 6455 §8.1).
+   */
+  get partialFrame(): { opcode: Opcode; rsv: number; length: number; received: number } | null {
+    const header = this.#pending;
+    if (header === null) return null;
+    return { opcode: header.opcode, rsv: header.rsv, length: header.length, received: Math.min(this.#buffered, header.length) };
+  }
+
+  /**
+   * A copy of the payload bytes of {@link partialFrame} received so far from
+   * `from` on, unmasked. The decoder's own state is untouched.
+   */
+  partialPayload(from: number): Uint8Array {
+    const header = this.#pending;
+    if (header === null) return EMPTY;
+    const end = Math.min(this.#buffered, header.length);
+    if (end <= from) return EMPTY;
+    const out = new Uint8Array(end - from);
+    let skip = this.#offset + from;
+    let filled = 0;
+    for (const chunk of this.#chunks) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      const count = Math.min(chunk.length - skip, out.length - filled);
+      out.set(chunk.subarray(skip, skip + count), filled);
+      filled += count;
+      skip = 0;
+      if (filled === out.length) break;
+    }
+    const key = header.key;
+    if (key !== null) for (let i = 0; i < out.length; i++) out[i] ^= key[(from + i) & 3];
+    return out;
   }
 
   /** Appends received bytes. */
@@ -201,7 +242,7 @@ export class FrameDecoder {
     this.#lengthChecked = false;
     if (chunk.length - at < size) {
       // The header straddles chunks: gather it into scratch space.
-      chunk = this.#take(size, true, this.#scratch);
+      chunk = this.#take(size, true, this.#scratch ??= new Uint8Array(14));
       at = 0;
     } else {
       this.#consume(size);
@@ -272,7 +313,7 @@ export class FrameDecoder {
 
   /** Copies the first `n` unread bytes into scratch space without consuming them. */
   #peek(n: number): Uint8Array {
-    const out = this.#scratch;
+    const out = this.#scratch ??= new Uint8Array(14);
     let filled = 0;
     let offset = this.#offset;
     for (let i = 0; filled < n; i++, offset = 0) {

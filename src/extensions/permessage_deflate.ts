@@ -20,6 +20,7 @@
 import { isControlOpcode, type Frame, Opcode } from "../codec/frame.ts";
 import { frameTooBigError, MessageTooBigError, ProtocolError, type WebSocketError } from "../errors.ts";
 import { checkDeflateResponse, checkWindowBits, type DeflateParameters } from "../handshake/permessage_deflate.ts";
+import { type IdleReleasable, ZlibSweeper } from "./zlib_sweeper.ts";
 import { rawDeflate, rawInflate, yieldToEventLoop, Z_SYNC_FLUSH, type ZlibStream } from "./zlib.ts";
 
 /**
@@ -85,9 +86,6 @@ export const SLICE = 64 * 1024;
 const SLICE_OUTPUT = 1024 * 1024;
 const MAX_DEFLATE_RATIO = 1032;
 const FIRST_INFLATE_SLICE = Math.floor(SLICE_OUTPUT / MAX_DEFLATE_RATIO);
-
-/** A compressor or decompressor unused this long is released (see {@link sweep}). */
-export const IDLE_RELEASE_MS = 10_000;
 
 // Inbound backpressure: the transport pauses while this much waits behind an inflate.
 const BACKLOG_BYTES = 1024 * 1024;
@@ -262,41 +260,6 @@ class ZlibRunner {
   }
 }
 
-// ------------------------------------------------------------ idle release
-
-/**
- * Releasing idle zlib state bounds the memory of many quiet connections: a
- * compressor holds about 256 KiB (windowBits 15, memLevel 8). One shared
- * timer, not one per connection, releases what has been unused for
- * {@link IDLE_RELEASE_MS}; a compressor can always be replaced by a fresh
- * one (its output just refers to less history), a decompressor only when
- * the peer does not take its context over.
- */
-const releasable = new Set<PerMessageDeflate>();
-let sweeper: ReturnType<typeof setInterval> | undefined;
-
-function track(deflate: PerMessageDeflate): void {
-  releasable.add(deflate);
-  if (sweeper === undefined) {
-    sweeper = setInterval(sweep, IDLE_RELEASE_MS / 2);
-    // The sweep must never keep a process alive on its own.
-    (sweeper as unknown as { unref?: () => void }).unref?.();
-  }
-}
-
-function untrack(deflate: PerMessageDeflate): void {
-  releasable.delete(deflate);
-  if (releasable.size === 0 && sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-}
-
-/** Releases the zlib state of every connection idle for {@link IDLE_RELEASE_MS}. */
-export function sweep(now: number = Date.now(), idleMs: number = IDLE_RELEASE_MS): void {
-  for (const deflate of [...releasable]) deflate.releaseIdle(now, idleMs);
-}
-
 // -------------------------------------------------------------- connection side
 
 /** What a connection provides to its {@link PerMessageDeflate}. */
@@ -330,8 +293,10 @@ function protocolError(message: string, code: string): ProtocolError {
  * compressor and decompressor (created on first use, released when idle),
  * and the queues that keep frames in order around them.
  */
-export class PerMessageDeflate {
+export class PerMessageDeflate implements IdleReleasable {
   readonly #host: DeflateHost;
+  /** Releases our zlib state when idle: the server's, or one of our own made on first use. */
+  #sweeper: ZlibSweeper | null;
   readonly #maxFrameSize: number;
   readonly #threshold: number;
   readonly #level: number;
@@ -375,9 +340,11 @@ export class PerMessageDeflate {
     options: Required<CompressionOptions>,
     maxFrameSize: number,
     host: DeflateHost,
+    sweeper: ZlibSweeper | null = null,
   ) {
     const client = role === "client";
     this.#host = host;
+    this.#sweeper = sweeper;
     this.#maxFrameSize = maxFrameSize;
     this.#threshold = options.threshold;
     this.#level = options.level;
@@ -412,6 +379,7 @@ export class PerMessageDeflate {
     compression: boolean | CompressionOptions | undefined,
     maxFrameSize: number,
     host: DeflateHost,
+    sweeper: ZlibSweeper | null = null,
   ): PerMessageDeflate | null {
     if (extensions === "") return null;
     let params: DeflateParameters | null;
@@ -422,7 +390,7 @@ export class PerMessageDeflate {
     }
     if (params === null) return null;
     const options = resolveCompression(typeof compression === "object" ? compression : true, true)!;
-    return new PerMessageDeflate(params, role, options, maxFrameSize, host);
+    return new PerMessageDeflate(params, role, options, maxFrameSize, host, sweeper);
   }
 
   // ------------------------------------------------------------ receiving
@@ -527,7 +495,7 @@ export class PerMessageDeflate {
 
   #newInflater(): ZlibRunner {
     const runner = new ZlibRunner(rawInflate({ windowBits: this.#remoteBits }), true);
-    if (this.#remoteNoContextTakeover) track(this);
+    if (this.#remoteNoContextTakeover) this.#track();
     return runner;
   }
 
@@ -578,7 +546,8 @@ export class PerMessageDeflate {
 
   /** Queues a control frame behind compressed messages; false when nothing is queued (send it now). */
   queueControl(frame: Frame): boolean {
-    if (!this.sending) return false;
+    // Once disposed (the connection failed) the queue is gone: the close frame goes out at once.
+    if (this.#disposed || !this.sending) return false;
     this.#outQueue.push({ frame, compress: false, resolve() {}, reject() {} });
     this.#outQueueBytes += frame.payload.length;
     return true;
@@ -626,7 +595,7 @@ export class PerMessageDeflate {
         rawDeflate({ windowBits: this.#localBits, level: this.#level, memLevel: this.#memLevel }),
         false,
       );
-      track(this);
+      this.#track();
     }
     const deflater = this.#deflater;
     let out = await deflater.run([payload], Infinity);
@@ -646,7 +615,15 @@ export class PerMessageDeflate {
 
   // ------------------------------------------------------------- lifetime
 
-  /** Releases zlib state unused for `idleMs`; called by the shared sweep. */
+  #track(): void {
+    (this.#sweeper ??= new ZlibSweeper()).track(this);
+  }
+
+  #untrack(): void {
+    this.#sweeper?.untrack(this);
+  }
+
+  /** Releases zlib state unused for `idleMs`; called by the sweeper. */
   releaseIdle(now: number, idleMs: number): void {
     if (this.#deflater !== null && !this.#outRunning && now - this.#deflater.lastUsed >= idleMs) {
       this.#deflater.close();
@@ -660,7 +637,7 @@ export class PerMessageDeflate {
       inflater.close();
       this.#inflater = null;
     }
-    if (this.#deflater === null && (this.#inflater === null || !this.#remoteNoContextTakeover)) untrack(this);
+    if (this.#deflater === null && (this.#inflater === null || !this.#remoteNoContextTakeover)) this.#untrack();
   }
 
   /** Whether zlib state is held right now (for tests and measurements). */
@@ -682,7 +659,7 @@ export class PerMessageDeflate {
     this.#inflater?.close();
     this.#deflater = null;
     this.#inflater = null;
-    untrack(this);
+    this.#untrack();
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();

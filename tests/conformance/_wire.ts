@@ -2,7 +2,7 @@
 // connection, which writes crafted bytes (whole, or one byte per TCP write)
 // and reads back exactly what the implementation under test sent, and the two
 // harnesses that put OUR server and OUR client opposite such a raw peer.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
@@ -19,24 +19,12 @@ import {
 import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "../_raw_http.ts";
 import { type Running, SAMPLE_ACCEPT, start, upgradeRequest } from "../_server.ts";
 import { rawFrame } from "../_helpers.ts";
+import type { WireFrame } from "../_frames.ts";
+
+export { parseFrames, type WireFrame } from "../_frames.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
-
-/** A frame as read off the wire, unmasked. */
-export interface WireFrame {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  masked: boolean;
-  payload: Uint8Array;
-  /**
-   * The frame's bytes with the mask bit, the mask key and the masking taken
-   * away: exactly what `rawFrame(first, payload, null)` builds, so a masked
-   * client frame can be compared byte for byte although its key is random.
-   */
-  unmasked: Uint8Array;
-}
 
 /** Whether two byte arrays are equal; fast on 16 MiB on every runtime. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -308,8 +296,11 @@ export class Peer {
   }
 
   /**
-   * Asserts that the side under test closed with `code`: a close frame with
-   * that code and a UTF-8 reason of at most 123 bytes, then the end of TCP.
+   * Asserts that the side under test failed the connection with `code`: a
+   * close frame with that code and a UTF-8 reason of at most 123 bytes, then
+   * the end of TCP. Our server closes TCP at once; our client leaves that to
+   * the server (RFC 6455 §7.1.1), so against it this peer plays the server:
+   * it checks the client keeps TCP open, answers the close and closes first.
    */
   async expectClose(code: number, ms = 5000): Promise<void> {
     const frame = await this.read(ms);
@@ -317,6 +308,11 @@ export class Peer {
     assert.ok(frame.fin, "a close frame has FIN set");
     assert.ok(frame.payload.length >= 2, `expected close code ${code}, got an empty close payload`);
     assert.equal((frame.payload[0] << 8) | frame.payload[1], code, `close code (reason: ${reasonOf(frame)})`);
+    if (this.side === "client") {
+      await this.wire.expectSilence(50, "the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
+      await this.send(this.frame(0x88, [code >> 8, code & 0xff]));
+      this.wire.end();
+    }
     await this.wire.expectEnd(ms);
   }
 

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withTimeout } from "../_test.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -46,11 +47,7 @@ export function findChromium(): { chromium: string } | { skip: string } {
 
 /** Rejects when `promise` takes longer than `ms`. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  return withTimeout(promise, ms, what);
 }
 
 export interface PeerServer {

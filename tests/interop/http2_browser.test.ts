@@ -4,7 +4,7 @@
 // the server advertised SETTINGS_ENABLE_CONNECT_PROTOCOL, or falls back to an
 // HTTP/1.1 upgrade when it did not. Messages, permessage-deflate and close
 // codes must round-trip either way.
-import { test } from "node:test";
+import { test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { createSecureServer, type Http2ServerRequest, type Http2Session } from "node:http2";
 import type { WebSocketConnection } from "../../src/connection.ts";

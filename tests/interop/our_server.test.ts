@@ -5,7 +5,7 @@
 // multi-byte text, binary, empty, 125/126/65535/65536-byte and 1 MiB
 // messages, a subprotocol, pings both ways, and closes with code and reason
 // from either end.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../../src/connection.ts";
 import { Message } from "../../src/message.ts";

@@ -15,6 +15,7 @@ import { closeCodeOf, Wire } from "../_wire.ts";
 
 export { closeCodeOf, Wire };
 import { socketPair } from "../_helpers.ts";
+import { withTimeout } from "../_test.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -22,11 +23,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** Rejects when `promise` takes longer than `ms`, so every wait in this suite is bounded. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  return withTimeout(promise, ms, what);
 }
 
 /** Polls `condition` every 10 ms until it holds; fails after `ms`. */

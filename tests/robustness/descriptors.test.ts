@@ -3,7 +3,7 @@
 // open descriptors before and after.
 import assert from "node:assert/strict";
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { describe, test } from "node:test";
+import { describe, test } from "../_test.ts";
 import { connect } from "../../src/client.ts";
 import { computeAccept } from "../../src/handshake/key.ts";
 import { requestHandler, serve, type Server } from "../../src/server.ts";

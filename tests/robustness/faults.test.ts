@@ -2,7 +2,7 @@
 // TCP against serve() and connect(): every connection ends with a typed
 // outcome, nothing is left behind (sockets, timers, rejections), and the
 // server goes on serving others.
-import { describe, test } from "node:test";
+import { describe, test } from "../_test.ts";
 import { CAN_COUNT_DESCRIPTORS, openDescriptors } from "../_descriptors.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";

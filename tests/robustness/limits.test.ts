@@ -6,8 +6,8 @@
 // Memory is measured in this process, which runs both ends (see the bounds
 // below for why they are what they are).
 import { spawn } from "node:child_process";
-import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { before, describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import type { CloseInfo } from "../../src/connection.ts";

@@ -2,7 +2,7 @@
 // right before close(1000) all arrive, in order and intact, over real TCP
 // between connect() and serve(), in both directions, with a receiver that
 // reads as fast as it can and one that reads slowly.
-import { describe, test } from "node:test";
+import { describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import type { CloseInfo, WebSocketConnection } from "../../src/connection.ts";

@@ -1,0 +1,152 @@
+/**
+ * Liveness: keepalive pings, the idle timeout, and the clock every timer of
+ * a connection runs on, injectable so tests need not wait on the wall clock.
+ *
+ * @module
+ */
+
+/**
+ * Where a connection takes the time and its timers from. The default is the
+ * platform's `Date.now` and `setTimeout`; inject another only in tests.
+ *
+ * @example A clock that tests move forward by hand
+ * ```ts
+ * import type { Clock } from "@streamsock/streamsock";
+ *
+ * let now = 0;
+ * const timers = new Map<number, { at: number; fn: () => void }>();
+ * let next = 1;
+ * const clock: Clock = {
+ *   now: () => now,
+ *   setTimeout: (fn, ms) => (timers.set(next, { at: now + ms, fn }), next++),
+ *   clearTimeout: (id) => void timers.delete(id as number),
+ * };
+ * ```
+ */
+export interface Clock {
+  /** Milliseconds since some fixed point. */
+  now(): number;
+  /** Calls `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a pending call (a handle from `setTimeout`, or undefined). */
+  clearTimeout(handle: unknown): void;
+}
+
+/** The platform clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** What liveness asks of its connection. */
+export interface LivenessHost {
+  /** False once the connection is closing: the timers stop. */
+  active(): boolean;
+  /** Send a keepalive ping. */
+  ping(): void;
+  /** No answer to a keepalive ping within `pingTimeout` ms: the peer is dead. */
+  dead(pingTimeout: number): void;
+  /** No text or binary frame for idleTimeout. */
+  idle(): void;
+}
+
+/**
+ * Keepalive (in the spirit of python-websockets' ping_interval and
+ * ping_timeout): a ping after `pingInterval` of silence; anything received
+ * after it, the pong or other data, proves the peer alive. Idle detection:
+ * `idle` after `idleTimeout` without a data frame. Timestamps are taken per
+ * received chunk or data frame only when the feature is on, and one timer
+ * per feature checks them, rather than a timer reset per frame.
+ */
+export class Liveness {
+  readonly #clock: Clock;
+  readonly #host: LivenessHost;
+  readonly #pingInterval: number;
+  readonly #pingTimeout: number;
+  readonly #idleTimeout: number;
+  #keepaliveTimer: unknown = undefined;
+  #idleTimer: unknown = undefined;
+  #lastReceived = 0;
+  #pingSentAt = 0;
+  #lastData = 0;
+
+  /**
+   * Starts the timers that are on (an interval or timeout of 0 is off).
+   *
+   * @param clock Time and timers.
+   * @param intervals The connection's pingInterval, pingTimeout and idleTimeout in ms.
+   * @param host The connection.
+   */
+  constructor(
+    clock: Clock,
+    intervals: { pingInterval: number; pingTimeout: number; idleTimeout: number },
+    host: LivenessHost,
+  ) {
+    this.#clock = clock;
+    this.#host = host;
+    this.#pingInterval = intervals.pingInterval;
+    this.#pingTimeout = intervals.pingTimeout;
+    this.#idleTimeout = intervals.idleTimeout;
+    const now = clock.now();
+    if (this.#pingInterval > 0) {
+      this.#lastReceived = now;
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval);
+    }
+    if (this.#idleTimeout > 0) {
+      this.#lastData = now;
+      this.#idleTimer = clock.setTimeout(() => this.#onIdle(), this.#idleTimeout);
+    }
+  }
+
+  /** Bytes arrived. */
+  received(): void {
+    if (this.#pingInterval > 0) this.#lastReceived = this.#clock.now();
+  }
+
+  /** A text or binary frame arrived. */
+  dataReceived(): void {
+    if (this.#idleTimeout > 0) this.#lastData = this.#clock.now();
+  }
+
+  /** Stops every timer. */
+  stop(): void {
+    this.#clock.clearTimeout(this.#keepaliveTimer);
+    this.#clock.clearTimeout(this.#idleTimer);
+  }
+
+  // Methods, not arrow fields: the closure for a timer exists only while it is armed.
+  #onKeepalive(): void {
+    if (!this.#host.active()) return;
+    const clock = this.#clock;
+    const now = clock.now();
+    if (this.#pingSentAt === 0) {
+      const silent = now - this.#lastReceived;
+      if (silent < this.#pingInterval) {
+        this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval - silent);
+        return;
+      }
+      this.#pingSentAt = now;
+      this.#host.ping();
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingTimeout);
+      return;
+    }
+    if (this.#lastReceived >= this.#pingSentAt) {
+      this.#pingSentAt = 0;
+      const wait = Math.max(1, this.#pingInterval - (now - this.#lastReceived));
+      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), wait);
+      return;
+    }
+    this.#host.dead(this.#pingTimeout);
+  }
+
+  #onIdle(): void {
+    if (!this.#host.active()) return;
+    const idle = this.#clock.now() - this.#lastData;
+    if (idle < this.#idleTimeout) {
+      this.#idleTimer = this.#clock.setTimeout(() => this.#onIdle(), this.#idleTimeout - idle);
+      return;
+    }
+    this.#host.idle();
+  }
+}

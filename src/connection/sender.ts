@@ -1,0 +1,211 @@
+/**
+ * The sending side of a connection above the protocol core: one frame
+ * (`send`), a message fragmented at maxFrameSize (`sendAll`), messages kept
+ * from interleaving, and sends refused once the close began.
+ *
+ * @module
+ */
+
+import { CloseCode } from "../codec/close.ts";
+import { utf8Length } from "../codec/utf8.ts";
+import { ConnectionClosedError } from "../errors.ts";
+import type { PerMessageDeflate } from "../extensions/permessage_deflate.ts";
+import { type Message, type MessageType, toMessage } from "../message.ts";
+import type { Protocol } from "../protocol/protocol.ts";
+import type { Sendable } from "./options.ts";
+import type { Writer } from "./writer.ts";
+
+/** What the sender asks of its connection. */
+export interface SenderHost {
+  /** The close the application asked for, once it did (the frame may still wait behind a sendAll). */
+  closeRequested(): { code: number; reason: string } | null;
+  /** Whether the connection is gone. */
+  terminated(): boolean;
+  /** A close message was sent: start the closing handshake. */
+  close(message: Message): Promise<void>;
+  /** The last frame of a data message of ours was written (what waited for it may follow). */
+  messageEnded(): void;
+}
+
+/** Sends frames and messages through the core, the deflate stage and the writer. */
+export class Sender {
+  readonly #core: Protocol;
+  readonly #writer: Writer;
+  readonly #deflate: PerMessageDeflate | null;
+  readonly #maxFrameSize: number;
+  readonly #host: SenderHost;
+  /** Settles when the `sendAll` fragmenting a message is done; other sends wait for it. */
+  busy: Promise<void> | null = null;
+
+  /**
+   * @param core The protocol core.
+   * @param writer Where the bytes are queued.
+   * @param deflate permessage-deflate, when negotiated.
+   * @param maxFrameSize The connection's frame size limit.
+   * @param host The connection.
+   */
+  constructor(
+    core: Protocol,
+    writer: Writer,
+    deflate: PerMessageDeflate | null,
+    maxFrameSize: number,
+    host: SenderHost,
+  ) {
+    this.#core = core;
+    this.#writer = writer;
+    this.#deflate = deflate;
+    this.#maxFrameSize = maxFrameSize;
+    this.#host = host;
+  }
+
+  /** One frame; see `WebSocketConnection.send`. */
+  send(msg: Sendable): Promise<void> {
+    if (msg instanceof Blob) return this.#sendBlob(msg, false);
+    // Hot path: a whole text or binary message with nothing in the way is
+    // written without an async function's promise and ticks.
+    const host = this.#host;
+    if (this.busy === null && this.#deflate === null && host.closeRequested() === null && !host.terminated()) {
+      try {
+        const message = toMessage(msg);
+        const type = message.type;
+        if ((type === "text" || type === "binary") && !message.partial) {
+          this.#core.sendData(message.data, type, true);
+          host.messageEnded();
+          return this.#writer.ready();
+        }
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#sendMessage(msg);
+  }
+
+  async #sendMessage(msg: Sendable): Promise<void> {
+    const message = toMessage(msg);
+    const type = message.type;
+    if (type === "close") return this.#host.close(message);
+    this.#checkAccepting();
+    if (type === "ping" || type === "pong") {
+      const payload = message.data as Uint8Array;
+      if (type === "ping") this.#core.sendPing(payload);
+      else this.#core.sendPong(payload);
+      return this.#writer.ready();
+    }
+    while (this.busy !== null) {
+      await this.busy;
+      this.#checkOpen();
+    }
+    const queued = this.#writeData(message.data, type, !message.partial);
+    return queued === undefined ? this.#writer.ready() : queued;
+  }
+
+  /** A message of any size; see `WebSocketConnection.sendAll`. */
+  async sendAll(msg: Sendable): Promise<void> {
+    if (msg instanceof Blob) return this.#sendBlob(msg, true);
+    const message = toMessage(msg);
+    const type = message.type;
+    if (type !== "text" && type !== "binary") return this.send(message);
+    this.#checkAccepting();
+    while (this.busy !== null) {
+      await this.busy;
+      this.#checkOpen();
+    }
+    const data = message.data;
+    const max = this.#maxFrameSize;
+    // A message that fits one frame is encoded once, into the frame: a
+    // string's size is bounded (3 bytes per UTF-16 unit) or counted, not
+    // encoded, to decide.
+    const fits = typeof data === "string" ? data.length * 3 <= max || utf8Length(data) <= max : data.length <= max;
+    if (fits) {
+      const queued = this.#writeData(data, type, !message.partial);
+      return queued === undefined ? this.#writer.ready() : queued;
+    }
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    let release!: () => void;
+    this.busy = new Promise((resolve) => (release = resolve));
+    try {
+      for (let start = 0; start < bytes.length;) {
+        let end = Math.min(start + max, bytes.length);
+        // Keep multi-byte characters whole within a text frame.
+        if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
+        const last = end === bytes.length;
+        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
+        start = end;
+        await (queued ?? this.#writer.ready());
+        if (!last) this.#checkOpen();
+      }
+    } finally {
+      this.busy = null;
+      release();
+    }
+  }
+
+  /**
+   * A Blob's bytes can only be read asynchronously: sends and a close issued
+   * meanwhile wait behind it (as behind `sendAll`), so order is kept.
+   * `all` fragments as `sendAll` does; otherwise it is one frame.
+   */
+  async #sendBlob(blob: Blob, all: boolean): Promise<void> {
+    this.#checkAccepting();
+    while (this.busy !== null) {
+      await this.busy;
+      this.#checkOpen();
+    }
+    let release!: () => void;
+    this.busy = new Promise((resolve) => (release = resolve));
+    try {
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const step = all ? this.#maxFrameSize : Math.max(bytes.length, 1);
+      for (let start = 0; start === 0 || start < bytes.length; start += step) {
+        this.#checkOpen();
+        const end = Math.min(start + step, bytes.length);
+        await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length) ?? this.#writer.ready());
+      }
+    } finally {
+      this.busy = null;
+      release();
+    }
+  }
+
+  /** For a send being issued: refused once a close was asked for. */
+  #checkAccepting(): void {
+    this.#checkOpen(this.#host.closeRequested() !== null);
+  }
+
+  /** For a send issued earlier that waited its turn: refused once the close frame is out. */
+  #checkOpen(closing = false): void {
+    if (closing || this.#core.closeSent || this.#host.terminated()) {
+      const info = this.#core.closeInfo ?? this.#host.closeRequested();
+      throw new ConnectionClosedError(info?.code ?? CloseCode.Normal, info?.reason ?? "");
+    }
+  }
+
+  /** Writes one data frame: a string is encoded straight into the frame. */
+  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin);
+    this.#core.sendData(data, type, fin);
+    if (fin) this.#host.messageEnded();
+    return undefined;
+  }
+
+  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin);
+    this.#core.sendFragment(type, payload, fin);
+    if (fin) this.#host.messageEnded();
+    return undefined;
+  }
+
+  /**
+   * A data frame under permessage-deflate: compressed (a promise that
+   * resolves once it is written and the transport can take more), or
+   * written at once when small and nothing waits ahead of it (undefined).
+   */
+  #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+    const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    this.#core.checkFrameSize(payload.length);
+    const opcode = this.#core.dataOpcode(type, fin);
+    const sent = this.#deflate!.send(opcode, payload, fin)?.then(() => this.#writer.ready());
+    if (fin) this.#host.messageEnded();
+    return sent;
+  }
+}
