@@ -39,7 +39,7 @@ const server = createSecureServer({
 
 const websocket = requestHandler(async (ws, request) => {
   console.log(`WebSocket over HTTP/${request.httpVersion} to ${request.url}`);
-  for await (const msg of ws) await ws.send(msg);
+  for await (const msg of ws) await ws.sendAll(msg);
 });
 
 server.on("request", (req: Http2ServerRequest, res: Http2ServerResponse) => {
