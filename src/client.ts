@@ -413,12 +413,14 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
 export function openConnection(
   transport: Transport,
   options: ConnectOptions,
+  url: URL,
   protocol: string | null,
   extensions: string,
   head?: Uint8Array,
 ): WebSocketConnection {
   return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, {
     role: "client",
+    url: url.href,
     protocol,
     extensions,
     compression: options.compression,
@@ -534,7 +536,7 @@ async function attempt(
         });
         if (offer !== null) checkDeflateAnswer(head.headers, 101, extensions, offer);
         settle();
-        resolve(openConnection(transport, options, protocol, extensions, head.rest));
+        resolve(openConnection(transport, options, url, protocol, extensions, head.rest));
         return;
       }
       const location = head.headers.get("location");

@@ -158,7 +158,7 @@ export async function attemptHttp2(
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
       });
       if (offer !== null) checkDeflateAnswer(headers, status, extensions, offer);
-      ws = openConnection(transport, options, protocol, extensions);
+      ws = openConnection(transport, options, request.url, protocol, extensions);
     } catch (err) {
       transport.destroy();
       release();

@@ -111,6 +111,7 @@ let Hooks: new (ws: WebSocketConnection) =>
 export class WebSocketConnection implements AsyncIterable<Message> {
   readonly #transport: Transport;
   readonly #protocolName: string | null;
+  readonly #url: string | null;
   readonly #extensions: string;
   readonly #maxFrameSize: number;
   readonly #closeTimeout: number;
@@ -165,6 +166,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   constructor(transport: Transport | ByteStreamPair, options: WebSocketConnectionOptions) {
     this.#transport = "start" in transport ? transport : streamTransport(transport);
     this.#protocolName = options.protocol ?? null;
+    this.#url = options.url ?? null;
     this.#extensions = options.extensions ?? "";
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
@@ -298,6 +300,49 @@ export class WebSocketConnection implements AsyncIterable<Message> {
         void this.#ws.close(CloseCode.GoingAway, "Idle timeout");
       }
     };
+  }
+
+  /** {@link WebSocketConnection.readyState}: the opening handshake is in progress (never seen on a connection handed out). */
+  static readonly CONNECTING = 0;
+  /** {@link WebSocketConnection.readyState}: open, messages flow both ways. */
+  static readonly OPEN = 1;
+  /** {@link WebSocketConnection.readyState}: the closing handshake has started. */
+  static readonly CLOSING = 2;
+  /** {@link WebSocketConnection.readyState}: closed, the transport is gone. */
+  static readonly CLOSED = 3;
+
+  /**
+   * Where the connection stands, as WHATWG's `WebSocket.readyState`: OPEN (1)
+   * until a close frame is sent or received, CLOSING (2) during the closing
+   * handshake, CLOSED (3) once the transport is closed.
+   *
+   * @example
+   * ```ts
+   * import { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * function describe(ws: WebSocketConnection): string {
+   *   return ws.readyState === WebSocketConnection.OPEN ? "open" : "closing or closed";
+   * }
+   * ```
+   */
+  get readyState(): 0 | 1 | 2 | 3 {
+    return this.#core.state;
+  }
+
+  /**
+   * The URL a client connection was opened to (after redirects), or null on
+   * the server's end.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@streamsock/streamsock";
+   *
+   * const ws = await connect("ws://127.0.0.1:8080/chat");
+   * console.log(ws.url); // ws://127.0.0.1:8080/chat
+   * ```
+   */
+  get url(): string | null {
+    return this.#url;
   }
 
   /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */
@@ -504,6 +549,47 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   #sendOverLimit(msg: Sendable): Promise<void> {
     if (this.#terminated || (msg instanceof Message && msg.type === "close")) return this.#sender.send(msg);
     return Promise.reject(this.#backpressureExceeded());
+  }
+
+  /**
+   * Sends a ping (RFC 6455 §5.5.2); the peer answers with a pong carrying the
+   * same data, which `recv` returns. Shorthand for
+   * `send(new Message(data, "ping"))`.
+   *
+   * @param data At most 125 bytes: a string is sent as its UTF-8. Empty by default.
+   * @throws {RangeError} For more than 125 bytes.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function probe(ws: WebSocketConnection): Promise<void> {
+   *   await ws.ping("are you there?");
+   * }
+   * ```
+   */
+  ping(data: string | Uint8Array = ""): Promise<void> {
+    return this.send(new Message(typeof data === "string" ? new TextEncoder().encode(data) : data, "ping"));
+  }
+
+  /**
+   * Sends an unsolicited pong (RFC 6455 §5.5.3: a one-way heartbeat); pings
+   * are answered automatically unless `autoPong` is off.
+   *
+   * @param data At most 125 bytes: a string is sent as its UTF-8. Empty by default.
+   * @throws {RangeError} For more than 125 bytes.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function heartbeat(ws: WebSocketConnection): Promise<void> {
+   *   await ws.pong();
+   * }
+   * ```
+   */
+  pong(data: string | Uint8Array = ""): Promise<void> {
+    return this.send(new Message(typeof data === "string" ? new TextEncoder().encode(data) : data, "pong"));
   }
 
   /**

@@ -116,6 +116,8 @@ export interface WebSocketConnectionOptions {
    * 1 MiB ({@link DEFAULT_MAX_BACKPRESSURE}).
    */
   maxBackpressure?: number;
+  /** The URL the connection was opened to, for `ws.url` (`connect` sets it: the one after redirects). */
+  url?: string;
   /**
    * What happens past `maxBackpressure`. `"close"` (the default) fails the
    * connection with 1013 (Try Again Later) and drops the transport at once:

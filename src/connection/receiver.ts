@@ -32,6 +32,8 @@ export class Receiver {
   readonly inbox: Inbox = new Inbox();
   readonly #host: ReceiverHost;
   readonly #maxMessageSize: number;
+  /** A `for await` loop is reading: a second one would starve one of them. */
+  #iterating = false;
 
   /**
    * @param maxMessageSize The connection's default limit for `recvAll` and iteration.
@@ -131,6 +133,16 @@ export class Receiver {
 
   /** An iterator over whole text and binary messages. */
   iterator(): AsyncIterator<Message> {
+    if (this.#iterating) {
+      throw new Error(
+        "Another for await loop is already reading this connection: each message goes to one reader, so a second loop would starve",
+      );
+    }
+    this.#iterating = true;
+    const finish = () => {
+      done = true;
+      this.#iterating = false;
+    };
     // Hot path: a whole message already received is handed out with one
     // promise, instead of the hops through an async generator, recvAll and
     // nextDataMessage; everything else takes that slow path. A next() made
@@ -143,12 +155,12 @@ export class Receiver {
         (msg): IteratorResult<Message> => {
           if (result === pending) pending = null;
           if (msg !== null) return { value: msg, done: false };
-          done = true;
+          finish();
           return end;
         },
         (err) => {
           if (result === pending) pending = null;
-          done = true;
+          finish();
           throw err;
         },
       );
@@ -168,7 +180,7 @@ export class Receiver {
     return {
       next,
       return: () => {
-        done = true;
+        finish();
         return Promise.resolve(end);
       },
     };

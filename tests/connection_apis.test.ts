@@ -1,0 +1,119 @@
+// The small APIs people reach for in their first hour: ping and pong,
+// readyState, the client's url, and a clear error for a second for-await
+// loop, over real sockets on every runtime.
+import assert from "node:assert/strict";
+import { connect } from "../src/client.ts";
+import { WebSocketConnection } from "../src/connection.ts";
+import { serve } from "../src/server.ts";
+import { describe, test, withTimeout } from "./_test.ts";
+
+async function withServer(
+  onSocket: (ws: WebSocketConnection) => Promise<void> | void,
+  body: (url: string) => Promise<void>,
+): Promise<void> {
+  const server = serve({ hostname: "127.0.0.1", port: 0 }, onSocket);
+  await server.ready;
+  try {
+    await body(`ws://127.0.0.1:${server.port}/room?x=1`);
+  } finally {
+    await server.close();
+  }
+}
+
+describe("ping, pong, readyState and url", () => {
+  test("ws.ping(data) reaches the peer as a ping and its pong comes back with the same data", async () => {
+    let serverSaw: string | null = null;
+    await withServer(async (ws) => {
+      const msg = await ws.recv();
+      serverSaw = `${msg.type} ${new TextDecoder().decode(msg.data as Uint8Array)}`;
+      await ws.closed;
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      await ws.ping("are you there?");
+      const pong = await withTimeout(ws.recv(), 5000, "the pong");
+      assert.equal(pong.type, "pong");
+      assert.equal(new TextDecoder().decode(pong.data as Uint8Array), "are you there?");
+      await ws.pong(new Uint8Array([1, 2]));
+      await assert.rejects(ws.ping("x".repeat(126)), RangeError);
+      await ws.close();
+      assert.equal(serverSaw, "ping are you there?");
+    });
+  });
+
+  test("ws.pong() sends an unsolicited pong the peer can read", async () => {
+    const seen: string[] = [];
+    await withServer(async (ws) => {
+      const msg = await ws.recv();
+      seen.push(msg.type, String((msg.data as Uint8Array).length));
+      await ws.closed;
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      await ws.pong();
+      await withTimeout((async () => {
+        while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+      })(), 5000, "the pong at the server");
+      await ws.close();
+      assert.deepEqual(seen, ["pong", "0"]);
+    });
+  });
+
+  test("readyState is OPEN, then CLOSING during the closing handshake, then CLOSED, with WHATWG's numbers", async () => {
+    assert.deepEqual(
+      [WebSocketConnection.CONNECTING, WebSocketConnection.OPEN, WebSocketConnection.CLOSING, WebSocketConnection.CLOSED],
+      [0, 1, 2, 3],
+    );
+    let serverStates: number[] = [];
+    await withServer(async (ws) => {
+      serverStates.push(ws.readyState);
+      await ws.closed;
+      serverStates.push(ws.readyState);
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      assert.equal(ws.readyState, WebSocketConnection.OPEN);
+      const closing = ws.close(1000);
+      assert.equal(ws.readyState, WebSocketConnection.CLOSING);
+      await closing;
+      assert.equal(ws.readyState, WebSocketConnection.CLOSED);
+    });
+    assert.deepEqual(serverStates, [1, 3]);
+    serverStates = [];
+  });
+
+  test("ws.url is the URL the client connected to, and null on the server's end", async () => {
+    let serverUrl: string | null | undefined;
+    await withServer((ws) => {
+      serverUrl = ws.url;
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      assert.equal(ws.url, url);
+      await ws.closed;
+    });
+    assert.equal(serverUrl, null);
+  });
+});
+
+describe("two for await loops on one connection", () => {
+  test("the second throws a clear error instead of starving; after the first ends, a new loop reads", async () => {
+    await withServer(async (ws) => {
+      for await (const msg of ws) await ws.sendAll(msg);
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      await ws.send("one");
+      await ws.send("two");
+      const first = ws[Symbol.asyncIterator]();
+      assert.equal((await first.next()).value?.data, "one");
+      assert.throws(
+        () => {
+          for (const _ of [ws[Symbol.asyncIterator]()]) break;
+        },
+        /Another for await loop is already reading this connection/,
+      );
+      await first.return!();
+      for await (const msg of ws) {
+        assert.equal(msg.data, "two");
+        break;
+      }
+      await ws.close();
+    });
+  });
+});
