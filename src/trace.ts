@@ -170,6 +170,12 @@ export function traceTransport(
     get bufferedAmount() {
       return transport.bufferedAmount;
     },
+    get remoteAddress() {
+      return transport.remoteAddress;
+    },
+    get remotePort() {
+      return transport.remotePort;
+    },
     start(sink: TransportSink) {
       transport.start({
         data(chunk) {

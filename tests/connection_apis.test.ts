@@ -92,6 +92,22 @@ describe("ping, pong, readyState and url", () => {
   });
 });
 
+describe("remoteAddress and remotePort", () => {
+  test("both ends know the peer's address and port", async () => {
+    let seen: [string | undefined, number | undefined] = [undefined, undefined];
+    await withServer((ws) => {
+      seen = [ws.remoteAddress, ws.remotePort];
+    }, async (url) => {
+      const ws = await connect(url, { pingInterval: 0 });
+      assert.equal(ws.remoteAddress, "127.0.0.1");
+      assert.equal(ws.remotePort, Number(new URL(url).port));
+      await ws.closed;
+    });
+    assert.equal(seen[0], "127.0.0.1");
+    assert.ok(typeof seen[1] === "number" && seen[1] > 0, `server saw port ${seen[1]}`);
+  });
+});
+
 describe("two for await loops on one connection", () => {
   test("the second throws a clear error instead of starving; after the first ends, a new loop reads", async () => {
     await withServer(async (ws) => {

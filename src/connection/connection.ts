@@ -345,6 +345,30 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     return this.#url;
   }
 
+  /**
+   * The peer's IP address, where the runtime knows it (undefined over an
+   * in-memory pipe). Through a proxy, it is the proxy's.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1" }, (ws) => {
+   *   console.log(`a client from ${ws.remoteAddress}:${ws.remotePort}`);
+   * });
+   * await server.ready;
+   * await server.close();
+   * ```
+   */
+  get remoteAddress(): string | undefined {
+    return this.#transport.remoteAddress;
+  }
+
+  /** The peer's port, where the runtime knows it; see {@link WebSocketConnection.remoteAddress}. */
+  get remotePort(): number | undefined {
+    return this.#transport.remotePort;
+  }
+
   /** The negotiated subprotocol, or null (Gerbil's `WebSocket-protocol`). */
   get protocol(): string | null {
     return this.#protocolName;

@@ -11,6 +11,10 @@ import { SocketLifecycle, WriteQueue } from "./write_queue.ts";
 
 /** The part of Bun's `Socket` this shim uses. */
 export interface BunSocket {
+  /** The peer's IP address. */
+  readonly remoteAddress?: string;
+  /** The peer's port (Bun 1.1.30 and later). */
+  readonly remotePort?: number;
   /** Writes what the kernel takes now; returns the byte count (less than asked under pressure, -1 when closed). */
   write(data: Uint8Array): number;
   /** Sends what Bun buffered, then FIN. */
@@ -173,6 +177,12 @@ export function bunSocketTransport(): BunTransport {
     mutableChunks: true,
     get bufferedAmount() {
       return queue.bufferedAmount;
+    },
+    get remoteAddress() {
+      return socket?.remoteAddress;
+    },
+    get remotePort() {
+      return socket?.remotePort;
     },
     attach(s) {
       socket = s;

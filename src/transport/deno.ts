@@ -119,11 +119,14 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
     conn.closeWrite().then(() => lifecycle.writeEnded(), () => lifecycle.release());
   }
 
+  const remote = conn.remoteAddr as Deno.NetAddr;
   return {
     mutableChunks: true,
     get bufferedAmount() {
       return queue.bufferedAmount;
     },
+    remoteAddress: remote.hostname,
+    remotePort: remote.port,
     start(next) {
       const first = sink === null;
       sink = next;

@@ -117,6 +117,8 @@ export function http2StreamTransport(stream: Http2Stream): Http2StreamTransport 
     get bufferedAmount() {
       return stream.writableLength;
     },
+    remoteAddress: stream.session?.socket?.remoteAddress,
+    remotePort: stream.session?.socket?.remotePort,
     start(next) {
       sink = next;
       if (early === null) return;

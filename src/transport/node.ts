@@ -33,6 +33,8 @@ export function nodeSocketTransport(socket: Socket): Transport {
     get bufferedAmount() {
       return socket.writableLength;
     },
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
     start(next) {
       const first = sink === null;
       sink = next;

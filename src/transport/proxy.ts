@@ -98,6 +98,8 @@ function resumedOnStart(socket: Socket): Transport {
     get bufferedAmount() {
       return transport.bufferedAmount;
     },
+    remoteAddress: transport.remoteAddress,
+    remotePort: transport.remotePort,
     start(sink) {
       transport.start(sink);
       socket.resume();

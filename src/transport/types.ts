@@ -70,6 +70,10 @@ export interface Transport {
   readonly mutableChunks: boolean;
   /** Bytes accepted by `write` but not yet handed to the operating system. */
   readonly bufferedAmount: number;
+  /** The peer's IP address, where the runtime knows it (a socket: yes; an in-memory pipe: no). */
+  readonly remoteAddress?: string;
+  /** The peer's port, where the runtime knows it. */
+  readonly remotePort?: number;
   /**
    * Starts reading. Calling it again hands the transport over to a new sink
    * (the opening handshake reads the HTTP head, then hands over to the
