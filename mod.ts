@@ -35,6 +35,7 @@ export {
   DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_MESSAGE_SIZE,
   type Sendable,
+  type SendOptions,
   WebSocketConnection,
   type WebSocketConnectionOptions,
 } from "./src/connection.ts";

@@ -14,6 +14,7 @@ export {
   writeShared,
 } from "./connection/connection.ts";
 export type { Clock } from "./connection/liveness.ts";
+export type { SendOptions } from "./connection/sender.ts";
 export { ZlibSweeper } from "./extensions/zlib_sweeper.ts";
 export {
   type CloseInfo,

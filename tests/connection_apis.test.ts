@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { connect } from "../src/client.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { serve } from "../src/server.ts";
+import type { TracedFrame } from "../src/trace.ts";
 import { describe, test, withTimeout } from "./_test.ts";
 
 async function withServer(
@@ -131,5 +132,64 @@ describe("two for await loops on one connection", () => {
       }
       await ws.close();
     });
+  });
+});
+
+describe("send options", () => {
+  test("compress: false on a deflate connection: the server gets an uncompressed frame, the others compressed", async () => {
+    const { requestHandler } = await import("../src/server.ts");
+    const sent: TracedFrame[] = [];
+    const server = serve(
+      { hostname: "127.0.0.1", port: 0 },
+      requestHandler(async (ws) => {
+        for await (const msg of ws) await ws.sendAll(msg);
+      }, undefined, { compression: true }),
+    );
+    await server.ready;
+    try {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, {
+        pingInterval: 0,
+        compression: true,
+        trace: (frame) => {
+          if (frame.direction === "send" && (frame.opcode === 1 || frame.opcode === 2)) sent.push(frame);
+        },
+      });
+      assert.match(ws.extensions, /permessage-deflate/);
+      const big = "compressible ".repeat(1000);
+      await ws.sendAll(big);
+      await ws.sendAll(big, { compress: false });
+      await ws.send("tiny", { compress: true });
+      const echoes = [];
+      for (let i = 0; i < 3; i++) echoes.push((await withTimeout(ws.recv(), 5000, "an echo")).data);
+      assert.deepEqual(echoes, [big, big, "tiny"]);
+      assert.deepEqual(sent.map((f) => f.rsv & 4), [4, 0, 4]);
+      assert.ok(sent[0].length < big.length / 5 && sent[1].length === big.length, `lengths ${sent.map((f) => f.length)}`);
+      await ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a signal that aborts a send stuck behind a peer that never reads rejects it and drops the connection", async () => {
+    const server = serve({ hostname: "127.0.0.1", port: 0 }, async (ws) => {
+      await ws.closed; // never reads: the server stops reading its socket once its inbox is full
+    });
+    await server.ready;
+    try {
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0, maxBackpressure: Infinity });
+      await assert.rejects(ws.send("x", { signal: AbortSignal.abort(new Error("already")) }), /already/);
+      assert.equal(ws.readyState, WebSocketConnection.OPEN, "an already-aborted signal sends nothing and keeps the connection");
+      const chunk = new Uint8Array(1024 * 1024);
+      let rejected: unknown = null;
+      for (let i = 0; i < 256 && rejected === null; i++) {
+        await ws.sendAll(chunk, { signal: AbortSignal.timeout(300) }).catch((err) => (rejected = err));
+      }
+      assert.ok(rejected instanceof Error && (rejected.name === "TimeoutError" || rejected.name === "AbortError"), String(rejected));
+      const info = await withTimeout(ws.closed, 5000, "the drop");
+      assert.equal(info.code, 1006);
+      assert.equal((info.error?.cause as { code?: string } | undefined)?.code, "ERR_SEND_ABORTED");
+    } finally {
+      await server.close();
+    }
   });
 });

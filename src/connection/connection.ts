@@ -33,7 +33,7 @@ import {
   type Sendable,
   type WebSocketConnectionOptions,
 } from "./options.ts";
-import { Sender, type SenderHost } from "./sender.ts";
+import { Sender, type SenderHost, type SendOptions } from "./sender.ts";
 import { Writer, type WriterHost } from "./writer.ts";
 
 /**
@@ -548,6 +548,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * each send never grows memory without bound.
    *
    * @param msg What to send.
+   * @param options `compress` (with permessage-deflate: force or skip compressing this message) and
+   * `signal` (give up waiting for a peer that does not read: the send rejects and the connection is dropped).
    * @throws {RangeError} When the payload exceeds `maxFrameSize` (nothing is sent),
    * or a ping/pong exceeds 125 bytes.
    * @throws {ConnectionClosedError} After the closing handshake started.
@@ -564,9 +566,36 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * }
    * ```
    */
-  send(msg: Sendable): Promise<void> {
+  send(msg: Sendable, options?: SendOptions): Promise<void> {
+    if (options !== undefined) return this.#sendWith(options, () => this.#sender.send(msg, options.compress));
     if (this.#overBackpressure()) return this.#sendOverLimit(msg);
     return this.#sender.send(msg);
+  }
+
+  /** A send with options: the backpressure check, then `start`, bounded by the signal. */
+  #sendWith(options: SendOptions, start: () => Promise<void>): Promise<void> {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#overBackpressure()) return Promise.reject(this.#backpressureExceeded());
+    const sending = start();
+    if (signal === undefined) return sending;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        // Bytes of this message may already be in the socket: nothing may follow
+        // them, not even a close frame, so the transport is dropped.
+        if (!this.#terminated) {
+          this.#core.abandon(new WebSocketError("A send was aborted by its signal", {
+            code: "ERR_SEND_ABORTED",
+            cause: signal.reason,
+          }));
+          this.#transport.destroy();
+          this.#terminate();
+        }
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      sending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
   }
 
   /** A send while maxBackpressure bytes wait: refused unless it closes, or the connection is closed anyway. */
@@ -623,6 +652,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * messages never interleave.
    *
    * @param msg What to send.
+   * @param options `compress` and `signal`, as for {@link WebSocketConnection.send}.
    * @throws {ConnectionClosedError} After the closing handshake started.
    *
    * @example
@@ -634,7 +664,8 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * }
    * ```
    */
-  sendAll(msg: Sendable): Promise<void> {
+  sendAll(msg: Sendable, options?: SendOptions): Promise<void> {
+    if (options !== undefined) return this.#sendWith(options, () => this.#sender.sendAll(msg, options.compress));
     if (this.#overBackpressure()) return this.#sendOverLimit(msg);
     return this.#sender.sendAll(msg);
   }

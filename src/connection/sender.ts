@@ -15,6 +15,35 @@ import type { Protocol } from "../protocol/protocol.ts";
 import type { Sendable } from "./options.ts";
 import type { Writer } from "./writer.ts";
 
+/**
+ * Per-send choices: see `WebSocketConnection.send`.
+ *
+ * @example Skip compressing already-compressed bytes, and give up after 5 s
+ * ```ts
+ * import type { SendOptions, WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * async function sendJpeg(ws: WebSocketConnection, jpeg: Uint8Array): Promise<void> {
+ *   const options: SendOptions = { compress: false, signal: AbortSignal.timeout(5000) };
+ *   await ws.sendAll(jpeg, options);
+ * }
+ * ```
+ */
+export interface SendOptions {
+  /**
+   * On a connection with permessage-deflate: `false` sends this message
+   * uncompressed, `true` compresses it whatever its size; by default the
+   * `threshold` decides. Ignored without compression.
+   */
+  compress?: boolean;
+  /**
+   * Gives up waiting: when it aborts before the send resolved (a peer that
+   * does not read), the send rejects with its reason and the connection is
+   * dropped (nothing half-sent can be followed by more frames). Already
+   * aborted: the send rejects and nothing is sent.
+   */
+  signal?: AbortSignal;
+}
+
 /** What the sender asks of its connection. */
 export interface SenderHost {
   /** The close the application asked for, once it did (the frame may still wait behind a sendAll). */
@@ -59,8 +88,8 @@ export class Sender {
   }
 
   /** One frame; see `WebSocketConnection.send`. */
-  send(msg: Sendable): Promise<void> {
-    if (msg instanceof Blob) return this.#sendBlob(msg, false);
+  send(msg: Sendable, compress?: boolean): Promise<void> {
+    if (msg instanceof Blob) return this.#sendBlob(msg, false, compress);
     // Hot path: a whole text or binary message with nothing in the way is
     // written without an async function's promise and ticks.
     const host = this.#host;
@@ -77,10 +106,10 @@ export class Sender {
         return Promise.reject(err);
       }
     }
-    return this.#sendMessage(msg);
+    return this.#sendMessage(msg, compress);
   }
 
-  async #sendMessage(msg: Sendable): Promise<void> {
+  async #sendMessage(msg: Sendable, compress?: boolean): Promise<void> {
     const message = toMessage(msg);
     const type = message.type;
     if (type === "close") return this.#host.close(message);
@@ -95,13 +124,13 @@ export class Sender {
       await this.busy;
       this.#checkOpen();
     }
-    const queued = this.#writeData(message.data, type, !message.partial);
+    const queued = this.#writeData(message.data, type, !message.partial, compress);
     return queued === undefined ? this.#writer.ready() : queued;
   }
 
   /** A message of any size; see `WebSocketConnection.sendAll`. */
-  async sendAll(msg: Sendable): Promise<void> {
-    if (msg instanceof Blob) return this.#sendBlob(msg, true);
+  async sendAll(msg: Sendable, compress?: boolean): Promise<void> {
+    if (msg instanceof Blob) return this.#sendBlob(msg, true, compress);
     const message = toMessage(msg);
     const type = message.type;
     if (type !== "text" && type !== "binary") return this.send(message);
@@ -117,7 +146,7 @@ export class Sender {
     // encoded, to decide.
     const fits = typeof data === "string" ? data.length * 3 <= max || utf8Length(data) <= max : data.length <= max;
     if (fits) {
-      const queued = this.#writeData(data, type, !message.partial);
+      const queued = this.#writeData(data, type, !message.partial, compress);
       return queued === undefined ? this.#writer.ready() : queued;
     }
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
@@ -129,7 +158,7 @@ export class Sender {
         // Keep multi-byte characters whole within a text frame.
         if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
         const last = end === bytes.length;
-        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial);
+        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial, compress);
         start = end;
         await (queued ?? this.#writer.ready());
         if (!last) this.#checkOpen();
@@ -145,7 +174,7 @@ export class Sender {
    * meanwhile wait behind it (as behind `sendAll`), so order is kept.
    * `all` fragments as `sendAll` does; otherwise it is one frame.
    */
-  async #sendBlob(blob: Blob, all: boolean): Promise<void> {
+  async #sendBlob(blob: Blob, all: boolean, compress?: boolean): Promise<void> {
     this.#checkAccepting();
     while (this.busy !== null) {
       await this.busy;
@@ -159,7 +188,8 @@ export class Sender {
       for (let start = 0; start === 0 || start < bytes.length; start += step) {
         this.#checkOpen();
         const end = Math.min(start + step, bytes.length);
-        await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length) ?? this.#writer.ready());
+        await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length, compress) ??
+          this.#writer.ready());
       }
     } finally {
       this.busy = null;
@@ -181,15 +211,15 @@ export class Sender {
   }
 
   /** Writes one data frame: a string is encoded straight into the frame. */
-  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin);
+  #writeData(data: string | Uint8Array, type: MessageType, fin: boolean, compress?: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin, compress);
     this.#core.sendData(data, type, fin);
     if (fin) this.#host.messageEnded();
     return undefined;
   }
 
-  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin);
+  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean, compress?: boolean): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin, compress);
     this.#core.sendFragment(type, payload, fin);
     if (fin) this.#host.messageEnded();
     return undefined;
@@ -200,11 +230,16 @@ export class Sender {
    * resolves once it is written and the transport can take more), or
    * written at once when small and nothing waits ahead of it (undefined).
    */
-  #writeDeflated(data: string | Uint8Array, type: MessageType, fin: boolean): Promise<void> | undefined {
+  #writeDeflated(
+    data: string | Uint8Array,
+    type: MessageType,
+    fin: boolean,
+    compress?: boolean,
+  ): Promise<void> | undefined {
     const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
     this.#core.checkFrameSize(payload.length);
     const opcode = this.#core.dataOpcode(type, fin);
-    const sent = this.#deflate!.send(opcode, payload, fin)?.then(() => this.#writer.ready());
+    const sent = this.#deflate!.send(opcode, payload, fin, compress)?.then(() => this.#writer.ready());
     if (fin) this.#host.messageEnded();
     return sent;
   }

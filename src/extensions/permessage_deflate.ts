@@ -520,16 +520,17 @@ export class PerMessageDeflate implements IdleReleasable {
   /**
    * Sends one data frame. Whether a message is compressed is decided by its
    * first frame's size against `threshold`; its continuation frames follow
-   * suit (RSV1 only on the first, §6). Returns undefined when the frame was
-   * written at once, or a promise that resolves once it was written.
+   * suit (RSV1 only on the first, §6). `force` overrides the threshold for
+   * a message's first frame. Returns undefined when the frame was written at
+   * once, or a promise that resolves once it was written.
    */
-  send(opcode: Opcode, payload: Uint8Array, fin: boolean): Promise<void> | undefined {
+  send(opcode: Opcode, payload: Uint8Array, fin: boolean, force?: boolean): Promise<void> | undefined {
     let compress: boolean;
     if (opcode === Opcode.Continuation) {
       compress = this.#outCompressed;
       if (fin) this.#outCompressed = false;
     } else {
-      compress = payload.length >= this.#threshold;
+      compress = force ?? payload.length >= this.#threshold;
       this.#outCompressed = compress && !fin;
     }
     const frame: Frame = { fin, opcode, payload, rsv1: compress && opcode !== Opcode.Continuation };
