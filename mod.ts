@@ -34,6 +34,7 @@ export {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_MESSAGE_SIZE,
+  type IncomingStream,
   type Sendable,
   type SendOptions,
   WebSocketConnection,

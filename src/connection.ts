@@ -7,6 +7,7 @@
 
 export {
   attachHub,
+  type IncomingStream,
   SHARED_CLOSED,
   SHARED_DROPPED,
   type SharedMessage,

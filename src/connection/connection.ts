@@ -79,6 +79,35 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
   return writeSharedTo(ws, shared);
 }
 
+/** A stream or async iterable of chunks (not a Blob or a Message): sendAll streams it. */
+function isByteSource(value: unknown): value is AsyncIterable<Uint8Array> {
+  return typeof value === "object" && value !== null && !(value instanceof Blob) &&
+    (Symbol.asyncIterator in value || typeof (value as ReadableStream).getReader === "function");
+}
+
+/**
+ * One message arriving as a stream of its payload, from
+ * {@link WebSocketConnection.recvStream}.
+ *
+ * @example
+ * ```ts
+ * import type { IncomingStream, WebSocketConnection } from "@streamsock/streamsock";
+ *
+ * async function size(ws: WebSocketConnection): Promise<number> {
+ *   const incoming: IncomingStream = await ws.recvStream();
+ *   let bytes = 0;
+ *   for await (const chunk of incoming.readable) bytes += chunk.length;
+ *   return bytes;
+ * }
+ * ```
+ */
+export interface IncomingStream {
+  /** The message's type. */
+  type: "text" | "binary";
+  /** Its payload, frame by frame; text as UTF-8. */
+  readable: ReadableStream<Uint8Array>;
+}
+
 /** The class of a connection's hooks object; assigned in WebSocketConnection's static block. */
 let Hooks: new (ws: WebSocketConnection) =>
   & ProtocolSink
@@ -491,6 +520,64 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   /**
+   * Receives the next text or binary message as a stream of its payload
+   * (text as UTF-8), frame by frame as the reader pulls: a message larger than
+   * memory is never held whole, and while the reader is slow the connection
+   * stops reading its socket, so TCP slows the sender. Pings and pongs in
+   * between are skipped (pings are still answered). Finish reading (or cancel)
+   * the stream before receiving anything else.
+   *
+   * @returns The message's type and its payload.
+   * @throws {ConnectionClosedError} When the connection closes before a message starts.
+   *
+   * @example Save the next message to a file, with flat memory
+   * ```ts ignore
+   * import { createWriteStream } from "node:fs";
+   * import { Writable } from "node:stream";
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function save(ws: WebSocketConnection, path: string): Promise<void> {
+   *   const { readable } = await ws.recvStream();
+   *   await readable.pipeTo(Writable.toWeb(createWriteStream(path)));
+   * }
+   * ```
+   */
+  async recvStream(): Promise<IncomingStream> {
+    let first = await this.recv();
+    while (first.type === "ping" || first.type === "pong") first = await this.recv();
+    if (first.type === "close") throw this.#closedError();
+    const type = first.type as "text" | "binary";
+    const bytesOf = (msg: Message) => typeof msg.data === "string" ? new TextEncoder().encode(msg.data) : msg.data;
+    let head: Message | null = first;
+    let ended = false;
+    const readable = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        let msg = head;
+        head = null;
+        while (msg === null || msg.type === "ping" || msg.type === "pong") msg = await this.recv();
+        if (msg.type === "close") {
+          controller.error(this.#closedError());
+          return;
+        }
+        controller.enqueue(bytesOf(msg));
+        if (!msg.partial) {
+          ended = true;
+          controller.close();
+        }
+      },
+      cancel: async () => {
+        // The rest of the message is read and dropped, so the next receive starts clean.
+        while (!ended) {
+          const msg = await this.recv();
+          if (msg.type === "close") return;
+          if ((msg.type === "text" || msg.type === "binary") && !msg.partial) ended = true;
+        }
+      },
+    }, { highWaterMark: 0 });
+    return { type, readable };
+  }
+
+  /**
    * Iterates over whole text and binary messages, skipping pings and pongs,
    * until the peer closes. Ends normally after a close frame; throws the
    * failure when the connection fails or the transport is lost.
@@ -651,7 +738,11 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * character boundaries. Other sends wait until all its frames are out, so
    * messages never interleave.
    *
-   * @param msg What to send.
+   * A `ReadableStream` or async iterable of `Uint8Array` chunks (a file,
+   * a socket, a generator) is sent as one binary message as the chunks
+   * arrive, with flat memory however large it is.
+   *
+   * @param msg What to send, or a stream of its bytes.
    * @param options `compress` and `signal`, as for {@link WebSocketConnection.send}.
    * @throws {ConnectionClosedError} After the closing handshake started.
    *
@@ -664,7 +755,10 @@ export class WebSocketConnection implements AsyncIterable<Message> {
    * }
    * ```
    */
-  sendAll(msg: Sendable, options?: SendOptions): Promise<void> {
+  sendAll(msg: Sendable | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, options?: SendOptions): Promise<void> {
+    if (isByteSource(msg)) {
+      return this.#sendWith(options ?? {}, () => this.#sender.sendStream(msg, options?.compress));
+    }
     if (options !== undefined) return this.#sendWith(options, () => this.#sender.sendAll(msg, options.compress));
     if (this.#overBackpressure()) return this.#sendOverLimit(msg);
     return this.#sender.sendAll(msg);

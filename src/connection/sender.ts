@@ -170,6 +170,46 @@ export class Sender {
   }
 
   /**
+   * A binary message whose payload comes from a stream of chunks, sent as
+   * they arrive: each chunk in frames of at most maxFrameSize, waiting for
+   * the transport between them, one chunk held back so the last frame can
+   * carry FIN. Other sends wait until it is done, as behind `sendAll`.
+   */
+  async sendStream(source: AsyncIterable<Uint8Array>, compress?: boolean): Promise<void> {
+    this.#checkAccepting();
+    while (this.busy !== null) {
+      await this.busy;
+      this.#checkOpen();
+    }
+    let release!: () => void;
+    this.busy = new Promise((resolve) => (release = resolve));
+    const max = this.#maxFrameSize;
+    const write = async (bytes: Uint8Array, last: boolean) => {
+      let start = 0;
+      do {
+        const end = Math.min(start + max, bytes.length);
+        const fin = last && end === bytes.length;
+        await (this.#writeFrame("binary", bytes.subarray(start, end), fin, compress) ?? this.#writer.ready());
+        if (!fin) this.#checkOpen();
+        start = end;
+      } while (start < bytes.length);
+    };
+    try {
+      let held: Uint8Array | null = null;
+      for await (const chunk of source) {
+        if (!(chunk instanceof Uint8Array)) throw new TypeError("A stream sent with sendAll must yield Uint8Arrays");
+        if (chunk.length === 0) continue;
+        if (held !== null) await write(held, false);
+        held = chunk;
+      }
+      await write(held ?? new Uint8Array(0), true);
+    } finally {
+      this.busy = null;
+      release();
+    }
+  }
+
+  /**
    * A Blob's bytes can only be read asynchronously: sends and a close issued
    * meanwhile wait behind it (as behind `sendAll`), so order is kept.
    * `all` fragments as `sendAll` does; otherwise it is one frame.
