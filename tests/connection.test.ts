@@ -478,3 +478,28 @@ describe("backpressure over TCP", () => {
     await closeBoth(pair);
   });
 });
+
+// Both peers wait to send while the other is still reading: with reading
+// paused on every congestion, each would wait for the other forever.
+describe("two peers sending large messages to each other at once", () => {
+  test("both keep reading while they wait to send, so neither waits for the other forever", async () => {
+    const { client, server } = memoryPair({ maxFrameSize: 256 * 1024 });
+    const payload = new Uint8Array(4 * 1024 * 1024).fill(7);
+    const count = 4;
+    const exchange = async (ws: typeof client) => {
+      const reading = (async () => {
+        let got = 0;
+        for await (const msg of ws) {
+          assert.equal((msg.data as Uint8Array).length, payload.length);
+          if (++got === count) return got;
+        }
+        return got;
+      })();
+      for (let i = 0; i < count; i++) await ws.sendAll(payload);
+      return reading;
+    };
+    const [a, b] = await withTimeout(Promise.all([exchange(client), exchange(server)]), 20_000, "the exchange");
+    assert.deepEqual([a, b], [count, count]);
+    await client.close();
+  });
+});

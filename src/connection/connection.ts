@@ -43,6 +43,8 @@ import { Writer, type WriterHost } from "./writer.ts";
  */
 const FRAMES_PER_TURN = 512;
 const NO_BYTES = new Uint8Array(0);
+/** Queued bytes beyond the application's frames that still do not pause reading while it waits to send. */
+const CONGESTION_SLACK = 1024 * 1024;
 
 // ------------------------------------------------------------------------
 // SEAM for topics. src/pubsub/hub.ts reaches the connection only through
@@ -454,9 +456,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     // Once the core stopped processing (a close frame arrived, or we failed
     // the connection) bytes are discarded as they come, so there is nothing
     // to hold back, and the transport must be read to see the peer's EOF.
+    // Congestion pauses reading when nobody paces it (our automatic pongs
+    // to a peer that floods pings and never reads them), or when far more is
+    // queued than one frame of the application's (pongs on top of it).
+    const writer = this.#writer;
+    const congested = writer.congested &&
+      (!writer.senderWaiting || this.bufferedAmount > 2 * this.#maxFrameSize + CONGESTION_SLACK);
     const shouldPause = this.#core.receiving &&
-      (this.#inbox.full || this.#yielding || this.#writer.congested ||
-        (this.#deflate !== null && this.#deflate.backlogged));
+      (this.#inbox.full || this.#yielding || congested || (this.#deflate !== null && this.#deflate.backlogged));
     if (shouldPause !== this.#paused && !this.#terminated) {
       this.#paused = shouldPause;
       if (shouldPause) this.#transport.pause();

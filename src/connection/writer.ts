@@ -170,7 +170,20 @@ export class Writer {
   ready(): Promise<void> {
     if (!this.congested && this.#outBytes < FLUSH_THRESHOLD) return RESOLVED;
     if (this.#closedError !== null) return Promise.reject(this.#closedError);
-    return new Promise((resolve, reject) => (this.#drainWaiters ??= []).push({ resolve, reject }));
+    const waiting = new Promise<void>((resolve, reject) => (this.#drainWaiters ??= []).push({ resolve, reject }));
+    // A sender now waits: reading may have to go on (see `senderWaiting`).
+    if (this.#drainWaiters!.length === 1) this.#host.congestionChanged();
+    return waiting;
+  }
+
+  /**
+   * Whether the application waits for drain: the congestion is then its own
+   * sending, which it paces, and the connection must keep reading, or two
+   * peers that both send large messages while reading each other's would
+   * each wait for the other to read.
+   */
+  get senderWaiting(): boolean {
+    return this.#drainWaiters !== null && this.#drainWaiters.length > 0;
   }
 
   /** The transport can take more. */
