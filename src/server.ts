@@ -643,9 +643,9 @@ function acceptStream(
  * @example
  * ```ts
  * import { createServer } from "node:http2";
- * import { http2Handler, type Http2Handler } from "@streamsock/streamsock";
+ * import { http2Handler, type Http2Handler, type WebSocketConnection } from "@streamsock/streamsock";
  *
- * const handler: Http2Handler = http2Handler((ws) => ws.send("hello"));
+ * const handler: Http2Handler = http2Handler((ws: WebSocketConnection) => ws.send("hello"));
  * const server = createServer({ settings: { enableConnectProtocol: true } }).on("stream", handler);
  * server.close();
  * ```
