@@ -49,7 +49,7 @@ const LABEL_WIDTH = 250;
 const NOTE_SPACE = 310;
 const ROW = 24;
 const BAR = 16;
-const FONT = "font-family=\"Helvetica, Arial, sans-serif\"";
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
 
 function escape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -120,7 +120,9 @@ export function barChart(chart: Chart): string {
   // Grid lines and their labels.
   for (let v = 0; v <= top + step / 2; v += step) {
     const x = x0 + scale(v);
-    out.push(`<line x1="${x}" y1="${plotTop}" x2="${x}" y2="${plotTop + plotHeight}" stroke="#e2e8f0" stroke-width="1"/>`);
+    out.push(
+      `<line x1="${x}" y1="${plotTop}" x2="${x}" y2="${plotTop + plotHeight}" stroke="#e2e8f0" stroke-width="1"/>`,
+    );
     out.push(
       `<text x="${x}" y="${plotTop + plotHeight + 14}" ${FONT} font-size="11" fill="#64748b" text-anchor="middle">${
         escape(short(v))
@@ -131,11 +133,13 @@ export function barChart(chart: Chart): string {
     const rowTop = plotTop + i * ROW;
     const mid = rowTop + ROW / 2;
     if (bar.groupStart && i > 0) {
-      out.push(`<line x1="16" y1="${rowTop}" x2="${WIDTH - 16}" y2="${rowTop}" stroke="#cbd5e1" stroke-dasharray="3 3"/>`);
+      out.push(
+        `<line x1="16" y1="${rowTop}" x2="${WIDTH - 16}" y2="${rowTop}" stroke="#cbd5e1" stroke-dasharray="3 3"/>`,
+      );
     }
     out.push(
       `<text x="${LABEL_WIDTH}" y="${mid + 4}" ${FONT} font-size="12.5" fill="#0f172a" text-anchor="end"${
-        bar.kind === "streamsock" ? " font-weight=\"bold\"" : ""
+        bar.kind === "streamsock" ? ' font-weight="bold"' : ""
       }>${escape(bar.label)}</text>`,
     );
     if (!Number.isFinite(bar.value)) {
@@ -144,11 +148,15 @@ export function barChart(chart: Chart): string {
     }
     const w = Math.max(1, scale(bar.value));
     out.push(
-      `<rect x="${x0}" y="${mid - BAR / 2}" width="${w.toFixed(1)}" height="${BAR}" rx="2" fill="${COLOURS[bar.kind]}"/>`,
+      `<rect x="${x0}" y="${mid - BAR / 2}" width="${w.toFixed(1)}" height="${BAR}" rx="2" fill="${
+        COLOURS[bar.kind]
+      }"/>`,
     );
     const note = bar.note ? `<tspan dx="8" fill="#475569">${escape(bar.note)}</tspan>` : "";
     out.push(
-      `<text x="${(x0 + w + 6).toFixed(1)}" y="${mid + 4}" ${FONT} font-size="12" fill="#0f172a"><tspan font-weight="bold">${
+      `<text x="${(x0 + w + 6).toFixed(1)}" y="${
+        mid + 4
+      }" ${FONT} font-size="12" fill="#0f172a"><tspan font-weight="bold">${
         escape(format(bar.value, digits))
       }</tspan>${note}</text>`,
     );
