@@ -8,6 +8,9 @@
 //   loadgen pipeline HOST PORT CONNS WINDOW SIZE text|binary WARMUP_S SECONDS
 //       CONNS connections, WINDOW messages of SIZE bytes in flight on each;
 //       prints {"messages":..,"seconds":..,"rate":..,"bytesPerSecond":..}
+//   loadgen raw HOST PORT CONNS WINDOW SIZE WARMUP_S SECONDS
+//       the raw TCP ceiling: like pipeline without WebSocket (no handshake,
+//       no frame headers), against bench/servers/raw_tcp_echo.ts
 //   loadgen pingpong HOST PORT SIZE WARMUP_S SECONDS
 //       one connection, one message in flight; prints latency percentiles in us
 //   loadgen idle HOST PORT CONNS
@@ -63,9 +66,8 @@ static void die(const char* what) {
   exit(1);
 }
 
-// Connects, runs the opening handshake (the key is fixed: the server only has
-// to answer 101), and returns the socket with Nagle off.
-static int open_ws(const char* host, int port, const char* extensions = nullptr) {
+// Connects and returns the socket with Nagle off.
+static int open_tcp(const char* host, int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket");
   sockaddr_in addr{};
@@ -75,6 +77,13 @@ static int open_ws(const char* host, int port, const char* extensions = nullptr)
   if (connect(fd, (sockaddr*)&addr, sizeof addr) < 0) die("connect");
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// Connects, runs the opening handshake (the key is fixed: the server only has
+// to answer 101), and returns the socket with Nagle off.
+static int open_ws(const char* host, int port, const char* extensions = nullptr) {
+  int fd = open_tcp(host, port);
   std::string req = "GET / HTTP/1.1\r\nHost: " + std::string(host) + ":" + std::to_string(port) +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
@@ -164,11 +173,13 @@ struct Conn {
   bool want_out = false;
 };
 
+// raw: no WebSocket at all (the raw TCP ceiling): no handshake, each "message"
+// is SIZE bytes of 'a' and its echo the same SIZE bytes.
 static int run_pipeline(const char* host, int port, int conns, int window, size_t size, bool text, double warmup,
-                        double seconds) {
-  std::vector<uint8_t> frame = client_frame(size, text);
+                        double seconds, bool raw = false) {
+  std::vector<uint8_t> frame = raw ? std::vector<uint8_t>(size, 'a') : client_frame(size, text);
   const size_t flen = frame.size();
-  const size_t elen = server_frame_len(size);
+  const size_t elen = raw ? size : server_frame_len(size);
   // WINDOW + 1 frames back to back: any run of whole frames starting at any
   // offset (mod flen) is one contiguous slice.
   std::vector<uint8_t> out;
@@ -177,7 +188,7 @@ static int run_pipeline(const char* host, int port, int conns, int window, size_
   int ep = epoll_create1(0);
   std::vector<Conn> cs(conns);
   for (int i = 0; i < conns; i++) {
-    cs[i].fd = open_ws(host, port);
+    cs[i].fd = raw ? open_tcp(host, port) : open_ws(host, port);
     set_nonblocking(cs[i].fd);
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -577,6 +588,10 @@ int main(int argc, char** argv) {
   if (mode == "pipeline" && argc == 10) {
     return run_pipeline(host, port, atoi(argv[4]), atoi(argv[5]), strtoull(argv[6], 0, 10),
                         std::string(argv[7]) == "text", atof(argv[8]), atof(argv[9]));
+  }
+  if (mode == "raw" && argc == 9) {
+    return run_pipeline(host, port, atoi(argv[4]), atoi(argv[5]), strtoull(argv[6], 0, 10), false, atof(argv[7]),
+                        atof(argv[8]), true);
   }
   if (mode == "pingpong" && argc == 7) return run_pingpong(host, port, strtoull(argv[4], 0, 10), atof(argv[5]), atof(argv[6]));
   if (mode == "deflate" && argc == 9) {

@@ -16,6 +16,10 @@
 // with g++ (and zlib, for (f)). Scenarios (g) fan-out and (h) fan-out across
 // two processes through Redis use bench/fanout/ (servers and a Node load
 // generator on raw sockets); (h) needs redis-server and is skipped without it.
+// The raw TCP ceiling of (c) and (e) bulk is bench/servers/raw_tcp_echo.ts
+// (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Each scenario's
+// chart is written to docs/charts/<scenario>.svg (bench/chart.ts); a long run
+// shows its progress on stderr (bench/progress.ts).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -23,6 +27,8 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { RedisServer, redisServerBinary } from "../tests/_redis.ts";
+import { type Bar, barChart, type BarKind } from "./chart.ts";
+import { Progress, type Step } from "./progress.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -49,7 +55,8 @@ const WRITE = !process.argv.includes("--no-write");
 interface ServerSpec {
   name: string;
   runtime: "node" | "deno" | "bun";
-  kind: "streamsock" | "ws" | "native";
+  /** raw: the raw TCP ceiling, an echo without WebSocket, measured in (c) only. */
+  kind: "streamsock" | "ws" | "native" | "raw";
   cmd: string[];
   env?: Record<string, string>;
   /** Why the server is left out of scenario (f), when it cannot speak permessage-deflate. */
@@ -67,6 +74,7 @@ const ALL_SERVERS: ServerSpec[] = [
   },
   { name: "node ws", runtime: "node", kind: "ws", cmd: [NODE, srv("ws_server.mjs")], env: { WS_NO_BUFFER_UTIL: "1" } },
   { name: "node ws+bufferutil", runtime: "node", kind: "ws", cmd: [NODE, srv("ws_server.mjs")] },
+  { name: "node raw TCP ceiling", runtime: "node", kind: "raw", cmd: [NODE, "--import", "tsx", srv("raw_tcp_echo.ts")] },
   { name: "deno streamsock serve", runtime: "deno", kind: "streamsock", cmd: [DENO, "run", "-A", srv("streamsock_serve.ts")] },
   {
     name: "deno streamsock requestHandler",
@@ -81,9 +89,11 @@ const ALL_SERVERS: ServerSpec[] = [
     cmd: [DENO, "run", "-A", srv("deno_native.ts")],
     noDeflate: "not supported: Deno.upgradeWebSocket has no permessage-deflate",
   },
+  { name: "deno raw TCP ceiling", runtime: "deno", kind: "raw", cmd: [DENO, "run", "-A", srv("raw_tcp_echo.ts")] },
   { name: "bun streamsock serve", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_serve.ts")] },
   { name: "bun streamsock requestHandler", runtime: "bun", kind: "streamsock", cmd: [BUN, srv("streamsock_request_handler.ts")] },
   { name: "bun native", runtime: "bun", kind: "native", cmd: [BUN, srv("bun_native.ts")] },
+  { name: "bun raw TCP ceiling", runtime: "bun", kind: "raw", cmd: [BUN, srv("raw_tcp_echo.ts")] },
 ];
 const SERVERS = ALL_SERVERS.filter((s) => SERVER_FILTER.length === 0 || SERVER_FILTER.some((f) => s.name.includes(f)));
 
@@ -176,6 +186,12 @@ async function measureServer(spec: ServerSpec): Promise<void> {
   const server = await start(spec.cmd, SERVER_CORE, spec.env);
   try {
     const t = SECONDS * 1000 + 30_000;
+    if (spec.kind === "raw") {
+      // The raw TCP ceiling of (c): the same 16 MiB, one in flight, no WebSocket.
+      const r = await runJson(loadgen("raw", HOST, server.port, 1, 1, 16 * MiB, 1, SECONDS), LOAD_CORE, t);
+      record(results, "c", spec.name, r.bytesPerSecond / 1e6);
+      return;
+    }
     if (ONLY.includes("a")) {
       for (const type of ["binary", "text"]) {
         const r = await runJson(loadgen("pipeline", HOST, server.port, 50, 32, 32, type, 1, SECONDS), LOAD_CORE, t);
@@ -193,7 +209,7 @@ async function measureServer(spec: ServerSpec): Promise<void> {
       record(results, "c", spec.name, r.bytesPerSecond / 1e6);
     }
   } catch (err) {
-    console.error(`${spec.name}: ${(err as Error).message}`);
+    warn(`${spec.name}: ${(err as Error).message}`);
   } finally {
     await server.stop();
   }
@@ -205,7 +221,7 @@ const DEFLATE = { conns: 50, window: 8, size: 1200 };
 
 /** Scenario (f): the same echo with permessage-deflate, on a server started with BENCH_DEFLATE=1. */
 async function measureDeflate(spec: ServerSpec): Promise<void> {
-  if (spec.noDeflate) return;
+  if (spec.noDeflate || spec.kind === "raw") return;
   const server = await start(spec.cmd, SERVER_CORE, { ...spec.env, BENCH_DEFLATE: "1" });
   try {
     const { conns, window, size } = DEFLATE;
@@ -220,7 +236,7 @@ async function measureDeflate(spec: ServerSpec): Promise<void> {
     record(extra, "f-reply-bytes", spec.name, r.replyBytes);
     record(extra, "f-request-bytes", spec.name, r.requestBytes);
   } catch (err) {
-    console.error(`${spec.name} (deflate): ${(err as Error).message}`);
+    warn(`${spec.name} (deflate): ${(err as Error).message}`);
     record(results, "f", spec.name, NaN);
     record(results, "f-mbps", spec.name, NaN);
   } finally {
@@ -245,7 +261,7 @@ async function measureIdle(spec: ServerSpec): Promise<void> {
     const after = rssBytes(server.pid);
     record(results, "d", spec.name, (after - before) / IDLE_CONNECTIONS);
   } catch (err) {
-    console.error(`${spec.name} (idle): ${(err as Error).message}`);
+    warn(`${spec.name} (idle): ${(err as Error).message}`);
   } finally {
     for (const h of holders) await h.stop();
     await server.stop();
@@ -255,13 +271,13 @@ async function measureIdle(spec: ServerSpec): Promise<void> {
 interface ClientSpec {
   name: string;
   runtime: "node" | "deno" | "bun";
-  kind: "streamsock" | "ws" | "native";
+  kind: "streamsock" | "ws" | "native" | "raw";
   cmd: string[];
 }
 const cli = join(root, "bench", "clients", "client.ts");
 const CLIENTS: ClientSpec[] = (["node", "deno", "bun"] as const).flatMap((runtime) =>
-  (["streamsock", "ws", "native"] as const).map((kind) => ({
-    name: `${runtime} ${kind === "native" ? "native WebSocket" : kind}`,
+  (["streamsock", "ws", "native", "raw"] as const).map((kind) => ({
+    name: `${runtime} ${kind === "native" ? "native WebSocket" : kind === "raw" ? "raw TCP ceiling" : kind}`,
     runtime,
     kind,
     cmd: runtime === "node"
@@ -272,23 +288,32 @@ const CLIENTS: ClientSpec[] = (["node", "deno", "bun"] as const).flatMap((runtim
   }))
 );
 
-/** Scenario (e): each client against Bun's native server. */
-async function measureClients(round: number): Promise<void> {
+/**
+ * Scenario (e): each client against Bun's native server; in bulk, the raw TCP
+ * ceiling of each runtime against Bun's raw TCP echo (same bytes, no WebSocket).
+ */
+async function measureClients(round: number, progress: Progress): Promise<void> {
   const server = await start(ALL_SERVERS.find((s) => s.name === "bun native")!.cmd, SERVER_CORE);
+  let raw: Running | undefined;
   try {
+    raw = await start(ALL_SERVERS.find((s) => s.name === "bun raw TCP ceiling")!.cmd, SERVER_CORE);
     const order = rotate(CLIENTS, round);
     for (const mode of ["small", "bulk"]) {
       for (const c of order) {
+        if (c.kind === "raw" && mode !== "bulk") continue;
+        progress.detail(`${c.name} (${mode})`);
+        const port = c.kind === "raw" ? raw.port : server.port;
         try {
-          const r = await runJson([...c.cmd, mode, String(server.port), "1", String(SECONDS)], LOAD_CORE, SECONDS * 1000 + 30_000);
+          const r = await runJson([...c.cmd, mode, String(port), "1", String(SECONDS)], LOAD_CORE, SECONDS * 1000 + 30_000);
           record(results, `e-${mode}`, c.name, mode === "bulk" ? r.bytesPerSecond / 1e6 : r.rate);
         } catch (err) {
-          console.error(`${c.name} (${mode}): ${(err as Error).message}`);
+          warn(`${c.name} (${mode}): ${(err as Error).message}`);
           record(results, `e-${mode}`, c.name, NaN);
         }
       }
     }
   } finally {
+    await raw?.stop();
     await server.stop();
   }
 }
@@ -323,7 +348,7 @@ async function measureFanout(spec: { name: string; cmd: string[] }): Promise<voi
     record(results, "g-p50", spec.name, r.p50 / 1000);
     record(results, "g-p99", spec.name, r.p99 / 1000);
   } catch (err) {
-    console.error(`${spec.name} (fan-out): ${(err as Error).message}`);
+    warn(`${spec.name} (fan-out): ${(err as Error).message}`);
     record(results, "g", spec.name, NaN);
   } finally {
     await server.stop();
@@ -351,7 +376,7 @@ async function measureRedisFanout(runtime: "node" | "deno" | "bun", redisUrl: st
     record(results, "h-p50", name, r.p50 / 1000);
     record(results, "h-p99", name, r.p99 / 1000);
   } catch (err) {
-    console.error(`${name}: ${(err as Error).message}`);
+    warn(`${name}: ${(err as Error).message}`);
     record(results, "h", name, NaN);
   } finally {
     for (const server of servers) await server.stop();
@@ -372,8 +397,11 @@ function fanoutTables(): string[] {
     );
   };
   if (results["g"]) {
+    const title = `(g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B binary, ${window} messages in flight (delivered msgs/s)`;
     lines.push(
-      `### (g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B binary, ${window} messages in flight (delivered msgs/s)`,
+      `### ${title}`,
+      "",
+      chartImage("g", title),
       "",
       "| server | delivered msgs/s median | spread | p50 ms | p99 ms | vs node ws broadcast loop (same run) | vs bun native (same run) |",
       "|---|---:|---:|---:|---:|---:|---:|",
@@ -387,8 +415,13 @@ function fanoutTables(): string[] {
     lines.push("");
   }
   if (results["h"]) {
+    const title = `(h) fan-out across two processes through Redis: publisher on one, ${
+      fmt(subscribers)
+    } subscribers on the other (delivered msgs/s)`;
     lines.push(
-      `### (h) fan-out across two processes through Redis: publisher on one, ${fmt(subscribers)} subscribers on the other (delivered msgs/s)`,
+      `### ${title}`,
+      "",
+      chartImage("h", title),
       "",
       "| server | delivered msgs/s median | spread | p50 publish-to-receive ms | p99 ms |",
       "|---|---:|---:|---:|---:|",
@@ -452,36 +485,68 @@ function referenceFor(spec: ServerSpec, scenario: string): string {
   return `${spec.runtime} native`;
 }
 
+/** The raw TCP ceiling row of a runtime in a scenario, when the run measured it. */
+function ceilingFor(scenario: string, runtime: string): string | undefined {
+  const name = `${runtime} raw TCP ceiling`;
+  return results[scenario]?.[name] ? name : undefined;
+}
+
+/** The chart of a scenario, shown above its table (written by writeCharts()). */
+const chartImage = (key: string, title: string) => `![${title}](charts/${key}.svg)`;
+
 function table(): string {
   const lines: string[] = [];
   for (const sc of SCENARIOS) {
     if (!results[sc.key]) continue;
+    const ceilings = ALL_SERVERS.some((s) => s.kind === "raw" && results[sc.key][s.name]);
     lines.push(`### ${sc.title} (${sc.unit}${sc.lowerIsBetter ? ", lower is better" : ""})`, "");
-    lines.push("| server | median | spread | vs ws plain (same run) | vs best ws / native (same run) |", "|---|---:|---:|---:|---:|");
+    lines.push(chartImage(sc.key, sc.title), "");
+    lines.push(
+      `| server | median | spread | vs ws plain (same run) | vs best ws / native (same run) |${
+        ceilings ? " vs raw TCP ceiling on its runtime (same run) |" : ""
+      }`,
+      `|---|---:|---:|---:|---:|${ceilings ? "---:|" : ""}`,
+    );
     for (const spec of ALL_SERVERS) {
       const xs = results[sc.key][spec.name];
       if (!xs) continue;
       const ref = referenceFor(spec, sc.key);
       const vsWs = ratio(sc.key, spec.name, "node ws");
       const vsRef = spec.name === ref ? "1.00" : `${fmt(ratio(sc.key, spec.name, ref), 2)} (${ref})`;
-      lines.push(`| ${spec.name} | ${fmt(median(xs), sc.digits)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(vsWs, 2)} | ${vsRef} |`);
+      const ceiling = ceilingFor(sc.key, spec.runtime);
+      const vsCeiling = !ceilings ? "" : ` ${ceiling === undefined ? "–" : fmt(ratio(sc.key, spec.name, ceiling), 2)} |`;
+      lines.push(`| ${spec.name} | ${fmt(median(xs), sc.digits)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(vsWs, 2)} | ${vsRef} |${vsCeiling}`);
     }
     lines.push("");
   }
   for (const mode of ["small", "bulk"]) {
-    const data = results[`e-${mode}`];
+    const key = `e-${mode}`;
+    const data = results[key];
     if (!data) continue;
+    const title = `(e) clients against Bun's native server, ${
+      mode === "small" ? "1 conn x 32 in flight, 32 B binary (msgs/s)" : "16 MiB echo (MB/s)"
+    }`;
+    const ceilings = CLIENTS.some((c) => c.kind === "raw" && data[c.name]);
+    lines.push(`### ${title}`, "", chartImage(key, title), "");
+    if (ceilings) {
+      lines.push(
+        "The raw TCP ceiling rows are a raw TCP client of the same bytes (no WebSocket) on each runtime against Bun's raw TCP echo (`bench/servers/raw_tcp_echo.ts` on `Bun.listen`).",
+        "",
+      );
+    }
     lines.push(
-      `### (e) clients against Bun's native server, ${mode === "small" ? "1 conn x 32 in flight, 32 B binary (msgs/s)" : "16 MiB echo (MB/s)"}`,
-      "",
+      `| client | median | spread | vs fastest native client on its runtime (same run) |${
+        ceilings ? " vs raw TCP ceiling on its runtime (same run) |" : ""
+      }`,
+      `|---|---:|---:|---:|${ceilings ? "---:|" : ""}`,
     );
-    lines.push("| client | median | spread | vs fastest native client on its runtime (same run) |", "|---|---:|---:|---:|");
     for (const c of CLIENTS) {
       const xs = data[c.name];
       if (!xs) continue;
-      const natives = CLIENTS.filter((o) => o.runtime === c.runtime && o.kind === "native").map((o) => o.name);
-      const best = natives.sort((x, y) => median(data[y] ?? []) - median(data[x] ?? []))[0];
-      lines.push(`| ${c.name} | ${fmt(median(xs), mode === "bulk" ? 0 : 0)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(ratio(`e-${mode}`, c.name, best), 2)} |`);
+      const best = fastestNativeClient(key, c.runtime);
+      const ceiling = ceilingFor(key, c.runtime);
+      const vsCeiling = !ceilings ? "" : ` ${ceiling === undefined ? "–" : fmt(ratio(key, c.name, ceiling), 2)} |`;
+      lines.push(`| ${c.name} | ${fmt(median(xs), 0)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(ratio(key, c.name, best), 2)} |${vsCeiling}`);
     }
     lines.push("");
   }
@@ -490,26 +555,34 @@ function table(): string {
   return lines.join("\n");
 }
 
+/** The native client of `runtime` with the highest median in `key` (the reference of (e)). */
+function fastestNativeClient(key: string, runtime: string): string {
+  const data = results[key] ?? {};
+  const natives = CLIENTS.filter((o) => o.runtime === runtime && o.kind === "native").map((o) => o.name);
+  return natives.sort((x, y) => median(data[y] ?? []) - median(data[x] ?? []))[0];
+}
+
 /** Scenario (f)'s table: msgs/s, the payload's MB/s, bytes on the wire, ratios to ws with perMessageDeflate. */
 function deflateTable(): string[] {
   const { conns, window, size } = DEFLATE;
+  const title = `(f) permessage-deflate, ${conns} conns x ${window} in flight, ${fmt(size)} B JSON-like text, compressed both ways (msgs/s)`;
   const lines = [
-    `### (f) permessage-deflate, ${conns} conns x ${window} in flight, ${
-      fmt(size)
-    } B JSON-like text, compressed both ways (msgs/s)`,
+    `### ${title}`,
+    "",
+    chartImage("f", title),
     "",
     "| server | msgs/s median | spread | MB/s (uncompressed payload) | bytes on the wire per echo | vs ws plain + deflate (same run) | vs best ws / native (same run) |",
     "|---|---:|---:|---:|---:|---:|---:|",
   ];
-  const best = (a: string, b: string) => (median(results.f[a] ?? []) >= median(results.f[b] ?? []) || !results.f[b] ? a : b);
   for (const spec of ALL_SERVERS) {
+    if (spec.kind === "raw") continue;
     if (spec.noDeflate) {
       lines.push(`| ${spec.name} | ${spec.noDeflate} | | | | | |`);
       continue;
     }
     const xs = results.f[spec.name];
     if (!xs) continue;
-    const ref = spec.runtime === "bun" ? "bun native" : best("node ws", "node ws+bufferutil");
+    const ref = deflateReference(spec);
     const vsRef = spec.name === ref ? "1.00" : `${fmt(ratio("f", spec.name, ref), 2)} (${ref})`;
     const wire = median(extra["f-reply-bytes"]?.[spec.name] ?? []);
     lines.push(
@@ -522,6 +595,13 @@ function deflateTable(): string[] {
   return lines;
 }
 
+/** (f)'s reference: Bun's native server on Bun, the faster ws (with the same deflate settings) elsewhere. */
+function deflateReference(spec: ServerSpec): string {
+  if (spec.runtime === "bun") return "bun native";
+  const f = results.f ?? {};
+  return median(f["node ws"] ?? []) >= median(f["node ws+bufferutil"] ?? []) || !f["node ws+bufferutil"] ? "node ws" : "node ws+bufferutil";
+}
+
 function machine(): string {
   const version = (cmd: string, args: string[]) => {
     try {
@@ -530,15 +610,149 @@ function machine(): string {
       return "unknown";
     }
   };
+  const load = loadavg();
   return [
-    `- CPU: ${cpus().length} x ${cpus()[0]?.model ?? "unknown"}; ${Math.round(totalmem() / 2 ** 30)} GiB; Linux ${release()}`,
+    `- CPU: ${cpus().length} x ${cpuModel()}; ${Math.round(totalmem() / 2 ** 30)} GiB; Linux ${release()}`,
     `- Node ${process.version}, ${version(DENO, ["--version"])}, Bun ${version(BUN, ["--version"])}, ws ${
       JSON.parse(readFileSync(join(root, "node_modules/ws/package.json"), "utf8")).version
     }, bufferutil ${JSON.parse(readFileSync(join(root, "node_modules/bufferutil/package.json"), "utf8")).version}`,
     `- Server pinned to core ${SERVER_CORE}, load generator / client to core ${LOAD_CORE} (taskset); 127.0.0.1`,
     `- ${ROUNDS} interleaved rounds, ${SECONDS} s measured per run after a 1 s warm-up (ping-pong: 0.5 s + ${Math.min(SECONDS, 2)} s)`,
-    `- Load average when the run started: ${loadavg().map((x) => x.toFixed(2)).join(", ")}`,
+    `- Load average when the run started: ${load.map((x) => x.toFixed(2)).join(", ")}`,
+    ...(load[0] > cpus().length
+      ? [
+        `- **Loaded machine:** the 1-minute load average (${load[0].toFixed(1)}) was above the ${cpus().length} cores: other work shared them, so read the ratios (taken within each round), not the absolute figures`,
+      ]
+      : []),
   ].join("\n");
+}
+
+/** The CPU's model name from /proc/cpuinfo (what the kernel reports), else from os.cpus(). */
+function cpuModel(): string {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m) return m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return cpus()[0]?.model ?? "unknown";
+}
+
+// ------------------------------------------------------------------- charts
+
+/** The scenarios that get a chart: key, title, unit, digits, lower is better. */
+function chartScenarios(): { key: string; title: string; unit: string; digits: number; lowerIsBetter?: boolean }[] {
+  const { subscribers, window } = FANOUT;
+  const { conns, window: inFlight, size } = DEFLATE;
+  return [
+    ...SCENARIOS,
+    { key: "e-small", title: "(e) clients against Bun's native server, 1 conn x 32 in flight, 32 B binary", unit: "msgs/s", digits: 0 },
+    { key: "e-bulk", title: "(e) clients against Bun's native server, 16 MiB echo", unit: "MB/s", digits: 0 },
+    {
+      key: "f",
+      title: `(f) permessage-deflate, ${conns} conns x ${inFlight} in flight, ${fmt(size)} B JSON-like text`,
+      unit: "msgs/s",
+      digits: 0,
+    },
+    { key: "g", title: `(g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B, ${window} in flight`, unit: "delivered msgs/s", digits: 0 },
+    { key: "h", title: `(h) fan-out through Redis, ${fmt(subscribers)} subscribers on a second process`, unit: "delivered msgs/s", digits: 0 },
+  ];
+}
+
+/** A bar's note: its ratio to `ref` in the same rounds, or "reference". */
+function ratioNote(key: string, name: string, ref: string | undefined): string | undefined {
+  if (ref === undefined) return undefined;
+  if (name === ref) return "reference";
+  const r = ratio(key, name, ref);
+  return Number.isNaN(r) ? undefined : `${fmt(r, 2)}x ${ref}`;
+}
+
+/** The bars of one scenario, in the tables' order, with their kind and ratio notes. */
+function chartBars(key: string): Bar[] {
+  const data = results[key];
+  const bars: Bar[] = [];
+  let runtime = "";
+  const push = (name: string, rt: string, kind: BarKind, note: string | undefined) => {
+    if (!data[name]) return;
+    bars.push({ label: name, value: median(data[name]), kind, note, groupStart: rt !== runtime });
+    runtime = rt;
+  };
+  const withCeiling = (note: string | undefined, name: string, rt: string) => {
+    const ceiling = ceilingFor(key, rt);
+    if (ceiling === undefined || ceiling === name) return note;
+    const r = ratio(key, name, ceiling);
+    return Number.isNaN(r) ? note : `${note ?? ""}${note ? " · " : ""}${fmt(r, 2)}x ceiling`;
+  };
+  if (key.startsWith("e-")) {
+    for (const c of CLIENTS) {
+      const ref = fastestNativeClient(key, c.runtime);
+      const kind: BarKind = c.kind === "raw" ? "ceiling" : c.kind === "streamsock" ? "streamsock" : c.name === ref ? "reference" : "other";
+      push(c.name, c.runtime, kind, c.kind === "raw" ? "raw TCP, no WebSocket" : withCeiling(ratioNote(key, c.name, ref), c.name, c.runtime));
+    }
+  } else if (key === "g") {
+    for (const spec of FANOUT_SERVERS) {
+      const rt = spec.name.split(" ")[0];
+      const ref = rt === "bun" ? "bun native server.publish" : "node ws broadcast loop";
+      const kind: BarKind = spec.name.includes("streamsock") ? "streamsock" : spec.name === ref ? "reference" : "other";
+      push(spec.name, rt, kind, ratioNote(key, spec.name, ref));
+    }
+  } else if (key === "h") {
+    for (const name of Object.keys(data)) push(name, name.split(" ")[0], "streamsock", undefined);
+  } else {
+    for (const spec of ALL_SERVERS) {
+      if (key === "f" && (spec.kind === "raw" || spec.noDeflate)) continue;
+      const ref = key === "f" ? deflateReference(spec) : referenceFor(spec, key);
+      const kind: BarKind = spec.kind === "raw"
+        ? "ceiling"
+        : spec.kind === "streamsock"
+        ? "streamsock"
+        : spec.name === ref
+        ? "reference"
+        : "other";
+      const note = spec.kind === "raw" ? "raw TCP, no WebSocket" : withCeiling(ratioNote(key, spec.name, ref), spec.name, spec.runtime);
+      push(spec.name, spec.runtime, kind, note);
+    }
+  }
+  return bars;
+}
+
+/** Caption lines from a run's description (machine, versions, rounds, load, date). */
+function chartCaption(description: string, key: string): string[] {
+  const line = (prefix: string) =>
+    description.split("\n").find((l) => l.startsWith(`- ${prefix}`))?.slice(2).replace(/\*\*/g, "") ?? "";
+  const took = /\((\d{4}-\d\d-\d\dT\d\d:\d\d) UTC\)/.exec(description)?.[1]?.replace("T", " ");
+  const ratioText = key === "h"
+    ? "no ratio: no other implementation has a Redis backplane"
+    : "ratios: median of per-round ratios against the reference run in the same round";
+  return [
+    line("CPU"),
+    line("Node"),
+    `${line("Load average when the run started")}${
+      line("Load average when the run ended") ? `; ${line("Load average when the run ended").replace(/^Load average/, "load average")}` : ""
+    }${took ? `; run finished ${took} UTC` : ""}`,
+    `${/\d+ interleaved rounds, \d+ s measured per run/.exec(description)?.[0] ?? ""}; ${ratioText}. Generated by npm run bench.`,
+  ].filter((l) => l.trim() !== "");
+}
+
+/** Writes docs/charts/<scenario>.svg for every scenario with results, from the medians and per-round ratios. */
+function writeCharts(provenance: Record<string, string>): string[] {
+  const dir = join(root, "docs", "charts");
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  for (const sc of chartScenarios()) {
+    if (!results[sc.key]) continue;
+    const svg = barChart({
+      title: sc.title,
+      unit: sc.unit,
+      lowerIsBetter: sc.lowerIsBetter,
+      digits: sc.digits,
+      bars: chartBars(sc.key),
+      caption: chartCaption(provenance[sc.key] ?? "", sc.key),
+    });
+    writeFileSync(join(dir, `${sc.key}.svg`), svg);
+    written.push(`docs/charts/${sc.key}.svg`);
+  }
+  return written;
 }
 
 // -------------------------------------------------------------------- main
@@ -567,40 +781,45 @@ function mergeEarlierResults(thisRun: string): Record<string, string> {
   return provenance;
 }
 
-async function main(): Promise<void> {
-  buildLoadgen();
-  const startedLoad = machine();
-  const t0 = Date.now();
+/** The run, as a list of steps in order, so that its progress and time left can be shown. */
+function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[] {
+  const steps: (Step & { run: () => Promise<void> })[] = [];
+  const add = (label: string, round: number, rounds: number, estimate: number, run: () => Promise<void>) =>
+    steps.push({ label, round: round + 1, rounds, estimate, run });
+  // Estimates in seconds: measured time plus about 2 s to start a server.
+  const run = SECONDS + 1;
+  const abc = ["a", "b", "c"].filter((l) => ONLY.includes(l));
   for (let round = 0; round < ROUNDS; round++) {
-    if (ONLY.some((s) => "abc".includes(s))) {
+    if (abc.length > 0) {
       for (const spec of rotate(SERVERS, round)) {
-        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name}\n`);
-        await measureServer(spec);
+        if (spec.kind === "raw" && !ONLY.includes("c")) continue;
+        const estimate = 2 + (spec.kind === "raw"
+          ? run
+          : (ONLY.includes("a") ? 2 * run : 0) + (ONLY.includes("b") ? 0.5 + Math.min(SECONDS, 2) : 0) + (ONLY.includes("c") ? run : 0));
+        add(`(${spec.kind === "raw" ? "c" : abc.join(", ")}) ${spec.name}`, round, ROUNDS, estimate, () => measureServer(spec));
       }
     }
     if (ONLY.includes("d") && round < 2) {
       for (const spec of rotate(SERVERS, round)) {
-        process.stderr.write(`round ${round + 1}: ${spec.name} (idle)\n`);
-        await measureIdle(spec);
+        if (spec.kind === "raw") continue;
+        add(`(d) ${spec.name}, idle connections`, round, Math.min(ROUNDS, 2), 7, () => measureIdle(spec));
       }
     }
     if (ONLY.includes("e")) {
-      process.stderr.write(`round ${round + 1}/${ROUNDS}: clients\n`);
-      await measureClients(round);
+      const clients = CLIENTS.length * 2 - CLIENTS.filter((c) => c.kind === "raw").length;
+      add("(e) clients", round, ROUNDS, 4 + clients * (run + 1), () => measureClients(round, progress()));
     }
     if (ONLY.includes("f")) {
       for (const spec of rotate(SERVERS, round)) {
-        if (spec.noDeflate) continue;
-        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name} (deflate)\n`);
-        await measureDeflate(spec);
+        if (spec.noDeflate || spec.kind === "raw") continue;
+        add(`(f) ${spec.name}, permessage-deflate`, round, ROUNDS, 2 + run, () => measureDeflate(spec));
       }
     }
   }
   if (ONLY.includes("g")) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const spec of rotate(FANOUT_SERVERS, round)) {
-        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${spec.name} (fan-out)\n`);
-        await measureFanout(spec);
+        add(`(g) ${spec.name}, fan-out`, round, ROUNDS, 8 + SECONDS, () => measureFanout(spec));
       }
     }
   }
@@ -609,21 +828,49 @@ async function main(): Promise<void> {
     if (binary === null) {
       console.error("!!! scenario (h) SKIPPED: redis-server is not installed (apt-get install redis-server)");
     } else {
-      const redis = await RedisServer.start(binary);
-      try {
-        for (let round = 0; round < ROUNDS; round++) {
-          for (const runtime of rotate(["node", "deno", "bun"] as const, round)) {
-            process.stderr.write(`round ${round + 1}/${ROUNDS}: ${runtime} through Redis\n`);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const runtime of rotate(["node", "deno", "bun"] as const, round)) {
+          add(`(h) ${runtime} through Redis`, round, ROUNDS, 12 + SECONDS, async () => {
+            redis ??= await RedisServer.start(binary);
             await measureRedisFanout(runtime, redis.url);
-          }
+          });
         }
-      } finally {
-        await redis.kill("SIGTERM");
       }
     }
   }
+  return steps;
+}
+
+let progressBar: Progress | undefined;
+/** Scenario (h)'s redis-server, started by its first step and stopped at the end of the run. */
+let redis: RedisServer | undefined;
+
+/** A failed measurement, printed above the progress line. */
+function warn(message: string): void {
+  if (progressBar) progressBar.warn(message);
+  else console.error(message);
+}
+
+async function main(): Promise<void> {
+  buildLoadgen();
+  const startedLoad = machine();
+  const t0 = Date.now();
+  const steps = plan(() => progressBar!);
+  const progress = progressBar = new Progress(steps);
+  try {
+    for (const [i, step] of steps.entries()) {
+      progress.begin(i);
+      await step.run();
+    }
+  } finally {
+    progress.finish();
+    progressBar = undefined;
+    await redis?.kill("SIGTERM");
+  }
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
-  const thisRun = `${startedLoad}\n- Took ${minutes} minutes (${new Date().toISOString().slice(0, 16)} UTC)`;
+  const thisRun = `${startedLoad}\n- Load average when the run ended: ${loadavg().map((x) => x.toFixed(2)).join(", ")}\n- Took ${minutes} minutes (${
+    new Date().toISOString().slice(0, 16)
+  } UTC)`;
   const provenance = mergeEarlierResults(thisRun);
   const report = table();
   console.log(report);
@@ -651,7 +898,8 @@ async function main(): Promise<void> {
     const stop = doc.indexOf(end);
     const next = at >= 0 && stop > at ? doc.slice(0, at) + body + doc.slice(stop + end.length) : `${doc}\n${body}\n`;
     writeFileSync(docPath, next);
-    console.error(`wrote docs/performance.md and bench/results.json`);
+    const charts = writeCharts(provenance);
+    console.error(`wrote docs/performance.md, bench/results.json and ${charts.length} charts in docs/charts/`);
   }
 }
 
