@@ -204,8 +204,7 @@ export class FrameDecoder {
       return null;
     }
     this.#pending = null;
-    const payload = length === 0 ? EMPTY : this.#take(length, header.key !== null);
-    if (header.key !== null) maskInPlace(payload, header.key);
+    const payload = length === 0 ? EMPTY : this.#take(length, header.key);
     return {
       fin: header.fin,
       opcode: header.opcode,
@@ -242,7 +241,7 @@ export class FrameDecoder {
     this.#lengthChecked = false;
     if (chunk.length - at < size) {
       // The header straddles chunks: gather it into scratch space.
-      chunk = this.#take(size, true, this.#scratch ??= new Uint8Array(14));
+      chunk = this.#take(size, null, this.#scratch ??= new Uint8Array(14));
       at = 0;
     } else {
       this.#consume(size);
@@ -344,12 +343,13 @@ export class FrameDecoder {
    * Removes and returns the next `n` bytes: a view when they lie in one chunk
    * and may be aliased, otherwise a copy (into `target` when given).
    */
-  #take(n: number, willMutate: boolean, target?: Uint8Array): Uint8Array {
+  #take(n: number, key: Uint8Array | null, target?: Uint8Array): Uint8Array {
     const first = this.#chunks[0];
     const start = this.#offset;
-    if (target === undefined && first.length - start >= n && (this.#ownsChunks || !willMutate)) {
+    if (target === undefined && first.length - start >= n && (this.#ownsChunks || key === null)) {
       const view = first.subarray(start, start + n);
       this.#consume(n);
+      if (key !== null) maskInPlace(view, key);
       return view;
     }
     const out = target ?? new Uint8Array(n);
@@ -359,6 +359,9 @@ export class FrameDecoder {
       const available = chunk.length - this.#offset;
       const count = Math.min(available, n - filled);
       out.set(chunk.subarray(this.#offset, this.#offset + count), filled);
+      // Unmasked right after the copy, while those bytes are still in cache:
+      // a second pass over a 16 MiB payload would read it from memory again.
+      if (key !== null) maskInPlace(out.subarray(filled, filled + count), key, filled);
       filled += count;
       this.#consume(count);
     }

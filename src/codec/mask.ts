@@ -5,18 +5,26 @@
  */
 
 const keyBytes = new Uint8Array(4);
-const keyWord = new Uint32Array(keyBytes.buffer);
+const keyWord = new Int32Array(keyBytes.buffer);
+const rotatedKey = new Uint8Array(4);
 
 /**
- * XORs `data` in place with the 4-byte masking `key`, starting at key index 0.
- * Masking and unmasking are the same operation.
+ * XORs `data` in place with the 4-byte masking `key`, starting at key index
+ * `phase` (the position of `data` in the payload it belongs to; 0 for a
+ * whole payload). Masking and unmasking are the same operation.
  */
-export function maskInPlace(data: Uint8Array, key: Uint8Array): void {
+export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void {
   const n = data.length;
   let i = 0;
+  if ((phase & 3) !== 0) {
+    for (let k = 0; k < 4; k++) rotatedKey[k] = key[(phase + k) & 3];
+    key = rotatedKey;
+  }
   if (n >= 16) {
     // Reach a 4-byte aligned address byte by byte, then XOR whole 32-bit words
-    // with the key rotated to that position (native byte order on both sides).
+    // with the key rotated to that position (native byte order on both sides),
+    // eight words per iteration. Int32 words and the unrolled loop doubled the
+    // speed on Node against Uint32 one at a time (docs/performance.md).
     const lead = (4 - (data.byteOffset & 3)) & 3;
     for (; i < lead; i++) data[i] ^= key[i & 3];
     keyBytes[0] = key[i & 3];
@@ -25,8 +33,20 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array): void {
     keyBytes[3] = key[(i + 3) & 3];
     const word = keyWord[0];
     const count = (n - i) >>> 2;
-    const words = new Uint32Array(data.buffer, data.byteOffset + i, count);
-    for (let j = 0; j < count; j++) words[j] ^= word;
+    const words = new Int32Array(data.buffer, data.byteOffset + i, count);
+    const unrolled = count - (count & 7);
+    let j = 0;
+    for (; j < unrolled; j += 8) {
+      words[j] ^= word;
+      words[j + 1] ^= word;
+      words[j + 2] ^= word;
+      words[j + 3] ^= word;
+      words[j + 4] ^= word;
+      words[j + 5] ^= word;
+      words[j + 6] ^= word;
+      words[j + 7] ^= word;
+    }
+    for (; j < count; j++) words[j] ^= word;
     i += count << 2;
   }
   for (; i < n; i++) data[i] ^= key[i & 3];
