@@ -150,9 +150,8 @@ export class Sender {
       return queued === undefined ? this.#writer.ready() : queued;
     }
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    let release!: () => void;
-    this.busy = new Promise((resolve) => (release = resolve));
-    try {
+    // No await since the loop above: the turn is still ours.
+    await this.#exclusively(async () => {
       for (let start = 0; start < bytes.length;) {
         let end = Math.min(start + max, bytes.length);
         // Keep multi-byte characters whole within a text frame.
@@ -163,10 +162,7 @@ export class Sender {
         await (queued ?? this.#writer.ready());
         if (!last) this.#checkOpen();
       }
-    } finally {
-      this.busy = null;
-      release();
-    }
+    });
   }
 
   /**
@@ -177,12 +173,6 @@ export class Sender {
    */
   async sendStream(source: AsyncIterable<Uint8Array>, compress?: boolean): Promise<void> {
     this.#checkAccepting();
-    while (this.busy !== null) {
-      await this.busy;
-      this.#checkOpen();
-    }
-    let release!: () => void;
-    this.busy = new Promise((resolve) => (release = resolve));
     const max = this.#maxFrameSize;
     const write = async (bytes: Uint8Array, last: boolean) => {
       let start = 0;
@@ -194,7 +184,7 @@ export class Sender {
         start = end;
       } while (start < bytes.length);
     };
-    try {
+    return this.#exclusively(async () => {
       let held: Uint8Array | null = null;
       for await (const chunk of source) {
         if (!(chunk instanceof Uint8Array)) throw new TypeError("A stream sent with sendAll must yield Uint8Arrays");
@@ -203,10 +193,7 @@ export class Sender {
         held = chunk;
       }
       await write(held ?? new Uint8Array(0), true);
-    } finally {
-      this.busy = null;
-      release();
-    }
+    });
   }
 
   /**
@@ -216,13 +203,7 @@ export class Sender {
    */
   async #sendBlob(blob: Blob, all: boolean, compress?: boolean): Promise<void> {
     this.#checkAccepting();
-    while (this.busy !== null) {
-      await this.busy;
-      this.#checkOpen();
-    }
-    let release!: () => void;
-    this.busy = new Promise((resolve) => (release = resolve));
-    try {
+    return this.#exclusively(async () => {
       const bytes = new Uint8Array(await blob.arrayBuffer());
       const step = all ? this.#maxFrameSize : Math.max(bytes.length, 1);
       for (let start = 0; start === 0 || start < bytes.length; start += step) {
@@ -231,6 +212,23 @@ export class Sender {
         await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length, compress) ??
           this.#writer.ready());
       }
+    });
+  }
+
+  /**
+   * Waits for the multi-frame send in progress, if any, then runs `run`
+   * while every other send waits behind it, so messages never interleave.
+   * The check and the claim happen with no await between them.
+   */
+  async #exclusively(run: () => Promise<void>): Promise<void> {
+    while (this.busy !== null) {
+      await this.busy;
+      this.#checkOpen();
+    }
+    let release!: () => void;
+    this.busy = new Promise((resolve) => (release = resolve));
+    try {
+      await run();
     } finally {
       this.busy = null;
       release();
