@@ -184,7 +184,7 @@ export class Sender {
         start = end;
       } while (start < bytes.length);
     };
-    return this.#exclusively(async () => {
+    await this.#exclusively(async () => {
       let held: Uint8Array | null = null;
       for await (const chunk of source) {
         if (!(chunk instanceof Uint8Array)) throw new TypeError("A stream sent with sendAll must yield Uint8Arrays");
@@ -203,7 +203,7 @@ export class Sender {
    */
   async #sendBlob(blob: Blob, all: boolean, compress?: boolean): Promise<void> {
     this.#checkAccepting();
-    return this.#exclusively(async () => {
+    await this.#exclusively(async () => {
       const bytes = new Uint8Array(await blob.arrayBuffer());
       const step = all ? this.#maxFrameSize : Math.max(bytes.length, 1);
       for (let start = 0; start === 0 || start < bytes.length; start += step) {
