@@ -14,14 +14,8 @@ import { PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
 import { resolveCompression } from "./extensions/permessage_deflate.ts";
 import { requestWebSocketStream } from "./transport/http2.ts";
 import type { Transport } from "./transport/types.ts";
-import {
-  type AttemptRequest,
-  checkDeflateAnswer,
-  type ConnectOptions,
-  ERROR_BODY_WAIT,
-  openConnection,
-  type Redirect,
-} from "./client.ts";
+import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./client/attempt.ts";
+import type { ConnectOptions } from "./client/options.ts";
 import type { ClientHttp2Session } from "node:http2";
 
 /** How much of a refusal's body the error keeps. */
