@@ -130,6 +130,14 @@ describe("Opening: what ends it, once", () => {
     assert.equal(end.cause === "abort" && end.reason, reason);
   });
 
+  test("a signal aborted before start ends it at start, as abort", async () => {
+    const o = opening({ head: {}, signal: AbortSignal.abort(new Error("already")) });
+    const end = await withTimeout(o.firstEnd, 5000, "the abort");
+    assert.equal(end.cause === "abort" && (end.reason as Error).message, "already");
+    o.driver.close();
+    await withTimeout(o.transportClosed, 5000, "the transport's release");
+  });
+
   test("the peer's close ends it as eof", async () => {
     const o = opening({ head: {} });
     await o.send("GET / HTT");

@@ -145,7 +145,20 @@ export async function attempt(
       })
       : await (await import("../transport/proxy.ts")).dialThroughProxy(target, proxy);
   }
-  return readResponse(transport, request, options, signal, key, accept, port);
+  return readResponse(transport, { request, options, signal, key, accept, port });
+}
+
+/** One request on a dialed transport: what was asked, and what the answer must prove. */
+interface Exchange {
+  request: AttemptRequest;
+  options: ConnectOptions;
+  signal: AbortSignal;
+  /** The Sec-WebSocket-Key sent. */
+  key: string;
+  /** The Sec-WebSocket-Accept it implies. */
+  accept: string;
+  /** The server's port, for connection errors. */
+  port: number;
 }
 
 /**
@@ -155,15 +168,8 @@ export async function attempt(
  * it in that read reach the connection), a redirect to follow is returned,
  * anything else rejects with the refusal and the start of its body.
  */
-function readResponse(
-  transport: Transport,
-  request: AttemptRequest,
-  options: ConnectOptions,
-  signal: AbortSignal,
-  key: string,
-  accept: string,
-  port: number,
-): Promise<WebSocketConnection | Redirect> {
+function readResponse(transport: Transport, exchange: Exchange): Promise<WebSocketConnection | Redirect> {
+  const { request, options, signal, key, accept, port } = exchange;
   const { url, protocols } = request;
   return new Promise((resolve, reject) => {
     let body: ResponseBodyReader | null = null;
@@ -246,10 +252,6 @@ function readResponse(
       }
     };
 
-    if (signal.aborted) {
-      transport.destroy();
-      return reject(signal.reason);
-    }
     const opening: Opening = new Opening(transport, { head: {}, signal }, {
       head(head) {
         try {
@@ -261,6 +263,6 @@ function readResponse(
       ended: onEnded,
     });
     opening.start();
-    transport.write(buildRequestHead({ url, key, protocols, headers: request.fields }));
+    if (opening.reading) transport.write(buildRequestHead({ url, key, protocols, headers: request.fields }));
   });
 }

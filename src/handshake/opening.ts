@@ -101,9 +101,11 @@ export class Opening implements TransportSink {
   /**
    * Starts reading. Separate from the constructor so that the owner holds
    * the Opening before any event can reach it (a transport may report a
-   * failure from inside `start`).
+   * failure from inside `start`). A signal aborted already ends the
+   * opening here, without reading.
    */
   start(): void {
+    if (this.#signal?.aborted) return this.#onAbort();
     this.#transport.start(this);
   }
 
@@ -123,6 +125,7 @@ export class Opening implements TransportSink {
    * @param ms Milliseconds until `ended({ cause: "timeout" })`.
    */
   deadline(ms: number): void {
+    if (this.#state !== "reading") return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#end({ cause: "timeout" }), ms);
   }

@@ -124,14 +124,9 @@ export class PendingHandshake implements TrackedHandshake {
     this.#tracker.handshakeEnded(this);
   }
 
-  /** Whether the handshake may still answer: not refused, dropped or accepted. */
-  get #answering(): boolean {
-    return !this.#finished;
-  }
-
   /** Answers with an error status and closes. */
   refuse(rejection: HandshakeRejection): void {
-    if (!this.#answering) return;
+    if (this.#finished) return;
     if (rejection.error !== undefined) report(this.#core, rejection.error, this.#request);
     this.#finish();
     if (this.#h2 !== null) {
@@ -199,7 +194,7 @@ export class PendingHandshake implements TrackedHandshake {
       } catch (err) {
         return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
       }
-      if (!this.#answering) return;
+      if (this.#finished) return;
       const refusal = verifyRejection(result);
       if (refusal !== null) return this.refuse(refusal);
     }
@@ -210,7 +205,7 @@ export class PendingHandshake implements TrackedHandshake {
     const response = h2 === null
       ? await acceptResponse((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
       : null;
-    if (!this.#answering) return;
+    if (this.#finished) return;
     this.#finish();
     const transport = this.#transport;
     if (response !== null) transport.write(response);
