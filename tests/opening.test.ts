@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Opening, type OpeningEnd, type OpeningOptions } from "../src/handshake/opening.ts";
 import type { HttpHead } from "../src/handshake/http.ts";
 import { streamTransport } from "../src/transport/streams.ts";
+import type { Transport, TransportSink } from "../src/transport/types.ts";
 
 const encoder = new TextEncoder();
 const REQUEST = "GET /chat HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n\r\n";
@@ -16,7 +17,23 @@ function opening(options: OpeningOptions) {
   const toPeer = new TransformStream<Uint8Array, Uint8Array>();
   let released!: () => void;
   const transportClosed = new Promise<void>((resolve) => (released = resolve));
-  const transport = streamTransport({ readable: toUs.readable, writable: toPeer.writable, close: () => released() });
+  const real = streamTransport({ readable: toUs.readable, writable: toPeer.writable, close: () => released() });
+  // Counts the chunks the transport delivered, so that tests wait for the
+  // bytes themselves rather than for time to pass.
+  let delivered = 0;
+  const transport: Transport = Object.assign(Object.create(real), {
+    start(sink: TransportSink) {
+      real.start({
+        data: (chunk) => {
+          delivered++;
+          sink.data(chunk);
+        },
+        end: () => sink.end(),
+        error: (err) => sink.error(err),
+        drain: () => sink.drain(),
+      });
+    },
+  });
   const heads: HttpHead[] = [];
   const ends: OpeningEnd[] = [];
   let ended!: (end: OpeningEnd) => void;
@@ -36,14 +53,18 @@ function opening(options: OpeningOptions) {
     ends,
     firstEnd,
     transportClosed,
+    delivered: (n: number) => until(() => delivered >= n, `${n} chunks delivered`),
     send: (bytes: string | Uint8Array) => peer.write(typeof bytes === "string" ? encoder.encode(bytes) : bytes),
     closePeer: () => peer.close(),
   };
 }
 
-/** Lets the transport's read loop deliver what was written. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 20));
+/** Waits, within a bound, until `condition` holds. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 5000) throw new Error(`Gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 describe("Opening: reading the head", () => {
@@ -53,7 +74,7 @@ describe("Opening: reading the head", () => {
     const rest = encoder.encode(REQUEST.slice(30));
     await o.send(Uint8Array.of(...rest, 0x81, 0x02));
     await o.send(new Uint8Array([0x68, 0x69]));
-    await settle();
+    await o.delivered(4);
     assert.equal(o.heads.length, 1);
     assert.deepEqual(o.heads[0].startLine, ["GET", "/chat", "HTTP/1.1"]);
     assert.equal(o.heads[0].headers.get("host"), "example.test");
@@ -64,7 +85,7 @@ describe("Opening: reading the head", () => {
   test("release without bytes after the head hands over nothing", async () => {
     const o = opening({ head: {} });
     await o.send(REQUEST);
-    await settle();
+    await o.delivered(1);
     assert.equal(o.driver.release(), undefined);
   });
 
@@ -88,7 +109,7 @@ describe("Opening: reading the head", () => {
     assert.equal(o.driver.readingHead, false);
     o.driver.data(new Uint8Array([1]));
     await o.send(new Uint8Array([2, 3]));
-    await settle();
+    await o.delivered(1);
     assert.deepEqual([...o.driver.release()!], [1, 2, 3]);
     assert.equal(o.heads.length, 0);
   });
@@ -96,7 +117,7 @@ describe("Opening: reading the head", () => {
   test("more than maxLeftover bytes after the head end the opening as overflow", async () => {
     const o = opening({ head: {}, maxLeftover: 4 });
     await o.send(REQUEST + "abcd");
-    await settle();
+    await o.delivered(1);
     assert.deepEqual(o.ends, []);
     await o.send("e");
     assert.equal((await withTimeout(o.firstEnd, 5000, "the overflow")).cause, "overflow");
@@ -105,11 +126,11 @@ describe("Opening: reading the head", () => {
   test("follow sends the kept bytes, then every later chunk, to its consumer", async () => {
     const o = opening({ head: {} });
     await o.send(REQUEST + "ab");
-    await settle();
+    await o.delivered(1);
     const seen: string[] = [];
     o.driver.follow((chunk) => seen.push(new TextDecoder().decode(chunk)));
     await o.send("cd");
-    await settle();
+    await o.delivered(2);
     assert.deepEqual(seen, ["ab", "cd"]);
   });
 });
@@ -147,9 +168,10 @@ describe("Opening: what ends it, once", () => {
 
   test("after release neither the deadline, the signal nor the peer's close is reported", async () => {
     const controller = new AbortController();
-    const o = opening({ head: {}, timeout: 30, signal: controller.signal });
+    const o = opening({ head: {}, signal: controller.signal });
     await o.send(REQUEST);
-    await settle();
+    await o.delivered(1);
+    o.driver.deadline(30);
     o.driver.release();
     controller.abort(new Error("too late"));
     await new Promise((resolve) => setTimeout(resolve, 100));
