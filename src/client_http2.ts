@@ -9,52 +9,36 @@
 
 import type { WebSocketConnection } from "./connection.ts";
 import { HandshakeError } from "./errors.ts";
-import { connectRequestFields, isRedirect, validateConnectResponse } from "./handshake/client.ts";
+import { connectRequestFields, isRedirect, ResponseBodyReader, validateConnectResponse } from "./handshake/client.ts";
+import { Opening } from "./handshake/opening.ts";
 import { PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
 import { resolveCompression } from "./extensions/permessage_deflate.ts";
 import { requestWebSocketStream } from "./transport/http2.ts";
 import type { Transport } from "./transport/types.ts";
-import {
-  type AttemptRequest,
-  checkDeflateAnswer,
-  type ConnectOptions,
-  ERROR_BODY_WAIT,
-  openConnection,
-  type Redirect,
-} from "./client.ts";
+import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./client/attempt.ts";
+import type { ConnectOptions } from "./client/options.ts";
 import type { ClientHttp2Session } from "node:http2";
 
-/** How much of a refusal's body the error keeps. */
-const MAX_ERROR_BODY = 64 * 1024;
-
-/** Reads a refusal's body until the stream ends, 64 KiB, or ERROR_BODY_WAIT. */
+/**
+ * Reads a refusal's body through the opening driver, as over HTTP/1.1:
+ * until the stream ends, 64 KiB, or ERROR_BODY_WAIT.
+ */
 function readBody(transport: Transport): Promise<Uint8Array> {
   return new Promise((resolve) => {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    const done = () => {
-      clearTimeout(timer);
-      transport.destroy();
-      const body = new Uint8Array(Math.min(size, MAX_ERROR_BODY));
-      let at = 0;
-      for (const chunk of chunks) {
-        const part = chunk.subarray(0, body.length - at);
-        body.set(part, at);
-        at += part.length;
-      }
-      resolve(body);
+    // DATA frames carry the body as is: no Content-Length or chunked framing to follow.
+    const reader = new ResponseBodyReader(new Headers());
+    const finish = () => {
+      opening.close();
+      resolve(reader.body);
     };
-    const timer = setTimeout(done, ERROR_BODY_WAIT);
-    transport.start({
-      data(chunk) {
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size >= MAX_ERROR_BODY) done();
-      },
-      end: done,
-      error: done,
-      drain() {},
+    const opening: Opening = new Opening(transport, { head: null, timeout: ERROR_BODY_WAIT }, {
+      head() {},
+      ended: finish,
     });
+    opening.follow((chunk) => {
+      if (reader.push(chunk)) finish();
+    });
+    opening.start();
   });
 }
 

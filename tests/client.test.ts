@@ -2,6 +2,7 @@
 // request head, every option, redirects, each handshake failure, wss://.
 import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { createServer } from "node:net";
 import { connect } from "../src/client.ts";
 import { ConnectError, HandshakeError, TimeoutError } from "../src/errors.ts";
@@ -244,6 +245,43 @@ describe("connect: the response", () => {
       assert.equal(ws.maxFrameSize, 1000);
       const info = await withTimeout(ws.closed, 5000, "close after an oversized frame");
       assert.equal(info.code, 1009);
+    });
+  });
+
+  test("clock, which connect used to drop, reaches the connection: its idle timer runs on it", async () => {
+    // A clock that only moves when the test says so: if connect dropped it,
+    // the connection would run on the platform clock and stay open.
+    let now = 0;
+    const pending: (() => void)[] = [];
+    const clock = {
+      now: () => now,
+      setTimeout: (fn: () => void) => pending.push(fn),
+      clearTimeout: () => {},
+    };
+    const received: Uint8Array[] = [];
+    const respond = async (request: RecordedRequest) => {
+      request.socket.on("data", (chunk: Uint8Array) => received.push(chunk));
+      request.socket.write(await switchingProtocols(request));
+    };
+    await withServer(respond, async (server) => {
+      const ws = await connect(server.base(), { clock, idleTimeout: 60_000, closeTimeout: 100, pingInterval: 0 });
+      assert.ok(pending.length > 0, "the connection armed no timer on the given clock");
+      // Time passes on that clock only: the idle timeout, then the wait for
+      // the server's close frame, which this server never sends.
+      const pump = setInterval(() => {
+        now += 60_000;
+        for (const fire of pending.splice(0)) fire();
+      }, 10);
+      try {
+        await withTimeout(ws.closed, 5000, "close after the idle timeout");
+      } finally {
+        clearInterval(pump);
+      }
+      // The client's close frame: FIN + close, masked, the code first (RFC 6455 §5.5.1).
+      const bytes = Buffer.concat(received);
+      assert.equal(bytes[0], 0x88, "the client sent no close frame");
+      const mask = bytes.subarray(2, 6);
+      assert.equal(((bytes[6] ^ mask[0]) << 8) | (bytes[7] ^ mask[1]), 1001);
     });
   });
 

@@ -94,19 +94,37 @@ export function nodeSocketTransport(socket: Socket): Transport {
  */
 export function dialNode(options: DialOptions): Promise<Transport> {
   const { hostname, port, tls, signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const socket = tls === undefined ? netConnect({ host: hostname, port }) : tlsConnect({
+    host: hostname,
+    port,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    // Node derives SNI from a host name itself and must not send an IP (RFC 6066 §3).
+    servername: tls.serverName,
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+  });
+  return socketReady(socket, tls === undefined ? "connect" : "secureConnect", signal).then(nodeSocketTransport);
+}
+
+/**
+ * Waits for a socket being opened: resolves with it once it emitted `ready`
+ * (`"connect"`, or `"secureConnect"` once TLS is up); destroys it and
+ * rejects on an error or an abort first. Used for direct connections and
+ * for each hop through a proxy.
+ *
+ * @param socket The socket, just created.
+ * @param ready The event that means it is open.
+ * @param signal Aborting it gives up on the socket.
+ * @returns The open socket.
+ */
+export function socketReady<T extends Socket>(
+  socket: T,
+  ready: "connect" | "secureConnect",
+  signal?: AbortSignal,
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const socket = tls === undefined ? netConnect({ host: hostname, port }) : tlsConnect({
-      host: hostname,
-      port,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      // Node derives SNI from a host name itself and must not send an IP (RFC 6066 §3).
-      servername: tls.serverName,
-      rejectUnauthorized: tls.rejectUnauthorized ?? true,
-    });
-    const ready = tls === undefined ? "connect" : "secureConnect";
     const settle = () => {
       socket.off(ready, onReady);
       socket.off("error", onError);
@@ -114,7 +132,7 @@ export function dialNode(options: DialOptions): Promise<Transport> {
     };
     const onReady = () => {
       settle();
-      resolve(nodeSocketTransport(socket));
+      resolve(socket);
     };
     const onError = (err: Error) => {
       settle();
@@ -126,6 +144,7 @@ export function dialNode(options: DialOptions): Promise<Transport> {
       socket.destroy();
       reject(signal!.reason);
     };
+    if (signal?.aborted) return onAbort();
     socket.once(ready, onReady);
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -15,7 +15,7 @@ import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
 import { ProxyError } from "../errors.ts";
 import { httpConnectHandshake, type ProxyRoute, socks5Handshake, type TunnelHandshake } from "../client/proxy.ts";
-import { nodeSocketTransport } from "./node.ts";
+import { nodeSocketTransport, socketReady } from "./node.ts";
 import type { DialOptions, DialTlsOptions, Transport } from "./types.ts";
 
 /**
@@ -134,32 +134,15 @@ function secureSocket(
   });
 }
 
-/** Resolves with the socket once `ready` fired; rejects on its error or an abort. */
-function opened<T extends Duplex>(socket: T, ready: string, sockets: Duplex[], signal?: AbortSignal): Promise<T> {
+/** Remembers the socket (an abort destroys every socket of the dial) and waits until it is open. */
+function opened<T extends Socket>(
+  socket: T,
+  ready: "connect" | "secureConnect",
+  sockets: Duplex[],
+  signal?: AbortSignal,
+): Promise<T> {
   sockets.push(socket);
-  return new Promise((resolve, reject) => {
-    const settle = () => {
-      socket.off(ready, onReady);
-      socket.off("error", onError);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onReady = () => {
-      settle();
-      resolve(socket);
-    };
-    const onError = (err: Error) => {
-      settle();
-      reject(err);
-    };
-    const onAbort = () => {
-      settle();
-      reject(signal!.reason);
-    };
-    if (signal?.aborted) return onAbort();
-    socket.once(ready, onReady);
-    socket.once("error", onError);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+  return socketReady(socket, ready, signal);
 }
 
 /** Runs the tunnel handshake over `socket`; bytes past it are put back for the next reader. */

@@ -1,0 +1,142 @@
+/**
+ * `streamsock serve`: an echo or broadcast server for trying clients out,
+ * with topics spanning workers through Redis.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
+import {
+  describeFrame,
+  describeMessage,
+  err,
+  EXIT_CLOSED_ABNORMALLY,
+  EXIT_OK,
+  list,
+  out,
+  parsePort,
+  parseSize,
+  readPem,
+  UsageError,
+} from "./common.ts";
+import { SERVE_HELP } from "./help.ts";
+
+export async function runServe(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: "string", default: "8080" },
+      host: { type: "string", default: "127.0.0.1" },
+      echo: { type: "boolean" },
+      broadcast: { type: "boolean" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      protocol: { type: "string", short: "p", multiple: true },
+      "max-frame-size": { type: "string" },
+      verbose: { type: "boolean", short: "v" },
+      help: { type: "boolean", short: "h" },
+      // Topics and scale-out (issue 16): see src/pubsub/cli_broadcast.ts.
+      redis: { type: "string" },
+      workers: { type: "string" },
+      "reuse-port": { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    out(SERVE_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve takes no arguments, only options (got ${positionals[0]})`);
+  if (values.echo && values.broadcast) throw new UsageError("--echo and --broadcast exclude each other");
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
+  const port = parsePort(values.port);
+  const cert = await readPem(values.cert, "--cert");
+  const key = await readPem(values.key, "--key");
+  const protocols = list(values.protocol);
+  const maxFrameSize = values["max-frame-size"] === undefined
+    ? undefined
+    : parseSize(values["max-frame-size"], "--max-frame-size");
+  const broadcast = values.broadcast === true;
+  if ((values.redis !== undefined || values.workers !== undefined) && !broadcast) {
+    throw new UsageError("--redis and --workers go with --broadcast");
+  }
+  const workers = values.workers === undefined ? 1 : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers expects a count, not ${values.workers}`);
+  if (workers > 1) {
+    if (values.redis === undefined) throw new UsageError("--workers needs --redis: the workers' rooms meet there");
+    if (port === 0) throw new UsageError("--workers needs a fixed --port to share");
+    const { runWorkers } = await import("../pubsub/cli_broadcast.ts");
+    const workerArgs = args.filter((arg, i) => arg !== "--workers" && args[i - 1] !== "--workers" && !arg.startsWith("--workers="));
+    return await runWorkers(workers, ["serve", ...workerArgs, "--reuse-port"]);
+  }
+  // Loaded only when asked for: the redis package is an optional peer dependency.
+  const backplane = values.redis === undefined
+    ? undefined
+    : new (await import("../pubsub/redis.ts")).RedisBackplane({
+      url: values.redis,
+      onError: (error) => err(`streamsock: redis: ${(error as Error)?.message ?? error}`),
+    });
+  const page = broadcast ? (await import("../pubsub/cli_broadcast.ts")).BROADCAST_PAGE : undefined;
+
+  let next = 1;
+  // Connection numbers for the trace, which starts before onSocket runs.
+  const ids = new WeakMap<object, string>();
+  const idOf = (request: object) => {
+    let id = ids.get(request);
+    if (id === undefined) ids.set(request, id = `[#${next++}]`);
+    return id;
+  };
+  const onSocket = async (ws: WebSocketConnection, request: { url: string; remoteAddress?: string }) => {
+    const id = idOf(request);
+    out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
+    const topic = new URL(request.url, "ws://x").pathname;
+    if (broadcast) ws.subscribe(topic);
+    try {
+      for await (const msg of ws) {
+        out(`${id} < ${describeMessage(msg)}`);
+        if (!broadcast) await ws.sendAll(msg);
+        else ws.publish(topic, msg.data);
+      }
+    } catch {
+      // Failed connections report through `closed`.
+    }
+    const info = await ws.closed;
+    out(`${id} closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}${info.wasClean ? "" : " (abnormal)"}`);
+  };
+  const handler = requestHandler(
+    onSocket,
+    protocols.length === 0 ? undefined : (offered) => protocols.find((p) => offered.includes(p)) ?? null,
+    {
+      maxFrameSize,
+      onError: (error) => err(`streamsock: ${(error as Error)?.message ?? error}`),
+      trace: values.verbose ? (frame, request) => out(`${idOf(request)} ${describeFrame(frame)}`) : undefined,
+    },
+  );
+  const server = serve({
+    port,
+    hostname: values.host,
+    tls: cert && key ? { cert, key } : undefined,
+    backplane,
+    reusePort: values["reuse-port"],
+    onRequest: page === undefined ? undefined : (request) =>
+      request.method === "GET" ? { status: 200, body: page, contentType: "text/html; charset=utf-8" } : undefined,
+  }, handler);
+  try {
+    await server.ready;
+  } catch (error) {
+    err(`streamsock: cannot listen on ${values.host}:${port}: ${(error as Error).message}`);
+    return EXIT_CLOSED_ABNORMALLY;
+  }
+  const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname;
+  const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
+  out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await server.close();
+  out("stopped");
+  return EXIT_OK;
+}
