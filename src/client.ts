@@ -22,7 +22,13 @@ import {
 import { type HeaderFields, type HttpHead, HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import { computeAccept, generateKey } from "./handshake/key.ts";
 import { checkDeflateResponse, deflateOffer, PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
-import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
+import {
+  type CompressionOptions,
+  type NegotiatedDeflate,
+  negotiationOf,
+  resolveCompression,
+  withNegotiatedDeflate,
+} from "./handshake/deflate_options.ts";
 import { type TracedFrame, traceTransport } from "./trace.ts";
 import { dial } from "./transport/mod.ts";
 import { resolveProxy } from "./client/proxy.ts";
@@ -198,15 +204,19 @@ export interface ConnectOptions
   http2Pool?: Http2Pool;
 }
 
-/** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
+/**
+ * RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails
+ * the handshake. Returns what was agreed (null when the server declined).
+ */
 export function checkDeflateAnswer(
   headers: Headers,
   status: number,
   extensions: string,
   offer: Required<CompressionOptions>,
-): void {
+): NegotiatedDeflate | null {
   try {
-    checkDeflateResponse(extensions, negotiationOf(offer));
+    const params = checkDeflateResponse(extensions, negotiationOf(offer));
+    return params === null ? null : { role: "client", ...params };
   } catch (err) {
     throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
       code: "ERR_HANDSHAKE_EXTENSION",
@@ -416,9 +426,10 @@ export function openConnection(
   url: URL,
   protocol: string | null,
   extensions: string,
+  deflate: NegotiatedDeflate | null,
   head?: Uint8Array,
 ): WebSocketConnection {
-  return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, {
+  return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, withNegotiatedDeflate({
     role: "client",
     url: url.href,
     protocol,
@@ -434,7 +445,7 @@ export function openConnection(
     maxBackpressure: options.maxBackpressure,
     backpressurePolicy: options.backpressurePolicy,
     head,
-  });
+  }, deflate));
 }
 
 /**
@@ -534,9 +545,9 @@ async function attempt(
           protocols,
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
-        if (offer !== null) checkDeflateAnswer(head.headers, 101, extensions, offer);
+        const deflate = offer === null ? null : checkDeflateAnswer(head.headers, 101, extensions, offer);
         settle();
-        resolve(openConnection(transport, options, url, protocol, extensions, head.rest));
+        resolve(openConnection(transport, options, url, protocol, extensions, deflate, head.rest));
         return;
       }
       const location = head.headers.get("location");

@@ -11,7 +11,7 @@ import type { WebSocketConnection } from "./connection.ts";
 import { HandshakeError } from "./errors.ts";
 import { connectRequestFields, isRedirect, validateConnectResponse } from "./handshake/client.ts";
 import { PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
-import { resolveCompression } from "./extensions/permessage_deflate.ts";
+import { resolveCompression } from "./handshake/deflate_options.ts";
 import { requestWebSocketStream } from "./transport/http2.ts";
 import type { Transport } from "./transport/types.ts";
 import {
@@ -157,8 +157,8 @@ export async function attemptHttp2(
         protocols,
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
       });
-      if (offer !== null) checkDeflateAnswer(headers, status, extensions, offer);
-      ws = openConnection(transport, options, request.url, protocol, extensions);
+      const deflate = offer === null ? null : checkDeflateAnswer(headers, status, extensions, offer);
+      ws = openConnection(transport, options, request.url, protocol, extensions, deflate);
     } catch (err) {
       transport.destroy();
       release();

@@ -24,7 +24,12 @@ import {
   type VerifyResult,
 } from "./handshake/server.ts";
 import { acceptDeflateOffer, type DeflateAcceptance } from "./handshake/permessage_deflate.ts";
-import { type CompressionOptions, negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
+import {
+  type CompressionOptions,
+  negotiationOf,
+  resolveCompression,
+  withNegotiatedDeflate,
+} from "./handshake/deflate_options.ts";
 import { type TracedFrame, traceTransport } from "./trace.ts";
 import { ZlibSweeper } from "./extensions/zlib_sweeper.ts";
 import { listen } from "./transport/mod.ts";
@@ -459,12 +464,12 @@ class PendingHandshake implements TransportSink {
       const trace = core.trace;
       ws = new WebSocketConnection(
         trace === undefined ? transport : traceTransport(transport, (frame) => trace(frame, request), head),
-        {
+        withNegotiatedDeflate({
           ...core.connectionOptions,
           protocol: negotiated.protocol,
           extensions: deflate?.response ?? "",
           head,
-        },
+        }, deflate === null ? null : { role: "server", ...deflate.params }),
       );
     } catch (err) {
       report(core, err, request);
