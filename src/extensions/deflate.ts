@@ -128,9 +128,12 @@ export class DeflateSide {
   }
 
   #takeTurn(frame: Frame, compress: boolean): Promise<void> {
+    // With nothing ahead the turn starts now (zlib gets the bytes in this
+    // tick), else when the frame ahead was written.
+    const now = this.#waiting === 0;
     this.#waiting++;
     this.#waitingBytes += frame.payload.length;
-    const written = this.#tail.then(() => this.#write(frame, compress));
+    const written = now ? this.#write(frame, compress) : this.#tail.then(() => this.#write(frame, compress));
     this.#tail = written.then(ignore, ignore);
     return written;
   }
