@@ -9,7 +9,12 @@ import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Frame, Opcode } from "../src/codec/frame.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../src/extensions/permessage_deflate.ts";
-import { compressionTuning, deflateFromExtensions, type NegotiatedDeflate } from "../src/handshake/deflate_options.ts";
+import {
+  compressionTuning,
+  deflateFromExtensions,
+  type NegotiatedDeflate,
+  withNegotiatedDeflate,
+} from "../src/handshake/deflate_options.ts";
 import type { Message } from "../src/message.ts";
 import { Protocol } from "../src/protocol/protocol.ts";
 import { nodeZlib } from "../src/transport/zlib.ts";
@@ -62,6 +67,31 @@ describe("permessage-deflate stage: receiving", () => {
     });
     assert.equal(deflateFromExtensions("", "server"), null);
     assert.throws(() => deflateFromExtensions("permessage-deflate; bogus", "server"), TypeError);
+  });
+
+  test("a connection given the handshake's agreement does not parse its extensions string again", T, async () => {
+    let sink!: TransportSink;
+    const transport: Transport = {
+      mutableChunks: false,
+      bufferedAmount: 0,
+      start: (s) => (sink = s),
+      write: () => true,
+      pause: () => {},
+      resume: () => {},
+      end: () => {},
+      destroy: () => {},
+    };
+    // The string is only what ws.extensions reports; parsed, it would be refused.
+    const extensions = "permessage-deflate; not_a_parameter";
+    assert.throws(() => new WebSocketConnection(transport, { role: "client", extensions }), TypeError);
+    const ws = new WebSocketConnection(
+      transport,
+      withNegotiatedDeflate({ role: "client", extensions, pingInterval: 0 }, { ...AGREED, role: "client" }),
+    );
+    assert.equal(ws.extensions, extensions);
+    sink.data(rawFrame(0xc1, compress("inflated by the agreed stage"), null));
+    assert.equal((await ws.recv()).data, "inflated by the agreed stage");
+    await ws.terminate();
   });
 
   test("frames behind a compressed one wait undecoded in the core and come out in order", T, async () => {
