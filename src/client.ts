@@ -11,7 +11,7 @@ import { WebSocketConnection } from "./connection.ts";
 import { HandshakeError, TimeoutError } from "./errors.ts";
 import { headerFields, parseProtocols, redirectTarget } from "./handshake/client.ts";
 import { deflateOffer } from "./handshake/permessage_deflate.ts";
-import { negotiationOf, resolveCompression } from "./extensions/permessage_deflate.ts";
+import { negotiationOf, resolveCompression } from "./handshake/deflate_options.ts";
 import { attempt } from "./client/attempt.ts";
 import type { ConnectOptions } from "./client/options.ts";
 import {

@@ -12,7 +12,7 @@ import { HandshakeError } from "./errors.ts";
 import { connectRequestFields, isRedirect, ResponseBodyReader, validateConnectResponse } from "./handshake/client.ts";
 import { Opening } from "./handshake/opening.ts";
 import { PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
-import { resolveCompression } from "./extensions/permessage_deflate.ts";
+import { resolveCompression } from "./handshake/deflate_options.ts";
 import { requestWebSocketStream } from "./transport/http2.ts";
 import type { Transport } from "./transport/types.ts";
 import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./client/attempt.ts";
@@ -141,8 +141,8 @@ export async function attemptHttp2(
         protocols,
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
       });
-      if (offer !== null) checkDeflateAnswer(headers, status, extensions, offer);
-      ws = openConnection(transport, options, request.url, protocol, extensions);
+      const deflate = offer === null ? null : checkDeflateAnswer(headers, status, extensions, offer);
+      ws = openConnection(transport, options, request.url, protocol, extensions, deflate);
     } catch (err) {
       transport.destroy();
       release();

@@ -21,7 +21,13 @@ import type { HttpHead } from "../handshake/http.ts";
 import { computeAccept, generateKey } from "../handshake/key.ts";
 import { Opening, type OpeningEnd } from "../handshake/opening.ts";
 import { checkDeflateResponse, PERMESSAGE_DEFLATE } from "../handshake/permessage_deflate.ts";
-import { type CompressionOptions, negotiationOf, resolveCompression } from "../extensions/permessage_deflate.ts";
+import {
+  type CompressionOptions,
+  type NegotiatedDeflate,
+  negotiationOf,
+  resolveCompression,
+  withNegotiatedDeflate,
+} from "../handshake/deflate_options.ts";
 import { traceTransport } from "../trace.ts";
 import { dial } from "../transport/mod.ts";
 import { readEnvironment } from "../transport/environment.ts";
@@ -37,15 +43,19 @@ import { resolveProxy } from "./proxy.ts";
  */
 export const ERROR_BODY_WAIT = 2000;
 
-/** RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails the handshake. */
+/**
+ * RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails
+ * the handshake. Returns what was agreed (null when the server declined).
+ */
 export function checkDeflateAnswer(
   headers: Headers,
   status: number,
   extensions: string,
   offer: Required<CompressionOptions>,
-): void {
+): NegotiatedDeflate | null {
   try {
-    checkDeflateResponse(extensions, negotiationOf(offer));
+    const params = checkDeflateResponse(extensions, negotiationOf(offer));
+    return params === null ? null : { role: "client", ...params };
   } catch (err) {
     throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
       code: "ERR_HANDSHAKE_EXTENSION",
@@ -78,16 +88,13 @@ export function openConnection(
   url: URL,
   protocol: string | null,
   extensions: string,
+  deflate: NegotiatedDeflate | null,
   head?: Uint8Array,
 ): WebSocketConnection {
-  return new WebSocketConnection(options.trace ? traceTransport(transport, options.trace, head) : transport, {
-    ...forwardedOptions(options),
-    role: "client",
-    url: url.href,
-    protocol,
-    extensions,
-    head,
-  });
+  return new WebSocketConnection(
+    options.trace ? traceTransport(transport, options.trace, head) : transport,
+    withNegotiatedDeflate({ ...forwardedOptions(options), role: "client", url: url.href, protocol, extensions, head }, deflate),
+  );
 }
 
 /**
@@ -204,9 +211,9 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
           protocols,
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
-        if (offer !== null) checkDeflateAnswer(head.headers, 101, extensions, offer);
+        const deflate = offer === null ? null : checkDeflateAnswer(head.headers, 101, extensions, offer);
         settled = true;
-        resolve(openConnection(transport, options, url, protocol, extensions, opening.release()));
+        resolve(openConnection(transport, options, url, protocol, extensions, deflate, opening.release()));
         return;
       }
       const location = head.headers.get("location");

@@ -7,7 +7,7 @@
  */
 
 import type { WebSocketConnectionOptions } from "../connection.ts";
-import type { CompressionOptions } from "../extensions/permessage_deflate.ts";
+import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { HeaderFields } from "../handshake/http.ts";
 import type { TracedFrame } from "../trace.ts";
 import type { Http2Pool } from "../client_http2.ts";

@@ -14,12 +14,14 @@ import { CloseCode, encodeClosePayload } from "../codec/close.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../codec/decoder.ts";
 import type { Frame } from "../codec/frame.ts";
 import { ConnectionClosedError, TimeoutError, WebSocketError } from "../errors.ts";
-import { PerMessageDeflate } from "../extensions/permessage_deflate.ts";
+import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
+import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
 import { Message } from "../message.ts";
 import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
 import type { Hub } from "../pubsub/hub.ts";
 import { nextTurn } from "../transport/mod.ts";
 import { streamTransport } from "../transport/streams.ts";
+import { nodeZlib } from "../transport/zlib.ts";
 import type { ByteStreamPair, Transport, TransportSink } from "../transport/types.ts";
 import type { Inbox } from "./inbox.ts";
 import { Receiver, type ReceiverHost } from "./receiver.ts";
@@ -211,13 +213,19 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#inbox = this.#receiver.inbox;
     this.#writer = new Writer(this.#transport, this.#inbox, hooks);
     // No extension negotiated (the common case): no deflate state, not even its callbacks.
-    this.#deflate = this.#extensions === ""
-      ? null
-      : PerMessageDeflate.fromExtensions(this.#extensions, options.role, options.compression, this.#maxFrameSize, {
+    const negotiated = negotiatedDeflateOf(options);
+    this.#deflate = negotiated === null ? null : new PerMessageDeflate(
+      negotiated,
+      compressionTuning(options.compression),
+      this.#maxFrameSize,
+      {
         deliver: (frame) => this.#onInflated(frame),
         write: (frame) => this.#core.sendFrame(frame),
         fail: (err) => this.#fail(err),
-      }, options.zlibSweeper ?? null);
+      },
+      nodeZlib,
+      options.zlibSweeper ?? null,
+    );
     this.#core = new Protocol({
       role: options.role,
       maxFrameSize: this.#maxFrameSize,
@@ -444,11 +452,14 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     });
   }
 
-  /** A frame back from permessage-deflate, in order: handled as if it had just arrived. */
-  #onInflated(frame: Frame): boolean {
-    const more = this.#core.receiveFrame(frame);
+  /**
+   * The frame permessage-deflate took, back inflated: the core handles it,
+   * then decodes what arrived behind it (unless a turn is already scheduled).
+   */
+  #onInflated(frame: Frame): void {
+    const core = this.#core;
+    if (core.receiveFrame(frame) && !this.#yielding && core.receiveData(NO_BYTES, FRAMES_PER_TURN)) this.#yieldTurn();
     this.#updateReading();
-    return more;
   }
 
   /** Pauses the transport while too much is unread or unsent; resumes when both fall. */
@@ -463,7 +474,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     const congested = writer.congested &&
       (!writer.senderWaiting || this.bufferedAmount > 2 * this.#maxFrameSize + CONGESTION_SLACK);
     const shouldPause = this.#core.receiving &&
-      (this.#inbox.full || this.#yielding || congested || (this.#deflate !== null && this.#deflate.backlogged));
+      (this.#inbox.full || this.#yielding || congested || (this.#core.waitingForStage && this.#core.bufferedAmount > INFLATE_BACKLOG_BYTES));
     if (shouldPause !== this.#paused && !this.#terminated) {
       this.#paused = shouldPause;
       if (shouldPause) this.#transport.pause();

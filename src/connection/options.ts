@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CompressionOptions } from "../extensions/permessage_deflate.ts";
+import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { Message } from "../message.ts";
 import type { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
 import type { Clock } from "./liveness.ts";

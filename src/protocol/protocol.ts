@@ -68,6 +68,8 @@ export class Protocol {
   #recvType: "text" | "binary" = "binary";
   /** Whether it is compressed: then its frames' UTF-8 is judged by the stage's output. */
   #recvTransformed = false;
+  /** The stage took a frame and has not given it back: later bytes wait undecoded, in order. */
+  #stageHolds = false;
   /** UTF-8 of the text message being received (§8.1); created with the first text fragment. */
   #text: IncomingText | null = null;
   /** The type of the fragmented message being sent, or null (§5.4: no interleaving). */
@@ -127,6 +129,14 @@ export class Protocol {
   }
 
   /**
+   * Whether the message stage holds a received frame: until it gives it back
+   * through {@link receiveFrame}, received bytes only wait in the decoder.
+   */
+  get waitingForStage(): boolean {
+    return this.#stageHolds;
+  }
+
+  /**
    * How the connection ended, or is ending: the failure, else the peer's
    * close, else ours; null before any close frame. Once CLOSED it is never null.
    */
@@ -166,11 +176,13 @@ export class Protocol {
     if (!this.receiving) return false;
     const decoder = this.#decoder;
     decoder.push(chunk);
+    // The stage holds a frame: what follows it waits here until it comes back.
+    if (this.#stageHolds) return false;
     let budget = maxFrames;
     try {
       for (let frame = budget > 0 ? decoder.next() : null; frame !== null; frame = decoder.next()) {
         this.#receiveDecoded(frame);
-        if (!this.receiving) return false;
+        if (!this.receiving || this.#stageHolds) return false;
         if (--budget === 0) return decoder.bufferedAmount > 0;
       }
       if (budget === 0) return decoder.bufferedAmount > 0;
@@ -184,10 +196,12 @@ export class Protocol {
   }
 
   /**
-   * A frame given back by the message stage, in order. Returns false once
-   * frames are no longer processed (the stage then stops delivering).
+   * The frame the message stage took, given back (transformed). Returns
+   * true while frames are still processed: the shell then goes on with the
+   * bytes that waited behind it (`receiveData` with an empty chunk).
    */
   receiveFrame(frame: Frame): boolean {
+    this.#stageHolds = false;
     if (!this.receiving) return false;
     try {
       this.#onFrame(frame);
@@ -254,7 +268,10 @@ export class Protocol {
   #receiveDecoded(frame: Frame): void {
     const opcode = frame.opcode;
     if (opcode === Opcode.Text || opcode === Opcode.Binary) this.#recvTransformed = frame.rsv1 === true;
-    if (this.#stage !== null && this.#stage.intercept(frame)) return;
+    if (this.#stage !== null && this.#stage.intercept(frame)) {
+      this.#stageHolds = true;
+      return;
+    }
     this.#onFrame(frame);
   }
 

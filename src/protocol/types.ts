@@ -66,7 +66,11 @@ export interface ProtocolSink {
 export interface MessageStage {
   /** Largest payload on the wire the decoder admits (a compressed frame may exceed maxFrameSize slightly). */
   readonly frameLimit: number;
-  /** A received frame: true when the stage took it and will give it back later through `receiveFrame`. */
+  /**
+   * A received frame: true when the stage took it and will give it back
+   * later (never synchronously) through `receiveFrame`; until then the core
+   * decodes nothing more, so frames keep their order.
+   */
   intercept(frame: Frame): boolean;
   /** A control frame to send: true when the stage queued it behind messages it is still transforming. */
   queueControl(frame: Frame): boolean;

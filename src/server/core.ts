@@ -11,7 +11,7 @@ import { WebSocketError } from "../errors.ts";
 import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
 import type { HandshakeRejection, UpgradeRequest } from "../handshake/server.ts";
 import { acceptDeflateOffer, type DeflateAcceptance } from "../handshake/permessage_deflate.ts";
-import { type CompressionOptions, negotiationOf, resolveCompression } from "../extensions/permessage_deflate.ts";
+import { type CompressionOptions, negotiationOf, resolveCompression } from "../handshake/deflate_options.ts";
 import { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
 import type { Transport } from "../transport/types.ts";
 import type { Hub } from "../pubsub/hub.ts";

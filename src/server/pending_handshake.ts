@@ -25,6 +25,7 @@ import {
   verifyRejection,
 } from "../handshake/server.ts";
 import { traceTransport } from "../trace.ts";
+import { withNegotiatedDeflate } from "../handshake/deflate_options.ts";
 import type { Http2StreamTransport } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
 import {
@@ -216,12 +217,12 @@ export class PendingHandshake implements TrackedHandshake {
       const trace = core.trace;
       ws = new WebSocketConnection(
         trace === undefined ? transport : traceTransport(transport, (frame) => trace(frame, request), head),
-        {
+        withNegotiatedDeflate({
           ...core.connectionOptions,
           protocol: negotiated.protocol,
           extensions: deflate?.response ?? "",
           head,
-        },
+        }, deflate === null ? null : { role: "server", ...deflate.params }),
       );
     } catch (err) {
       report(core, err, request);

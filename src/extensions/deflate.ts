@@ -1,0 +1,220 @@
+/**
+ * The sending side of permessage-deflate (RFC 7692): which messages are
+ * compressed, one connection's compressor, and the order frames leave in.
+ *
+ * Order is kept by one chain of turns: a frame that must wait (it is
+ * compressed, or something compressed is still ahead of it) takes the next
+ * turn, and the turn after it starts when it was written. A frame with
+ * nothing ahead of it and nothing to compress is written at once, so
+ * uncompressed traffic stays synchronous.
+ *
+ * @module
+ */
+
+import { type Frame, Opcode } from "../codec/frame.ts";
+import { ProtocolError, type WebSocketError } from "../errors.ts";
+import { ZlibRunner } from "./zlib_runner.ts";
+import type { Zlib } from "./zlib.ts";
+
+const EMPTY_BLOCK_START = new Uint8Array([0x00]);
+const IDLE: Promise<void> = Promise.resolve();
+const ignore = () => {};
+
+/** What the deflate side asks of its connection. */
+export interface DeflateSink {
+  /** Encodes (masks) and queues a frame for the transport. */
+  write(frame: Frame): void;
+  /** Fails the connection. */
+  fail(error: WebSocketError): void;
+}
+
+/** How a connection compresses: the agreed limits with our own tuning applied. */
+export interface DeflateTuning {
+  /** Messages smaller than this are sent uncompressed. */
+  threshold: number;
+  /** zlib level. */
+  level: number;
+  /** zlib memLevel. */
+  memLevel: number;
+  /** Our window, in bits (9-15: zlib refuses raw DEFLATE with 8). */
+  windowBits: number;
+  /** Whether we start every message with an empty window. */
+  noContextTakeover: boolean;
+}
+
+/** One connection's compressor and the turns its frames take. */
+export class DeflateSide {
+  readonly #zlib: Zlib;
+  readonly #tuning: DeflateTuning;
+  readonly #sink: DeflateSink;
+  /** Called when a compressor (always releasable when idle) is made. */
+  readonly #onReleasable: () => void;
+  #runner: ZlibRunner | null = null;
+  /** The message being sent is compressed: its continuation frames are too. */
+  #inMessage = false;
+  /** Settles when the last frame that took a turn was written (or dropped); never rejects. */
+  #tail: Promise<void> = IDLE;
+  /** Frames that took a turn and are not written yet, and their payload bytes. */
+  #waiting = 0;
+  #waitingBytes = 0;
+  /** A frame is being compressed. */
+  #running = false;
+  /** Set once the connection failed or ended: every turn not yet written rejects with it. */
+  #dropped: { error: unknown } | null = null;
+
+  /**
+   * @param zlib The injected zlib.
+   * @param tuning How to compress.
+   * @param sink The connection.
+   * @param onReleasable Called when a compressor is made (the sweeper may release it).
+   */
+  constructor(zlib: Zlib, tuning: DeflateTuning, sink: DeflateSink, onReleasable: () => void) {
+    this.#zlib = zlib;
+    this.#tuning = tuning;
+    this.#sink = sink;
+    this.#onReleasable = onReleasable;
+  }
+
+  /** Whether a compressor is held. */
+  get holds(): boolean {
+    return this.#runner !== null;
+  }
+
+  /** Payload bytes waiting to be compressed or written. */
+  get queuedBytes(): number {
+    return this.#waitingBytes;
+  }
+
+  /** True while frames wait for their turn. */
+  get sending(): boolean {
+    return this.#waiting > 0;
+  }
+
+  /** Settles once every frame that took a turn so far was written (or dropped). */
+  sent(): Promise<void> {
+    return this.#tail;
+  }
+
+  /**
+   * Sends one data frame. Whether a message is compressed is decided by its
+   * first frame's size against `threshold`; its continuation frames follow
+   * suit (RSV1 only on the first, §6). `force` overrides the threshold for
+   * a message's first frame. Returns undefined when the frame was written at
+   * once, or a promise that resolves once it was written.
+   */
+  send(opcode: Opcode, payload: Uint8Array, fin: boolean, force?: boolean): Promise<void> | undefined {
+    let compress: boolean;
+    if (opcode === Opcode.Continuation) {
+      compress = this.#inMessage;
+      if (fin) this.#inMessage = false;
+    } else {
+      compress = force ?? payload.length >= this.#tuning.threshold;
+      this.#inMessage = compress && !fin;
+    }
+    const frame: Frame = { fin, opcode, payload, rsv1: compress && opcode !== Opcode.Continuation };
+    if (!compress && !this.sending) {
+      this.#sink.write(frame);
+      return undefined;
+    }
+    return this.#takeTurn(frame, compress);
+  }
+
+  /** A control frame: takes a turn behind compressed messages (true), or is for the caller to send now (false). */
+  queueControl(frame: Frame): boolean {
+    // Once dropped (the connection failed) nothing waits: the close frame goes out at once.
+    if (this.#dropped !== null || !this.sending) return false;
+    this.#takeTurn(frame, false).catch(ignore);
+    return true;
+  }
+
+  #takeTurn(frame: Frame, compress: boolean): Promise<void> {
+    // With nothing ahead the turn starts now (zlib gets the bytes in this
+    // tick), else when the frame ahead was written.
+    const now = this.#waiting === 0;
+    this.#waiting++;
+    this.#waitingBytes += frame.payload.length;
+    const written = now ? this.#write(frame, compress) : this.#tail.then(() => this.#write(frame, compress));
+    this.#tail = written.then(ignore, ignore);
+    return written;
+  }
+
+  /** One frame's turn: compress it if asked, then write it. */
+  async #write(frame: Frame, compress: boolean): Promise<void> {
+    if (this.#dropped !== null) throw this.#dropped.error;
+    let out = frame;
+    if (compress) {
+      this.#running = true;
+      try {
+        out = { ...frame, payload: await this.#deflate(frame.payload, frame.fin) };
+      } catch (err) {
+        if (this.#droppedNow() === null) {
+          this.#sink.fail(
+            new ProtocolError(`Compressing a message failed: ${(err as Error).message}`, {
+              code: "ERR_DEFLATE_FAILED",
+              closeCode: 1011,
+              cause: err,
+            }),
+          );
+        }
+        throw this.#droppedNow()?.error ?? err;
+      } finally {
+        this.#running = false;
+      }
+      const dropped = this.#droppedNow();
+      if (dropped !== null) throw dropped.error;
+    }
+    this.#waiting--;
+    this.#waitingBytes -= frame.payload.length;
+    this.#sink.write(out);
+  }
+
+  /** Read anew after an await (the connection may have failed meanwhile). */
+  #droppedNow(): { error: unknown } | null {
+    return this.#dropped;
+  }
+
+  async #deflate(payload: Uint8Array, fin: boolean): Promise<Uint8Array> {
+    if (this.#runner === null) {
+      const { windowBits, level, memLevel } = this.#tuning;
+      this.#runner = new ZlibRunner(this.#zlib, this.#zlib.rawDeflate({ windowBits, level, memLevel }), false);
+      this.#onReleasable();
+    }
+    const deflater = this.#runner;
+    let out = await deflater.run([payload], Infinity);
+    if (fin) {
+      // §7.2.1: remove the sync flush's trailing empty block from the message's end.
+      if (out.length >= 4 && endsWithTrailer(out)) out = out.subarray(0, out.length - 4);
+      // With no new input zlib's sync flush emits nothing at all (an empty
+      // message, or an empty last fragment). The peer appends 00 00 ff ff to
+      // whatever we send, so send the lone 0x00 of §7.2.3.6: together they
+      // form an empty stored block. An empty payload would leave the peer's
+      // decompressor mid-block and corrupt every later message.
+      else if (out.length === 0) out = EMPTY_BLOCK_START;
+    }
+    if (fin && this.#tuning.noContextTakeover) deflater.stream.reset();
+    return out;
+  }
+
+  /** Releases the compressor when unused for `idleMs` (a new one can always replace it). */
+  releaseIdle(now: number, idleMs: number): void {
+    if (this.#runner !== null && !this.#running && now - this.#runner.lastUsed >= idleMs) {
+      this.#runner.close();
+      this.#runner = null;
+    }
+  }
+
+  /** Drops every frame waiting for its turn (their sends reject with `error`) and releases zlib. */
+  drop(error: unknown): void {
+    if (this.#dropped !== null) return;
+    this.#dropped = { error };
+    this.#waiting = 0;
+    this.#waitingBytes = 0;
+    this.#runner?.close();
+    this.#runner = null;
+  }
+}
+
+function endsWithTrailer(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  return bytes[n - 4] === 0x00 && bytes[n - 3] === 0x00 && bytes[n - 2] === 0xff && bytes[n - 1] === 0xff;
+}
