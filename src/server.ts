@@ -8,6 +8,7 @@
  */
 
 import { WebSocketConnection, type WebSocketConnectionOptions } from "./connection.ts";
+import { type Clock, systemClock } from "./connection/liveness.ts";
 import { TimeoutError, WebSocketError } from "./errors.ts";
 import { HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import {
@@ -275,7 +276,9 @@ class PendingHandshake implements TransportSink {
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
   #request: UpgradeRequest | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The handshake timeout, then a refusal's linger; on the connection options' clock, which tests inject. */
+  #timer: unknown;
+  readonly #clock: Clock;
   #done = false;
 
   constructor(
@@ -293,7 +296,8 @@ class PendingHandshake implements TransportSink {
     this.#remoteAddress = remoteAddress;
     this.#parser = parser;
     tracker.handshakeStarted(this);
-    this.#timer = setTimeout(() => this.#onTimeout(), core.handshakeTimeout);
+    this.#clock = core.connectionOptions.clock ?? systemClock;
+    this.#timer = this.#clock.setTimeout(() => this.#onTimeout(), core.handshakeTimeout);
     transport.start(this);
   }
 
@@ -342,7 +346,7 @@ class PendingHandshake implements TransportSink {
   abandon(): void {
     if (this.#done) {
       // A refusal waiting for its answer to be read: the peer is gone now.
-      clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer);
       this.#transport.destroy();
       return;
     }
@@ -352,7 +356,7 @@ class PendingHandshake implements TransportSink {
 
   #finish(): void {
     this.#done = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#tracker.handshakeEnded(this);
   }
 
@@ -379,7 +383,7 @@ class PendingHandshake implements TransportSink {
       this.#transport.end();
     }
     // Our sink still hears the peer's close, which ends the wait early.
-    this.#timer = setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
+    this.#timer = this.#clock.setTimeout(() => this.#transport.destroy(), REFUSAL_LINGER);
   }
 
   /** serve's `onRequest` for a request that asks for no upgrade: its answer, or undefined for the 426. */
