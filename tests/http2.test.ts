@@ -27,7 +27,7 @@ import {
 } from "../src/server.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
-import { Wire } from "./conformance/_wire.ts";
+import { Wire } from "./_wire.ts";
 
 const TEXT = 0x81;
 const CLOSE = 0x88;
@@ -102,7 +102,7 @@ async function openStream(
     ...fields,
   });
   // The Wire reads from the start: Deno's client may report DATA before the response head.
-  const wire = new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket);
+  const wire = new Wire(stream as unknown as Socket, false);
   const headers = await within(
     5000,
     "the response head",
@@ -169,7 +169,7 @@ for (const secure of [true, false]) {
       assert.equal(opened.headers["sec-websocket-accept"], undefined);
       assert.equal(opened.headers["sec-websocket-protocol"], undefined);
       opened.stream.write(rawFrame(TEXT, "hello over h2"));
-      const frame = await opened.wire.readFrame(false);
+      const frame = await opened.wire.expectFrame();
       assert.equal(frame.opcode, 1);
       assert.equal(new TextDecoder().decode(frame.payload), "hello over h2");
       const request = requests.at(-1)!;
@@ -179,7 +179,7 @@ for (const secure of [true, false]) {
       assert.equal(request.headers.get("host"), "127.0.0.1");
       // Closing: our close frame is echoed, then the server ends the stream (END_STREAM).
       opened.stream.write(rawFrame(CLOSE, closePayload(1000, "done")));
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(close.opcode, 8);
       assert.equal(codeOf(close.payload), 1000);
       await opened.wire.expectEnd();
@@ -190,7 +190,7 @@ for (const secure of [true, false]) {
     test("a server-initiated close sends the close frame, then ends the stream", async () => {
       const opened = await openStream(session, {}, "/close-4001");
       assert.equal(opened.status, 200);
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(codeOf(close.payload), 4001);
       assert.equal(new TextDecoder().decode(close.payload.subarray(2)), "bye");
       opened.stream.write(rawFrame(CLOSE, closePayload(4001)));
@@ -233,12 +233,12 @@ for (const secure of [true, false]) {
       const offender = await openStream(session);
       // An unmasked client frame breaks RFC 6455 §5.1.
       offender.stream.write(rawFrame(TEXT, "unmasked", null));
-      const close = await offender.wire.readFrame(false);
+      const close = await offender.wire.expectFrame();
       assert.equal(codeOf(close.payload), 1002);
       offender.stream.end();
       await offender.wire.expectEnd();
       bystander.stream.write(rawFrame(TEXT, "still here"));
-      const frame = await bystander.wire.readFrame(false);
+      const frame = await bystander.wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "still here");
       bystander.stream.close(constants.NGHTTP2_CANCEL);
       assert.equal(session.destroyed, false);
@@ -247,7 +247,7 @@ for (const secure of [true, false]) {
     test("maxFrameSize holds per stream: a larger frame fails it with 1009", async () => {
       const opened = await openStream(session);
       opened.stream.write(rawFrame(TEXT, "x".repeat(2000)));
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(codeOf(close.payload), 1009);
       opened.stream.end();
       await opened.wire.expectEnd();
@@ -260,11 +260,11 @@ for (const secure of [true, false]) {
         assert.equal(o.status, 200);
         for (let round = 0; round < 3; round++) {
           o.stream.write(rawFrame(TEXT, `stream ${i} round ${round}`));
-          const frame = await o.wire.readFrame(false, 10_000);
+          const frame = await o.wire.expectFrame(10_000);
           assert.equal(new TextDecoder().decode(frame.payload), `stream ${i} round ${round}`);
         }
         o.stream.write(rawFrame(CLOSE, closePayload(1000)));
-        const close = await o.wire.readFrame(false, 10_000);
+        const close = await o.wire.expectFrame(10_000);
         assert.equal(codeOf(close.payload), 1000);
         o.stream.end();
         await o.wire.expectEnd(10_000);
@@ -295,15 +295,15 @@ describe("RFC 8441 server: keepalive and shutdown per stream", () => {
     try {
       const opened = await Promise.all([openStream(session), openStream(session)]);
       for (const o of opened) {
-        const ping = await o.wire.readFrame(false, 5000);
+        const ping = await o.wire.expectFrame(5000);
         assert.equal(ping.opcode, 9, "a keepalive ping");
         o.stream.write(rawFrame(0x8a, ping.payload));
       }
       assert.equal(server.connections, 2);
       const closing = server.close();
       for (const o of opened) {
-        let frame = await o.wire.readFrame(false, 5000);
-        while (frame.opcode === 9) frame = await o.wire.readFrame(false, 5000);
+        let frame = await o.wire.expectFrame(5000);
+        while (frame.opcode === 9) frame = await o.wire.expectFrame(5000);
         assert.equal(frame.opcode, 8);
         assert.equal(codeOf(frame.payload), 1001);
         o.stream.write(rawFrame(CLOSE, closePayload(1001)));
@@ -341,11 +341,11 @@ describe("http2Handler on a user's node:http2 server", () => {
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
       opened.stream.write(rawFrame(TEXT, "beside a page"));
-      const frame = await opened.wire.readFrame(false);
+      const frame = await opened.wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "beside a page");
       assert.equal(seen[0].httpVersion, "2");
       opened.stream.write(rawFrame(CLOSE, closePayload(1000)));
-      assert.equal(codeOf((await opened.wire.readFrame(false)).payload), 1000);
+      assert.equal(codeOf((await opened.wire.expectFrame()).payload), 1000);
       opened.stream.end();
       await opened.wire.expectEnd();
       // And an HTTP/1.1 client on the same port upgrades through "upgrade".
@@ -377,7 +377,7 @@ describe("http2Handler on a user's node:http2 server", () => {
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
       opened.stream.write(rawFrame(TEXT, "via stream"));
-      assert.equal(new TextDecoder().decode((await opened.wire.readFrame(false)).payload), "via stream");
+      assert.equal(new TextDecoder().decode((await opened.wire.expectFrame()).payload), "via stream");
       opened.stream.close(constants.NGHTTP2_CANCEL);
     } finally {
       session.destroy();
@@ -487,7 +487,7 @@ describe("our client: connect(url, { http2 })", () => {
         streams.push({
           headers,
           stream,
-          wire: new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket),
+          wire: new Wire(stream as unknown as Socket, true),
         });
       }
     });
@@ -507,12 +507,12 @@ describe("our client: connect(url, { http2 })", () => {
       assert.equal(headers["sec-websocket-protocol"], "p1, p2");
       assert.equal(headers["sec-websocket-key"], undefined);
       await ws.send("masked?");
-      const frame = await wire.readFrame(true);
+      const frame = await wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "masked?");
       stream.write(rawFrame(TEXT, "from a bare server", null));
       assert.equal((await within(5000, "frame", ws.recv())).data, "from a bare server");
       const closing = ws.close(1000, "done");
-      const close = await wire.readFrame(true);
+      const close = await wire.expectFrame();
       assert.equal(codeOf(close.payload), 1000);
       stream.write(rawFrame(CLOSE, closePayload(1000), null));
       stream.end();
@@ -567,10 +567,10 @@ describe("RFC 8441 flow control: HTTP/2 windows are each WebSocket's backpressur
       assert.equal(floodDone, false);
       const sibling = await openStream(session);
       sibling.stream.write(rawFrame(TEXT, "not blocked"));
-      assert.equal(new TextDecoder().decode((await sibling.wire.readFrame(false)).payload), "not blocked");
+      assert.equal(new TextDecoder().decode((await sibling.wire.expectFrame()).payload), "not blocked");
       flood.stream.resume();
       for (let i = 0; i < 64; i++) {
-        const frame = await flood.wire.readFrame(false, 20_000);
+        const frame = await flood.wire.expectFrame(20_000);
         assert.equal(frame.payload.length, 64 * 1024);
       }
       assert.equal(floodDone, true);
