@@ -3,7 +3,7 @@
 // joins them (started here, stopped by PID), and headless Chromium chats
 // through the page the CLI serves. Missing redis-server, Chromium or
 // SO_REUSEPORT support skip loudly.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +14,6 @@ import { connect, type WebSocketConnection } from "../mod.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
 import { root, start, type Started } from "./_spawn.ts";
-import { withTimeout } from "./_server.ts";
 
 const CLI = "src/cli.ts";
 const T = 30_000;
@@ -55,11 +54,6 @@ async function crossed(from: WebSocketConnection, to: string[], tag: string): Pr
     if (to.some((text) => text.startsWith(`${tag} `))) return;
   }
   throw new Error(`${tag}: nothing crossed; heard ${JSON.stringify(to)}`);
-}
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + T;
-  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function loud(message: string): string {
@@ -159,8 +153,7 @@ describe("streamsock serve --broadcast", () => {
           const logs = clients.map(heard);
           await crossed(clients[0], logs[logs.length - 1], "w");
           for (const log of logs.slice(1)) {
-            await until(() => log.some((t) => t.startsWith("w ")));
-            assert.ok(log.some((t) => t.startsWith("w ")), "every client heard it");
+            await eventually(() => log.some((t) => t.startsWith("w ")), T, "every client hears the w line");
           }
           const stopped = await primary.stop("SIGTERM", T);
           assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 2, stopped.stdout);

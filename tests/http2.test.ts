@@ -2,7 +2,7 @@
 // http2Handler on a node:http2 server) against a bare node:http2 client that
 // writes frames by hand and reads them back with the conformance suite's own
 // parser, over TLS (ALPN h2) and cleartext h2c with prior knowledge.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   type ClientHttp2Session,
@@ -49,26 +49,17 @@ function codeOf(payload: Uint8Array): number {
   return (payload[0] << 8) | payload[1];
 }
 
-/** Rejects after `ms` so a hang fails fast. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** A bare node:http2 client session, once the server's SETTINGS arrived (RFC 8441 §4 needs them). */
 async function h2Session(port: number, secure: boolean, ca: string): Promise<ClientHttp2Session> {
   const session = secure ? http2Connect(`https://127.0.0.1:${port}`, { ca }) : http2Connect(`http://127.0.0.1:${port}`);
   session.on("error", () => {});
-  await within(
-    5000,
-    "the server's SETTINGS",
+  await withTimeout(
     new Promise<void>((resolve, reject) => {
       session.once("remoteSettings", () => resolve());
       session.once("error", reject);
     }),
+    5000,
+    "the server's SETTINGS",
   );
   return session;
 }
@@ -103,13 +94,13 @@ async function openStream(
   });
   // The Wire reads from the start: Deno's client may report DATA before the response head.
   const wire = new Wire(stream as unknown as Socket, false);
-  const headers = await within(
-    5000,
-    "the response head",
+  const headers = await withTimeout(
     new Promise<IncomingHttpHeaders>((resolve, reject) => {
       stream.once("response", resolve);
       stream.once("error", reject);
     }),
+    5000,
+    "the response head",
   );
   return { stream, status: Number(headers[":status"]), headers, wire };
 }
@@ -219,7 +210,7 @@ for (const secure of [true, false]) {
       const verified = await openStream(session, { authorization: "Bearer wrong" });
       assert.equal(verified.status, 403);
       const get = session.request({ ":method": "GET", ":path": "/" });
-      const getHead = await within(5000, "GET", new Promise<IncomingHttpHeaders>((r) => get.once("response", r)));
+      const getHead = await withTimeout(new Promise<IncomingHttpHeaders>((r) => get.once("response", r)), 5000, "GET");
       assert.equal(getHead[":status"], 405);
       assert.equal(getHead["allow"], "CONNECT");
       get.close();
@@ -275,7 +266,7 @@ for (const secure of [true, false]) {
       const url = `${secure ? "wss" : "ws"}://127.0.0.1:${server.port}/h1`;
       const ws = await connect(url, { tls: { ca: cert.cert }, timeout: 5000 });
       await ws.send("over HTTP/1.1");
-      const msg = await within(5000, "echo", ws.recv());
+      const msg = await withTimeout(ws.recv(), 5000, "echo");
       assert.equal(msg.data, "over HTTP/1.1");
       assert.equal(requests.at(-1)!.httpVersion, "1.1");
       await ws.close();
@@ -309,7 +300,7 @@ describe("RFC 8441 server: keepalive and shutdown per stream", () => {
         o.stream.write(rawFrame(CLOSE, closePayload(1001)));
         o.stream.end();
       }
-      await within(10_000, "shutdown", closing);
+      await withTimeout(closing, 10_000, "shutdown");
     } finally {
       session.destroy();
       await server.close();
@@ -336,7 +327,7 @@ describe("http2Handler on a user's node:http2 server", () => {
       const page = session.request({ ":path": "/" });
       const chunks: Uint8Array[] = [];
       page.on("data", (c: Uint8Array) => chunks.push(c));
-      await within(5000, "page", new Promise((r) => page.on("end", r)));
+      await withTimeout(new Promise((r) => page.on("end", r)), 5000, "page");
       assert.equal(new TextDecoder().decode(Buffer.concat(chunks)), "a page");
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
@@ -351,7 +342,7 @@ describe("http2Handler on a user's node:http2 server", () => {
       // And an HTTP/1.1 client on the same port upgrades through "upgrade".
       const ws = await connect(`wss://127.0.0.1:${port}/`, { tls: { ca: cert }, timeout: 5000 });
       await ws.send("h1");
-      assert.equal((await within(5000, "echo", ws.recv())).data, "h1");
+      assert.equal((await withTimeout(ws.recv(), 5000, "echo")).data, "h1");
       await ws.close();
       assert.equal(seen[1].httpVersion, "1.1");
     } finally {
@@ -372,7 +363,7 @@ describe("http2Handler on a user's node:http2 server", () => {
     const session = await h2Session(port, true, cert);
     try {
       const get = session.request({ ":path": "/" });
-      const head = await within(5000, "GET", new Promise<IncomingHttpHeaders>((r) => get.once("response", r)));
+      const head = await withTimeout(new Promise<IncomingHttpHeaders>((r) => get.once("response", r)), 5000, "GET");
       assert.equal(head[":status"], 204);
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
@@ -433,11 +424,11 @@ describe("our client: connect(url, { http2 })", () => {
         assert.equal(request.headers.get("host"), `127.0.0.1:${server.port}`);
         const big = "compress me ".repeat(10_000);
         await ws.send(big);
-        assert.equal((await within(5000, "echo", ws.recvAll())).data, big);
+        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, big);
         await ws.send(new Uint8Array([1, 2, 3]));
-        assert.deepEqual([...(await within(5000, "echo", ws.recvAll())).data as Uint8Array], [1, 2, 3]);
+        assert.deepEqual([...(await withTimeout(ws.recvAll(), 5000, "echo")).data as Uint8Array], [1, 2, 3]);
         await ws.send("close please");
-        const closed = await within(5000, "close", ws.closed);
+        const closed = await withTimeout(ws.closed, 5000, "close");
         assert.equal(closed.code, 4003);
         assert.equal(closed.reason, "as asked");
         assert.equal(closed.wasClean, true);
@@ -462,7 +453,7 @@ describe("our client: connect(url, { http2 })", () => {
       for (const port of [plain.port, (h2NoConnect.address() as { port: number }).port]) {
         const ws = await connect(`wss://127.0.0.1:${port}/`, { http2: "auto", tls: { ca: cert.cert }, timeout: 5000 });
         await ws.send("fallback");
-        assert.equal((await within(5000, "echo", ws.recv())).data, "fallback");
+        assert.equal((await withTimeout(ws.recv(), 5000, "echo")).data, "fallback");
         assert.equal((await ws.close()).wasClean, true);
       }
       assert.deepEqual(seen, ["1.1", "1.1"]);
@@ -510,13 +501,13 @@ describe("our client: connect(url, { http2 })", () => {
       const frame = await wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "masked?");
       stream.write(rawFrame(TEXT, "from a bare server", null));
-      assert.equal((await within(5000, "frame", ws.recv())).data, "from a bare server");
+      assert.equal((await withTimeout(ws.recv(), 5000, "frame")).data, "from a bare server");
       const closing = ws.close(1000, "done");
       const close = await wire.expectFrame();
       assert.equal(codeOf(close.payload), 1000);
       stream.write(rawFrame(CLOSE, closePayload(1000), null));
       stream.end();
-      assert.equal((await within(5000, "close", closing)).wasClean, true);
+      assert.equal((await withTimeout(closing, 5000, "close")).wasClean, true);
       await wire.expectEnd();
 
       await assert.rejects(
@@ -598,8 +589,8 @@ describe("our client: an opt-in Http2Pool shares one session per origin", () => 
       assert.equal(sessions, 1);
       assert.equal(http2Pool.size, 1);
       await Promise.all([first.send("one"), second.send("two")]);
-      assert.equal((await within(5000, "echo", first.recv())).data, "one");
-      assert.equal((await within(5000, "echo", second.recv())).data, "two");
+      assert.equal((await withTimeout(first.recv(), 5000, "echo")).data, "one");
+      assert.equal((await withTimeout(second.recv(), 5000, "echo")).data, "two");
       assert.equal((await first.close()).wasClean, true);
       // The pooled session outlives its WebSockets: a third one reuses it.
       const third = await connect(url, { http2: "auto", http2Pool, tls: { ca: cert } });
@@ -608,7 +599,7 @@ describe("our client: an opt-in Http2Pool shares one session per origin", () => 
       assert.equal(http2Pool.size, 0);
       // GOAWAY lets open WebSockets finish.
       await third.send("after goaway");
-      assert.equal((await within(5000, "echo", third.recv())).data, "after goaway");
+      assert.equal((await withTimeout(third.recv(), 5000, "echo")).data, "after goaway");
       await Promise.all([second.close(), third.close()]);
       const alone = await connect(url, { http2: "auto", tls: { ca: cert } });
       assert.equal(sessions, 2);

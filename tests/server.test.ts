@@ -1,7 +1,7 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection.ts";
 import type { UpgradeRequest } from "../src/server.ts";
@@ -16,7 +16,6 @@ import {
   start,
   type StartOptions,
   upgradeRequest,
-  withTimeout,
 } from "./_server.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {

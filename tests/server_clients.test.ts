@@ -1,7 +1,7 @@
 // Our server with clients nobody here wrote (the `ws` package, the runtime's
 // own WebSocket) and with our own connect(): plain and TLS, behind serve()
 // and behind requestHandler on node:http / node:https, and 500 at once.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { Message } from "../src/message.ts";
 import { nodeBinary } from "./_node_versions.ts";
-import { KINDS, start, withTimeout } from "./_server.ts";
+import { KINDS, start } from "./_server.ts";
 import { testCertificate } from "./_tls.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {

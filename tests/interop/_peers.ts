@@ -45,11 +45,6 @@ export function findChromium(): { chromium: string } | { skip: string } {
   return { skip: loudSkip("headless Chromium", "/usr/bin/chromium is missing; run `apt-get install -y chromium` (.ci/run does)") };
 }
 
-/** Rejects when `promise` takes longer than `ms`. */
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return withTimeout(promise, ms, what);
-}
-
 export interface PeerServer {
   port: number;
   /** Ends the child process we started, by its PID. */
@@ -74,9 +69,7 @@ export async function startServer(command: string, args: string[]): Promise<Peer
     child.stderr!.destroy();
   };
   try {
-    const port = await within(
-      30_000,
-      `starting ${command} ${args.join(" ")}`,
+    const port = await withTimeout(
       new Promise<number>((resolve, reject) => {
         let out = "";
         child.stdout!.on("data", (chunk) => {
@@ -87,6 +80,8 @@ export async function startServer(command: string, args: string[]): Promise<Peer
         child.once("error", reject);
         child.once("exit", (code) => reject(new Error(`${command} exited with ${code}: ${stderr}`)));
       }),
+      30_000,
+      `starting ${command} ${args.join(" ")}`,
     );
     assert.ok(port > 0, `a port from ${command}`);
     return { port, stop };
