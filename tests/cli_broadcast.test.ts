@@ -6,14 +6,13 @@
 import { after, before, describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { connect, type WebSocketConnection } from "../mod.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
 import { root, start, type Started } from "./_spawn.ts";
+import { findChromium, freshProfile } from "./interop/_peers.ts";
 
 const CLI = "src/cli.ts";
 const T = 30_000;
@@ -164,12 +163,11 @@ describe("streamsock serve --broadcast", () => {
       },
     );
 
-    const noChromium = existsSync("/usr/bin/chromium")
-      ? false
-      : loud("/usr/bin/chromium is missing (apt-get install chromium)");
+    const chromium = findChromium();
+    const noChromium = "skip" in chromium ? chromium.skip : undefined;
     test("two Chromium pages on two server processes chat through the served page", { skip: noChromium }, async () => {
       const servers: Started[] = [];
-      const profile = mkdtempSync(join(tmpdir(), "streamsock-chromium-"));
+      const profile = freshProfile();
       try {
         const ports: number[] = [];
         for (let i = 0; i < 2; i++) {
@@ -185,7 +183,7 @@ describe("streamsock serve --broadcast", () => {
               join(root, "tests/fixtures/chromium_chat.mjs"),
               `http://127.0.0.1:${ports[0]}/lobby`,
               `http://127.0.0.1:${ports[1]}/lobby`,
-              profile,
+              profile.dir,
             ],
             { cwd: root, timeout: 120_000 },
             (
@@ -203,7 +201,7 @@ describe("streamsock serve --broadcast", () => {
         assert.match(servers[1].stdout, /< text: "?bob: hi alice/);
       } finally {
         await Promise.all(servers.map((s) => s.stop()));
-        rmSync(profile, { recursive: true, force: true });
+        profile.remove();
       }
     });
   });

@@ -21,7 +21,7 @@ export const DENO = repoPath("node_modules/.bin/deno");
 export const BUN = repoPath("node_modules/.bin/bun");
 
 function loudSkip(what: string, fix: string): string {
-  const message = `SKIPPING interop tests with ${what}: ${fix}`;
+  const message = `SKIPPING tests that need ${what}: ${fix}`;
   console.warn(`\n${"!".repeat(78)}\n!!! ${message}\n${"!".repeat(78)}\n`);
   return message;
 }
@@ -39,7 +39,7 @@ export function findPython(): { python: string } | { skip: string } {
   return { skip: loudSkip("Python websockets", "no python3 with `websockets`; run `apt-get install -y python3-websockets` (.ci/run does)") };
 }
 
-/** Debian's Chromium, or a loud reason why not. */
+/** Debian's Chromium (which tests/fixtures/chromium.mjs launches), or a loud reason why not. */
 export function findChromium(): { chromium: string } | { skip: string } {
   if (existsSync("/usr/bin/chromium")) return { chromium: "/usr/bin/chromium" };
   return { skip: loudSkip("headless Chromium", "/usr/bin/chromium is missing; run `apt-get install -y chromium` (.ci/run does)") };
