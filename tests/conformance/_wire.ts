@@ -21,6 +21,7 @@ import { type Running, SAMPLE_ACCEPT, start, upgradeRequest } from "../_server.t
 import { rawFrame } from "../_helpers.ts";
 import type { WireFrame } from "../_frames.ts";
 import { describeBytes, Wire } from "../_wire.ts";
+import { ManualClock } from "../_clock.ts";
 
 export { parseFrames, type WireFrame } from "../_frames.ts";
 export { Wire } from "../_wire.ts";
@@ -149,6 +150,8 @@ async function echo(ws: WebSocketConnection): Promise<void> {
 export interface Opened {
   peer: Peer;
   ws?: WebSocketConnection;
+  /** The clock the connection under test runs on, when the case asked for one it moves by hand. */
+  clock?: ManualClock;
 }
 
 /** Runs one implementation of ours, echoing, and opens a raw peer to it per case. */
@@ -157,7 +160,8 @@ export interface Harness {
   /** The name in test titles when not the side's: those stay out of the TCP conformance report. */
   readonly label?: string;
   start(): Promise<void>;
-  open(): Promise<Opened>;
+  /** Opens a raw peer; `clock`, for a client under test, is the clock its connection runs on. */
+  open(clock?: ManualClock): Promise<Opened>;
   /** Drops the raw peers of the case that just ran. */
   release(): void;
   stop(): Promise<void>;
@@ -221,17 +225,17 @@ export class ClientUnderTest implements Harness {
     });
   }
 
-  async open(): Promise<Opened> {
+  async open(clock?: ManualClock): Promise<Opened> {
     const request = this.#queue.length > 0
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<RecordedRequest>((resolve) => (this.#waiting = resolve));
-    const connecting = connect(this.#server!.base("ws") + "/", this.#options);
+    const connecting = connect(this.#server!.base("ws") + "/", clock ? { ...this.#options, clock } : this.#options);
     const accepted = await request;
     const wire = new Wire(accepted.socket, true);
     await wire.send(await switchingProtocols(accepted));
     const ws = await connecting;
     void echo(ws);
-    const opened = { peer: new Peer(wire, "client"), ws };
+    const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
   }
@@ -335,17 +339,17 @@ export class Http2ClientUnderTest implements Harness {
     this.#server = server;
   }
 
-  async open(): Promise<Opened> {
+  async open(clock?: ManualClock): Promise<Opened> {
     const accepted = this.#queue.length > 0
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<ServerHttp2Stream>((resolve) => (this.#waiting = resolve));
-    const connecting = connect(`ws://127.0.0.1:${this.#port}/`, this.#options);
+    const connecting = connect(`ws://127.0.0.1:${this.#port}/`, clock ? { ...this.#options, clock } : this.#options);
     const stream = await accepted;
     const wire = streamWire(stream, true);
     stream.respond({ ":status": 200 });
     const ws = await connecting;
     void echo(ws);
-    const opened = { peer: new Peer(wire, "client"), ws };
+    const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
   }
@@ -368,6 +372,8 @@ export interface Case {
   title: string;
   /** Only against this side (for behaviour the RFC gives one role only). */
   only?: SideName;
+  /** Runs our client on a ManualClock (in `Opened.clock`): for cases about its timeouts. Client-only cases. */
+  manualClock?: boolean;
   /** Why the case does not run over HTTP/2, when it does not. */
   http2Skip?: string;
   run(opened: Opened): Promise<void>;
@@ -392,7 +398,7 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
         const skip = harness.label !== undefined ? c.http2Skip : undefined;
         test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
           try {
-            await c.run(await harness.open());
+            await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
           } finally {
             harness.release();
           }
