@@ -253,7 +253,10 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
       await sleep(1000);
       const growth = meter.stop();
       if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);
-      assert.ok(Math.max(...took) < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
+      // The median of five probes: a server starved by the flood misses them
+      // all, while one probe slowed by a loaded machine does not fail the test.
+      const median = [...took].sort((x, y) => x - y)[2];
+      assert.ok(median < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
       assertBounded(growth, ECHO_FLOOD_BOUNDS, `serve() echoing ${FLOOD_FRAMES} empty frames to a peer that never reads`);
     } finally {
       flooder.stdin!.end();
