@@ -145,6 +145,13 @@ export class RawPeer {
     }
   }
 
+  /** The next frame the connection under test sent; fails if the stream ends first. */
+  async expectFrame(): Promise<Frame> {
+    const frame = await this.readFrame();
+    if (frame === null) throw new Error("the stream ended while a frame was expected");
+    return frame;
+  }
+
   /** Reads frames until a close frame and returns its status code (or null for an empty payload). */
   async readCloseCode(): Promise<number | null> {
     for (;;) {

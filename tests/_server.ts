@@ -116,6 +116,3 @@ export async function exchange(port: number, request: string | Uint8Array): Prom
   }
 }
 
-/** Rejects when `promise` takes longer than `ms`. */
-
-export { withTimeout } from "./_test.ts";

@@ -3,7 +3,8 @@
 // without its own `timeout` gets DEFAULT_TEST_TIMEOUT, so a regression that
 // hangs fails in a minute at most and names the test, on every runner (Node,
 // `deno test` and `bun test` all honour node:test's per-test `timeout`).
-// Also the one timeout helper for promises inside tests.
+// Also the one timeout helper for promises inside tests (withTimeout) and the
+// one for conditions (eventually).
 import * as nodeTest from "node:test";
 
 export const { after, before, describe } = nodeTest;
@@ -28,4 +29,13 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     promise.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
   ]);
+}
+
+/** Polls `condition` every 10 ms until it holds; rejects with an error naming `what` after `ms`. */
+export async function eventually(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: still false after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -3,18 +3,16 @@
 // joins them (started here, stopped by PID), and headless Chromium chats
 // through the page the CLI serves. Missing redis-server, Chromium or
 // SO_REUSEPORT support skip loudly.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { connect, type WebSocketConnection } from "../mod.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
 import { root, start, type Started } from "./_spawn.ts";
-import { withTimeout } from "./_server.ts";
+import { findChromium, freshProfile } from "./interop/_peers.ts";
 
 const CLI = "src/cli.ts";
 const T = 30_000;
@@ -55,11 +53,6 @@ async function crossed(from: WebSocketConnection, to: string[], tag: string): Pr
     if (to.some((text) => text.startsWith(`${tag} `))) return;
   }
   throw new Error(`${tag}: nothing crossed; heard ${JSON.stringify(to)}`);
-}
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + T;
-  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function loud(message: string): string {
@@ -159,8 +152,7 @@ describe("streamsock serve --broadcast", () => {
           const logs = clients.map(heard);
           await crossed(clients[0], logs[logs.length - 1], "w");
           for (const log of logs.slice(1)) {
-            await until(() => log.some((t) => t.startsWith("w ")));
-            assert.ok(log.some((t) => t.startsWith("w ")), "every client heard it");
+            await eventually(() => log.some((t) => t.startsWith("w ")), T, "every client hears the w line");
           }
           const stopped = await primary.stop("SIGTERM", T);
           assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 2, stopped.stdout);
@@ -171,12 +163,11 @@ describe("streamsock serve --broadcast", () => {
       },
     );
 
-    const noChromium = existsSync("/usr/bin/chromium")
-      ? false
-      : loud("/usr/bin/chromium is missing (apt-get install chromium)");
+    const chromium = findChromium();
+    const noChromium = "skip" in chromium ? chromium.skip : undefined;
     test("two Chromium pages on two server processes chat through the served page", { skip: noChromium }, async () => {
       const servers: Started[] = [];
-      const profile = mkdtempSync(join(tmpdir(), "streamsock-chromium-"));
+      const profile = freshProfile();
       try {
         const ports: number[] = [];
         for (let i = 0; i < 2; i++) {
@@ -192,7 +183,7 @@ describe("streamsock serve --broadcast", () => {
               join(root, "tests/fixtures/chromium_chat.mjs"),
               `http://127.0.0.1:${ports[0]}/lobby`,
               `http://127.0.0.1:${ports[1]}/lobby`,
-              profile,
+              profile.dir,
             ],
             { cwd: root, timeout: 120_000 },
             (
@@ -210,7 +201,7 @@ describe("streamsock serve --broadcast", () => {
         assert.match(servers[1].stdout, /< text: "?bob: hi alice/);
       } finally {
         await Promise.all(servers.map((s) => s.stop()));
-        rmSync(profile, { recursive: true, force: true });
+        profile.remove();
       }
     });
   });

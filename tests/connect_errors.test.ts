@@ -2,7 +2,7 @@
 // on every runtime for a refused or reset TCP connection (the runtime's own
 // error kept as `cause`), and a HandshakeError whose message carries the
 // server's short reason.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer as createHttpServer } from "node:http";
@@ -10,7 +10,6 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { connect, ConnectError, HandshakeError, WebSocketError } from "../mod.ts";
 import { connectErrorOf } from "../src/errors.ts";
 import { refusalReason } from "../src/handshake/client.ts";
-import { withTimeout } from "./_server.ts";
 
 /** A port on 127.0.0.1 where nothing listens: bound by the system, then released. */
 async function closedPort(): Promise<number> {

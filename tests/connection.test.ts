@@ -7,6 +7,7 @@ import { Opcode } from "../src/codec/frame.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "./_helpers.ts";
+import { ManualClock } from "./_clock.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -340,25 +341,32 @@ describe("receiver rules through the connection (crafted bytes)", () => {
   });
 
   test("the client waits for the server to close TCP after the handshake", async () => {
-    const peer = new RawPeer("client", { closeTimeout: 5000 });
+    const clock = new ManualClock();
+    const peer = new RawPeer("client", { closeTimeout: 5000, clock });
     const closing = peer.ws.close(1000);
     assert.equal(await peer.readCloseCode(), 1000);
     await peer.write(rawFrame(0x88, [0x03, 0xe8], null));
     let settled = false;
     void closing.then(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 50));
+    await clock.advance(4999);
     assert.equal(settled, false, "client closed before the server ended TCP");
     await peer.end();
     assert.deepEqual(await closing, { code: 1000, reason: "", wasClean: true });
   });
 
   test("a peer that never answers close is cut off after closeTimeout with 1006", async () => {
-    const peer = new RawPeer("server", { closeTimeout: 100 });
-    const started = Date.now();
-    const info = await peer.ws.close(1000);
+    const clock = new ManualClock();
+    const peer = new RawPeer("server", { closeTimeout: 100, clock });
+    let settled = false;
+    const closing = peer.ws.close(1000).finally(() => (settled = true));
+    assert.equal(await peer.readCloseCode(), 1000);
+    await clock.advance(99);
+    assert.equal(settled, false, "gave up before closeTimeout");
+    await clock.advance(1);
+    const info = await closing;
     assert.equal(info.code, 1006);
     assert.equal(info.wasClean, false);
-    assert.ok(Date.now() - started >= 90);
+    assert.equal(await peer.readFrame().catch(() => null), null, "nothing after the close frame, then the cut");
   });
 
   test("a transport that vanishes mid-frame rejects a pending recv with a typed 1006 error", async () => {

@@ -16,10 +16,6 @@ import {
   parseExtensions,
 } from "../src/handshake/permessage_deflate.ts";
 import { ZlibSweeper } from "../src/extensions/zlib_sweeper.ts";
-import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
-import { FrameDecoder } from "../src/codec/decoder.ts";
-import type { Frame } from "../src/codec/frame.ts";
-import { streamTransport } from "../src/transport/streams.ts";
 import { memoryPair, RawPeer, rawFrame, randomBytes } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -35,34 +31,6 @@ function compress(data: Uint8Array | string): Uint8Array {
 function inflate(...parts: Uint8Array[]): Uint8Array {
   const joined = Buffer.concat([...parts, TRAILER]);
   return new Uint8Array(inflateRawSync(joined, { finishFlush: constants.Z_SYNC_FLUSH }));
-}
-
-/** Like RawPeer, but its decoder accepts RSV1, so tests can read compressed frames. */
-class DeflateRawPeer {
-  readonly ws: WebSocketConnection;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #decoder: FrameDecoder;
-
-  constructor(role: "client" | "server", options: Partial<Omit<WebSocketConnectionOptions, "role">>) {
-    const toWs = new TransformStream<Uint8Array, Uint8Array>();
-    const fromWs = new TransformStream<Uint8Array, Uint8Array>();
-    this.ws = new WebSocketConnection(
-      streamTransport({ readable: toWs.readable, writable: fromWs.writable }),
-      { closeTimeout: 500, pingInterval: 0, ...options, role },
-    );
-    this.#reader = fromWs.readable.getReader();
-    this.#decoder = new FrameDecoder({ masked: role === "client", maxFrameSize: 1 << 30, allowedRsv: 4 });
-  }
-
-  async readFrame(): Promise<Frame> {
-    for (;;) {
-      const frame = this.#decoder.next();
-      if (frame !== null) return frame;
-      const { value, done } = await this.#reader.read();
-      if (done) throw new Error("stream ended");
-      this.#decoder.push(value.slice());
-    }
-  }
 }
 
 function text(length: number): string {
@@ -247,14 +215,14 @@ describe("the wire format and the RSV1 rules", () => {
   const negotiated = { extensions: "permessage-deflate", compression: { threshold: 100 } };
 
   test("RSV1 goes on the first frame of a compressed message only, with the trailer removed", async () => {
-    const peer = new DeflateRawPeer("client", negotiated);
+    const peer = new RawPeer("client", negotiated);
     const first = text(3000);
     await peer.ws.send(new Message(first, "text", true));
     await peer.ws.send(new Message("and more", "text"));
     await peer.ws.send("small");
-    const f1 = await peer.readFrame();
-    const f2 = await peer.readFrame();
-    const f3 = await peer.readFrame();
+    const f1 = await peer.expectFrame();
+    const f2 = await peer.expectFrame();
+    const f3 = await peer.expectFrame();
     assert.equal(f1.rsv1, true);
     assert.equal(f1.opcode, 1);
     assert.ok(f1.payload.length < 1000, "compressed");
@@ -267,13 +235,13 @@ describe("the wire format and the RSV1 rules", () => {
     assert.equal(new TextDecoder().decode(f3.payload), "small");
     const ping = peer.ws.send(new Message(new Uint8Array(100).fill(7), "ping"));
     await ping;
-    const p = await peer.readFrame();
+    const p = await peer.expectFrame();
     assert.equal(p.rsv1, false, "control frames are never compressed");
     await peer.ws.close();
   });
 
   test("an empty message is sent as the single 0x00 block of §7.2.3.6, after other messages too", async () => {
-    const peer = new DeflateRawPeer("server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
+    const peer = new RawPeer("server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
     const sent = ["", text(2000), "", "", "abc"];
     for (const message of sent) await peer.ws.send(message);
     // Decompress as ws does: one zlib stream for the connection, the trailer appended to every message.
@@ -281,7 +249,7 @@ describe("the wire format and the RSV1 rules", () => {
     const out: Buffer[] = [];
     zlibStream.on("data", (c: Buffer) => out.push(c));
     for (const message of sent) {
-      const frame = await peer.readFrame();
+      const frame = await peer.expectFrame();
       assert.equal(frame.rsv1, true);
       if (message === "") assert.deepEqual([...frame.payload], [0]);
       zlibStream.write(frame.payload);

@@ -2,7 +2,7 @@
 // http2Handler on a node:http2 server) against a bare node:http2 client that
 // writes frames by hand and reads them back with the conformance suite's own
 // parser, over TLS (ALPN h2) and cleartext h2c with prior knowledge.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   type ClientHttp2Session,
@@ -27,7 +27,7 @@ import {
 } from "../src/server.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
-import { Wire } from "./conformance/_wire.ts";
+import { Wire } from "./_wire.ts";
 
 const TEXT = 0x81;
 const CLOSE = 0x88;
@@ -49,26 +49,17 @@ function codeOf(payload: Uint8Array): number {
   return (payload[0] << 8) | payload[1];
 }
 
-/** Rejects after `ms` so a hang fails fast. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** A bare node:http2 client session, once the server's SETTINGS arrived (RFC 8441 §4 needs them). */
 async function h2Session(port: number, secure: boolean, ca: string): Promise<ClientHttp2Session> {
   const session = secure ? http2Connect(`https://127.0.0.1:${port}`, { ca }) : http2Connect(`http://127.0.0.1:${port}`);
   session.on("error", () => {});
-  await within(
-    5000,
-    "the server's SETTINGS",
+  await withTimeout(
     new Promise<void>((resolve, reject) => {
       session.once("remoteSettings", () => resolve());
       session.once("error", reject);
     }),
+    5000,
+    "the server's SETTINGS",
   );
   return session;
 }
@@ -102,14 +93,14 @@ async function openStream(
     ...fields,
   });
   // The Wire reads from the start: Deno's client may report DATA before the response head.
-  const wire = new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket);
-  const headers = await within(
-    5000,
-    "the response head",
+  const wire = new Wire(stream as unknown as Socket, false);
+  const headers = await withTimeout(
     new Promise<IncomingHttpHeaders>((resolve, reject) => {
       stream.once("response", resolve);
       stream.once("error", reject);
     }),
+    5000,
+    "the response head",
   );
   return { stream, status: Number(headers[":status"]), headers, wire };
 }
@@ -169,7 +160,7 @@ for (const secure of [true, false]) {
       assert.equal(opened.headers["sec-websocket-accept"], undefined);
       assert.equal(opened.headers["sec-websocket-protocol"], undefined);
       opened.stream.write(rawFrame(TEXT, "hello over h2"));
-      const frame = await opened.wire.readFrame(false);
+      const frame = await opened.wire.expectFrame();
       assert.equal(frame.opcode, 1);
       assert.equal(new TextDecoder().decode(frame.payload), "hello over h2");
       const request = requests.at(-1)!;
@@ -179,7 +170,7 @@ for (const secure of [true, false]) {
       assert.equal(request.headers.get("host"), "127.0.0.1");
       // Closing: our close frame is echoed, then the server ends the stream (END_STREAM).
       opened.stream.write(rawFrame(CLOSE, closePayload(1000, "done")));
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(close.opcode, 8);
       assert.equal(codeOf(close.payload), 1000);
       await opened.wire.expectEnd();
@@ -190,7 +181,7 @@ for (const secure of [true, false]) {
     test("a server-initiated close sends the close frame, then ends the stream", async () => {
       const opened = await openStream(session, {}, "/close-4001");
       assert.equal(opened.status, 200);
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(codeOf(close.payload), 4001);
       assert.equal(new TextDecoder().decode(close.payload.subarray(2)), "bye");
       opened.stream.write(rawFrame(CLOSE, closePayload(4001)));
@@ -219,7 +210,7 @@ for (const secure of [true, false]) {
       const verified = await openStream(session, { authorization: "Bearer wrong" });
       assert.equal(verified.status, 403);
       const get = session.request({ ":method": "GET", ":path": "/" });
-      const getHead = await within(5000, "GET", new Promise<IncomingHttpHeaders>((r) => get.once("response", r)));
+      const getHead = await withTimeout(new Promise<IncomingHttpHeaders>((r) => get.once("response", r)), 5000, "GET");
       assert.equal(getHead[":status"], 405);
       assert.equal(getHead["allow"], "CONNECT");
       get.close();
@@ -233,12 +224,12 @@ for (const secure of [true, false]) {
       const offender = await openStream(session);
       // An unmasked client frame breaks RFC 6455 §5.1.
       offender.stream.write(rawFrame(TEXT, "unmasked", null));
-      const close = await offender.wire.readFrame(false);
+      const close = await offender.wire.expectFrame();
       assert.equal(codeOf(close.payload), 1002);
       offender.stream.end();
       await offender.wire.expectEnd();
       bystander.stream.write(rawFrame(TEXT, "still here"));
-      const frame = await bystander.wire.readFrame(false);
+      const frame = await bystander.wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "still here");
       bystander.stream.close(constants.NGHTTP2_CANCEL);
       assert.equal(session.destroyed, false);
@@ -247,7 +238,7 @@ for (const secure of [true, false]) {
     test("maxFrameSize holds per stream: a larger frame fails it with 1009", async () => {
       const opened = await openStream(session);
       opened.stream.write(rawFrame(TEXT, "x".repeat(2000)));
-      const close = await opened.wire.readFrame(false);
+      const close = await opened.wire.expectFrame();
       assert.equal(codeOf(close.payload), 1009);
       opened.stream.end();
       await opened.wire.expectEnd();
@@ -260,11 +251,11 @@ for (const secure of [true, false]) {
         assert.equal(o.status, 200);
         for (let round = 0; round < 3; round++) {
           o.stream.write(rawFrame(TEXT, `stream ${i} round ${round}`));
-          const frame = await o.wire.readFrame(false, 10_000);
+          const frame = await o.wire.expectFrame(10_000);
           assert.equal(new TextDecoder().decode(frame.payload), `stream ${i} round ${round}`);
         }
         o.stream.write(rawFrame(CLOSE, closePayload(1000)));
-        const close = await o.wire.readFrame(false, 10_000);
+        const close = await o.wire.expectFrame(10_000);
         assert.equal(codeOf(close.payload), 1000);
         o.stream.end();
         await o.wire.expectEnd(10_000);
@@ -275,7 +266,7 @@ for (const secure of [true, false]) {
       const url = `${secure ? "wss" : "ws"}://127.0.0.1:${server.port}/h1`;
       const ws = await connect(url, { tls: { ca: cert.cert }, timeout: 5000 });
       await ws.send("over HTTP/1.1");
-      const msg = await within(5000, "echo", ws.recv());
+      const msg = await withTimeout(ws.recv(), 5000, "echo");
       assert.equal(msg.data, "over HTTP/1.1");
       assert.equal(requests.at(-1)!.httpVersion, "1.1");
       await ws.close();
@@ -295,21 +286,21 @@ describe("RFC 8441 server: keepalive and shutdown per stream", () => {
     try {
       const opened = await Promise.all([openStream(session), openStream(session)]);
       for (const o of opened) {
-        const ping = await o.wire.readFrame(false, 5000);
+        const ping = await o.wire.expectFrame(5000);
         assert.equal(ping.opcode, 9, "a keepalive ping");
         o.stream.write(rawFrame(0x8a, ping.payload));
       }
       assert.equal(server.connections, 2);
       const closing = server.close();
       for (const o of opened) {
-        let frame = await o.wire.readFrame(false, 5000);
-        while (frame.opcode === 9) frame = await o.wire.readFrame(false, 5000);
+        let frame = await o.wire.expectFrame(5000);
+        while (frame.opcode === 9) frame = await o.wire.expectFrame(5000);
         assert.equal(frame.opcode, 8);
         assert.equal(codeOf(frame.payload), 1001);
         o.stream.write(rawFrame(CLOSE, closePayload(1001)));
         o.stream.end();
       }
-      await within(10_000, "shutdown", closing);
+      await withTimeout(closing, 10_000, "shutdown");
     } finally {
       session.destroy();
       await server.close();
@@ -336,22 +327,22 @@ describe("http2Handler on a user's node:http2 server", () => {
       const page = session.request({ ":path": "/" });
       const chunks: Uint8Array[] = [];
       page.on("data", (c: Uint8Array) => chunks.push(c));
-      await within(5000, "page", new Promise((r) => page.on("end", r)));
+      await withTimeout(new Promise((r) => page.on("end", r)), 5000, "page");
       assert.equal(new TextDecoder().decode(Buffer.concat(chunks)), "a page");
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
       opened.stream.write(rawFrame(TEXT, "beside a page"));
-      const frame = await opened.wire.readFrame(false);
+      const frame = await opened.wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "beside a page");
       assert.equal(seen[0].httpVersion, "2");
       opened.stream.write(rawFrame(CLOSE, closePayload(1000)));
-      assert.equal(codeOf((await opened.wire.readFrame(false)).payload), 1000);
+      assert.equal(codeOf((await opened.wire.expectFrame()).payload), 1000);
       opened.stream.end();
       await opened.wire.expectEnd();
       // And an HTTP/1.1 client on the same port upgrades through "upgrade".
       const ws = await connect(`wss://127.0.0.1:${port}/`, { tls: { ca: cert }, timeout: 5000 });
       await ws.send("h1");
-      assert.equal((await within(5000, "echo", ws.recv())).data, "h1");
+      assert.equal((await withTimeout(ws.recv(), 5000, "echo")).data, "h1");
       await ws.close();
       assert.equal(seen[1].httpVersion, "1.1");
     } finally {
@@ -372,12 +363,12 @@ describe("http2Handler on a user's node:http2 server", () => {
     const session = await h2Session(port, true, cert);
     try {
       const get = session.request({ ":path": "/" });
-      const head = await within(5000, "GET", new Promise<IncomingHttpHeaders>((r) => get.once("response", r)));
+      const head = await withTimeout(new Promise<IncomingHttpHeaders>((r) => get.once("response", r)), 5000, "GET");
       assert.equal(head[":status"], 204);
       const opened = await openStream(session);
       assert.equal(opened.status, 200);
       opened.stream.write(rawFrame(TEXT, "via stream"));
-      assert.equal(new TextDecoder().decode((await opened.wire.readFrame(false)).payload), "via stream");
+      assert.equal(new TextDecoder().decode((await opened.wire.expectFrame()).payload), "via stream");
       opened.stream.close(constants.NGHTTP2_CANCEL);
     } finally {
       session.destroy();
@@ -433,11 +424,11 @@ describe("our client: connect(url, { http2 })", () => {
         assert.equal(request.headers.get("host"), `127.0.0.1:${server.port}`);
         const big = "compress me ".repeat(10_000);
         await ws.send(big);
-        assert.equal((await within(5000, "echo", ws.recvAll())).data, big);
+        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, big);
         await ws.send(new Uint8Array([1, 2, 3]));
-        assert.deepEqual([...(await within(5000, "echo", ws.recvAll())).data as Uint8Array], [1, 2, 3]);
+        assert.deepEqual([...(await withTimeout(ws.recvAll(), 5000, "echo")).data as Uint8Array], [1, 2, 3]);
         await ws.send("close please");
-        const closed = await within(5000, "close", ws.closed);
+        const closed = await withTimeout(ws.closed, 5000, "close");
         assert.equal(closed.code, 4003);
         assert.equal(closed.reason, "as asked");
         assert.equal(closed.wasClean, true);
@@ -462,7 +453,7 @@ describe("our client: connect(url, { http2 })", () => {
       for (const port of [plain.port, (h2NoConnect.address() as { port: number }).port]) {
         const ws = await connect(`wss://127.0.0.1:${port}/`, { http2: "auto", tls: { ca: cert.cert }, timeout: 5000 });
         await ws.send("fallback");
-        assert.equal((await within(5000, "echo", ws.recv())).data, "fallback");
+        assert.equal((await withTimeout(ws.recv(), 5000, "echo")).data, "fallback");
         assert.equal((await ws.close()).wasClean, true);
       }
       assert.deepEqual(seen, ["1.1", "1.1"]);
@@ -487,7 +478,7 @@ describe("our client: connect(url, { http2 })", () => {
         streams.push({
           headers,
           stream,
-          wire: new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket),
+          wire: new Wire(stream as unknown as Socket, true),
         });
       }
     });
@@ -507,16 +498,16 @@ describe("our client: connect(url, { http2 })", () => {
       assert.equal(headers["sec-websocket-protocol"], "p1, p2");
       assert.equal(headers["sec-websocket-key"], undefined);
       await ws.send("masked?");
-      const frame = await wire.readFrame(true);
+      const frame = await wire.expectFrame();
       assert.equal(new TextDecoder().decode(frame.payload), "masked?");
       stream.write(rawFrame(TEXT, "from a bare server", null));
-      assert.equal((await within(5000, "frame", ws.recv())).data, "from a bare server");
+      assert.equal((await withTimeout(ws.recv(), 5000, "frame")).data, "from a bare server");
       const closing = ws.close(1000, "done");
-      const close = await wire.readFrame(true);
+      const close = await wire.expectFrame();
       assert.equal(codeOf(close.payload), 1000);
       stream.write(rawFrame(CLOSE, closePayload(1000), null));
       stream.end();
-      assert.equal((await within(5000, "close", closing)).wasClean, true);
+      assert.equal((await withTimeout(closing, 5000, "close")).wasClean, true);
       await wire.expectEnd();
 
       await assert.rejects(
@@ -567,10 +558,10 @@ describe("RFC 8441 flow control: HTTP/2 windows are each WebSocket's backpressur
       assert.equal(floodDone, false);
       const sibling = await openStream(session);
       sibling.stream.write(rawFrame(TEXT, "not blocked"));
-      assert.equal(new TextDecoder().decode((await sibling.wire.readFrame(false)).payload), "not blocked");
+      assert.equal(new TextDecoder().decode((await sibling.wire.expectFrame()).payload), "not blocked");
       flood.stream.resume();
       for (let i = 0; i < 64; i++) {
-        const frame = await flood.wire.readFrame(false, 20_000);
+        const frame = await flood.wire.expectFrame(20_000);
         assert.equal(frame.payload.length, 64 * 1024);
       }
       assert.equal(floodDone, true);
@@ -598,8 +589,8 @@ describe("our client: an opt-in Http2Pool shares one session per origin", () => 
       assert.equal(sessions, 1);
       assert.equal(http2Pool.size, 1);
       await Promise.all([first.send("one"), second.send("two")]);
-      assert.equal((await within(5000, "echo", first.recv())).data, "one");
-      assert.equal((await within(5000, "echo", second.recv())).data, "two");
+      assert.equal((await withTimeout(first.recv(), 5000, "echo")).data, "one");
+      assert.equal((await withTimeout(second.recv(), 5000, "echo")).data, "two");
       assert.equal((await first.close()).wasClean, true);
       // The pooled session outlives its WebSockets: a third one reuses it.
       const third = await connect(url, { http2: "auto", http2Pool, tls: { ca: cert } });
@@ -608,7 +599,7 @@ describe("our client: an opt-in Http2Pool shares one session per origin", () => 
       assert.equal(http2Pool.size, 0);
       // GOAWAY lets open WebSockets finish.
       await third.send("after goaway");
-      assert.equal((await within(5000, "echo", third.recv())).data, "after goaway");
+      assert.equal((await withTimeout(third.recv(), 5000, "echo")).data, "after goaway");
       await Promise.all([second.close(), third.close()]);
       const alone = await connect(url, { http2: "auto", tls: { ca: cert } });
       assert.equal(sessions, 2);

@@ -3,7 +3,7 @@
 // without credentials; refusals, timeout, abort, redirects and the
 // environment variables. Plus the pure parts: proxy URLs, NO_PROXY, SOCKS5
 // messages.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
@@ -24,14 +24,6 @@ import {
 } from "./_proxies.ts";
 
 const HTTP_AUTH = { user: "proxyuser", password: "proxy-pass" };
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 function env(vars: Record<string, string>) {
   return (name: string) => vars[name];

@@ -2,7 +2,7 @@
 // and behind requestHandler with a Hub on node:http; the per-connection
 // backpressure bound against a peer that never reads; and the topic tables
 // after 100,000 subscribe/close cycles.
-import { describe, test } from "./_test.ts";
+import { describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import process from "node:process";
@@ -16,7 +16,7 @@ import { Message } from "../src/message.ts";
 import { Hub } from "../src/pubsub/hub.ts";
 import { requestHandler, serve, type Server } from "../src/server.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
-import { RawClient, upgradeRequest, withTimeout } from "./_server.ts";
+import { RawClient, upgradeRequest } from "./_server.ts";
 
 const T = 20_000;
 
@@ -30,15 +30,6 @@ async function serveTopics(
   );
   await server.ready;
   return server;
-}
-
-/** Waits until `check` holds, polling; bounded. */
-async function until(check: () => boolean, what: string, ms = T): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function recvData(ws: WebSocketConnection): Promise<string | Uint8Array> {
@@ -70,8 +61,9 @@ describe("topics on one server", () => {
       assert.equal(server.publish("room", "to all"), 3);
       for (const client of clients) assert.equal(await recvData(client), "to all");
       for (const client of clients) await client.close();
-      await until(
+      await eventually(
         () => server.subscriberCount("room") === 0 && server.hub.clients.size === 0,
+        T,
         "closed subscribers to leave",
       );
       assert.deepEqual([...server.hub.topics], []);
@@ -146,7 +138,7 @@ describe("topics on one server", () => {
       const plain = await connect(url, { compression: false });
       assert.match(deflated.extensions, /permessage-deflate/);
       assert.equal(plain.extensions, "");
-      await until(() => server.subscriberCount("mix") === 2, "both to subscribe");
+      await eventually(() => server.subscriberCount("mix") === 2, T, "both to subscribe");
       const text = "compress me ".repeat(100);
       const bytes = new Uint8Array(3000).map((_, i) => i * 7);
       server.publish("mix", text);
@@ -191,7 +183,7 @@ describe("topics on one server", () => {
           ),
         );
       }
-      await until(() => hub.subscriberCount("news") === 3, "three subscribers");
+      await eventually(() => hub.subscriberCount("news") === 3, T, "three subscribers");
       assert.equal(hub.clients.size, 3);
       assert.equal(hub.publish("news", "hello"), 3);
       await withTimeout(hub.close(), T, "hub.close()");
@@ -233,7 +225,7 @@ describe("slow subscribers cannot grow server memory", () => {
     }, { maxBackpressure: BOUND });
     const raw = await stalledClient(server.port);
     try {
-      await until(() => server.subscriberCount("feed") === 1, "the subscriber");
+      await eventually(() => server.subscriberCount("feed") === 1, T, "the subscriber");
       const ws = [...server.hub.clients][0];
       // Bounded: far more than any kernel buffer plus the bound.
       for (let i = 0; i < 4000 && server.subscriberCount("feed") > 0; i++) {
@@ -259,7 +251,7 @@ describe("slow subscribers cannot grow server memory", () => {
     }, { maxBackpressure: BOUND, compression: true });
     const raw = await stalledClient(server.port, { "Sec-WebSocket-Extensions": "permessage-deflate" });
     try {
-      await until(() => server.subscriberCount("feed") === 1, "the subscriber");
+      await eventually(() => server.subscriberCount("feed") === 1, T, "the subscriber");
       // Incompressible bytes, so the wire carries as much as is published.
       const noise = crypto.getRandomValues(new Uint8Array(64 * 1024));
       for (let i = 0; i < 4000 && server.subscriberCount("feed") > 0; i++) {
@@ -290,7 +282,7 @@ describe("slow subscribers cannot grow server memory", () => {
     await server.ready;
     const raw = await stalledClient(server.port);
     try {
-      await until(() => hub.subscriberCount("feed") === 1, "the subscriber");
+      await eventually(() => hub.subscriberCount("feed") === 1, T, "the subscriber");
       const ws = [...hub.clients][0];
       let maxQueued = 0;
       for (let i = 0; i < 4000 && hub.dropped < 10; i++) {
@@ -329,7 +321,7 @@ describe("slow subscribers cannot grow server memory", () => {
     }, { maxBackpressure: BOUND });
     const raw = await stalledClient(server.port);
     try {
-      await until(() => outcome !== undefined, "the connection");
+      await eventually(() => outcome !== undefined, T, "the connection");
       const { code, maxQueued, rejected } = await withTimeout(outcome, T, "the sends");
       assert.equal(code, 1013);
       // The send past the bound says why; those already queued see the close.
@@ -422,7 +414,7 @@ describe("topic tables", () => {
         await yieldIO();
       }
     }
-    await until(() => hub.clients.size === 0, "every connection to leave");
+    await eventually(() => hub.clients.size === 0, T, "every connection to leave");
     assert.deepEqual([...hub.topics], []);
     assert.equal(hub.subscriberCount("room-1"), 0);
     assert.equal(hub.subscriberCount(`user-${cycles - 1}`), 0);

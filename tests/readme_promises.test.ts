@@ -2,7 +2,7 @@
 // subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), what
 // recv returns after a close, the defaults it states, http: URLs, and the
 // command line's exit code for a close without error.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   connect,
@@ -19,7 +19,7 @@ import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.t
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { RawPeer } from "./_helpers.ts";
 import { run } from "./_spawn.ts";
-import { exchange, KINDS, start, type StartOptions, withTimeout } from "./_server.ts";
+import { exchange, KINDS, start, type StartOptions } from "./_server.ts";
 
 for (const kind of KINDS) {
   describe(`requiring a subprotocol, the README's recipe (${kind})`, () => {

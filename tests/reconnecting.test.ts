@@ -1,21 +1,13 @@
 // reconnecting(): our server stopped and restarted under a client reading a
 // stream of messages; what is not retried (4xx, TLS verification, bad URL);
 // Retry-After; the backoff reset; abort ending the loop with nothing left.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
 import { HandshakeError, ProxyError } from "../src/errors.ts";
 import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/reconnecting.ts";
 import { serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
-  ]);
-}
 
 /** A server that sends 0, 1, 2... every 20 ms to each connection. */
 async function counterServer(port = 0): Promise<Server> {

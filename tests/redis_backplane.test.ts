@@ -2,7 +2,7 @@
 // here on a free port and stopped by PID): hubs in one process, then two
 // server processes with clients on each, and Redis killed and restarted in
 // the middle. Skips loudly when redis-server is not installed.
-import { after, before, describe, test } from "./_test.ts";
+import { after, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
@@ -10,7 +10,6 @@ import { RedisBackplane } from "../src/pubsub/redis.ts";
 import { serve, type Server } from "../src/server.ts";
 import { RedisServer, redisServerBinary } from "./_redis.ts";
 import { start, type Started } from "./_spawn.ts";
-import { withTimeout } from "./_server.ts";
 
 const T = 20_000;
 const binary = redisServerBinary();

@@ -2,12 +2,11 @@
 // ArrayBufferView (typed arrays of any element type, DataView, Buffer) and
 // Blob go out as binary, as ws and browsers send them; anything else is a
 // TypeError. What arrives as binary is a plain Uint8Array.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect, type Message, type Sendable, serve, type Server, type WebSocketConnection } from "../mod.ts";
 import { toMessage } from "../src/message.ts";
-import { withTimeout } from "./_server.ts";
 
 const MiB = 1024 * 1024;
 

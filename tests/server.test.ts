@@ -1,12 +1,13 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection.ts";
 import type { UpgradeRequest } from "../src/server.ts";
 import { serve } from "../src/server.ts";
 import { rawFrame } from "./_helpers.ts";
+import { ManualClock } from "./_clock.ts";
 import {
   exchange,
   KINDS,
@@ -15,7 +16,6 @@ import {
   start,
   type StartOptions,
   upgradeRequest,
-  withTimeout,
 } from "./_server.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {
@@ -403,14 +403,20 @@ for (const kind of KINDS) {
         assert.equal(closeCodeOf(close!.payload), 1009);
         client.destroy();
       });
-      // A peer that never answers our close: closed resolves after closeTimeout
-      // (300 ms here), well before the default 5 s would have let it.
+      // A peer that never answers our close: closed resolves at closeTimeout
+      // (300 ms here, on a clock the test moves), not at the default 5 s.
+      const clock = new ManualClock();
       let closed: Promise<{ code: number; wasClean: boolean }> | undefined;
-      await withServer(kind, (ws) => void (closed = ws.close(1000, "bye")), { closeTimeout: 300 }, async (port) => {
+      let settled = false;
+      const onSocket = (ws: WebSocketConnection) => void (closed = ws.close(1000, "bye").finally(() => (settled = true)));
+      await withServer(kind, onSocket, { closeTimeout: 300, clock }, async (port) => {
         const client = await openRaw(port);
         const close = await client.readFrame();
         assert.equal(closeCodeOf(close!.payload), 1000);
-        const info = await withTimeout(closed!, 3000, "closed with closeTimeout 300");
+        await clock.advance(299);
+        assert.equal(settled, false, "gave up before closeTimeout");
+        await clock.advance(1);
+        const info = await withTimeout(closed!, 3000, "closed at closeTimeout 300");
         assert.deepEqual([info.code, info.wasClean], [1006, false]);
         client.destroy();
       });
@@ -460,19 +466,24 @@ describe("serve's own HTTP parsing", () => {
   });
 
   test("a head that trickles in slower than handshakeTimeout is answered 408 and dropped", async () => {
-    await withServer("serve", () => {}, { handshakeTimeout: 300 }, async (port) => {
+    // Time moves by hand: a header line every 50 ms must not hold the
+    // 300 ms deadline back (the clock option covers handshakeTimeout).
+    const clock = new ManualClock();
+    await withServer("serve", () => {}, { handshakeTimeout: 300, clock }, async (port) => {
       const client = await RawClient.connect(port);
-      const began = Date.now();
-      client.write("GET /chat HTTP/1.1\r\n");
-      const timer = setInterval(() => client.write("X: y\r\n"), 50);
       try {
+        client.write("GET /chat HTTP/1.1\r\n");
+        for (let i = 0; i < 5; i++) {
+          await clock.advance(50);
+          client.write("X: y\r\n");
+        }
+        await clock.advance(49);
+        assert.equal(client.takeRest().length, 0, "answered before handshakeTimeout");
+        await clock.advance(1);
         assertRefusal(await client.readResponse(), "HTTP/1.1 408 Request Timeout");
       } finally {
-        clearInterval(timer);
         client.destroy();
       }
-      const took = Date.now() - began;
-      assert.ok(took >= 250 && took < 3000, `took ${took} ms`);
     });
   });
 

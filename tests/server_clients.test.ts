@@ -1,7 +1,7 @@
 // Our server with clients nobody here wrote (the `ws` package, the runtime's
 // own WebSocket) and with our own connect(): plain and TLS, behind serve()
 // and behind requestHandler on node:http / node:https, and 500 at once.
-import { describe, test } from "./_test.ts";
+import { describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { Message } from "../src/message.ts";
 import { nodeBinary } from "./_node_versions.ts";
-import { KINDS, start, withTimeout } from "./_server.ts";
+import { KINDS, start } from "./_server.ts";
 import { testCertificate } from "./_tls.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {
@@ -176,9 +176,8 @@ for (const kind of KINDS) {
         );
         for (let i = 0; i < count; i++) assert.equal(results[i], `${i}:0,${i}:1,${i}:2`);
         if (running.server !== undefined) {
-          const deadline = Date.now() + 5000;
-          while (running.server.connections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-          assert.equal(running.server.connections, 0);
+          const server = running.server;
+          await eventually(() => server.connections === 0, 5000, "every connection to be released");
         }
       } finally {
         await running.close();
@@ -196,9 +195,7 @@ test("serve reports open connections and ws clients see 1001 at shutdown", async
       client.on("error", reject);
       client.on("close", (code) => resolve(code));
     }));
-  const deadline = Date.now() + 5000;
-  while (server.connections < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(server.connections, 3);
+  await eventually(() => server.connections === 3, 5000, "three open connections");
   await withTimeout(server.close(), 5000, "close()");
   assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001]);
   assert.equal(server.connections, 0);

@@ -2,12 +2,11 @@
 // 1 MiB by default), `for await`/`recvAll` yield whole messages (up to
 // maxMessageSize, 64 MiB). An echo must use sendAll, and the 1009 a server
 // sends for a frame over its limit names the option to raise.
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, Message, MessageTooBigError, requestHandler, serve, type WebSocketConnection } from "../mod.ts";
 import { randomBytes } from "./_helpers.ts";
-import { withTimeout } from "./_server.ts";
 
 const MiB = 1024 * 1024;
 

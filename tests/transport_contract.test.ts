@@ -5,13 +5,12 @@
 // exactly once however the connection ends.
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
-import { describe, test } from "./_test.ts";
+import { describe, eventually, test, withTimeout } from "./_test.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { HIGH_WATER_MARK } from "../src/transport/write_queue.ts";
 import { CAN_COUNT_DESCRIPTORS, NO_DESCRIPTOR_COUNT, openDescriptors } from "./_descriptors.ts";
-import { eventually, within } from "./robustness/_hostile.ts";
 
 /** What a sink heard, in order. */
 class Recorder implements TransportSink {
@@ -112,11 +111,11 @@ for (const [name, dial] of socketShims()) {
         for (let i = 0; i < 100; i++) peer.write(new Uint8Array([i]));
         peer.end();
         for (let i = 0; i < 100; i++) transport.write(new Uint8Array([i, i]));
-        await within(5000, "the end", eventually(5000, "ended", () => sink.finished));
+        await withTimeout(eventually(() => sink.finished, 5000, "ended"), 5000, "the end");
         assert.equal(sink.ends, 1);
         assert.deepEqual([...sink.chunks.flatMap((c) => [...c])], Array.from({ length: 100 }, (_, i) => i));
         transport.end();
-        await eventually(5000, "the peer read everything", () => received.reduce((n, c) => n + c.length, 0) === 200);
+        await eventually(() => received.reduce((n, c) => n + c.length, 0) === 200, 5000, "the peer read everything");
         assert.ok(sink.chunks.every((c) => c.constructor === Uint8Array), "plain Uint8Arrays, never Buffers");
       } finally {
         await server.close();
@@ -137,7 +136,7 @@ for (const [name, dial] of socketShims()) {
         assert.equal(accepted, false, "write never asked to wait");
         assert.ok(transport.bufferedAmount > HIGH_WATER_MARK / 2, `bufferedAmount ${transport.bufferedAmount}`);
         peer.resume();
-        await within(10_000, "drain", eventually(10_000, "drained", () => sink.drains > 0));
+        await withTimeout(eventually(() => sink.drains > 0, 10_000, "drained"), 10_000, "drain");
         transport.destroy();
         peer.destroy();
       } finally {
@@ -150,11 +149,11 @@ for (const [name, dial] of socketShims()) {
         t.end();
         await peerEnded;
         peer.end();
-        await eventually(5000, "the end", () => sink.finished);
+        await eventually(() => sink.finished, 5000, "the end");
       }],
       ["the peer's end, then ours", async (t, peer, sink, peerEnded) => {
         peer.end();
-        await eventually(5000, "the end", () => sink.finished);
+        await eventually(() => sink.finished, 5000, "the end");
         t.end();
         await peerEnded;
       }],
@@ -165,7 +164,7 @@ for (const [name, dial] of socketShims()) {
       }],
       ["a reset by the peer", async (_t, peer, sink) => {
         peer.resetAndDestroy();
-        await eventually(5000, "the end", () => sink.finished);
+        await eventually(() => sink.finished, 5000, "the end");
       }],
     ];
     for (const [how, end] of endings) {
@@ -179,11 +178,11 @@ for (const [name, dial] of socketShims()) {
           for (let i = 0; i < ROUNDS; i++) {
             const { transport, peer, sink, peerEnded } = await open(server);
             peers.push(peer);
-            await within(5000, how, end(transport, peer, sink, peerEnded));
+            await withTimeout(end(transport, peer, sink, peerEnded), 5000, how);
             assert.ok(sink.ends + sink.errors.length <= 1, "the end was reported once");
           }
           for (const peer of peers) peer.destroy();
-          await eventually(5000, `descriptors released after ${ROUNDS} rounds of ${how}`, () => openDescriptors() <= before + 4);
+          await eventually(() => openDescriptors() <= before + 4, 5000, `descriptors released after ${ROUNDS} rounds of ${how}`);
         } finally {
           await server.close();
         }
@@ -209,11 +208,11 @@ describe("the Web Streams shim", () => {
     transport.write(new Uint8Array([4, 5]));
     assert.deepEqual([...(await peerOut.read()).value!], [4, 5]);
     await peerIn.close();
-    await eventually(1000, "the end", () => sink.finished);
+    await eventually(() => sink.finished, 1000, "the end");
     assert.equal(closes(), 0, "closed while our side was still open");
     transport.end();
     assert.equal((await peerOut.read()).done, true);
-    await eventually(1000, "released", () => closes() === 1);
+    await eventually(() => closes() === 1, 1000, "released");
     transport.destroy();
     assert.equal(closes(), 1, "released twice");
     assert.deepEqual([...sink.chunks[0]], [1, 2, 3]);
@@ -237,8 +236,8 @@ describe("the Web Streams shim", () => {
     assert.ok(written >= HIGH_WATER_MARK, `asked to wait after ${written} bytes`);
     let read = 0;
     while (read < written) read += (await peerOut.read()).value!.length;
-    await eventually(1000, "drain", () => sink.drains > 0);
-    await eventually(1000, "nothing buffered once all was read", () => transport.bufferedAmount === 0);
+    await eventually(() => sink.drains > 0, 1000, "drain");
+    await eventually(() => transport.bufferedAmount === 0, 1000, "nothing buffered once all was read");
     transport.destroy();
   });
 });

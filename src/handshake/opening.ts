@@ -56,7 +56,23 @@ export interface OpeningOptions {
   signal?: AbortSignal;
   /** The most bytes kept after the head; more end the opening with `{ cause: "overflow" }`. Defaults to no limit. */
   maxLeftover?: number;
+  /**
+   * Where the deadline and the linger are timed; the platform's timers when
+   * absent. (The connection options' `clock`, which tests move by hand.)
+   */
+  timers?: OpeningTimers;
 }
+
+/** The two timer calls the opening makes; the connection's `Clock` has this shape. */
+export interface OpeningTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const platformTimers: OpeningTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 /**
  * One opening handshake's hold on its transport, from {@link Opening.start}
@@ -75,7 +91,8 @@ export class Opening implements TransportSink {
   #leftoverBytes = 0;
   /** After the head: where the following bytes go instead of being kept (a refusal's body). */
   #follow: ((chunk: Uint8Array) => void) | null = null;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #timers: OpeningTimers;
+  #timer: unknown;
   /** "reading" until the opening ends; "lingering" while a sent answer is read. */
   #state: "reading" | "ended" | "lingering" | "done" = "reading";
   readonly #onAbort = () => this.#end({ cause: "abort", reason: this.#signal!.reason });
@@ -93,6 +110,7 @@ export class Opening implements TransportSink {
     this.#events = events;
     this.#signal = options.signal;
     this.#maxLeftover = options.maxLeftover ?? Infinity;
+    this.#timers = options.timers ?? platformTimers;
     this.#parser = options.head === null ? null : new HttpHeadParser(options.head);
     if (options.timeout !== undefined && options.timeout !== Infinity) this.deadline(options.timeout);
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -126,8 +144,8 @@ export class Opening implements TransportSink {
    */
   deadline(ms: number): void {
     if (this.#state !== "reading") return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#end({ cause: "timeout" }), ms);
+    this.#timers.clearTimeout(this.#timer);
+    this.#timer = this.#timers.setTimeout(() => this.#end({ cause: "timeout" }), ms);
   }
 
   /**
@@ -201,7 +219,7 @@ export class Opening implements TransportSink {
     if (this.#state === "done") return;
     this.#cleanUp("lingering");
     this.#leftover = [];
-    this.#timer = setTimeout(() => this.close(), ms);
+    this.#timer = this.#timers.setTimeout(() => this.close(), ms);
   }
 
   #keep(chunk: Uint8Array): void {
@@ -226,7 +244,7 @@ export class Opening implements TransportSink {
 
   /** Clears the timer and the signal listener; runs its cleanup once, whatever ends the opening. */
   #cleanUp(next: "ended" | "lingering" | "done"): void {
-    clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#state === "reading") this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#state !== "done") this.#state = next;

@@ -78,7 +78,12 @@ export class PendingHandshake implements TrackedHandshake {
     this.#tracker = tracker;
     this.#remoteAddress = remoteAddress;
     tracker.handshakeStarted(this);
-    this.#opening = new Opening(transport, { head, timeout: core.handshakeTimeout, maxLeftover: MAX_EARLY_DATA }, {
+    this.#opening = new Opening(transport, {
+      head,
+      timeout: core.handshakeTimeout,
+      maxLeftover: MAX_EARLY_DATA,
+      timers: core.connectionOptions.clock,
+    }, {
       head: (head) => this.#onHead(head),
       ended: (end) => this.#onEnded(end),
     });

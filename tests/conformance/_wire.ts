@@ -1,10 +1,10 @@
-// Test-only plumbing for the conformance suite: the raw side of a real TCP
-// connection, which writes crafted bytes (whole, or one byte per TCP write)
-// and reads back exactly what the implementation under test sent, and the two
-// harnesses that put OUR server and OUR client opposite such a raw peer.
+// Test-only plumbing for the conformance suite: the raw peer (tests/_wire.ts's
+// Wire, reading with the independent parser) wrapped to play one side of RFC
+// 6455 against OUR server or OUR client, and the harnesses that put them
+// opposite each other over TCP and over HTTP/2.
 import { after, before, describe, test } from "../_test.ts";
 import assert from "node:assert/strict";
-import { connect as netConnect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
 import type { WebSocketConnection } from "../../src/connection.ts";
 import { requestHandler, type RequestHandlerOptions, serve, type Server } from "../../src/server.ts";
@@ -20,8 +20,11 @@ import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } f
 import { type Running, SAMPLE_ACCEPT, start, upgradeRequest } from "../_server.ts";
 import { rawFrame } from "../_helpers.ts";
 import type { WireFrame } from "../_frames.ts";
+import { describeBytes, Wire } from "../_wire.ts";
+import { ManualClock } from "../_clock.ts";
 
 export { parseFrames, type WireFrame } from "../_frames.ts";
+export { Wire } from "../_wire.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -33,214 +36,12 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function describeBytes(bytes: Uint8Array): string {
-  const hex = Array.from(bytes.subarray(0, 24), (b) => b.toString(16).padStart(2, "0")).join(" ");
-  return `${bytes.length} bytes [${hex}${bytes.length > 24 ? " ..." : ""}]`;
-}
-
 /** Asserts equal bytes without handing 16 MiB to assert's diff machinery. */
 export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   if (bytesEqual(actual, expected)) return;
   let at = 0;
   while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
   assert.fail(`${what}: got ${describeBytes(actual)}, expected ${describeBytes(expected)}; first difference at byte ${at}`);
-}
-
-/** One end of a TCP connection that speaks bytes. */
-export class Wire {
-  readonly socket: Socket;
-  #chunks: Uint8Array[] = [];
-  #offset = 0;
-  #buffered = 0;
-  #ended = false;
-  #wake: (() => void) | null = null;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-      this.#notify();
-    });
-    const onEnd = () => {
-      this.#ended = true;
-      this.#notify();
-    };
-    socket.on("end", onEnd);
-    socket.on("close", onEnd);
-    socket.on("error", () => {});
-  }
-
-  /** Opens a TCP connection to 127.0.0.1:`port`. */
-  static async dial(port: number): Promise<Wire> {
-    const socket = netConnect(port, "127.0.0.1");
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("error", reject);
-    });
-    return new Wire(socket);
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
-  }
-
-  /** True once the peer closed its sending side. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  /** Writes each chunk with one TCP write and resolves when the kernel took the last. */
-  async write(...chunks: (Uint8Array | string)[]): Promise<void> {
-    for (const chunk of chunks) {
-      const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
-      await new Promise<void>((resolve, reject) => this.socket.write(bytes, (err) => (err ? reject(err) : resolve())));
-    }
-  }
-
-  /** Writes every byte with its own TCP write, each awaited, so the peer may see them one by one. */
-  async writeBytewise(...chunks: Uint8Array[]): Promise<void> {
-    for (const chunk of chunks) {
-      for (let i = 0; i < chunk.length; i++) await this.write(chunk.subarray(i, i + 1));
-    }
-  }
-
-  async #waitFor(n: number, ms: number, what: string): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.#buffered < n) {
-      if (this.#ended) {
-        throw new Error(`Peer closed the connection while we waited for ${what} (${this.#buffered} of ${n} bytes)`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`No ${what} within ${ms} ms (${this.#buffered} of ${n} bytes)`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-  }
-
-  /** Copies the first `n` buffered bytes without consuming them. */
-  #peek(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let filled = 0;
-    let offset = this.#offset;
-    for (let i = 0; filled < n; i++, offset = 0) {
-      const chunk = this.#chunks[i];
-      const count = Math.min(chunk.length - offset, n - filled);
-      out.set(chunk.subarray(offset, offset + count), filled);
-      filled += count;
-    }
-    return out;
-  }
-
-  #take(n: number): Uint8Array {
-    const out = this.#peek(n);
-    let left = n;
-    while (left > 0) {
-      const available = this.#chunks[0].length - this.#offset;
-      if (available > left) {
-        this.#offset += left;
-        break;
-      }
-      left -= available;
-      this.#chunks.shift();
-      this.#offset = 0;
-    }
-    this.#buffered -= n;
-    return out;
-  }
-
-  /** Reads exactly `n` bytes. */
-  async read(n: number, ms = 5000, what = `${n} bytes`): Promise<Uint8Array> {
-    await this.#waitFor(n, ms, what);
-    return this.#take(n);
-  }
-
-  /** Reads an HTTP response head (up to and including the blank line) as text. */
-  async readHead(ms = 5000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (let want = 4;; want++) {
-      await this.#waitFor(want, deadline - Date.now(), "an HTTP response head");
-      const head = this.#peek(want);
-      if (head[want - 4] === 13 && head[want - 3] === 10 && head[want - 2] === 13 && head[want - 1] === 10) {
-        return new TextDecoder().decode(this.#take(want));
-      }
-    }
-  }
-
-  /** Reads one whole frame; `masked` says which masking the RFC requires of the sender. */
-  async readFrame(masked: boolean, ms = 5000): Promise<WireFrame> {
-    const start = await this.read(2, ms, "a frame header");
-    const lengthCode = start[1] & 0x7f;
-    const isMasked = (start[1] & 0x80) !== 0;
-    assert.equal(isMasked, masked, `frame ${describeBytes(start)} must ${masked ? "" : "not "}be masked (RFC 6455 §5.1)`);
-    let length = lengthCode;
-    let extended: Uint8Array = new Uint8Array(0);
-    if (lengthCode === 126) {
-      extended = await this.read(2, ms, "an extended length");
-      length = (extended[0] << 8) | extended[1];
-    } else if (lengthCode === 127) {
-      extended = await this.read(8, ms, "an extended length");
-      assert.equal(extended[0] & 0x80, 0, "the 64-bit length's most significant bit must be 0");
-      length = 0;
-      for (const byte of extended) length = length * 256 + byte;
-    }
-    const key = isMasked ? await this.read(4, ms, "a mask key") : null;
-    const payload = await this.read(length, ms + length / 10_000, `a payload of ${length} bytes`);
-    if (key !== null) for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-    const unmasked = new Uint8Array(2 + extended.length + length);
-    unmasked[0] = start[0];
-    unmasked[1] = lengthCode;
-    unmasked.set(extended, 2);
-    unmasked.set(payload, 2 + extended.length);
-    return {
-      fin: (start[0] & 0x80) !== 0,
-      rsv: (start[0] >> 4) & 7,
-      opcode: start[0] & 0x0f,
-      masked: isMasked,
-      payload,
-      unmasked,
-    };
-  }
-
-  /** Resolves once the peer closed its sending side; fails if more bytes come first. */
-  async expectEnd(ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!this.#ended) {
-      if (this.#buffered > 0) assert.fail(`expected the peer to close TCP, got ${describeBytes(this.#peek(this.#buffered))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) assert.fail(`peer did not close TCP within ${ms} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
-    if (this.#buffered > 0) assert.fail(`expected the peer to close TCP, got ${describeBytes(this.#peek(this.#buffered))}`);
-  }
-
-  /** Asserts that nothing arrives (and TCP stays open) for `ms`. */
-  async expectSilence(ms: number, what: string): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    if (this.#buffered > 0) assert.fail(`${what}: got ${describeBytes(this.#peek(this.#buffered))}`);
-    assert.equal(this.#ended, false, `${what}: the peer closed TCP`);
-  }
-
-  /** Closes our sending side (FIN). */
-  end(): void {
-    this.socket.end();
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
 }
 
 /** Which implementation of ours a case runs against. */
@@ -276,17 +77,17 @@ export class Peer {
 
   /** Sends frames (or any bytes) with one TCP write each. */
   send(...chunks: Uint8Array[]): Promise<void> {
-    return this.wire.write(...chunks);
+    return this.wire.send(...chunks);
   }
 
   /** Sends frames one byte per TCP write. */
   sendBytewise(...chunks: Uint8Array[]): Promise<void> {
-    return this.wire.writeBytewise(...chunks);
+    return this.wire.sendBytewise(...chunks);
   }
 
   /** The next frame from the side under test, unmasked. */
   read(ms = 5000): Promise<WireFrame> {
-    return this.wire.readFrame(this.side === "client", ms);
+    return this.wire.expectFrame(ms);
   }
 
   /** Asserts the next frame is exactly `first` with `payload` (masking aside). */
@@ -349,6 +150,8 @@ async function echo(ws: WebSocketConnection): Promise<void> {
 export interface Opened {
   peer: Peer;
   ws?: WebSocketConnection;
+  /** The clock the connection under test runs on, when the case asked for one it moves by hand. */
+  clock?: ManualClock;
 }
 
 /** Runs one implementation of ours, echoing, and opens a raw peer to it per case. */
@@ -357,7 +160,8 @@ export interface Harness {
   /** The name in test titles when not the side's: those stay out of the TCP conformance report. */
   readonly label?: string;
   start(): Promise<void>;
-  open(): Promise<Opened>;
+  /** Opens a raw peer; `clock`, for a client under test, is the clock its connection runs on. */
+  open(clock?: ManualClock): Promise<Opened>;
   /** Drops the raw peers of the case that just ran. */
   release(): void;
   stop(): Promise<void>;
@@ -379,10 +183,10 @@ export class ServerUnderTest implements Harness {
   }
 
   async open(): Promise<Opened> {
-    const wire = await Wire.dial(this.#running!.port);
+    const wire = await Wire.dial(this.#running!.port, false);
     this.#wires.add(wire);
-    await wire.write(upgradeRequest());
-    const head = await wire.readHead();
+    await wire.send(upgradeRequest());
+    const head = (await wire.readHead()).text;
     assert.match(head, /^HTTP\/1\.1 101 /);
     assert.ok(head.toLowerCase().includes(`\r\nsec-websocket-accept: ${SAMPLE_ACCEPT.toLowerCase()}\r\n`), head);
     return { peer: new Peer(wire, "server") };
@@ -421,17 +225,17 @@ export class ClientUnderTest implements Harness {
     });
   }
 
-  async open(): Promise<Opened> {
+  async open(clock?: ManualClock): Promise<Opened> {
     const request = this.#queue.length > 0
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<RecordedRequest>((resolve) => (this.#waiting = resolve));
-    const connecting = connect(this.#server!.base("ws") + "/", this.#options);
+    const connecting = connect(this.#server!.base("ws") + "/", clock ? { ...this.#options, clock } : this.#options);
     const accepted = await request;
-    const wire = new Wire(accepted.socket);
-    await wire.write(await switchingProtocols(accepted));
+    const wire = new Wire(accepted.socket, true);
+    await wire.send(await switchingProtocols(accepted));
     const ws = await connecting;
     void echo(ws);
-    const opened = { peer: new Peer(wire, "client"), ws };
+    const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
   }
@@ -448,8 +252,8 @@ export class ClientUnderTest implements Harness {
 }
 
 /** An HTTP/2 stream read and written by a {@link Wire} as if it were a TCP socket. */
-function streamWire(stream: Http2Stream): Wire {
-  return new Wire(Object.assign(stream, { setNoDelay() {} }) as unknown as Socket);
+function streamWire(stream: Http2Stream, masked: boolean): Wire {
+  return new Wire(stream as unknown as Socket, masked);
 }
 
 /** Our server (serve with http2: true, h2c) opposite a raw RFC 8441 stream of a bare node:http2 client. */
@@ -485,7 +289,7 @@ export class Http2ServerUnderTest implements Harness {
       ":authority": "127.0.0.1",
       "sec-websocket-version": "13",
     });
-    const wire = streamWire(stream);
+    const wire = streamWire(stream, false);
     const head = await new Promise<Record<string, unknown>>((resolve, reject) => {
       stream.once("response", resolve);
       stream.once("error", reject);
@@ -535,17 +339,17 @@ export class Http2ClientUnderTest implements Harness {
     this.#server = server;
   }
 
-  async open(): Promise<Opened> {
+  async open(clock?: ManualClock): Promise<Opened> {
     const accepted = this.#queue.length > 0
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<ServerHttp2Stream>((resolve) => (this.#waiting = resolve));
-    const connecting = connect(`ws://127.0.0.1:${this.#port}/`, this.#options);
+    const connecting = connect(`ws://127.0.0.1:${this.#port}/`, clock ? { ...this.#options, clock } : this.#options);
     const stream = await accepted;
-    const wire = streamWire(stream);
+    const wire = streamWire(stream, true);
     stream.respond({ ":status": 200 });
     const ws = await connecting;
     void echo(ws);
-    const opened = { peer: new Peer(wire, "client"), ws };
+    const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
   }
@@ -568,6 +372,8 @@ export interface Case {
   title: string;
   /** Only against this side (for behaviour the RFC gives one role only). */
   only?: SideName;
+  /** Runs our client on a ManualClock (in `Opened.clock`): for cases about its timeouts. Client-only cases. */
+  manualClock?: boolean;
   /** Why the case does not run over HTTP/2, when it does not. */
   http2Skip?: string;
   run(opened: Opened): Promise<void>;
@@ -592,7 +398,7 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
         const skip = harness.label !== undefined ? c.http2Skip : undefined;
         test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
           try {
-            await c.run(await harness.open());
+            await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
           } finally {
             harness.release();
           }

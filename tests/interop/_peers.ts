@@ -21,7 +21,7 @@ export const DENO = repoPath("node_modules/.bin/deno");
 export const BUN = repoPath("node_modules/.bin/bun");
 
 function loudSkip(what: string, fix: string): string {
-  const message = `SKIPPING interop tests with ${what}: ${fix}`;
+  const message = `SKIPPING tests that need ${what}: ${fix}`;
   console.warn(`\n${"!".repeat(78)}\n!!! ${message}\n${"!".repeat(78)}\n`);
   return message;
 }
@@ -39,15 +39,10 @@ export function findPython(): { python: string } | { skip: string } {
   return { skip: loudSkip("Python websockets", "no python3 with `websockets`; run `apt-get install -y python3-websockets` (.ci/run does)") };
 }
 
-/** Debian's Chromium, or a loud reason why not. */
+/** Debian's Chromium (which tests/fixtures/chromium.mjs launches), or a loud reason why not. */
 export function findChromium(): { chromium: string } | { skip: string } {
   if (existsSync("/usr/bin/chromium")) return { chromium: "/usr/bin/chromium" };
   return { skip: loudSkip("headless Chromium", "/usr/bin/chromium is missing; run `apt-get install -y chromium` (.ci/run does)") };
-}
-
-/** Rejects when `promise` takes longer than `ms`. */
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return withTimeout(promise, ms, what);
 }
 
 export interface PeerServer {
@@ -74,9 +69,7 @@ export async function startServer(command: string, args: string[]): Promise<Peer
     child.stderr!.destroy();
   };
   try {
-    const port = await within(
-      30_000,
-      `starting ${command} ${args.join(" ")}`,
+    const port = await withTimeout(
       new Promise<number>((resolve, reject) => {
         let out = "";
         child.stdout!.on("data", (chunk) => {
@@ -87,6 +80,8 @@ export async function startServer(command: string, args: string[]): Promise<Peer
         child.once("error", reject);
         child.once("exit", (code) => reject(new Error(`${command} exited with ${code}: ${stderr}`)));
       }),
+      30_000,
+      `starting ${command} ${args.join(" ")}`,
     );
     assert.ok(port > 0, `a port from ${command}`);
     return { port, stop };

@@ -4,12 +4,12 @@
 // on this runtime exchanges multi-byte text, binary, empty, 125/126/65535/
 // 65536-byte and 1 MiB messages, negotiates a subprotocol, pings and is
 // pinged, and closes with code and reason from either end.
-import { describe, test } from "../_test.ts";
+import { describe, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import { Message } from "../../src/message.ts";
 import { randomBytes } from "../_helpers.ts";
-import { BUN, DENO, findPython, fixture, MiB, repoPath, startServer, within } from "./_peers.ts";
+import { BUN, DENO, findPython, fixture, MiB, repoPath, startServer } from "./_peers.ts";
 
 const python = findPython();
 
@@ -103,14 +103,14 @@ async function exchange(url: string, peer: ServerPeer, compression: boolean | { 
     assert.equal((await ws.recv()).data, "pong:theirs ✓", "the server saw our automatic pong");
   }
 
-  const info = await within(10_000, "our close", ws.close(4001, "bye ✓"));
+  const info = await withTimeout(ws.close(4001, "bye ✓"), 10_000, "our close");
   assert.deepEqual([info.code, info.wasClean], [4001, true], "the server answered our 4001");
 
   const second = await connect(url, { protocol: peer.protocol, pingInterval: 0 });
   await second.send("close:4002:server bye ✓");
   const close = await second.recv();
   assert.deepEqual([close.type, close.code, close.data], ["close", 4002, "server bye ✓"], "the server's close frame");
-  const closed = await within(10_000, "their close", second.closed);
+  const closed = await withTimeout(second.closed, 10_000, "their close");
   assert.deepEqual([closed.code, closed.reason, closed.wasClean], [4002, "server bye ✓", true]);
 }
 
@@ -120,7 +120,7 @@ describe("interop: our client -> real servers", () => {
       const [command, args] = peer.command(false);
       const server = await startServer(command, args);
       try {
-        await within(90_000, `exchange with ${peer.name}`, exchange(`ws://127.0.0.1:${server.port}/interop`, peer));
+        await withTimeout(exchange(`ws://127.0.0.1:${server.port}/interop`, peer), 90_000, `exchange with ${peer.name}`);
       } finally {
         server.stop();
       }
@@ -135,7 +135,7 @@ describe("interop: our client compressing every message -> real servers", () => 
       const [command, args] = peer.command(true);
       const server = await startServer(command, args);
       try {
-        await within(90_000, `exchange with ${peer.name}`, exchange(`ws://127.0.0.1:${server.port}/interop`, peer, { threshold: 0 }));
+        await withTimeout(exchange(`ws://127.0.0.1:${server.port}/interop`, peer, { threshold: 0 }), 90_000, `exchange with ${peer.name}`);
       } finally {
         server.stop();
       }

@@ -21,20 +21,6 @@ export const MiB = 1024 * 1024;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Rejects when `promise` takes longer than `ms`, so every wait in this suite is bounded. */
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return withTimeout(promise, ms, what);
-}
-
-/** Polls `condition` every 10 ms until it holds; fails after `ms`. */
-export async function eventually(ms: number, what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: still false after ${ms} ms`);
-    await sleep(10);
-  }
-}
-
 // ------------------------------------------------------------------ memory
 
 /**
@@ -141,7 +127,7 @@ export async function warmUp(bytes = 64 * MiB): Promise<void> {
     });
   });
   await pump(clientSocket, payloadStream(bytes));
-  await within(10_000, "warming up", done);
+  await withTimeout(done, 10_000, "warming up");
   clientSocket.destroy();
   serverSocket.destroy();
 }

@@ -3,7 +3,7 @@
 // open descriptors before and after.
 import assert from "node:assert/strict";
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { describe, test } from "../_test.ts";
+import { describe, eventually, test, withTimeout } from "../_test.ts";
 import { connect } from "../../src/client.ts";
 import { computeAccept } from "../../src/handshake/key.ts";
 import { requestHandler, serve, type Server } from "../../src/server.ts";
@@ -11,7 +11,7 @@ import type { WebSocketConnection } from "../../src/connection.ts";
 import { CAN_COUNT_DESCRIPTORS, NO_DESCRIPTOR_COUNT, openDescriptors } from "../_descriptors.ts";
 import { rawFrame } from "../_helpers.ts";
 import { upgradeRequest } from "../_server.ts";
-import { eventually, sleep, within } from "./_hostile.ts";
+import { sleep } from "./_hostile.ts";
 
 const CONNECTIONS = 2000;
 const CONCURRENCY = 50;
@@ -26,13 +26,13 @@ async function churn(once: (i: number) => Promise<void>): Promise<void> {
   const worker = async () => {
     while (next < CONNECTIONS) await once(next++);
   };
-  await within(120_000, "the churn", Promise.all(Array.from({ length: CONCURRENCY }, worker)));
+  await withTimeout(Promise.all(Array.from({ length: CONCURRENCY }, worker)), 120_000, "the churn");
 }
 
 /** Fails unless the descriptor count falls back to within SLACK of `before`. */
 async function assertReleased(before: number, what: string): Promise<void> {
   try {
-    await eventually(5000, "descriptors released", () => openDescriptors() <= before + SLACK);
+    await eventually(() => openDescriptors() <= before + SLACK, 5000, "descriptors released");
   } catch {
     assert.fail(`${what}: ${openDescriptors() - before} descriptors more than before ${CONNECTIONS} connections`);
   }
@@ -182,7 +182,7 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
           Array.from({ length: 200 }, () => connect(`ws://127.0.0.1:${server.port}/idle`, clientOptions)),
         );
         await server.close();
-        const infos = await within(5000, "the clients' ends", Promise.all(clients.map((ws) => ws.closed)));
+        const infos = await withTimeout(Promise.all(clients.map((ws) => ws.closed)), 5000, "the clients' ends");
         assert.deepEqual(infos.filter((info) => info.code !== 1001), [], "every client heard 1001");
       }
       await assertReleased(before, "server.close()");
@@ -230,7 +230,7 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
         try {
           const before = openDescriptors();
           await churn(async () => body(await rawClient(server.port, path)));
-          await eventually(5000, "every connection gone", () => server.connections === 0);
+          await eventually(() => server.connections === 0, 5000, "every connection gone");
           await assertReleased(before, name);
         } finally {
           await server.close();
@@ -288,7 +288,7 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
           const before = openDescriptors();
           await churn(async () => {
             const ws = await connect(`ws://127.0.0.1:${raw.port}/`, { ...clientOptions, closeTimeout: CLOSE_TIMEOUT });
-            await within(5000, "the end", use(ws));
+            await withTimeout(use(ws), 5000, "the end");
             await ws.closed;
           });
           for (const socket of sockets) socket.destroy();

@@ -2,7 +2,7 @@
 // TCP against serve() and connect(): every connection ends with a typed
 // outcome, nothing is left behind (sockets, timers, rejections), and the
 // server goes on serving others.
-import { describe, test } from "../_test.ts";
+import { describe, eventually, test, withTimeout } from "../_test.ts";
 import { CAN_COUNT_DESCRIPTORS, openDescriptors } from "../_descriptors.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
@@ -11,16 +11,15 @@ import type { WebSocketConnection } from "../../src/connection.ts";
 import { ConnectionClosedError, HandshakeError, TimeoutError } from "../../src/errors.ts";
 import { rawFrame } from "../_helpers.ts";
 import { upgradeRequest } from "../_server.ts";
+import { ManualClock } from "../_clock.ts";
 import {
   activeResources,
   attackedServer,
   dialRaw,
-  eventually,
   hostileServer,
   openRaw,
   sleep,
   watchingRejections,
-  within,
 } from "./_hostile.ts";
 
 async function echo(ws: WebSocketConnection): Promise<void> {
@@ -31,8 +30,8 @@ async function echo(ws: WebSocketConnection): Promise<void> {
 async function roundTrip(port: number, text = "still serving"): Promise<void> {
   const ws = await connect(`ws://127.0.0.1:${port}/`, { timeout: 5000 });
   await ws.send(text);
-  assert.equal((await within(5000, "the echo", ws.recvAll())).data, text);
-  const info = await within(5000, "the close", ws.close());
+  assert.equal((await withTimeout(ws.recvAll(), 5000, "the echo")).data, text);
+  const info = await withTimeout(ws.close(), 5000, "the close");
   assert.equal(info.code, 1000);
   assert.equal(info.wasClean, true);
 }
@@ -55,9 +54,9 @@ describe("a peer that vanishes", () => {
       const client = await openRaw(attacked.port);
       const frame = rawFrame(0x82, new Uint8Array(1000));
       client.write(frame.subarray(0, 500));
-      await eventually(5000, "the server has the connection", () => attacked.server.connections === 1);
+      await eventually(() => attacked.server.connections === 1, 5000, "the server has the connection");
       client.destroy();
-      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      await withTimeout(eventually(() => attacked.closes.length === 1, 2000, "closed"), 2000, "the server notices");
       const info = attacked.closes[0];
       assert.equal(info.code, 1006);
       assert.ok(info.error instanceof ConnectionClosedError);
@@ -79,7 +78,7 @@ describe("a peer that vanishes", () => {
       const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
       const pending = ws.recv();
       await assert.rejects(pending, (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
-      const info = await within(2000, "closed", ws.closed);
+      const info = await withTimeout(ws.closed, 2000, "closed");
       assert.equal(info.code, 1006);
       assert.equal(info.wasClean, false);
     } finally {
@@ -99,7 +98,7 @@ describe("a peer that vanishes", () => {
       }
       await roundTrip(attacked.port);
       assert.equal(attacked.accepted, 1);
-      await eventually(2000, "no connection left", () => attacked.server.connections === 0);
+      await eventually(() => attacked.server.connections === 0, 2000, "no connection left");
     } finally {
       await attacked.close();
     }
@@ -112,7 +111,7 @@ describe("a peer that vanishes", () => {
     }, false);
     try {
       await assert.rejects(
-        within(5000, "connect", connect(server.url, { pingInterval: 0 })),
+        withTimeout(connect(server.url, { pingInterval: 0 }), 5000, "connect"),
         (err: unknown) => err instanceof HandshakeError && err.code === "ERR_HANDSHAKE_EOF",
       );
     } finally {
@@ -132,7 +131,7 @@ describe("a peer that vanishes", () => {
       assert.equal(await client.readCloseCode(), 1000);
       const began = Date.now();
       client.destroy();
-      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      await withTimeout(eventually(() => attacked.closes.length === 1, 2000, "closed"), 2000, "the server notices");
       assert.equal(attacked.closes[0].code, 1006);
       assert.ok(Date.now() - began < 2000);
       await roundTrip(attacked.port);
@@ -147,7 +146,7 @@ describe("a peer that vanishes", () => {
       const client = await openRaw(attacked.port);
       client.write(rawFrame(0x88, [0x0f, 0xa0, ...new TextEncoder().encode("gone")]));
       client.destroy();
-      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      await withTimeout(eventually(() => attacked.closes.length === 1, 2000, "closed"), 2000, "the server notices");
       assert.equal(attacked.closes[0].code, 4000);
       assert.equal(attacked.closes[0].reason, "gone");
       assert.equal(attacked.server.connections, 0);
@@ -165,7 +164,7 @@ describe("a peer that vanishes", () => {
     });
     try {
       const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
-      const info = await within(2000, "the close", ws.close(1000));
+      const info = await withTimeout(ws.close(1000), 2000, "the close");
       assert.equal(info.code, 1006);
       assert.equal(info.wasClean, false);
     } finally {
@@ -188,11 +187,11 @@ describe("a TCP reset", () => {
     try {
       const client = await openRaw(attacked.port);
       client.write(rawFrame(0x81, "before the reset"));
-      await eventually(5000, "the server has the connection", () => attacked.server.connections === 1);
+      await eventually(() => attacked.server.connections === 1, 5000, "the server has the connection");
       reset(client.socket);
-      await within(2000, "the server notices", eventually(2000, "closed", () => attacked.closes.length === 1));
+      await withTimeout(eventually(() => attacked.closes.length === 1, 2000, "closed"), 2000, "the server notices");
       assert.equal(attacked.closes[0].code, 1006);
-      await eventually(2000, "onSocket's loop fails", () => readError !== null);
+      await eventually(() => readError !== null, 2000, "onSocket's loop fails");
       assert.ok(readError instanceof ConnectionClosedError && readError.closeCode === 1006, String(readError));
       // The loop's failure is the peer's doing, not a fault of the server.
       assert.deepEqual(attacked.errors, []);
@@ -212,7 +211,7 @@ describe("a TCP reset", () => {
       const ws = await connect(server.url, { ...PATIENT, pingInterval: 0 });
       assert.equal((await ws.recv()).data, "hello");
       await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1006);
-      assert.equal((await within(2000, "closed", ws.closed)).code, 1006);
+      assert.equal((await withTimeout(ws.closed, 2000, "closed")).code, 1006);
     } finally {
       await server.close();
     }
@@ -221,28 +220,39 @@ describe("a TCP reset", () => {
 
 describe("slowloris", () => {
   test("handshakes sent one byte per second are answered 408 at handshakeTimeout while others are served", async () => {
-    const attacked = await attackedServer(echo, { handshakeTimeout: 1500 });
+    // The server's handshake timers run on a clock the test moves: one
+    // "second" per byte, and no wall-clock margins.
+    const clock = new ManualClock();
+    const attacked = await attackedServer(echo, { handshakeTimeout: 1500, clock });
     const crawlers = await Promise.all(Array.from({ length: 20 }, () => dialRaw(attacked.port)));
     const request = new TextEncoder().encode(upgradeRequest());
     let sent = 0;
-    const dribble = setInterval(() => {
-      for (const crawler of crawlers) if (!crawler.socket.destroyed) crawler.write(request.subarray(sent, sent + 1));
+    const dribble = () => {
+      for (const crawler of crawlers) crawler.write(request.subarray(sent, sent + 1));
       sent++;
-    }, 1000);
+    };
     try {
-      const began = Date.now();
-      // Meanwhile, a client that does not crawl is served at once.
+      dribble();
+      // Meanwhile, a client that does not crawl is served at once: with time
+      // standing still it cannot be waiting for the crawlers to time out.
       await roundTrip(attacked.port);
-      assert.ok(Date.now() - began < 1000, "the honest client waited for the crawlers");
-      const heads = await within(5000, "the 408s", Promise.all(crawlers.map((crawler) => crawler.readHead(5000))));
+      await clock.advance(1000);
+      dribble();
+      await clock.advance(499);
+      await sleep(50);
+      for (const crawler of crawlers) {
+        assert.equal(crawler.buffered, 0, "answered before handshakeTimeout");
+        assert.equal(crawler.ended, false, "dropped before handshakeTimeout");
+      }
+      await clock.advance(1);
+      const heads = await withTimeout(Promise.all(crawlers.map((crawler) => crawler.readHead(5000))), 5000, "the 408s");
       for (const head of heads) assert.equal(head.startLine, "HTTP/1.1 408 Request Timeout");
-      await within(5000, "the crawlers are dropped", Promise.all(crawlers.map((crawler) => crawler.closed)));
-      const took = Date.now() - began;
-      assert.ok(took >= 1400 && took < 5000, `dropped after ${took} ms`);
-      assert.ok(sent <= 4, `${sent} bytes trickled in before the server gave up`);
+      // After the 408 the server ends TCP, and drops the socket after a linger at the latest.
+      await clock.advance(1000);
+      await withTimeout(Promise.all(crawlers.map((crawler) => crawler.closed)), 5000, "the crawlers are dropped");
+      assert.equal(sent, 2, "two bytes trickled in before the server gave up");
       assert.equal(attacked.accepted, 1);
     } finally {
-      clearInterval(dribble);
       for (const crawler of crawlers) crawler.destroy();
       await attacked.close();
     }
@@ -258,7 +268,7 @@ describe("slowloris", () => {
     try {
       const began = Date.now();
       await assert.rejects(
-        within(5000, "connect", connect(server.url, { timeout: 1500 })),
+        withTimeout(connect(server.url, { timeout: 1500 }), 5000, "connect"),
         (err: unknown) => err instanceof TimeoutError,
       );
       const took = Date.now() - began;
@@ -310,7 +320,7 @@ describe("1,000 connections opening and closing", () => {
                 const ws = await connect(`ws://127.0.0.1:${attacked.port}/`, { timeout: 5000, pingInterval: 0 });
                 await ws.send("please close");
                 await ws.recv();
-                const info = await within(5000, "the close", ws.close(1000));
+                const info = await withTimeout(ws.close(1000), 5000, "the close");
                 assert.equal(info.code, 1000);
                 count("closed");
                 break;
@@ -318,22 +328,22 @@ describe("1,000 connections opening and closing", () => {
             }
           }
         };
-        await within(60_000, "the churn", Promise.all(Array.from({ length: concurrency }, worker)));
+        await withTimeout(Promise.all(Array.from({ length: concurrency }, worker)), 60_000, "the churn");
         assert.deepEqual(Object.fromEntries(outcomes), { clean: 250, vanished: 250, reset: 250, closed: 250 });
-        await eventually(5000, "every connection gone", () => attacked.server.connections === 0);
-        await eventually(5000, "every close recorded", () => attacked.closes.length === 1 + 750);
+        await eventually(() => attacked.server.connections === 0, 5000, "every connection gone");
+        await eventually(() => attacked.closes.length === 1 + 750, 5000, "every close recorded");
         // Open descriptors, on every runtime: the one count that sees a
         // socket the runtime still holds (Node's resource list below sees
         // only libuv handles, and Deno's and Bun's list nothing, which is
         // how Deno's leaked descriptor per closed connection went unseen).
         if (CAN_COUNT_DESCRIPTORS) {
-          await eventually(5000, "descriptors back to the baseline", () => openDescriptors() <= descriptorsBefore + 8);
+          await eventually(() => openDescriptors() <= descriptorsBefore + 8, 5000, "descriptors back to the baseline");
         }
         // Node lists its live handles: back where it was before the churn.
-        await eventually(5000, "handles back to the baseline", () => {
+        await eventually(() => {
           const after = activeResources();
           return ["TCPSocketWrap", "TCPWRAP", "Timeout"].every((kind) => (after.get(kind) ?? 0) <= (before.get(kind) ?? 0));
-        });
+        }, 5000, "handles back to the baseline");
         await roundTrip(attacked.port, "after the churn");
         assert.deepEqual(attacked.errors, []);
       } finally {

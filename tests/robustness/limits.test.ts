@@ -7,7 +7,7 @@
 // below for why they are what they are).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { before, describe, test } from "../_test.ts";
+import { before, describe, eventually, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import type { CloseInfo } from "../../src/connection.ts";
@@ -17,7 +17,6 @@ import {
   assertBounded,
   attackedServer,
   drain,
-  eventually,
   hostileServer,
   MiB,
   payloadStream,
@@ -29,7 +28,6 @@ import {
   sleep,
   type Wire,
   warmUp,
-  within,
 } from "./_hostile.ts";
 
 before(() => warmUp());
@@ -74,10 +72,10 @@ describe("frame lengths no one should buffer", () => {
       try {
         const meter = new RssMeter();
         client.write(claimHeader(length, true));
-        const sent = await within(20_000, "streaming the payload", pump(client.socket, payloadStream(LIE_BYTES)));
+        const sent = await withTimeout(pump(client.socket, payloadStream(LIE_BYTES)), 20_000, "streaming the payload");
         assert.equal(await client.readCloseCode(), 1009);
         client.destroy();
-        await eventually(5000, "the server ends the connection", () => attacked.closes.length === 1);
+        await eventually(() => attacked.closes.length === 1, 5000, "the server ends the connection");
         const growth = meter.stop();
         assert.equal(attacked.closes[0].code, 1009);
         assert.equal(attacked.closes[0].error?.code, "ERR_MESSAGE_TOO_BIG");
@@ -105,13 +103,13 @@ describe("frame lengths no one should buffer", () => {
         const meter = new RssMeter();
         const ws = await connect(server.url, { closeTimeout: 10_000, pingInterval: 0 });
         const reading = ws.recv().catch((err: unknown) => err);
-        const sent = await within(20_000, "the liar's stream", pumped!);
+        const sent = await withTimeout(pumped!, 20_000, "the liar's stream");
         await server.close();
-        const info = await within(5000, "the client closes", ws.closed);
+        const info = await withTimeout(ws.closed, 5000, "the client closes");
         const growth = meter.stop();
         assert.equal(info.code, 1009);
         assert.equal(((await reading) as { closeCode?: number }).closeCode, 1009);
-        assert.equal(await within(5000, "the client's close frame", clientClose), 1009);
+        assert.equal(await withTimeout(clientClose, 5000, "the client's close frame"), 1009);
         assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the client`);
         assertBounded(growth, LIE_BOUNDS, `connect() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
       } finally {
@@ -161,16 +159,16 @@ describe("floods of small frames", () => {
     const client = await openRaw(attacked.port);
     try {
       const meter = new RssMeter();
-      const sent = await within(20_000, "sending the fragments", pump(client.socket, fragmentedMessages(messages, count), 5000));
+      const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 5000), 20_000, "sending the fragments");
       assert.equal(sent.written, messages * count * 7);
-      const reply = await within(20_000, "the reply", client.readFrame(20_000));
+      const reply = await withTimeout(client.readFrame(20_000), 20_000, "the reply");
       assert.equal(new TextDecoder().decode(reply?.payload), "got them");
       const growth = meter.stop();
       assert.deepEqual(lengths, new Array(messages).fill(count));
       assert.ok(intact, "every byte in its place");
       client.write(rawFrame(0x88, [0x03, 0xe8]));
       assert.equal(await client.readCloseCode(), 1000);
-      await eventually(5000, "the server closes", () => attacked.closes.length === 1);
+      await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
       assert.equal(attacked.closes[0].code, 1000);
       assertBounded(growth, FLOOD_BOUNDS, `serve() and ${messages} messages of ${count} one-byte fragments`);
     } finally {
@@ -196,13 +194,13 @@ describe("floods of small frames", () => {
     client = await openRaw(attacked.port);
     try {
       const meter = new RssMeter();
-      const sent = await within(30_000, "sending the flood", pump(client.socket, repeated(rawFrame(0x82, []), count), 5000));
+      const sent = await withTimeout(pump(client.socket, repeated(rawFrame(0x82, []), count), 5000), 30_000, "sending the flood");
       assert.equal(sent.written, count * 6);
       client.write(rawFrame(0x88, [0x03, 0xe8]));
-      assert.equal(await within(30_000, "the server's close", client.readCloseCode(30_000)), 1000);
+      assert.equal(await withTimeout(client.readCloseCode(30_000), 30_000, "the server's close"), 1000);
       const growth = meter.stop();
       assert.equal(delivered, count);
-      await eventually(5000, "the server closes", () => attacked.closes.length === 1);
+      await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
       assert.equal(attacked.closes[0].code, 1000);
       // While the application slept, TCP flow control held the flood back.
       assert.ok(writtenWhileAsleep < count * 6, `${writtenWhileAsleep} bytes were taken while no one read`);
@@ -236,17 +234,17 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
     });
     try {
       const meter = new RssMeter();
-      await within(10_000, "the flood to start", new Promise<void>((resolve, reject) => {
+      await withTimeout(new Promise<void>((resolve, reject) => {
         flooder.stdout!.once("data", () => resolve());
         flooder.once("exit", () => reject(new Error("the flooder exited")));
-      }));
+      }), 10_000, "the flood to start");
       const took: number[] = [];
       for (let probe = 0; probe < 5; probe++) {
         await sleep(100);
         const began = performance.now();
-        const ws = await within(5000, "the second client's handshake", connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }));
+        const ws = await withTimeout(connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }), 5000, "the second client's handshake");
         await ws.send("still there?");
-        const answer = await within(5000, "the second client's echo", ws.recv());
+        const answer = await withTimeout(ws.recv(), 5000, "the second client's echo");
         took.push(Math.round(performance.now() - began));
         assert.equal(answer.data, "still there?");
         await ws.close();
@@ -255,7 +253,10 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
       await sleep(1000);
       const growth = meter.stop();
       if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);
-      assert.ok(Math.max(...took) < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
+      // The median of five probes: a server starved by the flood misses them
+      // all, while one probe slowed by a loaded machine does not fail the test.
+      const median = [...took].sort((x, y) => x - y)[2];
+      assert.ok(median < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
       assertBounded(growth, ECHO_FLOOD_BOUNDS, `serve() echoing ${FLOOD_FRAMES} empty frames to a peer that never reads`);
     } finally {
       flooder.stdin!.end();
@@ -276,8 +277,8 @@ describe("a flood of pings from a peer that never reads the pongs", () => {
       client.socket.pause();
       const meter = new RssMeter();
       const offered = Math.ceil(PING_FLOOD_BYTES / 131);
-      const sent = await within(20_000, "flooding", pump(client.socket, repeated(ping(true), offered), 2000));
-      await eventually(5000, "the server drops the peer", () => attacked.closes.length === 1);
+      const sent = await withTimeout(pump(client.socket, repeated(ping(true), offered), 2000), 20_000, "flooding");
+      await eventually(() => attacked.closes.length === 1, 5000, "the server drops the peer");
       const growth = meter.stop();
       assert.ok(sent.written < PING_FLOOD_BYTES, `the server took all ${sent.written} bytes of pings`);
       assertClosedByKeepalive(attacked.closes[0]);
@@ -299,8 +300,8 @@ describe("a flood of pings from a peer that never reads the pongs", () => {
       const meter = new RssMeter();
       const ws = await connect(server.url, { pingInterval: 300, pingTimeout: 300 });
       const reading = drain(ws);
-      const info = await within(20_000, "the client drops the server", ws.closed);
-      const sent = await within(5000, "the flood", pumped!);
+      const info = await withTimeout(ws.closed, 20_000, "the client drops the server");
+      const sent = await withTimeout(pumped!, 5000, "the flood");
       const growth = meter.stop();
       await reading;
       assert.ok(sent.written < PING_FLOOD_BYTES, `the client took all ${sent.written} bytes of pings`);

@@ -2,13 +2,13 @@
 // right before close(1000) all arrive, in order and intact, over real TCP
 // between connect() and serve(), in both directions, with a receiver that
 // reads as fast as it can and one that reads slowly.
-import { describe, test } from "../_test.ts";
+import { describe, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import type { CloseInfo, WebSocketConnection } from "../../src/connection.ts";
 import type { Message } from "../../src/message.ts";
 import { seededRandom } from "../_helpers.ts";
-import { attackedServer, sleep, within } from "./_hostile.ts";
+import { attackedServer, sleep } from "./_hostile.ts";
 
 const COUNT = 10_000;
 
@@ -122,12 +122,12 @@ describe("10,000 messages of mixed sizes sent right before close(1000)", () => {
       try {
         const ws = await connect(url(attacked.port), OPTIONS);
         // Queued all at once with the fast reader; with the slow one, each send waits for room.
-        const { info, maxBuffered } = await within(60_000, "sending and closing", sendAllThenClose(ws, slow));
+        const { info, maxBuffered } = await withTimeout(sendAllThenClose(ws, slow), 60_000, "sending and closing");
         assertCleanClose(info);
-        assertCleanClose(await within(5000, "the server's close", serverClose!));
+        assertCleanClose(await withTimeout(serverClose!, 5000, "the server's close"));
         // The closing handshake completes as soon as the close frame arrives;
         // the application may still be reading what came before it.
-        await within(30_000, "the server reads the rest", received!);
+        await withTimeout(received!, 30_000, "the server reads the rest");
         checker.assertAll();
         // A sender that awaits never has much more than one large message queued.
         if (slow) assert.ok(maxBuffered < 4 * 1024 * 1024, `${maxBuffered} bytes were queued`);
@@ -145,9 +145,9 @@ describe("10,000 messages of mixed sizes sent right before close(1000)", () => {
       try {
         const checker = new Checker();
         const ws = await connect(url(attacked.port), OPTIONS);
-        await within(60_000, "receiving", receive(ws, checker, slow));
-        assertCleanClose(await within(5000, "the client's close", ws.closed));
-        assertCleanClose((await within(5000, "the server's close", serverResult!)).info);
+        await withTimeout(receive(ws, checker, slow), 60_000, "receiving");
+        assertCleanClose(await withTimeout(ws.closed, 5000, "the client's close"));
+        assertCleanClose((await withTimeout(serverResult!, 5000, "the server's close")).info);
         checker.assertAll();
       } finally {
         await attacked.close();
