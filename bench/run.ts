@@ -9,6 +9,10 @@
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
+//   --before REV      also run streamsock `serve` as it was at git revision REV
+//                    (checked out with git archive), interleaved with today's,
+//                    and print today's over REV's median per scenario and
+//                    runtime; implies --no-write
 //
 // The servers are tiny scripts in bench/servers/ (BENCH_DEFLATE=1 turns on
 // permessage-deflate for scenario (f)), the clients of scenario (e) one script
@@ -21,7 +25,7 @@
 // chart is written to docs/charts/<scenario>.svg (bench/chart.ts); a long run
 // shows its progress on stderr (bench/progress.ts).
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -48,7 +52,8 @@ const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
 const ONLY = arg("only", "a,b,c,d,e,f,g,h").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
-const WRITE = !process.argv.includes("--no-write");
+const BEFORE = arg("before", "");
+const WRITE = !process.argv.includes("--no-write") && BEFORE === "";
 
 // ------------------------------------------------------------------ servers
 
@@ -95,6 +100,23 @@ const ALL_SERVERS: ServerSpec[] = [
   { name: "bun native", runtime: "bun", kind: "native", cmd: [BUN, srv("bun_native.ts")] },
   { name: "bun raw TCP ceiling", runtime: "bun", kind: "raw", cmd: [BUN, srv("raw_tcp_echo.ts")] },
 ];
+/** With --before: the tree of that revision, extracted once, sharing our node_modules. */
+function beforeServers(rev: string): ServerSpec[] {
+  const sha = execFileSync("git", ["rev-parse", "--short", rev], { cwd: root, encoding: "utf8" }).trim();
+  const dir = join(root, "node_modules", ".cache", "streamsock-bench", `before-${sha}`);
+  if (!existsSync(join(dir, "mod.ts"))) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync("sh", ["-c", `git archive ${sha} | tar -x -C '${dir}'`], { cwd: root });
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  }
+  const file = join(dir, "bench", "servers", "streamsock_serve.ts");
+  return [
+    { name: `node streamsock serve @${sha}`, runtime: "node", kind: "streamsock", cmd: [NODE, "--import", "tsx", file] },
+    { name: `deno streamsock serve @${sha}`, runtime: "deno", kind: "streamsock", cmd: [DENO, "run", "-A", file] },
+    { name: `bun streamsock serve @${sha}`, runtime: "bun", kind: "streamsock", cmd: [BUN, file] },
+  ];
+}
+if (BEFORE !== "") ALL_SERVERS.push(...beforeServers(BEFORE));
 const SERVERS = ALL_SERVERS.filter((s) => SERVER_FILTER.length === 0 || SERVER_FILTER.some((f) => s.name.includes(f)));
 
 interface Running {
@@ -256,7 +278,10 @@ async function measureIdle(spec: ServerSpec): Promise<void> {
     await warm.stop();
     await sleep(1000);
     const before = rssBytes(server.pid);
+    const t0 = performance.now();
     holders.push(await start(loadgen("idle", HOST, server.port, IDLE_CONNECTIONS), LOAD_CORE));
+    // The generator opens them one after another, each waiting for its 101.
+    record(results, "d-open", spec.name, performance.now() - t0);
     await sleep(2000);
     const after = rssBytes(server.pid);
     record(results, "d", spec.name, (after - before) / IDLE_CONNECTIONS);
@@ -472,6 +497,7 @@ const SCENARIOS: { key: string; title: string; unit: string; digits: number; low
   { key: "b-p99", title: "(b) ping-pong p99", unit: "µs", digits: 1, lowerIsBetter: true },
   { key: "c", title: "(c) 16 MiB echo", unit: "MB/s", digits: 0 },
   { key: "d", title: "(d) RSS per idle connection (5,000)", unit: "bytes", digits: 0, lowerIsBetter: true },
+  { key: "d-open", title: "(d) time to open the 5,000 connections, one after another", unit: "ms", digits: 0, lowerIsBetter: true },
 ];
 
 /** The reference a server is compared with: ws (fastest variant) on Node, the native server elsewhere. */
@@ -841,6 +867,24 @@ function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[]
   return steps;
 }
 
+/** With --before: today's `serve` over REV's, the ratio of medians, per scenario and runtime. */
+function beforeAfter(): string {
+  const befores = ALL_SERVERS.filter((s) => s.name.includes(" @"));
+  const lines = [`### Today's \`serve\` over ${befores[0].name.split(" @")[1]}'s (ratio of medians; for lower-is-better rows, below 1 is better)`, ""];
+  lines.push("| scenario | node | deno | bun |", "|---|---:|---:|---:|");
+  for (const [key, byServer] of Object.entries(results)) {
+    const cells = (["node", "deno", "bun"] as const).map((rt) => {
+      const before = befores.find((s) => s.runtime === rt);
+      const now = byServer[`${rt} streamsock serve`];
+      const then = before && byServer[before.name];
+      if (!now || !then) return "";
+      return `${(median(now) / median(then)).toFixed(2)}x (${fmt(median(now), 1)} / ${fmt(median(then), 1)})`;
+    });
+    if (cells.some((c) => c !== "")) lines.push(`| ${key} | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n") + "\n";
+}
+
 let progressBar: Progress | undefined;
 /** Scenario (h)'s redis-server, started by its first step and stopped at the end of the run. */
 let redis: RedisServer | undefined;
@@ -874,6 +918,7 @@ async function main(): Promise<void> {
   const provenance = mergeEarlierResults(thisRun);
   const report = table();
   console.log(report);
+  if (BEFORE !== "") console.log(beforeAfter());
   const json = { machine: startedLoad, rounds: ROUNDS, seconds: SECONDS, results, generatorCpu: extra, provenance };
   if (WRITE) {
     writeFileSync(join(root, "bench", "results.json"), JSON.stringify(json, null, 1) + "\n");

@@ -49,15 +49,12 @@ export const nextTurn: (task: () => void) => void = currentRuntime() === "deno"
  * API: `Deno.connect` on Deno, `Bun.connect` on Bun, `node:net` on Node;
  * TLS through `node:tls` on all three.
  *
- * Why TLS goes through `node:tls` on Deno and Bun too, measured with
- * `scripts/bench_transports.ts --tls` against `ws` (medians of 5 rounds on a
- * quiet machine): small messages at 196k/s and 2.7 us of client CPU each on
- * Deno vs 147k/s and 3.9 us with `Deno.startTls`, 234k/s and 2.7 us on Bun vs
- * 198k/s and 3.6 us with `Bun.connect`; bulk 387 vs 212 MB/s (Deno) and 266
- * vs 276 MB/s (Bun). On Deno it is also the only way to honour
- * `rejectUnauthorized: false` and to abort a stalled TLS handshake: Deno's
- * own TLS connection waits for the handshake to finish before it closes,
- * so a silent server would keep the socket open.
+ * TLS goes through `node:tls` on Deno and Bun too: it measured faster for
+ * small messages (`scripts/bench_transports.ts --tls`; figures in
+ * docs/performance.md, "Transport choices"), and on Deno it is the only way
+ * to honour `rejectUnauthorized: false` and to abort a stalled TLS
+ * handshake: Deno's own TLS connection waits for the handshake to finish
+ * before it closes, so a silent server would keep the socket open.
  *
  * @param options Host, port, TLS settings and an abort signal.
  * @returns The connected transport, not yet started.
@@ -84,10 +81,8 @@ export async function dial(options: DialOptions): Promise<Transport> {
  * `Deno.listenTls` on Deno, `Bun.listen` on Bun, `node:net` / `node:tls` on
  * Node, and hands each accepted connection to `onAccept`.
  *
- * Why `Bun.listen` and not Bun's `node:net`, measured with `bench/run.ts`
- * (the two as interleaved servers, 3 rounds): 32 B echoes at 1.03M vs 1.01M
- * msgs/s (binary) and 598k vs 496k (text), 16 MiB echo at 863 vs 837 MB/s,
- * and 9.3 vs 11.2 KB per idle connection.
+ * `Bun.listen` rather than Bun's `node:net`: it measured faster and leaner
+ * (docs/performance.md, "Transport choices").
  *
  * @param options Address, port and TLS certificate.
  * @param onAccept Receives each connection as a transport, not yet started.
