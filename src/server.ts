@@ -8,6 +8,7 @@
  */
 
 import { WebSocketConnection, type WebSocketConnectionOptions } from "./connection.ts";
+import { untrackOnClose } from "./connection/shell.ts";
 import { TimeoutError, WebSocketError } from "./errors.ts";
 import { HttpHeadError, HttpHeadParser } from "./handshake/http.ts";
 import {
@@ -876,7 +877,7 @@ class WebSocketServer implements Server {
       handshakeEnded: (handshake) => this.#handshakes.delete(handshake),
       opened: (ws, transport) => {
         this.#open.set(ws, transport);
-        ws.closed.then(() => this.#open.delete(ws));
+        untrackOnClose(ws, this.#open);
       },
     };
     const listenOptions = {

@@ -54,13 +54,6 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   readonly #extensions: string;
   #readable: ReadableStream<Message> | null = null;
   #writable: WritableStream<Sendable> | null = null;
-  /**
-   * Resolves once the connection is closed, cleanly or not, with the code and
-   * reason; it never rejects. It resolves when the transport is closed: a
-   * client waits for the server to close TCP first (RFC 6455 §7.1.1), up to
-   * `closeTimeout`.
-   */
-  readonly closed: Promise<CloseInfo>;
 
   /**
    * Wraps a transport that has completed the opening handshake.
@@ -73,8 +66,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     this.#protocolName = options.protocol ?? null;
     this.#url = options.url ?? null;
     this.#extensions = options.extensions ?? "";
-    this.#shell = new Shell("start" in transport ? transport : streamTransport(transport), options);
-    this.closed = this.#shell.closed;
+    this.#shell = new Shell(this, "start" in transport ? transport : streamTransport(transport), options);
   }
 
   static {
@@ -90,6 +82,26 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   static readonly CLOSING = 2;
   /** {@link WebSocketConnection.readyState}: closed, the transport is gone. */
   static readonly CLOSED = 3;
+
+  /**
+   * Resolves once the connection is closed, cleanly or not, with the code and
+   * reason; it never rejects. It resolves when the transport is closed: a
+   * client waits for the server to close TCP first (RFC 6455 §7.1.1), up to
+   * `closeTimeout`.
+   *
+   * @example
+   * ```ts
+   * import type { WebSocketConnection } from "@streamsock/streamsock";
+   *
+   * async function logClose(ws: WebSocketConnection): Promise<void> {
+   *   const { code, reason } = await ws.closed;
+   *   console.log("closed", code, reason);
+   * }
+   * ```
+   */
+  get closed(): Promise<CloseInfo> {
+    return this.#shell.closed;
+  }
 
   /**
    * Where the connection stands, as WHATWG's `WebSocket.readyState`: OPEN (1)

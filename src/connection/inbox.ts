@@ -28,8 +28,8 @@ export class Inbox {
   #waiters: Waiter[] | null = null;
   /** Control frames `recvAll` set aside while it gathered fragments; they come out first. */
   #setAside: Message[] | null = null;
-  /** Woken (once) by the next frame queued or by `end`; see `whenReady`. */
-  #onReady: (() => void) | null = null;
+  /** Told (once) of the next frame queued or of `end`; see `whenReady`. */
+  #onReady: { ready(): void } | null = null;
   /** Why no more frames will come once the queue is empty. */
   #error: WebSocketError | null = null;
   /** Unread payload bytes. */
@@ -75,18 +75,19 @@ export class Inbox {
   }
 
   /**
-   * Resolves when a frame is queued or the inbox ends, without taking it:
-   * the iterator's one promise while a connection is idle (rather than a
-   * chain of async functions waiting in `recv`). One waiter at a time.
+   * Calls `waiter.ready()` once a frame is queued or the inbox ends, without
+   * taking it: the iterator's wait while a connection is idle, with no
+   * promise here (rather than a chain of async functions waiting in
+   * `recv`). One waiter at a time.
    */
-  whenReady(): Promise<void> {
-    return new Promise((resolve) => (this.#onReady = resolve));
+  whenReady(waiter: { ready(): void }): void {
+    this.#onReady = waiter;
   }
 
   #wake(): void {
-    const wake = this.#onReady!;
+    const waiter = this.#onReady!;
     this.#onReady = null;
-    wake();
+    waiter.ready();
   }
 
   /** The next queued frame; only valid when `length > 0`. */

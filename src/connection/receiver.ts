@@ -176,6 +176,9 @@ class MessageIterator implements AsyncIterator<Message> {
   #done = false;
   /** The last next() that did not settle at once; later ones wait for it. */
   #pending: Promise<IteratorResult<Message>> | null = null;
+  /** The next() waiting on the inbox, and how to settle it (see `ready`). */
+  #waiting: Promise<IteratorResult<Message>> | null = null;
+  #settle: ((result: Promise<IteratorResult<Message>>) => void) | null = null;
 
   constructor(receiver: Receiver) {
     this.#receiver = receiver;
@@ -208,7 +211,9 @@ class MessageIterator implements AsyncIterator<Message> {
     const inbox = receiver.inbox;
     let result: Promise<IteratorResult<Message>>;
     if (inbox.length === 0 && !inbox.hasSetAside && inbox.error === null) {
-      result = inbox.whenReady().then(() => this.#stepAfter(result));
+      result = new Promise((resolve) => (this.#settle = resolve));
+      this.#waiting = result;
+      inbox.whenReady(this);
     } else {
       result = receiver.nextDataMessage().then(
         (msg): IteratorResult<Message> => {
@@ -226,6 +231,18 @@ class MessageIterator implements AsyncIterator<Message> {
     }
     this.#pending = result;
     return result;
+  }
+
+  /**
+   * The inbox has a frame or ended: the waiting next() goes on, in a
+   * microtask (this is called from inside the core's receiving loop).
+   */
+  ready(): void {
+    const settle = this.#settle!;
+    const waiting = this.#waiting!;
+    this.#settle = null;
+    this.#waiting = null;
+    settle(Promise.resolve().then(() => this.#stepAfter(waiting)));
   }
 
   #finish(): void {

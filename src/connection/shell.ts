@@ -83,12 +83,21 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   /** Defers the answer to the peer's close by one macrotask. */
   echoTimer: unknown = undefined;
   closeTimer: unknown = undefined;
+  /**
+   * What holds this connection until it closes (the server's set of open
+   * connections): told at once when it is dropped, instead of a callback on
+   * `closed` per connection. See {@link untrackOnClose}.
+   */
+  registry: { delete(ws: WebSocketConnection): unknown } | null = null;
   #resumeTask: (() => void) | null = null;
-  #resolveClosed!: (info: CloseInfo) => void;
-  /** What `WebSocketConnection.closed` is. */
-  readonly closed: Promise<CloseInfo>;
+  /** `closed`, made when first asked for; settled by #terminate. */
+  #closed: Promise<CloseInfo> | null = null;
+  #resolveClosed: ((info: CloseInfo) => void) | null = null;
+  /** The public face, for the hub and the registry. */
+  readonly ws: WebSocketConnection;
 
-  constructor(transport: Transport, options: WebSocketConnectionOptions) {
+  constructor(ws: WebSocketConnection, transport: Transport, options: WebSocketConnectionOptions) {
+    this.ws = ws;
     this.transport = transport;
     const extensions = options.extensions ?? "";
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -118,7 +127,6 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
       stage: this.deflate,
     }, this);
     this.sender = new Sender(this.core, this.writer, this.deflate, this.maxFrameSize, this);
-    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     transport.start(this);
     const pingInterval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
     const idleTimeout = options.idleTimeout ?? 0;
@@ -128,6 +136,16 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     // A copy as a plain Uint8Array: node:http hands the upgrade head over as a
     // Buffer, and payload views of it would otherwise reach users as Buffers.
     if (options.head !== undefined && options.head.length > 0) this.data(new Uint8Array(options.head));
+  }
+
+  /** What `WebSocketConnection.closed` is: made on first use (most server connections never ask). */
+  get closed(): Promise<CloseInfo> {
+    if (this.#closed === null) {
+      this.#closed = this.dropped
+        ? Promise.resolve(this.core.closeInfo!)
+        : new Promise((resolve) => (this.#resolveClosed = resolve));
+    }
+    return this.#closed;
   }
 
   /** Bytes queued for sending but not yet handed to the operating system. */
@@ -401,7 +419,14 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     this.deflate?.dispose(this.closedError());
     this.held = null;
     this.heldBytes = 0;
-    this.#resolveClosed(info);
+    // Out of the hub and the server's registry now, not a callback later.
+    this.hub?.remove(this.ws);
+    const registry = this.registry;
+    this.registry = null;
+    registry?.delete(this.ws);
+    const resolve = this.#resolveClosed;
+    this.#resolveClosed = null;
+    resolve?.(info);
   }
 }
 
@@ -415,4 +440,14 @@ export function exposeShells(get: (ws: WebSocketConnection) => Shell): void {
 /** The shell of a connection. */
 export function shellOf(ws: WebSocketConnection): Shell {
   return shellAccess!(ws);
+}
+
+/**
+ * Deletes `ws` from `registry` (a Set or Map) when the connection closes,
+ * synchronously as it is dropped; at once if it is already closed.
+ */
+export function untrackOnClose(ws: WebSocketConnection, registry: { delete(ws: WebSocketConnection): unknown }): void {
+  const shell = shellOf(ws);
+  if (shell.dropped) registry.delete(ws);
+  else shell.registry = registry;
 }

@@ -36,10 +36,16 @@ export const SHARED_DROPPED = -1;
 /** writeShared: the connection is closed or closing (possibly by the "close" policy just now). */
 export const SHARED_CLOSED = -2;
 
-/** Joins `ws` to `hub` (null leaves); false when `ws` is already closed. */
+/**
+ * Joins `ws` to `hub` (null leaves); false when `ws` is already closed. The
+ * shell calls `hub.remove(ws)` itself when the connection is dropped.
+ */
 export function attachHub(ws: WebSocketConnection, hub: Hub | null): boolean {
   const shell = shellOf(ws);
   if (hub !== null && shell.dropped) return false;
+  // Joining another hub leaves the previous one (its remove() calls attachHub(ws, null)).
+  const previous = shell.hub;
+  if (previous !== null && hub !== null && previous !== hub) previous.remove(ws);
   shell.hub = hub;
   return true;
 }
