@@ -22,6 +22,28 @@ export function nodeSocketTransport(socket: Socket): Transport {
   return new NodeSocketTransport(socket);
 }
 
+/** The socket's transport, for the listeners below: one function each for every socket, not closures per socket. */
+const OWNER = Symbol("streamsock.nodeSocketTransport");
+type OwnedSocket = Socket & { [OWNER]: NodeSocketTransport };
+function onSocketData(this: OwnedSocket, chunk: Uint8Array): void {
+  this[OWNER].onData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[OWNER].onEnd();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[OWNER].onError(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER].onClose();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[OWNER].onDrain();
+}
+function onSocketFinish(this: OwnedSocket): void {
+  this[OWNER].onFinish();
+}
+
 /**
  * A class rather than an object of closures, and the `drain` and `finish`
  * listeners added when first needed: an idle connection holds less (see
@@ -62,23 +84,41 @@ class NodeSocketTransport implements Transport {
     const first = this.#sink === null;
     this.#sink = next;
     if (!first) return;
-    const socket = this.#socket;
-    socket.on("data", (chunk: Uint8Array) => {
-      // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
-      if (!this.#done) this.#sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    });
-    socket.on("end", () => {
-      this.#lifecycle.readEnded();
-      this.#finish();
-    });
-    socket.on("error", (err) => {
-      this.#lifecycle.release();
-      this.#finish(err);
-    });
-    socket.on("close", () => {
-      this.#lifecycle.gone();
-      this.#finish();
-    });
+    const socket = this.#socket as OwnedSocket;
+    socket[OWNER] = this;
+    socket.on("data", onSocketData);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+  }
+
+  /** Socket events, from the listeners below. */
+  onData(chunk: Uint8Array): void {
+    // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
+    if (!this.#done) this.#sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+
+  onEnd(): void {
+    this.#lifecycle.readEnded();
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    this.#lifecycle.release();
+    this.#finish(err);
+  }
+
+  onClose(): void {
+    this.#lifecycle.gone();
+    this.#finish();
+  }
+
+  onDrain(): void {
+    this.#sink!.drain();
+  }
+
+  onFinish(): void {
+    this.#lifecycle.writeEnded();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -88,7 +128,7 @@ class NodeSocketTransport implements Transport {
     if (socket.write(chunk) || socket.writableLength <= HIGH_WATER_MARK) return true;
     if (!this.#draining) {
       this.#draining = true;
-      socket.on("drain", () => this.#sink!.drain());
+      socket.on("drain", onSocketDrain);
     }
     return false;
   }
@@ -104,7 +144,7 @@ class NodeSocketTransport implements Transport {
   end(): void {
     const socket = this.#socket;
     if (socket.destroyed) return;
-    socket.once("finish", () => this.#lifecycle.writeEnded());
+    socket.once("finish", onSocketFinish);
     socket.end();
   }
 
