@@ -5,15 +5,9 @@
  * @module
  */
 
-export {
-  attachHub,
-  type IncomingStream,
-  SHARED_CLOSED,
-  SHARED_DROPPED,
-  type SharedMessage,
-  WebSocketConnection,
-  writeShared,
-} from "./connection/connection.ts";
+export { WebSocketConnection } from "./connection/connection.ts";
+export type { IncomingStream } from "./connection/streams.ts";
+export { attachHub, SHARED_CLOSED, SHARED_DROPPED, type SharedMessage, writeShared } from "./connection/topics.ts";
 export type { Clock } from "./connection/liveness.ts";
 export type { SendOptions } from "./connection/sender.ts";
 export { ZlibSweeper } from "./extensions/zlib_sweeper.ts";

@@ -113,8 +113,8 @@ export class FrameDecoder {
   #lengthChecked = false;
   /** Room for a header that straddles chunks; allocated the first time one does. */
   #scratch: Uint8Array | null = null;
-  /** The pending frame's masking key; one frame is pending at a time, so it is reused. */
-  #maskKey = new Uint8Array(4);
+  /** The pending frame's masking key; one frame is pending at a time, so it is reused (made on the first masked frame). */
+  #maskKey: Uint8Array | null = null;
 
   /**
    * Creates a decoder.
@@ -254,7 +254,7 @@ export class FrameDecoder {
 
     let key: Uint8Array | null = null;
     if ((b1 & 0x80) !== 0) {
-      key = this.#maskKey;
+      key = this.#maskKey ??= new Uint8Array(4);
       key[0] = chunk[at];
       key[1] = chunk[at + 1];
       key[2] = chunk[at + 2];

@@ -28,6 +28,8 @@ export class Inbox {
   #waiters: Waiter[] | null = null;
   /** Control frames `recvAll` set aside while it gathered fragments; they come out first. */
   #setAside: Message[] | null = null;
+  /** Told (once) of the next frame queued or of `end`; see `whenReady`. */
+  #onReady: { ready(): void } | null = null;
   /** Why no more frames will come once the queue is empty. */
   #error: WebSocketError | null = null;
   /** Unread payload bytes. */
@@ -69,6 +71,23 @@ export class Inbox {
     this.#messages.push(msg);
     this.#sizes!.push(size);
     this.bytes += size;
+    if (this.#onReady !== null) this.#wake();
+  }
+
+  /**
+   * Calls `waiter.ready()` once a frame is queued or the inbox ends, without
+   * taking it: the iterator's wait while a connection is idle, with no
+   * promise here (rather than a chain of async functions waiting in
+   * `recv`). One waiter at a time.
+   */
+  whenReady(waiter: { ready(): void }): void {
+    this.#onReady = waiter;
+  }
+
+  #wake(): void {
+    const waiter = this.#onReady!;
+    this.#onReady = null;
+    waiter.ready();
   }
 
   /** The next queued frame; only valid when `length > 0`. */
@@ -127,6 +146,7 @@ export class Inbox {
   end(error: WebSocketError, keep = false): void {
     if (keep && this.#error !== null) return;
     this.#error = error;
+    if (this.#onReady !== null) this.#wake();
     const waiters = this.#waiters;
     this.#waiters = null;
     if (waiters !== null) for (const waiter of waiters) waiter.reject(error);

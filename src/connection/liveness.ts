@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type HeapEntry, TimerHeap } from "./timer_heap.ts";
+
 /**
  * Where a connection takes the time and its timers from. The default is the
  * platform's `Date.now` and `setTimeout`; inject another only in tests.
@@ -56,23 +58,28 @@ export interface LivenessHost {
  * ping_timeout): a ping after `pingInterval` of silence; anything received
  * after it, the pong or other data, proves the peer alive. Idle detection:
  * `idle` after `idleTimeout` without a data frame. Timestamps are taken per
- * received chunk or data frame only when the feature is on, and one timer
- * per feature checks them, rather than a timer reset per frame.
+ * received chunk or data frame only when the feature is on, and the checks
+ * wait in the clock's {@link TimerHeap} (one runtime timer for every
+ * connection), rather than a timer reset per frame or held per connection.
  */
-export class Liveness {
+export class Liveness implements HeapEntry {
   readonly #clock: Clock;
   readonly #host: LivenessHost;
   readonly #pingInterval: number;
   readonly #pingTimeout: number;
   readonly #idleTimeout: number;
-  #keepaliveTimer: unknown = undefined;
-  #idleTimer: unknown = undefined;
   #lastReceived = 0;
   #pingSentAt = 0;
   #lastData = 0;
+  /** When the keepalive check and the idle check are due; Infinity when off. */
+  #keepaliveAt = Infinity;
+  #idleAt = Infinity;
+  /** HeapEntry. */
+  deadline = Infinity;
+  heapIndex = -1;
 
   /**
-   * Starts the timers that are on (an interval or timeout of 0 is off).
+   * Starts the checks that are on (an interval or timeout of 0 is off).
    *
    * @param clock Time and timers.
    * @param intervals The connection's pingInterval, pingTimeout and idleTimeout in ms.
@@ -91,12 +98,13 @@ export class Liveness {
     const now = clock.now();
     if (this.#pingInterval > 0) {
       this.#lastReceived = now;
-      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval);
+      this.#keepaliveAt = now + this.#pingInterval;
     }
     if (this.#idleTimeout > 0) {
       this.#lastData = now;
-      this.#idleTimer = clock.setTimeout(() => this.#onIdle(), this.#idleTimeout);
+      this.#idleAt = now + this.#idleTimeout;
     }
+    this.#schedule();
   }
 
   /** Bytes arrived. */
@@ -109,44 +117,55 @@ export class Liveness {
     if (this.#idleTimeout > 0) this.#lastData = this.#clock.now();
   }
 
-  /** Stops every timer. */
+  /** Stops every check. */
   stop(): void {
-    this.#clock.clearTimeout(this.#keepaliveTimer);
-    this.#clock.clearTimeout(this.#idleTimer);
+    this.#keepaliveAt = Infinity;
+    this.#idleAt = Infinity;
+    TimerHeap.of(this.#clock).cancel(this);
   }
 
-  // Methods, not arrow fields: the closure for a timer exists only while it is armed.
-  #onKeepalive(): void {
+  #schedule(): void {
+    const at = Math.min(this.#keepaliveAt, this.#idleAt);
+    if (at !== Infinity) TimerHeap.of(this.#clock).schedule(this, at);
+  }
+
+  /** HeapEntry: a check is due. */
+  due(now: number): void {
     if (!this.#host.active()) return;
-    const clock = this.#clock;
-    const now = clock.now();
+    if (this.#keepaliveAt <= now && !this.#keepalive(now)) return;
+    if (this.#idleAt <= now) {
+      const idle = now - this.#lastData;
+      if (idle >= this.#idleTimeout) {
+        this.#idleAt = Infinity;
+        this.#host.idle();
+        if (!this.#host.active()) return;
+      } else {
+        this.#idleAt = now + this.#idleTimeout - idle;
+      }
+    }
+    this.#schedule();
+  }
+
+  /** The keepalive check; false when the peer was found dead. */
+  #keepalive(now: number): boolean {
     if (this.#pingSentAt === 0) {
       const silent = now - this.#lastReceived;
       if (silent < this.#pingInterval) {
-        this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingInterval - silent);
-        return;
+        this.#keepaliveAt = now + this.#pingInterval - silent;
+        return true;
       }
       this.#pingSentAt = now;
+      this.#keepaliveAt = now + this.#pingTimeout;
       this.#host.ping();
-      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), this.#pingTimeout);
-      return;
+      return true;
     }
     if (this.#lastReceived >= this.#pingSentAt) {
       this.#pingSentAt = 0;
-      const wait = Math.max(1, this.#pingInterval - (now - this.#lastReceived));
-      this.#keepaliveTimer = clock.setTimeout(() => this.#onKeepalive(), wait);
-      return;
+      this.#keepaliveAt = now + Math.max(1, this.#pingInterval - (now - this.#lastReceived));
+      return true;
     }
+    this.#keepaliveAt = Infinity;
     this.#host.dead(this.#pingTimeout);
-  }
-
-  #onIdle(): void {
-    if (!this.#host.active()) return;
-    const idle = this.#clock.now() - this.#lastData;
-    if (idle < this.#idleTimeout) {
-      this.#idleTimer = this.#clock.setTimeout(() => this.#onIdle(), this.#idleTimeout - idle);
-      return;
-    }
-    this.#host.idle();
+    return false;
   }
 }

@@ -139,55 +139,16 @@ export class Receiver {
       );
     }
     this.#iterating = true;
-    const finish = () => {
-      done = true;
-      this.#iterating = false;
-    };
-    // Hot path: a whole message already received is handed out with one
-    // promise, instead of the hops through an async generator, recvAll and
-    // nextDataMessage; everything else takes that slow path. A next() made
-    // while a slow one is pending waits for it, so messages stay in order.
-    let done = false;
-    let pending: Promise<unknown> | null = null;
-    const end: IteratorResult<Message> = { value: undefined, done: true };
-    const slow = (): Promise<IteratorResult<Message>> => {
-      const result = this.nextDataMessage().then(
-        (msg): IteratorResult<Message> => {
-          if (result === pending) pending = null;
-          if (msg !== null) return { value: msg, done: false };
-          finish();
-          return end;
-        },
-        (err) => {
-          if (result === pending) pending = null;
-          finish();
-          throw err;
-        },
-      );
-      pending = result;
-      return result;
-    };
-    const next = (): Promise<IteratorResult<Message>> => {
-      if (done) return Promise.resolve(end);
-      if (pending !== null) {
-        const after = pending.then(next, next);
-        pending = after;
-        return after;
-      }
-      const msg = this.#takeWholeMessage();
-      return msg === null ? slow() : Promise.resolve({ value: msg, done: false });
-    };
-    return {
-      next,
-      return: () => {
-        finish();
-        return Promise.resolve(end);
-      },
-    };
+    return new MessageIterator(this);
+  }
+
+  /** The iterator ended. */
+  iterationEnded(): void {
+    this.#iterating = false;
   }
 
   /** The next inbox entry if it is a whole text or binary message within maxMessageSize, else null. */
-  #takeWholeMessage(): Message | null {
+  takeWholeMessage(): Message | null {
     const inbox = this.inbox;
     if (inbox.hasSetAside || inbox.length === 0) return null;
     const msg = inbox.peek();
@@ -197,5 +158,96 @@ export class Receiver {
     inbox.shift();
     this.#host.taken();
     return msg;
+  }
+}
+
+const END: IteratorResult<Message> = { value: undefined, done: true };
+
+/**
+ * `for await` over a connection. Hot path: a whole message already received
+ * is handed out with one promise; an idle connection waits with one promise
+ * on the inbox (`Inbox.whenReady`); everything else (fragments, control
+ * frames, the end) takes the slow path through `nextDataMessage`. A next()
+ * made while another is pending waits for it, so messages stay in order.
+ * A class, not closures: one object per loop (see docs/performance.md).
+ */
+class MessageIterator implements AsyncIterator<Message> {
+  readonly #receiver: Receiver;
+  #done = false;
+  /** The last next() that did not settle at once; later ones wait for it. */
+  #pending: Promise<IteratorResult<Message>> | null = null;
+  /** The next() waiting on the inbox, and how to settle it (see `ready`). */
+  #waiting: Promise<IteratorResult<Message>> | null = null;
+  #settle: ((result: Promise<IteratorResult<Message>>) => void) | null = null;
+
+  constructor(receiver: Receiver) {
+    this.#receiver = receiver;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    const before = this.#pending;
+    if (before === null) return this.#step();
+    const after: Promise<IteratorResult<Message>> = before.then(() => this.#stepAfter(after), () => this.#stepAfter(after));
+    this.#pending = after;
+    return after;
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    this.#finish();
+    return Promise.resolve(END);
+  }
+
+  #stepAfter(self: Promise<IteratorResult<Message>>): Promise<IteratorResult<Message>> {
+    const result = this.#step();
+    if (this.#pending === self) this.#pending = null;
+    return result;
+  }
+
+  #step(): Promise<IteratorResult<Message>> {
+    if (this.#done) return Promise.resolve(END);
+    const receiver = this.#receiver;
+    const msg = receiver.takeWholeMessage();
+    if (msg !== null) return Promise.resolve({ value: msg, done: false });
+    const inbox = receiver.inbox;
+    let result: Promise<IteratorResult<Message>>;
+    if (inbox.length === 0 && !inbox.hasSetAside && inbox.error === null) {
+      result = new Promise((resolve) => (this.#settle = resolve));
+      this.#waiting = result;
+      inbox.whenReady(this);
+    } else {
+      result = receiver.nextDataMessage().then(
+        (msg): IteratorResult<Message> => {
+          if (this.#pending === result) this.#pending = null;
+          if (msg !== null) return { value: msg, done: false };
+          this.#finish();
+          return END;
+        },
+        (err) => {
+          if (this.#pending === result) this.#pending = null;
+          this.#finish();
+          throw err;
+        },
+      );
+    }
+    this.#pending = result;
+    return result;
+  }
+
+  /**
+   * The inbox has a frame or ended: the waiting next() goes on, in a
+   * microtask (this is called from inside the core's receiving loop).
+   */
+  ready(): void {
+    const settle = this.#settle!;
+    const waiting = this.#waiting!;
+    this.#settle = null;
+    this.#waiting = null;
+    settle(Promise.resolve().then(() => this.#stepAfter(waiting)));
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#receiver.iterationEnded();
   }
 }

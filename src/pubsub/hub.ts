@@ -141,9 +141,9 @@ export class Hub {
   add(ws: WebSocketConnection): void {
     if (this.#closing !== null) throw new Error("The hub is closing");
     if (this.#clients.has(ws)) return;
-    if (!attachHub(ws, this)) return; // already closed: nothing to track
     this.#clients.add(ws);
-    void ws.closed.then(() => this.remove(ws));
+    // The connection calls remove(ws) itself when it closes (no callback per connection).
+    if (!attachHub(ws, this)) this.#clients.delete(ws); // already closed: nothing to track
   }
 
   /**

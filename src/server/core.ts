@@ -128,21 +128,27 @@ export function negotiateCompression(
  * throw closes it with 1011 and goes to `onError`.
  */
 export function runOnSocket(core: HandshakeCore, ws: WebSocketConnection, request: UpgradeRequest): void {
-  const fail = (err: unknown) => {
-    // The connection's own errors (the peer broke the protocol, the transport
-    // was lost, a send after close) already closed it with their code; they
-    // are the client's doing, not a fault of the server.
-    if (!(err instanceof WebSocketError && err.closeCode !== undefined)) report(core, err, request);
-    void ws.close(1011);
-  };
   let result: void | Promise<void>;
   try {
     result = core.onSocket(ws, request);
   } catch (err) {
-    fail(err);
+    socketFailed(core, ws, request, err);
     return;
   }
-  Promise.resolve(result).then(() => void ws.close(1000), fail);
+  // The request (its headers, their strings) is kept for as long as the
+  // handler runs only when an onError of the application's may want it; and
+  // inline arrows, not a named closure: under tsx every named function also
+  // carries a property store. Both per connection (see docs/performance.md).
+  const forReport = core.onError === defaultOnError ? undefined : request;
+  Promise.resolve(result).then(() => void ws.close(1000), (err) => socketFailed(core, ws, forReport, err));
+}
+
+function socketFailed(core: HandshakeCore, ws: WebSocketConnection, request: UpgradeRequest | undefined, err: unknown): void {
+  // The connection's own errors (the peer broke the protocol, the transport
+  // was lost, a send after close) already closed it with their code; they
+  // are the client's doing, not a fault of the server.
+  if (!(err instanceof WebSocketError && err.closeCode !== undefined)) report(core, err, request);
+  void ws.close(1011);
 }
 
 /** The policy of a handler, from `requestHandler`'s arguments; checks them now rather than per connection. */

@@ -7,6 +7,7 @@
  */
 
 import type { WebSocketConnection } from "../connection.ts";
+import { untrackOnClose } from "../connection/shell.ts";
 import { Hub } from "../pubsub/hub.ts";
 import { listen } from "../transport/mod.ts";
 import { HTTP2_CANCEL, listenHttp2 } from "../transport/http2.ts";
@@ -93,7 +94,7 @@ class WebSocketServer implements Server {
       handshakeEnded: (handshake) => this.#handshakes.delete(handshake),
       opened: (ws, transport) => {
         this.#open.set(ws, transport);
-        ws.closed.then(() => this.#open.delete(ws));
+        untrackOnClose(ws, this.#open);
       },
     };
     const listenOptions = {

@@ -47,7 +47,7 @@ interface BunConnectOptions {
 
 /** A socket accepted by `Bun.listen`, carrying its transport in `data`. */
 interface BunServerSocket extends BunSocket {
-  data: BunTransport | undefined;
+  data: BunSocketTransport | undefined;
   readonly remoteAddress: string;
 }
 
@@ -108,125 +108,181 @@ export interface BunTransport extends Transport {
  * ```
  */
 export function bunSocketTransport(): BunTransport {
-  let socket: BunSocket | null = null;
-  let sink: TransportSink | null = null;
-  // Events that arrive before `start` (Bun reads as soon as it connects).
-  let early: Uint8Array[] = [];
-  let earlyEnd: { err?: unknown } | null = null;
-  let finished = false;
-  let destroyed = false;
-  let paused = false;
-  let endRequested = false;
-  // `socket.write` takes what the kernel accepts now; the rest waits for `drain`.
-  let onSocketDrain: (() => void) | null = null;
-  const lifecycle = new SocketLifecycle(() => socket?.terminate());
-  const queue = new WriteQueue(
-    (chunk) => {
-      const n = socket!.write(chunk);
-      if (n === chunk.length || n < 0) return n;
-      return new Promise<number>((resolve) => (onSocketDrain = () => resolve(n)));
-    },
-    () => sink?.drain(),
-    (err) => {
-      lifecycle.release();
-      finish(err);
-    },
-  );
+  return new BunSocketTransport();
+}
 
-  function finish(err?: unknown): void {
-    if (finished) return;
+/**
+ * A class rather than an object of closures, with its write queue made only
+ * when the socket first takes less than it was given: an idle connection
+ * holds less (see docs/performance.md).
+ */
+class BunSocketTransport implements BunTransport {
+  #socket: BunSocket | null = null;
+  #sink: TransportSink | null = null;
+  // Events that arrive before `start` (Bun reads as soon as it connects).
+  #early: Uint8Array[] | null = null;
+  #earlyEnd: { err?: unknown } | null = null;
+  #finished = false;
+  #destroyed = false;
+  #paused = false;
+  #endRequested = false;
+  // `socket.write` takes what the kernel accepts now; the rest waits for `drain`.
+  #onSocketDrain: (() => void) | null = null;
+  readonly #lifecycle = new SocketLifecycle(() => this.#socket?.terminate());
+  #queue: WriteQueue | null = null;
+  #handler: BunSocketHandler | null = null;
+
+  get mutableChunks(): boolean {
+    return true;
+  }
+
+  /** The callbacks to give `Bun.connect` (`listenBun` calls the methods below directly). */
+  get handler(): BunSocketHandler {
+    return this.#handler ??= {
+      data: (_socket, data) => this.onData(data),
+      drain: () => this.onDrain(),
+      end: () => this.onEnd(),
+      close: (_socket, error) => this.onClose(error),
+      error: (_socket, error) => this.onError(error),
+    };
+  }
+
+  get bufferedAmount(): number {
+    return this.#queue === null ? 0 : this.#queue.bufferedAmount;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#socket?.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#socket?.remotePort;
+  }
+
+  #finish(err?: unknown): void {
+    if (this.#finished) return;
+    const sink = this.#sink;
     if (sink === null) {
-      earlyEnd ??= { err };
+      this.#earlyEnd ??= { err };
       return;
     }
-    finished = true;
-    if (err === undefined || destroyed) sink.end();
+    this.#finished = true;
+    if (err === undefined || this.#destroyed) sink.end();
     else sink.error(err);
   }
 
-  const handler: BunSocketHandler = {
-    data(_socket, data) {
-      if (finished) return;
-      // Plain Uint8Arrays on every runtime, never Buffers. Bun allocates a
-      // fresh buffer per callback, so it is ours to keep and unmask.
-      const chunk = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      if (sink === null) early.push(chunk);
-      else sink.data(chunk);
-    },
-    drain() {
-      const wake = onSocketDrain;
-      onSocketDrain = null;
-      wake?.();
-    },
-    end() {
-      lifecycle.readEnded();
-      finish();
-    },
-    close(_socket, error) {
-      lifecycle.gone();
-      finish(error);
-    },
-    error(_socket, error) {
-      lifecycle.release();
-      finish(error);
-    },
-  };
+  #failed(err: unknown): void {
+    this.#lifecycle.release();
+    this.#finish(err);
+  }
 
-  return {
-    handler,
-    mutableChunks: true,
-    get bufferedAmount() {
-      return queue.bufferedAmount;
-    },
-    get remoteAddress() {
-      return socket?.remoteAddress;
-    },
-    get remotePort() {
-      return socket?.remotePort;
-    },
-    attach(s) {
-      socket = s;
-      s.setNoDelay(true);
-    },
-    start(next) {
-      const first = sink === null;
-      sink = next;
-      if (!first) return;
-      const chunks = early;
-      early = [];
-      for (const chunk of chunks) if (!finished) next.data(chunk);
-      if (earlyEnd !== null) finish(earlyEnd.err);
-    },
-    write(chunk) {
-      if (destroyed || endRequested || finished) return true;
-      return queue.push(chunk);
-    },
-    pause() {
-      if (paused || destroyed) return;
-      paused = true;
-      socket!.pause();
-    },
-    resume() {
-      if (!paused || destroyed) return;
-      paused = false;
-      socket!.resume();
-    },
-    end() {
-      if (destroyed || endRequested) return;
-      endRequested = true;
-      queue.whenEmpty(() => {
-        if (lifecycle.closed) return;
-        socket!.end();
-        lifecycle.writeEnded();
-      });
-    },
-    destroy() {
-      if (destroyed) return;
-      destroyed = true;
-      queue.close();
-      lifecycle.release();
-    },
-  };
+  onData(data: Uint8Array): void {
+    if (this.#finished) return;
+    // Plain Uint8Arrays on every runtime, never Buffers. Bun allocates a
+    // fresh buffer per callback, so it is ours to keep and unmask.
+    const chunk = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (this.#sink === null) (this.#early ??= []).push(chunk);
+    else this.#sink.data(chunk);
+  }
+
+  onDrain(): void {
+    const wake = this.#onSocketDrain;
+    this.#onSocketDrain = null;
+    wake?.();
+  }
+
+  onEnd(): void {
+    this.#lifecycle.readEnded();
+    this.#finish();
+  }
+
+  onClose(error?: Error): void {
+    this.#lifecycle.gone();
+    this.#finish(error);
+  }
+
+  onError(error: Error): void {
+    this.#failed(error);
+  }
+
+  attach(socket: BunSocket): void {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+  }
+
+  start(next: TransportSink): void {
+    const first = this.#sink === null;
+    this.#sink = next;
+    if (!first) return;
+    const chunks = this.#early;
+    this.#early = null;
+    if (chunks !== null) for (const chunk of chunks) if (!this.#finished) next.data(chunk);
+    if (this.#earlyEnd !== null) this.#finish(this.#earlyEnd.err);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#destroyed || this.#endRequested || this.#finished) return true;
+    const queue = this.#queue;
+    if (queue !== null && !queue.empty) return queue.push(chunk);
+    // Nothing queued: straight to the socket, as the queue would do.
+    if (chunk.length === 0) return true;
+    let n: number;
+    try {
+      n = this.#socket!.write(chunk);
+    } catch (err) {
+      this.#failed(err);
+      return true;
+    }
+    if (n === chunk.length) return true;
+    if (n < 0) {
+      this.#failed(new Error("The socket is closed"));
+      return true;
+    }
+    return (this.#queue ??= this.#makeQueue()).push(chunk.subarray(n));
+  }
+
+  #makeQueue(): WriteQueue {
+    return new WriteQueue(
+      (chunk) => {
+        const n = this.#socket!.write(chunk);
+        if (n === chunk.length || n < 0) return n;
+        return new Promise<number>((resolve) => (this.#onSocketDrain = () => resolve(n)));
+      },
+      () => this.#sink?.drain(),
+      (err) => this.#failed(err),
+    );
+  }
+
+  pause(): void {
+    if (this.#paused || this.#destroyed) return;
+    this.#paused = true;
+    this.#socket!.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused || this.#destroyed) return;
+    this.#paused = false;
+    this.#socket!.resume();
+  }
+
+  end(): void {
+    if (this.#destroyed || this.#endRequested) return;
+    this.#endRequested = true;
+    const sendEnd = () => {
+      if (this.#lifecycle.closed) return;
+      this.#socket!.end();
+      this.#lifecycle.writeEnded();
+    };
+    if (this.#queue === null) sendEnd();
+    else this.#queue.whenEmpty(sendEnd);
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#queue?.close();
+    this.#lifecycle.release();
+  }
 }
 
 /**
@@ -315,16 +371,16 @@ export function listenBun(options: ListenOptions, onAccept: AcceptHandler): Prom
       ...(options.reusePort ? { reusePort: true } : {}),
       socket: {
         open(socket) {
-          const transport = bunSocketTransport();
+          const transport = new BunSocketTransport();
           transport.attach(socket);
           socket.data = transport;
           onAccept(transport, socket.remoteAddress);
         },
-        data: (socket, data) => socket.data?.handler.data?.(socket, data),
-        drain: (socket) => socket.data?.handler.drain?.(socket),
-        end: (socket) => socket.data?.handler.end?.(socket),
-        close: (socket, error) => socket.data?.handler.close?.(socket, error),
-        error: (socket, error) => socket.data?.handler.error?.(socket, error),
+        data: (socket, data) => socket.data?.onData(data),
+        drain: (socket) => socket.data?.onDrain(),
+        end: (socket) => socket.data?.onEnd(),
+        close: (socket, error) => socket.data?.onClose(error),
+        error: (socket, error) => socket.data?.onError(error),
       },
     });
   } catch (err) {

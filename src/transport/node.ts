@@ -19,63 +19,138 @@ import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
  */
 export function nodeSocketTransport(socket: Socket): Transport {
   socket.setNoDelay(true);
-  let sink: TransportSink | null = null;
-  let done = false;
-  const lifecycle = new SocketLifecycle(() => socket.destroy());
-  const finish = (err?: unknown) => {
-    if (done) return;
-    done = true;
-    if (err === undefined) sink!.end();
-    else sink!.error(err);
-  };
-  return {
-    mutableChunks: true,
-    get bufferedAmount() {
-      return socket.writableLength;
-    },
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-    start(next) {
-      const first = sink === null;
-      sink = next;
-      if (!first) return;
-      socket.on("data", (chunk: Uint8Array) => {
-        // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
-        if (!done) sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      });
-      socket.on("end", () => {
-        lifecycle.readEnded();
-        finish();
-      });
-      socket.on("finish", () => lifecycle.writeEnded());
-      socket.on("error", (err) => {
-        lifecycle.release();
-        finish(err);
-      });
-      socket.on("close", () => {
-        lifecycle.gone();
-        finish();
-      });
-      socket.on("drain", () => sink!.drain());
-    },
-    write(chunk) {
-      if (socket.destroyed || !socket.writable) return true;
-      // node:net's own buffer is the queue; the high-water mark is the shared one.
-      return socket.write(chunk) || socket.writableLength <= HIGH_WATER_MARK;
-    },
-    pause() {
-      socket.pause();
-    },
-    resume() {
-      socket.resume();
-    },
-    end() {
-      if (!socket.destroyed) socket.end();
-    },
-    destroy() {
-      lifecycle.release();
-    },
-  };
+  return new NodeSocketTransport(socket);
+}
+
+/** The socket's transport, for the listeners below: one function each for every socket, not closures per socket. */
+const OWNER = Symbol("streamsock.nodeSocketTransport");
+type OwnedSocket = Socket & { [OWNER]: NodeSocketTransport };
+function onSocketData(this: OwnedSocket, chunk: Uint8Array): void {
+  this[OWNER].onData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[OWNER].onEnd();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[OWNER].onError(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER].onClose();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[OWNER].onDrain();
+}
+function onSocketFinish(this: OwnedSocket): void {
+  this[OWNER].onFinish();
+}
+
+/**
+ * A class rather than an object of closures, and the `drain` and `finish`
+ * listeners added when first needed: an idle connection holds less (see
+ * docs/performance.md).
+ */
+class NodeSocketTransport implements Transport {
+  readonly #socket: Socket;
+  readonly #lifecycle: SocketLifecycle;
+  #sink: TransportSink | null = null;
+  #done = false;
+  #draining = false;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    this.#lifecycle = new SocketLifecycle(() => socket.destroy());
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+  }
+
+  get mutableChunks(): boolean {
+    return true;
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  #finish(err?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (err === undefined) this.#sink!.end();
+    else this.#sink!.error(err);
+  }
+
+  start(next: TransportSink): void {
+    const first = this.#sink === null;
+    this.#sink = next;
+    if (!first) return;
+    const socket = this.#socket as OwnedSocket;
+    socket[OWNER] = this;
+    socket.on("data", onSocketData);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+  }
+
+  /** Socket events, from the listeners below. */
+  onData(chunk: Uint8Array): void {
+    // Hand out plain Uint8Arrays on every runtime, never Node Buffers.
+    if (!this.#done) this.#sink!.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+
+  onEnd(): void {
+    this.#lifecycle.readEnded();
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    this.#lifecycle.release();
+    this.#finish(err);
+  }
+
+  onClose(): void {
+    this.#lifecycle.gone();
+    this.#finish();
+  }
+
+  onDrain(): void {
+    this.#sink!.drain();
+  }
+
+  onFinish(): void {
+    this.#lifecycle.writeEnded();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return true;
+    // node:net's own buffer is the queue; the high-water mark is the shared one.
+    if (socket.write(chunk) || socket.writableLength <= HIGH_WATER_MARK) return true;
+    if (!this.#draining) {
+      this.#draining = true;
+      socket.on("drain", onSocketDrain);
+    }
+    return false;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  end(): void {
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    socket.once("finish", onSocketFinish);
+    socket.end();
+  }
+
+  destroy(): void {
+    this.#lifecycle.release();
+  }
 }
 
 /**

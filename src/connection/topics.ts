@@ -1,0 +1,111 @@
+/**
+ * The seam for topics, and the backpressure policy it shares with sends.
+ *
+ * `src/pubsub/hub.ts` reaches a connection only through two functions, and
+ * the connection reaches the hub only through `Shell.hub`:
+ * - {@link attachHub}`(ws, hub)`: sets the hub (null to leave); false once
+ *   the connection is dropped.
+ * - {@link writeShared}`(ws, shared)`: queues a published message in order
+ *   with the connection's own sends (held while a fragmented message of ours
+ *   is being sent), applies maxBackpressure / backpressurePolicy, and
+ *   returns the bytes now queued (>= 0), {@link SHARED_DROPPED} or
+ *   {@link SHARED_CLOSED}. Uncompressed server connections write
+ *   `shared.frame()` (encoded once per publish), the others send
+ *   `shared.message()` through their own encoder or compressor.
+ *
+ * @module
+ */
+
+import { CloseCode } from "../codec/close.ts";
+import { WebSocketError } from "../errors.ts";
+import type { Message } from "../message.ts";
+import type { Hub } from "../pubsub/hub.ts";
+import type { WebSocketConnection } from "./connection.ts";
+import { type Shell, shellOf } from "./shell.ts";
+
+/** A published message as the hub offers it to each subscriber. */
+export interface SharedMessage {
+  /** The unmasked, uncompressed frame; encoded on first call, then the same bytes. */
+  frame(): Uint8Array;
+  /** The message, for connections that mask or compress. */
+  message(): Message;
+}
+
+/** writeShared: not written, by the "drop" policy. */
+export const SHARED_DROPPED = -1;
+/** writeShared: the connection is closed or closing (possibly by the "close" policy just now). */
+export const SHARED_CLOSED = -2;
+
+/**
+ * Joins `ws` to `hub` (null leaves); false when `ws` is already closed. The
+ * shell calls `hub.remove(ws)` itself when the connection is dropped.
+ */
+export function attachHub(ws: WebSocketConnection, hub: Hub | null): boolean {
+  const shell = shellOf(ws);
+  if (hub !== null && shell.dropped) return false;
+  // Joining another hub leaves the previous one (its remove() calls attachHub(ws, null)).
+  const previous = shell.hub;
+  if (previous !== null && hub !== null && previous !== hub) previous.remove(ws);
+  shell.hub = hub;
+  return true;
+}
+
+/** Queues a published message on `ws`; see the module's comment. */
+export function writeShared(ws: WebSocketConnection, shared: SharedMessage): number {
+  const shell = shellOf(ws);
+  if (shell.dropped || shell.closeRequest !== null || shell.core.closeSent) return SHARED_CLOSED;
+  if (overBackpressure(shell)) {
+    backpressureExceeded(shell);
+    return shell.dropped ? SHARED_CLOSED : SHARED_DROPPED;
+  }
+  const writer = shell.writer;
+  const write = shell.deflate !== null || shell.client
+    ? () => void ws.sendAll(shared.message()).catch(() => {})
+    : () => writer.write(shared.frame());
+  if (!shell.core.messageInProgress) {
+    write();
+    writer.keepCorked();
+  } else {
+    // A fragmented message of ours is on the wire: a data frame between its
+    // fragments would break RFC 6455 §5.4, so this waits for its last frame
+    // (Shell.messageEnded releases it).
+    (shell.held ??= []).push(write);
+    shell.heldBytes += shared.frame().length;
+  }
+  return shell.bufferedAmount;
+}
+
+/** The connection's hub, for subscribe and publish. */
+export function hubOf(shell: Shell): Hub {
+  if (shell.hub === null) {
+    throw new Error(
+      shell.dropped ? "The connection is closed" : "Topics need a hub: use serve, or requestHandler with a hub option",
+    );
+  }
+  return shell.hub;
+}
+
+/** True when maxBackpressure bytes or more already wait to be sent. */
+export function overBackpressure(shell: Shell): boolean {
+  // Bytes still waiting for the compressor count too: publishing faster
+  // than zlib keeps up must not queue without bound either.
+  const deflating = shell.deflate === null ? 0 : shell.deflate.queuedBytes;
+  return shell.writer.bufferedAmount + shell.heldBytes + deflating + shell.transport.bufferedAmount >=
+    shell.maxBackpressure;
+}
+
+/** Applies backpressurePolicy; the error is what a refused send rejects with. */
+export function backpressureExceeded(shell: Shell): WebSocketError {
+  const close = shell.backpressurePolicy === "close";
+  const err = new WebSocketError(
+    `More than ${shell.maxBackpressure} bytes wait to be sent (maxBackpressure): the peer does not read fast enough`,
+    { code: "ERR_BACKPRESSURE", closeCode: close ? CloseCode.TryAgainLater : undefined },
+  );
+  if (close && !shell.dropped) {
+    // The peer is not reading: a close frame behind the queue would never
+    // reach it, and the queue must be freed now, not after closeTimeout.
+    shell.fail(err);
+    shell.drop();
+  }
+  return err;
+}
