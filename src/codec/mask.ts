@@ -52,6 +52,48 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
   for (; i < n; i++) data[i] ^= key[i & 3];
 }
 
+/**
+ * Writes `src` XORed with the 4-byte masking `key` into `dst` at `at`: a
+ * copy and the masking in one pass over memory, for a client's payloads
+ * (RFC 6455 §5.3), which may not be masked in place. Word at a time when
+ * both sides share an alignment; copy then mask otherwise.
+ */
+export function maskCopy(src: Uint8Array, dst: Uint8Array, at: number, key: Uint8Array): void {
+  const n = src.length;
+  const dstOffset = dst.byteOffset + at;
+  if (n < 64 || ((src.byteOffset ^ dstOffset) & 3) !== 0) {
+    dst.set(src, at);
+    maskInPlace(dst.subarray(at, at + n), key);
+    return;
+  }
+  let i = 0;
+  const lead = (4 - (dstOffset & 3)) & 3;
+  for (; i < lead; i++) dst[at + i] = src[i] ^ key[i & 3];
+  keyBytes[0] = key[i & 3];
+  keyBytes[1] = key[(i + 1) & 3];
+  keyBytes[2] = key[(i + 2) & 3];
+  keyBytes[3] = key[(i + 3) & 3];
+  const word = keyWord[0];
+  const count = (n - i) >>> 2;
+  const from = new Int32Array(src.buffer, src.byteOffset + i, count);
+  const to = new Int32Array(dst.buffer, dstOffset + i, count);
+  const unrolled = count - (count & 7);
+  let j = 0;
+  for (; j < unrolled; j += 8) {
+    to[j] = from[j] ^ word;
+    to[j + 1] = from[j + 1] ^ word;
+    to[j + 2] = from[j + 2] ^ word;
+    to[j + 3] = from[j + 3] ^ word;
+    to[j + 4] = from[j + 4] ^ word;
+    to[j + 5] = from[j + 5] ^ word;
+    to[j + 6] = from[j + 6] ^ word;
+    to[j + 7] = from[j + 7] ^ word;
+  }
+  for (; j < count; j++) to[j] = from[j] ^ word;
+  i += count << 2;
+  for (; i < n; i++) dst[at + i] = src[i] ^ key[i & 3];
+}
+
 const POOL_SIZE = 4096;
 let pool = new Uint8Array(0);
 let poolOffset = 0;
