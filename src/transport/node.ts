@@ -63,6 +63,15 @@ export function nodeSocketTransport(socket: Socket): Transport {
       // node:net's own buffer is the queue; the high-water mark is the shared one.
       return socket.write(chunk) || socket.writableLength <= HIGH_WATER_MARK;
     },
+    writev(chunks) {
+      if (socket.destroyed || !socket.writable) return true;
+      // Corked writes leave as one writev: a large frame's header and payload, not concatenated.
+      socket.cork();
+      let accepted = true;
+      for (const chunk of chunks) accepted = socket.write(chunk) && accepted;
+      socket.uncork();
+      return accepted || socket.writableLength <= HIGH_WATER_MARK;
+    },
     pause() {
       socket.pause();
     },
