@@ -4,6 +4,13 @@
  * @module
  */
 
+/**
+ * Payloads shorter than this are XORed byte by byte: the word loop's
+ * Int32Array view costs more than it saves on them, and on Bun (JSC) reading
+ * `.buffer` of a small typed array moves its bytes out of the heap first.
+ */
+const WORDS_FROM = 128;
+
 const keyBytes = new Uint8Array(4);
 const keyWord = new Int32Array(keyBytes.buffer);
 const rotatedKey = new Uint8Array(4);
@@ -20,7 +27,7 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
     for (let k = 0; k < 4; k++) rotatedKey[k] = key[(phase + k) & 3];
     key = rotatedKey;
   }
-  if (n >= 16) {
+  if (n >= WORDS_FROM) {
     // Reach a 4-byte aligned address byte by byte, then XOR whole 32-bit words
     // with the key rotated to that position (native byte order on both sides),
     // eight words per iteration. Int32 words and the unrolled loop doubled the
@@ -61,7 +68,7 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
 export function maskCopy(src: Uint8Array, dst: Uint8Array, at: number, key: Uint8Array): void {
   const n = src.length;
   const dstOffset = dst.byteOffset + at;
-  if (n < 64 || ((src.byteOffset ^ dstOffset) & 3) !== 0) {
+  if (n < WORDS_FROM || ((src.byteOffset ^ dstOffset) & 3) !== 0) {
     dst.set(src, at);
     maskInPlace(dst.subarray(at, at + n), key);
     return;
