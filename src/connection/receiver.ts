@@ -53,10 +53,10 @@ export class Receiver {
   }
 
   /** The next whole message, or a control frame that came before any fragment. */
-  async recvAll(maxMessageSize: number = this.#maxMessageSize): Promise<Message> {
+  async recvAll(maxMessageSize: number = this.#maxMessageSize, taken?: Message): Promise<Message> {
     const inbox = this.inbox;
-    const size = !inbox.hasSetAside && inbox.length > 0 ? inbox.peekSize() : -1;
-    const first = await this.recv();
+    const size = taken === undefined && !inbox.hasSetAside && inbox.length > 0 ? inbox.peekSize() : -1;
+    const first = taken ?? await this.recv();
     const type = first.type;
     if (type !== "text" && type !== "binary") return first;
     let total = size >= 0 ? size : payloadSize(first);
@@ -116,12 +116,16 @@ export class Receiver {
     throw err;
   }
 
-  /** The next whole text or binary message, or null after a clean close. */
-  async nextDataMessage(): Promise<Message | null> {
+  /**
+   * The next whole text or binary message, or null after a clean close;
+   * `taken` is its first frame when the caller already took it.
+   */
+  async nextDataMessage(taken?: Message): Promise<Message | null> {
     for (;;) {
       let msg: Message;
       try {
-        msg = await this.recvAll();
+        msg = await this.recvAll(this.#maxMessageSize, taken);
+        taken = undefined;
       } catch (err) {
         if (err instanceof ConnectionClosedError && this.#host.peerClosed()) return null;
         throw err;
@@ -150,8 +154,8 @@ export class Receiver {
     let done = false;
     let pending: Promise<unknown> | null = null;
     const end: IteratorResult<Message> = { value: undefined, done: true };
-    const slow = (): Promise<IteratorResult<Message>> => {
-      const result = this.nextDataMessage().then(
+    const slow = (taken?: Message): Promise<IteratorResult<Message>> => {
+      const result = this.nextDataMessage(taken).then(
         (msg): IteratorResult<Message> => {
           if (result === pending) pending = null;
           if (msg !== null) return { value: msg, done: false };
@@ -175,7 +179,25 @@ export class Receiver {
         return after;
       }
       const msg = this.#takeWholeMessage();
-      return msg === null ? slow() : Promise.resolve({ value: msg, done: false });
+      if (msg !== null) return Promise.resolve({ value: msg, done: false });
+      const inbox = this.inbox;
+      if (inbox.length > 0 || inbox.hasSetAside || inbox.error !== null) return slow();
+      // Nothing received yet: wait for the next frame itself, and hand it out
+      // as it comes when it is a whole message (the loop usually waits so).
+      const waiting = inbox.wait().then(
+        (first): IteratorResult<Message> | Promise<IteratorResult<Message>> => {
+          if (waiting === pending) pending = null;
+          if (this.#wholeWithinLimit(first)) return { value: first, done: false };
+          return slow(first);
+        },
+        (): Promise<IteratorResult<Message>> => {
+          if (waiting === pending) pending = null;
+          // The connection ended: the slow path tells a clean close from an error.
+          return slow();
+        },
+      );
+      pending = waiting;
+      return waiting;
     };
     return {
       next,
@@ -184,6 +206,15 @@ export class Receiver {
         return Promise.resolve(end);
       },
     };
+  }
+
+  /** Whether a frame just taken is a whole text or binary message within maxMessageSize. */
+  #wholeWithinLimit(msg: Message): boolean {
+    if (msg.partial || (msg.type !== "text" && msg.type !== "binary")) return false;
+    const data = msg.data;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most texts need no count.
+    if (typeof data === "string") return data.length * 3 <= this.#maxMessageSize || utf8Length(data) <= this.#maxMessageSize;
+    return data.length <= this.#maxMessageSize;
   }
 
   /** The next inbox entry if it is a whole text or binary message within maxMessageSize, else null. */
