@@ -26,7 +26,7 @@
 // shows its progress on stderr (bench/progress.ts).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, release, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -103,7 +103,8 @@ const ALL_SERVERS: ServerSpec[] = [
 /** With --before: the tree of that revision, extracted once, sharing our node_modules. */
 function beforeServers(rev: string): ServerSpec[] {
   const sha = execFileSync("git", ["rev-parse", "--short", rev], { cwd: root, encoding: "utf8" }).trim();
-  const dir = join(root, "node_modules", ".cache", "streamsock-bench", `before-${sha}`);
+  // Outside node_modules: Deno will not strip types from files under it.
+  const dir = join(tmpdir(), `streamsock-bench-before-${sha}`);
   if (!existsSync(join(dir, "mod.ts"))) {
     mkdirSync(dir, { recursive: true });
     execFileSync("sh", ["-c", `git archive ${sha} | tar -x -C '${dir}'`], { cwd: root });

@@ -125,6 +125,47 @@ describe("masking", () => {
     }
   });
 
+  test("a masked frame's copy-and-mask (maskCopy) agrees with the byte-wise definition at every size and alignment", () => {
+    const key = bytes(0x37, 0xfa, 0x21, 0x3d);
+    for (const length of [0, 1, 125, 126, 127, 128, 129, 1000, 65535, 65536, 70001]) {
+      for (let offset = 0; offset < 4; offset++) {
+        const payload = randomBytes(length + offset, length).subarray(offset);
+        const frame = encodeFrame({ fin: true, opcode: Opcode.Binary, payload }, key);
+        const [decoded] = decodeAll([frame], { masked: true });
+        assert.deepEqual(decoded.payload, payload, `length ${length} offset ${offset}`);
+      }
+    }
+  });
+
+  test("a large masked frame arriving in pieces of every size is reassembled exactly, and judged as it arrives", () => {
+    const payload = randomBytes(300_000, 5);
+    const frame = encodeFrame({ fin: true, opcode: Opcode.Binary, payload }, bytes(9, 8, 7, 6));
+    const random = seededRandom(42);
+    for (let round = 0; round < 4; round++) {
+      const decoder = new FrameDecoder({ masked: true, ownsChunks: round % 2 === 0 });
+      const wire = frame.slice();
+      let decoded: Frame | null = null;
+      for (let at = 0; at < wire.length;) {
+        const size = Math.min(wire.length - at, 1 + Math.floor(random() * (round < 2 ? 9000 : 70000)));
+        decoder.push(wire.slice(at, at + size));
+        at += size;
+        decoded = decoder.next();
+        if (decoded !== null) {
+          assert.equal(at, wire.length);
+          break;
+        }
+        // While it arrives, what is in reads back unmasked.
+        const partial = decoder.partialFrame!;
+        assert.equal(partial.length, payload.length);
+        const from = Math.floor(partial.received / 2);
+        assert.deepEqual(decoder.partialPayload(from), payload.subarray(from, partial.received));
+      }
+      assert.ok(decoded !== null);
+      assert.deepEqual(decoded.payload, payload);
+      assert.equal(decoder.bufferedAmount, 0);
+    }
+  });
+
   test("random mask keys differ from frame to frame", () => {
     const keys = new Set<string>();
     for (let i = 0; i < 2000; i++) keys.add(Array.from(randomMaskKey()).join(","));

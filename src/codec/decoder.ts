@@ -57,6 +57,14 @@ function protocolError(message: string, code: string): ProtocolError {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A frame spanning reads gets its payload buffer, of the announced length,
+ * once at least 1/REASSEMBLE_RATIO of it has arrived. Until then the chunks
+ * are held as they came, so a peer that announces a large frame and sends
+ * little of it holds at most this many times what it sent.
+ */
+const REASSEMBLE_RATIO = 8;
+
 /** The payload length a header declares; `at` is just past the first two bytes. */
 function readLength(bytes: Uint8Array, at: number, lengthCode: number): number {
   if (lengthCode < 126) return lengthCode;
@@ -115,6 +123,14 @@ export class FrameDecoder {
   #scratch: Uint8Array | null = null;
   /** The pending frame's masking key; one frame is pending at a time, so it is reused (made on the first masked frame). */
   #maskKey: Uint8Array | null = null;
+  /**
+   * The pending frame's payload, allocated once from its announced length
+   * when it spans reads (see {@link REASSEMBLE_RATIO}); each chunk is copied
+   * into it, and unmasked, as it arrives. Null otherwise.
+   */
+  #payload: Uint8Array | null = null;
+  /** Payload bytes already in `#payload`. */
+  #filled = 0;
 
   /**
    * Creates a decoder.
@@ -130,7 +146,7 @@ export class FrameDecoder {
 
   /** Unread bytes held by the decoder (at most one frame plus one chunk). */
   get bufferedAmount(): number {
-    return this.#buffered;
+    return this.#buffered + this.#filled;
   }
 
   /** True between the first and the final frame of a fragmented message. */
@@ -147,7 +163,8 @@ export class FrameDecoder {
   get partialFrame(): { opcode: Opcode; rsv: number; length: number; received: number } | null {
     const header = this.#pending;
     if (header === null) return null;
-    return { opcode: header.opcode, rsv: header.rsv, length: header.length, received: Math.min(this.#buffered, header.length) };
+    const received = this.#filled + Math.min(this.#buffered, header.length - this.#filled);
+    return { opcode: header.opcode, rsv: header.rsv, length: header.length, received };
   }
 
   /**
@@ -157,6 +174,15 @@ export class FrameDecoder {
   partialPayload(from: number): Uint8Array {
     const header = this.#pending;
     if (header === null) return EMPTY;
+    if (this.#payload !== null) {
+      // Reassembly copies every chunk in as it arrives: the bytes are here, unmasked.
+      const count = Math.min(this.#buffered, header.length - this.#filled);
+      if (count > 0) {
+        this.#copyOut(this.#payload, this.#filled, count, header.key);
+        this.#filled += count;
+      }
+      return from < this.#filled ? this.#payload.slice(from, this.#filled) : EMPTY;
+    }
     const end = Math.min(this.#buffered, header.length);
     if (end <= from) return EMPTY;
     const out = new Uint8Array(end - from);
@@ -199,12 +225,34 @@ export class FrameDecoder {
       if (header === null) return null;
     }
     const length = header.length;
-    if (this.#buffered < length) {
+    let payload: Uint8Array;
+    const assembling = this.#payload;
+    if (assembling !== null) {
+      const filled = this.#filled;
+      const count = Math.min(this.#buffered, length - filled);
+      if (count > 0) this.#copyOut(assembling, filled, count, header.key);
+      this.#filled = filled + count;
+      if (this.#filled < length) return null;
+      payload = assembling;
+      this.#payload = null;
+      this.#filled = 0;
+    } else if (this.#buffered < length) {
       this.#pending = header;
+      // A large frame spanning reads: once a fair part of it is in, its
+      // buffer is allocated once and every chunk copied in as it arrives
+      // (in cache, and released at once), not gathered at the end.
+      if (this.#buffered * REASSEMBLE_RATIO >= length) {
+        const out = new Uint8Array(length);
+        const count = this.#buffered;
+        this.#copyOut(out, 0, count, header.key);
+        this.#payload = out;
+        this.#filled = count;
+      }
       return null;
+    } else {
+      payload = length === 0 ? EMPTY : this.#take(length, header.key);
     }
     this.#pending = null;
-    const payload = length === 0 ? EMPTY : this.#take(length, header.key);
     return {
       fin: header.fin,
       opcode: header.opcode,
@@ -353,19 +401,27 @@ export class FrameDecoder {
       return view;
     }
     const out = target ?? new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
+    this.#copyOut(out, 0, n, key);
+    return out;
+  }
+
+  /**
+   * Moves the next `n` unread bytes into `out` at `at` (payload position `at`
+   * for unmasking with `key`), consuming them.
+   */
+  #copyOut(out: Uint8Array, at: number, n: number, key: Uint8Array | null): void {
+    const end = at + n;
+    while (at < end) {
       const chunk = this.#chunks[0];
-      const available = chunk.length - this.#offset;
-      const count = Math.min(available, n - filled);
-      out.set(chunk.subarray(this.#offset, this.#offset + count), filled);
+      const offset = this.#offset;
+      const count = Math.min(chunk.length - offset, end - at);
+      out.set(offset === 0 && count === chunk.length ? chunk : chunk.subarray(offset, offset + count), at);
       // Unmasked right after the copy, while those bytes are still in cache:
       // a second pass over a 16 MiB payload would read it from memory again.
-      if (key !== null) maskInPlace(out.subarray(filled, filled + count), key, filled);
-      filled += count;
+      if (key !== null) maskInPlace(out.subarray(at, at + count), key, at);
+      at += count;
       this.#consume(count);
     }
-    return out;
   }
 }
 

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { allocate } from "./pool.ts";
+import { allocate, POOLED_LIMIT } from "./pool.ts";
 import { type Frame, headerSize, isControlOpcode, MAX_CONTROL_PAYLOAD, MAX_HEADER_SIZE, rsvBits, writeHeader } from "./frame.ts";
-import { maskInPlace, randomMaskKey } from "./mask.ts";
+import { maskCopy, maskInPlace, randomMaskKey } from "./mask.ts";
 
 /**
  * Encodes one frame into a new buffer: header, then the payload (masked with
@@ -34,10 +34,18 @@ export function encodeFrame(frame: Frame, maskKey: Uint8Array | null = null): Ui
   const { payload, opcode } = frame;
   if (isControlOpcode(opcode)) checkControlFrame(frame.fin, payload.length);
   const length = payload.length;
-  const out = allocate(headerSize(length, maskKey !== null) + length);
+  const size = headerSize(length, maskKey !== null) + length;
+  if (maskKey === null) {
+    const out = allocate(size);
+    out.set(payload, writeHeader(out, 0, frame.fin, rsvBits(frame), opcode, length, null));
+    return out;
+  }
+  // A large masked payload starts on a 4-byte boundary (the header is
+  // shifted to end there), so it is copied and masked in one word-at-a-time pass.
+  const pad = size > POOLED_LIMIT ? (4 - ((size - length) & 3)) & 3 : 0;
+  const out = pad === 0 ? allocate(size) : new Uint8Array(size + pad).subarray(pad);
   const start = writeHeader(out, 0, frame.fin, rsvBits(frame), opcode, length, maskKey);
-  out.set(payload, start);
-  if (maskKey !== null) maskInPlace(out.subarray(start), maskKey);
+  maskCopy(payload, out, start, maskKey);
   return out;
 }
 

@@ -4,6 +4,13 @@
  * @module
  */
 
+/**
+ * Payloads shorter than this are XORed byte by byte: the word loop's
+ * Int32Array view costs more than it saves on them, and on Bun (JSC) reading
+ * `.buffer` of a small typed array moves its bytes out of the heap first.
+ */
+const WORDS_FROM = 128;
+
 const keyBytes = new Uint8Array(4);
 const keyWord = new Int32Array(keyBytes.buffer);
 const rotatedKey = new Uint8Array(4);
@@ -20,7 +27,7 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
     for (let k = 0; k < 4; k++) rotatedKey[k] = key[(phase + k) & 3];
     key = rotatedKey;
   }
-  if (n >= 16) {
+  if (n >= WORDS_FROM) {
     // Reach a 4-byte aligned address byte by byte, then XOR whole 32-bit words
     // with the key rotated to that position (native byte order on both sides),
     // eight words per iteration. Int32 words and the unrolled loop doubled the
@@ -50,6 +57,48 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
     i += count << 2;
   }
   for (; i < n; i++) data[i] ^= key[i & 3];
+}
+
+/**
+ * Writes `src` XORed with the 4-byte masking `key` into `dst` at `at`: a
+ * copy and the masking in one pass over memory, for a client's payloads
+ * (RFC 6455 §5.3), which may not be masked in place. Word at a time when
+ * both sides share an alignment; copy then mask otherwise.
+ */
+export function maskCopy(src: Uint8Array, dst: Uint8Array, at: number, key: Uint8Array): void {
+  const n = src.length;
+  const dstOffset = dst.byteOffset + at;
+  if (n < WORDS_FROM || ((src.byteOffset ^ dstOffset) & 3) !== 0) {
+    dst.set(src, at);
+    maskInPlace(dst.subarray(at, at + n), key);
+    return;
+  }
+  let i = 0;
+  const lead = (4 - (dstOffset & 3)) & 3;
+  for (; i < lead; i++) dst[at + i] = src[i] ^ key[i & 3];
+  keyBytes[0] = key[i & 3];
+  keyBytes[1] = key[(i + 1) & 3];
+  keyBytes[2] = key[(i + 2) & 3];
+  keyBytes[3] = key[(i + 3) & 3];
+  const word = keyWord[0];
+  const count = (n - i) >>> 2;
+  const from = new Int32Array(src.buffer, src.byteOffset + i, count);
+  const to = new Int32Array(dst.buffer, dstOffset + i, count);
+  const unrolled = count - (count & 7);
+  let j = 0;
+  for (; j < unrolled; j += 8) {
+    to[j] = from[j] ^ word;
+    to[j + 1] = from[j + 1] ^ word;
+    to[j + 2] = from[j + 2] ^ word;
+    to[j + 3] = from[j + 3] ^ word;
+    to[j + 4] = from[j + 4] ^ word;
+    to[j + 5] = from[j + 5] ^ word;
+    to[j + 6] = from[j + 6] ^ word;
+    to[j + 7] = from[j + 7] ^ word;
+  }
+  for (; j < count; j++) to[j] = from[j] ^ word;
+  i += count << 2;
+  for (; i < n; i++) dst[at + i] = src[i] ^ key[i & 3];
 }
 
 const POOL_SIZE = 4096;

@@ -137,6 +137,8 @@ export class Writer {
     let accepted = true;
     if (out.length === 1) {
       accepted = transport.write(out[0]);
+    } else if (transport.writev !== undefined) {
+      accepted = this.#writev(transport, out);
     } else {
       let small: Uint8Array[] = [];
       let smallBytes = 0;
@@ -161,6 +163,26 @@ export class Writer {
       this.congested = true;
       this.#host.congestionChanged();
     }
+  }
+
+  /** Small chunks merged (one allocation for many tiny frames), large ones as they are, in one vectored write. */
+  #writev(transport: Transport, out: Uint8Array[]): boolean {
+    const parts: Uint8Array[] = [];
+    let small: Uint8Array[] = [];
+    let smallBytes = 0;
+    for (const chunk of out) {
+      if (chunk.length >= LARGE_CHUNK) {
+        if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : concat(small, smallBytes));
+        small = [];
+        smallBytes = 0;
+        parts.push(chunk);
+      } else {
+        small.push(chunk);
+        smallBytes += chunk.length;
+      }
+    }
+    if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : concat(small, smallBytes));
+    return parts.length === 1 ? transport.write(parts[0]) : transport.writev!(parts);
   }
 
   /**

@@ -133,6 +133,22 @@ class NodeSocketTransport implements Transport {
     return false;
   }
 
+  writev(chunks: Uint8Array[]): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return true;
+    // Corked writes leave as one writev: a large frame's header and payload, not concatenated.
+    socket.cork();
+    let accepted = true;
+    for (const chunk of chunks) accepted = socket.write(chunk) && accepted;
+    socket.uncork();
+    if (accepted || socket.writableLength <= HIGH_WATER_MARK) return true;
+    if (!this.#draining) {
+      this.#draining = true;
+      socket.on("drain", onSocketDrain);
+    }
+    return false;
+  }
+
   pause(): void {
     this.#socket.pause();
   }

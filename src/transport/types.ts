@@ -86,6 +86,14 @@ export interface Transport {
    * writing more.
    */
   write(chunk: Uint8Array): boolean;
+  /**
+   * Writes several chunks in order, as one vectored write where the runtime
+   * has one (a large frame's header and payload, without concatenating
+   * them). Optional: without it each chunk goes through `write`.
+   *
+   * @returns False when the caller should wait for `drain`, as `write`.
+   */
+  writev?(chunks: Uint8Array[]): boolean;
   /** Stops delivering data until `resume` (inbound backpressure). */
   pause(): void;
   /** Resumes delivering data. */
