@@ -159,7 +159,7 @@ describe("floods of small frames", () => {
     const client = await openRaw(attacked.port);
     try {
       const meter = new RssMeter();
-      const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 5000), 20_000, "sending the fragments");
+      const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 15_000), 40_000, "sending the fragments");
       assert.equal(sent.written, messages * count * 7);
       const reply = await withTimeout(client.readFrame(20_000), 20_000, "the reply");
       assert.equal(new TextDecoder().decode(reply?.payload), "got them");
@@ -194,7 +194,7 @@ describe("floods of small frames", () => {
     client = await openRaw(attacked.port);
     try {
       const meter = new RssMeter();
-      const sent = await withTimeout(pump(client.socket, repeated(rawFrame(0x82, []), count), 5000), 30_000, "sending the flood");
+      const sent = await withTimeout(pump(client.socket, repeated(rawFrame(0x82, []), count), 15_000), 40_000, "sending the flood");
       assert.equal(sent.written, count * 6);
       client.write(rawFrame(0x88, [0x03, 0xe8]));
       assert.equal(await withTimeout(client.readCloseCode(30_000), 30_000, "the server's close"), 1000);
