@@ -6,6 +6,7 @@ import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/con
 import type { Frame } from "../src/codec/frame.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
+import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { readWireFrame, wireFrameSize } from "./_frames.ts";
 
 type PairOptions = Partial<Omit<WebSocketConnectionOptions, "role">>;
@@ -221,4 +222,22 @@ export function randomBytes(n: number, seed = 1): Uint8Array {
     if (i + 3 < n) out[i + 3] = v >>> 24;
   }
   return out;
+}
+
+/** A transport that records what the connection asks of it, for unit tests without sockets:
+ * `calls` lists pause, resume, end and destroy in order, `feed` hands it bytes as if read. */
+export function recordingTransport() {
+  const calls: string[] = [];
+  let sink!: TransportSink;
+  const transport: Transport = {
+    mutableChunks: false,
+    bufferedAmount: 0,
+    start: (s) => (sink = s),
+    write: () => true,
+    pause: () => calls.push("pause"),
+    resume: () => calls.push("resume"),
+    end: () => calls.push("end"),
+    destroy: () => calls.push("destroy"),
+  };
+  return { transport, calls, feed: (bytes: Uint8Array) => sink.data(bytes) };
 }

@@ -18,8 +18,7 @@ import {
 import type { Message } from "../src/message.ts";
 import { Protocol } from "../src/protocol/protocol.ts";
 import { nodeZlib } from "../src/transport/zlib.ts";
-import type { Transport, TransportSink } from "../src/transport/types.ts";
-import { rawFrame } from "./_helpers.ts";
+import { rawFrame, recordingTransport } from "./_helpers.ts";
 import { parseFrames } from "./conformance/_wire.ts";
 
 const T = { timeout: 20_000 };
@@ -70,17 +69,7 @@ describe("permessage-deflate stage: receiving", () => {
   });
 
   test("a connection given the handshake's agreement does not parse its extensions string again", T, async () => {
-    let sink!: TransportSink;
-    const transport: Transport = {
-      mutableChunks: false,
-      bufferedAmount: 0,
-      start: (s) => (sink = s),
-      write: () => true,
-      pause: () => {},
-      resume: () => {},
-      end: () => {},
-      destroy: () => {},
-    };
+    const { transport, feed } = recordingTransport();
     // The string is only what ws.extensions reports; parsed, it would be refused.
     const extensions = "permessage-deflate; not_a_parameter";
     assert.throws(() => new WebSocketConnection(transport, { role: "client", extensions }), TypeError);
@@ -89,7 +78,7 @@ describe("permessage-deflate stage: receiving", () => {
       withNegotiatedDeflate({ role: "client", extensions, pingInterval: 0 }, { ...AGREED, role: "client" }),
     );
     assert.equal(ws.extensions, extensions);
-    sink.data(rawFrame(0xc1, compress("inflated by the agreed stage"), null));
+    feed(rawFrame(0xc1, compress("inflated by the agreed stage"), null));
     assert.equal((await ws.recv()).data, "inflated by the agreed stage");
     await ws.terminate();
   });
@@ -138,26 +127,15 @@ describe("permessage-deflate stage: receiving", () => {
   });
 
   test("a backlog behind a frame being inflated pauses reading, and reading resumes once it drains", T, async () => {
-    const calls: string[] = [];
-    let sink!: TransportSink;
-    const transport: Transport = {
-      mutableChunks: false,
-      bufferedAmount: 0,
-      start: (s) => (sink = s),
-      write: () => true,
-      pause: () => calls.push("pause"),
-      resume: () => calls.push("resume"),
-      end: () => calls.push("end"),
-      destroy: () => calls.push("destroy"),
-    };
+    const { transport, calls, feed } = recordingTransport();
     const ws = new WebSocketConnection(transport, { role: "client", extensions: "permessage-deflate", pingInterval: 0 });
     const body = text(200_000);
-    sink.data(rawFrame(0xc1, compress(body), null));
+    feed(rawFrame(0xc1, compress(body), null));
     const chunk = new Uint8Array(60 * 1024);
     const count = Math.ceil(INFLATE_BACKLOG_BYTES / chunk.length) + 1;
     for (let i = 0; i < count; i++) {
       chunk.fill(i);
-      sink.data(rawFrame(0x82, chunk, null));
+      feed(rawFrame(0x82, chunk, null));
     }
     assert.deepEqual(calls, ["pause"], "paused by the backlog alone: nothing was delivered yet");
     const first = await ws.recv();

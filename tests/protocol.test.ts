@@ -6,9 +6,8 @@ import assert from "node:assert/strict";
 import { type CloseInfo, Protocol, type ProtocolOptions, State } from "../src/protocol/protocol.ts";
 import type { Message } from "../src/message.ts";
 import { WebSocketConnection } from "../src/connection.ts";
-import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { INBOX_HIGH_WATER_BYTES, INBOX_HIGH_WATER_COUNT } from "../src/connection/inbox.ts";
-import { rawFrame } from "./_helpers.ts";
+import { rawFrame, recordingTransport } from "./_helpers.ts";
 import { parseFrames, type WireFrame } from "./conformance/_wire.ts";
 
 const T = { timeout: 10_000 };
@@ -307,22 +306,6 @@ describe("protocol core: sending", () => {
   });
 });
 
-/** A transport that records what the connection asks of it, for unit tests without sockets. */
-function recordingTransport() {
-  const calls: string[] = [];
-  let sink!: TransportSink;
-  const transport: Transport = {
-    mutableChunks: false,
-    bufferedAmount: 0,
-    start: (s) => (sink = s),
-    write: () => true,
-    pause: () => calls.push("pause"),
-    resume: () => calls.push("resume"),
-    end: () => calls.push("end"),
-    destroy: () => calls.push("destroy"),
-  };
-  return { transport, calls, feed: (bytes: Uint8Array) => sink.data(bytes) };
-}
 
 describe("inbox backpressure, without sockets", () => {
   test("reading pauses past the inbox's high-water mark in bytes and resumes as messages are taken", T, async () => {
