@@ -15,6 +15,15 @@ const keyBytes = new Uint8Array(4);
 const keyWord = new Int32Array(keyBytes.buffer);
 const rotatedKey = new Uint8Array(4);
 
+/** The key rotated to payload position `at`, as one 32-bit word in native byte order. */
+function keyWordAt(key: Uint8Array, at: number): number {
+  keyBytes[0] = key[at & 3];
+  keyBytes[1] = key[(at + 1) & 3];
+  keyBytes[2] = key[(at + 2) & 3];
+  keyBytes[3] = key[(at + 3) & 3];
+  return keyWord[0];
+}
+
 /**
  * XORs `data` in place with the 4-byte masking `key`, starting at key index
  * `phase` (the position of `data` in the payload it belongs to; 0 for a
@@ -34,11 +43,7 @@ export function maskInPlace(data: Uint8Array, key: Uint8Array, phase = 0): void 
     // speed on Node against Uint32 one at a time (docs/performance.md).
     const lead = (4 - (data.byteOffset & 3)) & 3;
     for (; i < lead; i++) data[i] ^= key[i & 3];
-    keyBytes[0] = key[i & 3];
-    keyBytes[1] = key[(i + 1) & 3];
-    keyBytes[2] = key[(i + 2) & 3];
-    keyBytes[3] = key[(i + 3) & 3];
-    const word = keyWord[0];
+    const word = keyWordAt(key, i);
     const count = (n - i) >>> 2;
     const words = new Int32Array(data.buffer, data.byteOffset + i, count);
     const unrolled = count - (count & 7);
@@ -76,11 +81,7 @@ export function maskCopy(src: Uint8Array, dst: Uint8Array, at: number, key: Uint
   let i = 0;
   const lead = (4 - (dstOffset & 3)) & 3;
   for (; i < lead; i++) dst[at + i] = src[i] ^ key[i & 3];
-  keyBytes[0] = key[i & 3];
-  keyBytes[1] = key[(i + 1) & 3];
-  keyBytes[2] = key[(i + 2) & 3];
-  keyBytes[3] = key[(i + 3) & 3];
-  const word = keyWord[0];
+  const word = keyWordAt(key, i);
   const count = (n - i) >>> 2;
   const from = new Int32Array(src.buffer, src.byteOffset + i, count);
   const to = new Int32Array(dst.buffer, dstOffset + i, count);
