@@ -17,15 +17,10 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
-import {
-  connect as netConnect,
-  createServer as createNetServer,
-  type Server as NetServer,
-  type Socket,
-} from "node:net";
-import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { currentRuntime } from "./mod.ts";
-import { nodeSocketTransport } from "./node.ts";
+import { connectSocket, nodeSocketTransport } from "./node.ts";
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";
 
@@ -270,16 +265,7 @@ export function dialHttp2(options: DialOptions): Promise<Http2Dialed> {
   const { hostname, port, tls, signal } = options;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const socket: Socket = tls === undefined ? netConnect({ host: hostname, port }) : tlsConnect({
-      host: hostname,
-      port,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      servername: tls.serverName,
-      rejectUnauthorized: tls.rejectUnauthorized ?? true,
-      ALPNProtocols: ["h2", "http/1.1"],
-    });
+    const socket = connectSocket(options, ["h2", "http/1.1"]);
     let session: ClientHttp2Session | null = null;
     const settle = () => {
       socket.off("error", onError);

@@ -184,9 +184,19 @@ class NodeSocketTransport implements Transport {
  * ```
  */
 export function dialNode(options: DialOptions): Promise<Transport> {
-  const { hostname, port, tls, signal } = options;
+  const { tls, signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const socket = tls === undefined ? netConnect({ host: hostname, port }) : tlsConnect({
+  const ready = tls === undefined ? "connect" : "secureConnect";
+  return socketReady(connectSocket(options), ready, signal).then(nodeSocketTransport);
+}
+
+/**
+ * Starts a `node:net` connection, or a `node:tls` one when `options.tls` is
+ * set (offering `alpn` when given); the socket is not open yet.
+ */
+export function connectSocket({ hostname, port, tls }: DialOptions, alpn?: string[]): Socket {
+  if (tls === undefined) return netConnect({ host: hostname, port });
+  return tlsConnect({
     host: hostname,
     port,
     ca: tls.ca,
@@ -195,8 +205,8 @@ export function dialNode(options: DialOptions): Promise<Transport> {
     // Node derives SNI from a host name itself and must not send an IP (RFC 6066 §3).
     servername: tls.serverName,
     rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    ALPNProtocols: alpn,
   });
-  return socketReady(socket, tls === undefined ? "connect" : "secureConnect", signal).then(nodeSocketTransport);
 }
 
 /**
