@@ -28,6 +28,17 @@ async function startServe(args: string[]): Promise<{ server: Started; port: numb
   }
 }
 
+/** Two `serve --broadcast --redis` processes, pushed onto `servers` as they start (to be stopped by the caller); their ports. */
+async function startRedisPair(redisUrl: string, servers: Started[]): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redisUrl]);
+    servers.push(server);
+    ports.push(port);
+  }
+  return ports;
+}
+
 function next(ws: WebSocketConnection): Promise<string | Uint8Array> {
   return withTimeout(ws.recvAll().then((m) => m.data), T, "a message");
 }
@@ -103,12 +114,7 @@ describe("streamsock serve --broadcast", () => {
       const servers: Started[] = [];
       const clients: WebSocketConnection[] = [];
       try {
-        const ports: number[] = [];
-        for (let i = 0; i < 2; i++) {
-          const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redis.url]);
-          servers.push(server);
-          ports.push(port);
-        }
+        const ports = await startRedisPair(redis.url, servers);
         assert.match(servers[0].stdout, /\(broadcast through redis:\/\/127\.0\.0\.1:\d+\)/);
         const one = await connect(`ws://127.0.0.1:${ports[0]}/room`);
         const two = await connect(`ws://127.0.0.1:${ports[1]}/room`);
@@ -169,12 +175,7 @@ describe("streamsock serve --broadcast", () => {
       const servers: Started[] = [];
       const profile = freshProfile();
       try {
-        const ports: number[] = [];
-        for (let i = 0; i < 2; i++) {
-          const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redis.url]);
-          servers.push(server);
-          ports.push(port);
-        }
+        const ports = await startRedisPair(redis.url, servers);
         const output = await new Promise<string>((resolve, reject) => {
           // playwright-core runs under Node, whichever runtime runs the servers.
           execFile(
