@@ -8,6 +8,7 @@ import { decodeClosePayload, encodeClosePayload, isValidCloseCode } from "../src
 import { Utf8StreamDecoder } from "../src/codec/utf8.ts";
 import { MessageTooBigError, ProtocolError } from "../src/errors.ts";
 import { rawFrame, randomBytes, seededRandom } from "./_helpers.ts";
+import { parseFrames } from "./_frames.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -358,6 +359,32 @@ describe("text frames", () => {
         const { bytes: fast, payloadLength } = encodeTextFrame(s, Opcode.Text, true, 0, key);
         assert.equal(payloadLength, text(s).length);
         assert.deepEqual(fast, encodeFrame({ fin: true, opcode: Opcode.Text, payload: text(s) }, key));
+      }
+    }
+  });
+
+  test("short ASCII texts and the strings at the edges of their fast path read back through the independent parser", () => {
+    const strings = [
+      "",
+      "a",
+      "\x7f".repeat(3),
+      "x".repeat(124) + "\x7f",
+      "y".repeat(126),
+      "ascii then é",
+      "é then ascii",
+      "z".repeat(124) + "✓",
+      "emoji at the end 𝄞",
+    ];
+    for (const s of strings) {
+      for (const key of [null, bytes(0x37, 0xfa, 0x21, 0x3d)]) {
+        for (const [opcode, fin, rsv] of [[Opcode.Text, true, 0], [Opcode.Continuation, false, 4]] as const) {
+          const { bytes: wire, payloadLength } = encodeTextFrame(s, opcode, fin, rsv, key);
+          const [frame] = parseFrames(wire, key !== null);
+          assert.deepEqual({ fin: frame.fin, rsv: frame.rsv, opcode: frame.opcode }, { fin, rsv, opcode }, JSON.stringify(s));
+          assert.equal(new TextDecoder("utf-8", { fatal: true }).decode(frame.payload), s);
+          assert.equal(payloadLength, frame.payload.length);
+          if (key !== null && payloadLength < 126) assert.deepEqual(wire.subarray(2, 6), key);
+        }
       }
     }
   });

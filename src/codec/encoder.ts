@@ -67,6 +67,32 @@ const textEncoder = new TextEncoder();
 const DIRECT_TEXT_LIMIT = 16384;
 
 /**
+ * Strings up to this many UTF-16 units that are all ASCII are written byte by
+ * byte, the header first: their UTF-8 length is known before encoding, so the
+ * frame needs one buffer and no `encodeInto` or views of it. For 32-byte
+ * texts this cut the encoding time by a third on Node and nearly half on Deno
+ * and Bun (docs/performance.md).
+ */
+const SHORT_TEXT = 125;
+
+/** The frame of a short all-ASCII `text`, or null when `text` is not all ASCII. */
+function encodeShortAscii(text: string, opcode: number, fin: boolean, rsv: number, maskKey: Uint8Array | null): Uint8Array | null {
+  const length = text.length;
+  const start = maskKey === null ? 2 : 6;
+  const out = allocate(start + length);
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return null;
+    out[start + i] = c;
+  }
+  writeHeader(out, 0, fin, rsv, opcode, length, maskKey);
+  if (maskKey !== null) {
+    for (let i = 0; i < length; i++) out[start + i] ^= maskKey[i & 3];
+  }
+  return out;
+}
+
+/**
  * Encodes `text` as the payload of one frame. Hot path for text sends: for
  * short strings the UTF-8 bytes are written directly after room reserved for
  * the largest header, and the header is then written just before them.
@@ -87,6 +113,10 @@ export function encodeTextFrame(
       maskKey,
     );
     return { bytes, payloadLength: payload.length };
+  }
+  if (text.length <= SHORT_TEXT) {
+    const frame = encodeShortAscii(text, opcode, fin, rsv, maskKey);
+    if (frame !== null) return { bytes: frame, payloadLength: text.length };
   }
   const buffer = allocate(MAX_HEADER_SIZE + text.length * 3);
   const { written } = textEncoder.encodeInto(text, buffer.subarray(MAX_HEADER_SIZE));
