@@ -883,6 +883,13 @@ function beforeAfter(): string {
     });
     if (cells.some((c) => c !== "")) lines.push(`| ${key} | ${cells.join(" | ")} |`);
   }
+  lines.push("", "Every round, in the order run:", "");
+  for (const [key, byServer] of Object.entries(results)) {
+    if (!befores.some((b) => byServer[b.name])) continue;
+    for (const s of ALL_SERVERS.filter((s) => s.kind === "streamsock" && s.name.includes("serve") && byServer[s.name])) {
+      lines.push(`- ${key} ${s.name}: ${byServer[s.name].map((x) => fmt(x, 1)).join(", ")}`);
+    }
+  }
   return lines.join("\n") + "\n";
 }
 
