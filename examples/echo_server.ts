@@ -1,6 +1,6 @@
 // An echo server: every message goes back to its sender.
 //
-//   deno run -A examples/echo_server.ts      (Deno.listen underneath)
+//   deno run -A examples/echo_server.ts      (Deno's node:net underneath)
 //   bun examples/echo_server.ts              (Bun.listen)
 //   npx tsx examples/echo_server.ts          (node:net)
 //

@@ -1,4 +1,4 @@
-// streamsock's standalone server (Deno.listen / Bun.listen / node:net), echoing
+// streamsock's standalone server (Bun.listen on Bun, node:net on Node and Deno), echoing
 // with `for await` over messages + `await send`; maxFrameSize is raised so that
 // every message fits one frame (figures in docs/performance.md were measured so).
 import process from "node:process";

@@ -77,12 +77,14 @@ export async function dial(options: DialOptions): Promise<Transport> {
 }
 
 /**
- * Listens with the running runtime's own listener: `Deno.listen` /
- * `Deno.listenTls` on Deno, `Bun.listen` on Bun, `node:net` / `node:tls` on
- * Node, and hands each accepted connection to `onAccept`.
+ * Listens with `Bun.listen` on Bun and `node:net` / `node:tls` on Node and
+ * Deno (`Deno.listen` / `Deno.listenTls` on Deno only for `reusePort`, which
+ * Deno's `node:net` lacks), and hands each accepted connection to `onAccept`.
  *
- * `Bun.listen` rather than Bun's `node:net`: it measured faster and leaner
- * (docs/performance.md, "Transport choices").
+ * `Bun.listen` rather than Bun's `node:net`: it measured faster and leaner.
+ * Deno's `node:net` rather than `Deno.listen`: an idle connection costs a
+ * third less memory, since a `Deno.Conn` needs a pending `read` and its
+ * buffer per connection (docs/performance.md, "Transport choices").
  *
  * @param options Address, port and TLS certificate.
  * @param onAccept Receives each connection as a transport, not yet started.
@@ -91,6 +93,7 @@ export async function dial(options: DialOptions): Promise<Transport> {
 export async function listen(options: ListenOptions, onAccept: AcceptHandler): Promise<Listener> {
   switch (currentRuntime()) {
     case "deno": {
+      if (options.reusePort !== true) break;
       const { listenDeno } = await import("./deno.ts");
       return listenDeno(options, onAccept);
     }
