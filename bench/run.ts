@@ -177,6 +177,17 @@ function runJson(cmd: string[], core: string, timeoutMs: number, env: Record<str
   });
 }
 
+/**
+ * The process's minor page faults so far (/proc/PID/stat, field 10): pages
+ * the kernel mapped and zeroed on first touch. Scenario (c) reports them per
+ * message, since on the benchmark machine a fresh 16 MiB costs 45-60 ms to
+ * touch (bench/first_touch.ts), more than a whole echo at ws's best.
+ */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -211,8 +222,10 @@ async function measureServer(spec: ServerSpec): Promise<void> {
     const t = SECONDS * 1000 + 30_000;
     if (spec.kind === "raw") {
       // The raw TCP ceiling of (c): the same 16 MiB, one in flight, no WebSocket.
+      const faults = minorFaults(server.pid);
       const r = await runJson(loadgen("raw", HOST, server.port, 1, 1, 16 * MiB, 1, SECONDS), LOAD_CORE, t);
       record(results, "c", spec.name, r.bytesPerSecond / 1e6);
+      record(extra, "c-faults", spec.name, (minorFaults(server.pid) - faults) / Math.max(r.messages, 1));
       return;
     }
     if (ONLY.includes("a")) {
@@ -228,8 +241,10 @@ async function measureServer(spec: ServerSpec): Promise<void> {
       record(results, "b-p99", spec.name, r.p99);
     }
     if (ONLY.includes("c")) {
+      const faults = minorFaults(server.pid);
       const r = await runJson(loadgen("pipeline", HOST, server.port, 1, 1, 16 * MiB, "binary", 1, SECONDS), LOAD_CORE, t);
       record(results, "c", spec.name, r.bytesPerSecond / 1e6);
+      record(extra, "c-faults", spec.name, (minorFaults(server.pid) - faults) / Math.max(r.messages, 1));
     }
   } catch (err) {
     warn(`${spec.name}: ${(err as Error).message}`);
@@ -526,13 +541,20 @@ function table(): string {
   for (const sc of SCENARIOS) {
     if (!results[sc.key]) continue;
     const ceilings = ALL_SERVERS.some((s) => s.kind === "raw" && results[sc.key][s.name]);
+    const faults = extra[`${sc.key}-faults`];
     lines.push(`### ${sc.title} (${sc.unit}${sc.lowerIsBetter ? ", lower is better" : ""})`, "");
     lines.push(chartImage(sc.key, sc.title), "");
+    if (faults) {
+      lines.push(
+        "Page faults: the server's minor faults during the run (`/proc/PID/stat`) per message echoed, the pages it touched fresh; `node --import tsx bench/first_touch.ts` prints what a fresh 16 MiB costs on the machine.",
+        "",
+      );
+    }
     lines.push(
       `| server | median | spread | vs ws plain (same run) | vs best ws / native (same run) |${
         ceilings ? " vs raw TCP ceiling on its runtime (same run) |" : ""
-      }`,
-      `|---|---:|---:|---:|---:|${ceilings ? "---:|" : ""}`,
+      }${faults ? " page faults per message (median) |" : ""}`,
+      `|---|---:|---:|---:|---:|${ceilings ? "---:|" : ""}${faults ? "---:|" : ""}`,
     );
     for (const spec of ALL_SERVERS) {
       const xs = results[sc.key][spec.name];
@@ -542,7 +564,8 @@ function table(): string {
       const vsRef = spec.name === ref ? "1.00" : `${fmt(ratio(sc.key, spec.name, ref), 2)} (${ref})`;
       const ceiling = ceilingFor(sc.key, spec.runtime);
       const vsCeiling = !ceilings ? "" : ` ${ceiling === undefined ? "–" : fmt(ratio(sc.key, spec.name, ceiling), 2)} |`;
-      lines.push(`| ${spec.name} | ${fmt(median(xs), sc.digits)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(vsWs, 2)} | ${vsRef} |${vsCeiling}`);
+      const faultCell = !faults ? "" : ` ${faults[spec.name] ? fmt(median(faults[spec.name]), 0) : "–"} |`;
+      lines.push(`| ${spec.name} | ${fmt(median(xs), sc.digits)} | ±${fmt(spread(xs) / 2, 0)}% | ${fmt(vsWs, 2)} | ${vsRef} |${vsCeiling}${faultCell}`);
     }
     lines.push("");
   }
