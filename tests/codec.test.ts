@@ -9,6 +9,7 @@ import { Utf8StreamDecoder } from "../src/codec/utf8.ts";
 import { MessageTooBigError, ProtocolError } from "../src/errors.ts";
 import { rawFrame, randomBytes, seededRandom } from "./_helpers.ts";
 import { parseFrames } from "./_frames.ts";
+import { allocate, joinChunks, POOLED_LIMIT } from "../src/codec/pool.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -387,6 +388,36 @@ describe("text frames", () => {
         }
       }
     }
+  });
+});
+
+describe("packed frames", () => {
+  test("unmasked frames encoded one after another lie back to back, and joinChunks sends them as one view", () => {
+    // Start on a fresh slab, so that the frames below cannot straddle two.
+    const slab = allocate(POOLED_LIMIT, true).buffer;
+    while (allocate(POOLED_LIMIT, true).buffer === slab);
+    const payloads = [text("one"), randomBytes(200), new Uint8Array(0), text("four")];
+    const frames = payloads.map((payload) => encodeFrame({ fin: true, opcode: Opcode.Binary, payload }));
+    const texts = ["hi", "there"].map((s) => encodeTextFrame(s, Opcode.Text, true, 0, null).bytes);
+    const all = [...frames, ...texts];
+    const total = all.reduce((n, f) => n + f.length, 0);
+    const joined = joinChunks(all, total);
+    assert.equal(joined.buffer, all[0].buffer, "a view of the slab, not a copy");
+    assert.equal(joined.byteOffset, all[0].byteOffset);
+    const parsed = parseFrames(joined, false);
+    assert.deepEqual(parsed.map((f) => f.payload), [...payloads, text("hi"), text("there")]);
+  });
+
+  test("chunks that are not back to back are copied, in order", () => {
+    const key = bytes(1, 2, 3, 4);
+    const masked = [text("a"), text("bcd")].map((payload) => encodeFrame({ fin: true, opcode: Opcode.Text, payload }, key));
+    const unrelated = rawFrame(0x82, text("xyz"), null);
+    const all = [masked[0], unrelated, masked[1]];
+    const joined = joinChunks(all, all.reduce((n, f) => n + f.length, 0));
+    assert.notEqual(joined.buffer, masked[0].buffer);
+    assert.deepEqual(parseFrames(joined.subarray(0, masked[0].length), true)[0].payload, text("a"));
+    assert.deepEqual(joined.subarray(masked[0].length, masked[0].length + unrelated.length), unrelated);
+    assert.deepEqual(parseFrames(joined.subarray(masked[0].length + unrelated.length), true)[0].payload, text("bcd"));
   });
 });
 

@@ -36,7 +36,7 @@ export function encodeFrame(frame: Frame, maskKey: Uint8Array | null = null): Ui
   const length = payload.length;
   const size = headerSize(length, maskKey !== null) + length;
   if (maskKey === null) {
-    const out = allocate(size);
+    const out = allocate(size, true);
     out.set(payload, writeHeader(out, 0, frame.fin, rsvBits(frame), opcode, length, null));
     return out;
   }
@@ -79,7 +79,7 @@ const SHORT_TEXT = 125;
 function encodeShortAscii(text: string, opcode: number, fin: boolean, rsv: number, maskKey: Uint8Array | null): Uint8Array | null {
   const length = text.length;
   const start = maskKey === null ? 2 : 6;
-  const out = allocate(start + length);
+  const out = allocate(start + length, maskKey === null);
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     if (c > 0x7f) return null;

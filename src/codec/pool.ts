@@ -23,9 +23,13 @@ let slabOffset = 0;
  * A zero-filled buffer of `size` bytes: a view into a shared slab when small.
  *
  * @param size Bytes wanted.
+ * @param packed Place the view right after the previous one instead of at
+ *   the next 8-byte boundary. Frames nobody masks are packed, so the replies
+ *   to one read lie back to back and the writer sends them as one view
+ *   instead of copying them together ({@link joinChunks}).
  * @returns A buffer of exactly `size` bytes.
  */
-export function allocate(size: number): Uint8Array {
+export function allocate(size: number, packed = false): Uint8Array {
   if (size > POOLED_LIMIT) return new Uint8Array(size);
   // A slab whose buffer someone transferred reads as length 0: start a new one.
   if (slabOffset + size > slab.length) {
@@ -33,7 +37,34 @@ export function allocate(size: number): Uint8Array {
     slabOffset = 0;
   }
   const start = slabOffset;
-  // Keep views 8-byte aligned, so word-at-a-time masking stays on its fast path.
-  slabOffset = (start + size + 7) & ~7;
+  // Masked frames start 8-byte aligned, so word-at-a-time masking stays on its fast path.
+  slabOffset = packed ? start + size : (start + size + 7) & ~7;
   return slab.subarray(start, start + size);
+}
+
+/**
+ * The bytes of `chunks` (`total` in all) in one buffer: a view over them when
+ * they lie back to back in one buffer (packed frames), else a copy.
+ */
+export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
+  const first = chunks[0];
+  const buffer = first.buffer;
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let i = 1; i < chunks.length; i++) {
+    const chunk = chunks[i];
+    if (chunk.byteOffset !== end || chunk.buffer !== buffer) {
+      adjacent = false;
+      break;
+    }
+    end += chunk.length;
+  }
+  if (adjacent) return new Uint8Array(buffer, first.byteOffset, total);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }

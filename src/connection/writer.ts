@@ -6,6 +6,7 @@
  * @module
  */
 
+import { joinChunks } from "../codec/pool.ts";
 import type { Transport } from "../transport/types.ts";
 
 /** Writes accumulated in one tick are coalesced into one transport write; past this size they go at once. */
@@ -31,15 +32,6 @@ export interface WriterHost {
   congestionChanged(): void;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /** Queues frame bytes for one transport and hands them over in coalesced writes. */
 export class Writer {
@@ -144,7 +136,7 @@ export class Writer {
       let smallBytes = 0;
       const writeSmall = () => {
         if (smallBytes === 0) return;
-        accepted = transport.write(small.length === 1 ? small[0] : concat(small, smallBytes)) && accepted;
+        accepted = transport.write(small.length === 1 ? small[0] : joinChunks(small, smallBytes)) && accepted;
         small = [];
         smallBytes = 0;
       };
@@ -172,7 +164,7 @@ export class Writer {
     let smallBytes = 0;
     for (const chunk of out) {
       if (chunk.length >= LARGE_CHUNK) {
-        if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : concat(small, smallBytes));
+        if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : joinChunks(small, smallBytes));
         small = [];
         smallBytes = 0;
         parts.push(chunk);
@@ -181,7 +173,7 @@ export class Writer {
         smallBytes += chunk.length;
       }
     }
-    if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : concat(small, smallBytes));
+    if (smallBytes > 0) parts.push(small.length === 1 ? small[0] : joinChunks(small, smallBytes));
     return parts.length === 1 ? transport.write(parts[0]) : transport.writev!(parts);
   }
 
