@@ -408,6 +408,13 @@ describe("packed frames", () => {
     assert.deepEqual(parsed.map((f) => f.payload), [...payloads, text("hi"), text("there")]);
   });
 
+  test("a masked frame's buffer still starts 8-byte aligned after packed ones", () => {
+    for (const size of [1, 3, 5, 7, 34]) {
+      allocate(size, true);
+      assert.equal(allocate(64).byteOffset % 8, 0, `after a packed ${size}-byte view`);
+    }
+  });
+
   test("chunks that are not back to back are copied, in order", () => {
     const key = bytes(1, 2, 3, 4);
     const masked = [text("a"), text("bcd")].map((payload) => encodeFrame({ fin: true, opcode: Opcode.Text, payload }, key));

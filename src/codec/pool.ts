@@ -31,14 +31,14 @@ let slabOffset = 0;
  */
 export function allocate(size: number, packed = false): Uint8Array {
   if (size > POOLED_LIMIT) return new Uint8Array(size);
+  // Unpacked views (masked frames) start 8-byte aligned, so word-at-a-time masking stays on its fast path.
+  let start = packed ? slabOffset : (slabOffset + 7) & ~7;
   // A slab whose buffer someone transferred reads as length 0: start a new one.
-  if (slabOffset + size > slab.length) {
+  if (start + size > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
-    slabOffset = 0;
+    start = 0;
   }
-  const start = slabOffset;
-  // Masked frames start 8-byte aligned, so word-at-a-time masking stays on its fast path.
-  slabOffset = packed ? start + size : (start + size + 7) & ~7;
+  slabOffset = start + size;
   return slab.subarray(start, start + size);
 }
 

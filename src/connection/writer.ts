@@ -32,7 +32,6 @@ export interface WriterHost {
   congestionChanged(): void;
 }
 
-
 /** Queues frame bytes for one transport and hands them over in coalesced writes. */
 export class Writer {
   readonly #transport: Transport;
