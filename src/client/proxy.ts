@@ -8,6 +8,7 @@
  * @module
  */
 
+import { concatBytes } from "../codec/pool.ts";
 import { ProxyError } from "../errors.ts";
 import { basicAuthorization, headerFields } from "../handshake/client.ts";
 import { type HeaderFields, HttpHeadError, HttpHeadParser } from "../handshake/http.ts";
@@ -423,20 +424,10 @@ export function socks5Handshake(proxy: ProxyAddress, target: TunnelTarget): Tunn
           break;
         }
       }
-      const out = send.length === 0 ? null : send.length === 1 ? send[0] : concat(send);
+      const out = send.length === 0 ? null : send.length === 1 ? send[0] : concatBytes(send);
       return { send: out, rest: state === "open" ? buffer.slice() : null };
     },
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** The long form of `connect`'s `proxy` option (`ProxyOptions` in `src/client.ts`). */

@@ -1,5 +1,6 @@
 /**
- * Small buffers cut from shared slabs, as Node's `Buffer.allocUnsafe` does.
+ * Small buffers cut from shared slabs, as Node's `Buffer.allocUnsafe` does,
+ * and chunks joined into one buffer.
  *
  * Each `new Uint8Array` gets its own backing store, and on some runtimes
  * that is expensive for tiny sizes (on Deno about ten times Node's cost, see
@@ -50,16 +51,24 @@ export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
   const first = chunks[0];
   const buffer = first.buffer;
   let end = first.byteOffset + first.length;
-  let adjacent = true;
   for (let i = 1; i < chunks.length; i++) {
     const chunk = chunks[i];
-    if (chunk.byteOffset !== end || chunk.buffer !== buffer) {
-      adjacent = false;
-      break;
-    }
+    if (chunk.byteOffset !== end || chunk.buffer !== buffer) return concatBytes(chunks, total);
     end += chunk.length;
   }
-  if (adjacent) return new Uint8Array(buffer, first.byteOffset, total);
+  return new Uint8Array(buffer, first.byteOffset, total);
+}
+
+/**
+ * A new buffer holding `chunks` one after another.
+ *
+ * @param total Their length in all, when the caller already counted it.
+ */
+export function concatBytes(chunks: Uint8Array[], total?: number): Uint8Array {
+  if (total === undefined) {
+    total = 0;
+    for (const chunk of chunks) total += chunk.length;
+  }
   const out = new Uint8Array(total);
   let at = 0;
   for (const chunk of chunks) {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { concatBytes } from "../codec/pool.ts";
 import { frameTooBigError } from "../errors.ts";
 import type { Zlib, ZlibStream } from "./zlib.ts";
 
@@ -125,13 +126,7 @@ export class ZlibRunner {
     this.lastUsed = Date.now();
     // A plain Uint8Array view, not node:zlib's Buffer: Messages carry Uint8Array.
     if (chunks.length === 1) return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].length);
-    const out = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return concatBytes(chunks, size);
   }
 
   /** Releases the stream; a run in progress ends with an error. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../codec/pool.ts";
 import { HandshakeError } from "../errors.ts";
 import type { HeaderFields, HttpHead } from "./http.ts";
 import { headerTokens } from "./http.ts";
@@ -400,13 +401,7 @@ export class ResponseBodyReader {
 
   /** The bytes collected so far. */
   get body(): Uint8Array {
-    const out = new Uint8Array(this.#size);
-    let at = 0;
-    for (const part of this.#parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    return concatBytes(this.#parts, this.#size);
   }
 
   /**

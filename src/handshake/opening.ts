@@ -14,6 +14,7 @@
 
 import { type HttpHead, HttpHeadError, type HttpHeadLimits, HttpHeadParser } from "./http.ts";
 import type { Transport, TransportSink } from "../transport/types.ts";
+import { concatBytes } from "../codec/pool.ts";
 
 /** Why an opening ended without a connection, as {@link OpeningEvents.ended} hears it. */
 export type OpeningEnd =
@@ -233,7 +234,7 @@ export class Opening implements TransportSink {
     const parts = this.#leftover;
     this.#leftover = [];
     this.#leftoverBytes = 0;
-    return parts.length === 0 ? undefined : concat(parts);
+    return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : concatBytes(parts);
   }
 
   #end(end: OpeningEnd): void {
@@ -251,15 +252,3 @@ export class Opening implements TransportSink {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  let total = 0;
-  for (const chunk of chunks) total += chunk.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
