@@ -220,12 +220,16 @@ async function measureServer(spec: ServerSpec): Promise<void> {
   const server = await start(spec.cmd, SERVER_CORE, spec.env);
   try {
     const t = SECONDS * 1000 + 30_000;
-    if (spec.kind === "raw") {
-      // The raw TCP ceiling of (c): the same 16 MiB, one in flight, no WebSocket.
+    // (c): MB/s, and the server's page faults per message over the same run.
+    const bulk = async (cmd: string[]) => {
       const faults = minorFaults(server.pid);
-      const r = await runJson(loadgen("raw", HOST, server.port, 1, 1, 16 * MiB, 1, SECONDS), LOAD_CORE, t);
+      const r = await runJson(cmd, LOAD_CORE, t);
       record(results, "c", spec.name, r.bytesPerSecond / 1e6);
       record(extra, "c-faults", spec.name, (minorFaults(server.pid) - faults) / Math.max(r.messages, 1));
+    };
+    if (spec.kind === "raw") {
+      // The raw TCP ceiling of (c): the same 16 MiB, one in flight, no WebSocket.
+      await bulk(loadgen("raw", HOST, server.port, 1, 1, 16 * MiB, 1, SECONDS));
       return;
     }
     if (ONLY.includes("a")) {
@@ -240,12 +244,7 @@ async function measureServer(spec: ServerSpec): Promise<void> {
       record(results, "b-p50", spec.name, r.p50);
       record(results, "b-p99", spec.name, r.p99);
     }
-    if (ONLY.includes("c")) {
-      const faults = minorFaults(server.pid);
-      const r = await runJson(loadgen("pipeline", HOST, server.port, 1, 1, 16 * MiB, "binary", 1, SECONDS), LOAD_CORE, t);
-      record(results, "c", spec.name, r.bytesPerSecond / 1e6);
-      record(extra, "c-faults", spec.name, (minorFaults(server.pid) - faults) / Math.max(r.messages, 1));
-    }
+    if (ONLY.includes("c")) await bulk(loadgen("pipeline", HOST, server.port, 1, 1, 16 * MiB, "binary", 1, SECONDS));
   } catch (err) {
     warn(`${spec.name}: ${(err as Error).message}`);
   } finally {
