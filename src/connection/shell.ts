@@ -199,7 +199,8 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
 
   /** The core is failing the connection: drop what waits to be compressed, wake readers, bound the wait. */
   failing(err: WebSocketError): void {
-    this.deflate?.dispose(err);
+    // Sends still waiting for the compressor are refused like any send after our close frame.
+    this.deflate?.dispose(this.closedError());
     this.inbox.end(err);
     this.#armCloseTimer();
   }

@@ -59,9 +59,17 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
     return shell.dropped ? SHARED_CLOSED : SHARED_DROPPED;
   }
   const writer = shell.writer;
+  // Through the core either way, which refuses it once our close frame is
+  // decided (RFC 6455 §5.5.1): a held publish may be released after that.
   const write = shell.deflate !== null || shell.client
     ? () => void ws.sendAll(shared.message()).catch(() => {})
-    : () => writer.write(shared.frame());
+    : () => {
+      try {
+        shell.core.sendEncoded(shared.frame());
+      } catch {
+        // Closed meanwhile: the subscriber is leaving the hub.
+      }
+    };
   if (!shell.core.messageInProgress) {
     write();
     writer.keepCorked();

@@ -75,7 +75,10 @@ export class Protocol {
   /** The type of the fragmented message being sent, or null (§5.4: no interleaving). */
   #sendType: "text" | "binary" | null = null;
 
+  /** Our close frame, once it was decided (it may still wait behind messages the stage is compressing). */
   #closeSent: { code: number; reason: string } | null = null;
+  /** Our close frame reached the sink: from here on nothing at all may be written (§5.5.1). */
+  #closeWritten = false;
   #closeReceived: { code: number; reason: string } | null = null;
   /** How the connection ended when it did not end with both close frames and a clean EOF. */
   #failure: CloseInfo | null = null;
@@ -321,9 +324,11 @@ export class Protocol {
    * fragmentation (§5.4: a fragmented message's frames may not interleave
    * with another message's; the first frame carries the type, the rest 0).
    *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1).
    * @throws {TypeError} When a message of the other type is in progress.
    */
   dataOpcode(type: MessageType, fin: boolean): Opcode {
+    this.#checkSending();
     const ongoing = this.#sendType;
     let opcode: Opcode;
     if (ongoing === null) opcode = type === "text" ? Opcode.Text : Opcode.Binary;
@@ -337,11 +342,13 @@ export class Protocol {
   /**
    * Writes one data frame; a string is encoded straight into the frame.
    *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1: nothing is written).
    * @throws {RangeError} When the payload exceeds maxFrameSize (nothing is written).
    * @throws {TypeError} When a message of the other type is in progress.
    */
   sendData(data: string | Uint8Array, type: MessageType, fin: boolean): void {
     if (typeof data !== "string") return this.sendFragment(type, data, fin);
+    this.#checkSending();
     const opcode = this.#peekOpcode(type);
     const { bytes, payloadLength } = encodeTextFrame(data, opcode, fin, 0, this.#nextMaskKey());
     this.checkFrameSize(payloadLength);
@@ -352,9 +359,11 @@ export class Protocol {
   /**
    * Writes one data frame of bytes.
    *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1: nothing is written).
    * @throws {RangeError} When the payload exceeds maxFrameSize (nothing is written).
    */
   sendFragment(type: MessageType, payload: Uint8Array, fin: boolean): void {
+    this.#checkSending();
     this.checkFrameSize(payload.length);
     const opcode = this.dataOpcode(type, fin);
     const key = this.#nextMaskKey();
@@ -369,17 +378,43 @@ export class Protocol {
     }
   }
 
-  /** Encodes and writes a frame as it is (the message stage's output), masked by a client (§5.3). */
+  /**
+   * Encodes and writes a frame as it is (the message stage's output), masked
+   * by a client (§5.3). The stage only holds frames admitted before our
+   * close frame was decided, and writes them ahead of it; a data frame that
+   * would still come after the close frame on the wire is refused.
+   *
+   * @throws {ConnectionClosedError} For a data frame once our close frame was written (nothing is written).
+   */
   sendFrame(frame: Frame): void {
+    if (frame.opcode < Opcode.Close && (this.#closeWritten || this.#state === State.CLOSED)) throw this.#closedError();
+    if (frame.opcode === Opcode.Close) this.#closeWritten = true;
     this.#sink.write(encodeFrame(frame, this.#nextMaskKey()));
+  }
+
+  /**
+   * Writes a whole data message framed elsewhere, unmasked: a hub's frame,
+   * encoded once for every subscriber (servers only: a client masks each
+   * frame, §5.3). It may not land between the fragments of a message of ours (§5.4).
+   *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1: nothing is written).
+   * @throws {TypeError} On a client, or while a fragmented message of ours is in progress.
+   */
+  sendEncoded(bytes: Uint8Array): void {
+    this.#checkSending();
+    if (this.#client) throw new TypeError("A client masks every frame: it cannot send a frame encoded elsewhere");
+    if (this.#sendType !== null) throw new TypeError(`A ${this.#sendType} message is in progress`);
+    this.#sink.write(bytes);
   }
 
   /**
    * Sends a ping (§5.5.2).
    *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1: nothing follows it).
    * @throws {RangeError} For a payload over 125 bytes (§5.5).
    */
   sendPing(payload: Uint8Array = EMPTY): void {
+    this.#checkSending();
     checkControlFrame(true, payload.length);
     this.#writeControl(Opcode.Ping, payload);
   }
@@ -387,9 +422,11 @@ export class Protocol {
   /**
    * Sends a pong (§5.5.3: an unsolicited one serves as a heartbeat).
    *
+   * @throws {ConnectionClosedError} Once our close frame is decided (§5.5.1: nothing follows it).
    * @throws {RangeError} For a payload over 125 bytes (§5.5).
    */
   sendPong(payload: Uint8Array = EMPTY): void {
+    this.#checkSending();
     checkControlFrame(true, payload.length);
     this.#writeControl(Opcode.Pong, payload);
   }
@@ -457,7 +494,24 @@ export class Protocol {
     const frame: Frame = { fin: true, opcode, payload };
     // Behind messages the stage is still transforming, so frames keep their order.
     if (this.#stage !== null && this.#stage.queueControl(frame)) return;
+    if (opcode === Opcode.Close) this.#closeWritten = true;
     this.#sink.write(encodeFrame(frame, this.#nextMaskKey()));
+  }
+
+  /**
+   * §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
+   * further data frames." Refused from the moment our close frame is decided,
+   * also when it still waits behind a compressed message, and once the
+   * connection is gone; every sending path (send, sendAll, streams, a hub's
+   * frames, the deflate stage) passes through here.
+   */
+  #checkSending(): void {
+    if (this.#closeSent !== null || this.#state === State.CLOSED) throw this.#closedError();
+  }
+
+  #closedError(): ConnectionClosedError {
+    const info = this.closeInfo;
+    return new ConnectionClosedError(info?.code ?? CloseCode.Abnormal, info?.reason ?? "");
   }
 
   #peekOpcode(type: MessageType): Opcode {

@@ -22,6 +22,7 @@ import { rawFrame } from "../_helpers.ts";
 import type { WireFrame } from "../_frames.ts";
 import { describeBytes, Wire } from "../_wire.ts";
 import { ManualClock } from "../_clock.ts";
+import { inflateRawSync } from "node:zlib";
 
 export { parseFrames, type WireFrame } from "../_frames.ts";
 export { Wire } from "../_wire.ts";
@@ -104,7 +105,32 @@ export class Peer {
    * it checks the client keeps TCP open, answers the close and closes first.
    */
   async expectClose(code: number, ms = 5000): Promise<void> {
-    const frame = await this.read(ms);
+    await this.#closeAndEnd(await this.read(ms), code, ms);
+  }
+
+  /**
+   * Like {@link expectClose}, for a violation that arrived in the same read
+   * as valid messages: the side under test may have echoed some of them
+   * before failing (any in-order prefix of `echoes`, compressed or not, as
+   * text or binary), but after its close frame nothing may follow
+   * (RFC 6455 §5.5.1) — not an echo, not a pong.
+   */
+  async expectCloseAfterEchoes(code: number, echoes: string[], ms = 5000): Promise<void> {
+    for (let i = 0;; i++) {
+      const frame = await this.read(ms);
+      if (frame.opcode === 8) return this.#closeAndEnd(frame, code, ms);
+      assert.ok(
+        (frame.opcode === 1 || frame.opcode === 2) && i < echoes.length,
+        `expected ${i < echoes.length ? `the echo of ${JSON.stringify(echoes[i])} or ` : ""}a close frame with ${code}, got ${
+          describeFrame(frame)
+        }`,
+      );
+      const payload = (frame.rsv & 4) !== 0 ? inflateMessage(frame.payload) : frame.payload;
+      assert.equal(new TextDecoder().decode(payload), echoes[i], `echo ${i + 1} before the close`);
+    }
+  }
+
+  async #closeAndEnd(frame: WireFrame, code: number, ms: number): Promise<void> {
     assert.equal(frame.opcode, 8, `expected a close frame with ${code}, got ${describeFrame(frame)}`);
     assert.ok(frame.fin, "a close frame has FIN set");
     assert.ok(frame.payload.length >= 2, `expected close code ${code}, got an empty close payload`);
@@ -126,6 +152,14 @@ export class Peer {
   }
 }
 
+/** One permessage-deflate message's payload, inflated independently of our code (RFC 7692 §7.2.2). */
+function inflateMessage(payload: Uint8Array): Uint8Array {
+  const input = new Uint8Array(payload.length + 4);
+  input.set(payload);
+  input.set([0x00, 0x00, 0xff, 0xff], payload.length);
+  return new Uint8Array(inflateRawSync(input));
+}
+
 function reasonOf(frame: WireFrame): string {
   return new TextDecoder("utf-8", { fatal: true }).decode(frame.payload.subarray(2));
 }
@@ -137,13 +171,64 @@ export interface SideOptions {
   closeTimeout?: number;
 }
 
-/** The echo application both sides run: every whole message goes back as it came. */
-async function echo(ws: WebSocketConnection): Promise<void> {
-  try {
+/**
+ * How the application under test echoes: each is an idiom users write, and
+ * each reaches the wire by another path (one frame, fragments, the writable
+ * stream, a streamed message, a hub's shared frame).
+ */
+export type EchoApp = "sendAll" | "send" | "writable" | "recvStream" | "publish";
+
+const ECHOES: Record<EchoApp, (ws: WebSocketConnection) => Promise<void>> = {
+  async sendAll(ws) {
     for await (const msg of ws) await ws.sendAll(msg);
-  } catch {
-    // The connection failed; the close code on the wire is what the cases check.
-  }
+  },
+  // The README's shortest loop: one frame per message.
+  async send(ws) {
+    for await (const msg of ws) await ws.send(msg);
+  },
+  writable: (ws) => ws.readable.pipeTo(ws.writable),
+  async recvStream(ws) {
+    for (;;) {
+      const { type, readable } = await ws.recvStream();
+      if (type === "binary") {
+        await ws.sendAll(readable);
+        continue;
+      }
+      let text = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of readable) text += decoder.decode(chunk, { stream: true });
+      await ws.sendAll(text + decoder.decode());
+    }
+  },
+  // Server only: the hub's frame, encoded once, published back to the sender.
+  async publish(ws) {
+    ws.subscribe("echo");
+    for await (const msg of ws) ws.publish("echo", msg.data, { includeSelf: true });
+  },
+};
+
+/** A harness other than the plain one: another echo idiom, permessage-deflate. Named in test titles. */
+export interface Variant {
+  label: string;
+  echo?: EchoApp;
+  /** Negotiate permessage-deflate, our side compressing every message it sends. */
+  deflate?: boolean;
+}
+
+/** Our side's compression option under a deflate variant: every message we send is compressed. */
+function compressionOf(variant: Variant | undefined): { compression?: { threshold: number } } {
+  return variant?.deflate ? { compression: { threshold: 0 } } : {};
+}
+
+/** The echo application both sides run: every whole message goes back as it came. */
+function echoWith(app: EchoApp): (ws: WebSocketConnection) => Promise<void> {
+  return async (ws) => {
+    try {
+      await ECHOES[app](ws);
+    } catch {
+      // The connection failed; the close code on the wire is what the cases check.
+    }
+  };
 }
 
 /** What a case gets: its raw peer and, against our client, the connection under test. */
@@ -159,6 +244,8 @@ export interface Harness {
   readonly side: SideName;
   /** The name in test titles when not the side's: those stay out of the TCP conformance report. */
   readonly label?: string;
+  /** The WebSocket is an HTTP/2 stream (RFC 8441): cases with `http2Skip` do not run. */
+  readonly http2?: boolean;
   start(): Promise<void>;
   /** Opens a raw peer; `clock`, for a client under test, is the clock its connection runs on. */
   open(clock?: ManualClock): Promise<Opened>;
@@ -170,22 +257,26 @@ export interface Harness {
 /** Our server (serve on this runtime's own listener) opposite a raw client. */
 export class ServerUnderTest implements Harness {
   readonly side = "server";
+  readonly label?: string;
   #running: Running | null = null;
   readonly #options: RequestHandlerOptions;
   readonly #wires = new Set<Wire>();
+  readonly #variant: Variant | undefined;
 
-  constructor(options: SideOptions = {}) {
-    this.#options = { pingInterval: 0, closeTimeout: 2000, ...options };
+  constructor(options: SideOptions = {}, variant?: Variant) {
+    this.#options = { pingInterval: 0, closeTimeout: 2000, ...options, ...compressionOf(variant) };
+    this.#variant = variant;
+    this.label = variant === undefined ? undefined : `server, ${variant.label}`;
   }
 
   async start(): Promise<void> {
-    this.#running = await start("serve", echo, this.#options);
+    this.#running = await start("serve", echoWith(this.#variant?.echo ?? "sendAll"), this.#options);
   }
 
   async open(): Promise<Opened> {
     const wire = await Wire.dial(this.#running!.port, false);
     this.#wires.add(wire);
-    await wire.send(upgradeRequest());
+    await wire.send(upgradeRequest(this.#variant?.deflate ? { "Sec-WebSocket-Extensions": "permessage-deflate" } : {}));
     const head = (await wire.readHead()).text;
     assert.match(head, /^HTTP\/1\.1 101 /);
     assert.ok(head.toLowerCase().includes(`\r\nsec-websocket-accept: ${SAMPLE_ACCEPT.toLowerCase()}\r\n`), head);
@@ -206,14 +297,18 @@ export class ServerUnderTest implements Harness {
 /** Our client (connect) opposite a raw server that answers the handshake by hand. */
 export class ClientUnderTest implements Harness {
   readonly side = "client";
+  readonly label?: string;
   #server: RawServer | null = null;
   #queue: RecordedRequest[] = [];
   #waiting: ((request: RecordedRequest) => void) | null = null;
   readonly #options: ConnectOptions;
   readonly #open = new Set<Opened>();
+  readonly #variant: Variant | undefined;
 
-  constructor(options: SideOptions = {}) {
-    this.#options = { pingInterval: 0, closeTimeout: 2000, timeout: 10_000, ...options };
+  constructor(options: SideOptions = {}, variant?: Variant) {
+    this.#options = { pingInterval: 0, closeTimeout: 2000, timeout: 10_000, ...options, ...compressionOf(variant) };
+    this.#variant = variant;
+    this.label = variant === undefined ? undefined : `client, ${variant.label}`;
   }
 
   async start(): Promise<void> {
@@ -232,9 +327,10 @@ export class ClientUnderTest implements Harness {
     const connecting = connect(this.#server!.base("ws") + "/", clock ? { ...this.#options, clock } : this.#options);
     const accepted = await request;
     const wire = new Wire(accepted.socket, true);
-    await wire.send(await switchingProtocols(accepted));
+    const extensions = this.#variant?.deflate ? ["Sec-WebSocket-Extensions: permessage-deflate"] : [];
+    await wire.send(await switchingProtocols(accepted, extensions));
     const ws = await connecting;
-    void echo(ws);
+    void echoWith(this.#variant?.echo ?? "sendAll")(ws);
     const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
@@ -259,19 +355,23 @@ function streamWire(stream: Http2Stream, masked: boolean): Wire {
 /** Our server (serve with http2: true, h2c) opposite a raw RFC 8441 stream of a bare node:http2 client. */
 export class Http2ServerUnderTest implements Harness {
   readonly side = "server";
-  readonly label = "server over h2";
+  readonly label: string;
+  readonly http2 = true;
   #server: Server | null = null;
   readonly #options: RequestHandlerOptions;
   readonly #sessions = new Set<ClientHttp2Session>();
+  readonly #echo: EchoApp;
 
-  constructor(options: SideOptions = {}) {
+  constructor(options: SideOptions = {}, variant?: Variant) {
     this.#options = { pingInterval: 0, closeTimeout: 2000, ...options };
+    this.#echo = variant?.echo ?? "sendAll";
+    this.label = variant === undefined ? "server over h2" : `server over h2, ${variant.label}`;
   }
 
   async start(): Promise<void> {
     this.#server = serve(
       { hostname: "127.0.0.1", port: 0, http2: true },
-      requestHandler(echo, undefined, this.#options),
+      requestHandler(echoWith(this.#echo), undefined, this.#options),
     );
     await this.#server.ready;
   }
@@ -312,16 +412,20 @@ export class Http2ServerUnderTest implements Harness {
 /** Our client (connect with http2: true over h2c) opposite a bare node:http2 server that answers by hand. */
 export class Http2ClientUnderTest implements Harness {
   readonly side = "client";
-  readonly label = "client over h2";
+  readonly label: string;
+  readonly http2 = true;
   #server: Http2Server | null = null;
   #port = 0;
   #queue: ServerHttp2Stream[] = [];
   #waiting: ((stream: ServerHttp2Stream) => void) | null = null;
   readonly #options: ConnectOptions;
   readonly #open = new Set<Opened>();
+  readonly #echo: EchoApp;
 
-  constructor(options: SideOptions = {}) {
+  constructor(options: SideOptions = {}, variant?: Variant) {
     this.#options = { pingInterval: 0, closeTimeout: 2000, timeout: 10_000, ...options, http2: true };
+    this.#echo = variant?.echo ?? "sendAll";
+    this.label = variant === undefined ? "client over h2" : `client over h2, ${variant.label}`;
   }
 
   async start(): Promise<void> {
@@ -348,7 +452,7 @@ export class Http2ClientUnderTest implements Harness {
     const wire = streamWire(stream, true);
     stream.respond({ ":status": 200 });
     const ws = await connecting;
-    void echo(ws);
+    void echoWith(this.#echo)(ws);
     const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
     return opened;
@@ -388,6 +492,15 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
   const harnesses: Harness[] = [new ServerUnderTest(options), new ClientUnderTest(options)];
   // RFC 8441: the same cases on a WebSocket that is an HTTP/2 stream (h2c).
   if (overHttp2) harnesses.push(new Http2ServerUnderTest(options), new Http2ClientUnderTest(options));
+  suiteOn(category, cases, harnesses);
+}
+
+/**
+ * Declares a category's cases against the given harnesses. Those with a
+ * `label` (another echo idiom, deflate, HTTP/2) run in `npm test` but stay
+ * out of docs/conformance.md's tables, which count the plain TCP ones.
+ */
+export function suiteOn(category: string, cases: Case[], harnesses: Harness[]): void {
   for (const harness of harnesses) {
     const label = harness.label ?? harness.side;
     describe(`our ${label}: ${category}`, () => {
@@ -395,7 +508,7 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
       after(() => harness.stop());
       for (const c of cases) {
         if (c.only !== undefined && c.only !== harness.side) continue;
-        const skip = harness.label !== undefined ? c.http2Skip : undefined;
+        const skip = harness.http2 ? c.http2Skip : undefined;
         test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
           try {
             await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));

@@ -3,6 +3,7 @@
 // fragmented themselves, and a continuation needs a message in progress while
 // a new data frame may not start inside one; all violations fail with 1002.
 import { randomBytes } from "../_helpers.ts";
+import { oneReadContinuationCases } from "./_one_read.ts";
 import { type Case, type Peer, suite } from "./_wire.ts";
 
 const TEXT = 0x81;
@@ -158,4 +159,5 @@ cases.push(
   },
 );
 
-suite("5.x fragmentation", cases);
+// 5.19 and 5.20: an orphan continuation in the same read as a valid message (tests/conformance/_one_read.ts).
+suite("5.x fragmentation", [...cases, ...oneReadContinuationCases]);

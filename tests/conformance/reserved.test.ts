@@ -1,7 +1,10 @@
 // RFC 6455 §5.2 reserved bits and opcodes (Autobahn categories 3 and 4):
 // with no extension negotiated, any RSV bit and any reserved opcode, data or
 // control, fails the connection with 1002, and nothing after the bad frame
-// (here a ping, which would otherwise be answered) is processed.
+// (here a ping, which would otherwise be answered) is processed. Also with
+// valid messages in the same read as the bad frame: their echoes may never
+// follow our close frame (§5.5.1).
+import { oneReadOpcodeCases, oneReadRsvCases } from "./_one_read.ts";
 import { type Case, type Peer, suite } from "./_wire.ts";
 
 const TEXT = 0x81;
@@ -56,5 +59,6 @@ for (const [group, opcodes, kind] of [[1, [3, 4, 5, 6, 7], "data"], [2, [0xb, 0x
   });
 }
 
-suite("3.x reserved bits", rsvCases);
-suite("4.x reserved opcodes", opcodeCases);
+// 3.9-3.12 and 4.3.x: the violation in the same read as valid messages (tests/conformance/_one_read.ts).
+suite("3.x reserved bits", [...rsvCases, ...oneReadRsvCases]);
+suite("4.x reserved opcodes", [...opcodeCases, ...oneReadOpcodeCases]);
