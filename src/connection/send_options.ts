@@ -12,6 +12,7 @@ import type { Sendable } from "./options.ts";
 import type { SendOptions } from "./sender.ts";
 import type { Shell } from "./shell.ts";
 import { backpressureExceeded, overBackpressure } from "./topics.ts";
+import { RESOLVED } from "./writer.ts";
 
 /** A send with options: the backpressure check, then `start`, bounded by the signal. */
 export function sendWith(shell: Shell, options: SendOptions, start: () => Promise<void>): Promise<void> {
@@ -38,9 +39,14 @@ export function sendWith(shell: Shell, options: SendOptions, start: () => Promis
   });
 }
 
-/** A send while maxBackpressure bytes wait: refused unless it closes, or the connection is closed anyway. */
+/**
+ * A send while maxBackpressure bytes wait: refused by the policy, unless it
+ * closes; once the connection is closing (the "close" policy started it)
+ * refused like every send after our close, with ConnectionClosedError.
+ */
 export function sendOverLimit(shell: Shell, msg: Sendable): Promise<void> {
-  if (shell.dropped || (msg instanceof Message && msg.type === "close")) return shell.sender.send(msg);
+  const closing = shell.dropped || shell.core.closeSent || shell.closeRequest !== null;
+  if (closing || (msg instanceof Message && msg.type === "close")) return shell.sender.send(msg);
   return Promise.reject(backpressureExceeded(shell));
 }
 
@@ -50,12 +56,27 @@ export function isByteSource(value: unknown): value is AsyncIterable<Uint8Array>
     (Symbol.asyncIterator in value || typeof (value as ReadableStream).getReader === "function");
 }
 
+const ignore = () => {};
+
+/**
+ * A send's promise still rejects for whoever awaits it or attaches a
+ * handler, but one nobody observes is not an unhandled rejection: a
+ * forgotten `ws.send(...)` after the close must not end the process (Node
+ * and Deno exit on unhandled rejections) or print a warning (Bun), as
+ * browsers and `ws` drop such a send quietly. The shared resolved promise of
+ * the hot path needs nothing.
+ */
+function observed(sending: Promise<void>): Promise<void> {
+  if (sending !== RESOLVED) sending.catch(ignore);
+  return sending;
+}
+
 /** `WebSocketConnection.send`. */
 export function send(shell: Shell, msg: Sendable, options?: SendOptions): Promise<void> {
   const sender = shell.sender;
-  if (options !== undefined) return sendWith(shell, options, () => sender.send(msg, options.compress));
-  if (overBackpressure(shell)) return sendOverLimit(shell, msg);
-  return sender.send(msg);
+  if (options !== undefined) return observed(sendWith(shell, options, () => sender.send(msg, options.compress)));
+  if (overBackpressure(shell)) return observed(sendOverLimit(shell, msg));
+  return observed(sender.send(msg));
 }
 
 /** `WebSocketConnection.sendAll`. */
@@ -65,8 +86,8 @@ export function sendAll(
   options?: SendOptions,
 ): Promise<void> {
   const sender = shell.sender;
-  if (isByteSource(msg)) return sendWith(shell, options ?? {}, () => sender.sendStream(msg, options?.compress));
-  if (options !== undefined) return sendWith(shell, options, () => sender.sendAll(msg, options.compress));
-  if (overBackpressure(shell)) return sendOverLimit(shell, msg);
-  return sender.sendAll(msg);
+  if (isByteSource(msg)) return observed(sendWith(shell, options ?? {}, () => sender.sendStream(msg, options?.compress)));
+  if (options !== undefined) return observed(sendWith(shell, options, () => sender.sendAll(msg, options.compress)));
+  if (overBackpressure(shell)) return observed(sendOverLimit(shell, msg));
+  return observed(sender.sendAll(msg));
 }

@@ -56,7 +56,7 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
   if (shell.dropped || shell.closeRequest !== null || shell.core.closeSent) return SHARED_CLOSED;
   if (overBackpressure(shell)) {
     backpressureExceeded(shell);
-    return shell.dropped ? SHARED_CLOSED : SHARED_DROPPED;
+    return shell.dropped || shell.core.closeSent ? SHARED_CLOSED : SHARED_DROPPED;
   }
   const writer = shell.writer;
   // Through the core either way, which refuses it once our close frame is
@@ -110,10 +110,14 @@ export function backpressureExceeded(shell: Shell): WebSocketError {
     { code: "ERR_BACKPRESSURE", closeCode: close ? CloseCode.TryAgainLater : undefined },
   );
   if (close && !shell.dropped) {
-    // The peer is not reading: a close frame behind the queue would never
-    // reach it, and the queue must be freed now, not after closeTimeout.
+    // Nothing more is queued: the 1013 goes out behind what already waits,
+    // so a peer that keeps reading (a burst of fire-and-forget sends to a
+    // healthy client) reads every message queued before it and then learns
+    // why the connection ends. One that does not read is dropped after
+    // closeTimeout, like any peer that leaves the closing handshake
+    // unanswered: the memory held meanwhile stays bounded by maxBackpressure
+    // plus the message that crossed it.
     shell.fail(err);
-    shell.drop();
   }
   return err;
 }

@@ -18,7 +18,8 @@ const CORK_ROUNDS = 16;
 // Microtask rounds a corked flush waits after the last message was taken.
 const CORK_TAIL_ROUNDS = 4;
 
-const RESOLVED: Promise<void> = Promise.resolve();
+/** What `ready()` returns while the transport takes more: one shared promise, no allocation per send. */
+export const RESOLVED: Promise<void> = Promise.resolve();
 
 /** What the cork watches: how many received frames the application took, and how many wait. */
 export interface ReadProgress {
