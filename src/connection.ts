@@ -6,6 +6,7 @@
  */
 
 export { WebSocketConnection } from "./connection/connection.ts";
+export { endIterationOnAnyClose } from "./connection/shell.ts";
 export type { IncomingStream } from "./connection/streams.ts";
 export { attachHub, SHARED_CLOSED, SHARED_DROPPED, type SharedMessage, writeShared } from "./connection/topics.ts";
 export type { Clock } from "./connection/liveness.ts";

@@ -8,7 +8,7 @@
  */
 
 import { connect, type ConnectOptions } from "./client.ts";
-import type { CloseInfo, WebSocketConnection } from "./connection.ts";
+import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "./connection.ts";
 import { HandshakeError, ProxyError } from "./errors.ts";
 
 /**
@@ -70,7 +70,7 @@ export interface ReconnectingOptions extends ConnectOptions {
 export interface ReconnectAttempt {
   /** 1 for the first attempt, and again after a connection that lived `resetAfter`. */
   attempt: number;
-  /** Milliseconds waited before this attempt. */
+  /** Milliseconds waited before this attempt, a whole number. */
   delay: number;
   /** Why the previous attempt failed, if it did. */
   error?: unknown;
@@ -152,6 +152,16 @@ export function retryAfterDelay(value: string | null, now: number = Date.now()):
  * the next iteration then reconnects. When the body moves on while the
  * connection is still open, it is closed first.
  *
+ * On the connections it yields, `for await (const message of ws)` (and
+ * `ws.readable`) ends normally however the connection ends: a clean close,
+ * but also a server that crashed or reset the connection, a keepalive
+ * timeout or a protocol error, which elsewhere make the loop throw. So the
+ * obvious nested loop survives exactly what reconnecting is for; how the
+ * connection ended is in `ws.closed` and in the next `onAttempt`'s
+ * `closed`. A send in the body still rejects with `ConnectionClosedError`
+ * once the connection is gone: a body that sends catches that (see the
+ * example), or the error ends the loop.
+ *
  * Failed attempts are retried after a random delay between 0 and a
  * ceiling that starts at `initialDelay` and grows by `factor` up to
  * `maxDelay` ("full jitter"), or after what a 429/503's `Retry-After`
@@ -164,16 +174,29 @@ export function retryAfterDelay(value: string | null, now: number = Date.now()):
  * @returns An async iterable of connections.
  * @throws {TypeError} For a URL or option that cannot be sent (from the first iteration).
  *
- * @example A feed that survives server restarts
+ * @example A feed that survives server crashes and restarts
  * ```ts ignore
  * import { reconnecting } from "@streamsock/streamsock";
  *
  * const stop = new AbortController();
  * for await (const ws of reconnecting("wss://example.test/feed", {
  *   signal: stop.signal,
- *   onAttempt: ({ attempt, delay, error }) => console.log(`attempt ${attempt} after ${delay} ms`, error ?? ""),
+ *   onAttempt: ({ attempt, delay, error, closed }) => console.log(`attempt ${attempt} in ${delay} ms`, error ?? closed ?? ""),
  * })) {
  *   for await (const message of ws) console.log(message.data);
+ * }
+ * ```
+ *
+ * @example A body that answers: a send on a connection that just went away is not fatal
+ * ```ts ignore
+ * import { ConnectionClosedError, reconnecting } from "@streamsock/streamsock";
+ *
+ * for await (const ws of reconnecting("wss://example.test/rpc")) {
+ *   try {
+ *     for await (const request of ws) await ws.sendAll(`ack ${request.data}`);
+ *   } catch (err) {
+ *     if (!(err instanceof ConnectionClosedError)) throw err;
+ *   }
  * }
  * ```
  */
@@ -208,10 +231,11 @@ export async function* reconnecting(
       if (!shouldRetry(error)) throw error;
       failures++;
       const ceiling = Math.min(maxDelay, initialDelay * factor ** (failures - 1));
-      delay = Math.max(Math.random() * ceiling, retryAfterOf(error));
+      delay = Math.round(Math.max(Math.random() * ceiling, retryAfterOf(error)));
       previous = { error };
       continue;
     }
+    endIterationOnAnyClose(ws);
     const opened = Date.now();
     const onAbort = () => void ws.close(1001, "Going away").catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -228,7 +252,7 @@ export async function* reconnecting(
       delay = 0;
     } else {
       failures++;
-      delay = Math.random() * Math.min(maxDelay, initialDelay * factor ** (failures - 1));
+      delay = Math.round(Math.random() * Math.min(maxDelay, initialDelay * factor ** (failures - 1)));
     }
     previous = { closed };
   }

@@ -113,6 +113,12 @@ export class Started {
     return { code, signal, stdout: this.stdout, stderr: this.stderr };
   }
 
+  /** Kills this process with SIGKILL (by its PID), as a crash would, and resolves once it is gone. */
+  async kill(): Promise<{ code: number | null; signal: string | null }> {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill("SIGKILL");
+    return await this.#exit;
+  }
+
   /** Sends `signal` to this process (by its PID) and waits for it to exit; SIGKILL after `timeout` ms. */
   stop(signal: "SIGTERM" | "SIGINT" | "SIGKILL" = "SIGTERM", timeout = 10_000): Promise<Finished> {
     if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);

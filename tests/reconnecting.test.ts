@@ -1,6 +1,9 @@
 // reconnecting(): our server stopped and restarted under a client reading a
-// stream of messages; what is not retried (4xx, TLS verification, bad URL);
-// Retry-After; the backoff reset; abort ending the loop with nothing left.
+// stream of messages; the README's loops, as written there, surviving a
+// server process killed with SIGKILL and started again, and the nested loop
+// surviving a reset and a keepalive timeout; what is not retried (4xx, TLS
+// verification, bad URL); Retry-After; the backoff reset; abort ending the
+// loop with nothing left.
 import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
@@ -8,6 +11,13 @@ import { HandshakeError, ProxyError } from "../src/errors.ts";
 import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/reconnecting.ts";
 import { serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
+import { codeBlocks, programOf, section, startProgram } from "./_readme.ts";
+import { type Started, start } from "./_spawn.ts";
+import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import { computeAccept } from "../src/handshake/key.ts";
+import { HttpHeadParser } from "../src/handshake/http.ts";
+import { rawFrame } from "./_helpers.ts";
 
 /** A server that sends 0, 1, 2... every 20 ms to each connection. */
 async function counterServer(port = 0): Promise<Server> {
@@ -245,5 +255,161 @@ describe("reconnecting", () => {
     assert.equal(retryAfterDelay("Wed, 21 Oct 2015 07:28:10 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")), 10_000);
     assert.equal(retryAfterDelay("soon"), 0);
     assert.equal(retryAfterDelay(null), 0);
+  });
+});
+
+/** The feed fixture as its own process on `port` (0: any); resolves once it listens. */
+async function feedProcess(name: string, port: number): Promise<{ process: Started; port: number }> {
+  const feed = start("tests/fixtures/feed_server.ts", [], { PORT: String(port), NAME: name });
+  try {
+    const [, listening] = await feed.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
+    return { process: feed, port: Number(listening) };
+  } catch (err) {
+    await feed.kill();
+    throw err;
+  }
+}
+
+/** The first `@example` of `reconnecting`'s doc comment, as code. */
+function jsdocExample(): string {
+  const source = readFileSync(new URL("../src/reconnecting.ts", import.meta.url), "utf8");
+  const at = source.indexOf("@example A feed that survives server crashes and restarts");
+  const block = source.slice(at).match(/```ts[^\n]*\n([\s\S]*?) \* ```/);
+  if (at < 0 || block === null) throw new Error("reconnecting's doc comment lost its example");
+  return block[1].split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n");
+}
+
+describe("the documented reconnecting loops, as written, against a server process killed with SIGKILL", () => {
+  const readme = codeBlocks(section("Reconnecting: `reconnecting`")).filter((b) => b.lang === "ts");
+  const programs: [string, string, string, RegExp][] = [
+    // [where, code, its URL, what shows the client is reading]
+    ["the README's feed loop", readme[0].code, "wss://api.test/feed", /second tick \d+/],
+    ["the JSDoc example of reconnecting", jsdocExample(), "wss://example.test/feed", /second tick \d+/],
+    // The body that answers: the restarted server prints the acks it gets.
+    ["the README's answering loop", readme[1].code, "wss://api.test/rpc", /got ack second tick \d+/],
+  ];
+  for (const [where, code, url, reading] of programs) {
+    test(`${where} keeps going after the server is killed and started again`, { timeout: 90_000 }, async () => {
+      assert.match(code, /for await \(const \w+ of ws\)/, "the nested loop");
+      const first = await feedProcess("first", 0);
+      const servers = [first.process];
+      const client = startProgram(programOf(code, [[url, `ws://127.0.0.1:${first.port}/`]]));
+      try {
+        const answers = where.includes("answering");
+        await (answers ? first.process.waitFor(/got ack first tick 3/) : client.waitFor(/first tick 3/));
+        const killed = await first.process.kill();
+        assert.equal(killed.signal, "SIGKILL");
+        if (!answers) {
+          // onAttempt's line: how the connection ended, and a delay in whole milliseconds.
+          const [, delay] = await client.waitFor(/attempt \d+ in (\S+) ms/);
+          assert.match(delay, /^\d+$/, "onAttempt's delay is rounded");
+        }
+        const second = await feedProcess("second", first.port);
+        servers.push(second.process);
+        await (answers ? second.process.waitFor(reading, 30_000) : client.waitFor(reading, 30_000));
+        assert.equal(client.process.exitCode, null, `the client exited:\n${client.stdout}\n${client.stderr}`);
+        assert.doesNotMatch(client.stderr, /Error/, "nothing thrown out of the loop");
+      } finally {
+        await client.kill();
+        client.cleanup();
+        for (const server of servers) await server.kill();
+      }
+    });
+  }
+});
+
+/**
+ * A raw WebSocket server whose first connection ends badly (`breakFirst`)
+ * after one message; later connections get "again" and a clean close.
+ */
+async function breakingServer(breakFirst: (socket: Socket) => void) {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    const n = ++connections;
+    const parser = new HttpHeadParser();
+    const onData = async (chunk: Uint8Array) => {
+      const head = parser.push(new Uint8Array(chunk));
+      if (head === null) return;
+      socket.off("data", onData);
+      const accept = await computeAccept(head.headers.get("sec-websocket-key")!);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      if (n === 1) {
+        socket.write(rawFrame(0x81, "first", null));
+        breakFirst(socket);
+      } else {
+        socket.write(rawFrame(0x81, "again", null));
+        // A clean close: the close frame, then the server closes TCP first (§7.1.1).
+        socket.end(rawFrame(0x88, [0x03, 0xe8], null));
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe("the nested for await inside reconnecting ends normally however the connection ends", () => {
+  const cases: [string, (socket: Socket) => void, number, { pingInterval: number; pingTimeout?: number }][] = [
+    // A reset (RST) right after the first message.
+    ["a reset", (socket) => setTimeout(() => socket.resetAndDestroy(), 20), 1006, { pingInterval: 0 }],
+    // Alive but mute: never reads, never answers the keepalive ping.
+    ["a keepalive timeout", (socket) => socket.pause(), 1011, { pingInterval: 100, pingTimeout: 100 }],
+  ];
+  for (const [what, breakFirst, code, keepalive] of cases) {
+    test(`${what}: the loop goes on to the next connection; onAttempt and closed say how the first ended`, async () => {
+      const server = await breakingServer(breakFirst);
+      const seen: string[] = [];
+      const attempts: ReconnectAttempt[] = [];
+      const closed: number[] = [];
+      try {
+        await withTimeout((async () => {
+          for await (
+            const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
+              initialDelay: 10,
+              onAttempt: (a) => attempts.push(a),
+              ...keepalive,
+            })
+          ) {
+            for await (const message of ws) seen.push(message.data as string);
+            closed.push((await ws.closed).code);
+            if (closed.length === 2) break;
+          }
+        })(), 20_000, "two connections");
+      } finally {
+        await server.close();
+      }
+      assert.deepEqual(seen, ["first", "again"]);
+      assert.deepEqual(closed, [code, 1000]);
+      assert.equal(attempts[1].closed?.code, code, "onAttempt saw how the first connection ended");
+      assert.ok(attempts[1].closed?.error !== undefined, "with the error");
+      assert.equal(attempts[1].delay, Math.round(attempts[1].delay));
+    });
+  }
+
+  test("on a connection from connect, the same end makes for await throw", async () => {
+    const server = await breakingServer((socket) => setTimeout(() => socket.resetAndDestroy(), 20));
+    try {
+      const { connect } = await import("../src/client.ts");
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0 });
+      const err = await (async () => {
+        for await (const _ of ws);
+      })().then(() => null, (e) => e);
+      assert.ok(err !== null && err.closeCode === 1006, String(err));
+    } finally {
+      await server.close();
+    }
   });
 });

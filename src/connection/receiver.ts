@@ -7,7 +7,7 @@
  */
 
 import { utf8Length } from "../codec/utf8.ts";
-import { ConnectionClosedError, MessageTooBigError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosedError, MessageTooBigError, WebSocketError } from "../errors.ts";
 import { Message } from "../message.ts";
 import { Inbox } from "./inbox.ts";
 
@@ -34,6 +34,12 @@ export class Receiver {
   readonly #maxMessageSize: number;
   /** A `for await` loop is reading: a second one would starve one of them. */
   #iterating = false;
+  /**
+   * Iteration (and `readable`) ends normally however the connection ends,
+   * abnormal closes and failures included: set on the connections
+   * `reconnecting` hands out, whose loop exists to go on after exactly that.
+   */
+  endsOnAnyClose = false;
 
   /**
    * @param maxMessageSize The connection's default limit for `recvAll` and iteration.
@@ -124,6 +130,8 @@ export class Receiver {
         msg = await this.recvAll();
       } catch (err) {
         if (err instanceof ConnectionClosedError && this.#host.peerClosed()) return null;
+        // The connection ended (every WebSocketError here fails or closes it); how is in `closed`.
+        if (this.endsOnAnyClose && err instanceof WebSocketError) return null;
         throw err;
       }
       if (msg.type === "text" || msg.type === "binary") return msg;

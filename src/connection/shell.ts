@@ -455,6 +455,16 @@ export function shellOf(ws: WebSocketConnection): Shell {
 }
 
 /**
+ * Makes `for await` over `ws` (and its `readable`) end normally however the
+ * connection ends, failures and lost transports included, instead of
+ * throwing: what `reconnecting` hands out, whose loop goes on to the next
+ * connection after exactly those. How it ended stays in `ws.closed`.
+ */
+export function endIterationOnAnyClose(ws: WebSocketConnection): void {
+  shellOf(ws).receiver.endsOnAnyClose = true;
+}
+
+/**
  * Deletes `ws` from `registry` (a Set or Map) when the connection closes,
  * synchronously as it is dropped; at once if it is already closed.
  */
