@@ -8,7 +8,7 @@
  */
 
 import { WebSocketConnection } from "./connection.ts";
-import { HandshakeError, TimeoutError } from "./errors.ts";
+import { HandshakeError, ProxyError, TimeoutError } from "./errors.ts";
 import { headerFields, parseProtocols, redirectTarget } from "./handshake/client.ts";
 import { deflateOffer } from "./handshake/permessage_deflate.ts";
 import { negotiationOf, resolveCompression } from "./handshake/deflate_options.ts";
@@ -53,7 +53,9 @@ const DEFAULT_MAX_REDIRECTS = 5;
  * @returns The open connection.
  * @throws {TypeError} For a URL or option that cannot be sent.
  * @throws {HandshakeError} When the server refused or broke the handshake.
- * @throws {ProxyError} When the proxy could not be reached or refused the tunnel (not a HandshakeError).
+ * @throws {ConnectError} When no connection could be made (`ECONNREFUSED` ...) or its TLS cannot work
+ * (`ERR_TLS_CERT_UNTRUSTED`, `ERR_TLS_CERT_NAME`, `ERR_TLS_CERT_EXPIRED`, `ERR_TLS_NOT_TLS`).
+ * @throws {ProxyError} When the proxy could not be reached, refused the tunnel or did not open it within `timeout` (not a HandshakeError).
  * @throws {TimeoutError} When `timeout` passed first.
  *
  * @example Echo one message
@@ -136,8 +138,11 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
       current = next;
     }
   } catch (err) {
-    // A step that failed because of the abort reports the abort's reason.
-    throw controller.signal.aborted ? controller.signal.reason : err;
+    // A step that failed because of the abort reports the abort's reason,
+    // unless it was the timeout in a proxy's leg, which names the proxy.
+    const reason = controller.signal.reason;
+    if (!controller.signal.aborted || (err instanceof ProxyError && err.cause === reason)) throw err;
+    throw reason;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);

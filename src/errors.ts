@@ -236,10 +236,13 @@ export class HandshakeError extends WebSocketError {
 /**
  * The TCP connection for {@link connect} could not be opened or was lost
  * before the handshake finished: refused, reset, unreachable, timed out in
- * the operating system, or a host name that does not resolve. `code` and the
- * message are the same on every runtime (`ECONNREFUSED`, `ECONNRESET`,
- * `EHOSTUNREACH`, `ENETUNREACH`, `ETIMEDOUT`, `ENOTFOUND`); the runtime's
- * own error is the `cause`.
+ * the operating system, or a host name that does not resolve; or its TLS
+ * could not be set up: a certificate that is not trusted, has expired or
+ * names another host, or a server that does not speak TLS at all. `code`
+ * and the message are the same on every runtime (`ECONNREFUSED`,
+ * `ECONNRESET`, `EHOSTUNREACH`, `ENETUNREACH`, `ETIMEDOUT`, `ENOTFOUND`,
+ * `ERR_TLS_CERT_UNTRUSTED`, `ERR_TLS_CERT_EXPIRED`, `ERR_TLS_CERT_NAME`,
+ * `ERR_TLS_NOT_TLS`); the runtime's own error is the `cause`.
  *
  * @example Retrying while a server starts
  * ```ts
@@ -285,10 +288,61 @@ const CONNECT_FAILURES: [code: string, names: string[], describe: (address: stri
 ];
 const DENO_LOOKUP_FAILURE = "failed to lookup address";
 
+/** What to do about a certificate that is not accepted, for every certificate failure's message. */
+const TRUST_HINT = "trust its CA with tls: { ca } (CLI: --ca <file>), or, for testing only, skip verification " +
+  "with tls: { rejectUnauthorized: false } (CLI: --insecure)";
+
+// TLS failures while opening a connection, by the codes Node's, Deno's and
+// Bun's node:tls give them (Deno's rustls names some only in its message):
+// one stable code and one wording on every runtime, with a way out.
+const TLS_FAILURES: [code: string, names: string[], pattern: RegExp | null, describe: (address: string) => string][] = [
+  [
+    "ERR_TLS_CERT_UNTRUSTED",
+    [
+      "DEPTH_ZERO_SELF_SIGNED_CERT",
+      "SELF_SIGNED_CERT_IN_CHAIN",
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "UNABLE_TO_GET_ISSUER_CERT",
+      "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+      "CERT_UNTRUSTED",
+      "CERT_REJECTED",
+    ],
+    /UnknownIssuer|self[- ]signed/i,
+    (a) => `The TLS certificate of ${a} is not trusted (self-signed, or issued by an unknown CA): ${TRUST_HINT}`,
+  ],
+  [
+    "ERR_TLS_CERT_EXPIRED",
+    ["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"],
+    /\b(Expired|NotValidYet)\b/,
+    (a) => `The TLS certificate of ${a} has expired or is not valid yet: renew it, or ${TRUST_HINT}`,
+  ],
+  [
+    "ERR_TLS_CERT_NAME",
+    ["ERR_TLS_CERT_ALTNAME_INVALID"],
+    /NotValidForName/,
+    (a) =>
+      `The TLS certificate of ${a} is not issued for that name: connect with a name it lists, or set ` +
+      "tls: { serverName } to one (for testing only, tls: { rejectUnauthorized: false }, CLI: --insecure, skips the check)",
+  ],
+  [
+    "ERR_TLS_NOT_TLS",
+    ["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST", "ERR_SSL_UNKNOWN_PROTOCOL"],
+    /wrong version number|packet length too long|InvalidContentType|corrupt message/i,
+    (a) => `${a} does not speak TLS: it answered a TLS handshake in plain text (a ws:// port? then use ws://)`,
+  ],
+];
+
+function tlsFailureOf(code: unknown, message: string): (typeof TLS_FAILURES)[number] | undefined {
+  return TLS_FAILURES.find(([, names]) => names.includes(String(code))) ??
+    TLS_FAILURES.find(([, , pattern]) => pattern !== null && pattern.test(message));
+}
+
 /**
  * Maps a runtime's socket error met while connecting to a
- * {@link ConnectError} with the same code and message on every runtime;
- * anything else (a TLS failure, an abort) is returned as it is.
+ * {@link ConnectError} with the same code and message on every runtime:
+ * connection failures (`ECONNREFUSED` ...) and TLS failures
+ * (`ERR_TLS_CERT_UNTRUSTED`, `ERR_TLS_CERT_EXPIRED`, `ERR_TLS_CERT_NAME`,
+ * `ERR_TLS_NOT_TLS`); anything else (an abort) is returned as it is.
  *
  * @param err What the runtime threw or reported.
  * @param hostname The host dialled, as in the URL.
@@ -298,6 +352,10 @@ const DENO_LOOKUP_FAILURE = "failed to lookup address";
 export function connectErrorOf(err: unknown, hostname: string, port: number): unknown {
   if (!(err instanceof Error) || err instanceof WebSocketError) return err;
   const { code, name, message } = err as Error & { code?: unknown };
+  const tls = tlsFailureOf(code, message);
+  if (tls !== undefined) {
+    return new ConnectError(tls[3](`${hostname}:${port}`), { code: tls[0], hostname, port, cause: err });
+  }
   const lookup = message.startsWith(DENO_LOOKUP_FAILURE);
   for (const [stable, names, describe] of CONNECT_FAILURES) {
     if (names.includes(String(code)) || names.includes(name) || (lookup && stable === "ENOTFOUND")) {

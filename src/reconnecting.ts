@@ -78,6 +78,9 @@ export interface ReconnectAttempt {
   closed?: CloseInfo;
 }
 
+/** Our codes for TLS that cannot work as configured (see `ConnectError`): retrying changes nothing. */
+const TLS_MISCONFIGURED = new Set(["ERR_TLS_CERT_UNTRUSTED", "ERR_TLS_CERT_EXPIRED", "ERR_TLS_CERT_NAME", "ERR_TLS_NOT_TLS"]);
+
 /** TLS verification failures as Node's, Deno's and Bun's `node:tls` report them. */
 const CERTIFICATE_CODES = new Set([
   "CERT_HAS_EXPIRED",
@@ -95,9 +98,9 @@ const CERTIFICATE_CODES = new Set([
 /**
  * Whether retrying could help: not for a bad URL or option (`TypeError`),
  * a 4xx refusal other than 408, 425 and 429 (from the server or the
- * proxy), a redirect that cannot be followed, nor a TLS certificate that
- * fails verification. Everything else (refused or reset connections,
- * timeouts, 5xx) may heal.
+ * proxy), a redirect that cannot be followed, a TLS certificate that
+ * fails verification, nor a `wss://` URL whose server does not speak TLS.
+ * Everything else (refused or reset connections, timeouts, 5xx) may heal.
  *
  * @param error What an attempt failed with.
  * @returns True when another attempt may succeed.
@@ -125,7 +128,7 @@ export function isRetryable(error: unknown): boolean {
 
 function isCertificateFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && CERTIFICATE_CODES.has(code)) return true;
+  if (typeof code === "string" && (CERTIFICATE_CODES.has(code) || TLS_MISCONFIGURED.has(code))) return true;
   // Deno and Bun do not always carry OpenSSL's code; their messages name the certificate.
   return error instanceof Error && /certificate|UnknownIssuer|self[- ]signed/i.test(error.message);
 }

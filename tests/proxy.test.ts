@@ -10,7 +10,7 @@ import process from "node:process";
 import { connect } from "../src/client.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
 import { matchesNoProxy, parseIp, parseProxyUrl, proxyFromEnvironment, socks5Handshake } from "../src/client/proxy.ts";
-import { serve, type Server } from "../src/server.ts";
+import { requestHandler, serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
 import {
   DANTED,
@@ -396,17 +396,23 @@ describe("the proxy leg is bounded", () => {
   }
 
   // A silent http:// proxy stalls CONNECT, a silent https:// one the TLS
-  // handshake with the proxy, a silent socks5:// one the greeting.
+  // handshake with the proxy, a silent socks5:// one the greeting: the
+  // timeout names the proxy, not the server that was never reached.
   for (const scheme of ["http", "https", "socks5"]) {
-    test(`timeout covers a silent ${scheme}:// proxy and closes the socket`, async () => {
+    test(`timeout covers a silent ${scheme}:// proxy: a ProxyError naming it, and the socket closed`, async () => {
       const proxy = await silentProxy();
       try {
-        const err = await connect("wss://127.0.0.1:9/", { proxy: proxy.url.replace("http", scheme), timeout: 300 })
+        const url = proxy.url.replace("http", scheme);
+        const err = await connect("wss://127.0.0.1:9/", { proxy: url, timeout: 300 })
           .then(
             () => assert.fail("connect resolved"),
             (e) => e,
           );
-        assert.ok(err instanceof TimeoutError, String(err));
+        assert.ok(err instanceof ProxyError, String(err));
+        assert.equal(err.code, "ERR_PROXY_TIMEOUT");
+        assert.equal(err.proxy, url);
+        assert.ok(err.message.startsWith(`Proxy ${url} `) && err.message.includes("within 300 ms"), err.message);
+        assert.ok(err.cause instanceof TimeoutError);
         await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
       } finally {
         await proxy.stop();
@@ -439,5 +445,145 @@ describe("the proxy leg is bounded", () => {
     assert.ok(err instanceof ProxyError, String(err));
     assert.equal(err.code, "ERR_PROXY_UNREACHABLE");
     assert.match(err.message, new RegExp(`socks5://127\\.0\\.0\\.1:${port}`));
+  });
+});
+
+describe("the wrong kind of proxy is named at once, or within timeout", () => {
+  test("socks5:// pointed at tinyproxy (HTTP): a ProxyError naming the proxy within timeout", { skip: tinyproxy }, async () => {
+    const server = await echoServer();
+    const proxy = await startTinyproxy();
+    try {
+      const url = `socks5://127.0.0.1:${proxy.port}`;
+      const started = Date.now();
+      const err = await withTimeout(
+        connect(`ws://127.0.0.1:${server.port}/`, { proxy: url, timeout: 1000 }).then(() => null, (e) => e),
+        10_000,
+        "connect",
+      );
+      const took = Date.now() - started;
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.code, "ERR_PROXY_TIMEOUT");
+      assert.equal(err.proxy, url);
+      assert.equal(
+        err.message,
+        `Proxy ${url} did not answer the SOCKS5 handshake within 1000 ms: is it a SOCKS5 proxy? (an HTTP proxy never answers it)`,
+      );
+      assert.ok(took < 5000, `took ${took} ms (tinyproxy's own timeout is 30 s)`);
+    } finally {
+      await proxy.stop();
+      await server.close();
+    }
+  });
+
+  test("socks5:// at a proxy that answers in HTTP: ERR_PROXY_MALFORMED at once, saying so", async () => {
+    const sockets = new Set<Socket>();
+    const http = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.once("data", () => socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `socks5://127.0.0.1:${(http.address() as { port: number }).port}`;
+      const err = await connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e);
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.code, "ERR_PROXY_MALFORMED");
+      assert.equal(err.message, `SOCKS5 proxy ${url} answered in HTTP, not SOCKS5: is it an HTTP proxy? (then use http://)`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
+
+  test("http:// pointed at dante (SOCKS5): a ProxyError that suggests socks5://", { skip: dante }, async () => {
+    const proxy = await startDante();
+    try {
+      const url = `http://127.0.0.1:${proxy.port}`;
+      const err = await withTimeout(
+        connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e),
+        10_000,
+        "connect",
+      );
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.proxy, url);
+      assert.match(err.message, /socks5:\/\//);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe("HTTP/2 (RFC 8441) never goes around a proxy", () => {
+  /** Our HTTP/2 servers (h2 over TLS, h2c) noting the HTTP version each WebSocket came over. */
+  async function http2Servers() {
+    const cert = await testCertificate();
+    const versions: string[] = [];
+    const handler = requestHandler(async (ws, request) => {
+      versions.push(request.httpVersion ?? "1.1");
+      for await (const msg of ws) await ws.sendAll(msg);
+    });
+    const tls = serve({ hostname: "127.0.0.1", port: 0, http2: true, tls: cert }, handler);
+    const clear = serve({ hostname: "127.0.0.1", port: 0, http2: true }, handler);
+    await Promise.all([tls.ready, clear.ready]);
+    return {
+      ca: cert.cert,
+      versions,
+      urls: [[`wss://127.0.0.1:${tls.port}/`, true], [`wss://127.0.0.1:${tls.port}/`, "auto"], [
+        `ws://127.0.0.1:${clear.port}/`,
+        true,
+      ]] as [string, true | "auto"][],
+      close: () => Promise.all([tls.close(), clear.close()]),
+    };
+  }
+
+  test("http2: true and \"auto\" tunnel through tinyproxy (CONNECT, then ALPN h2 or h2c inside)", { skip: tinyproxy }, async () => {
+    const servers = await http2Servers();
+    const proxy = await startTinyproxy(HTTP_AUTH);
+    try {
+      for (const [url, http2] of servers.urls) {
+        // Wrong credentials: refused by the proxy, so the proxy is in the path.
+        const wrong = proxy.url.replace(HTTP_AUTH.password, "wrong");
+        const err = await connect(url, { http2, proxy: wrong, tls: { ca: servers.ca }, timeout: 10_000 }).then(
+          () => null,
+          (e) => e,
+        );
+        assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
+        const before = servers.versions.length;
+        const ws = await connect(url, { http2, proxy: proxy.url, tls: { ca: servers.ca }, timeout: 10_000 });
+        await ws.send("through the tunnel");
+        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the tunnel");
+        await ws.close();
+        assert.deepEqual(servers.versions.slice(before), ["2"], `${url} http2 ${http2}: a stream of an HTTP/2 session`);
+      }
+    } finally {
+      await proxy.stop();
+      await servers.close();
+    }
+  });
+
+  test("the environment's proxy (HTTPS_PROXY, WS_PROXY) is used for HTTP/2 too", { skip: tinyproxy }, async () => {
+    const servers = await http2Servers();
+    const proxy = await startTinyproxy(HTTP_AUTH);
+    const names = ["https_proxy", "ws_proxy", "wss_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "NO_PROXY"];
+    const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
+    try {
+      for (const name of names) delete process.env[name];
+      for (const [url, http2] of servers.urls) {
+        process.env.https_proxy = proxy.url.replace(HTTP_AUTH.password, "wrong");
+        const err = await connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 }).then(() => null, (e) => e);
+        assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
+        process.env.https_proxy = proxy.url;
+        const ws = await connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 });
+        await ws.close();
+        assert.equal(servers.versions.at(-1), "2");
+      }
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await proxy.stop();
+      await servers.close();
+    }
   });
 });

@@ -31,7 +31,7 @@ import {
 import { traceTransport } from "../trace.ts";
 import { dial } from "../transport/mod.ts";
 import { readEnvironment } from "../transport/environment.ts";
-import { dialHttp2 } from "../transport/http2.ts";
+import { dialHttp2, HTTP2_ALPN } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
 import { attemptHttp2 } from "../client_http2.ts";
 import { type ConnectOptions, forwardedOptions } from "./options.ts";
@@ -122,13 +122,19 @@ export async function attempt(
     signal,
   };
   let transport: Transport | null = null;
-  // RFC 8441: a WebSocket as a stream of an HTTP/2 session (never through a proxy).
+  // Chosen per attempt: NO_PROXY may send a redirect's target direct.
+  const proxy = resolveProxy(url, options.proxy, readEnvironment);
+  // RFC 8441: a WebSocket as a stream of an HTTP/2 session, through the
+  // proxy's tunnel when there is one (ALPN inside it, as curl does).
   if (options.http2 === true || (options.http2 === "auto" && secure)) {
     const pool = options.http2Pool;
-    const key = `${url.protocol}//${url.host} ${JSON.stringify(options.tls ?? {})}`;
+    const key = `${url.protocol}//${url.host} ${JSON.stringify(options.tls ?? {})} ${proxy?.address.display ?? "direct"}`;
     const pooled = pool?.get(key);
     if (pooled !== undefined) return attemptHttp2(pooled, request, options, signal, false);
-    const dialed = await dialHttp2(target).catch((err) => {
+    const dialing = proxy === null ? dialHttp2(target) : (await import("../transport/proxy.ts"))
+      .tunnelSocket(target, proxy, HTTP2_ALPN)
+      .then((socket) => dialHttp2(target, socket));
+    const dialed = await dialing.catch((err) => {
       throw connectErrorOf(err, url.hostname, port);
     });
     if ("session" in dialed) {
@@ -143,8 +149,6 @@ export async function attempt(
     }
   }
   if (transport === null) {
-    // Chosen per attempt: NO_PROXY may send a redirect's target direct.
-    const proxy = resolveProxy(url, options.proxy, readEnvironment);
     // A proxy's own failures are ProxyErrors, named after the proxy.
     transport = proxy === null
       ? await dial(target).catch((err) => {
@@ -240,6 +244,14 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
         case "abort":
           return fail(end.reason);
         case "malformed":
+          if (end.error.tls) {
+            return fail(
+              new HandshakeError(`${url.host} answered in TLS: it is a wss:// port, so connect with wss://`, {
+                code: "ERR_HANDSHAKE_TLS",
+                cause: end.error,
+              }),
+            );
+          }
           return fail(
             new HandshakeError(`Malformed handshake response: ${end.error.message}`, {
               code: "ERR_HANDSHAKE_MALFORMED",
@@ -252,9 +264,13 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
         case "timeout": // only a refusal's body has a deadline
         case "overflow": // no bound: the 101 hands the bytes over at once
           return fail(
-            new HandshakeError("Server closed the connection before answering the handshake", {
-              code: "ERR_HANDSHAKE_EOF",
-            }),
+            new HandshakeError(
+              // Node's and Bun's TLS servers close a plain-text connection without a byte.
+              `Server closed the connection before answering the handshake${
+                url.protocol === "ws:" ? ` (if ${url.host} is a TLS port, use wss://)` : ""
+              }`,
+              { code: "ERR_HANDSHAKE_EOF" },
+            ),
           );
       }
     };

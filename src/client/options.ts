@@ -122,12 +122,15 @@ export interface ConnectOptions
    * own TLS settings. `null` connects directly. When absent the
    * environment decides (`NO_PROXY`, `WSS_PROXY`/`WS_PROXY`,
    * `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`; see the README). A refusing
-   * proxy rejects with a `ProxyError`.
+   * proxy, or one that does not open the tunnel within `timeout`, rejects
+   * with a `ProxyError` naming it. With `http2`, HTTP/2 runs inside the
+   * tunnel: a proxy is never bypassed.
    */
   proxy?: string | URL | ProxyOptions | null;
   /**
    * Milliseconds for the whole opening: DNS, TCP, TLS, the handshake and any
-   * redirects. Past it, `connect` rejects with a {@link TimeoutError}.
+   * redirects. Past it, `connect` rejects with a {@link TimeoutError} (a
+   * `ProxyError` coded `ERR_PROXY_TIMEOUT` while a proxy is opening the tunnel).
    * Defaults to 30000, so a server that accepts TCP and never answers
    * cannot hold the caller forever; `Infinity` waits without limit.
    */
@@ -156,6 +159,7 @@ export interface ConnectOptions
    * when the server chose `h2` and its SETTINGS enable extended CONNECT;
    * otherwise upgrade over HTTP/1.1 as without the option. `true`: the same
    * on `wss://`, and h2c with prior knowledge on `ws://` (no fallback there).
+   * Through a proxy, all of this happens inside its CONNECT tunnel.
    * Defaults to false: HTTP/1.1 only.
    */
   http2?: boolean | "auto";

@@ -260,6 +260,8 @@ export function httpConnectHandshake(
   headers: readonly (readonly [string, string])[] = [],
 ): TunnelHandshake {
   const parser = new HttpHeadParser();
+  /** The answer's first bytes, until they show it is HTTP: a SOCKS proxy answers in binary, and never ends a head. */
+  let seen = "";
   return {
     start() {
       const hostPort = authority(target);
@@ -277,6 +279,15 @@ export function httpConnectHandshake(
       return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
     },
     push(chunk) {
+      if (seen.length < 5) {
+        seen += String.fromCharCode(...chunk.subarray(0, 5 - seen.length));
+        if (!"HTTP/".startsWith(seen)) {
+          throw new ProxyError(
+            `Proxy ${proxy.display} did not answer CONNECT in HTTP: is it a SOCKS proxy? (then use socks5://)`,
+            { code: "ERR_PROXY_MALFORMED", proxy: proxy.display },
+          );
+        }
+      }
       let head;
       try {
         head = parser.push(chunk);
@@ -376,7 +387,13 @@ export function socks5Handshake(proxy: ProxyAddress, target: TunnelTarget): Tunn
         if (state === "method") {
           const reply = take(2);
           if (reply === null) break;
-          if (reply[0] !== 0x05) fail(`answered with version ${reply[0]}, not 5`, "ERR_PROXY_MALFORMED");
+          if (reply[0] !== 0x05) {
+            // "HT": an HTTP proxy answering our greeting with an error page.
+            if (reply[0] === 0x48 && reply[1] === 0x54) {
+              fail("answered in HTTP, not SOCKS5: is it an HTTP proxy? (then use http://)", "ERR_PROXY_MALFORMED");
+            }
+            fail(`answered with version ${reply[0]}, not 5`, "ERR_PROXY_MALFORMED");
+          }
           if (reply[1] === 0x00) {
             state = "reply";
             send.push(connectRequest());

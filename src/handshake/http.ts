@@ -21,15 +21,28 @@ export interface HttpHead {
 export class HttpHeadError extends Error {
   /** The HTTP status a server should answer with. */
   readonly status: number;
+  /** The bytes are a TLS record, not HTTP: the other end speaks TLS where we expect plain HTTP. */
+  readonly tls: boolean;
   /**
    * @param message What is wrong with the head.
    * @param status 400 for malformed heads, 431 for oversized ones.
+   * @param tls Whether the bytes were a TLS record.
    */
-  constructor(message: string, status: number) {
+  constructor(message: string, status: number, tls = false) {
     super(message);
     this.name = "HttpHeadError";
     this.status = status;
+    this.tls = tls;
   }
+}
+
+/**
+ * Whether bytes start like a TLS record (RFC 8446 §5.1): a content type
+ * (change_cipher_spec 20, alert 21, handshake 22, application_data 23) and
+ * a 3.x version. An HTTP head starts with a token or "HTTP/", never these.
+ */
+function isTlsRecord(bytes: Uint8Array): boolean {
+  return bytes[0] >= 0x14 && bytes[0] <= 0x17 && bytes[1] === 0x03 && bytes[2] <= 0x04;
 }
 
 /** Limits for {@link HttpHeadParser}. */
@@ -65,10 +78,16 @@ export class HttpHeadParser {
 
   /** Feeds bytes; returns the head once complete. */
   push(chunk: Uint8Array): HttpHead | null {
-    const merged = new Uint8Array(this.#buffer.length + chunk.length);
+    const before = this.#buffer.length;
+    const merged = new Uint8Array(before + chunk.length);
     merged.set(this.#buffer);
-    merged.set(chunk, this.#buffer.length);
+    merged.set(chunk, before);
     this.#buffer = merged;
+    // A TLS ClientHello at a plain port (or a TLS alert answering a plain
+    // request) never ends in CRLF CRLF: say so at once rather than at the deadline.
+    if (before < 3 && merged.length >= 3 && isTlsRecord(merged)) {
+      throw new HttpHeadError("The bytes are a TLS record, not HTTP", 400, true);
+    }
     const end = this.#findEnd();
     if (end < 0) {
       if (this.#buffer.length > this.#maxHeadSize) {

@@ -103,6 +103,13 @@ export class PendingHandshake implements TrackedHandshake {
   #onEnded(end: OpeningEnd): void {
     switch (end.cause) {
       case "malformed":
+        if (end.error.tls) {
+          // A wss:// client at a ws:// port: answered at once, in the plain HTTP it does not expect.
+          return this.refuse({
+            status: 400,
+            body: "This port speaks plain HTTP (ws://), not TLS: the client began a TLS handshake (wss:// to a ws:// port?)",
+          });
+        }
         return this.refuse({ status: end.error.status, body: end.error.message });
       case "timeout":
         if (this.#opening.readingHead) return this.refuse({ status: 408, body: "The request head did not arrive in time" });

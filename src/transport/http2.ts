@@ -242,6 +242,9 @@ export function listenHttp2(
   });
 }
 
+/** What a client offers by ALPN for a WebSocket that may be an HTTP/2 stream: h2, else HTTP/1.1. */
+export const HTTP2_ALPN = ["h2", "http/1.1"];
+
 /** What {@link dialHttp2} found at the other end. */
 export type Http2Dialed =
   /** An HTTP/2 session whose peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL. */
@@ -259,13 +262,18 @@ export type Http2Dialed =
  * a CONNECT with `:protocol`, and a Deno server closes the whole session.
  *
  * @param options Host, port, TLS settings and an abort signal.
+ * @param tunnelled A socket already open to the server through a proxy's
+ * tunnel (TLS offering {@link HTTP2_ALPN} for `wss://`), instead of dialling.
  * @returns The session, an HTTP/1.1 transport, or word that the server lacks RFC 8441.
  */
-export function dialHttp2(options: DialOptions): Promise<Http2Dialed> {
+export function dialHttp2(options: DialOptions, tunnelled?: Socket): Promise<Http2Dialed> {
   const { hostname, port, tls, signal } = options;
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const socket = connectSocket(options, ["h2", "http/1.1"]);
+    if (signal?.aborted) {
+      tunnelled?.destroy();
+      return reject(signal.reason);
+    }
+    const socket = tunnelled ?? connectSocket(options, HTTP2_ALPN);
     let session: ClientHttp2Session | null = null;
     const settle = () => {
       socket.off("error", onError);
@@ -306,7 +314,8 @@ export function dialHttp2(options: DialOptions): Promise<Http2Dialed> {
     };
     // Deno 2.9 aborts the process (double free) when a session that gets no
     // extended CONNECT is created inside the "secureConnect" handler: one tick later it is fine.
-    socket.once(tls === undefined ? "connect" : "secureConnect", () => setTimeout(onReady, 0));
+    if (tunnelled !== undefined) setTimeout(onReady, 0);
+    else socket.once(tls === undefined ? "connect" : "secureConnect", () => setTimeout(onReady, 0));
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });
   });

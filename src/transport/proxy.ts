@@ -13,7 +13,7 @@ import { connect as netConnect, isIP, type Socket } from "node:net";
 import { lookup } from "node:dns/promises";
 import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
-import { ProxyError } from "../errors.ts";
+import { connectErrorOf, ProxyError, TimeoutError } from "../errors.ts";
 import { httpConnectHandshake, type ProxyRoute, socks5Handshake, type TunnelHandshake } from "../client/proxy.ts";
 import { nodeSocketTransport, socketReady } from "./node.ts";
 import type { DialOptions, DialTlsOptions, Transport } from "./types.ts";
@@ -29,6 +29,24 @@ import type { DialOptions, DialTlsOptions, Transport } from "./types.ts";
  * @throws {ProxyError} When the proxy cannot be reached or refuses the tunnel.
  */
 export async function dialThroughProxy(options: DialOptions, route: ProxyRoute): Promise<Transport> {
+  const socket = await tunnelSocket(options, route);
+  // Through TLS, the server speaks only after our ClientHello: nothing was put back.
+  return options.tls === undefined ? resumedOnStart(socket) : nodeSocketTransport(socket);
+}
+
+/**
+ * Opens a tunnel through the proxy to `options.hostname:port` and returns
+ * its socket, open: for `wss://` the TLS socket to the server inside the
+ * tunnel (offering `alpn`, for HTTP/2), else the tunnel's own socket,
+ * paused, with any bytes that followed the proxy's answer put back.
+ *
+ * @param options The target, its TLS settings and the abort signal.
+ * @param route The proxy, its extra header fields and TLS settings.
+ * @param alpn Protocols to offer the server by ALPN (TLS only).
+ * @returns The open socket.
+ * @throws {ProxyError} When the proxy cannot be reached, refuses the tunnel or does not answer within the timeout.
+ */
+export async function tunnelSocket(options: DialOptions, route: ProxyRoute, alpn?: string[]): Promise<Socket> {
   const { signal } = options;
   signal?.throwIfAborted();
   const proxy = route.address;
@@ -43,6 +61,8 @@ export async function dialThroughProxy(options: DialOptions, route: ProxyRoute):
     for (const socket of sockets) socket.destroy();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  /** Which leg `connect`'s timeout would cut: the proxy's, or the server's TLS inside the tunnel. */
+  let leg: "proxy" | "handshake" | "server" = "proxy";
   try {
     const outer = await opened(
       proxy.protocol === "https:"
@@ -62,28 +82,54 @@ export async function dialThroughProxy(options: DialOptions, route: ProxyRoute):
     const handshake = proxy.protocol === "http:" || proxy.protocol === "https:"
       ? httpConnectHandshake(proxy, target, route.headers)
       : socks5Handshake(proxy, target);
+    leg = "handshake";
     await tunnel(outer, handshake, proxy.display, signal);
-    if (options.tls === undefined) return resumedOnStart(outer as Socket);
+    leg = "server";
+    if (options.tls === undefined) return outer as Socket;
     // The server speaks TLS only after our ClientHello: nothing was put back.
     outer.resume();
     // The inner TLS socket reports failures; one of the tunnel below it must
     // not go unhandled (an "error" event without a listener ends the process).
     outer.on("error", () => {});
     const inner = await opened(
-      secureSocket({ socket: outer }, options.hostname, options.tls),
+      secureSocket({ socket: outer }, options.hostname, options.tls, alpn),
       "secureConnect",
       sockets,
       signal,
-    );
+    ).catch((err) => {
+      // The server's TLS, inside the tunnel: the same errors as without a proxy.
+      throw signal?.aborted ? err : connectErrorOf(err, options.hostname, options.port);
+    });
     // Closing the inner TLS session must release the tunnel under it.
     inner.once("close", () => outer.destroy());
-    return nodeSocketTransport(inner);
+    return inner;
   } catch (err) {
     onAbort();
-    throw signal?.aborted ? signal.reason : err;
+    if (!signal?.aborted) throw err;
+    // connect's timeout in the proxy's leg is the proxy's failure, and says
+    // so: a stalled or wrong kind of proxy (socks5:// at an HTTP proxy never
+    // gets an answer) must not read as a server that did not answer.
+    if (signal.reason instanceof TimeoutError && leg !== "server") throw proxyTimeout(proxy, leg, signal.reason);
+    throw signal.reason;
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** A ProxyError for connect's timeout during the proxy's leg, naming the proxy and the step that stalled. */
+function proxyTimeout(proxy: ProxyRoute["address"], leg: "proxy" | "handshake", timeout: TimeoutError): ProxyError {
+  const socks = proxy.protocol === "socks5:" || proxy.protocol === "socks5h:";
+  const within = timeout.message.match(/within \d+ ms/)?.[0] ?? "in time";
+  const step = leg === "proxy"
+    ? proxy.protocol === "https:" ? `did not finish its TLS handshake ${within}` : `did not accept the connection ${within}`
+    : socks
+    ? `did not answer the SOCKS5 handshake ${within}: is it a SOCKS5 proxy? (an HTTP proxy never answers it)`
+    : `did not answer CONNECT ${within}: is it an HTTP proxy?`;
+  return new ProxyError(`Proxy ${proxy.display} ${step}`, {
+    code: "ERR_PROXY_TIMEOUT",
+    proxy: proxy.display,
+    cause: timeout,
+  });
 }
 
 /**
@@ -122,9 +168,11 @@ function secureSocket(
   where: { host: string; port: number } | { socket: Duplex },
   hostname: string,
   tls: DialTlsOptions,
+  alpn?: string[],
 ): Socket {
   return tlsConnect({
     ...where,
+    ...(alpn === undefined ? {} : { ALPNProtocols: alpn }),
     ca: tls.ca,
     cert: tls.cert,
     key: tls.key,
@@ -173,8 +221,10 @@ function tunnel(socket: Duplex, handshake: TunnelHandshake, display: string, sig
       }
     };
     const onEnd = () => {
+      // A SOCKS proxy hangs up on the HTTP request line it cannot read.
+      const hint = display.startsWith("http") ? " (a SOCKS proxy? then use socks5://)" : "";
       fail(
-        new ProxyError(`Proxy ${display} closed the connection before opening the tunnel`, {
+        new ProxyError(`Proxy ${display} closed the connection before opening the tunnel${hint}`, {
           code: "ERR_PROXY_EOF",
           proxy: display,
         }),
