@@ -27,7 +27,7 @@
  * @module
  */
 
-export { isValidMessage, Message, type MessageType } from "./src/message.ts";
+export { isValidMessage, Message, type MessageOf, type MessageType } from "./src/message.ts";
 export {
   type Clock,
   type CloseInfo,

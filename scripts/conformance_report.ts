@@ -188,9 +188,15 @@ lines.push("");
 lines.push("## Behaviour the cases pin down");
 lines.push("");
 lines.push(
-  "- A close frame is answered at once (RFC 6455 §5.5.1, \"as soon as practical\"), echoing its status code",
-  "  without the reason. Messages that arrived in the same read as the close still reach the application, but",
-  "  it can no longer answer them (case 7.1.6 accepts any in-order prefix of the echoes before the close).",
+  "- A close frame is answered one macrotask after it is read (RFC 6455 §5.5.1, \"as soon as practical\"),",
+  "  echoing its status code without the reason. Messages that arrived in the same read as the close still",
+  "  reach the application, and the replies it sends before then (an echo loop's, which wait for no I/O) go",
+  "  out before our close frame (case 7.1.7). A reply sent later, after waiting for a timer, other I/O, a",
+  "  congested socket or the compressor, is refused with `ConnectionClosedError`: nothing follows our close",
+  "  frame (case 7.1.6 accepts any in-order prefix of a hundred echoes before the close).",
+  "- Nothing follows our own close frame either when we fail the connection: a violation in the same read as",
+  "  valid messages (cases 3.9-3.12, 4.3.x, 5.19-5.20) gets the close and no echo after it, also with the",
+  "  other echo idioms, permessage-deflate and HTTP/2 of `tests/conformance/after_close.test.ts`.",
   "- Close codes 1012-1014 (IANA registry) are accepted like 1000-1003, 1007-1011 and 3000-4999; 1004-1006,",
   "  1015, 0-999, 1016-2999 and 5000+ fail with 1002.",
   "- UTF-8 is checked per frame as it arrives: an invalid byte fails the connection with 1007 at the frame",

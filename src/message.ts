@@ -24,11 +24,37 @@ function expectsString(type: MessageType): boolean {
 }
 
 /**
- * A WebSocket message or, when `partial` is true, one frame of a message
- * that continues. Mirrors Gerbil's `(defstruct message (data type partial?))`.
+ * One variant of {@link Message}: the message of type `T`, whose `data` is
+ * a string for `"text"` and `"close"` and a `Uint8Array` otherwise. Name a
+ * variant with it (`MessageOf<"text">`); `Message` is the union of all five.
  *
- * `data` is a string for `"text"` and `"close"` (for a close it is the
- * reason, and `code` holds the status code) and a `Uint8Array` otherwise.
+ * @example A handler for text messages only
+ * ```ts
+ * import type { MessageOf } from "@streamsock/streamsock";
+ *
+ * const shout = (msg: MessageOf<"text">): string => msg.data.toUpperCase();
+ * ```
+ */
+export interface MessageOf<T extends MessageType> {
+  /** The payload: a string for text and close (the reason), bytes otherwise. */
+  readonly data: T extends "text" | "close" ? string : Uint8Array;
+  /** The message type. */
+  readonly type: T;
+  /** True when this is a frame of a message that continues. */
+  readonly partial: boolean;
+  /** For `"close"`: the status code (`data` is the reason). */
+  readonly code?: number;
+}
+
+/**
+ * A WebSocket message or, when `partial` is true, one frame of a message
+ * that continues. Mirrors Gerbil's `(defstruct message (data type partial?))`
+ * and is built the same way: `new Message(data, type, partial?, code?)`.
+ *
+ * The type is a union discriminated by `type`: checking `msg.type` narrows
+ * `msg.data`, to a `string` for `"text"` and `"close"` (for a close it is the
+ * reason, and `code` holds the status code) and to a `Uint8Array` otherwise.
+ * `msg instanceof Message` holds for every message made by the constructor.
  *
  * @example
  * ```ts
@@ -38,27 +64,24 @@ function expectsString(type: MessageType): boolean {
  * const firstHalf = new Message(new Uint8Array([1, 2]), "binary", true);
  * const bye = new Message("going away", "close", false, 1001);
  * console.log(hello.type, firstHalf.partial, bye.code); // text true 1001
+ *
+ * function describe(msg: Message): string {
+ *   if (msg.type === "text") return msg.data.toUpperCase(); // data is a string here
+ *   if (msg.type === "binary") return `${msg.data.byteLength} bytes`; // and a Uint8Array here
+ *   return msg.type;
+ * }
+ * console.log(describe(hello), describe(firstHalf)); // HELLO 2 bytes
  * ```
  */
-export class Message {
-  /** The payload: a string for text and close, bytes otherwise. */
+export type Message = MessageOf<"text"> | MessageOf<"binary"> | MessageOf<"ping"> | MessageOf<"pong"> | MessageOf<"close">;
+
+/** Gerbil's message struct at run time; typed for users as the union {@link Message}. */
+class MessageStruct {
   readonly data: string | Uint8Array;
-  /** The message type. */
   readonly type: MessageType;
-  /** True when this is a frame of a message that continues. */
   readonly partial: boolean;
-  /** For `"close"`: the status code (`data` is the reason). */
   readonly code?: number;
 
-  /**
-   * Creates a message, checking that `data` fits `type`.
-   *
-   * @param data A string for `"text"` and `"close"`, a Uint8Array otherwise.
-   * @param type The message type.
-   * @param partial True for a non-final frame of a message. Defaults to false.
-   * @param code For `"close"` only: the status code to send.
-   * @throws {TypeError} When `type` is unknown or `data` has the wrong type.
-   */
   constructor(data: string | Uint8Array, type: MessageType, partial = false, code?: number) {
     if (!MESSAGE_TYPES.has(type)) {
       throw new TypeError(`Unknown message type ${JSON.stringify(type)}`);
@@ -79,6 +102,27 @@ export class Message {
     if (code !== undefined) this.code = code;
   }
 }
+
+/**
+ * Creates a message, checking that `data` fits `type` (Gerbil's `message`).
+ * A literal type fixes the data's type at compile time too:
+ * `new Message(bytes, "text")` does not type-check.
+ *
+ * @param data A string for `"text"` and `"close"`, a Uint8Array otherwise.
+ * @param type The message type.
+ * @param partial True for a non-final frame of a message. Defaults to false.
+ * @param code For `"close"` only: the status code to send.
+ * @throws {TypeError} When `type` is unknown or `data` has the wrong type.
+ */
+export const Message: {
+  new <T extends MessageType>(
+    data: T extends "text" | "close" ? string : Uint8Array,
+    type: T,
+    partial?: boolean,
+    code?: number,
+  ): T extends MessageType ? MessageOf<T> : never;
+  readonly prototype: Message;
+} = MessageStruct as never;
 
 /**
  * Gerbil's `valid-message?`: true when `msg` has a known type, data of the

@@ -2,8 +2,7 @@
 // blocks by section, and a block run as a program of the runtime running the
 // tests, with only the package's import (and whatever the test names, such as
 // a URL) rewritten.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { root, type Started, start } from "./_spawn.ts";
 
@@ -56,9 +55,15 @@ export function programOf(code: string, replace: [string, string][] = []): strin
   return program;
 }
 
-/** A README block started as a program (an ES module) of this runtime; `cleanup()` removes its file. */
+/**
+ * A README block started as a program (an ES module) of this runtime;
+ * `cleanup()` removes its file. The file lives in the checkout's `.tmp/`
+ * (ignored by git), so Deno finds the project's configuration (the `redis`
+ * import) and Node its `node_modules`.
+ */
 export function startProgram(program: string, env: Record<string, string> = {}): Started & { cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), "streamsock-readme-"));
+  mkdirSync(join(root, ".tmp"), { recursive: true });
+  const dir = mkdtempSync(join(root, ".tmp", "readme-"));
   const file = join(dir, "program.mts");
   writeFileSync(file, program);
   const started = start(file, [], env) as Started & { cleanup(): void };

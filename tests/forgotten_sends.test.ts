@@ -24,5 +24,7 @@ describe("sends nobody awaits", () => {
     assert.match(reason, /maxBackpressure/);
     // At least maxBackpressure bytes were queued before the close, and all of them arrived.
     assert.ok(received >= DEFAULT_MAX_BACKPRESSURE / 1024 && received < 20_000, `received ${received} of 20000`);
+    // maxBackpressure: Infinity queues everything, as ws does.
+    assert.deepEqual(results.unbounded, { received: 20_000, code: 1000 });
   });
 });

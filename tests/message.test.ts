@@ -11,10 +11,13 @@ describe("Message", () => {
     assert.equal(new Message(new Uint8Array(1), "binary", true).partial, true);
   });
 
-  test("rejects data of the wrong type, naming the expected type", () => {
+  test("rejects data of the wrong type, naming the expected type (and does not type-check)", () => {
+    // @ts-expect-error text data is a string
     assert.throws(() => new Message(new Uint8Array(1), "text"), { name: "TypeError", message: /string/ });
+    // @ts-expect-error a close's data (the reason) is a string
     assert.throws(() => new Message(new Uint8Array(1), "close"), { name: "TypeError", message: /string/ });
     for (const type of ["binary", "ping", "pong"] as const) {
+      // @ts-expect-error binary, ping and pong data are bytes
       assert.throws(() => new Message("x", type), { name: "TypeError", message: /Uint8Array/ });
     }
     assert.throws(() => new Message("x", "nonsense" as "text"), TypeError);

@@ -72,12 +72,14 @@ describe("topics on one server", () => {
     }
   });
 
-  test("includeSelf, isSubscribed, topics and unsubscribe", async () => {
+  test("includeSelf, isSubscribed, topics (ws.topics and hub.topics both arrays) and unsubscribe", async () => {
     const seen: unknown[] = [];
-    const server = await serveTopics(async (ws) => {
+    const server = await serveTopics(async (ws, server) => {
       ws.subscribe("a");
       ws.subscribe("b");
       seen.push(ws.topics, ws.isSubscribed("a"), ws.isSubscribed("zzz"));
+      // hub.topics has the same shape as ws.topics: an array, which serialises.
+      seen.push(ws.topics.length === 2 && Array.isArray(server.hub.topics), JSON.stringify(server.hub.topics.sort()));
       ws.publish("a", "to me too", { includeSelf: true });
       assert.equal(ws.unsubscribe("a"), true);
       assert.equal(ws.unsubscribe("a"), false);
@@ -90,7 +92,7 @@ describe("topics on one server", () => {
       const client = await connect(`ws://127.0.0.1:${server.port}/`);
       assert.equal(await recvData(client), "to me too");
       assert.equal(await recvData(client), "end");
-      assert.deepEqual(seen, [["a", "b"], true, false, ["b"]]);
+      assert.deepEqual(seen, [["a", "b"], true, false, true, '["a","b"]', ["b"]]);
       await client.close();
     } finally {
       await server.close();

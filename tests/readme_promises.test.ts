@@ -1,7 +1,10 @@
 // Promises the README makes that no other test held it to: requiring a
 // subprotocol with verify (selectProtocol alone cannot, Gerbil's rule), what
-// recv returns after a close, the defaults it states, http: URLs, and the
-// command line's exit code for a close without error.
+// recv returns after a close, answering messages that arrive with the peer's
+// close, the defaults it states, http: URLs, and the command line's exit code
+// for a close without error. And the README's runnable examples themselves,
+// extracted from it and run as programs with only the import, ports and URLs
+// rewritten (the reconnecting ones run in tests/reconnecting.test.ts).
 import { describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
@@ -14,12 +17,17 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE,
   HandshakeError,
   Message,
+  type WebSocketConnection,
 } from "../mod.ts";
 import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.ts";
 import { createServer as createTcpServer, type Socket } from "node:net";
-import { RawPeer } from "./_helpers.ts";
-import { run } from "./_spawn.ts";
+import { RawPeer, rawFrame } from "./_helpers.ts";
+import { type Finished, run, type Started } from "./_spawn.ts";
 import { exchange, KINDS, start, type StartOptions } from "./_server.ts";
+import { codeBlocks, programOf, section, startProgram } from "./_readme.ts";
+import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
+
+const redisBinary = redisServerBinary();
 
 for (const kind of KINDS) {
   describe(`requiring a subprotocol, the README's recipe (${kind})`, () => {
@@ -227,6 +235,226 @@ describe("serve answers more than maxHeaders fields with 431 as soon as the limi
       assert.equal(response.startLine, "HTTP/1.1 431 Request Header Fields Too Large");
     } finally {
       await running.close();
+    }
+  });
+});
+
+describe("a reply after the peer's close was answered", () => {
+  test("is refused with ConnectionClosedError and never follows our close frame", async () => {
+    let replied!: Promise<unknown>;
+    const peer = new RawPeer("server", { closeTimeout: 1000 });
+    const reading = (async () => {
+      for await (const msg of peer.ws) {
+        // Waits longer than the one macrotask before the close is answered.
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        replied = peer.ws.send(msg).then(() => null, (err) => err);
+      }
+    })();
+    await peer.write(rawFrame(0x81, "late"), rawFrame(0x88, [0x03, 0xe8]));
+    const close = await withTimeout(peer.expectFrame(), 5000, "our close frame");
+    assert.equal(close.opcode, 8, "the close came first: the reply was not sent before it");
+    await reading;
+    const err = await replied;
+    assert.ok(err instanceof ConnectionClosedError, String(err));
+    assert.equal(await peer.readEnd(), true);
+    assert.equal(await peer.readFrame(), null, "nothing after our close frame");
+  });
+});
+
+/** An echo server on this process for the client examples; records the request targets. */
+async function echoServer(): Promise<{ port: number; targets: string[]; close(): Promise<void> }> {
+  const targets: string[] = [];
+  const running = await start("serve", async (ws, request) => {
+    targets.push(request.url);
+    for await (const msg of ws) await ws.sendAll(msg);
+  });
+  return { port: running.port, targets, close: running.close };
+}
+
+/** Runs a README block as a program to its end; its output. */
+async function runBlock(code: string, replace: [string, string][] = [], timeout = 30_000): Promise<Finished> {
+  const program = startProgram(programOf(code, replace));
+  try {
+    return await program.finished(timeout);
+  } finally {
+    program.cleanup();
+  }
+}
+
+/** Starts a README block as a long-running program (a server); stopped by PID in `finally`. */
+async function withBlock(
+  code: string,
+  replace: [string, string][],
+  body: (program: Started) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const program = startProgram(programOf(code, replace), env);
+  try {
+    await body(program);
+  } finally {
+    await program.kill();
+    program.cleanup();
+  }
+}
+
+/** connect, retried while the port refuses (a program that does not say when it listens), for up to 10 s. */
+async function connectWhenListening(url: string): Promise<WebSocketConnection> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await connect(url, { pingInterval: 0 });
+    } catch (err) {
+      if ((err as { code?: string }).code !== "ECONNREFUSED" || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+function blockUnder(heading: string, index = 0, lang?: string): string {
+  const blocks = codeBlocks(section(heading)).filter((b) => lang === undefined || b.lang === lang);
+  if (blocks[index] === undefined) throw new Error(`No block ${index} under ${JSON.stringify(heading)}`);
+  return blocks[index].code;
+}
+
+describe("the README's examples, run as they are written", () => {
+  test("Quickstart: the echo prints hello, then a clean close with 1000", async () => {
+    const done = await runBlock(blockUnder("Quickstart", 0, "ts"));
+    assert.equal(done.code, 0, done.stderr);
+    const [first, ...rest] = done.stdout.trim().split("\n");
+    assert.equal(first, "hello");
+    // Each runtime prints the object its own way: { code: 1000, reason: "", wasClean: true }.
+    assert.match(rest.join(" "), /code: 1000,\s+reason: ["']["'],\s+wasClean: true/);
+  });
+
+  test("connect: the echo comes back, and the URL's fragment is never sent", async () => {
+    const server = await echoServer();
+    try {
+      const done = await runBlock(blockUnder("The client: `connect`", 0), [["ws://127.0.0.1:8080", `ws://127.0.0.1:${server.port}`]]);
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(done.stdout.trim(), "hello");
+      assert.deepEqual(server.targets, ["/chat?room=1"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("connect's errors: ConnectError ECONNREFUSED as the comment says, and a HandshakeError's status", async () => {
+    const code = blockUnder("The client: `connect`", 2);
+    const refusedPort = await freePort();
+    const refused = await runBlock(code, [["127.0.0.1:8080", `127.0.0.1:${refusedPort}`]]);
+    assert.equal(refused.code, 0, refused.stderr);
+    assert.equal(refused.stdout.trim(), `ECONNREFUSED Connection refused by 127.0.0.1:${refusedPort}`);
+    const running = await start("node:http", () => {}, { verify: () => ({ status: 403, body: "members only" }) });
+    try {
+      const forbidden = await runBlock(code, [["127.0.0.1:8080", `127.0.0.1:${running.port}`]]);
+      assert.equal(forbidden.code, 0, forbidden.stderr);
+      assert.match(forbidden.stdout.trim(), /^403 text\/plain.* members only$/);
+    } finally {
+      await running.close();
+    }
+  });
+
+  // The three echo servers of "The server" (Deno, Bun and Node spellings),
+  // each on this runtime: serve and node:http's upgrade echo what sendAll
+  // fragments, and a single frame over 1 MiB fails with 1009 as the comments say.
+  for (const [index, spelling] of [[0, "Deno"], [1, "Bun"], [2, "Node"]] as const) {
+    test(`The server: the ${spelling} echo server answers on both ports, within its limits`, async () => {
+      const block = codeBlocks(section("The server")).filter((b) => b.lang === "ts" || b.lang === "js")[index];
+      const [servePort, httpPort] = [await freePort(), await freePort()];
+      await withBlock(block.code, [
+        ["serve({ port: 8080 }", `serve({ port: ${servePort}, hostname: "127.0.0.1" }`],
+        ["http.listen(8081,", `http.listen(${httpPort}, "127.0.0.1",`],
+        ["localhost:8081", `localhost:${httpPort}`],
+      ], async (program) => {
+        await program.waitFor(new RegExp(`serve: ws://localhost:${servePort}/`));
+        await program.waitFor(new RegExp(`node:http: ws://localhost:${httpPort}/`));
+        for (const port of [servePort, httpPort]) {
+          const big = new Uint8Array(2 << 20).fill(7);
+          const ws = await connect(`ws://127.0.0.1:${port}/`);
+          await ws.sendAll(big); // two frames of 1 MiB
+          const echo = await withTimeout(ws.recvAll(), 10_000, "the echo of 2 MiB");
+          assert.equal(echo.type, "binary");
+          assert.equal((echo.data as Uint8Array).length, big.length);
+          await ws.close();
+          // One frame of 2 MiB: over the server's maxFrameSize.
+          const oneFrame = await connect(`ws://127.0.0.1:${port}/`, { maxFrameSize: 4 << 20 });
+          await oneFrame.send(big);
+          assert.equal((await withTimeout(oneFrame.closed, 10_000, "the 1009")).code, 1009);
+        }
+      });
+    });
+  }
+
+  test("Topics: a message reaches the others in the room, not the sender nor another room", async () => {
+    const port = await freePort();
+    await withBlock(blockUnder("Topics: publish/subscribe, across cores and machines", 0), [
+      ["serve({ port: 8080 }", `serve({ port: ${port}, hostname: "127.0.0.1" }`],
+    ], async (program) => {
+      await program.waitFor(/^0$/m); // subscriberCount("/lobby") before anyone joined
+      // The example does not await server.ready: connect once it listens.
+      const alice = await connectWhenListening(`ws://127.0.0.1:${port}/lobby`);
+      const [bob, carol] = await Promise.all(
+        ["/lobby", "/dev"].map((path) => connect(`ws://127.0.0.1:${port}${path}`, { pingInterval: 0 })),
+      );
+      try {
+        // Joined: a publish from alice reaches bob; carol is in /dev.
+        await alice.send("hi lobby");
+        assert.equal((await withTimeout(bob.recvAll(), 5000, "bob")).data, "hi lobby");
+        await carol.send("hi dev");
+        await bob.send("bye");
+        assert.equal((await withTimeout(alice.recvAll(), 5000, "alice")).data, "bye", "the sender is skipped, other rooms too");
+      } finally {
+        await Promise.all([alice.close(), bob.close(), carol.close()]);
+      }
+    });
+  });
+
+  test("Compression: the client's ws.extensions says permessage-deflate", async () => {
+    const port = await freePort();
+    const code = blockUnder("Compression (permessage-deflate)", 0) + "\nawait ws.close();\nawait server.close();\n";
+    const done = await runBlock(code, [
+      ["serve({ port: 8080 }", `serve({ port: ${port}, hostname: "127.0.0.1" }`],
+      ["ws://127.0.0.1:8080/", `ws://127.0.0.1:${port}/`],
+    ]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout.trim(), /^permessage-deflate/);
+  });
+
+  test("the Redis backplane: two processes of the example form one chat", { skip: redisBinary === null }, async () => {
+    const redis = await RedisServer.start(redisBinary!);
+    const code = blockUnder("Across processes and machines: the Redis backplane", 0);
+    const ports = [await freePort(), await freePort()];
+    const programs: Started[] = [];
+    try {
+      for (const port of ports) {
+        const program = startProgram(
+          programOf(code, [["redis://127.0.0.1:6379", redis.url]]) +
+            `\nconsole.log("listening");\n`,
+          { PORT: String(port) },
+        );
+        programs.push(program);
+        await program.waitFor(/listening/);
+      }
+      const a = await connectWhenListening(`ws://127.0.0.1:${ports[0]}/room`);
+      const b = await connectWhenListening(`ws://127.0.0.1:${ports[1]}/room`);
+      try {
+        // Subscriptions reach Redis asynchronously: send until one crosses.
+        let got: string | null = null;
+        const crossing = b.recvAll().then((m) => (got = m.data as string));
+        for (let i = 0; i < 50 && got === null; i++) {
+          await a.send(`across ${i}`);
+          await Promise.race([crossing, new Promise((resolve) => setTimeout(resolve, 200))]);
+        }
+        assert.match(got ?? "", /^across \d+$/, "a message from one process reached a client of the other");
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    } finally {
+      for (const program of programs) {
+        await program.kill();
+        (program as Started & { cleanup(): void }).cleanup();
+      }
+      await redis.kill();
     }
   });
 });

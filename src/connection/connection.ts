@@ -42,7 +42,7 @@ export type { IncomingStream } from "./streams.ts";
  * import { type WebSocketConnection } from "@streamsock/streamsock";
  *
  * async function echo(ws: WebSocketConnection): Promise<void> {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg); // sendAll: a message may be larger than one frame
  *   console.log("closed with", (await ws.closed).code);
  * }
  * ```

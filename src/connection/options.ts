@@ -113,19 +113,23 @@ export interface WebSocketConnectionOptions {
    * waits, whatever its size, and a sender that awaits each send never gets
    * near it: this bounds senders that do not await (fire-and-forget sends,
    * topic publishes) at a peer that reads slowly or not at all. Defaults to
-   * 1 MiB ({@link DEFAULT_MAX_BACKPRESSURE}).
+   * 1 MiB ({@link DEFAULT_MAX_BACKPRESSURE}); `Infinity` queues without
+   * limit, as `ws` does.
    */
   maxBackpressure?: number;
   /** The URL the connection was opened to, for `ws.url` (`connect` sets it: the one after redirects). */
   url?: string;
   /**
    * What happens past `maxBackpressure`. `"close"` (the default) fails the
-   * connection with 1013 (Try Again Later) and drops the transport at once:
-   * the peer learns it fell behind and can reconnect and resynchronise, and
-   * its queued bytes are freed now. `"drop"`: the message is not sent (a
-   * `send` rejects with a `WebSocketError` coded `ERR_BACKPRESSURE`; a
-   * published message is skipped for this connection and counted by the
-   * hub), for feeds where a gap is harmless.
+   * connection with 1013 (Try Again Later): nothing more is queued, and the
+   * close frame goes out behind what already waits, so a peer that keeps
+   * reading gets every message queued before it and then learns it fell
+   * behind (and can reconnect and resynchronise); one that does not read is
+   * dropped after `closeTimeout`. The send that crossed the limit rejects
+   * with a `WebSocketError` coded `ERR_BACKPRESSURE`, later ones with
+   * `ConnectionClosedError`. `"drop"`: the message is not sent (a `send`
+   * rejects with `ERR_BACKPRESSURE`; a published message is skipped for this
+   * connection and counted by the hub), for feeds where a gap is harmless.
    */
   backpressurePolicy?: "close" | "drop";
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */

@@ -221,9 +221,20 @@ export class Hub {
     return this.#subscribers.get(topic)?.size ?? 0;
   }
 
-  /** The topics with at least one local subscriber. */
-  get topics(): IterableIterator<string> {
-    return this.#subscribers.keys();
+  /**
+   * The topics with at least one local subscriber: a new array each time,
+   * the same shape as `ws.topics` (and serialisable, unlike an iterator).
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@streamsock/streamsock";
+   *
+   * const hub = new Hub();
+   * console.log(hub.topics, JSON.stringify(hub.topics)); // [] []
+   * ```
+   */
+  get topics(): string[] {
+    return [...this.#subscribers.keys()];
   }
 
   /**

@@ -84,7 +84,7 @@ export type Http2Handler = (stream: ServerHttp2Stream | Http2ServerRequest, head
  * declare const cert: string, key: string;
  * const server = createSecureServer({ cert, key, allowHTTP1: true, settings: { enableConnectProtocol: true } });
  * const websocket = requestHandler(async (ws) => {
- *   for await (const msg of ws) await ws.send(msg);
+ *   for await (const msg of ws) await ws.sendAll(msg); // sendAll: a message may be larger than one frame
  * });
  * server.on("request", (_req, res) => res.end("<script>new WebSocket(`wss://${location.host}/`)</script>"));
  * server.on("connect", http2Handler(websocket)); // HTTP/2 extended CONNECT

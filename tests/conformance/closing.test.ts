@@ -3,6 +3,7 @@
 // processed, malformed close payloads and codes that may not be sent fail the
 // connection, and the server closes TCP first while the client waits for it.
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/codec/pool.ts";
 import { rawFrame } from "../_helpers.ts";
 import { assertBytes, type Case, type Opened, suite } from "./_wire.ts";
 
@@ -82,10 +83,11 @@ const cases: Case[] = [
     title: "a hundred messages and a close in one TCP write: echoes in order, if any, then the close at once",
     async run(opened) {
       const { peer } = opened;
-      await peer.send(...Array.from({ length: 100 }, (_, i) => peer.frame(TEXT, `message ${i}`)), peer.frame(CLOSE, code(1000)));
-      // The close is answered as soon as it is read (§5.5.1: "as soon as
-      // practical"); the application can echo the messages read with it
-      // only until then. So: some of the echoes, in order, then the close.
+      const frames = [...Array.from({ length: 100 }, (_, i) => peer.frame(TEXT, `message ${i}`)), peer.frame(CLOSE, code(1000))];
+      await peer.send(concatBytes(frames));
+      // The close is answered one macrotask after it is read (§5.5.1: "as
+      // soon as practical"); the application can echo the messages read with
+      // it only until then. So: some of the echoes, in order, then the close.
       for (let i = 0;; i++) {
         const frame = await peer.read();
         if (frame.opcode === 8) {
@@ -94,6 +96,20 @@ const cases: Case[] = [
         }
         assertBytes(frame.unmasked, rawFrame(TEXT, `message ${i}`, null), `echo ${i}`);
       }
+      await finish(opened, 1000);
+    },
+  },
+  {
+    id: "7.1.7",
+    title: "ten messages and a close in one TCP write: an echo loop answers all ten before the close",
+    async run(opened) {
+      const { peer } = opened;
+      const frames = [...Array.from({ length: 10 }, (_, i) => peer.frame(TEXT, `message ${i}`)), peer.frame(CLOSE, code(1000))];
+      await peer.send(concatBytes(frames));
+      // The replies the application sends before the close is answered (no
+      // I/O waited for in between) go out before our close frame.
+      for (let i = 0; i < 10; i++) await peer.expect(TEXT, `message ${i}`, `echo ${i} before the close`);
+      await peer.expect(CLOSE, code(1000), "close echo");
       await finish(opened, 1000);
     },
   },
