@@ -5,7 +5,7 @@
 // the check if a wrong type starts to compile (data decaying to
 // string | Uint8Array, or to any). The runtime runs it too, over a real pair.
 import assert from "node:assert/strict";
-import { Message, type MessageOf, type MessageType, WebSocketConnection } from "../mod.ts";
+import { Message, type MessageOf, type MessageType, type WebSocketConnection } from "../mod.ts";
 import { tcpPair } from "./_helpers.ts";
 import { describe, test } from "./_test.ts";
 
