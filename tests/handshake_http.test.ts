@@ -67,4 +67,18 @@ describe("HTTP/1.1 head parser", () => {
       assert.throws(() => new HttpHeadParser().push(bytes(bad)), (e: HttpHeadError) => e.status === 400, bad);
     }
   });
+
+  test("a TLS record (a ClientHello, an alert) is refused as soon as its first 3 bytes are in, however split", () => {
+    const hello = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+    const alert = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]);
+    for (const record of [hello, alert]) {
+      const parser = new HttpHeadParser();
+      assert.equal(parser.push(record.subarray(0, 1)), null);
+      assert.equal(parser.push(record.subarray(1, 2)), null);
+      assert.throws(() => parser.push(record.subarray(2)), (e: HttpHeadError) => e.tls && e.status === 400);
+    }
+    // Not for HTTP, nor for text that merely starts with a control byte.
+    assert.equal(new HttpHeadParser().push(bytes("GET / HTTP/1.1\r\n")), null);
+    assert.equal(new HttpHeadParser().push(bytes("HTTP/1.1 101 ")), null);
+  });
 });

@@ -9,7 +9,14 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
 import { connect } from "../src/client.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
-import { matchesNoProxy, parseIp, parseProxyUrl, proxyFromEnvironment, socks5Handshake } from "../src/client/proxy.ts";
+import {
+  httpConnectHandshake,
+  matchesNoProxy,
+  parseIp,
+  parseProxyUrl,
+  proxyFromEnvironment,
+  socks5Handshake,
+} from "../src/client/proxy.ts";
 import { requestHandler, serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
 import {
@@ -128,6 +135,28 @@ describe("proxy selection without I/O", () => {
       () => refused.push(new Uint8Array([5, 5, 0, 1, 0, 0, 0, 0, 0, 0])),
       (err) => err instanceof ProxyError && err.socksReply === 5 && /connection refused/.test(err.message),
     );
+  });
+
+  test("the wrong kind of proxy answering, named from its first bytes", () => {
+    const socks = socks5Handshake(parseProxyUrl("socks5://proxy.test:3128"), { hostname: "ws.test", port: 80 });
+    socks.start();
+    assert.throws(
+      () => socks.push(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n")),
+      (err) => err instanceof ProxyError && err.code === "ERR_PROXY_MALFORMED" && /is it an HTTP proxy\?/.test(err.message),
+    );
+    for (const [answer, kind] of [[[0x05, 0x00], /SOCKS proxy\? \(then use socks5:\/\/\)/], [[0x15, 0x03, 0x03], /TLS proxy\? \(then use https:\/\/\)/]] as const) {
+      const http = httpConnectHandshake(parseProxyUrl("http://proxy.test:1080"), { hostname: "ws.test", port: 80 });
+      http.start();
+      assert.throws(
+        () => http.push(new Uint8Array(answer)),
+        (err) => err instanceof ProxyError && err.code === "ERR_PROXY_MALFORMED" && kind.test(err.message),
+      );
+    }
+    // An HTTP answer split before "HTTP/" is complete is still read as HTTP.
+    const split = httpConnectHandshake(parseProxyUrl("http://proxy.test:3128"), { hostname: "ws.test", port: 80 });
+    split.start();
+    assert.equal(split.push(new TextEncoder().encode("HT")).rest, null);
+    assert.deepEqual([...split.push(new TextEncoder().encode("TP/1.1 200 OK\r\n\r\n")).rest!], []);
   });
 });
 

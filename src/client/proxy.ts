@@ -282,10 +282,13 @@ export function httpConnectHandshake(
       if (seen.length < 5) {
         seen += String.fromCharCode(...chunk.subarray(0, 5 - seen.length));
         if (!"HTTP/".startsWith(seen)) {
-          throw new ProxyError(
-            `Proxy ${proxy.display} did not answer CONNECT in HTTP: is it a SOCKS proxy? (then use socks5://)`,
-            { code: "ERR_PROXY_MALFORMED", proxy: proxy.display },
-          );
+          // A TLS record (an alert) from an https:// proxy, else binary from a SOCKS one.
+          const tls = seen.charCodeAt(0) >= 0x14 && seen.charCodeAt(0) <= 0x17;
+          const kind = tls ? "a TLS proxy? (then use https://)" : "a SOCKS proxy? (then use socks5://)";
+          throw new ProxyError(`Proxy ${proxy.display} did not answer CONNECT in HTTP: is it ${kind}`, {
+            code: "ERR_PROXY_MALFORMED",
+            proxy: proxy.display,
+          });
         }
       }
       let head;
