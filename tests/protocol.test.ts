@@ -1,7 +1,7 @@
 // The sans-I/O protocol core (src/protocol/), driven with bytes alone: no
 // sockets, no timers. What it writes is read back with the conformance
 // suite's own frame parser, not the library's decoder.
-import { describe, test } from "./_test.ts";
+import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type CloseInfo, Protocol, type ProtocolOptions, State } from "../src/protocol/protocol.ts";
 import type { Message } from "../src/message.ts";
@@ -144,7 +144,7 @@ describe("protocol core: receiving", () => {
     const bytes = peerFrame(0x81, text);
     for (let at = 0; at < bytes.length; at += 1001) protocol.receiveData(bytes.slice(at, at + 1001));
     assert.equal(frames.length, 1);
-    assert.equal(frames[0].data, text);
+    assertBytesEqual(frames[0].data, text, "the 80,000-character text");
   });
 
   test("invalid UTF-8 split across fragments fails with 1007 at the fragment that completes it (§8.1)", T, () => {

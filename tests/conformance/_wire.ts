@@ -2,7 +2,7 @@
 // Wire, reading with the independent parser) wrapped to play one side of RFC
 // 6455 against OUR server or OUR client, and the harnesses that put them
 // opposite each other over TCP and over HTTP/2.
-import { after, before, describe, test } from "../_test.ts";
+import { after, assertBytesEqual, before, describe, Releases, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
@@ -14,6 +14,7 @@ import {
   createServer as createHttp2Server,
   type Http2Server,
   type Http2Stream,
+  type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
 import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "../_raw_http.ts";
@@ -28,21 +29,6 @@ export { Wire } from "../_wire.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
-
-/** Whether two byte arrays are equal; fast on 16 MiB on every runtime. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Asserts equal bytes without handing 16 MiB to assert's diff machinery. */
-export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (bytesEqual(actual, expected)) return;
-  let at = 0;
-  while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
-  assert.fail(`${what}: got ${describeBytes(actual)}, expected ${describeBytes(expected)}; first difference at byte ${at}`);
-}
 
 /** Which implementation of ours a case runs against. */
 export type SideName = "server" | "client";
@@ -93,7 +79,7 @@ export class Peer {
   /** Asserts the next frame is exactly `first` with `payload` (masking aside). */
   async expect(first: number, payload: Uint8Array | number[] | string, what: string, ms = 5000): Promise<void> {
     const frame = await this.read(ms);
-    assertBytes(frame.unmasked, rawFrame(first, payload, null), what);
+    assertBytesEqual(frame.unmasked, rawFrame(first, payload, null), what);
   }
 
   /**
@@ -163,7 +149,7 @@ export interface Harness {
   /** Opens a raw peer; `clock`, for a client under test, is the clock its connection runs on. */
   open(clock?: ManualClock): Promise<Opened>;
   /** Drops the raw peers of the case that just ran. */
-  release(): void;
+  release(): void | Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -172,19 +158,21 @@ export class ServerUnderTest implements Harness {
   readonly side = "server";
   #running: Running | null = null;
   readonly #options: RequestHandlerOptions;
-  readonly #wires = new Set<Wire>();
+  /** The server, for the whole suite. */
+  readonly #server = new Releases();
+  /** The raw peers of one case. */
+  readonly #case = new Releases();
 
   constructor(options: SideOptions = {}) {
     this.#options = { pingInterval: 0, closeTimeout: 2000, ...options };
   }
 
   async start(): Promise<void> {
-    this.#running = await start("serve", echo, this.#options);
+    this.#running = await start(this.#server, "serve", echo, this.#options);
   }
 
   async open(): Promise<Opened> {
-    const wire = await Wire.dial(this.#running!.port, false);
-    this.#wires.add(wire);
+    const wire = await Wire.dial(this.#case, this.#running!.port, false);
     await wire.send(upgradeRequest());
     const head = (await wire.readHead()).text;
     assert.match(head, /^HTTP\/1\.1 101 /);
@@ -192,14 +180,13 @@ export class ServerUnderTest implements Harness {
     return { peer: new Peer(wire, "server") };
   }
 
-  release(): void {
-    for (const wire of this.#wires) wire.destroy();
-    this.#wires.clear();
+  release(): Promise<void> {
+    return this.#case.release();
   }
 
   async stop(): Promise<void> {
-    this.release();
-    await this.#running?.close();
+    await this.release();
+    await this.#server.release();
   }
 }
 
@@ -207,6 +194,7 @@ export class ServerUnderTest implements Harness {
 export class ClientUnderTest implements Harness {
   readonly side = "client";
   #server: RawServer | null = null;
+  readonly #releases = new Releases();
   #queue: RecordedRequest[] = [];
   #waiting: ((request: RecordedRequest) => void) | null = null;
   readonly #options: ConnectOptions;
@@ -217,7 +205,7 @@ export class ClientUnderTest implements Harness {
   }
 
   async start(): Promise<void> {
-    this.#server = await rawServer((request) => {
+    this.#server = await rawServer(this.#releases, (request) => {
       const waiting = this.#waiting;
       this.#waiting = null;
       if (waiting) waiting(request);
@@ -247,7 +235,7 @@ export class ClientUnderTest implements Harness {
 
   async stop(): Promise<void> {
     this.release();
-    await this.#server?.close();
+    await this.#releases.release();
   }
 }
 
@@ -314,6 +302,7 @@ export class Http2ClientUnderTest implements Harness {
   readonly side = "client";
   readonly label = "client over h2";
   #server: Http2Server | null = null;
+  readonly #sessions = new Set<ServerHttp2Session>();
   #port = 0;
   #queue: ServerHttp2Stream[] = [];
   #waiting: ((stream: ServerHttp2Stream) => void) | null = null;
@@ -334,6 +323,10 @@ export class Http2ClientUnderTest implements Harness {
       else this.#queue.push(stream);
     });
     server.on("sessionError", () => {});
+    server.on("session", (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.once("close", () => this.#sessions.delete(session));
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     this.#port = (server.address() as { port: number }).port;
     this.#server = server;
@@ -357,6 +350,10 @@ export class Http2ClientUnderTest implements Harness {
   release(): void {
     for (const { peer } of this.#open) peer.wire.destroy();
     this.#open.clear();
+    // Each case's client dialed a session of its own. On Node, one whose
+    // stream was reset right after a close frame can stay open after the
+    // WebSocket closed, and server.close() waits for every session.
+    for (const session of this.#sessions) session.destroy();
   }
 
   async stop(): Promise<void> {
@@ -396,12 +393,9 @@ export function suite(category: string, cases: Case[], options: SideOptions = {}
       for (const c of cases) {
         if (c.only !== undefined && c.only !== harness.side) continue;
         const skip = harness.label !== undefined ? c.http2Skip : undefined;
-        test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
-          try {
-            await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
-          } finally {
-            harness.release();
-          }
+        test(`[${label}] ${c.id} ${c.title}`, { skip }, async (t) => {
+          t.after(() => harness.release());
+          await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
         });
       }
     });
