@@ -6,8 +6,11 @@ import { Buffer } from "node:buffer";
 import { Opcode } from "../src/codec/frame.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { streamTransport } from "../src/transport/streams.ts";
-import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "./_helpers.ts";
+import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, socketPair, tcpPair } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
+import { nodeSocketTransport } from "../src/transport/node.ts";
+import { shellOf } from "../src/connection/shell.ts";
+import { closeCodeOf, Wire } from "./_wire.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -394,6 +397,35 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.deepEqual(a?.payload, copy);
     assert.deepEqual(b?.payload, copy);
   });
+});
+
+// A close frame holds 123 bytes of reason (RFC 6455 §5.5): a longer one is
+// cut at a character boundary, or the frame could not be built at all and the
+// connection would stay open.
+describe("failing a connection with a close reason over 123 bytes, over TCP", () => {
+  for (const role of ["server", "client"] as const) {
+    test(`a ${role} failed with 200 bytes of 'é' writes exactly one close frame of at most 125 bytes`, async (t) => {
+      const { clientSocket, serverSocket } = await socketPair(t);
+      const ws = new WebSocketConnection(nodeSocketTransport(role === "server" ? serverSocket : clientSocket), {
+        role,
+        pingInterval: 0,
+      });
+      t.after(() => ws.terminate());
+      const peer = new Wire(role === "server" ? clientSocket : serverSocket, role === "client");
+      // How the receiver, the deflate stage and the backpressure policy fail a connection.
+      shellOf(ws).fail(new ProtocolError("é".repeat(100), { code: "ERR_LONG_REASON", closeCode: 1008 }));
+      const close = await peer.expectFrame();
+      assert.equal(closeCodeOf(close), 1008);
+      assert.ok(close.payload.length <= 125, `a close payload of ${close.payload.length} bytes`);
+      const reason = new TextDecoder("utf-8", { fatal: true }).decode(close.payload.subarray(2));
+      assert.equal(reason, "é".repeat(61));
+      // A server closes TCP after failing; a client waits for the server to (§7.1.1).
+      if (role === "client") peer.end();
+      assert.equal(await peer.readFrame(), null, "nothing after the one close frame");
+      const info = await withTimeout(ws.closed, 5000, "closed of the failed connection");
+      assert.deepEqual([info.code, info.reason, info.wasClean], [1008, "é".repeat(61), false]);
+    });
+  }
 });
 
 describe("nothing sent before a close is lost", () => {
