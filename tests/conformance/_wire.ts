@@ -2,7 +2,7 @@
 // Wire, reading with the independent parser) wrapped to play one side of RFC
 // 6455 against OUR server or OUR client, and the harnesses that put them
 // opposite each other over TCP and over HTTP/2.
-import { after, assertBytesEqual, before, describe, Releases, test } from "../_test.ts";
+import { after, assertBytesEqual, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
@@ -268,7 +268,7 @@ export class Http2ServerUnderTest implements Harness {
     const session = http2Connect(`http://127.0.0.1:${this.#server!.port}`);
     this.#sessions.add(session);
     session.on("error", () => {});
-    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    await withTimeout(new Promise((resolve) => session.once("remoteSettings", resolve)), 5000, "The server's SETTINGS");
     const stream = session.request({
       ":method": "CONNECT",
       ":protocol": "websocket",
@@ -278,10 +278,14 @@ export class Http2ServerUnderTest implements Harness {
       "sec-websocket-version": "13",
     });
     const wire = streamWire(stream, false);
-    const head = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const head = await withTimeout(
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        stream.once("response", resolve);
+        stream.once("error", reject);
+      }),
+      5000,
+      "The response to the extended CONNECT",
+    );
     assert.equal(head[":status"], 200);
     return { peer: new Peer(wire, "server") };
   }
