@@ -1,6 +1,7 @@
 // Test-only plumbing: in-memory and TCP connection pairs, and a raw peer that
 // speaks bytes so tests can send crafted frames and read exactly what the
-// connection under test answered.
+// connection under test answered. Each takes the test context and releases
+// what it opened when the test ends, passed or failed (tests/_test.ts).
 import { createServer, type Server, type Socket, connect as netConnect } from "node:net";
 import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
 import type { Frame } from "../src/codec/frame.ts";
@@ -8,18 +9,19 @@ import { streamTransport } from "../src/transport/streams.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { readWireFrame, wireFrameSize } from "./_frames.ts";
+import { type Owner, withTimeout } from "./_test.ts";
 
 type PairOptions = Partial<Omit<WebSocketConnectionOptions, "role">>;
 
 export interface Pair {
   client: WebSocketConnection;
   server: WebSocketConnection;
-  /** Releases whatever the pair holds beyond the two connections. */
+  /** Drops both connections (no closing handshake) and whatever the pair holds beyond them; runs when the test ends. */
   dispose(): Promise<void>;
 }
 
-/** A client and a server connected by in-memory byte streams. */
-export function memoryPair(options: PairOptions = {}): Pair {
+/** A client and a server connected by in-memory byte streams, dropped when the test ends. */
+export function memoryPair(t: Owner, options: PairOptions = {}): Pair {
   const up = new TransformStream<Uint8Array, Uint8Array>();
   const down = new TransformStream<Uint8Array, Uint8Array>();
   const client = new WebSocketConnection(
@@ -30,44 +32,61 @@ export function memoryPair(options: PairOptions = {}): Pair {
     streamTransport({ readable: up.readable, writable: down.writable }),
     { ...options, role: "server" },
   );
-  return { client, server, dispose: () => Promise.resolve() };
+  const pair = { client, server, dispose: () => terminateBoth(client, server) };
+  t.after(pair.dispose);
+  return pair;
 }
 
-/** Two connected sockets on 127.0.0.1 and the listening server (already closed for new connections). */
-export async function socketPair(): Promise<{ clientSocket: Socket; serverSocket: Socket; listener: Server }> {
+async function terminateBoth(client: WebSocketConnection, server: WebSocketConnection): Promise<void> {
+  await Promise.all([client.terminate(), server.terminate()]);
+}
+
+/**
+ * Two connected sockets on 127.0.0.1 and the listening server (already
+ * closed for new connections); both sockets are destroyed when the test ends.
+ */
+export async function socketPair(t: Owner): Promise<{ clientSocket: Socket; serverSocket: Socket; listener: Server }> {
   const listener = createServer();
   await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
   const port = (listener.address() as { port: number }).port;
   const accepted = new Promise<Socket>((resolve) => listener.once("connection", resolve));
   const clientSocket = netConnect(port, "127.0.0.1");
+  t.after(() => {
+    clientSocket.destroy();
+    listener.close();
+  });
   await new Promise<void>((resolve, reject) => {
     clientSocket.once("connect", resolve);
     clientSocket.once("error", reject);
   });
   const serverSocket = await accepted;
+  t.after(() => serverSocket.destroy());
   listener.close();
   return { clientSocket, serverSocket, listener };
 }
 
-/** A client and a server connected over real TCP on 127.0.0.1. */
-export async function tcpPair(options: PairOptions = {}): Promise<Pair> {
-  const { clientSocket, serverSocket } = await socketPair();
+/** A client and a server connected over real TCP on 127.0.0.1, dropped when the test ends. */
+export async function tcpPair(t: Owner, options: PairOptions = {}): Promise<Pair> {
+  const { clientSocket, serverSocket } = await socketPair(t);
   const client = new WebSocketConnection(nodeSocketTransport(clientSocket), { ...options, role: "client" });
   const server = new WebSocketConnection(nodeSocketTransport(serverSocket), { ...options, role: "server" });
-  return {
+  const pair = {
     client,
     server,
-    dispose: () => {
+    dispose: async () => {
+      await terminateBoth(client, server);
       clientSocket.destroy();
       serverSocket.destroy();
-      return Promise.resolve();
     },
   };
+  t.after(pair.dispose);
+  return pair;
 }
 
 /**
  * The connection under test (`ws`, with the given role) and a raw peer that
- * writes bytes to it and decodes what it sends back.
+ * writes bytes to it and decodes what it sends back; `ws` is dropped when the
+ * test ends.
  */
 export class RawPeer {
   readonly ws: WebSocketConnection;
@@ -80,7 +99,7 @@ export class RawPeer {
   #pendingBytes = 0;
   #ended = false;
 
-  constructor(role: "client" | "server", options: PairOptions = {}) {
+  constructor(t: Owner, role: "client" | "server", options: PairOptions = {}) {
     const toWs = new TransformStream<Uint8Array, Uint8Array>();
     const fromWs = new TransformStream<Uint8Array, Uint8Array>();
     this.ws = new WebSocketConnection(
@@ -90,6 +109,7 @@ export class RawPeer {
       // test process alive.
       { closeTimeout: 500, pingInterval: 0, ...options, role },
     );
+    t.after(() => this.ws.terminate());
     this.#writer = toWs.writable.getWriter();
     this.#reader = fromWs.readable.getReader();
     // Frames from a client are masked, from a server not.
@@ -113,9 +133,11 @@ export class RawPeer {
 
   /**
    * The next frame the connection under test sent, or null at end of stream,
-   * read with the suite's independent parser (tests/_frames.ts).
+   * read with the suite's independent parser (tests/_frames.ts). Fails when
+   * neither comes within `ms`.
    */
-  async readFrame(): Promise<Frame | null> {
+  async readFrame(ms = 5000): Promise<Frame | null> {
+    const deadline = Date.now() + ms;
     for (;;) {
       const read = readWireFrame(this.#buffered, this.#masked);
       if (read !== null) {
@@ -124,7 +146,11 @@ export class RawPeer {
         return { fin, opcode: opcode as Frame["opcode"], payload, rsv1: (rsv & 4) !== 0, rsv2: (rsv & 2) !== 0, rsv3: (rsv & 1) !== 0 };
       }
       if (this.#ended) return null;
-      const { value, done } = await this.#reader.read();
+      const { value, done } = await withTimeout(
+        this.#reader.read(),
+        Math.max(0, deadline - Date.now()),
+        `Waiting for a frame from the connection under test (${this.#buffered.length + this.#pendingBytes} bytes buffered)`,
+      );
       if (done) {
         this.#ended = true;
         continue;

@@ -1,5 +1,6 @@
 // Real proxies for the proxy tests, each started on a free port of 127.0.0.1
-// by the test that needs it and stopped by the PID it was given: tinyproxy
+// by the test that needs it and stopped by the PID it was given when that
+// test (or describe block, through a Releases) ends: tinyproxy
 // (HTTP CONNECT, optionally with Basic auth) and dante (SOCKS5, optionally
 // with user/password auth against a system user) from Debian, and a small
 // TLS-terminating CONNECT proxy of our own for https:// proxies.
@@ -10,6 +11,7 @@ import { createServer as createTlsServer } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import type { Owner } from "./_test.ts";
 
 export interface RunningProxy {
   /** The proxy URL, with credentials when it requires them. */
@@ -62,10 +64,15 @@ function startDaemon(command: string, args: string[], port: number, dir: string)
   child.stdout!.on("data", (chunk) => (output += chunk));
   child.stderr!.on("data", (chunk) => (output += chunk));
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
+    if (running()) {
+      process.kill(child.pid!, "SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 3000)))]);
+      clearTimeout(timer);
+      if (running()) process.kill(child.pid!, "SIGKILL");
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   return accepting(port, child, () => output).then(() => stop, async (err) => {
@@ -75,7 +82,7 @@ function startDaemon(command: string, args: string[], port: number, dir: string)
 }
 
 /** tinyproxy in the foreground on a free port; `auth` turns on BasicAuth. */
-export async function startTinyproxy(auth?: { user: string; password: string }): Promise<RunningProxy> {
+export async function startTinyproxy(t: Owner, auth?: { user: string; password: string }): Promise<RunningProxy> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "streamsock-tinyproxy-"));
   const config = [
@@ -92,6 +99,7 @@ export async function startTinyproxy(auth?: { user: string; password: string }):
   ];
   writeFileSync(join(dir, "tinyproxy.conf"), config.join("\n") + "\n");
   const stop = await startDaemon(TINYPROXY!, ["-d", "-c", join(dir, "tinyproxy.conf")], port, dir);
+  t.after(stop);
   const credentials = auth ? `${auth.user}:${auth.password}@` : "";
   return { url: `http://${credentials}127.0.0.1:${port}`, port, requests: [], stop };
 }
@@ -125,6 +133,7 @@ export function ensureSocksUser(): string | null {
 
 /** dante's danted in the foreground on a free port; `auth` requires the system user's name and password. */
 export async function startDante(
+  t: Owner,
   options: { auth?: boolean; scheme?: "socks5" | "socks5h" } = {},
 ): Promise<RunningProxy> {
   const port = await freePort();
@@ -147,6 +156,7 @@ export async function startDante(
     port,
     dir,
   );
+  t.after(stop);
   const credentials = options.auth ? `${SOCKS_USER.user}:${SOCKS_USER.password}@` : "";
   return { url: `${options.scheme ?? "socks5"}://${credentials}127.0.0.1:${port}`, port, requests: [], stop };
 }
@@ -157,6 +167,7 @@ export async function startDante(
  * `Proxy-Authorization`. Records each request head.
  */
 export async function startHttpsProxy(
+  t: Owner,
   tls: { cert: string; key: string } | null,
   auth?: { user: string; password: string },
 ): Promise<RunningProxy> {
@@ -205,16 +216,13 @@ export async function startHttpsProxy(
   const server: Server = tls === null
     ? createNetServer(onClient)
     : createTlsServer({ cert: tls.cert, key: tls.key }, onClient);
+  const stop = async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  t.after(stop);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
   const credentials = auth ? `${auth.user}:${auth.password}@` : "";
-  return {
-    url: `${tls === null ? "http" : "https"}://${credentials}127.0.0.1:${port}`,
-    port,
-    requests,
-    stop: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { url: `${tls === null ? "http" : "https"}://${credentials}127.0.0.1:${port}`, port, requests, stop };
 }

@@ -1,10 +1,12 @@
 // Test-only: a TCP (or TLS) server on 127.0.0.1 that records every HTTP
 // request head it receives and answers with whatever the test scripts, so
 // client tests can see exactly what connect() sent and feed it any response.
+// It is closed, with every connection it accepted, when its owner ends.
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { HttpHeadParser } from "../src/handshake/http.ts";
 import { computeAccept } from "../src/handshake/key.ts";
+import type { Owner } from "./_test.ts";
 
 export interface RecordedRequest {
   method: string;
@@ -33,8 +35,8 @@ export interface RawServerOptions {
   hostname?: string;
 }
 
-/** Starts a server; `respond` is called once per complete request head. */
-export async function rawServer(respond: Responder, options: RawServerOptions = {}): Promise<RawServer> {
+/** Starts a server, closed when `t` ends; `respond` is called once per complete request head. */
+export async function rawServer(t: Owner, respond: Responder, options: RawServerOptions = {}): Promise<RawServer> {
   const sockets = new Set<Socket>();
   const requests: RecordedRequest[] = [];
   let connections = 0;
@@ -65,6 +67,11 @@ export async function rawServer(respond: Responder, options: RawServerOptions = 
     ? createNetServer(onSocket)
     : createTlsServer({ ...options.tls }, (socket: TLSSocket) => onSocket(socket));
   server.on("tlsClientError", () => {});
+  const close = () => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  t.after(close);
   const hostname = options.hostname ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -79,10 +86,7 @@ export async function rawServer(respond: Responder, options: RawServerOptions = 
     get connections() {
       return connections;
     },
-    close() {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
 

@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { root, type Started, start } from "./_spawn.ts";
+import type { Owner } from "./_test.ts";
 
 /** The README's text. */
 export const README = readFileSync(join(root, "README.md"), "utf8");
@@ -56,17 +57,16 @@ export function programOf(code: string, replace: [string, string][] = []): strin
 }
 
 /**
- * A README block started as a program (an ES module) of this runtime;
- * `cleanup()` removes its file. The file lives in the checkout's `.tmp/`
- * (ignored by git), so Deno finds the project's configuration (the `redis`
- * import) and Node its `node_modules`.
+ * A README block started as a program (an ES module) of this runtime; when
+ * `t` ends, the program is stopped (by its PID) and its file removed. The
+ * file lives in the checkout's `.tmp/` (ignored by git), so Deno finds the
+ * project's configuration (the `redis` import) and Node its `node_modules`.
  */
-export function startProgram(program: string, env: Record<string, string> = {}): Started & { cleanup(): void } {
+export function startProgram(t: Owner, program: string, env: Record<string, string> = {}): Started {
   mkdirSync(join(root, ".tmp"), { recursive: true });
   const dir = mkdtempSync(join(root, ".tmp", "readme-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, "program.mts");
   writeFileSync(file, program);
-  const started = start(file, [], env) as Started & { cleanup(): void };
-  started.cleanup = () => rmSync(dir, { recursive: true, force: true });
-  return started;
+  return start(t, file, [], env);
 }

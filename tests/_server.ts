@@ -1,9 +1,12 @@
 // Test-only plumbing for the server tests: the two ways to run a handler
 // (serve, and requestHandler on a node:http server) behind one shape, and a
 // raw TCP client that writes exact request bytes and reads exact answers.
+// Both take the test context and are released when the test ends.
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { type Owner, Releases } from "./_test.ts";
 import { Wire } from "./_wire.ts";
 import {
   type OnSocket,
@@ -31,12 +34,17 @@ export interface StartOptions extends RequestHandlerOptions {
   tls?: { cert: string; key: string };
 }
 
-/** Runs `onSocket` behind serve() or behind a node:http(s) server's "upgrade" event, on 127.0.0.1. */
-export async function start(kind: Kind, onSocket: OnSocket, options: StartOptions = {}): Promise<Running> {
+/**
+ * Runs `onSocket` behind serve() or behind a node:http(s) server's "upgrade"
+ * event, on 127.0.0.1, until `close()` or the end of the test (which also
+ * drops the node:http server's upgraded connections).
+ */
+export async function start(t: Owner, kind: Kind, onSocket: OnSocket, options: StartOptions = {}): Promise<Running> {
   const { selectProtocol, serve: serveOptions, tls, ...handlerOptions } = options;
   const handler = requestHandler(onSocket, selectProtocol, handlerOptions);
   if (kind === "serve") {
     const server = serve({ hostname: "127.0.0.1", port: 0, tls, ...serveOptions }, handler);
+    t.after(() => server.close());
     await server.ready;
     return { port: server.port, server, close: () => server.close() };
   }
@@ -45,17 +53,25 @@ export async function start(kind: Kind, onSocket: OnSocket, options: StartOption
     res.writeHead(426, { "Content-Type": "text/plain" });
     res.end("WebSocket only\n");
   });
+  // Upgraded sockets are no longer the HTTP server's: closeAllConnections leaves them open.
+  const upgraded = new Set<Duplex>();
+  http.on("upgrade", (_request, socket: Duplex) => {
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+  });
   http.on("upgrade", handler);
+  const close = () => {
+    http.close();
+    http.closeAllConnections?.();
+    return Promise.resolve();
+  };
+  t.after(() => {
+    close();
+    for (const socket of upgraded) socket.destroy();
+  });
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   const port = (http.address() as { port: number }).port;
-  return {
-    port,
-    close: () => {
-      http.close();
-      http.closeAllConnections?.();
-      return Promise.resolve();
-    },
-  };
+  return { port, close };
 }
 
 export const SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -88,8 +104,10 @@ export class RawClient extends Wire {
     super(socket, false);
   }
 
-  static async connect(port: number): Promise<RawClient> {
+  /** Connects to 127.0.0.1:`port`; the socket is destroyed when the test ends. */
+  static async connect(t: Owner, port: number): Promise<RawClient> {
     const socket = netConnect(port, "127.0.0.1");
+    t.after(() => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", reject);
@@ -105,14 +123,15 @@ export class RawClient extends Wire {
   }
 }
 
-/** Sends one request and reads the whole answer. */
+/** Sends one request and reads the whole answer (within 5 s); the connection is gone when it returns or throws. */
 export async function exchange(port: number, request: string | Uint8Array): Promise<RawResponse> {
-  const client = await RawClient.connect(port);
+  const releases = new Releases();
   try {
+    const client = await RawClient.connect(releases, port);
     client.write(request);
     return await client.readResponse();
   } finally {
-    client.destroy();
+    await releases.release();
   }
 }
 

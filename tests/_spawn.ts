@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { currentRuntime } from "../src/transport/mod.ts";
+import type { Owner } from "./_test.ts";
 
 export const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -36,9 +37,9 @@ export interface RunOptions {
   timeout?: number;
 }
 
-/** Runs a program to completion, bounded by `timeout`, and collects its output. */
+/** Runs a program to completion, bounded by `timeout` (it is killed then), and collects its output. */
 export function run(script: string, args: string[], options: RunOptions = {}): Promise<Finished> {
-  const child = start(script, args, options.env);
+  const child = new Started(spawnChild(script, args, options.env ?? {}));
   child.process.stdin!.end(options.input ?? "");
   return child.finished(options.timeout ?? 30_000);
 }
@@ -126,13 +127,22 @@ export class Started {
   }
 }
 
-/** Starts a program (stdin, stdout and stderr piped) and returns it running. */
-export function start(script: string, args: string[], env: Record<string, string> = {}): Started {
+/**
+ * Starts a program (stdin, stdout and stderr piped) and returns it running;
+ * stopped when the test ends (SIGTERM, then SIGKILL after 3 s: a test that
+ * cares how it stops stops it itself).
+ */
+export function start(t: Owner, script: string, args: string[], env: Record<string, string> = {}): Started {
+  const started = new Started(spawnChild(script, args, env));
+  t.after(() => started.stop("SIGTERM", 3000).catch(() => {}));
+  return started;
+}
+
+function spawnChild(script: string, args: string[], env: Record<string, string>): ChildProcess {
   const [command, argv] = runtimeCommand(script, args);
-  const child = spawn(command, argv, {
+  return spawn(command, argv, {
     cwd: root,
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
-  return new Started(child);
 }

@@ -1,25 +1,86 @@
 // node:test, with a time bound on every test. Test files import describe,
 // test, before and after from here rather than from "node:test": a test
 // without its own `timeout` gets DEFAULT_TEST_TIMEOUT, so a regression that
-// hangs fails in a minute at most and names the test, on every runner (Node,
-// `deno test` and `bun test` all honour node:test's per-test `timeout`).
-// Also the one timeout helper for promises inside tests (withTimeout) and the
-// one for conditions (eventually).
+// hangs fails in a minute at most with an error naming the test, on every
+// runner (Node, `deno test` and `bun test` all honour node:test's per-test
+// `timeout`, and run `t.after` hooks after a pass, a failure and a timeout
+// alike). Also the one timeout helper for promises inside tests
+// (withTimeout), the one for conditions (eventually), and the one comparison
+// for large payloads (assertBytesEqual).
+//
+// A test releases what it opens however it ends: whatever opens a socket, a
+// server, a child process or a timer registers its release with
+// `t.after(...)` as soon as it exists. The test helpers that open things
+// (tcpPair, RawPeer, start, Wire.dial, ...) take the test context (an
+// `Owner`) first and do it themselves. A failed assertion or a timeout then
+// cannot leave a handle behind that keeps the test file's process alive. A
+// release must not throw: Node skips the `after` hooks behind one that does.
+// `scripts/failing_test_exit.ts` checks every file the way this failed.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import * as nodeTest from "node:test";
 
 export const { after, before, describe } = nodeTest;
 
+/** The context each test body receives: `t.after(fn)` releases what the test opened. */
+export type TestContext = nodeTest.TestContext;
+
+/**
+ * What the helpers that open something register its release with: a test's
+ * context, or, for what a describe block's `before` hook opens, a
+ * {@link Releases} that its `after` hook runs.
+ */
+export interface Owner {
+  after(release: () => unknown): void;
+}
+
+/** Releases registered with `after`, run by `release()` (latest first): for what outlives one test. */
+export class Releases implements Owner {
+  #releases: (() => unknown)[] = [];
+
+  after(release: () => unknown): void {
+    this.#releases.push(release);
+  }
+
+  /** Runs every release, even after one failed, then throws the first failure. */
+  async release(): Promise<void> {
+    const releases = this.#releases.reverse();
+    this.#releases = [];
+    const failures: unknown[] = [];
+    for (const release of releases) {
+      try {
+        await release();
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+}
+
 /** The bound on a test that names none: generous for a loaded 2-core machine, far below a hang. */
 export const DEFAULT_TEST_TIMEOUT = 60_000;
 
-type TestFn = (t: nodeTest.TestContext) => void | Promise<void>;
+/** How much later than our own bound the runner's is: a backstop that should never fire. */
+const RUNNER_GRACE = 5_000;
+
+type TestFn = (t: TestContext) => void | Promise<void>;
 type TestOptions = nodeTest.TestOptions;
 
-/** node:test's `test`, with `timeout` defaulting to {@link DEFAULT_TEST_TIMEOUT}. */
+/**
+ * node:test's `test`, bounded by its `timeout` (default
+ * {@link DEFAULT_TEST_TIMEOUT}): a test still running then fails with an
+ * error that names it, and its `t.after` hooks run.
+ */
 export function test(name: string, optionsOrFn: TestOptions | TestFn, fn?: TestFn): void {
   const options = typeof optionsOrFn === "function" ? {} : optionsOrFn;
   const body = typeof optionsOrFn === "function" ? optionsOrFn : fn!;
-  nodeTest.test(name, { timeout: DEFAULT_TEST_TIMEOUT, ...options }, body);
+  const bound = options.timeout ?? DEFAULT_TEST_TIMEOUT;
+  nodeTest.test(
+    name,
+    { ...options, timeout: bound + RUNNER_GRACE },
+    (t) => withTimeout(Promise.resolve().then(() => body(t)), bound, `The test "${name}"`),
+  );
 }
 
 /** Rejects with an error naming `what` when `promise` takes over `ms` milliseconds. */
@@ -38,4 +99,58 @@ export async function eventually(condition: () => boolean, ms: number, what: str
     if (Date.now() > deadline) throw new Error(`${what}: still false after ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Asserts that a payload equals the expected bytes or text, with a short
+ * message: lengths, SHA-256 digests and the first difference, never a dump of
+ * both (`deepEqual` on two multi-MiB arrays prints a diff that can exhaust
+ * the heap). A byte payload must also have the expected's prototype, as
+ * `deepEqual` requires (a Buffer is not a Uint8Array).
+ */
+export function assertBytesEqual(actual: unknown, expected: Uint8Array | string, what = "the payload"): void {
+  if (typeof expected === "string") {
+    if (typeof actual !== "string") assert.fail(`${what}: expected text of ${expected.length} characters, got ${describeValue(actual)}`);
+    if (actual === expected) return;
+    const at = firstDifference(actual, expected);
+    assert.fail(
+      `${what}: ${actual.length} characters differ from the expected ${expected.length} first at index ${at}: ` +
+        `got ${JSON.stringify(actual.slice(at, at + 16))}, expected ${JSON.stringify(expected.slice(at, at + 16))}`,
+    );
+  }
+  if (!(actual instanceof Uint8Array)) assert.fail(`${what}: expected ${expected.length} bytes, got ${describeValue(actual)}`);
+  if (Object.getPrototypeOf(actual) !== Object.getPrototypeOf(expected)) {
+    assert.fail(`${what}: got a ${actual.constructor.name}, expected a ${expected.constructor.name}`);
+  }
+  const at = firstDifference(actual, expected);
+  if (at === -1) return;
+  const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+  if (actual.length <= SHORT && expected.length <= SHORT) {
+    assert.fail(`${what}: got [${hex(actual)}], expected [${hex(expected)}]; first difference at byte ${at}`);
+  }
+  assert.fail(
+    `${what}: ${actual.length} bytes (sha256 ${digest(actual)}) differ from the expected ${expected.length} ` +
+      `(sha256 ${digest(expected)}) first at byte ${at}: ` +
+      `got [${hex(actual.subarray(at, at + 8))}], expected [${hex(expected.subarray(at, at + 8))}]`,
+  );
+}
+
+/** Payloads up to this many bytes are printed whole when they differ. */
+const SHORT = 32;
+
+/** The first index where `a` and `b` differ (one ending counts), or -1. */
+function firstDifference(a: ArrayLike<unknown>, b: ArrayLike<unknown>): number {
+  const shorter = Math.min(a.length, b.length);
+  for (let i = 0; i < shorter; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : shorter;
+}
+
+function digest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+}
+
+function describeValue(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  if (typeof value === "string") return `text of ${value.length} characters`;
+  return value === null ? "null" : typeof value;
 }

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { readWireFrame, type WireFrame, wireFrameSize } from "./_frames.ts";
+import type { Owner } from "./_test.ts";
 
 export type { WireFrame } from "./_frames.ts";
 
@@ -49,9 +50,10 @@ export class Wire {
     socket.on("error", () => {});
   }
 
-  /** Opens a TCP connection to 127.0.0.1:`port`. */
-  static async dial(port: number, masked: boolean): Promise<Wire> {
+  /** Opens a TCP connection to 127.0.0.1:`port`, destroyed when the test ends. */
+  static async dial(t: Owner, port: number, masked: boolean): Promise<Wire> {
     const socket = netConnect(port, "127.0.0.1");
+    t.after(() => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", reject);

@@ -13,11 +13,10 @@ import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { ConnectionClosedError } from "../src/errors.ts";
 import { Message } from "../src/message.ts";
-import { requestHandler, serve, type Server } from "../src/server.ts";
 import { rawFrame } from "./_helpers.ts";
-import { type RawServer, rawServer, switchingProtocols } from "./_raw_http.ts";
-import { SAMPLE_ACCEPT, upgradeRequest } from "./_server.ts";
-import { describe, test, withTimeout } from "./_test.ts";
+import { rawServer, switchingProtocols } from "./_raw_http.ts";
+import { SAMPLE_ACCEPT, start, upgradeRequest } from "./_server.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import { closeCodeOf, Wire } from "./_wire.ts";
 
 const MASK = [0x37, 0xfa, 0x21, 0x3d];
@@ -30,31 +29,28 @@ interface Opened {
   frame(first: number, payload: Uint8Array | string): Uint8Array;
   /** The peer's side of the closing handshake after our close frame, then nothing more from us. */
   finish(code: number): Promise<void>;
-  close(): Promise<void>;
   /** Our server's `server.publish` (server role only). */
   publish?: (topic: string, data: string) => number;
 }
 
-async function open(role: "client" | "server", deflate: boolean): Promise<Opened> {
+/** Opens the pair; the server, the raw peer and our connection are dropped when `t` ends. */
+async function open(t: Owner, role: "client" | "server", deflate: boolean): Promise<Opened> {
   const compression = deflate ? { threshold: 0 } : false;
   const extension = "Sec-WebSocket-Extensions: permessage-deflate";
   if (role === "server") {
     let accepted!: (ws: WebSocketConnection) => void;
     const ready = new Promise<WebSocketConnection>((resolve) => (accepted = resolve));
-    const server: Server = serve(
-      { hostname: "127.0.0.1", port: 0 },
-      requestHandler((ws) => {
-        accepted(ws);
-        return ws.closed.then(() => {});
-      }, undefined, { compression, pingInterval: 0, closeTimeout: 2000 }),
-    );
-    await server.ready;
-    const wire = await Wire.dial(server.port, false);
+    const { port, server } = await start(t, "serve", (ws) => {
+      accepted(ws);
+      return ws.closed.then(() => {});
+    }, { compression, pingInterval: 0, closeTimeout: 2000 });
+    const wire = await Wire.dial(t, port, false);
     await wire.send(upgradeRequest(deflate ? { "Sec-WebSocket-Extensions": "permessage-deflate" } : {}));
     const head = (await wire.readHead()).text;
     assert.ok(head.includes(SAMPLE_ACCEPT), head);
     assert.equal(head.toLowerCase().includes("permessage-deflate"), deflate, head);
     const ws = await withTimeout(ready, 5000, "the server's connection");
+    t.after(() => ws.terminate());
     return {
       ws,
       wire,
@@ -65,22 +61,19 @@ async function open(role: "client" | "server", deflate: boolean): Promise<Opened
         await wire.send(rawFrame(0x88, [code >> 8, code & 0xff], MASK)).catch(() => {});
         await wire.expectEnd();
       },
-      close: async () => {
-        wire.destroy();
-        await server.close();
-      },
-      publish: (topic, data) => server.publish(topic, data),
+      publish: (topic, data) => server!.publish(topic, data),
     };
   }
   let answered!: (wire: Wire) => void;
   const wired = new Promise<Wire>((resolve) => (answered = resolve));
-  const raw: RawServer = await rawServer(async (request) => {
+  const raw = await rawServer(t, async (request) => {
     const wire = new Wire(request.socket, true);
     await wire.send(await switchingProtocols(request, deflate ? [extension] : []));
     answered(wire);
   });
   const ws = await connect(raw.base("ws") + "/", { compression, pingInterval: 0, closeTimeout: 2000 });
-  const wire = await wired;
+  t.after(() => ws.terminate());
+  const wire = await withTimeout(wired, 5000, "the raw server's 101 answer");
   assert.equal(ws.extensions.includes("permessage-deflate"), deflate);
   return {
     ws,
@@ -92,10 +85,6 @@ async function open(role: "client" | "server", deflate: boolean): Promise<Opened
       await wire.send(rawFrame(0x88, [code >> 8, code & 0xff], null));
       wire.end();
       await wire.expectEnd();
-    },
-    close: async () => {
-      wire.destroy();
-      await raw.close();
     },
   };
 }
@@ -134,101 +123,81 @@ for (const role of ["client", "server"] as const) {
   for (const deflate of [false, true]) {
     const where = `our ${role}${deflate ? ", permessage-deflate" : ""}`;
     describe(`nothing after the close frame of ${where}`, () => {
-      test("after failing on the peer's violation, every send path rejects with ConnectionClosedError and writes nothing", async () => {
-        const opened = await open(role, deflate);
-        try {
-          const { ws, wire } = opened;
-          // RSV2: no extension defines it (§5.2), permessage-deflate neither.
-          await wire.send(opened.frame(0xa1, "bad"));
-          assert.equal(closeCodeOf(await wire.readFrame()), 1002, "our close frame");
-          await everySendRefused(ws, 1002);
-          await opened.finish(1002);
-          const info = await withTimeout(ws.closed, 5000, "closed");
-          assert.equal(info.code, 1002);
-        } finally {
-          await opened.close();
-        }
+      test("after failing on the peer's violation, every send path rejects with ConnectionClosedError and writes nothing", async (t) => {
+        const opened = await open(t, role, deflate);
+        const { ws, wire } = opened;
+        // RSV2: no extension defines it (§5.2), permessage-deflate neither.
+        await wire.send(opened.frame(0xa1, "bad"));
+        assert.equal(closeCodeOf(await wire.readFrame()), 1002, "our close frame");
+        await everySendRefused(ws, 1002);
+        await opened.finish(1002);
+        const info = await withTimeout(ws.closed, 5000, "closed");
+        assert.equal(info.code, 1002);
       });
 
-      test("after close(), every send path rejects with ConnectionClosedError and writes nothing", async () => {
-        const opened = await open(role, deflate);
-        try {
-          const { ws, wire } = opened;
-          const closing = ws.close(4000, "bye");
-          assert.equal(closeCodeOf(await wire.readFrame()), 4000, "our close frame");
-          await everySendRefused(ws, 4000);
-          await opened.finish(4000);
-          assert.equal((await withTimeout(closing, 5000, "close()")).code, 4000);
-        } finally {
-          await opened.close();
-        }
+      test("after close(), every send path rejects with ConnectionClosedError and writes nothing", async (t) => {
+        const opened = await open(t, role, deflate);
+        const { ws, wire } = opened;
+        const closing = ws.close(4000, "bye");
+        assert.equal(closeCodeOf(await wire.readFrame()), 4000, "our close frame");
+        await everySendRefused(ws, 4000);
+        await opened.finish(4000);
+        assert.equal((await withTimeout(closing, 5000, "close()")).code, 4000);
       });
     });
   }
 
   describe(`the permessage-deflate stage of our ${role}`, () => {
-    test("a message still being compressed when the connection fails is dropped: its send rejects, its bytes never reach the wire", async () => {
-      const opened = await open(role, true);
-      try {
-        const { ws, wire } = opened;
-        // A ping and a 2-byte text in one read: once recv() returned the
-        // ping, the text waits in the inbox for recvAll below.
-        await wire.send(new Uint8Array([...opened.frame(0x89, "p"), ...opened.frame(0x81, "ab")]));
-        assert.equal((await withTimeout(ws.recv(), 5000, "the ping")).type, "ping");
-        assert.equal((await wire.readFrame())?.opcode, 0x0a, "the automatic pong");
-        // 4 MiB of text takes zlib many event-loop turns; the connection
-        // fails (1009: recvAll's limit) after one microtask.
-        const big = "streamsock ".repeat(400_000);
-        const compressing = ws.sendAll(big, { compress: true });
-        const failing = ws.recvAll(1).catch((e) => e);
-        await refused("the message being compressed", compressing, 1009);
-        assert.equal((await failing).code, "ERR_MESSAGE_TOO_BIG");
-        assert.equal(closeCodeOf(await wire.readFrame()), 1009, "the close frame, with no data frame before it");
-        await opened.finish(1009);
-      } finally {
-        await opened.close();
-      }
+    test("a message still being compressed when the connection fails is dropped: its send rejects, its bytes never reach the wire", async (t) => {
+      const opened = await open(t, role, true);
+      const { ws, wire } = opened;
+      // A ping and a 2-byte text in one read: once recv() returned the
+      // ping, the text waits in the inbox for recvAll below.
+      await wire.send(new Uint8Array([...opened.frame(0x89, "p"), ...opened.frame(0x81, "ab")]));
+      assert.equal((await withTimeout(ws.recv(), 5000, "the ping")).type, "ping");
+      assert.equal((await wire.readFrame())?.opcode, 0x0a, "the automatic pong");
+      // 4 MiB of text takes zlib many event-loop turns; the connection
+      // fails (1009: recvAll's limit) after one microtask.
+      const big = "streamsock ".repeat(400_000);
+      const compressing = ws.sendAll(big, { compress: true });
+      const failing = ws.recvAll(1).catch((e) => e);
+      await refused("the message being compressed", compressing, 1009);
+      assert.equal((await failing).code, "ERR_MESSAGE_TOO_BIG");
+      assert.equal(closeCodeOf(await wire.readFrame()), 1009, "the close frame, with no data frame before it");
+      await opened.finish(1009);
     });
 
-    test("messages compressed before close() go out before the close frame, and a send after it is refused", async () => {
-      const opened = await open(role, true);
-      try {
-        const { ws, wire } = opened;
-        const text = "compress me ".repeat(50_000);
-        const first = ws.sendAll(text);
-        const second = ws.send("and me");
-        const closing = ws.close(1000, "done");
-        await refused("a send after close()", ws.send("too late"), 1000);
-        const frames = [await wire.readFrame(), await wire.readFrame(), await wire.readFrame()];
-        assert.deepEqual(frames.map((f) => [f?.opcode, (f!.rsv & 4) !== 0]), [[1, true], [1, true], [8, false]]);
-        await Promise.all([first, second]);
-        await opened.finish(1000);
-        assert.equal((await withTimeout(closing, 5000, "close()")).code, 1000);
-      } finally {
-        await opened.close();
-      }
+    test("messages compressed before close() go out before the close frame, and a send after it is refused", async (t) => {
+      const opened = await open(t, role, true);
+      const { ws, wire } = opened;
+      const text = "compress me ".repeat(50_000);
+      const first = ws.sendAll(text);
+      const second = ws.send("and me");
+      const closing = ws.close(1000, "done");
+      await refused("a send after close()", ws.send("too late"), 1000);
+      const frames = [await wire.readFrame(), await wire.readFrame(), await wire.readFrame()];
+      assert.deepEqual(frames.map((f) => [f?.opcode, (f!.rsv & 4) !== 0]), [[1, true], [1, true], [8, false]]);
+      await withTimeout(Promise.all([first, second]), 5000, "the two sends before close() to resolve");
+      await opened.finish(1000);
+      assert.equal((await withTimeout(closing, 5000, "close()")).code, 1000);
     });
   });
 }
 
 describe("a hub's frames after the close frame", () => {
-  test("publish to a subscriber whose connection failed reaches nobody and writes nothing", async () => {
+  test("publish to a subscriber whose connection failed reaches nobody and writes nothing", async (t) => {
     for (const deflate of [false, true]) {
-      const opened = await open("server", deflate);
-      try {
-        const { ws, wire } = opened;
-        ws.subscribe("news");
-        assert.equal(ws.publish("news", "before", { includeSelf: true }), 1);
-        const before = await wire.readFrame();
-        assert.equal(before?.opcode, 1, "the publish before the failure");
-        await wire.send(opened.frame(0xa1, "bad"));
-        assert.equal(closeCodeOf(await wire.readFrame()), 1002);
-        // Whether or not the connection is gone yet (Bun's server closes TCP at once), nothing is written.
-        assert.equal(opened.publish!("news", "after"), 0, "publish after our close frame");
-        await opened.finish(1002);
-      } finally {
-        await opened.close();
-      }
+      const opened = await open(t, "server", deflate);
+      const { ws, wire } = opened;
+      ws.subscribe("news");
+      assert.equal(ws.publish("news", "before", { includeSelf: true }), 1);
+      const before = await wire.readFrame();
+      assert.equal(before?.opcode, 1, "the publish before the failure");
+      await wire.send(opened.frame(0xa1, "bad"));
+      assert.equal(closeCodeOf(await wire.readFrame()), 1002);
+      // Whether or not the connection is gone yet (Bun's server closes TCP at once), nothing is written.
+      assert.equal(opened.publish!("news", "after"), 0, "publish after our close frame");
+      await opened.finish(1002);
     }
   });
 });

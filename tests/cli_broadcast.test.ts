@@ -3,7 +3,7 @@
 // joins them (started here, stopped by PID), and headless Chromium chats
 // through the page the CLI serves. Missing redis-server, Chromium or
 // SO_REUSEPORT support skip loudly.
-import { after, before, describe, eventually, test, withTimeout } from "./_test.ts";
+import { after, before, describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -17,22 +17,17 @@ import { findChromium, freshProfile } from "./interop/_peers.ts";
 const CLI = "src/cli.ts";
 const T = 30_000;
 
-async function startServe(args: string[]): Promise<{ server: Started; port: number }> {
-  const server = start(CLI, ["serve", ...args]);
-  try {
-    const [, port] = await server.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//, T);
-    return { server, port: Number(port) };
-  } catch (err) {
-    await server.stop("SIGKILL").catch(() => {});
-    throw err;
-  }
+async function startServe(t: Owner, args: string[]): Promise<{ server: Started; port: number }> {
+  const server = start(t, CLI, ["serve", ...args]);
+  const [, port] = await server.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//, T);
+  return { server, port: Number(port) };
 }
 
-/** Two `serve --broadcast --redis` processes, pushed onto `servers` as they start (to be stopped by the caller); their ports. */
-async function startRedisPair(redisUrl: string, servers: Started[]): Promise<number[]> {
+/** Two `serve --broadcast --redis` processes (stopped when the test ends), pushed onto `servers` as they start; their ports. */
+async function startRedisPair(t: Owner, redisUrl: string, servers: Started[]): Promise<number[]> {
   const ports: number[] = [];
   for (let i = 0; i < 2; i++) {
-    const { server, port } = await startServe(["--port", "0", "--broadcast", "--redis", redisUrl]);
+    const { server, port } = await startServe(t, ["--port", "0", "--broadcast", "--redis", redisUrl]);
     servers.push(server);
     ports.push(port);
   }
@@ -75,30 +70,26 @@ const redisBinary = redisServerBinary();
 const noRedis = redisBinary === null ? loud("redis-server is not installed (apt-get install redis-server)") : false;
 
 describe("streamsock serve --broadcast", () => {
-  test("a room per URL path, and the chat page for a plain GET", async () => {
-    const { server, port } = await startServe(["--port", "0", "--broadcast"]);
-    const clients: WebSocketConnection[] = [];
-    try {
-      const [a1, a2, b1] = await Promise.all([
-        connect(`ws://127.0.0.1:${port}/a`),
-        connect(`ws://127.0.0.1:${port}/a`),
-        connect(`ws://127.0.0.1:${port}/b`),
-      ]);
-      clients.push(a1, a2, b1);
-      await server.waitFor(/\[#3\] open/);
-      await a1.send("in room a");
-      await b1.send("in room b");
-      assert.equal(await next(a2), "in room a");
-      await a2.send("back in a");
-      assert.equal(await next(a1), "back in a"); // not "in room b"
-      const page = await fetch(`http://127.0.0.1:${port}/a`);
-      assert.equal(page.status, 200);
-      assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-      assert.match(await page.text(), /<title>streamsock chat<\/title>[\s\S]*new WebSocket/);
-    } finally {
-      await Promise.all(clients.map((ws) => ws.close()));
-      await server.stop();
-    }
+  test("a room per URL path, and the chat page for a plain GET", async (t) => {
+    const { server, port } = await startServe(t, ["--port", "0", "--broadcast"]);
+    const clients = await Promise.all([
+      connect(`ws://127.0.0.1:${port}/a`),
+      connect(`ws://127.0.0.1:${port}/a`),
+      connect(`ws://127.0.0.1:${port}/b`),
+    ]);
+    t.after(() => Promise.all(clients.map((ws) => ws.terminate())));
+    const [a1, a2, b1] = clients;
+    await server.waitFor(/\[#3\] open/);
+    await a1.send("in room a");
+    await b1.send("in room b");
+    assert.equal(await next(a2), "in room a");
+    await a2.send("back in a");
+    assert.equal(await next(a1), "back in a"); // not "in room b"
+    const page = await fetch(`http://127.0.0.1:${port}/a`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+    assert.match(await page.text(), /<title>streamsock chat<\/title>[\s\S]*new WebSocket/);
+    await Promise.all(clients.map((ws) => ws.close()));
   });
 
   describe("across processes through Redis", { skip: noRedis }, () => {
@@ -110,32 +101,28 @@ describe("streamsock serve --broadcast", () => {
       await redis?.kill("SIGTERM");
     });
 
-    test("two serve processes on two ports form one chat", async () => {
+    test("two serve processes on two ports form one chat", async (t) => {
       const servers: Started[] = [];
-      const clients: WebSocketConnection[] = [];
-      try {
-        const ports = await startRedisPair(redis.url, servers);
-        assert.match(servers[0].stdout, /\(broadcast through redis:\/\/127\.0\.0\.1:\d+\)/);
-        const one = await connect(`ws://127.0.0.1:${ports[0]}/room`);
-        const two = await connect(`ws://127.0.0.1:${ports[1]}/room`);
-        clients.push(one, two);
-        const [heardOne, heardTwo] = [heard(one), heard(two)];
-        await crossed(one, heardTwo, "one to two");
-        await crossed(two, heardOne, "two to one");
-        assert.ok(!heardOne.some((t) => t.startsWith("one to two")), "no echo to the sender");
-      } finally {
-        await Promise.all(clients.map((ws) => ws.close()));
-        await Promise.all(servers.map((s) => s.stop()));
-      }
+      const ports = await startRedisPair(t, redis.url, servers);
+      assert.match(servers[0].stdout, /\(broadcast through redis:\/\/127\.0\.0\.1:\d+\)/);
+      const one = await connect(`ws://127.0.0.1:${ports[0]}/room`);
+      t.after(() => one.terminate());
+      const two = await connect(`ws://127.0.0.1:${ports[1]}/room`);
+      t.after(() => two.terminate());
+      const [heardOne, heardTwo] = [heard(one), heard(two)];
+      await crossed(one, heardTwo, "one to two");
+      await crossed(two, heardOne, "two to one");
+      assert.ok(!heardOne.some((text) => text.startsWith("one to two")), "no echo to the sender");
+      await Promise.all([one.close(), two.close()]);
     });
 
     const reusePortSkip = reusePortSupport();
     test(
       "--workers 2 share one port (SO_REUSEPORT) and their rooms meet through Redis",
       { skip: reusePortSkip },
-      async () => {
+      async (t) => {
         const port = await freePort();
-        const primary = start(CLI, [
+        const primary = start(t, CLI, [
           "serve",
           "--port",
           String(port),
@@ -146,64 +133,57 @@ describe("streamsock serve --broadcast", () => {
           "2",
         ]);
         const clients: WebSocketConnection[] = [];
-        try {
-          await primary.waitFor(/listening on[\s\S]*listening on/, T);
-          // The kernel spreads connections over the workers: open some until both have one.
-          for (let i = 0; i < 40 && !/\[#1\] open[\s\S]*\[#1\] open/.test(primary.stdout); i++) {
-            clients.push(await connect(`ws://127.0.0.1:${port}/w`));
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-          assert.match(primary.stdout, /\[#1\] open[\s\S]*\[#1\] open/, "both workers accepted connections");
-          // Every client hears a message whichever worker it is on.
-          const logs = clients.map(heard);
-          await crossed(clients[0], logs[logs.length - 1], "w");
-          for (const log of logs.slice(1)) {
-            await eventually(() => log.some((t) => t.startsWith("w ")), T, "every client hears the w line");
-          }
-          const stopped = await primary.stop("SIGTERM", T);
-          assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 2, stopped.stdout);
-        } finally {
-          await Promise.all(clients.map((ws) => ws.close()));
-          await primary.stop("SIGKILL").catch(() => {});
+        t.after(() => Promise.all(clients.map((ws) => ws.terminate())));
+        await primary.waitFor(/listening on[\s\S]*listening on/, T);
+        // The kernel spreads connections over the workers: open some until both have one.
+        for (let i = 0; i < 40 && !/\[#1\] open[\s\S]*\[#1\] open/.test(primary.stdout); i++) {
+          clients.push(await connect(`ws://127.0.0.1:${port}/w`));
+          await new Promise((resolve) => setTimeout(resolve, 50));
         }
+        assert.match(primary.stdout, /\[#1\] open[\s\S]*\[#1\] open/, "both workers accepted connections");
+        // Every client hears a message whichever worker it is on.
+        const logs = clients.map(heard);
+        await crossed(clients[0], logs[logs.length - 1], "w");
+        for (const log of logs.slice(1)) {
+          await eventually(() => log.some((text) => text.startsWith("w ")), T, "every client hears the w line");
+        }
+        const stopped = await primary.stop("SIGTERM", T);
+        assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 2, stopped.stdout);
+        await Promise.all(clients.map((ws) => ws.close()));
       },
     );
 
     const chromium = findChromium();
     const noChromium = "skip" in chromium ? chromium.skip : undefined;
-    test("two Chromium pages on two server processes chat through the served page", { skip: noChromium }, async () => {
+    test("two Chromium pages on two server processes chat through the served page", { skip: noChromium }, async (t) => {
       const servers: Started[] = [];
       const profile = freshProfile();
-      try {
-        const ports = await startRedisPair(redis.url, servers);
-        const output = await new Promise<string>((resolve, reject) => {
-          // playwright-core runs under Node, whichever runtime runs the servers.
-          execFile(
-            "node",
-            [
-              join(root, "tests/fixtures/chromium_chat.mjs"),
-              `http://127.0.0.1:${ports[0]}/lobby`,
-              `http://127.0.0.1:${ports[1]}/lobby`,
-              profile.dir,
-            ],
-            { cwd: root, timeout: 120_000 },
-            (
-              error,
-              stdout,
-              stderr,
-            ) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-          );
-        });
-        const result = JSON.parse(output.trim().split("\n").pop()!);
-        assert.equal(result.error, undefined, result.error);
-        assert.equal(result.title, "streamsock chat");
-        assert.ok(result.two.some((line: string) => /^alice: hello \d+$/.test(line)), JSON.stringify(result.two));
-        assert.ok(result.one.includes("bob: hi alice ✓"), JSON.stringify(result.one));
-        assert.match(servers[1].stdout, /< text: "?bob: hi alice/);
-      } finally {
-        await Promise.all(servers.map((s) => s.stop()));
-        profile.remove();
-      }
+      t.after(() => profile.remove());
+      const ports = await startRedisPair(t, redis.url, servers);
+      const output = await new Promise<string>((resolve, reject) => {
+        // playwright-core runs under Node, whichever runtime runs the servers.
+        execFile(
+          "node",
+          [
+            join(root, "tests/fixtures/chromium_chat.mjs"),
+            `http://127.0.0.1:${ports[0]}/lobby`,
+            `http://127.0.0.1:${ports[1]}/lobby`,
+            profile.dir,
+          ],
+          { cwd: root, timeout: 120_000 },
+          (
+            error,
+            stdout,
+            stderr,
+          ) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
+        );
+      });
+      const result = JSON.parse(output.trim().split("\n").pop()!);
+      assert.equal(result.error, undefined, result.error);
+      assert.equal(result.title, "streamsock chat");
+      assert.ok(result.two.some((line: string) => /^alice: hello \d+$/.test(line)), JSON.stringify(result.two));
+      assert.ok(result.one.includes("bob: hi alice ✓"), JSON.stringify(result.one));
+      assert.match(servers[1].stdout, /< text: "?bob: hi alice/);
     });
   });
 });

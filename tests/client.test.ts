@@ -1,6 +1,6 @@
 // connect() against a scripted server that records what it received: the
 // request head, every option, redirects, each handshake failure, wss://.
-import { describe, test, withTimeout } from "./_test.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer } from "node:net";
@@ -15,19 +15,16 @@ import type { WebSocketConnection } from "../src/connection.ts";
 
 const latin1 = new TextDecoder("latin1");
 
-
-/** Runs `body` with a server, then closes the server and any connection. */
+/** Runs `body` with a server, then closes the server and any connection (the end of the test does if it fails). */
 async function withServer(
-  respond: Parameters<typeof rawServer>[0],
+  t: Owner,
+  respond: Parameters<typeof rawServer>[1],
   body: (server: RawServer) => Promise<void>,
-  options?: Parameters<typeof rawServer>[1],
+  options?: Parameters<typeof rawServer>[2],
 ): Promise<void> {
-  const server = await rawServer(respond, options);
-  try {
-    await body(server);
-  } finally {
-    await server.close();
-  }
+  const server = await rawServer(t, respond, options);
+  await body(server);
+  await server.close();
 }
 
 async function done(ws: WebSocketConnection, server: RawServer): Promise<void> {
@@ -44,15 +41,15 @@ async function handshakeError(promise: Promise<unknown>, code: string): Promise<
 }
 
 /** Answers with the given raw response text, then leaves the socket open. */
-function answer(text: string | ((request: RecordedRequest) => string | Promise<string>)): Parameters<typeof rawServer>[0] {
+function answer(text: string | ((request: RecordedRequest) => string | Promise<string>)): Parameters<typeof rawServer>[1] {
   return async (request) => {
     request.socket.write(typeof text === "string" ? text : await text(request));
   };
 }
 
 describe("connect: the request", () => {
-  test("sends GET with Host, Upgrade, Connection, a fresh 16-byte key and version 13", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("sends GET with Host, Upgrade, Connection, a fresh 16-byte key and version 13", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const first = await connect(`${server.base()}/`);
       const second = await connect(`${server.base()}/`);
       const [a, b] = server.requests;
@@ -80,16 +77,16 @@ describe("connect: the request", () => {
     assert.match(head("ws://example.com"), /^GET \/ HTTP\/1\.1\r\n/);
   });
 
-  test("sends the path and query, never the fragment", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("sends the path and query, never the fragment", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const ws = await connect(`${server.base()}/a/b%20c?x=1&y=%C3%A9#section-2`);
       assert.equal(server.requests[0].target, "/a/b%20c?x=1&y=%C3%A9");
       await done(ws, server);
     });
   });
 
-  test("params are appended to an existing query, which is kept byte for byte", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("params are appended to an existing query, which is kept byte for byte", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const ws1 = await connect(`${server.base()}/p?a=1&b=x%20y`, { params: { c: "3", d: "é &=" } });
       const ws2 = await connect(`${server.base()}/p`, { params: new URLSearchParams([["k", "v"], ["k", "w"]]) });
       const ws3 = await connect(`${server.base()}/p?`, { params: { only: "1" } });
@@ -101,9 +98,9 @@ describe("connect: the request", () => {
     });
   });
 
-  test("protocol as a string, a comma-separated string or an array offers each, and the choice is ws.protocol", async () => {
+  test("protocol as a string, a comma-separated string or an array offers each, and the choice is ws.protocol", async (t) => {
     const chooseLast = (offered: string | null) => offered === null ? null : offered.split(",").at(-1)!.trim();
-    await withServer(acceptAll(chooseLast), async (server) => {
+    await withServer(t, acceptAll(chooseLast), async (server) => {
       const one = await connect(server.base(), { protocol: "chat" });
       const list = await connect(server.base(), { protocol: " chat.v1 ,chat.v2 , " });
       const array = await connect(server.base(), { protocol: ["a", "b", "c"] });
@@ -118,8 +115,8 @@ describe("connect: the request", () => {
     });
   });
 
-  test("an invalid or repeated protocol is refused before connecting", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("an invalid or repeated protocol is refused before connecting", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       await assert.rejects(connect(server.base(), { protocol: "a b" }), TypeError);
       await assert.rejects(connect(server.base(), { protocol: ["x", "x"] }), TypeError);
       await assert.rejects(connect(server.base(), { protocol: ["ok", "bad\r\nX-Injected: 1"] }), TypeError);
@@ -127,8 +124,8 @@ describe("connect: the request", () => {
     });
   });
 
-  test("headers, cookies and origin arrive as given", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("headers, cookies and origin arrive as given", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const ws1 = await connect(server.base(), {
         headers: { "X-Trace": "abc", "User-Agent": "streamsock-test" },
         cookies: { session: "s1", theme: "dark" },
@@ -158,8 +155,8 @@ describe("connect: the request", () => {
     await assert.rejects(connect("http://127.0.0.1:1/".replace("http", "ftp")), TypeError);
   });
 
-  test("auth: basic, bearer, a raw value, and credentials in the URL", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("auth: basic, bearer, a raw value, and credentials in the URL", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const sockets = [
         await connect(server.base(), { auth: { basic: ["aladdin", "open sesame"] } }),
         await connect(server.base(), { auth: { bearer: "t0k3n" } }),
@@ -185,24 +182,20 @@ describe("connect: the request", () => {
   test("an IPv6 literal URL connects", async (t) => {
     let server: RawServer;
     try {
-      server = await rawServer(acceptAll(), { hostname: "::1" });
+      server = await rawServer(t, acceptAll(), { hostname: "::1" });
     } catch {
       t.skip("IPv6 loopback is not available here");
       return;
     }
-    try {
-      const ws = await connect(`ws://[::1]:${server.port}/v6?q=1`);
-      assert.equal(server.requests[0].headers.get("host"), `[::1]:${server.port}`);
-      assert.equal(server.requests[0].target, "/v6?q=1");
-      await done(ws, server);
-    } finally {
-      await server.close();
-    }
+    const ws = await connect(`ws://[::1]:${server.port}/v6?q=1`);
+    assert.equal(server.requests[0].headers.get("host"), `[::1]:${server.port}`);
+    assert.equal(server.requests[0].target, "/v6?q=1");
+    await done(ws, server);
   });
 });
 
 describe("connect: the response", () => {
-  test("frames sent in the same write as the 101 reach recv()", async () => {
+  test("frames sent in the same write as the 101 reach recv()", async (t) => {
     const early = async (request: RecordedRequest) => {
       const head = new TextEncoder().encode(await switchingProtocols(request));
       const frames = [rawFrame(0x81, "first", null), rawFrame(0x82, [1, 2, 3], null), rawFrame(0x81, "third", null)];
@@ -214,7 +207,7 @@ describe("connect: the response", () => {
       }
       request.socket.write(all);
     };
-    await withServer(early, async (server) => {
+    await withServer(t, early, async (server) => {
       for (let i = 0; i < 5; i++) {
         const ws = await connect(server.base());
         assert.equal((await ws.recv()).data, "first");
@@ -224,23 +217,23 @@ describe("connect: the response", () => {
     });
   });
 
-  test("Connection may be a list holding the upgrade token, in any case", async () => {
+  test("Connection may be a list holding the upgrade token, in any case", async (t) => {
     const respond = answer(async (request) =>
       (await switchingProtocols(request)).replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE")
         .replace("Upgrade: websocket", "Upgrade: WebSocket")
     );
-    await withServer(respond, async (server) => {
+    await withServer(t, respond, async (server) => {
       const ws = await connect(server.base());
       await done(ws, server);
     });
   });
 
-  test("maxFrameSize and the other connection options pass to the connection", async () => {
+  test("maxFrameSize and the other connection options pass to the connection", async (t) => {
     const respond = async (request: RecordedRequest) => {
       request.socket.write(await switchingProtocols(request));
       request.socket.write(rawFrame(0x82, new Uint8Array(2000), null));
     };
-    await withServer(respond, async (server) => {
+    await withServer(t, respond, async (server) => {
       const ws = await connect(server.base(), { maxFrameSize: 1000, closeTimeout: 100 });
       assert.equal(ws.maxFrameSize, 1000);
       const info = await withTimeout(ws.closed, 5000, "close after an oversized frame");
@@ -248,7 +241,7 @@ describe("connect: the response", () => {
     });
   });
 
-  test("clock, which connect used to drop, reaches the connection: its idle timer runs on it", async () => {
+  test("clock, which connect used to drop, reaches the connection: its idle timer runs on it", async (t) => {
     // A clock that only moves when the test says so: if connect dropped it,
     // the connection would run on the platform clock and stay open.
     let now = 0;
@@ -263,7 +256,7 @@ describe("connect: the response", () => {
       request.socket.on("data", (chunk: Uint8Array) => received.push(chunk));
       request.socket.write(await switchingProtocols(request));
     };
-    await withServer(respond, async (server) => {
+    await withServer(t, respond, async (server) => {
       const ws = await connect(server.base(), { clock, idleTimeout: 60_000, closeTimeout: 100, pingInterval: 0 });
       assert.ok(pending.length > 0, "the connection armed no timer on the given clock");
       // Time passes on that clock only: the idle timeout, then the wait for
@@ -272,11 +265,9 @@ describe("connect: the response", () => {
         now += 60_000;
         for (const fire of pending.splice(0)) fire();
       }, 10);
-      try {
-        await withTimeout(ws.closed, 5000, "close after the idle timeout");
-      } finally {
-        clearInterval(pump);
-      }
+      t.after(() => clearInterval(pump));
+      await withTimeout(ws.closed, 5000, "close after the idle timeout");
+      clearInterval(pump);
       // The client's close frame: FIN + close, masked, the code first (RFC 6455 §5.5.1).
       const bytes = Buffer.concat(received);
       assert.equal(bytes[0], 0x88, "the client sent no close frame");
@@ -304,8 +295,8 @@ describe("connect: the response", () => {
     ["a malformed header line", () => Promise.resolve("HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n"), "ERR_HANDSHAKE_MALFORMED"],
   ];
   for (const [what, respond, code, options] of failures) {
-    test(`${what} fails with ${code} and closes the socket`, async () => {
-      await withServer(answer(respond), async (server) => {
+    test(`${what} fails with ${code} and closes the socket`, async (t) => {
+      await withServer(t, answer(respond), async (server) => {
         const err = await handshakeError(connect(server.base(), options), code);
         if (code !== "ERR_HANDSHAKE_MALFORMED") assert.equal(err.status, 101);
         await withTimeout(server.requests[0].closed, 5000, "socket close");
@@ -313,12 +304,12 @@ describe("connect: the response", () => {
     });
   }
 
-  test("a 403 with a body rejects with its status, headers and body", async () => {
+  test("a 403 with a body rejects with its status, headers and body", async (t) => {
     const body = "<h1>Forbidden</h1>\nno ticket";
     const respond = answer(
       `HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nX-Reason: ticket\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
     );
-    await withServer(respond, async (server) => {
+    await withServer(t, respond, async (server) => {
       const err = await handshakeError(connect(server.base()), "ERR_HANDSHAKE_STATUS");
       assert.equal(err.status, 403);
       assert.equal(err.headers.get("x-reason"), "ticket");
@@ -329,11 +320,11 @@ describe("connect: the response", () => {
     });
   });
 
-  test("a refusal's body is decoded when chunked, read to the close otherwise, and bounded to 64 KiB", async () => {
+  test("a refusal's body is decoded when chunked, read to the close otherwise, and bounded to 64 KiB", async (t) => {
     const chunked = answer(
       "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
     );
-    await withServer(chunked, async (server) => {
+    await withServer(t, chunked, async (server) => {
       const err = await handshakeError(connect(server.base()), "ERR_HANDSHAKE_STATUS");
       assert.equal(new TextDecoder().decode(err.body), "hello, world");
     });
@@ -342,26 +333,26 @@ describe("connect: the response", () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       request.socket.end("part two");
     };
-    await withServer(untilClose, async (server) => {
+    await withServer(t, untilClose, async (server) => {
       const err = await handshakeError(connect(server.base()), "ERR_HANDSHAKE_STATUS");
       assert.equal(err.status, 404);
       assert.equal(new TextDecoder().decode(err.body), "part one, part two");
     });
     const huge = answer(`HTTP/1.1 400 Bad Request\r\nContent-Length: 200000\r\n\r\n${"x".repeat(200000)}`);
-    await withServer(huge, async (server) => {
+    await withServer(t, huge, async (server) => {
       const err = await handshakeError(connect(server.base()), "ERR_HANDSHAKE_STATUS");
       assert.equal(err.body.length, 64 * 1024);
     });
   });
 
-  test("a server that closes without answering fails with ERR_HANDSHAKE_EOF", async () => {
-    await withServer((request) => void request.socket.end(), async (server) => {
+  test("a server that closes without answering fails with ERR_HANDSHAKE_EOF", async (t) => {
+    await withServer(t, (request) => void request.socket.end(), async (server) => {
       await handshakeError(connect(server.base()), "ERR_HANDSHAKE_EOF");
     });
   });
 
-  test("a refused TCP connection rejects with ConnectError, the system's error as its cause", async () => {
-    const probe = await rawServer(acceptAll());
+  test("a refused TCP connection rejects with ConnectError, the system's error as its cause", async (t) => {
+    const probe = await rawServer(t, acceptAll());
     const port = probe.port;
     await probe.close();
     const err = await connect(`ws://127.0.0.1:${port}/`).then(() => assert.fail("connected"), (e) => e);
@@ -373,8 +364,8 @@ describe("connect: the response", () => {
 });
 
 describe("connect: timeout and abort", () => {
-  test("a server that accepts TCP and never answers rejects with TimeoutError, and the socket is closed", async () => {
-    await withServer(() => {}, async (server) => {
+  test("a server that accepts TCP and never answers rejects with TimeoutError, and the socket is closed", async (t) => {
+    await withServer(t, () => {}, async (server) => {
       const started = Date.now();
       const err = await connect(server.base(), { timeout: 300 }).then(() => assert.fail("connected"), (e) => e);
       const elapsed = Date.now() - started;
@@ -385,8 +376,8 @@ describe("connect: timeout and abort", () => {
     });
   });
 
-  test("a timeout that does not fire leaves the connection alone", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("a timeout that does not fire leaves the connection alone", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const ws = await connect(server.base(), { timeout: 200 });
       await new Promise((resolve) => setTimeout(resolve, 350));
       server.requests[0].socket.write(rawFrame(0x81, "still here", null));
@@ -395,7 +386,7 @@ describe("connect: timeout and abort", () => {
     });
   });
 
-  test("a timeout covers a slow TLS handshake too", async () => {
+  test("a timeout covers a slow TLS handshake too", async (t) => {
     // A TCP server that never speaks TLS: the TLS handshake stalls.
     const silent = createServer(() => {});
     const open = new Set<import("node:net").Socket>();
@@ -406,32 +397,31 @@ describe("connect: timeout and abort", () => {
       s.on("error", () => {});
       closed.push(new Promise((resolve) => s.once("close", () => resolve())));
     });
+    t.after(() => {
+      for (const s of open) s.destroy();
+      silent.close();
+    });
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as { port: number }).port;
-    try {
-      const err = await connect(`wss://127.0.0.1:${port}/`, { timeout: 300 }).then(() => assert.fail("connected"), (e) => e);
-      assert.ok(err instanceof TimeoutError, `got ${err}`);
-      // The half-open TLS socket was closed by the client, not left to linger.
-      assert.equal(closed.length, 1);
-      await withTimeout(closed[0], 3000, "client closing the stalled TLS socket");
-    } finally {
-      for (const s of open) s.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    }
+    const err = await connect(`wss://127.0.0.1:${port}/`, { timeout: 300 }).then(() => assert.fail("connected"), (e) => e);
+    assert.ok(err instanceof TimeoutError, `got ${err}`);
+    // The half-open TLS socket was closed by the client, not left to linger.
+    assert.equal(closed.length, 1);
+    await withTimeout(closed[0], 3000, "client closing the stalled TLS socket");
   });
 
-  test("abort during the handshake rejects with the signal's reason and closes the socket", async () => {
+  test("abort during the handshake rejects with the signal's reason and closes the socket", async (t) => {
     const controller = new AbortController();
     const reason = new Error("user gave up");
-    await withServer(() => controller.abort(reason), async (server) => {
+    await withServer(t, () => controller.abort(reason), async (server) => {
       const err = await connect(server.base(), { signal: controller.signal }).then(() => assert.fail("connected"), (e) => e);
       assert.equal(err, reason);
       await withTimeout(server.requests[0].closed, 5000, "socket close");
     });
   });
 
-  test("an already aborted signal rejects without connecting", async () => {
-    await withServer(acceptAll(), async (server) => {
+  test("an already aborted signal rejects without connecting", async (t) => {
+    await withServer(t, acceptAll(), async (server) => {
       const err = await connect(server.base(), { signal: AbortSignal.abort() }).then(() => assert.fail(), (e) => e);
       assert.equal((err as Error).name, "AbortError");
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -439,13 +429,13 @@ describe("connect: timeout and abort", () => {
     });
   });
 
-  test("abort during a refusal's body stops waiting for it", async () => {
+  test("abort during a refusal's body stops waiting for it", async (t) => {
     const controller = new AbortController();
     const respond = (request: RecordedRequest) => {
       request.socket.write("HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\nstart");
       setTimeout(() => controller.abort(), 50);
     };
-    await withServer(respond, async (server) => {
+    await withServer(t, respond, async (server) => {
       const err = await connect(server.base(), { signal: controller.signal }).then(() => assert.fail(), (e) => e);
       assert.equal((err as Error).name, "AbortError");
       await withTimeout(server.requests[0].closed, 5000, "socket close");
@@ -455,7 +445,7 @@ describe("connect: timeout and abort", () => {
 
 describe("connect: redirects", () => {
   /** A server that redirects `from` path to `to` (status 302 unless given) and accepts everything else. */
-  function redirector(routes: Record<string, string | [number, string]>): Parameters<typeof rawServer>[0] {
+  function redirector(routes: Record<string, string | [number, string]>): Parameters<typeof rawServer>[1] {
     return (request) => {
       const route = routes[request.target];
       if (route === undefined) return acceptAll()(request);
@@ -464,7 +454,7 @@ describe("connect: redirects", () => {
     };
   }
 
-  test("follows relative and absolute redirects of every kind when asked", async () => {
+  test("follows relative and absolute redirects of every kind when asked", async (t) => {
     let port = 0;
     const routes = () => ({
       "/a": [301, "/b"] as [number, string],
@@ -472,7 +462,7 @@ describe("connect: redirects", () => {
       "/c?x=1": [307, `http://127.0.0.1:${port}/d`] as [number, string],
       "/d": [308, `ws://127.0.0.1:${port}/final#frag`] as [number, string],
     });
-    await withServer((request) => redirector(routes())(request), async (server) => {
+    await withServer(t, (request) => redirector(routes())(request), async (server) => {
       port = server.port;
       const ws = await connect(`${server.base()}/a`, { redirect: true, protocol: "p1" });
       assert.deepEqual(server.requests.map((r) => r.target), ["/a", "/b", "/c?x=1", "/d", "/final"]);
@@ -482,8 +472,8 @@ describe("connect: redirects", () => {
     });
   });
 
-  test("a redirect is not followed unless asked: HandshakeError with the 3xx", async () => {
-    await withServer(redirector({ "/": "/elsewhere" }), async (server) => {
+  test("a redirect is not followed unless asked: HandshakeError with the 3xx", async (t) => {
+    await withServer(t, redirector({ "/": "/elsewhere" }), async (server) => {
       const err = await handshakeError(connect(server.base()), "ERR_HANDSHAKE_STATUS");
       assert.equal(err.status, 302);
       assert.equal(err.headers.get("location"), "/elsewhere");
@@ -491,9 +481,9 @@ describe("connect: redirects", () => {
     });
   });
 
-  test("Authorization and cookies stay with the first origin; other headers follow", async () => {
-    await withServer(acceptAll(), async (other) => {
-      await withServer(redirector({ "/": "/same", "/same": `${other.base()}/there` }), async (server) => {
+  test("Authorization and cookies stay with the first origin; other headers follow", async (t) => {
+    await withServer(t, acceptAll(), async (other) => {
+      await withServer(t, redirector({ "/": "/same", "/same": `${other.base()}/there` }), async (server) => {
         const ws = await connect(server.base(), {
           redirect: true,
           auth: { bearer: "secret" },
@@ -517,9 +507,9 @@ describe("connect: redirects", () => {
     });
   });
 
-  test("URL credentials are not sent to another origin either", async () => {
-    await withServer(acceptAll(), async (other) => {
-      await withServer(redirector({ "/": `${other.base()}/` }), async (server) => {
+  test("URL credentials are not sent to another origin either", async (t) => {
+    await withServer(t, acceptAll(), async (other) => {
+      await withServer(t, redirector({ "/": `${other.base()}/` }), async (server) => {
         const ws = await connect(server.base().replace("//", "//user:pw@"), { redirect: 1 });
         assert.equal(server.requests[0].headers.get("authorization"), "Basic " + btoa("user:pw"));
         assert.equal(other.requests[0].headers.get("authorization"), null);
@@ -528,18 +518,18 @@ describe("connect: redirects", () => {
     });
   });
 
-  test("a redirect loop is detected", async () => {
-    await withServer(redirector({ "/a": "/b", "/b": "/a" }), async (server) => {
+  test("a redirect loop is detected", async (t) => {
+    await withServer(t, redirector({ "/a": "/b", "/b": "/a" }), async (server) => {
       const err = await handshakeError(connect(`${server.base()}/a`, { redirect: 10 }), "ERR_REDIRECT_LOOP");
       assert.equal(err.status, 302);
       assert.equal(server.requests.length, 2);
     });
   });
 
-  test("more hops than allowed fail with ERR_TOO_MANY_REDIRECTS", async () => {
+  test("more hops than allowed fail with ERR_TOO_MANY_REDIRECTS", async (t) => {
     const chain: Record<string, string> = {};
     for (let i = 0; i < 10; i++) chain[`/${i}`] = `/${i + 1}`;
-    await withServer(redirector(chain), async (server) => {
+    await withServer(t, redirector(chain), async (server) => {
       await handshakeError(connect(`${server.base()}/0`, { redirect: 3 }), "ERR_TOO_MANY_REDIRECTS");
       assert.equal(server.requests.length, 4);
       await handshakeError(connect(`${server.base()}/0`, { redirect: true }), "ERR_TOO_MANY_REDIRECTS");
@@ -550,8 +540,8 @@ describe("connect: redirects", () => {
     });
   });
 
-  test("a redirect to a scheme that is not WebSocket fails", async () => {
-    await withServer(redirector({ "/": "ftp://127.0.0.1/" }), async (server) => {
+  test("a redirect to a scheme that is not WebSocket fails", async (t) => {
+    await withServer(t, redirector({ "/": "ftp://127.0.0.1/" }), async (server) => {
       await handshakeError(connect(server.base(), { redirect: true }), "ERR_HANDSHAKE_REDIRECT");
     });
   });
@@ -561,9 +551,9 @@ describe("connect: wss://", () => {
   /** A TLS server that accepts the handshake and echoes one text frame back unmasked. */
   const tlsEcho = acceptAll();
 
-  test("with the CA given, the connection works", async () => {
+  test("with the CA given, the connection works", async (t) => {
     const { cert, key } = await testCertificate();
-    await withServer(tlsEcho, async (server) => {
+    await withServer(t, tlsEcho, async (server) => {
       const ws = await connect(`wss://127.0.0.1:${server.port}/secure`, { tls: { ca: cert } });
       assert.equal(server.requests[0].target, "/secure");
       server.requests[0].socket.write(rawFrame(0x81, "over tls", null));
@@ -573,9 +563,9 @@ describe("connect: wss://", () => {
     }, { tls: { cert, key } });
   });
 
-  test("without the CA, the self-signed certificate is rejected", async () => {
+  test("without the CA, the self-signed certificate is rejected", async (t) => {
     const { cert, key } = await testCertificate();
-    await withServer(tlsEcho, async (server) => {
+    await withServer(t, tlsEcho, async (server) => {
       const err = await connect(`wss://127.0.0.1:${server.port}/`).then(() => assert.fail("connected"), (e) => e);
       assert.ok(err instanceof Error);
       assert.ok(!(err instanceof HandshakeError));
@@ -583,27 +573,27 @@ describe("connect: wss://", () => {
     }, { tls: { cert, key } });
   });
 
-  test("serverName is verified against the certificate", async () => {
+  test("serverName is verified against the certificate", async (t) => {
     const { cert, key } = await testCertificate();
-    await withServer(tlsEcho, async (server) => {
+    await withServer(t, tlsEcho, async (server) => {
       const ws = await connect(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert, serverName: "localhost" } });
       await done(ws, server);
     }, { tls: { cert, key } });
-    await withServer(tlsEcho, async (server) => {
+    await withServer(t, tlsEcho, async (server) => {
       await assert.rejects(connect(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert, serverName: "wrong.example" } }));
       assert.equal(server.requests.length, 0);
     }, { tls: { cert, key } });
   });
 
-  test("rejectUnauthorized: false accepts an unknown certificate", async () => {
+  test("rejectUnauthorized: false accepts an unknown certificate", async (t) => {
     const { cert, key } = await testCertificate();
-    await withServer(tlsEcho, async (server) => {
+    await withServer(t, tlsEcho, async (server) => {
       const ws = await connect(`wss://127.0.0.1:${server.port}/`, { tls: { rejectUnauthorized: false } });
       await done(ws, server);
     }, { tls: { cert, key } });
   });
 
-  test("a client certificate is presented to a server that asks for one", async () => {
+  test("a client certificate is presented to a server that asks for one", async (t) => {
     const { cert, key } = await testCertificate();
     const checkClient = async (request: RecordedRequest) => {
       const socket = request.socket as import("node:tls").TLSSocket;
@@ -612,11 +602,11 @@ describe("connect: wss://", () => {
     };
     // The server lets TLS finish without a client certificate so it can answer 401 itself.
     const options = { tls: { cert, key, requestCert: true, ca: cert, rejectUnauthorized: false } };
-    await withServer(checkClient, async (server) => {
+    await withServer(t, checkClient, async (server) => {
       const ws = await connect(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert, cert, key } });
       await done(ws, server);
     }, options);
-    await withServer(checkClient, async (server) => {
+    await withServer(t, checkClient, async (server) => {
       const err = await handshakeError(connect(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert } }), "ERR_HANDSHAKE_STATUS");
       assert.equal(err.status, 401);
     }, options);

@@ -1,10 +1,10 @@
 // connect() against a real peer: the `ws` package's server, running under
 // Node in a child process, while the client under test runs in Deno, Bun or
 // Node.
-import { after, before, describe, test, withTimeout } from "./_test.ts";
+import { after, assertBytesEqual, before, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { connect } from "../src/client.ts";
+import { connect, type ConnectOptions } from "../src/client.ts";
 import { Message } from "../src/message.ts";
 import { randomBytes } from "./_helpers.ts";
 
@@ -34,6 +34,13 @@ async function startWsServer(): Promise<void> {
   url = `ws://127.0.0.1:${port}`;
 }
 
+/** A connection to the ws fixture (`path` after its origin), dropped when `t` ends. */
+async function open(t: Owner, path = "", options?: ConnectOptions) {
+  const ws = await connect(url + path, options);
+  t.after(() => ws.terminate());
+  return ws;
+}
+
 /** Sends one command to the ws fixture on a connection of its own and returns its answer. */
 async function askWs(command: string): Promise<string | Uint8Array> {
   const ws = await connect(url);
@@ -52,25 +59,25 @@ describe("connect against the ws package's server", () => {
     child?.stdout?.destroy();
   });
 
-  test("text and binary messages of every length class come back intact", async () => {
-    const ws = await connect(url, { maxFrameSize: 2 * MiB });
+  test("text and binary messages of every length class come back intact", async (t) => {
+    const ws = await open(t, "", { maxFrameSize: 2 * MiB });
     for (const length of [0, 1, 125, 126, 65535, 65536, MiB + 1]) {
       const bytes = randomBytes(length, length + 7);
       const text = "aé✓𝄞".repeat(Math.ceil(length / 8)).slice(0, length);
       await ws.send(bytes);
       const gotBytes = await ws.recvAll();
       assert.equal(gotBytes.type, "binary");
-      assert.deepEqual(gotBytes.data, bytes);
+      assertBytesEqual(gotBytes.data, bytes, `binary of ${length}`);
       await ws.send(text);
       const gotText = await ws.recvAll();
       assert.equal(gotText.type, "text");
-      assert.equal(gotText.data, text);
+      assertBytesEqual(gotText.data, text, `text of ${length}`);
     }
     assert.equal((await ws.close()).code, 1000);
   });
 
-  test("a message the client fragments is reassembled by ws and echoed whole", async () => {
-    const ws = await connect(url);
+  test("a message the client fragments is reassembled by ws and echoed whole", async (t) => {
+    const ws = await open(t);
     await ws.send(new Message("frag", "text", true));
     await ws.send(new Message("men", "text", true));
     await ws.send(new Message("ted ✓", "text"));
@@ -80,8 +87,8 @@ describe("connect against the ws package's server", () => {
     await ws.close();
   });
 
-  test("a message ws fragments arrives as partial frames, and recvAll reassembles it", async () => {
-    const ws = await connect(url);
+  test("a message ws fragments arrives as partial frames, and recvAll reassembles it", async (t) => {
+    const ws = await open(t);
     await ws.send("fragments:3:abcdefghi");
     const frames = [await ws.recv(), await ws.recv(), await ws.recv()];
     assert.deepEqual(frames.map((f) => [f.type, f.partial, f.data]), [
@@ -94,26 +101,25 @@ describe("connect against the ws package's server", () => {
     await ws.close();
   });
 
-  test("16 MiB of binary in 1 MiB frames both ways, and 4 MiB of multi-byte text", async () => {
-    const ws = await connect(url, { maxFrameSize: MiB });
+  test("16 MiB of binary in 1 MiB frames both ways, and 4 MiB of multi-byte text", async (t) => {
+    const ws = await open(t, "", { maxFrameSize: MiB });
     const big = randomBytes(16 * MiB, 16);
     const sending = ws.sendAll(big);
     const back = await ws.recvAll(32 * MiB);
     await sending;
     assert.equal(back.type, "binary");
-    assert.equal((back.data as Uint8Array).length, big.length);
-    assert.deepEqual(back.data, big);
+    assertBytesEqual(back.data, big, "16 MiB of binary");
     // ws cuts the echo at byte boundaries, splitting characters across frames.
     const text = "é✓𝄞x".repeat(MiB / 2);
     const sendingText = ws.sendAll(text);
     const textBack = await ws.recvAll(32 * MiB);
     await sendingText;
-    assert.equal(textBack.data, text);
+    assertBytesEqual(textBack.data, text, "4 MiB of multi-byte text");
     await ws.close();
   });
 
-  test("pings: ws answers ours, and ours answers its", async () => {
-    const ws = await connect(url);
+  test("pings: ws answers ours, and ours answers its", async (t) => {
+    const ws = await open(t);
     await ws.send(new Message(new Uint8Array([1, 2, 3]), "ping"));
     const pong = await ws.recv();
     assert.equal(pong.type, "pong");
@@ -127,12 +133,12 @@ describe("connect against the ws package's server", () => {
     await ws.close();
   });
 
-  test("close codes: ours is echoed by ws, and ws's reaches recv and closed", async () => {
-    const ours = await connect(url);
+  test("close codes: ours is echoed by ws, and ws's reaches recv and closed", async (t) => {
+    const ours = await open(t);
     const info = await withTimeout(ours.close(4001, "client done"), 5000, "client close");
     assert.deepEqual([info.code, info.reason, info.wasClean], [4001, "client done", true]);
 
-    const theirs = await connect(url);
+    const theirs = await open(t);
     await theirs.send("close:4002:server done");
     const close = await theirs.recv();
     assert.equal(close.type, "close");
@@ -141,19 +147,19 @@ describe("connect against the ws package's server", () => {
     const closed = await withTimeout(theirs.closed, 5000, "server close");
     assert.deepEqual([closed.code, closed.reason, closed.wasClean], [4002, "server done", true]);
 
-    const normal = await connect(url);
+    const normal = await open(t);
     await normal.send("close:1000:");
     assert.equal((await withTimeout(normal.closed, 5000, "close")).code, 1000);
   });
 
-  test("closing (RFC 6455 §7.1.1): the client waits for ws to close TCP first, when it closes and when it fails", async () => {
+  test("closing (RFC 6455 §7.1.1): the client waits for ws to close TCP first, when it closes and when it fails", async (t) => {
     const before = JSON.parse((await askWs("tcp-closes")) as string) as string[];
     // A close the client starts.
-    const polite = await connect(`${url}/late-tcp-close`);
+    const polite = await open(t, "/late-tcp-close");
     const closedPolitely = await withTimeout(polite.close(4000, "bye"), 10_000, "the close");
     assert.deepEqual([closedPolitely.code, closedPolitely.wasClean], [4000, true]);
     // A failure: a message over the size recvAll allows fails the connection with 1009.
-    const failing = await connect(`${url}/late-tcp-close`);
+    const failing = await open(t, "/late-tcp-close");
     await failing.send("x".repeat(100));
     await assert.rejects(failing.recvAll(10), { name: "MessageTooBigError" });
     const failed = await withTimeout(failing.closed, 10_000, "closed after the failure");
@@ -164,8 +170,8 @@ describe("connect against the ws package's server", () => {
     assert.deepEqual(after.slice(before.length), ["server", "server", "server"], "ws, not our client, sent the first FIN");
   });
 
-  test("ws sees the subprotocol and options, and the negotiated protocol is ws.protocol", async () => {
-    const ws = await connect(`${url}/path?q=1#nope`, {
+  test("ws sees the subprotocol and options, and the negotiated protocol is ws.protocol", async (t) => {
+    const ws = await open(t, "/path?q=1#nope", {
       protocol: "echo.v1, echo.v2",
       origin: "https://app.example",
       cookies: { a: "1" },
@@ -180,13 +186,13 @@ describe("connect against the ws package's server", () => {
     assert.equal(headers.cookie, "a=1");
     assert.equal(headers.authorization, "Bearer t");
     await ws.close();
-    const plain = await connect(url, { protocol: "other" });
+    const plain = await open(t, "", { protocol: "other" });
     assert.equal(plain.protocol, null);
     await plain.close();
   });
 
-  test("many small messages in flight at once arrive in order", async () => {
-    const ws = await connect(url);
+  test("many small messages in flight at once arrive in order", async (t) => {
+    const ws = await open(t);
     const count = 5000;
     const receiving = (async () => {
       for (let i = 0; i < count; i++) assert.equal((await ws.recv()).data, `m${i}`);

@@ -1,4 +1,4 @@
-import { describe, test } from "./_test.ts";
+import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { FrameDecoder, FrameDecoderStream } from "../src/codec/decoder.ts";
 import { encodeFrame, encodeTextFrame, FrameEncoderStream } from "../src/codec/encoder.ts";
@@ -99,7 +99,7 @@ describe("frame lengths", () => {
         const expectedHeader = (length < 126 ? 2 : length < 65536 ? 4 : 10) + (masked ? 4 : 0);
         assert.equal(wire.length, expectedHeader + length);
         const [frame] = decodeAll([wire], { masked, maxFrameSize: 1 << 21 });
-        assert.deepEqual(frame.payload, payload);
+        assertBytesEqual(frame.payload, payload, `the ${length}-byte payload`);
       });
     }
   }
@@ -110,7 +110,7 @@ describe("masking", () => {
     const payload = randomBytes(1000, 3);
     const copy = payload.slice();
     encodeFrame({ fin: true, opcode: Opcode.Binary, payload }, bytes(1, 2, 3, 4));
-    assert.deepEqual(payload, copy);
+    assertBytesEqual(payload, copy, "the caller's payload after encoding");
   });
 
   test("maskInPlace agrees with the byte-wise definition at every alignment and length", () => {
@@ -160,10 +160,10 @@ describe("masking", () => {
         const partial = decoder.partialFrame!;
         assert.equal(partial.length, payload.length);
         const from = Math.floor(partial.received / 2);
-        assert.deepEqual(decoder.partialPayload(from), payload.subarray(from, partial.received));
+        assertBytesEqual(decoder.partialPayload(from), payload.subarray(from, partial.received), `the partial payload from ${from}`);
       }
       assert.ok(decoded !== null);
-      assert.deepEqual(decoded.payload, payload);
+      assertBytesEqual(decoded.payload, payload, "the whole payload");
       assert.equal(decoder.bufferedAmount, 0);
     }
   });

@@ -2,7 +2,7 @@
 // on every runtime for a refused or reset TCP connection and for TLS that
 // cannot work (the runtime's own error kept as `cause`), fast and naming the
 // way out; and a HandshakeError whose message carries the server's short reason.
-import { describe, test, withTimeout } from "./_test.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer as createHttpServer } from "node:http";
@@ -46,29 +46,28 @@ describe("connect's network errors are the same on every runtime", () => {
     }
   });
 
-  test("a connection reset during the handshake rejects with ConnectError ECONNRESET", async () => {
+  test("a connection reset during the handshake rejects with ConnectError ECONNRESET", async (t) => {
     const sockets = new Set<Socket>();
     const server = createTcpServer((socket) => {
       sockets.add(socket);
       socket.on("error", () => {});
       socket.once("data", () => socket.resetAndDestroy()); // RST as soon as the request arrives
     });
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    try {
-      const err = await withTimeout(
-        connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
-        10_000,
-        "connect",
-      );
-      assert.ok(err instanceof ConnectError, String(err));
-      assert.equal(err.code, "ECONNRESET");
-      assert.equal(err.message, `Connection reset by 127.0.0.1:${port} during the opening handshake`);
-      assert.ok(err.cause instanceof Error);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const err = await withTimeout(
+      connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
+      10_000,
+      "connect",
+    );
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(err.code, "ECONNRESET");
+    assert.equal(err.message, `Connection reset by 127.0.0.1:${port} during the opening handshake`);
+    assert.ok(err.cause instanceof Error);
   });
 
   test("connectErrorOf maps each runtime's shape of the same failure, and leaves other errors alone", () => {
@@ -101,7 +100,8 @@ describe("connect's network errors are the same on every runtime", () => {
 });
 
 describe("HandshakeError's message carries the server's short reason", () => {
-  async function refusingServer(status: number, contentType: string, body: string) {
+  /** An HTTP server that refuses every upgrade as given; closed when `t` ends. */
+  async function refusingServer(t: Owner, status: number, contentType: string, body: string) {
     const http = createHttpServer((_req, res) => {
       res.writeHead(status, { "content-type": contentType });
       res.end(body);
@@ -113,36 +113,35 @@ describe("HandshakeError's message carries the server's short reason", () => {
         }\r\nConnection: close\r\n\r\n${body}`,
       );
     });
+    t.after(() => {
+      http.closeAllConnections?.();
+      http.close();
+    });
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     return http;
   }
 
-  async function refusal(status: number, contentType: string, body: string): Promise<HandshakeError> {
-    const http = await refusingServer(status, contentType, body);
-    try {
-      const { port } = http.address() as { port: number };
-      const err = await withTimeout(
-        connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
-        10_000,
-        "connect",
-      );
-      assert.ok(err instanceof HandshakeError, String(err));
-      return err;
-    } finally {
-      http.closeAllConnections?.();
-      await new Promise((resolve) => http.close(resolve));
-    }
+  async function refusal(t: Owner, status: number, contentType: string, body: string): Promise<HandshakeError> {
+    const http = await refusingServer(t, status, contentType, body);
+    const { port } = http.address() as { port: number };
+    const err = await withTimeout(
+      connect(`ws://127.0.0.1:${port}/`).then(() => null, (e: unknown) => e),
+      10_000,
+      "connect",
+    );
+    assert.ok(err instanceof HandshakeError, String(err));
+    return err;
   }
 
-  test("the first line of a plain-text body", async () => {
-    const err = await refusal(403, "text/plain", "\nmembers only\nsecond line\n");
+  test("the first line of a plain-text body", async (t) => {
+    const err = await refusal(t, 403, "text/plain", "\nmembers only\nsecond line\n");
     assert.equal(err.message, "Server refused the WebSocket upgrade: 403 Refused (members only)");
     assert.equal(err.status, 403);
     assert.equal(new TextDecoder().decode(err.body), "\nmembers only\nsecond line\n");
   });
 
-  test("control characters are replaced and a long reason is cut to 200 characters", async () => {
-    const err = await refusal(400, "text/plain", `\u001b[31mred\u0007 alert\t${"x".repeat(500)}`);
+  test("control characters are replaced and a long reason is cut to 200 characters", async (t) => {
+    const err = await refusal(t, 400, "text/plain", `\u001b[31mred\u0007 alert\t${"x".repeat(500)}`);
     const reason = err.message.slice(err.message.indexOf("(") + 1, -1);
     assert.ok(reason.startsWith("[31mred  alert x"), reason);
     assert.equal(reason.length, 200);
@@ -151,12 +150,12 @@ describe("HandshakeError's message carries the server's short reason", () => {
     assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f]/);
   });
 
-  test("an HTML page or an empty body adds nothing", async () => {
+  test("an HTML page or an empty body adds nothing", async (t) => {
     assert.equal(
-      (await refusal(404, "text/html; charset=utf-8", "<!DOCTYPE html>\n<p>Not here</p>")).message,
+      (await refusal(t, 404, "text/html; charset=utf-8", "<!DOCTYPE html>\n<p>Not here</p>")).message,
       "Server refused the WebSocket upgrade: 404 Refused",
     );
-    assert.equal((await refusal(401, "text/plain", "")).message, "Server refused the WebSocket upgrade: 401 Refused");
+    assert.equal((await refusal(t, 401, "text/plain", "")).message, "Server refused the WebSocket upgrade: 401 Refused");
     assert.equal(refusalReason(new TextEncoder().encode("<html>"), new Headers()), "");
   });
 });

@@ -1,4 +1,4 @@
-import { describe, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, type TestContext, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Message } from "../src/message.ts";
 import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";
@@ -6,26 +6,28 @@ import { Buffer } from "node:buffer";
 import { Opcode } from "../src/codec/frame.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { streamTransport } from "../src/transport/streams.ts";
-import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, tcpPair } from "./_helpers.ts";
+import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, socketPair, tcpPair } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
+import { nodeSocketTransport } from "../src/transport/node.ts";
+import { shellOf } from "../src/connection/shell.ts";
+import { closeCodeOf, Wire } from "./_wire.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
-
 
 async function closeBoth(pair: Pair): Promise<void> {
   await Promise.all([pair.client.close(), pair.server.closed]);
   await pair.dispose();
 }
 
-const transports: [string, (o?: Parameters<typeof memoryPair>[0]) => Promise<Pair> | Pair][] = [
+const transports: [string, (t: TestContext, o?: Parameters<typeof memoryPair>[1]) => Promise<Pair> | Pair][] = [
   ["in memory", memoryPair],
   ["over TCP", tcpPair],
 ];
 
 for (const [where, makePair] of transports) {
   describe(`round trips ${where}`, () => {
-    test("text and binary messages of every length class arrive intact, both ways", async () => {
-      const pair = await makePair({ maxFrameSize: 2 * 1024 * 1024 });
+    test("text and binary messages of every length class arrive intact, both ways", async (t) => {
+      const pair = await makePair(t, { maxFrameSize: 2 * 1024 * 1024 });
       for (const length of [0, 125, 126, 65535, 65536, 1024 * 1024 + 1]) {
         const bin = randomBytes(length, length);
         const str = "aé✓𝄞".repeat(Math.ceil(length / 10)).slice(0, length);
@@ -36,19 +38,19 @@ for (const [where, makePair] of transports) {
         const s = await pair.server.recv();
         await sending;
         assert.equal(b.type, "binary");
-        assert.deepEqual(b.data, bin, `binary ${length}`);
+        assertBytesEqual(b.data, bin, `binary ${length}`);
         assert.equal(s.type, "text");
-        assert.equal(s.data, str, `text ${length}`);
+        assertBytesEqual(s.data, str, `text ${length}`);
         const replying = pair.server.send(new Message(bin, "binary")).then(() => pair.server.send(new Message(str, "text")));
-        assert.deepEqual((await pair.client.recv()).data, bin);
-        assert.equal((await pair.client.recv()).data, str);
+        assertBytesEqual((await pair.client.recv()).data, bin, `binary ${length} back`);
+        assertBytesEqual((await pair.client.recv()).data, str, `text ${length} back`);
         await replying;
       }
       await closeBoth(pair);
     });
 
-    test("pings are answered with pongs and still surface through recv", async () => {
-      const pair = await makePair();
+    test("pings are answered with pongs and still surface through recv", async (t) => {
+      const pair = await makePair(t);
       await pair.client.send(new Message(text("are you there"), "ping"));
       const ping = await pair.server.recv();
       assert.equal(ping.type, "ping");
@@ -59,8 +61,8 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
-    test("autoPong: false leaves pings to the application", async () => {
-      const pair = await makePair({ autoPong: false });
+    test("autoPong: false leaves pings to the application", async (t) => {
+      const pair = await makePair(t, { autoPong: false });
       await pair.client.send(new Message(text("1"), "ping"));
       assert.equal((await pair.server.recv()).type, "ping");
       await pair.server.send("after");
@@ -70,8 +72,8 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
-    test("partial sends arrive as partial frames with their message's type, and recvAll joins them", async () => {
-      const pair = await makePair();
+    test("partial sends arrive as partial frames with their message's type, and recvAll joins them", async (t) => {
+      const pair = await makePair(t);
       await pair.client.send(new Message("Hel", "text", true));
       await pair.client.send(new Message("lo ", "text", true));
       await pair.client.send(new Message("world", "text"));
@@ -89,8 +91,8 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
-    test("sendAll and recvAll move 16 MiB of random bytes in 1 MiB frames (the Gerbil test)", async () => {
-      const pair = await makePair();
+    test("sendAll and recvAll move 16 MiB of random bytes in 1 MiB frames (the Gerbil test)", async (t) => {
+      const pair = await makePair(t);
       const data = randomBytes(16 * 1024 * 1024, 99);
       const frames: boolean[] = [];
       const sent = pair.client.sendAll(data);
@@ -111,17 +113,17 @@ for (const [where, makePair] of transports) {
       assert.ok(parts.every((p) => p.length === 1024 * 1024));
       const joined = new Uint8Array(data.length);
       parts.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
-      assert.deepEqual(joined, data);
+      assertBytesEqual(joined, data, "the 16 frames joined");
 
       const back = pair.server.sendAll(data);
       const message = await pair.client.recvAll(16 * 1024 * 1024);
       await back;
-      assert.deepEqual(message.data, data);
+      assertBytesEqual(message.data, data, "the message recvAll returned");
       await closeBoth(pair);
     });
 
-    test("sendAll splits text at character boundaries and recvAll rebuilds it", async () => {
-      const pair = await makePair({ maxFrameSize: 7 });
+    test("sendAll splits text at character boundaries and recvAll rebuilds it", async (t) => {
+      const pair = await makePair(t, { maxFrameSize: 7 });
       const message = "𝄞é✓".repeat(50);
       await pair.client.sendAll(message);
       const got = await pair.server.recvAll();
@@ -129,8 +131,8 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
-    test("sendAll sends text that fits maxFrameSize in UTF-8 bytes as one frame, one byte more as two", async () => {
-      const pair = await makePair({ maxFrameSize: 10 });
+    test("sendAll sends text that fits maxFrameSize in UTF-8 bytes as one frame, one byte more as two", async (t) => {
+      const pair = await makePair(t, { maxFrameSize: 10 });
       await pair.client.sendAll("ééééé"); // 5 UTF-16 units, 10 bytes
       const whole = await pair.server.recv();
       assert.deepEqual([whole.data, whole.partial], ["ééééé", false]);
@@ -141,8 +143,8 @@ for (const [where, makePair] of transports) {
       await closeBoth(pair);
     });
 
-    test("for await yields whole data messages, skips pings, and ends at the peer's close", async () => {
-      const pair = await makePair();
+    test("for await yields whole data messages, skips pings, and ends at the peer's close", async (t) => {
+      const pair = await makePair(t);
       const received: (string | Uint8Array)[] = [];
       const reading = (async () => {
         for await (const msg of pair.server) received.push(msg.data);
@@ -161,21 +163,23 @@ for (const [where, makePair] of transports) {
       await pair.dispose();
     });
 
-    test("readable and writable streams carry whole messages", async () => {
-      const pair = await makePair({ maxFrameSize: 1024 });
+    test("readable and writable streams carry whole messages", async (t) => {
+      const pair = await makePair(t, { maxFrameSize: 1024 });
       const writer = pair.client.writable.getWriter();
       await writer.write("hello");
       await writer.write(randomBytes(5000, 1)); // larger than maxFrameSize: fragmented
       await writer.close();
       const got: (string | Uint8Array)[] = [];
       for await (const msg of pair.server.readable) got.push(msg.data);
-      assert.deepEqual(got, ["hello", randomBytes(5000, 1)]);
+      assert.equal(got.length, 2);
+      assert.equal(got[0], "hello");
+      assertBytesEqual(got[1], randomBytes(5000, 1), "the fragmented binary message");
       assert.equal((await pair.server.closed).code, 1000);
       await pair.dispose();
     });
 
-    test("the closing handshake: both sides resolve closed cleanly and nothing sent before is lost", async () => {
-      const pair = await makePair();
+    test("the closing handshake: both sides resolve closed cleanly and nothing sent before is lost", async (t) => {
+      const pair = await makePair(t);
       const count = 1000;
       for (let i = 0; i < count; i++) void pair.client.send(`message ${i}`);
       const closing = pair.client.close(4000, "enough");
@@ -188,8 +192,8 @@ for (const [where, makePair] of transports) {
       await pair.dispose();
     });
 
-    test("close is idempotent; send and recv after it reject with ConnectionClosedError", async () => {
-      const pair = await makePair();
+    test("close is idempotent; send and recv after it reject with ConnectionClosedError", async (t) => {
+      const pair = await makePair(t);
       const first = pair.client.close();
       const second = pair.client.close(4001);
       assert.equal(first, second);
@@ -205,8 +209,8 @@ for (const [where, makePair] of transports) {
       await pair.dispose();
     });
 
-    test("send rejects a frame over maxFrameSize with RangeError and sends nothing", async () => {
-      const pair = await makePair({ maxFrameSize: 10 });
+    test("send rejects a frame over maxFrameSize with RangeError and sends nothing", async (t) => {
+      const pair = await makePair(t, { maxFrameSize: 10 });
       await assert.rejects(pair.client.send(new Uint8Array(11)), RangeError);
       await assert.rejects(pair.client.send("x".repeat(11)), RangeError);
       await assert.rejects(pair.client.send(new Message(new Uint8Array(126), "ping")), RangeError);
@@ -236,8 +240,8 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     ["invalid UTF-8 in a text message", [rawFrame(0x81, [0xce, 0xba, 0xed, 0xa0, 0x80])], 1007],
   ];
   for (const [name, frames, code] of serverCases) {
-    test(`a server receiving ${name} fails the connection with ${code}`, async () => {
-      const peer = new RawPeer("server");
+    test(`a server receiving ${name} fails the connection with ${code}`, async (t) => {
+      const peer = new RawPeer(t, "server");
       // Read until recv rejects: valid frames before the bad one are delivered first.
       const pending = (async () => {
         for (;;) await peer.ws.recv();
@@ -255,15 +259,15 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     });
   }
 
-  test("a client receiving a masked frame fails the connection with 1002", async () => {
-    const peer = new RawPeer("client");
+  test("a client receiving a masked frame fails the connection with 1002", async (t) => {
+    const peer = new RawPeer(t, "client");
     await peer.write(rawFrame(0x81, "x", [1, 2, 3, 4]));
     assert.equal(await peer.readCloseCode(), 1002);
     assert.equal((await peer.ws.closed).code, 1002);
   });
 
-  test("close twice: only one close frame goes out, and the second call returns the same promise", async () => {
-    const peer = new RawPeer("client");
+  test("close twice: only one close frame goes out, and the second call returns the same promise", async (t) => {
+    const peer = new RawPeer(t, "client");
     const first = peer.ws.close();
     const second = peer.ws.close(4001, "again");
     assert.equal(first, second);
@@ -276,16 +280,16 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.equal(await peer.readFrame(), null, "nothing after the one close frame");
   });
 
-  test("invalid UTF-8 fails fast, after the first fragment, before the message ends", async () => {
-    const peer = new RawPeer("server");
+  test("invalid UTF-8 fails fast, after the first fragment, before the message ends", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x01, [0x61, 0xf4, 0x90]));
     assert.equal(await withTimeout(peer.readCloseCode(), 2000, "the 1007 close"), 1007);
   });
 
-  test("a UTF-8 sequence split across fragments completes in the next partial frame", async () => {
+  test("a UTF-8 sequence split across fragments completes in the next partial frame", async (t) => {
     const full = text("a€𝄞b");
     for (let cut = 1; cut < full.length; cut++) {
-      const peer = new RawPeer("server");
+      const peer = new RawPeer(t, "server");
       await peer.write(rawFrame(0x01, full.subarray(0, cut)), rawFrame(0x80, full.subarray(cut)));
       const first = await peer.ws.recv();
       const second = await peer.ws.recv();
@@ -296,8 +300,8 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     }
   });
 
-  test("control frames between fragments are kept by recvAll and returned afterwards", async () => {
-    const peer = new RawPeer("server");
+  test("control frames between fragments are kept by recvAll and returned afterwards", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x01, "Hel"), rawFrame(0x89, "p1"), rawFrame(0x8a, "p2"), rawFrame(0x80, "lo"));
     const whole = await peer.ws.recvAll();
     assert.equal(whole.data, "Hello");
@@ -308,15 +312,15 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.deepEqual(pong?.payload, text("p1"));
   });
 
-  test("recvAll fails with 1009 when the message exceeds maxMessageSize, counting every frame", async () => {
-    const peer = new RawPeer("server");
+  test("recvAll fails with 1009 when the message exceeds maxMessageSize, counting every frame", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x02, new Uint8Array(6)), rawFrame(0x80, new Uint8Array(5)));
     await assert.rejects(peer.ws.recvAll(10), (e: MessageTooBigError) => e.closeCode === 1009);
     assert.equal(await peer.readCloseCode(), 1009);
   });
 
-  test("data after a close frame is ignored", async () => {
-    const peer = new RawPeer("server");
+  test("data after a close frame is ignored", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x88, [0x03, 0xe8]), rawFrame(0x81, "late"));
     const msg = await peer.ws.recv();
     assert.equal(msg.type, "close");
@@ -324,15 +328,15 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.equal(await peer.readCloseCode(), 1000);
   });
 
-  test("an empty close is echoed empty and reported as 1005", async () => {
-    const peer = new RawPeer("server");
+  test("an empty close is echoed empty and reported as 1005", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x88, []));
     assert.equal(await peer.readCloseCode(), null);
     assert.equal((await peer.ws.closed).code, 1005);
   });
 
-  test("the server closes TCP first once both close frames are exchanged", async () => {
-    const peer = new RawPeer("server");
+  test("the server closes TCP first once both close frames are exchanged", async (t) => {
+    const peer = new RawPeer(t, "server");
     await peer.write(rawFrame(0x88, [0x03, 0xe8]));
     assert.equal(await peer.readCloseCode(), 1000);
     assert.ok(await peer.readEnd(), "server ended the transport without waiting for the client");
@@ -340,9 +344,9 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.equal(info.wasClean, true);
   });
 
-  test("the client waits for the server to close TCP after the handshake", async () => {
+  test("the client waits for the server to close TCP after the handshake", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("client", { closeTimeout: 5000, clock });
+    const peer = new RawPeer(t, "client", { closeTimeout: 5000, clock });
     const closing = peer.ws.close(1000);
     assert.equal(await peer.readCloseCode(), 1000);
     await peer.write(rawFrame(0x88, [0x03, 0xe8], null));
@@ -354,9 +358,9 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.deepEqual(await closing, { code: 1000, reason: "", wasClean: true });
   });
 
-  test("a peer that never answers close is cut off after closeTimeout with 1006", async () => {
+  test("a peer that never answers close is cut off after closeTimeout with 1006", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { closeTimeout: 100, clock });
+    const peer = new RawPeer(t, "server", { closeTimeout: 100, clock });
     let settled = false;
     const closing = peer.ws.close(1000).finally(() => (settled = true));
     assert.equal(await peer.readCloseCode(), 1000);
@@ -369,8 +373,8 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     assert.equal(await peer.readFrame().catch(() => null), null, "nothing after the close frame, then the cut");
   });
 
-  test("a transport that vanishes mid-frame rejects a pending recv with a typed 1006 error", async () => {
-    const peer = new RawPeer("server");
+  test("a transport that vanishes mid-frame rejects a pending recv with a typed 1006 error", async (t) => {
+    const peer = new RawPeer(t, "server");
     const pending = peer.ws.recv();
     await peer.write(rawFrame(0x82, new Uint8Array(100)).subarray(0, 20));
     await peer.end();
@@ -381,8 +385,8 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     await assert.rejects(peer.ws.send("x"), ConnectionClosedError);
   });
 
-  test("the client masks every frame with a fresh key and never modifies the caller's bytes", async () => {
-    const peer = new RawPeer("client");
+  test("the client masks every frame with a fresh key and never modifies the caller's bytes", async (t) => {
+    const peer = new RawPeer(t, "client");
     const data = randomBytes(64, 1);
     const copy = data.slice();
     await peer.ws.send(data);
@@ -395,9 +399,38 @@ describe("receiver rules through the connection (crafted bytes)", () => {
   });
 });
 
+// A close frame holds 123 bytes of reason (RFC 6455 §5.5): a longer one is
+// cut at a character boundary, or the frame could not be built at all and the
+// connection would stay open.
+describe("failing a connection with a close reason over 123 bytes, over TCP", () => {
+  for (const role of ["server", "client"] as const) {
+    test(`a ${role} failed with 200 bytes of 'é' writes exactly one close frame of at most 125 bytes`, async (t) => {
+      const { clientSocket, serverSocket } = await socketPair(t);
+      const ws = new WebSocketConnection(nodeSocketTransport(role === "server" ? serverSocket : clientSocket), {
+        role,
+        pingInterval: 0,
+      });
+      t.after(() => ws.terminate());
+      const peer = new Wire(role === "server" ? clientSocket : serverSocket, role === "client");
+      // How the receiver, the deflate stage and the backpressure policy fail a connection.
+      shellOf(ws).fail(new ProtocolError("é".repeat(100), { code: "ERR_LONG_REASON", closeCode: 1008 }));
+      const close = await peer.expectFrame();
+      assert.equal(closeCodeOf(close), 1008);
+      assert.ok(close.payload.length <= 125, `a close payload of ${close.payload.length} bytes`);
+      const reason = new TextDecoder("utf-8", { fatal: true }).decode(close.payload.subarray(2));
+      assert.equal(reason, "é".repeat(61));
+      // A server closes TCP after failing; a client waits for the server to (§7.1.1).
+      if (role === "client") peer.end();
+      assert.equal(await peer.readFrame(), null, "nothing after the one close frame");
+      const info = await withTimeout(ws.closed, 5000, "closed of the failed connection");
+      assert.deepEqual([info.code, info.reason, info.wasClean], [1008, "é".repeat(61), false]);
+    });
+  }
+});
+
 describe("nothing sent before a close is lost", () => {
-  test("close() during a multi-frame sendAll lets it, and sends issued before close(), finish first", async () => {
-    const pair = await tcpPair({ pingInterval: 0 });
+  test("close() during a multi-frame sendAll lets it, and sends issued before close(), finish first", async (t) => {
+    const pair = await tcpPair(t, { pingInterval: 0 });
     const big = randomBytes(3 * 1024 * 1024 + 5, 3);
     const sending = pair.client.sendAll(big);
     const after = pair.client.send("after");
@@ -407,15 +440,15 @@ describe("nothing sent before a close is lost", () => {
     for await (const msg of pair.server) received.push(msg.data);
     await Promise.all([sending, after]);
     assert.equal(received.length, 2);
-    assert.deepEqual(received[0], big);
+    assertBytesEqual(received[0], big, "the message sendAll sent before close()");
     assert.equal(received[1], "after");
     assert.equal((await closing).wasClean, true);
     assert.deepEqual(await pair.server.closed, { code: 1000, reason: "done", wasClean: true });
     await pair.dispose();
   });
 
-  test("an echo server answers messages that arrived in the same read as the peer's close", async () => {
-    const peer = new RawPeer("server");
+  test("an echo server answers messages that arrived in the same read as the peer's close", async (t) => {
+    const peer = new RawPeer(t, "server");
     const echoing = (async () => {
       for await (const msg of peer.ws) await peer.ws.send(msg);
     })();
@@ -429,14 +462,14 @@ describe("nothing sent before a close is lost", () => {
     assert.equal((await peer.ws.closed).code, 4000);
   });
 
-  test("a peer that closes TCP right after its close frame (as uWS does) ends the connection cleanly with its code", async () => {
-    const peer = new RawPeer("client");
+  test("a peer that closes TCP right after its close frame (as uWS does) ends the connection cleanly with its code", async (t) => {
+    const peer = new RawPeer(t, "client");
     await peer.write(rawFrame(0x88, [0x0f, 0xa2, ...new TextEncoder().encode("bye")], null));
     await peer.end();
     assert.deepEqual(await peer.ws.closed, { code: 4002, reason: "bye", wasClean: true });
   });
 
-  test("bytes handed over with the HTTP head reach the application as plain Uint8Arrays", async () => {
+  test("bytes handed over with the HTTP head reach the application as plain Uint8Arrays", async (t) => {
     const down = new TransformStream<Uint8Array, Uint8Array>();
     const up = new TransformStream<Uint8Array, Uint8Array>();
     // node:http gives the upgrade head as a Buffer; payload views of it must not leak out as Buffers.
@@ -446,6 +479,7 @@ describe("nothing sent before a close is lost", () => {
       head,
       pingInterval: 0,
     });
+    t.after(() => ws.terminate());
     const msg = await ws.recv();
     assert.equal(Object.getPrototypeOf(msg.data), Uint8Array.prototype);
     assert.deepEqual(msg.data, new Uint8Array([1, 2, 3]));
@@ -456,8 +490,8 @@ describe("nothing sent before a close is lost", () => {
 });
 
 describe("backpressure over TCP", () => {
-  test("a peer that never reads makes send wait instead of buffering without bound", async () => {
-    const pair = await tcpPair({ closeTimeout: 500 });
+  test("a peer that never reads makes send wait instead of buffering without bound", async (t) => {
+    const pair = await tcpPair(t, { closeTimeout: 500 });
     // The server application never calls recv: its inbox fills, it stops
     // reading, TCP windows fill, and the client's sends must start to wait.
     const chunk = new Uint8Array(256 * 1024);
@@ -490,8 +524,8 @@ describe("backpressure over TCP", () => {
 // Both peers wait to send while the other is still reading: with reading
 // paused on every congestion, each would wait for the other forever.
 describe("two peers sending large messages to each other at once", () => {
-  test("both keep reading while they wait to send, so neither waits for the other forever", async () => {
-    const { client, server } = memoryPair({ maxFrameSize: 256 * 1024 });
+  test("both keep reading while they wait to send, so neither waits for the other forever", async (t) => {
+    const { client, server } = memoryPair(t, { maxFrameSize: 256 * 1024 });
     const payload = new Uint8Array(4 * 1024 * 1024).fill(7);
     const count = 4;
     const exchange = async (ws: typeof client) => {

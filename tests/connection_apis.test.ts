@@ -6,25 +6,25 @@ import { connect } from "../src/client.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { serve } from "../src/server.ts";
 import type { TracedFrame } from "../src/trace.ts";
-import { describe, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
 
+/** Runs `body` against a server, then closes it (and if the test fails first, the test's end does). */
 async function withServer(
+  t: Owner,
   onSocket: (ws: WebSocketConnection) => Promise<void> | void,
   body: (url: string) => Promise<void>,
 ): Promise<void> {
   const server = serve({ hostname: "127.0.0.1", port: 0 }, onSocket);
+  t.after(() => server.close());
   await server.ready;
-  try {
-    await body(`ws://127.0.0.1:${server.port}/room?x=1`);
-  } finally {
-    await server.close();
-  }
+  await body(`ws://127.0.0.1:${server.port}/room?x=1`);
+  await server.close();
 }
 
 describe("ping, pong, readyState and url", () => {
-  test("ws.ping(data) reaches the peer as a ping and its pong comes back with the same data", async () => {
+  test("ws.ping(data) reaches the peer as a ping and its pong comes back with the same data", async (t) => {
     let serverSaw: string | null = null;
-    await withServer(async (ws) => {
+    await withServer(t, async (ws) => {
       const msg = await ws.recv();
       serverSaw = `${msg.type} ${new TextDecoder().decode(msg.data as Uint8Array)}`;
       await ws.closed;
@@ -41,9 +41,9 @@ describe("ping, pong, readyState and url", () => {
     });
   });
 
-  test("ws.pong() sends an unsolicited pong the peer can read", async () => {
+  test("ws.pong() sends an unsolicited pong the peer can read", async (t) => {
     const seen: string[] = [];
-    await withServer(async (ws) => {
+    await withServer(t, async (ws) => {
       const msg = await ws.recv();
       seen.push(msg.type, String((msg.data as Uint8Array).length));
       await ws.closed;
@@ -58,13 +58,13 @@ describe("ping, pong, readyState and url", () => {
     });
   });
 
-  test("readyState is OPEN, then CLOSING during the closing handshake, then CLOSED, with WHATWG's numbers", async () => {
+  test("readyState is OPEN, then CLOSING during the closing handshake, then CLOSED, with WHATWG's numbers", async (t) => {
     assert.deepEqual(
       [WebSocketConnection.CONNECTING, WebSocketConnection.OPEN, WebSocketConnection.CLOSING, WebSocketConnection.CLOSED],
       [0, 1, 2, 3],
     );
     let serverStates: number[] = [];
-    await withServer(async (ws) => {
+    await withServer(t, async (ws) => {
       serverStates.push(ws.readyState);
       await ws.closed;
       serverStates.push(ws.readyState);
@@ -80,9 +80,9 @@ describe("ping, pong, readyState and url", () => {
     serverStates = [];
   });
 
-  test("ws.url is the URL the client connected to, and null on the server's end", async () => {
+  test("ws.url is the URL the client connected to, and null on the server's end", async (t) => {
     let serverUrl: string | null | undefined;
-    await withServer((ws) => {
+    await withServer(t, (ws) => {
       serverUrl = ws.url;
     }, async (url) => {
       const ws = await connect(url, { pingInterval: 0 });
@@ -94,9 +94,9 @@ describe("ping, pong, readyState and url", () => {
 });
 
 describe("remoteAddress and remotePort", () => {
-  test("both ends know the peer's address and port", async () => {
+  test("both ends know the peer's address and port", async (t) => {
     let seen: [string | undefined, number | undefined] = [undefined, undefined];
-    await withServer((ws) => {
+    await withServer(t, (ws) => {
       seen = [ws.remoteAddress, ws.remotePort];
     }, async (url) => {
       const ws = await connect(url, { pingInterval: 0 });
@@ -110,8 +110,8 @@ describe("remoteAddress and remotePort", () => {
 });
 
 describe("two for await loops on one connection", () => {
-  test("the second throws a clear error instead of starving; after the first ends, a new loop reads", async () => {
-    await withServer(async (ws) => {
+  test("the second throws a clear error instead of starving; after the first ends, a new loop reads", async (t) => {
+    await withServer(t, async (ws) => {
       for await (const msg of ws) await ws.sendAll(msg);
     }, async (url) => {
       const ws = await connect(url, { pingInterval: 0 });
@@ -136,7 +136,7 @@ describe("two for await loops on one connection", () => {
 });
 
 describe("send options", () => {
-  test("compress: false on a deflate connection: the server gets an uncompressed frame, the others compressed", async () => {
+  test("compress: false on a deflate connection: the server gets an uncompressed frame, the others compressed", async (t) => {
     const { requestHandler } = await import("../src/server.ts");
     const sent: TracedFrame[] = [];
     const server = serve(
@@ -145,51 +145,47 @@ describe("send options", () => {
         for await (const msg of ws) await ws.sendAll(msg);
       }, undefined, { compression: true }),
     );
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const ws = await connect(`ws://127.0.0.1:${server.port}/`, {
-        pingInterval: 0,
-        compression: true,
-        trace: (frame) => {
-          if (frame.direction === "send" && (frame.opcode === 1 || frame.opcode === 2)) sent.push(frame);
-        },
-      });
-      assert.match(ws.extensions, /permessage-deflate/);
-      const big = "compressible ".repeat(1000);
-      await ws.sendAll(big);
-      await ws.sendAll(big, { compress: false });
-      await ws.send("tiny", { compress: true });
-      const echoes = [];
-      for (let i = 0; i < 3; i++) echoes.push((await withTimeout(ws.recv(), 5000, "an echo")).data);
-      assert.deepEqual(echoes, [big, big, "tiny"]);
-      assert.deepEqual(sent.map((f) => f.rsv & 4), [4, 0, 4]);
-      assert.ok(sent[0].length < big.length / 5 && sent[1].length === big.length, `lengths ${sent.map((f) => f.length)}`);
-      await ws.close();
-    } finally {
-      await server.close();
-    }
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`, {
+      pingInterval: 0,
+      compression: true,
+      trace: (frame) => {
+        if (frame.direction === "send" && (frame.opcode === 1 || frame.opcode === 2)) sent.push(frame);
+      },
+    });
+    assert.match(ws.extensions, /permessage-deflate/);
+    const big = "compressible ".repeat(1000);
+    await ws.sendAll(big);
+    await ws.sendAll(big, { compress: false });
+    await ws.send("tiny", { compress: true });
+    const echoes = [];
+    for (let i = 0; i < 3; i++) echoes.push((await withTimeout(ws.recv(), 5000, "an echo")).data);
+    assertBytesEqual(echoes[0], big, "the compressed echo");
+    assertBytesEqual(echoes[1], big, "the echo of the message sent uncompressed");
+    assert.equal(echoes[2], "tiny");
+    assert.deepEqual(sent.map((f) => f.rsv & 4), [4, 0, 4]);
+    assert.ok(sent[0].length < big.length / 5 && sent[1].length === big.length, `lengths ${sent.map((f) => f.length)}`);
+    await ws.close();
   });
 
-  test("a signal that aborts a send stuck behind a peer that never reads rejects it and drops the connection", async () => {
+  test("a signal that aborts a send stuck behind a peer that never reads rejects it and drops the connection", async (t) => {
     const server = serve({ hostname: "127.0.0.1", port: 0 }, async (ws) => {
       await ws.closed; // never reads: the server stops reading its socket once its inbox is full
     });
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0, maxBackpressure: Infinity });
-      await assert.rejects(ws.send("x", { signal: AbortSignal.abort(new Error("already")) }), /already/);
-      assert.equal(ws.readyState, WebSocketConnection.OPEN, "an already-aborted signal sends nothing and keeps the connection");
-      const chunk = new Uint8Array(1024 * 1024);
-      let rejected: unknown = null;
-      for (let i = 0; i < 256 && rejected === null; i++) {
-        await ws.sendAll(chunk, { signal: AbortSignal.timeout(300) }).catch((err) => (rejected = err));
-      }
-      assert.ok(rejected instanceof Error && (rejected.name === "TimeoutError" || rejected.name === "AbortError"), String(rejected));
-      const info = await withTimeout(ws.closed, 5000, "the drop");
-      assert.equal(info.code, 1006);
-      assert.equal((info.error?.cause as { code?: string } | undefined)?.code, "ERR_SEND_ABORTED");
-    } finally {
-      await server.close();
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0, maxBackpressure: Infinity });
+    await assert.rejects(ws.send("x", { signal: AbortSignal.abort(new Error("already")) }), /already/);
+    assert.equal(ws.readyState, WebSocketConnection.OPEN, "an already-aborted signal sends nothing and keeps the connection");
+    const chunk = new Uint8Array(1024 * 1024);
+    let rejected: unknown = null;
+    for (let i = 0; i < 256 && rejected === null; i++) {
+      await ws.sendAll(chunk, { signal: AbortSignal.timeout(300) }).catch((err) => (rejected = err));
     }
+    assert.ok(rejected instanceof Error && (rejected.name === "TimeoutError" || rejected.name === "AbortError"), String(rejected));
+    const info = await withTimeout(ws.closed, 5000, "the drop");
+    assert.equal(info.code, 1006);
+    assert.equal((info.error?.cause as { code?: string } | undefined)?.code, "ERR_SEND_ABORTED");
   });
 });

@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692): negotiation, round trips with every
 // parameter combination, the RSV1 rules, decompression limits, and interop
 // with the ws package (in a child process under Node) in both directions.
-import { after, before, describe, test, withTimeout } from "./_test.ts";
+import { after, assertBytesEqual, before, describe, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
@@ -154,18 +154,18 @@ describe("compressed round trips in memory", () => {
   }
 
   for (const extensions of combos) {
-    test(`both directions, text and binary, 0 B to 300 KB: ${extensions}`, async () => {
-      const { client, server } = memoryPair({ extensions, compression: { threshold: 0 }, pingInterval: 0 });
+    test(`both directions, text and binary, 0 B to 300 KB: ${extensions}`, async (t) => {
+      const { client, server } = memoryPair(t, { extensions, compression: { threshold: 0 }, pingInterval: 0 });
       for (const length of [0, 1, 1000, 70_000, 300_000]) {
         for (let round = 0; round < 2; round++) {
-          const t = text(length);
+          const str = text(length);
           const b = randomBytes(length, length + round);
-          await client.sendAll(t);
-          assert.equal((await server.recvAll()).data, t);
+          await client.sendAll(str);
+          assertBytesEqual((await server.recvAll()).data, str, `text of ${length}`);
           await server.sendAll(b);
-          assert.deepEqual((await client.recvAll()).data, b);
-          await server.sendAll(t);
-          assert.equal((await client.recvAll()).data, t);
+          assertBytesEqual((await client.recvAll()).data, b, `binary of ${length}`);
+          await server.sendAll(str);
+          assertBytesEqual((await client.recvAll()).data, str, `text of ${length} back`);
         }
       }
       await client.close();
@@ -173,23 +173,23 @@ describe("compressed round trips in memory", () => {
     });
   }
 
-  test("a compressed message the sender fragments arrives whole, and frames stay in order around it", async () => {
-    const { client, server } = memoryPair({ extensions: "permessage-deflate", compression: { threshold: 10 }, pingInterval: 0 });
+  test("a compressed message the sender fragments arrives whole, and frames stay in order around it", async (t) => {
+    const { client, server } = memoryPair(t, { extensions: "permessage-deflate", compression: { threshold: 10 }, pingInterval: 0 });
     await client.send(new Message(text(5000), "text", true));
     await client.send(new Message(new Uint8Array([1, 2, 3]), "ping"));
     await client.send(new Message(text(100), "text", true));
     await client.send(new Message("end", "text"));
     await client.send("tiny");
     const whole = await server.recvAll();
-    assert.equal(whole.data, text(5000) + text(100) + "end");
+    assertBytesEqual(whole.data, text(5000) + text(100) + "end", "the fragmented compressed message");
     assert.equal((await server.recv()).type, "ping");
     assert.equal((await server.recv()).data, "tiny");
     await client.close();
   });
 
-  test("idle compressors and decompressors are released and recreated on demand", async () => {
+  test("idle compressors and decompressors are released and recreated on demand", async (t) => {
     const zlibSweeper = new ZlibSweeper();
-    const { client, server } = memoryPair({
+    const { client, server } = memoryPair(t, {
       extensions: "permessage-deflate; client_no_context_takeover",
       compression: { threshold: 0 },
       pingInterval: 0,
@@ -197,9 +197,9 @@ describe("compressed round trips in memory", () => {
     });
     for (let i = 0; i < 3; i++) {
       await client.send(text(2000));
-      assert.equal((await server.recv()).data, text(2000));
+      assertBytesEqual((await server.recv()).data, text(2000), `round ${i}: the client's message`);
       await server.send(text(3000));
-      assert.equal((await client.recv()).data, text(3000));
+      assertBytesEqual((await client.recv()).data, text(3000), `round ${i}: the server's message`);
       // Both ends hold zlib state the sweeper may release (the server's
       // decompressor too: the client does not take its context over).
       assert.equal(zlibSweeper.size, 2, `round ${i}: both ends are tracked`);
@@ -214,8 +214,8 @@ describe("compressed round trips in memory", () => {
 describe("the wire format and the RSV1 rules", () => {
   const negotiated = { extensions: "permessage-deflate", compression: { threshold: 100 } };
 
-  test("RSV1 goes on the first frame of a compressed message only, with the trailer removed", async () => {
-    const peer = new RawPeer("client", negotiated);
+  test("RSV1 goes on the first frame of a compressed message only, with the trailer removed", async (t) => {
+    const peer = new RawPeer(t, "client", negotiated);
     const first = text(3000);
     await peer.ws.send(new Message(first, "text", true));
     await peer.ws.send(new Message("and more", "text"));
@@ -240,8 +240,8 @@ describe("the wire format and the RSV1 rules", () => {
     await peer.ws.close();
   });
 
-  test("an empty message is sent as the single 0x00 block of §7.2.3.6, after other messages too", async () => {
-    const peer = new RawPeer("server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
+  test("an empty message is sent as the single 0x00 block of §7.2.3.6, after other messages too", async (t) => {
+    const peer = new RawPeer(t, "server", { extensions: "permessage-deflate", compression: { threshold: 0 } });
     const sent = ["", text(2000), "", "", "abc"];
     for (const message of sent) await peer.ws.send(message);
     // Decompress as ws does: one zlib stream for the connection, the trailer appended to every message.
@@ -261,22 +261,22 @@ describe("the wire format and the RSV1 rules", () => {
     await peer.ws.close();
   });
 
-  test("a fragmented compressed message with a ping in the middle is inflated in order", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("a fragmented compressed message with a ping in the middle is inflated in order", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     const body = compress(text(20_000));
     const a = body.subarray(0, 100);
     const b = body.subarray(100, 200);
     const c = body.subarray(200);
     await peer.write(rawFrame(0x41, a), rawFrame(0x89, "hi"), rawFrame(0x00, b), rawFrame(0x80, c), rawFrame(0x81, "plain"));
     const got = await peer.ws.recvAll();
-    assert.equal(got.data, text(20_000));
+    assertBytesEqual(got.data, text(20_000), "the inflated message");
     assert.equal((await peer.ws.recv()).type, "ping");
     assert.equal((await peer.ws.recv()).data, "plain", "uncompressed messages (RSV1 clear) are still accepted");
     await peer.ws.close();
   });
 
-  test("context takeover: the second message refers back to the first", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("context takeover: the second message refers back to the first", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     const zlibStream = createDeflateRaw();
     const chunks: Buffer[] = [];
     zlibStream.on("data", (c: Buffer) => chunks.push(c));
@@ -293,14 +293,14 @@ describe("the wire format and the RSV1 rules", () => {
     const two = await deflateOne(m);
     assert.ok(two.length < one.length / 4, "the peer's second message is mostly a back-reference");
     await peer.write(rawFrame(0xc1, one), rawFrame(0xc1, two));
-    assert.equal((await peer.ws.recv()).data, m);
-    assert.equal((await peer.ws.recv()).data, m);
+    assertBytesEqual((await peer.ws.recv()).data, m, "the first message");
+    assertBytesEqual((await peer.ws.recv()).data, m, "the second message, mostly a back-reference");
     zlibStream.close();
     await peer.ws.close();
   });
 
-  test("a message ending with a BFINAL block is inflated, and the next one starts a new stream", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("a message ending with a BFINAL block is inflated, and the next one starts a new stream", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     const final = new Uint8Array(deflateRawSync(Buffer.from("final block"))); // Z_FINISH: BFINAL set
     await peer.write(rawFrame(0xc1, final), rawFrame(0xc1, compress("after it")));
     assert.equal((await peer.ws.recv()).data, "final block");
@@ -308,27 +308,27 @@ describe("the wire format and the RSV1 rules", () => {
     await peer.ws.close();
   });
 
-  test("RSV1 on a continuation frame fails with 1002", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("RSV1 on a continuation frame fails with 1002", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     await peer.write(rawFrame(0x41, compress("ab")), rawFrame(0xc0, compress("cd")));
     assert.equal(await peer.readCloseCode(), 1002);
     assert.equal((await peer.ws.closed).code, 1002);
   });
 
-  test("RSV1 on a control frame fails with 1002", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("RSV1 on a control frame fails with 1002", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     await peer.write(rawFrame(0xc9, "x"));
     assert.equal(await peer.readCloseCode(), 1002);
   });
 
-  test("RSV1 without permessage-deflate negotiated fails with 1002", async () => {
-    const peer = new RawPeer("server", { compression: true });
+  test("RSV1 without permessage-deflate negotiated fails with 1002", async (t) => {
+    const peer = new RawPeer(t, "server", { compression: true });
     await peer.write(rawFrame(0xc1, compress("hello")));
     assert.equal(await peer.readCloseCode(), 1002);
   });
 
-  test("a corrupt DEFLATE stream fails with 1007", async () => {
-    const peer = new RawPeer("server", negotiated);
+  test("a corrupt DEFLATE stream fails with 1007", async (t) => {
+    const peer = new RawPeer(t, "server", negotiated);
     await peer.write(rawFrame(0xc1, [0xff, 0xff, 0xff, 0x00, 0x12]));
     assert.equal(await peer.readCloseCode(), 1007);
     const info = await peer.ws.closed;
@@ -336,21 +336,21 @@ describe("the wire format and the RSV1 rules", () => {
     assert.equal(info.error?.code, "ERR_INVALID_COMPRESSED_DATA");
   });
 
-  test("an uncompressed frame still obeys maxFrameSize exactly", async () => {
-    const peer = new RawPeer("server", { ...negotiated, maxFrameSize: 1000 });
+  test("an uncompressed frame still obeys maxFrameSize exactly", async (t) => {
+    const peer = new RawPeer(t, "server", { ...negotiated, maxFrameSize: 1000 });
     await peer.write(rawFrame(0x82, new Uint8Array(1001)));
     assert.equal(await peer.readCloseCode(), 1009);
   });
 });
 
 describe("decompression limits", () => {
-  test("a frame inflating past maxFrameSize fails with 1009 while inflating", async () => {
-    const peer = new RawPeer("server", { extensions: "permessage-deflate", maxFrameSize: 64 * 1024 });
+  test("a frame inflating past maxFrameSize fails with 1009 while inflating", async (t) => {
+    const peer = new RawPeer(t, "server", { extensions: "permessage-deflate", maxFrameSize: 64 * 1024 });
     await peer.write(rawFrame(0xc2, compress(new Uint8Array(64 * 1024 + 1))));
     assert.equal(await peer.readCloseCode(), 1009);
   });
 
-  test("a 1 GiB decompression bomb in a 1 MB frame fails with 1009 within the memory bound, twice", async () => {
+  test("a 1 GiB decompression bomb in a 1 MB frame fails with 1009 within the memory bound, twice", async (t) => {
     // Build the bomb without holding 1 GiB: stream one zeroed MiB through zlib 1024 times.
     const bomb = await new Promise<Uint8Array>((resolve) => {
       const d = createDeflateRaw({ level: 9 });
@@ -368,19 +368,17 @@ describe("decompression limits", () => {
     const framed = rawFrame(0xc2, bomb);
     // Twice: a peak that shows in one run of two was what Deno's zlib did.
     for (let run = 1; run <= 2; run++) {
-      const peer = new RawPeer("server", { extensions: "permessage-deflate" }); // maxFrameSize 1 MiB
+      const peer = new RawPeer(t, "server", { extensions: "permessage-deflate" }); // maxFrameSize 1 MiB
       const before = process.memoryUsage().rss;
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
-      try {
-        await peer.write(framed);
-        assert.equal(await withTimeout(peer.readCloseCode(), 20_000, "the bomb's 1009"), 1009);
-        const info = await peer.ws.closed;
-        assert.equal(info.code, 1009);
-        assert.equal(info.error?.code, "ERR_MESSAGE_TOO_BIG");
-      } finally {
-        clearInterval(sampler);
-      }
+      t.after(() => clearInterval(sampler));
+      await peer.write(framed);
+      assert.equal(await withTimeout(peer.readCloseCode(), 20_000, "the bomb's 1009"), 1009);
+      const info = await peer.ws.closed;
+      assert.equal(info.code, 1009);
+      assert.equal(info.error?.code, "ERR_MESSAGE_TOO_BIG");
+      clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().rss);
       const grown = (peak - before) / MiB;
       console.log(`decompression bomb, run ${run}: RSS grew ${grown.toFixed(1)} MiB (limit 1 MiB, bomb 1 GiB)`);
@@ -391,7 +389,7 @@ describe("decompression limits", () => {
 });
 
 describe("connect and serve with compression over TCP", () => {
-  test("messages of 0 B to 16 MiB, with and without context takeover", async () => {
+  test("messages of 0 B to 16 MiB, with and without context takeover", async (t) => {
     for (const compression of [true, { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10 }]) {
       const server = serve(
         { port: 0, hostname: "127.0.0.1" },
@@ -399,44 +397,41 @@ describe("connect and serve with compression over TCP", () => {
           for await (const msg of ws) await ws.sendAll(msg);
         }, undefined, { compression }),
       );
+      t.after(() => server.close());
       await server.ready;
-      try {
-        const ws = await connect(`ws://127.0.0.1:${server.port}/`, { compression });
-        assert.match(ws.extensions, /^permessage-deflate/);
-        if (compression !== true) assert.match(ws.extensions, /server_no_context_takeover/);
-        for (const length of [0, 1, 1023, 1024, 65_536, MiB + 3, 16 * MiB]) {
-          const t = text(length);
-          await ws.sendAll(t);
-          const got = await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`);
-          assert.equal(got.data, t, `text of ${length}`);
-          const b = randomBytes(Math.min(length, 2 * MiB), length);
-          await ws.sendAll(b);
-          assert.deepEqual((await ws.recvAll()).data, b, `binary of ${b.length}`);
-        }
-        assert.equal((await ws.close()).code, 1000);
-      } finally {
-        await server.close();
+      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { compression });
+      t.after(() => ws.terminate());
+      assert.match(ws.extensions, /^permessage-deflate/);
+      if (compression !== true) assert.match(ws.extensions, /server_no_context_takeover/);
+      for (const length of [0, 1, 1023, 1024, 65_536, MiB + 3, 16 * MiB]) {
+        const str = text(length);
+        await ws.sendAll(str);
+        const got = await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`);
+        assertBytesEqual(got.data, str, `text of ${length}`);
+        const b = randomBytes(Math.min(length, 2 * MiB), length);
+        await ws.sendAll(b);
+        assertBytesEqual((await ws.recvAll()).data, b, `binary of ${b.length}`);
       }
+      assert.equal((await ws.close()).code, 1000);
     }
   });
 
-  test("the server does not compress unless asked, and the client's offer is then declined", async () => {
+  test("the server does not compress unless asked, and the client's offer is then declined", async (t) => {
     const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
       for await (const msg of ws) await ws.send(msg);
     });
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const ws = await connect(`ws://127.0.0.1:${server.port}/`);
-      assert.equal(ws.extensions, "");
-      await ws.send(text(5000));
-      assert.equal((await ws.recv()).data, text(5000));
-      await ws.close();
-      const plain = await connect(`ws://127.0.0.1:${server.port}/`, { compression: false });
-      assert.equal(plain.extensions, "");
-      await plain.close();
-    } finally {
-      await server.close();
-    }
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`);
+    t.after(() => ws.terminate());
+    assert.equal(ws.extensions, "");
+    await ws.send(text(5000));
+    assertBytesEqual((await ws.recv()).data, text(5000), "the echo");
+    await ws.close();
+    const plain = await connect(`ws://127.0.0.1:${server.port}/`, { compression: false });
+    t.after(() => plain.terminate());
+    assert.equal(plain.extensions, "");
+    await plain.close();
   });
 
   test("options are checked before anything is sent", async () => {
@@ -485,20 +480,21 @@ describe("our client against ws's server with perMessageDeflate", () => {
   });
   after(() => stop(child));
 
-  test("negotiates permessage-deflate and round-trips messages up to 16 MiB, compressed both ways", async () => {
+  test("negotiates permessage-deflate and round-trips messages up to 16 MiB, compressed both ways", async (t) => {
     const ws = await connect(url, { maxFrameSize: 32 * MiB });
+    t.after(() => ws.terminate());
     assert.match(ws.extensions, /^permessage-deflate/);
     for (const length of [0, 5, 2000, 100_000, 16 * MiB]) {
-      const t = text(length);
-      await ws.sendAll(t);
-      assert.equal((await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`)).data, t);
+      const str = text(length);
+      await ws.sendAll(str);
+      assertBytesEqual((await withTimeout(ws.recvAll(), 60_000, `echo of ${length}`)).data, str, `text of ${length}`);
     }
     const b = randomBytes(300_000, 3);
     await ws.sendAll(b);
-    assert.deepEqual((await ws.recvAll()).data, b);
+    assertBytesEqual((await ws.recvAll()).data, b, "300 kB of binary");
     await ws.send(new Message(text(10_000), "text", true));
     await ws.send(new Message(text(10_000), "text"));
-    assert.equal((await ws.recvAll()).data, text(10_000) + text(10_000));
+    assertBytesEqual((await ws.recvAll()).data, text(10_000) + text(10_000), "the fragmented message's echo");
     await ws.send("stats");
     const stats = JSON.parse((await ws.recv()).data as string);
     assert.match(stats.extensions, /permessage-deflate/);
@@ -507,17 +503,18 @@ describe("our client against ws's server with perMessageDeflate", () => {
     assert.equal((await ws.close()).code, 1000);
   });
 
-  test("with no context takeover and small windows asked of the server", async () => {
+  test("with no context takeover and small windows asked of the server", async (t) => {
     const ws = await connect(url, {
       compression: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 8 },
     });
+    t.after(() => ws.terminate());
     assert.match(ws.extensions, /server_no_context_takeover/);
     for (const length of [10, 3000, 200_000]) {
-      const t = text(length);
-      await ws.sendAll(t);
-      assert.equal((await ws.recvAll()).data, t);
-      await ws.sendAll(t);
-      assert.equal((await ws.recvAll()).data, t);
+      const str = text(length);
+      await ws.sendAll(str);
+      assertBytesEqual((await ws.recvAll()).data, str, `text of ${length}`);
+      await ws.sendAll(str);
+      assertBytesEqual((await ws.recvAll()).data, str, `text of ${length}, again`);
     }
     await ws.close();
   });
@@ -533,35 +530,32 @@ describe("ws's client with perMessageDeflate against our server", () => {
       clientMaxWindowBits: 8,
     }, { clientMaxWindowBits: true }],
   ] as const) {
-    test(`echoes every message intact (${name})`, async () => {
+    test(`echoes every message intact (${name})`, async (t) => {
       const server = serve(
         { port: 0, hostname: "127.0.0.1" },
         requestHandler(async (ws) => {
           for await (const msg of ws) await ws.sendAll(msg);
         }, undefined, { compression }),
       );
+      t.after(() => server.close());
       await server.ready;
       let child: ChildProcess | null = null;
-      try {
-        child = spawnNode(["client", `ws://127.0.0.1:${server.port}/`, JSON.stringify({ threshold: 0, ...wsOptions })]);
-        const result = JSON.parse(await firstLine(child, "the ws client"));
-        assert.equal(result.error, undefined);
-        assert.ok(result.extensions.includes("permessage-deflate"), result.extensions);
-        assert.equal(result.echoed, result.total);
-        assert.equal(result.closeCode, 1000);
-        // About 1 MB of compressible messages went each way; compressed, far less.
-        assert.ok(result.bytesWritten < 200_000, `ws wrote ${result.bytesWritten}`);
-        assert.ok(result.bytesRead < 200_000, `ws read ${result.bytesRead}`);
-      } finally {
-        stop(child);
-        await server.close();
-      }
+      t.after(() => stop(child));
+      child = spawnNode(["client", `ws://127.0.0.1:${server.port}/`, JSON.stringify({ threshold: 0, ...wsOptions })]);
+      const result = JSON.parse(await firstLine(child, "the ws client"));
+      assert.equal(result.error, undefined);
+      assert.ok(result.extensions.includes("permessage-deflate"), result.extensions);
+      assert.equal(result.echoed, result.total);
+      assert.equal(result.closeCode, 1000);
+      // About 1 MB of compressible messages went each way; compressed, far less.
+      assert.ok(result.bytesWritten < 200_000, `ws wrote ${result.bytesWritten}`);
+      assert.ok(result.bytesRead < 200_000, `ws read ${result.bytesRead}`);
     });
   }
 });
 
 describe("handshake failures", () => {
-  test("a server answer the client cannot accept fails the handshake with a clear error", async () => {
+  test("a server answer the client cannot accept fails the handshake with a clear error", async (t) => {
     const { createServer } = await import("node:net");
     const { computeAccept } = await import("../src/handshake/key.ts");
     const listener = createServer((socket) => {
@@ -577,39 +571,38 @@ describe("handshake failures", () => {
         );
       });
     });
+    t.after(() => listener.close());
     await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-    try {
-      const port = (listener.address() as { port: number }).port;
-      await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (err: unknown) => {
-        assert.ok(err instanceof HandshakeError);
-        assert.equal(err.code, "ERR_HANDSHAKE_EXTENSION");
-        assert.match(err.message, /server_max_window_bits=20/);
-        return true;
-      });
-    } finally {
-      listener.close();
-    }
+    const port = (listener.address() as { port: number }).port;
+    await assert.rejects(connect(`ws://127.0.0.1:${port}/`), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.equal(err.code, "ERR_HANDSHAKE_EXTENSION");
+      assert.match(err.message, /server_max_window_bits=20/);
+      return true;
+    });
   });
 
-  test("a malformed extensions header is answered 400 by a compressing server", async () => {
+  test("a malformed extensions header is answered 400 by a compressing server", async (t) => {
     const server = serve({ port: 0, hostname: "127.0.0.1" }, requestHandler(() => {}, undefined, { compression: true }));
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const { connect: netConnect } = await import("node:net");
-      const socket = netConnect(server.port, "127.0.0.1");
-      socket.write(
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate; =x\r\n\r\n",
-      );
-      const answer = await new Promise<string>((resolve) => {
+    const { connect: netConnect } = await import("node:net");
+    const socket = netConnect(server.port, "127.0.0.1");
+    t.after(() => socket.destroy());
+    socket.write(
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate; =x\r\n\r\n",
+    );
+    const answer = await withTimeout(
+      new Promise<string>((resolve) => {
         let out = "";
         socket.on("data", (c) => (out += String(c)));
         socket.on("close", () => resolve(out));
-      });
-      assert.match(answer, /^HTTP\/1\.1 400/);
-      assert.match(answer, /Sec-WebSocket-Extensions/);
-    } finally {
-      await server.close();
-    }
+      }),
+      5000,
+      "The server's answer and its close of the connection",
+    );
+    assert.match(answer, /^HTTP\/1\.1 400/);
+    assert.match(answer, /Sec-WebSocket-Extensions/);
   });
 });

@@ -3,7 +3,7 @@
 // frames behind one being inflated wait undecoded in the core, in order, and
 // pause the transport past the backlog limit; sent frames keep their order
 // behind compressed ones; a failed connection drops what waits.
-import { describe, test } from "./_test.ts";
+import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Frame, Opcode } from "../src/codec/frame.ts";
@@ -118,7 +118,7 @@ describe("permessage-deflate stage: receiving", () => {
     assert.equal(written.length, 0, "no pong before the ping is decoded");
     await until(() => frames.length === 3);
     assert.deepEqual(frames.map((m) => m.type), ["text", "ping", "text"]);
-    assert.equal(frames[0].data, body);
+    assertBytesEqual(frames[0].data, body, "the inflated message");
     assert.equal(frames[2].data, "plain");
     assert.equal(protocol.waitingForStage, false);
     const pong = parseFrames(written[0], false);
@@ -139,7 +139,7 @@ describe("permessage-deflate stage: receiving", () => {
     }
     assert.deepEqual(calls, ["pause"], "paused by the backlog alone: nothing was delivered yet");
     const first = await ws.recv();
-    assert.equal(first.data, body);
+    assertBytesEqual(first.data, body, "the first inflated message");
     for (let i = 0; i < count; i++) {
       const msg = await ws.recv();
       assert.equal((msg.data as Uint8Array)[0], i, `binary message ${i} in order`);
@@ -174,7 +174,7 @@ describe("permessage-deflate stage: sending", () => {
     await Promise.all([first, small]);
     await stage.sent();
     assert.deepEqual(out.map((f) => [f.opcode, f.rsv1 === true]), [[Opcode.Text, true], [Opcode.Text, false], [Opcode.Ping, false]]);
-    assert.equal(inflate(out[0].payload), big);
+    assertBytesEqual(inflate(out[0].payload), big, "the deflated message, inflated");
     assert.equal(stage.sending, false);
     assert.equal(stage.queuedBytes, 0);
     // Nothing waits now: an uncompressed frame is written at once.

@@ -28,9 +28,9 @@ async function recvPong(ws: WebSocketConnection): Promise<void> {
 // assert the bytes on the wire at each step, so a loaded machine cannot make
 // a ping or a timeout come early or late.
 describe("keepalive", () => {
-  test("a silent connection is pinged after pingInterval, and a pong keeps it open", async () => {
+  test("a silent connection is pinged after pingInterval, and a pong keeps it open", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { pingInterval: 100, pingTimeout: 200, clock });
+    const peer = new RawPeer(t, "server", { pingInterval: 100, pingTimeout: 200, clock });
     await clock.advance(99);
     await assertNothingSent(peer, "99 ms of silence");
     await clock.advance(1);
@@ -51,9 +51,9 @@ describe("keepalive", () => {
     assert.equal((await peer.ws.closed).wasClean, true);
   });
 
-  test("a peer that never answers is dropped after pingTimeout with 1011 and a TimeoutError", async () => {
+  test("a peer that never answers is dropped after pingTimeout with 1011 and a TimeoutError", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { pingInterval: 50, pingTimeout: 100, closeTimeout: 10000, clock });
+    const peer = new RawPeer(t, "server", { pingInterval: 50, pingTimeout: 100, closeTimeout: 10000, clock });
     await clock.advance(50);
     assert.equal((await peer.readFrame())?.opcode, Opcode.Ping);
     await clock.advance(99);
@@ -73,9 +73,9 @@ describe("keepalive", () => {
     }
   });
 
-  test("traffic from the peer counts as a sign of life: no ping while data flows", async () => {
+  test("traffic from the peer counts as a sign of life: no ping while data flows", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { pingInterval: 150, pingTimeout: 150, clock });
+    const peer = new RawPeer(t, "server", { pingInterval: 150, pingTimeout: 150, clock });
     // 400 ms in steps of 50, a message in each: never 150 ms of silence.
     for (let i = 0; i < 8; i++) {
       await peer.write(rawFrame(0x81, `tick ${i}`));
@@ -94,12 +94,12 @@ describe("keepalive", () => {
     assert.equal((await closing).wasClean, true);
   });
 
-  test("keepalive pings over real TCP are answered and keep both sides open", async () => {
+  test("keepalive pings over real TCP are answered and keep both sides open", async (t) => {
     // A clock per side, moved one at a time: each side's ping and the pong
     // that answers it cross real TCP while that side's time stands still.
     const clientClock = new ManualClock();
     const serverClock = new ManualClock();
-    const { clientSocket, serverSocket } = await socketPair();
+    const { clientSocket, serverSocket } = await socketPair(t);
     const keepalive = { pingInterval: 50, pingTimeout: 100 };
     const client = new WebSocketConnection(nodeSocketTransport(clientSocket), { ...keepalive, clock: clientClock, role: "client" });
     const server = new WebSocketConnection(nodeSocketTransport(serverSocket), { ...keepalive, clock: serverClock, role: "server" });
@@ -133,9 +133,9 @@ describe("keepalive", () => {
 });
 
 describe("idleTimeout", () => {
-  test("closes with 1001 when no data frame arrives in time; pings do not count", async () => {
+  test("closes with 1001 when no data frame arrives in time; pings do not count", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { idleTimeout: 200, pingInterval: 0, clock });
+    const peer = new RawPeer(t, "server", { idleTimeout: 200, pingInterval: 0, clock });
     await peer.write(rawFrame(0x81, "one"));
     assert.equal((await peer.ws.recv()).data, "one");
     await clock.advance(100);
@@ -152,9 +152,9 @@ describe("idleTimeout", () => {
     assert.equal((await peer.ws.closed).code, 1001);
   });
 
-  test("a data frame restarts the idle wait", async () => {
+  test("a data frame restarts the idle wait", async (t) => {
     const clock = new ManualClock();
-    const peer = new RawPeer("server", { idleTimeout: 200, pingInterval: 0, clock });
+    const peer = new RawPeer(t, "server", { idleTimeout: 200, pingInterval: 0, clock });
     await clock.advance(150);
     await peer.write(rawFrame(0x81, "still here"));
     assert.equal((await peer.ws.recv()).data, "still here");
@@ -166,8 +166,8 @@ describe("idleTimeout", () => {
 });
 
 describe("fragment floods", () => {
-  test("100,000 one-byte fragments reassemble with recvAll", async () => {
-    const peer = new RawPeer("server", { pingInterval: 0 });
+  test("100,000 one-byte fragments reassemble with recvAll", async (t) => {
+    const peer = new RawPeer(t, "server", { pingInterval: 0 });
     const count = 100_000;
     const frames: Uint8Array[] = [rawFrame(0x02, [0])];
     for (let i = 1; i < count - 1; i++) frames.push(rawFrame(0x00, [i & 0xff]));
@@ -185,8 +185,8 @@ describe("fragment floods", () => {
     await peer.ws.close();
   });
 
-  test("a fragmented text message over maxMessageSize fails with 1009 as it arrives", async () => {
-    const peer = new RawPeer("server", { pingInterval: 0, maxMessageSize: 1000 });
+  test("a fragmented text message over maxMessageSize fails with 1009 as it arrives", async (t) => {
+    const peer = new RawPeer(t, "server", { pingInterval: 0, maxMessageSize: 1000 });
     const reading = peer.ws.recvAll();
     await peer.write(rawFrame(0x01, "x".repeat(600)));
     await peer.write(rawFrame(0x00, "é".repeat(250))); // 500 bytes, 250 characters

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Message, type MessageOf, type MessageType, type WebSocketConnection } from "../mod.ts";
 import { tcpPair } from "./_helpers.ts";
-import { describe, test } from "./_test.ts";
+import { describe, test, withTimeout } from "./_test.ts";
 
 /** What a handler does with each kind of message, using `data` without a cast. */
 function describeMessage(msg: Message): string {
@@ -65,17 +65,16 @@ describe("Message narrows data by type", () => {
     if (unknown instanceof Message && unknown.type === "text") assert.equal(unknown.data.toUpperCase(), "HI");
   });
 
-  test("messages received from a connection narrow in a switch and in for await", async () => {
-    const pair = await tcpPair({ pingInterval: 0 });
-    try {
-      const { client, server } = pair;
-      await client.send("hello");
-      await client.send(new Uint8Array([1, 2, 3]));
-      await client.ping("p");
-      const seen: string[] = [];
-      for (let i = 0; i < 3; i++) seen.push(describeMessage(await server.recv()));
-      assert.deepEqual(seen, ["text HELLO", "binary 3", "ping 1"]);
-      await client.send("again");
+  test("messages received from a connection narrow in a switch and in for await", async (t) => {
+    const { client, server } = await tcpPair(t, { pingInterval: 0 });
+    await client.send("hello");
+    await client.send(new Uint8Array([1, 2, 3]));
+    await client.ping("p");
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) seen.push(describeMessage(await withTimeout(server.recv(), 5000, `message ${i + 1} of 3`)));
+    assert.deepEqual(seen, ["text HELLO", "binary 3", "ping 1"]);
+    await client.send("again");
+    const again = (async () => {
       for await (const msg of server) {
         if (msg.type === "text") {
           const upper: string = msg.data.toUpperCase();
@@ -83,13 +82,12 @@ describe("Message narrows data by type", () => {
           break;
         }
       }
-      const ws: WebSocketConnection = client;
-      const closing = ws.close(4000, "done");
-      const close = await server.recv();
-      assert.equal(describeMessage(close), "close 4000 done");
-      await closing;
-    } finally {
-      await pair.dispose();
-    }
+    })();
+    await withTimeout(again, 5000, "the text message \"again\" in for await");
+    const ws: WebSocketConnection = client;
+    const closing = ws.close(4000, "done");
+    const close = await withTimeout(server.recv(), 5000, "the close message");
+    assert.equal(describeMessage(close), "close 4000 done");
+    await withTimeout(closing, 5000, "close()");
   });
 });

@@ -1,7 +1,7 @@
 // The opening-handshake driver both `connect` and the server run on
 // (src/handshake/opening.ts), over the Web Streams transport, so the peer's
 // bytes, its close and the transport's release are all real.
-import { describe, test, withTimeout } from "./_test.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Opening, type OpeningEnd, type OpeningOptions } from "../src/handshake/opening.ts";
 import type { HttpHead } from "../src/handshake/http.ts";
@@ -11,8 +11,11 @@ import type { Transport, TransportSink } from "../src/transport/types.ts";
 const encoder = new TextEncoder();
 const REQUEST = "GET /chat HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n\r\n";
 
-/** An Opening over an in-memory byte pipe, with what it reported and a handle on the peer's end. */
-function opening(options: OpeningOptions) {
+/**
+ * An Opening over an in-memory byte pipe, with what it reported and a handle
+ * on the peer's end; closed (its timers cleared) when the test ends.
+ */
+function opening(t: Owner, options: OpeningOptions) {
   const toUs = new TransformStream<Uint8Array, Uint8Array>();
   const toPeer = new TransformStream<Uint8Array, Uint8Array>();
   let released!: () => void;
@@ -45,6 +48,7 @@ function opening(options: OpeningOptions) {
       ended(end);
     },
   });
+  t.after(() => driver.close());
   driver.start();
   const peer = toUs.writable.getWriter();
   return {
@@ -68,8 +72,8 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 describe("Opening: reading the head", () => {
-  test("reports the head once, however it is split, and keeps the bytes after it for the connection", async () => {
-    const o = opening({ head: {} });
+  test("reports the head once, however it is split, and keeps the bytes after it for the connection", async (t) => {
+    const o = opening(t, { head: {} });
     for (const piece of [REQUEST.slice(0, 5), REQUEST.slice(5, 30)]) await o.send(piece);
     const rest = encoder.encode(REQUEST.slice(30));
     await o.send(Uint8Array.of(...rest, 0x81, 0x02));
@@ -82,30 +86,30 @@ describe("Opening: reading the head", () => {
     assert.deepEqual(o.ends, []);
   });
 
-  test("release without bytes after the head hands over nothing", async () => {
-    const o = opening({ head: {} });
+  test("release without bytes after the head hands over nothing", async (t) => {
+    const o = opening(t, { head: {} });
     await o.send(REQUEST);
     await o.delivered(1);
     assert.equal(o.driver.release(), undefined);
   });
 
-  test("a malformed head ends the opening as malformed, with 400", async () => {
-    const o = opening({ head: {} });
+  test("a malformed head ends the opening as malformed, with 400", async (t) => {
+    const o = opening(t, { head: {} });
     await o.send("NOT-HTTP\r\n\r\n");
     const end = await withTimeout(o.firstEnd, 5000, "the malformed head");
     assert.equal(end.cause, "malformed");
     assert.equal(end.cause === "malformed" && end.error.status, 400);
   });
 
-  test("a head over maxHeadSize ends the opening with 431 before it is complete", async () => {
-    const o = opening({ head: { maxHeadSize: 64 } });
+  test("a head over maxHeadSize ends the opening with 431 before it is complete", async (t) => {
+    const o = opening(t, { head: { maxHeadSize: 64 } });
     await o.send("GET / HTTP/1.1\r\nX-Long: " + "a".repeat(100));
     const end = await withTimeout(o.firstEnd, 5000, "the oversized head");
     assert.equal(end.cause === "malformed" && end.error.status, 431);
   });
 
-  test("without head limits every byte is kept as following the head (node:http read it)", async () => {
-    const o = opening({ head: null });
+  test("without head limits every byte is kept as following the head (node:http read it)", async (t) => {
+    const o = opening(t, { head: null });
     assert.equal(o.driver.readingHead, false);
     o.driver.data(new Uint8Array([1]));
     await o.send(new Uint8Array([2, 3]));
@@ -114,8 +118,8 @@ describe("Opening: reading the head", () => {
     assert.equal(o.heads.length, 0);
   });
 
-  test("more than maxLeftover bytes after the head end the opening as overflow", async () => {
-    const o = opening({ head: {}, maxLeftover: 4 });
+  test("more than maxLeftover bytes after the head end the opening as overflow", async (t) => {
+    const o = opening(t, { head: {}, maxLeftover: 4 });
     await o.send(REQUEST + "abcd");
     await o.delivered(1);
     assert.deepEqual(o.ends, []);
@@ -123,8 +127,8 @@ describe("Opening: reading the head", () => {
     assert.equal((await withTimeout(o.firstEnd, 5000, "the overflow")).cause, "overflow");
   });
 
-  test("follow sends the kept bytes, then every later chunk, to its consumer", async () => {
-    const o = opening({ head: {} });
+  test("follow sends the kept bytes, then every later chunk, to its consumer", async (t) => {
+    const o = opening(t, { head: {} });
     await o.send(REQUEST + "ab");
     await o.delivered(1);
     const seen: string[] = [];
@@ -136,39 +140,39 @@ describe("Opening: reading the head", () => {
 });
 
 describe("Opening: what ends it, once", () => {
-  test("the deadline ends it as timeout", async () => {
-    const o = opening({ head: {}, timeout: 30 });
+  test("the deadline ends it as timeout", async (t) => {
+    const o = opening(t, { head: {}, timeout: 30 });
     assert.equal((await withTimeout(o.firstEnd, 5000, "the deadline")).cause, "timeout");
     assert.equal(o.driver.reading, false);
   });
 
-  test("the signal ends it as abort with the signal's reason", async () => {
+  test("the signal ends it as abort with the signal's reason", async (t) => {
     const controller = new AbortController();
-    const o = opening({ head: {}, signal: controller.signal });
+    const o = opening(t, { head: {}, signal: controller.signal });
     const reason = new Error("stop");
     controller.abort(reason);
     const end = await withTimeout(o.firstEnd, 5000, "the abort");
     assert.equal(end.cause === "abort" && end.reason, reason);
   });
 
-  test("a signal aborted before start ends it at start, as abort", async () => {
-    const o = opening({ head: {}, signal: AbortSignal.abort(new Error("already")) });
+  test("a signal aborted before start ends it at start, as abort", async (t) => {
+    const o = opening(t, { head: {}, signal: AbortSignal.abort(new Error("already")) });
     const end = await withTimeout(o.firstEnd, 5000, "the abort");
     assert.equal(end.cause === "abort" && (end.reason as Error).message, "already");
     o.driver.close();
     await withTimeout(o.transportClosed, 5000, "the transport's release");
   });
 
-  test("the peer's close ends it as eof", async () => {
-    const o = opening({ head: {} });
+  test("the peer's close ends it as eof", async (t) => {
+    const o = opening(t, { head: {} });
     await o.send("GET / HTT");
     await o.closePeer();
     assert.equal((await withTimeout(o.firstEnd, 5000, "the peer's close")).cause, "eof");
   });
 
-  test("after release neither the deadline, the signal nor the peer's close is reported", async () => {
+  test("after release neither the deadline, the signal nor the peer's close is reported", async (t) => {
     const controller = new AbortController();
-    const o = opening({ head: {}, signal: controller.signal });
+    const o = opening(t, { head: {}, signal: controller.signal });
     await o.send(REQUEST);
     await o.delivered(1);
     o.driver.deadline(30);
@@ -178,9 +182,9 @@ describe("Opening: what ends it, once", () => {
     assert.deepEqual(o.ends, []);
   });
 
-  test("only the first end is reported, and nothing after close", async () => {
+  test("only the first end is reported, and nothing after close", async (t) => {
     const controller = new AbortController();
-    const o = opening({ head: {}, timeout: 30, signal: controller.signal });
+    const o = opening(t, { head: {}, timeout: 30, signal: controller.signal });
     controller.abort(new Error("first"));
     await withTimeout(o.firstEnd, 5000, "the abort");
     await o.closePeer().catch(() => {});
@@ -190,8 +194,8 @@ describe("Opening: what ends it, once", () => {
     await withTimeout(o.transportClosed, 5000, "the transport's release");
   });
 
-  test("linger drops the transport as soon as the peer closes after reading the answer", async () => {
-    const o = opening({ head: {} });
+  test("linger drops the transport as soon as the peer closes after reading the answer", async (t) => {
+    const o = opening(t, { head: {} });
     await o.send("BAD\r\n\r\n");
     await withTimeout(o.firstEnd, 5000, "the malformed head");
     o.driver.linger(60_000);
@@ -199,8 +203,8 @@ describe("Opening: what ends it, once", () => {
     await withTimeout(o.transportClosed, 5000, "the transport's release after the peer's close");
   });
 
-  test("linger drops the transport after its grace period when the peer stays", async () => {
-    const o = opening({ head: {} });
+  test("linger drops the transport after its grace period when the peer stays", async (t) => {
+    const o = opening(t, { head: {} });
     o.driver.linger(30);
     await withTimeout(o.transportClosed, 5000, "the transport's release after the grace period");
     assert.deepEqual(o.ends, []);

@@ -1,9 +1,9 @@
 // The sans-I/O protocol core (src/protocol/), driven with bytes alone: no
 // sockets, no timers. What it writes is read back with the conformance
 // suite's own frame parser, not the library's decoder.
-import { describe, test } from "./_test.ts";
+import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
-import { type CloseInfo, Protocol, type ProtocolOptions, State } from "../src/protocol/protocol.ts";
+import { type CloseInfo, Protocol, type ProtocolOptions, State, truncateReason } from "../src/protocol/protocol.ts";
 import type { Message } from "../src/message.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { INBOX_HIGH_WATER_BYTES, INBOX_HIGH_WATER_COUNT } from "../src/connection/inbox.ts";
@@ -144,7 +144,7 @@ describe("protocol core: receiving", () => {
     const bytes = peerFrame(0x81, text);
     for (let at = 0; at < bytes.length; at += 1001) protocol.receiveData(bytes.slice(at, at + 1001));
     assert.equal(frames.length, 1);
-    assert.equal(frames[0].data, text);
+    assertBytesEqual(frames[0].data, text, "the 80,000-character text");
   });
 
   test("invalid UTF-8 split across fragments fails with 1007 at the fragment that completes it (§8.1)", T, () => {
@@ -268,6 +268,69 @@ describe("protocol core: pings and closing", () => {
     assert.equal(sent().length, 0);
     assert.equal(protocol.state, State.OPEN);
   });
+});
+
+// A close frame's payload is at most 125 bytes (§5.5), the 2-byte code
+// included, and its reason must be UTF-8 (§5.5.1): a longer reason is cut to
+// 123 bytes at a character boundary, never in the middle of a character.
+describe("protocol core: a close reason too long for a close frame", () => {
+  const utf8 = new TextEncoder();
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const bytesOf = (s: string) => utf8.encode(s).length;
+
+  test("200 bytes of 'é' are cut to 122 bytes, 61 whole characters, with no U+FFFD", T, () => {
+    const cut = truncateReason("é".repeat(100));
+    assert.equal(bytesOf(cut), 122);
+    assert.equal(cut, "é".repeat(61));
+    assert.ok(!cut.includes("\uFFFD"), "a character was cut in half");
+  });
+
+  test("4-byte characters are cut to 120 bytes, 30 whole characters", T, () => {
+    const cut = truncateReason("𝄞".repeat(40));
+    assert.equal(bytesOf(cut), 120);
+    assert.equal(cut, "𝄞".repeat(30));
+  });
+
+  test("reasons of 1-, 2-, 3- and 4-byte characters at every offset are cut to the longest prefix that fits", T, () => {
+    for (const tail of ["é", "€", "𝄞", "aé€𝄞"]) {
+      for (let ascii = 0; ascii < 8; ascii++) {
+        const reason = "x".repeat(ascii) + tail.repeat(80);
+        const cut = truncateReason(reason);
+        const what = `${ascii} ASCII bytes, then ${JSON.stringify(tail)} repeated`;
+        assert.ok(reason.startsWith(cut), `${what}: not a prefix of the reason`);
+        assert.ok(bytesOf(cut) <= 123, `${what}: ${bytesOf(cut)} bytes`);
+        assert.ok(!cut.includes("\uFFFD"), `${what}: a character was cut in half`);
+        // The longest such prefix: the next character would not fit.
+        const next = String.fromCodePoint(reason.codePointAt(cut.length)!);
+        assert.ok(bytesOf(cut) + bytesOf(next) > 123, `${what}: stopped at ${bytesOf(cut)} bytes`);
+      }
+    }
+  });
+
+  test("a reason of exactly 123 bytes, and any shorter one, is left as it is", T, () => {
+    for (const reason of ["", "bye", "κόσμε", "x".repeat(123), "é".repeat(61) + "x", "𝄞".repeat(30) + "abc"]) {
+      assert.equal(truncateReason(reason), reason, `${bytesOf(reason)} bytes`);
+    }
+    assert.equal(truncateReason("x".repeat(124)), "x".repeat(123));
+  });
+
+  for (const role of ["server", "client"] as const) {
+    test(`a ${role} failing the connection with a 200-byte reason writes one close frame of at most 125 bytes`, T, () => {
+      const { protocol, sent, events } = harness({ role });
+      protocol.fail(1008, "é".repeat(100));
+      const frames = sent();
+      assert.equal(frames.length, 1, "exactly one frame");
+      const [close] = frames;
+      assert.equal(close.opcode, 8);
+      assert.ok(close.payload.length <= 125, `a close payload of ${close.payload.length} bytes`);
+      assert.equal(closeCodeOf(close), 1008);
+      assert.equal(strict.decode(close.payload.subarray(2)), "é".repeat(61));
+      assert.deepEqual(events, role === "server" ? ["failing 1008", "end"] : ["failing 1008"]);
+      protocol.receiveEof();
+      const info = protocol.closeInfo;
+      assert.deepEqual([info?.code, info?.reason, info?.wasClean], [1008, "é".repeat(61), false]);
+    });
+  }
 });
 
 describe("protocol core: sending", () => {

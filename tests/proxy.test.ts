@@ -3,7 +3,7 @@
 // without credentials; refusals, timeout, abort, redirects and the
 // environment variables. Plus the pure parts: proxy URLs, NO_PROXY, SOCKS5
 // messages.
-import { after, before, describe, test, withTimeout } from "./_test.ts";
+import { after, before, describe, type Owner, Releases, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
@@ -22,6 +22,7 @@ import { testCertificate } from "./_tls.ts";
 import {
   DANTED,
   ensureSocksUser,
+  freePort,
   type RunningProxy,
   SOCKS_USER,
   startDante,
@@ -160,16 +161,18 @@ describe("proxy selection without I/O", () => {
   });
 });
 
-/** An echo server (ws:// or wss://) on 127.0.0.1. */
-async function echoServer(tls?: { cert: string; key: string }): Promise<Server> {
+/** An echo server (ws:// or wss://) on 127.0.0.1, closed when `t` ends. */
+async function echoServer(t: Owner, tls?: { cert: string; key: string }): Promise<Server> {
   const server = serve({ hostname: "127.0.0.1", port: 0, tls }, async (ws) => {
     for await (const message of ws) await ws.send(message.data);
   });
+  t.after(() => server.close());
   await server.ready;
   return server;
 }
 
 async function echoesThrough(
+  t: Owner,
   url: string,
   proxy: string | { url: string; tls?: { ca: string } } | undefined,
   ca: string,
@@ -179,12 +182,10 @@ async function echoesThrough(
     15_000,
     `connect ${url} via ${typeof proxy === "object" ? proxy.url : proxy}`,
   );
-  try {
-    await ws.send("through the proxy");
-    assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the proxy");
-  } finally {
-    await ws.close();
-  }
+  t.after(() => ws.terminate());
+  await ws.send("through the proxy");
+  assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the proxy");
+  await ws.close();
 }
 
 const dante = DANTED === null ? "dante-server's danted is not installed (apt-get install dante-server)" : false;
@@ -199,33 +200,30 @@ describe("connect through real proxies", () => {
   let secure: Server;
   let ca: string;
   const proxies: Record<string, RunningProxy> = {};
+  const releases = new Releases();
   before(async () => {
     const cert = await testCertificate();
     ca = cert.cert;
-    plain = await echoServer();
-    secure = await echoServer(cert);
+    plain = await echoServer(releases);
+    secure = await echoServer(releases, cert);
     const starting: Promise<void>[] = [
-      startHttpsProxy(cert).then((p) => void (proxies.https = p)),
-      startHttpsProxy(cert, HTTP_AUTH).then((p) => void (proxies.httpsAuth = p)),
+      startHttpsProxy(releases, cert).then((p) => void (proxies.https = p)),
+      startHttpsProxy(releases, cert, HTTP_AUTH).then((p) => void (proxies.httpsAuth = p)),
     ];
     if (!tinyproxy) {
-      starting.push(startTinyproxy().then((p) => void (proxies.http = p)));
-      starting.push(startTinyproxy(HTTP_AUTH).then((p) => void (proxies.httpAuth = p)));
+      starting.push(startTinyproxy(releases).then((p) => void (proxies.http = p)));
+      starting.push(startTinyproxy(releases, HTTP_AUTH).then((p) => void (proxies.httpAuth = p)));
     }
     if (!dante) {
-      starting.push(startDante().then((p) => void (proxies.socks5 = p)));
-      starting.push(startDante({ scheme: "socks5h" }).then((p) => void (proxies.socks5h = p)));
+      starting.push(startDante(releases).then((p) => void (proxies.socks5 = p)));
+      starting.push(startDante(releases, { scheme: "socks5h" }).then((p) => void (proxies.socks5h = p)));
       if (socksUserProblem === null) {
-        starting.push(startDante({ auth: true }).then((p) => void (proxies.socksAuth = p)));
+        starting.push(startDante(releases, { auth: true }).then((p) => void (proxies.socksAuth = p)));
       }
     }
     await Promise.all(starting);
   });
-  after(async () => {
-    await Promise.all(Object.values(proxies).map((p) => p.stop()));
-    await plain?.close();
-    await secure?.close();
-  });
+  after(() => releases.release());
 
   const kinds = [
     { name: "http (tinyproxy)", key: "http", skip: tinyproxy },
@@ -238,13 +236,13 @@ describe("connect through real proxies", () => {
   ];
   for (const kind of kinds) {
     for (const scheme of ["ws", "wss"] as const) {
-      test(`${scheme}:// through ${kind.name}`, { skip: kind.skip }, async () => {
+      test(`${scheme}:// through ${kind.name}`, { skip: kind.skip }, async (t) => {
         const proxy = proxies[kind.key];
         const port = scheme === "ws" ? plain.port : secure.port;
         // localhost, not 127.0.0.1: socks5h then sends a name for the proxy to resolve.
         const host = kind.key === "socks5h" ? "localhost" : "127.0.0.1";
         const url = `${scheme}://${host}:${port}/`;
-        await echoesThrough(url, proxy.url.startsWith("https:") ? { url: proxy.url, tls: { ca } } : proxy.url, ca);
+        await echoesThrough(t, url, proxy.url.startsWith("https:") ? { url: proxy.url, tls: { ca } } : proxy.url, ca);
         if (kind.key === "httpsAuth") {
           assert.match(proxy.requests.at(-1)!, /^CONNECT 127\.0\.0\.1:\d+ HTTP\/1\.1\r\n/);
           assert.match(proxy.requests.at(-1)!, /\r\nProxy-Authorization: Basic cHJveHl1c2VyOnByb3h5LXBhc3M=/);
@@ -286,10 +284,7 @@ describe("connect through real proxies", () => {
     "a CONNECT tinyproxy cannot complete (nothing listens) is a ProxyError with its status",
     { skip: tinyproxy },
     async () => {
-      const closed = createNetServer();
-      await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-      const port = (closed.address() as { port: number }).port;
-      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const port = await freePort(); // nothing listens there
       const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, timeout: 10_000 })
         .then(() => assert.fail("connect resolved"), (e) => e);
       assert.ok(err instanceof ProxyError, String(err));
@@ -299,10 +294,7 @@ describe("connect through real proxies", () => {
   );
 
   test("a SOCKS5 refusal from dante carries the reply code", { skip: dante }, async () => {
-    const closed = createNetServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await freePort(); // nothing listens there
     const err = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.socks5.url, timeout: 10_000 })
       .then(() => assert.fail("connect resolved"), (e) => e);
     assert.ok(err instanceof ProxyError, String(err));
@@ -322,86 +314,78 @@ describe("connect through real proxies", () => {
     },
   );
 
-  test("a redirect is followed through the proxy", { skip: tinyproxy }, async () => {
+  test("a redirect is followed through the proxy", { skip: tinyproxy }, async (t) => {
     const redirector = createNetServer((socket) => {
       socket.once("data", () => {
         socket.end(`HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${plain.port}/moved\r\nContent-Length: 0\r\n\r\n`);
       });
     });
+    t.after(() => redirector.close());
     await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
-    try {
-      const port = (redirector.address() as { port: number }).port;
-      const ws = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, redirect: true, timeout: 10_000 });
-      await ws.send("after the redirect");
-      assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "after the redirect");
-      await ws.close();
-    } finally {
-      await new Promise<void>((resolve) => redirector.close(() => resolve()));
-    }
+    const port = (redirector.address() as { port: number }).port;
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { proxy: proxies.http.url, redirect: true, timeout: 10_000 });
+    t.after(() => ws.terminate());
+    await ws.send("after the redirect");
+    assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "after the redirect");
+    await ws.close();
   });
 
   test("without the option the environment decides: WS_PROXY is used, NO_PROXY and proxy: null bypass it", {
     skip: dante,
-  }, async () => {
+  }, async (t) => {
     const saved = { ws_proxy: process.env.ws_proxy, no_proxy: process.env.no_proxy };
-    const restore = () => {
+    t.after(() => {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
-    };
-    try {
-      delete process.env.no_proxy;
-      // Works through the proxy the environment names; the next step proves
-      // the environment is what connect consulted.
-      process.env.ws_proxy = proxies.socks5h.url;
-      await echoesThrough(`ws://localhost:${plain.port}/`, undefined, ca);
-      process.env.ws_proxy = "socks5://127.0.0.1:9";
-      await assert.rejects(
-        connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 }),
-        (err) => err instanceof ProxyError && err.proxy === "socks5://127.0.0.1:9",
-      );
-      const direct = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: null, timeout: 5000 });
-      await direct.close();
-      process.env.no_proxy = "localhost,127.0.0.0/8";
-      const exempt = await connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 });
-      await exempt.close();
-    } finally {
-      restore();
-    }
+    });
+    delete process.env.no_proxy;
+    // Works through the proxy the environment names; the next step proves
+    // the environment is what connect consulted.
+    process.env.ws_proxy = proxies.socks5h.url;
+    await echoesThrough(t, `ws://localhost:${plain.port}/`, undefined, ca);
+    process.env.ws_proxy = "socks5://127.0.0.1:9";
+    await assert.rejects(
+      connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 }),
+      (err) => err instanceof ProxyError && err.proxy === "socks5://127.0.0.1:9",
+    );
+    const direct = await connect(`ws://127.0.0.1:${plain.port}/`, { proxy: null, timeout: 5000 });
+    t.after(() => direct.terminate());
+    await direct.close();
+    process.env.no_proxy = "localhost,127.0.0.0/8";
+    const exempt = await connect(`ws://127.0.0.1:${plain.port}/`, { timeout: 5000 });
+    t.after(() => exempt.terminate());
+    await exempt.close();
   });
 });
 
 describe("a proxy that goes away", () => {
   for (const scheme of ["ws", "wss"] as const) {
-    test(`${scheme}:// through an https:// proxy: the tunnel dropping closes the connection with 1006`, async () => {
+    test(`${scheme}:// through an https:// proxy: the tunnel dropping closes the connection with 1006`, async (t) => {
       const cert = await testCertificate();
-      const server = await echoServer(scheme === "wss" ? cert : undefined);
-      const proxy = await startHttpsProxy(cert);
-      try {
-        const ws = await connect(`${scheme}://127.0.0.1:${server.port}/`, {
-          proxy: { url: proxy.url, tls: { ca: cert.cert } },
-          tls: { ca: cert.cert },
-          timeout: 10_000,
-          pingInterval: 0,
-        });
-        await ws.send("before");
-        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "before");
-        await proxy.stop();
-        const info = await withTimeout(ws.closed, 5000, "the connection noticing");
-        assert.equal(info.code, 1006);
-        assert.equal(info.wasClean, false);
-      } finally {
-        await proxy.stop();
-        await server.close();
-      }
+      const server = await echoServer(t, scheme === "wss" ? cert : undefined);
+      const proxy = await startHttpsProxy(t, cert);
+      const ws = await connect(`${scheme}://127.0.0.1:${server.port}/`, {
+        proxy: { url: proxy.url, tls: { ca: cert.cert } },
+        tls: { ca: cert.cert },
+        timeout: 10_000,
+        pingInterval: 0,
+      });
+      t.after(() => ws.terminate());
+      await ws.send("before");
+      assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "before");
+      await proxy.stop();
+      const info = await withTimeout(ws.closed, 5000, "the connection noticing");
+      assert.equal(info.code, 1006);
+      assert.equal(info.wasClean, false);
     });
   }
 });
 
 describe("the proxy leg is bounded", () => {
-  /** A proxy that accepts TCP and never answers; resolves `closed` when our socket goes away. */
-  async function silentProxy() {
+  /** A proxy that accepts TCP and never answers; resolves `closed` when our socket goes away. Stopped when `t` ends. */
+  async function silentProxy(t: Owner) {
     let socket: Socket | null = null;
     let onClosed: () => void;
     const closed = new Promise<void>((resolve) => (onClosed = resolve));
@@ -412,61 +396,47 @@ describe("the proxy leg is bounded", () => {
       // Reading is what lets the socket see our FIN and emit "close".
       s.resume();
     });
+    t.after(() => {
+      (socket as Socket | null)?.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
-    return {
-      url: `http://127.0.0.1:${port}`,
-      closed,
-      stop: () => {
-        (socket as Socket | null)?.destroy();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
+    return { url: `http://127.0.0.1:${port}`, closed };
   }
 
   // A silent http:// proxy stalls CONNECT, a silent https:// one the TLS
   // handshake with the proxy, a silent socks5:// one the greeting: the
   // timeout names the proxy, not the server that was never reached.
   for (const scheme of ["http", "https", "socks5"]) {
-    test(`timeout covers a silent ${scheme}:// proxy: a ProxyError naming it, and the socket closed`, async () => {
-      const proxy = await silentProxy();
-      try {
-        const url = proxy.url.replace("http", scheme);
-        const err = await connect("wss://127.0.0.1:9/", { proxy: url, timeout: 300 })
-          .then(
-            () => assert.fail("connect resolved"),
-            (e) => e,
-          );
-        assert.ok(err instanceof ProxyError, String(err));
-        assert.equal(err.code, "ERR_PROXY_TIMEOUT");
-        assert.equal(err.proxy, url);
-        assert.ok(err.message.startsWith(`Proxy ${url} `) && err.message.includes("within 300 ms"), err.message);
-        assert.ok(err.cause instanceof TimeoutError);
-        await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
-      } finally {
-        await proxy.stop();
-      }
+    test(`timeout covers a silent ${scheme}:// proxy: a ProxyError naming it, and the socket closed`, async (t) => {
+      const proxy = await silentProxy(t);
+      const url = proxy.url.replace("http", scheme);
+      const err = await connect("wss://127.0.0.1:9/", { proxy: url, timeout: 300 })
+        .then(
+          () => assert.fail("connect resolved"),
+          (e) => e,
+        );
+      assert.ok(err instanceof ProxyError, String(err));
+      assert.equal(err.code, "ERR_PROXY_TIMEOUT");
+      assert.equal(err.proxy, url);
+      assert.ok(err.message.startsWith(`Proxy ${url} `) && err.message.includes("within 300 ms"), err.message);
+      assert.ok(err.cause instanceof TimeoutError);
+      await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
     });
   }
 
-  test("signal aborts the proxy leg and closes the socket", async () => {
-    const proxy = await silentProxy();
-    try {
-      const controller = new AbortController();
-      const pending = connect("wss://127.0.0.1:9/", { proxy: proxy.url, signal: controller.signal });
-      setTimeout(() => controller.abort(new Error("user gave up")), 100);
-      await assert.rejects(pending, /user gave up/);
-      await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
-    } finally {
-      await proxy.stop();
-    }
+  test("signal aborts the proxy leg and closes the socket", async (t) => {
+    const proxy = await silentProxy(t);
+    const controller = new AbortController();
+    const pending = connect("wss://127.0.0.1:9/", { proxy: proxy.url, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("user gave up")), 100);
+    await assert.rejects(pending, /user gave up/);
+    await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
   });
 
   test("an unreachable proxy is a ProxyError naming the proxy", async () => {
-    const closed = createNetServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await freePort(); // nothing listens there
     const err = await connect("ws://127.0.0.1:9/", { proxy: `socks5://127.0.0.1:${port}`, timeout: 5000 }).then(
       () => assert.fail("connect resolved"),
       (e) => e,
@@ -478,73 +448,67 @@ describe("the proxy leg is bounded", () => {
 });
 
 describe("the wrong kind of proxy is named at once, or within timeout", () => {
-  test("socks5:// pointed at tinyproxy (HTTP): a ProxyError naming the proxy within timeout", { skip: tinyproxy }, async () => {
-    const server = await echoServer();
-    const proxy = await startTinyproxy();
-    try {
-      const url = `socks5://127.0.0.1:${proxy.port}`;
-      const started = Date.now();
-      const err = await withTimeout(
-        connect(`ws://127.0.0.1:${server.port}/`, { proxy: url, timeout: 1000 }).then(() => null, (e) => e),
-        10_000,
-        "connect",
-      );
-      const took = Date.now() - started;
-      assert.ok(err instanceof ProxyError, String(err));
-      assert.equal(err.code, "ERR_PROXY_TIMEOUT");
-      assert.equal(err.proxy, url);
-      assert.equal(
-        err.message,
-        `Proxy ${url} did not answer the SOCKS5 handshake within 1000 ms: is it a SOCKS5 proxy? (an HTTP proxy never answers it)`,
-      );
-      assert.ok(took < 5000, `took ${took} ms (tinyproxy's own timeout is 30 s)`);
-    } finally {
-      await proxy.stop();
-      await server.close();
-    }
+  test("socks5:// pointed at tinyproxy (HTTP): a ProxyError naming the proxy within timeout", { skip: tinyproxy }, async (t) => {
+    const server = await echoServer(t);
+    const proxy = await startTinyproxy(t);
+    const url = `socks5://127.0.0.1:${proxy.port}`;
+    const started = Date.now();
+    const err = await withTimeout(
+      connect(`ws://127.0.0.1:${server.port}/`, { proxy: url, timeout: 1000 }).then(() => null, (e) => e),
+      10_000,
+      "connect through the wrong kind of proxy",
+    );
+    const took = Date.now() - started;
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.code, "ERR_PROXY_TIMEOUT");
+    assert.equal(err.proxy, url);
+    assert.equal(
+      err.message,
+      `Proxy ${url} did not answer the SOCKS5 handshake within 1000 ms: is it a SOCKS5 proxy? (an HTTP proxy never answers it)`,
+    );
+    assert.ok(took < 5000, `took ${took} ms (tinyproxy's own timeout is 30 s)`);
   });
 
-  test("socks5:// at a proxy that answers in HTTP: ERR_PROXY_MALFORMED at once, saying so", async () => {
+  test("socks5:// at a proxy that answers in HTTP: ERR_PROXY_MALFORMED at once, saying so", async (t) => {
     const sockets = new Set<Socket>();
     const http = createNetServer((socket) => {
       sockets.add(socket);
       socket.on("error", () => {});
       socket.once("data", () => socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
     });
-    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    try {
-      const url = `socks5://127.0.0.1:${(http.address() as { port: number }).port}`;
-      const err = await connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e);
-      assert.ok(err instanceof ProxyError, String(err));
-      assert.equal(err.code, "ERR_PROXY_MALFORMED");
-      assert.equal(err.message, `SOCKS5 proxy ${url} answered in HTTP, not SOCKS5: is it an HTTP proxy? (then use http://)`);
-    } finally {
+    t.after(() => {
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-    }
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const url = `socks5://127.0.0.1:${(http.address() as { port: number }).port}`;
+    const err = await withTimeout(
+      connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e),
+      10_000,
+      "connect through a proxy that answers in HTTP",
+    );
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.code, "ERR_PROXY_MALFORMED");
+    assert.equal(err.message, `SOCKS5 proxy ${url} answered in HTTP, not SOCKS5: is it an HTTP proxy? (then use http://)`);
   });
 
-  test("http:// pointed at dante (SOCKS5): a ProxyError that suggests socks5://", { skip: dante }, async () => {
-    const proxy = await startDante();
-    try {
-      const url = `http://127.0.0.1:${proxy.port}`;
-      const err = await withTimeout(
-        connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e),
-        10_000,
-        "connect",
-      );
-      assert.ok(err instanceof ProxyError, String(err));
-      assert.equal(err.proxy, url);
-      assert.match(err.message, /socks5:\/\//);
-    } finally {
-      await proxy.stop();
-    }
+  test("http:// pointed at dante (SOCKS5): a ProxyError that suggests socks5://", { skip: dante }, async (t) => {
+    const proxy = await startDante(t);
+    const url = `http://127.0.0.1:${proxy.port}`;
+    const err = await withTimeout(
+      connect("ws://127.0.0.1:9/", { proxy: url, timeout: 10_000 }).then(() => null, (e) => e),
+      10_000,
+      "connect through the wrong kind of proxy",
+    );
+    assert.ok(err instanceof ProxyError, String(err));
+    assert.equal(err.proxy, url);
+    assert.match(err.message, /socks5:\/\//);
   });
 });
 
 describe("HTTP/2 (RFC 8441) never goes around a proxy", () => {
-  /** Our HTTP/2 servers (h2 over TLS, h2c) noting the HTTP version each WebSocket came over. */
-  async function http2Servers() {
+  /** Our HTTP/2 servers (h2 over TLS, h2c), closed when `t` ends, noting the HTTP version each WebSocket came over. */
+  async function http2Servers(t: Owner) {
     const cert = await testCertificate();
     const versions: string[] = [];
     const handler = requestHandler(async (ws, request) => {
@@ -552,7 +516,9 @@ describe("HTTP/2 (RFC 8441) never goes around a proxy", () => {
       for await (const msg of ws) await ws.sendAll(msg);
     });
     const tls = serve({ hostname: "127.0.0.1", port: 0, http2: true, tls: cert }, handler);
+    t.after(() => tls.close());
     const clear = serve({ hostname: "127.0.0.1", port: 0, http2: true }, handler);
+    t.after(() => clear.close());
     await Promise.all([tls.ready, clear.ready]);
     return {
       ca: cert.cert,
@@ -561,58 +527,56 @@ describe("HTTP/2 (RFC 8441) never goes around a proxy", () => {
         `ws://127.0.0.1:${clear.port}/`,
         true,
       ]] as [string, true | "auto"][],
-      close: () => Promise.all([tls.close(), clear.close()]),
     };
   }
 
-  test("http2: true and \"auto\" tunnel through tinyproxy (CONNECT, then ALPN h2 or h2c inside)", { skip: tinyproxy }, async () => {
-    const servers = await http2Servers();
-    const proxy = await startTinyproxy(HTTP_AUTH);
-    try {
-      for (const [url, http2] of servers.urls) {
-        // Wrong credentials: refused by the proxy, so the proxy is in the path.
-        const wrong = proxy.url.replace(HTTP_AUTH.password, "wrong");
-        const err = await connect(url, { http2, proxy: wrong, tls: { ca: servers.ca }, timeout: 10_000 }).then(
-          () => null,
-          (e) => e,
-        );
-        assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
-        const before = servers.versions.length;
-        const ws = await connect(url, { http2, proxy: proxy.url, tls: { ca: servers.ca }, timeout: 10_000 });
-        await ws.send("through the tunnel");
-        assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the tunnel");
-        await ws.close();
-        assert.deepEqual(servers.versions.slice(before), ["2"], `${url} http2 ${http2}: a stream of an HTTP/2 session`);
-      }
-    } finally {
-      await proxy.stop();
-      await servers.close();
+  test("http2: true and \"auto\" tunnel through tinyproxy (CONNECT, then ALPN h2 or h2c inside)", { skip: tinyproxy }, async (t) => {
+    const servers = await http2Servers(t);
+    const proxy = await startTinyproxy(t, HTTP_AUTH);
+    for (const [url, http2] of servers.urls) {
+      // Wrong credentials: refused by the proxy, so the proxy is in the path.
+      const wrong = proxy.url.replace(HTTP_AUTH.password, "wrong");
+      const err = await withTimeout(
+        connect(url, { http2, proxy: wrong, tls: { ca: servers.ca }, timeout: 10_000 }).then(() => null, (e) => e),
+        15_000,
+        `connect ${url} (http2 ${http2}) with the wrong proxy credentials`,
+      );
+      assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
+      const before = servers.versions.length;
+      const ws = await connect(url, { http2, proxy: proxy.url, tls: { ca: servers.ca }, timeout: 10_000 });
+      t.after(() => ws.terminate());
+      await ws.send("through the tunnel");
+      assert.equal((await withTimeout(ws.recvAll(), 5000, "echo")).data, "through the tunnel");
+      await withTimeout(ws.close(), 5000, "close()");
+      assert.deepEqual(servers.versions.slice(before), ["2"], `${url} http2 ${http2}: a stream of an HTTP/2 session`);
     }
   });
 
-  test("the environment's proxy (HTTPS_PROXY, WS_PROXY) is used for HTTP/2 too", { skip: tinyproxy }, async () => {
-    const servers = await http2Servers();
-    const proxy = await startTinyproxy(HTTP_AUTH);
+  test("the environment's proxy (HTTPS_PROXY, WS_PROXY) is used for HTTP/2 too", { skip: tinyproxy }, async (t) => {
+    const servers = await http2Servers(t);
+    const proxy = await startTinyproxy(t, HTTP_AUTH);
     const names = ["https_proxy", "ws_proxy", "wss_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "NO_PROXY"];
     const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
-    try {
-      for (const name of names) delete process.env[name];
-      for (const [url, http2] of servers.urls) {
-        process.env.https_proxy = proxy.url.replace(HTTP_AUTH.password, "wrong");
-        const err = await connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 }).then(() => null, (e) => e);
-        assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
-        process.env.https_proxy = proxy.url;
-        const ws = await connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 });
-        await ws.close();
-        assert.equal(servers.versions.at(-1), "2");
-      }
-    } finally {
+    t.after(() => {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
-      await proxy.stop();
-      await servers.close();
+    });
+    for (const name of names) delete process.env[name];
+    for (const [url, http2] of servers.urls) {
+      process.env.https_proxy = proxy.url.replace(HTTP_AUTH.password, "wrong");
+      const err = await withTimeout(
+        connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 }).then(() => null, (e) => e),
+        15_000,
+        `connect ${url} (http2 ${http2}) through https_proxy with the wrong credentials`,
+      );
+      assert.ok(err instanceof ProxyError, `${url} http2 ${http2}: ${err}`);
+      process.env.https_proxy = proxy.url;
+      const ws = await connect(url, { http2, tls: { ca: servers.ca }, timeout: 10_000 });
+      t.after(() => ws.terminate());
+      await withTimeout(ws.close(), 5000, "close()");
+      assert.equal(servers.versions.at(-1), "2");
     }
   });
 });

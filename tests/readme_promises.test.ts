@@ -5,11 +5,12 @@
 // for a close without error. And the README's runnable examples themselves,
 // extracted from it and run as programs with only the import, ports and URLs
 // rewritten (the reconnecting ones run in tests/reconnecting.test.ts).
-import { describe, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   connect,
   ConnectionClosedError,
+  type ConnectOptions,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_COMPRESSION_THRESHOLD,
   DEFAULT_HANDSHAKE_TIMEOUT,
@@ -31,7 +32,7 @@ const redisBinary = redisServerBinary();
 
 for (const kind of KINDS) {
   describe(`requiring a subprotocol, the README's recipe (${kind})`, () => {
-    test("a client that offers none is refused by verify with 400; selectProtocol is never asked", async () => {
+    test("a client that offers none is refused by verify with 400; selectProtocol is never asked", async (t) => {
       const asked: string[][] = [];
       // The README's recipe, as written there.
       const options: StartOptions = {
@@ -41,89 +42,73 @@ for (const kind of KINDS) {
         },
         verify: (request) => request.protocols.length > 0 || { status: 400, body: "Offer the chat.v1 subprotocol" },
       };
-      const running = await start(kind, async (ws) => {
+      const running = await start(t, kind, async (ws) => {
         for await (const msg of ws) await ws.sendAll(msg);
       }, options);
-      try {
-        const url = `ws://127.0.0.1:${running.port}/`;
-        const none = await connect(url).then(() => null, (e: unknown) => e);
-        assert.ok(none instanceof HandshakeError, String(none));
-        assert.equal(none.status, 400);
-        assert.equal(new TextDecoder().decode(none.body).trim(), "Offer the chat.v1 subprotocol");
-        assert.match(none.message, /400 Bad Request \(Offer the chat\.v1 subprotocol\)$/);
-        assert.deepEqual(asked, [], "selectProtocol is not called when the client offers none");
+      const url = `ws://127.0.0.1:${running.port}/`;
+      const none = await connect(url).then(() => null, (e: unknown) => e);
+      assert.ok(none instanceof HandshakeError, String(none));
+      assert.equal(none.status, 400);
+      assert.equal(new TextDecoder().decode(none.body).trim(), "Offer the chat.v1 subprotocol");
+      assert.match(none.message, /400 Bad Request \(Offer the chat\.v1 subprotocol\)$/);
+      assert.deepEqual(asked, [], "selectProtocol is not called when the client offers none");
 
-        await assert.rejects(connect(url, { protocol: "chat.v0" }), { name: "HandshakeError", status: 400 });
-        const ws = await connect(url, { protocol: ["chat.v2", "chat.v1"] });
-        assert.equal(ws.protocol, "chat.v1");
-        await ws.send("hi");
-        assert.equal((await ws.recvAll()).data, "hi");
-        await ws.close();
-        assert.deepEqual(asked, [["chat.v0"], ["chat.v2", "chat.v1"]]);
-      } finally {
-        await running.close();
-      }
+      await assert.rejects(connect(url, { protocol: "chat.v0" }), { name: "HandshakeError", status: 400 });
+      const ws = await connect(url, { protocol: ["chat.v2", "chat.v1"] });
+      assert.equal(ws.protocol, "chat.v1");
+      await ws.send("hi");
+      assert.equal((await ws.recvAll()).data, "hi");
+      await ws.close();
+      assert.deepEqual(asked, [["chat.v0"], ["chat.v2", "chat.v1"]]);
     });
 
-    test("without verify, selectProtocol alone lets a client that offers none in", async () => {
-      const running = await start(kind, (ws) => ws.closed.then(() => {}), {
+    test("without verify, selectProtocol alone lets a client that offers none in", async (t) => {
+      const running = await start(t, kind, (ws) => ws.closed.then(() => {}), {
         selectProtocol: (offered) => offered.includes("chat.v1") ? "chat.v1" : null,
       });
-      try {
-        const ws = await connect(`ws://127.0.0.1:${running.port}/`);
-        assert.equal(ws.protocol, null);
-        await ws.close();
-      } finally {
-        await running.close();
-      }
+      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+      assert.equal(ws.protocol, null);
+      await ws.close();
     });
   });
 }
 
 describe("recv after close", () => {
-  test("after our close(): the unread frames, the peer's close frame once, then ConnectionClosedError", async () => {
-    const running = await start("serve", async (ws) => {
+  test("after our close(): the unread frames, the peer's close frame once, then ConnectionClosedError", async (t) => {
+    const running = await start(t, "serve", async (ws) => {
       for await (const msg of ws) await ws.sendAll(msg);
     });
-    try {
-      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
-      await ws.send("unread");
-      // Let the echo arrive before the close: it stays unread in the inbox.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.deepEqual(await withTimeout(ws.close(1000, "bye"), 10_000, "close"), {
-        code: 1000,
-        reason: "",
-        wasClean: true,
-      });
-      assert.equal((await ws.recv()).data, "unread");
-      const close = await ws.recv();
-      assert.equal(close.type, "close");
-      assert.equal(close.code, 1000); // the peer's answer echoes our code
-      await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1000);
-      await assert.rejects(ws.recv(), ConnectionClosedError);
-      await assert.rejects(ws.send("late"), ConnectionClosedError);
-    } finally {
-      await running.close();
-    }
+    const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+    await ws.send("unread");
+    // Let the echo arrive before the close: it stays unread in the inbox.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await withTimeout(ws.close(1000, "bye"), 10_000, "close"), {
+      code: 1000,
+      reason: "",
+      wasClean: true,
+    });
+    assert.equal((await ws.recv()).data, "unread");
+    const close = await ws.recv();
+    assert.equal(close.type, "close");
+    assert.equal(close.code, 1000); // the peer's answer echoes our code
+    await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 1000);
+    await assert.rejects(ws.recv(), ConnectionClosedError);
+    await assert.rejects(ws.send("late"), ConnectionClosedError);
   });
 
-  test("after the peer's close: its close frame once, then ConnectionClosedError", async () => {
-    const running = await start("serve", (ws) => ws.close(4000, "server done").then(() => {}));
-    try {
-      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
-      const close = await withTimeout(ws.recv(), 10_000, "recv");
-      assert.equal(close.type, "close");
-      assert.equal(close.code, 4000);
-      assert.equal(close.data, "server done");
-      await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 4000);
-      assert.equal((await ws.closed).code, 4000);
-    } finally {
-      await running.close();
-    }
+  test("after the peer's close: its close frame once, then ConnectionClosedError", async (t) => {
+    const running = await start(t, "serve", (ws) => ws.close(4000, "server done").then(() => {}));
+    const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+    const close = await withTimeout(ws.recv(), 10_000, "recv");
+    assert.equal(close.type, "close");
+    assert.equal(close.code, 4000);
+    assert.equal(close.data, "server done");
+    await assert.rejects(ws.recv(), (err: unknown) => err instanceof ConnectionClosedError && err.closeCode === 4000);
+    assert.equal((await ws.closed).code, 4000);
   });
 
-  test("when the peer never answers our close: no close frame, recv rejects with 1006", async () => {
-    const peer = new RawPeer("server", { closeTimeout: 100 });
+  test("when the peer never answers our close: no close frame, recv rejects with 1006", async (t) => {
+    const peer = new RawPeer(t, "server", { closeTimeout: 100 });
     const info = await withTimeout(peer.ws.close(1000), 5000, "close");
     assert.equal(info.code, 1006);
     await assert.rejects(
@@ -134,7 +119,7 @@ describe("recv after close", () => {
 });
 
 describe("the defaults the README states", () => {
-  test("maxFrameSize 1 MiB, maxMessageSize 64 MiB, closeTimeout 5 s, keepalive 20 s + 20 s, handshakeTimeout 10 s, threshold 1 KiB", async () => {
+  test("maxFrameSize 1 MiB, maxMessageSize 64 MiB, closeTimeout 5 s, keepalive 20 s + 20 s, handshakeTimeout 10 s, threshold 1 KiB", async (t) => {
     assert.equal(DEFAULT_MAX_FRAME_SIZE, 1024 * 1024);
     assert.equal(DEFAULT_PING_INTERVAL, 20_000);
     assert.equal(DEFAULT_PING_TIMEOUT, 20_000);
@@ -143,53 +128,41 @@ describe("the defaults the README states", () => {
     assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
     assert.equal(DEFAULT_COMPRESSION_THRESHOLD, 1024);
     let serverSide = 0;
-    const running = await start("serve", (ws) => {
+    const running = await start(t, "serve", (ws) => {
       serverSide = ws.maxFrameSize;
       return ws.closed.then(() => {});
     });
-    try {
-      const ws = await connect(`ws://127.0.0.1:${running.port}/`);
-      assert.equal(ws.maxFrameSize, 1048576);
-      await ws.close();
-      assert.equal(serverSide, 1048576);
-    } finally {
-      await running.close();
-    }
+    const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+    assert.equal(ws.maxFrameSize, 1048576);
+    await ws.close();
+    assert.equal(serverSide, 1048576);
   });
 });
 
 describe("connect takes http: URLs as ws:", () => {
-  test("http://127.0.0.1:port/ opens a WebSocket connection", async () => {
-    const running = await start("serve", async (ws) => {
+  test("http://127.0.0.1:port/ opens a WebSocket connection", async (t) => {
+    const running = await start(t, "serve", async (ws) => {
       for await (const msg of ws) await ws.sendAll(msg);
     });
-    try {
-      const ws = await connect(`http://127.0.0.1:${running.port}/`);
-      await ws.send("over http:");
-      assert.equal((await ws.recvAll()).data, "over http:");
-      await ws.close();
-    } finally {
-      await running.close();
-    }
+    const ws = await connect(`http://127.0.0.1:${running.port}/`);
+    await ws.send("over http:");
+    assert.equal((await ws.recvAll()).data, "over http:");
+    await ws.close();
   });
 });
 
 describe("the command line's exit codes", () => {
-  test("a close with 1001 or with no status code exits 0", async () => {
-    const running = await start("serve", async (ws, request) => {
+  test("a close with 1001 or with no status code exits 0", async (t) => {
+    const running = await start(t, "serve", async (ws, request) => {
       await ws.recv(); // the client's first line
       if (request.url === "/going-away") await ws.close(1001, "shutting down");
       else await ws.send(new Message("", "close")); // an empty close payload: no status code (1005)
       await ws.closed;
     });
-    try {
-      for (const [path, code] of [["/going-away", 1001], ["/no-status", 1005]] as const) {
-        const result = await run("src/cli.ts", ["connect", `ws://127.0.0.1:${running.port}${path}`], { input: "x\n" });
-        assert.equal(result.code, 0, `${path}: ${result.stderr}`);
-        assert.match(result.stdout, new RegExp(`^< close ${code}`, "m"));
-      }
-    } finally {
-      await running.close();
+    for (const [path, code] of [["/going-away", 1001], ["/no-status", 1005]] as const) {
+      const result = await run("src/cli.ts", ["connect", `ws://127.0.0.1:${running.port}${path}`], { input: "x\n" });
+      assert.equal(result.code, 0, `${path}: ${result.stderr}`);
+      assert.match(result.stdout, new RegExp(`^< close ${code}`, "m"));
     }
   });
 });
@@ -201,59 +174,57 @@ describe("connect holds the response head to 16 KiB and 100 fields", () => {
       ["more than 100 fields", `HTTP/1.1 101 Switching Protocols\r\n${"X-F: 1\r\n".repeat(101)}`],
     ]
   ) {
-    test(`${what} fails the handshake at once, without waiting for the head's end`, async () => {
+    test(`${what} fails the handshake at once, without waiting for the head's end`, async (t) => {
       const sockets = new Set<Socket>();
       const server = createTcpServer((socket) => {
         sockets.add(socket);
         socket.on("error", () => {});
         socket.once("data", () => socket.write(head)); // and never ends the head
       });
+      t.after(() => {
+        for (const socket of sockets) socket.destroy();
+        server.close();
+      });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const { port } = server.address() as { port: number };
-      try {
-        const err = await withTimeout(
-          connect(`ws://127.0.0.1:${port}/`, { timeout: 20_000 }).then(() => null, (e: unknown) => e),
-          10_000,
-          "connect",
-        );
-        assert.ok(err instanceof HandshakeError, String(err));
-        assert.equal(err.code, "ERR_HANDSHAKE_MALFORMED");
-      } finally {
-        for (const socket of sockets) socket.destroy();
-        await new Promise((resolve) => server.close(resolve));
-      }
+      const err = await withTimeout(
+        connect(`ws://127.0.0.1:${port}/`, { timeout: 20_000 }).then(() => null, (e: unknown) => e),
+        10_000,
+        "connect",
+      );
+      assert.ok(err instanceof HandshakeError, String(err));
+      assert.equal(err.code, "ERR_HANDSHAKE_MALFORMED");
     });
   }
 });
 
 describe("serve answers more than maxHeaders fields with 431 as soon as the limit is crossed", () => {
-  test("101 field lines of a head that never ends", async () => {
-    const running = await start("serve", () => {});
-    try {
-      const head = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n${"X-F: 1\r\n".repeat(100)}`; // no blank line
-      const response = await withTimeout(exchange(running.port, head), 5000, "the answer");
-      assert.equal(response.startLine, "HTTP/1.1 431 Request Header Fields Too Large");
-    } finally {
-      await running.close();
-    }
+  test("101 field lines of a head that never ends", async (t) => {
+    const running = await start(t, "serve", () => {});
+    const head = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n${"X-F: 1\r\n".repeat(100)}`; // no blank line
+    const response = await withTimeout(exchange(running.port, head), 5000, "the answer");
+    assert.equal(response.startLine, "HTTP/1.1 431 Request Header Fields Too Large");
   });
 });
 
 describe("a reply after the peer's close was answered", () => {
-  test("is refused with ConnectionClosedError and never follows our close frame", async () => {
+  test("is refused with ConnectionClosedError and never follows our close frame", async (t) => {
+    const peer = new RawPeer(t, "server", { closeTimeout: 1000 });
+    let closeFrameRead!: () => void;
+    const afterOurCloseFrame = new Promise<void>((resolve) => (closeFrameRead = resolve));
     let replied!: Promise<unknown>;
-    const peer = new RawPeer("server", { closeTimeout: 1000 });
     const reading = (async () => {
       for await (const msg of peer.ws) {
-        // Waits longer than the one macrotask before the close is answered.
-        await new Promise((resolve) => setTimeout(resolve, 30));
+        // The application answers only once our close frame is on the wire.
+        await afterOurCloseFrame;
         replied = peer.ws.send(msg).then(() => null, (err) => err);
       }
     })();
     await peer.write(rawFrame(0x81, "late"), rawFrame(0x88, [0x03, 0xe8]));
-    const close = await withTimeout(peer.expectFrame(), 5000, "our close frame");
+    const close = await peer.expectFrame();
     assert.equal(close.opcode, 8, "the close came first: the reply was not sent before it");
-    await reading;
+    closeFrameRead();
+    await withTimeout(reading, 5000, "the end of the for await loop after the peer's close");
     const err = await replied;
     assert.ok(err instanceof ConnectionClosedError, String(err));
     assert.equal(await peer.readEnd(), true);
@@ -261,53 +232,49 @@ describe("a reply after the peer's close was answered", () => {
   });
 });
 
-/** An echo server on this process for the client examples; records the request targets. */
-async function echoServer(): Promise<{ port: number; targets: string[]; close(): Promise<void> }> {
+/** An echo server on this process for the client examples, closed when `t` ends; records the request targets. */
+async function echoServer(t: Owner): Promise<{ port: number; targets: string[] }> {
   const targets: string[] = [];
-  const running = await start("serve", async (ws, request) => {
+  const running = await start(t, "serve", async (ws, request) => {
     targets.push(request.url);
     for await (const msg of ws) await ws.sendAll(msg);
   });
-  return { port: running.port, targets, close: running.close };
+  return { port: running.port, targets };
 }
 
-/** Runs a README block as a program to its end; its output. */
-async function runBlock(code: string, replace: [string, string][] = [], timeout = 30_000): Promise<Finished> {
-  const program = startProgram(programOf(code, replace));
-  try {
-    return await program.finished(timeout);
-  } finally {
-    program.cleanup();
-  }
+/** Runs a README block as a program to its end (killed after `timeout` ms); its output. */
+function runBlock(t: Owner, code: string, replace: [string, string][] = [], timeout = 30_000): Promise<Finished> {
+  return startProgram(t, programOf(code, replace)).finished(timeout);
 }
 
-/** Starts a README block as a long-running program (a server); stopped by PID in `finally`. */
-async function withBlock(
-  code: string,
-  replace: [string, string][],
-  body: (program: Started) => Promise<void>,
-  env: Record<string, string> = {},
-): Promise<void> {
-  const program = startProgram(programOf(code, replace), env);
-  try {
-    await body(program);
-  } finally {
-    await program.kill();
-    program.cleanup();
-  }
+/** Starts a README block as a long-running program (a server), stopped by its PID when `t` ends. */
+function startBlock(t: Owner, code: string, replace: [string, string][], env: Record<string, string> = {}): Started {
+  return startProgram(t, programOf(code, replace), env);
 }
 
-/** connect, retried while the port refuses (a program that does not say when it listens), for up to 10 s. */
-async function connectWhenListening(url: string): Promise<WebSocketConnection> {
+/**
+ * connect, retried while the port refuses (a program that does not say when
+ * it listens), for up to 10 s; the connection is dropped when `t` ends.
+ */
+async function connectWhenListening(t: Owner, url: string): Promise<WebSocketConnection> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      return await connect(url, { pingInterval: 0 });
+      const ws = await connect(url, { pingInterval: 0 });
+      t.after(() => ws.terminate());
+      return ws;
     } catch (err) {
       if ((err as { code?: string }).code !== "ECONNREFUSED" || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/** connect, the connection dropped when `t` ends (a clean close is the test's to do). */
+async function connectFor(t: Owner, url: string, options: ConnectOptions = {}): Promise<WebSocketConnection> {
+  const ws = await connect(url, options);
+  t.after(() => ws.terminate());
+  return ws;
 }
 
 function blockUnder(heading: string, index = 0, lang?: string): string {
@@ -317,8 +284,8 @@ function blockUnder(heading: string, index = 0, lang?: string): string {
 }
 
 describe("the README's examples, run as they are written", () => {
-  test("Quickstart: the echo prints hello, then a clean close with 1000", async () => {
-    const done = await runBlock(blockUnder("Quickstart", 0, "ts"));
+  test("Quickstart: the echo prints hello, then a clean close with 1000", async (t) => {
+    const done = await runBlock(t, blockUnder("Quickstart", 0, "ts"));
     assert.equal(done.code, 0, done.stderr);
     const [first, ...rest] = done.stdout.trim().split("\n");
     assert.equal(first, "hello");
@@ -326,93 +293,83 @@ describe("the README's examples, run as they are written", () => {
     assert.match(rest.join(" "), /code: 1000,\s+reason: ["']["'],\s+wasClean: true/);
   });
 
-  test("connect: the echo comes back, and the URL's fragment is never sent", async () => {
-    const server = await echoServer();
-    try {
-      const done = await runBlock(blockUnder("The client: `connect`", 0), [["ws://127.0.0.1:8080", `ws://127.0.0.1:${server.port}`]]);
-      assert.equal(done.code, 0, done.stderr);
-      assert.equal(done.stdout.trim(), "hello");
-      assert.deepEqual(server.targets, ["/chat?room=1"]);
-    } finally {
-      await server.close();
-    }
+  test("connect: the echo comes back, and the URL's fragment is never sent", async (t) => {
+    const server = await echoServer(t);
+    const done = await runBlock(t, blockUnder("The client: `connect`", 0), [["ws://127.0.0.1:8080", `ws://127.0.0.1:${server.port}`]]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(done.stdout.trim(), "hello");
+    assert.deepEqual(server.targets, ["/chat?room=1"]);
   });
 
-  test("connect's errors: ConnectError ECONNREFUSED as the comment says, and a HandshakeError's status", async () => {
+  test("connect's errors: ConnectError ECONNREFUSED as the comment says, and a HandshakeError's status", async (t) => {
     const code = blockUnder("The client: `connect`", 2);
     const refusedPort = await freePort();
-    const refused = await runBlock(code, [["127.0.0.1:8080", `127.0.0.1:${refusedPort}`]]);
+    const refused = await runBlock(t, code, [["127.0.0.1:8080", `127.0.0.1:${refusedPort}`]]);
     assert.equal(refused.code, 0, refused.stderr);
     assert.equal(refused.stdout.trim(), `ECONNREFUSED Connection refused by 127.0.0.1:${refusedPort}`);
-    const running = await start("node:http", () => {}, { verify: () => ({ status: 403, body: "members only" }) });
-    try {
-      const forbidden = await runBlock(code, [["127.0.0.1:8080", `127.0.0.1:${running.port}`]]);
-      assert.equal(forbidden.code, 0, forbidden.stderr);
-      assert.match(forbidden.stdout.trim(), /^403 text\/plain.* members only$/);
-    } finally {
-      await running.close();
-    }
+    const running = await start(t, "node:http", () => {}, { verify: () => ({ status: 403, body: "members only" }) });
+    const forbidden = await runBlock(t, code, [["127.0.0.1:8080", `127.0.0.1:${running.port}`]]);
+    assert.equal(forbidden.code, 0, forbidden.stderr);
+    assert.match(forbidden.stdout.trim(), /^403 text\/plain.* members only$/);
   });
 
   // The three echo servers of "The server" (Deno, Bun and Node spellings),
   // each on this runtime: serve and node:http's upgrade echo what sendAll
   // fragments, and a single frame over 1 MiB fails with 1009 as the comments say.
   for (const [index, spelling] of [[0, "Deno"], [1, "Bun"], [2, "Node"]] as const) {
-    test(`The server: the ${spelling} echo server answers on both ports, within its limits`, async () => {
+    test(`The server: the ${spelling} echo server answers on both ports, within its limits`, async (t) => {
       const block = codeBlocks(section("The server")).filter((b) => b.lang === "ts" || b.lang === "js")[index];
       const [servePort, httpPort] = [await freePort(), await freePort()];
-      await withBlock(block.code, [
+      const program = startBlock(t, block.code, [
         ["serve({ port: 8080 }", `serve({ port: ${servePort}, hostname: "127.0.0.1" }`],
         ["http.listen(8081,", `http.listen(${httpPort}, "127.0.0.1",`],
         ["localhost:8081", `localhost:${httpPort}`],
-      ], async (program) => {
-        await program.waitFor(new RegExp(`serve: ws://localhost:${servePort}/`));
-        await program.waitFor(new RegExp(`node:http: ws://localhost:${httpPort}/`));
-        for (const port of [servePort, httpPort]) {
-          const big = new Uint8Array(2 << 20).fill(7);
-          const ws = await connect(`ws://127.0.0.1:${port}/`);
-          await ws.sendAll(big); // two frames of 1 MiB
-          const echo = await withTimeout(ws.recvAll(), 10_000, "the echo of 2 MiB");
-          assert.equal(echo.type, "binary");
-          assert.equal((echo.data as Uint8Array).length, big.length);
-          await ws.close();
-          // One frame of 2 MiB: over the server's maxFrameSize.
-          const oneFrame = await connect(`ws://127.0.0.1:${port}/`, { maxFrameSize: 4 << 20 });
-          await oneFrame.send(big);
-          assert.equal((await withTimeout(oneFrame.closed, 10_000, "the 1009")).code, 1009);
-        }
-      });
+      ]);
+      await program.waitFor(new RegExp(`serve: ws://localhost:${servePort}/`));
+      await program.waitFor(new RegExp(`node:http: ws://localhost:${httpPort}/`));
+      for (const port of [servePort, httpPort]) {
+        const big = new Uint8Array(2 << 20).fill(7);
+        const ws = await connectFor(t, `ws://127.0.0.1:${port}/`);
+        await ws.sendAll(big); // two frames of 1 MiB
+        const echo = await withTimeout(ws.recvAll(), 10_000, "the echo of 2 MiB");
+        assertBytesEqual(echo.data, big, "the echo of 2 MiB");
+        await ws.close();
+        // One frame of 2 MiB: over the server's maxFrameSize.
+        const oneFrame = await connectFor(t, `ws://127.0.0.1:${port}/`, { maxFrameSize: 4 << 20 });
+        await oneFrame.send(big);
+        assert.equal((await withTimeout(oneFrame.closed, 10_000, "the 1009")).code, 1009);
+      }
     });
   }
 
-  test("Topics: a message reaches the others in the room, not the sender nor another room", async () => {
+  test("Topics: a message reaches the others in the room, not the sender nor another room", async (t) => {
     const port = await freePort();
-    await withBlock(blockUnder("Topics: publish/subscribe, across cores and machines", 0), [
+    const program = startBlock(t, blockUnder("Topics: publish/subscribe, across cores and machines", 0), [
       ["serve({ port: 8080 }", `serve({ port: ${port}, hostname: "127.0.0.1" }`],
-    ], async (program) => {
-      await program.waitFor(/^0$/m); // subscriberCount("/lobby") before anyone joined
-      // The example does not await server.ready: connect once it listens.
-      const alice = await connectWhenListening(`ws://127.0.0.1:${port}/lobby`);
-      const [bob, carol] = await Promise.all(
-        ["/lobby", "/dev"].map((path) => connect(`ws://127.0.0.1:${port}${path}`, { pingInterval: 0 })),
-      );
-      try {
-        // Joined: a publish from alice reaches bob; carol is in /dev.
-        await alice.send("hi lobby");
-        assert.equal((await withTimeout(bob.recvAll(), 5000, "bob")).data, "hi lobby");
-        await carol.send("hi dev");
-        await bob.send("bye");
-        assert.equal((await withTimeout(alice.recvAll(), 5000, "alice")).data, "bye", "the sender is skipped, other rooms too");
-      } finally {
-        await Promise.all([alice.close(), bob.close(), carol.close()]);
-      }
-    });
+    ]);
+    await program.waitFor(/^0$/m); // subscriberCount("/lobby") before anyone joined
+    // The example does not await server.ready: connect once it listens.
+    const alice = await connectWhenListening(t, `ws://127.0.0.1:${port}/lobby`);
+    const [bob, carol] = await Promise.all(
+      ["/lobby", "/dev"].map((path) => connectFor(t, `ws://127.0.0.1:${port}${path}`, { pingInterval: 0 })),
+    );
+    // Joined: a publish from alice reaches bob; carol is in /dev.
+    await alice.send("hi lobby");
+    assert.equal((await withTimeout(bob.recvAll(), 5000, "bob's message from alice")).data, "hi lobby");
+    await carol.send("hi dev");
+    await bob.send("bye");
+    assert.equal(
+      (await withTimeout(alice.recvAll(), 5000, "alice's message from bob")).data,
+      "bye",
+      "the sender is skipped, other rooms too",
+    );
+    await Promise.all([alice.close(), bob.close(), carol.close()]);
   });
 
-  test("Compression: the client's ws.extensions says permessage-deflate", async () => {
+  test("Compression: the client's ws.extensions says permessage-deflate", async (t) => {
     const port = await freePort();
     const code = blockUnder("Compression (permessage-deflate)", 0) + "\nawait ws.close();\nawait server.close();\n";
-    const done = await runBlock(code, [
+    const done = await runBlock(t, code, [
       ["serve({ port: 8080 }", `serve({ port: ${port}, hostname: "127.0.0.1" }`],
       ["ws://127.0.0.1:8080/", `ws://127.0.0.1:${port}/`],
     ]);
@@ -420,41 +377,29 @@ describe("the README's examples, run as they are written", () => {
     assert.match(done.stdout.trim(), /^permessage-deflate/);
   });
 
-  test("the Redis backplane: two processes of the example form one chat", { skip: redisBinary === null }, async () => {
+  test("the Redis backplane: two processes of the example form one chat", { skip: redisBinary === null }, async (t) => {
     const redis = await RedisServer.start(redisBinary!);
+    t.after(() => redis.kill());
     const code = blockUnder("Across processes and machines: the Redis backplane", 0);
     const ports = [await freePort(), await freePort()];
-    const programs: Started[] = [];
-    try {
-      for (const port of ports) {
-        const program = startProgram(
-          programOf(code, [["redis://127.0.0.1:6379", redis.url]]) +
-            `\nconsole.log("listening");\n`,
-          { PORT: String(port) },
-        );
-        programs.push(program);
-        await program.waitFor(/listening/);
-      }
-      const a = await connectWhenListening(`ws://127.0.0.1:${ports[0]}/room`);
-      const b = await connectWhenListening(`ws://127.0.0.1:${ports[1]}/room`);
-      try {
-        // Subscriptions reach Redis asynchronously: send until one crosses.
-        let got: string | null = null;
-        const crossing = b.recvAll().then((m) => (got = m.data as string));
-        for (let i = 0; i < 50 && got === null; i++) {
-          await a.send(`across ${i}`);
-          await Promise.race([crossing, new Promise((resolve) => setTimeout(resolve, 200))]);
-        }
-        assert.match(got ?? "", /^across \d+$/, "a message from one process reached a client of the other");
-      } finally {
-        await Promise.all([a.close(), b.close()]);
-      }
-    } finally {
-      for (const program of programs) {
-        await program.kill();
-        (program as Started & { cleanup(): void }).cleanup();
-      }
-      await redis.kill();
+    for (const port of ports) {
+      const program = startProgram(
+        t,
+        programOf(code, [["redis://127.0.0.1:6379", redis.url]]) + `\nconsole.log("listening");\n`,
+        { PORT: String(port) },
+      );
+      await program.waitFor(/listening/);
     }
+    const a = await connectWhenListening(t, `ws://127.0.0.1:${ports[0]}/room`);
+    const b = await connectWhenListening(t, `ws://127.0.0.1:${ports[1]}/room`);
+    // Subscriptions reach Redis asynchronously: send until one crosses (200 ms a try).
+    let got: string | null = null;
+    const crossing = b.recvAll().then((m) => (got = m.data as string));
+    for (let i = 0; i < 50 && got === null; i++) {
+      await a.send(`across ${i}`);
+      await withTimeout(crossing, 200, "a message across").catch(() => {});
+    }
+    assert.match(got ?? "", /^across \d+$/, "a message from one process reached a client of the other");
+    await Promise.all([a.close(), b.close()]);
   });
 });

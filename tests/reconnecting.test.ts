@@ -4,11 +4,12 @@
 // surviving a reset and a keepalive timeout; what is not retried (4xx, TLS
 // verification, bad URL); Retry-After; the backoff reset; abort ending the
 // loop with nothing left.
-import { describe, test, withTimeout } from "./_test.ts";
+import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
 import { HandshakeError, ProxyError } from "../src/errors.ts";
 import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/reconnecting.ts";
+import { connect } from "../src/client.ts";
 import { serve, type Server } from "../src/server.ts";
 import { testCertificate } from "./_tls.ts";
 import { codeBlocks, programOf, section, startProgram } from "./_readme.ts";
@@ -19,8 +20,8 @@ import { computeAccept } from "../src/handshake/key.ts";
 import { HttpHeadParser } from "../src/handshake/http.ts";
 import { rawFrame } from "./_helpers.ts";
 
-/** A server that sends 0, 1, 2... every 20 ms to each connection. */
-async function counterServer(port = 0): Promise<Server> {
+/** A server that sends 0, 1, 2... every 20 ms to each connection; closed when `t` ends. */
+async function counterServer(t: Owner, port = 0): Promise<Server> {
   const server = serve({ hostname: "127.0.0.1", port, shutdownTimeout: 1000 }, async (ws) => {
     // Until send fails: the connection is closed.
     for (let i = 0;; i++) {
@@ -32,12 +33,13 @@ async function counterServer(port = 0): Promise<Server> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   });
+  t.after(() => server.close());
   await server.ready;
   return server;
 }
 
-/** A TCP server that answers every request with `response`; counts requests. */
-async function answering(response: string) {
+/** A TCP server that answers every request with `response`; counts requests. Closed when `t` ends. */
+async function answering(t: Owner, response: string) {
   let requests = 0;
   const server = createNetServer((socket) => {
     socket.on("error", () => {});
@@ -46,21 +48,20 @@ async function answering(response: string) {
       socket.end(response);
     });
   });
+  t.after(() => server.close());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    requests: () => requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { port: (server.address() as { port: number }).port, requests: () => requests };
 }
 
 describe("reconnecting", () => {
-  test("survives the server being stopped and restarted mid-stream", async () => {
-    let server = await counterServer();
+  test("survives the server being stopped and restarted mid-stream", async (t) => {
+    let server = await counterServer(t);
     const port = server.port;
     const attempts: ReconnectAttempt[] = [];
     const controller = new AbortController();
+    t.after(() => controller.abort());
     let restarting: Promise<void> | null = null;
+    t.after(() => restarting);
     const received: string[][] = [];
     const run = async () => {
       for await (
@@ -74,7 +75,7 @@ describe("reconnecting", () => {
             attempts.push(attempt);
             // Bring the server back after two refused attempts.
             if (attempts.filter((a) => a.error !== undefined).length === 2) {
-              restarting = counterServer(port).then((s) => void (server = s));
+              restarting = counterServer(t, port).then((s) => void (server = s));
             }
           },
         })
@@ -88,15 +89,9 @@ describe("reconnecting", () => {
         }
       }
     };
-    try {
-      await withTimeout(run(), 20_000, "the reconnecting loop");
-      // The abort closed the open connection: the server sees none left.
-      for (let i = 0; i < 100 && server.connections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(server.connections, 0);
-    } finally {
-      await restarting;
-      await server.close();
-    }
+    await withTimeout(run(), 20_000, "the reconnecting loop");
+    // The abort closed the open connection: the server sees none left.
+    await eventually(() => server.connections === 0, 2000, "the restarted server to see no connection left");
     assert.equal(received.length, 2, "two connections");
     assert.deepEqual(received[0].slice(0, 5), ["0", "1", "2", "3", "4"]);
     assert.deepEqual(received[1].slice(0, 3), ["0", "1", "2"]);
@@ -113,98 +108,85 @@ describe("reconnecting", () => {
     );
   });
 
-  test("a connection that lived resetAfter resets the backoff: attempt 1 again, at once", async () => {
+  test("a connection that lived resetAfter resets the backoff: attempt 1 again, at once", async (t) => {
     const server = serve({ hostname: "127.0.0.1", port: 0 }, async (ws) => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       await ws.close(1012, "restarting");
     });
+    t.after(() => server.close());
     await server.ready;
     const attempts: ReconnectAttempt[] = [];
-    try {
-      let connections = 0;
-      for await (
-        const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
-          resetAfter: 10,
-          pingInterval: 0,
-          onAttempt: (a) => attempts.push(a),
-        })
-      ) {
-        await withTimeout(ws.closed, 5000, "server's close");
-        if (++connections === 3) break;
-      }
-    } finally {
-      await server.close();
+    let connections = 0;
+    for await (
+      const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
+        resetAfter: 10,
+        pingInterval: 0,
+        onAttempt: (a) => attempts.push(a),
+      })
+    ) {
+      await withTimeout(ws.closed, 5000, "server's close");
+      if (++connections === 3) break;
     }
     assert.deepEqual(attempts.map((a) => [a.attempt, a.delay]), [[1, 0], [1, 0], [1, 0]]);
     assert.equal(attempts[1].closed?.code, 1012);
   });
 
-  test("a 403 is not retried: the loop throws the HandshakeError after one attempt", async () => {
-    const server = await answering("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
-    try {
-      const loop = async () => {
-        for await (const _ of reconnecting(`ws://127.0.0.1:${server.port}/`, { initialDelay: 10 })) {
-          assert.fail("connected");
-        }
-      };
-      const err = await withTimeout(loop(), 10_000, "the loop").then(() => assert.fail("loop ended"), (e) => e);
-      assert.ok(err instanceof HandshakeError && err.status === 403, String(err));
-      assert.equal(server.requests(), 1);
-    } finally {
-      await server.close();
-    }
+  test("a 403 is not retried: the loop throws the HandshakeError after one attempt", async (t) => {
+    const server = await answering(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    const loop = async () => {
+      for await (const _ of reconnecting(`ws://127.0.0.1:${server.port}/`, { initialDelay: 10 })) {
+        assert.fail("connected");
+      }
+    };
+    const err = await withTimeout(loop(), 10_000, "the loop").then(() => assert.fail("loop ended"), (e) => e);
+    assert.ok(err instanceof HandshakeError && err.status === 403, String(err));
+    assert.equal(server.requests(), 1);
   });
 
-  test("a 503's Retry-After sets the next delay; abort during the wait ends the loop at once", async () => {
-    const server = await answering("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n");
+  test("a 503's Retry-After sets the next delay; abort during the wait ends the loop at once", async (t) => {
+    const server = await answering(t, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n");
     const controller = new AbortController();
+    t.after(() => controller.abort());
     const attempts: ReconnectAttempt[] = [];
-    try {
-      const loop = async () => {
-        for await (
-          const _ of reconnecting(`ws://127.0.0.1:${server.port}/`, {
-            initialDelay: 10,
-            signal: controller.signal,
-            onAttempt: (a) => {
-              attempts.push(a);
-              if (a.attempt === 2) setTimeout(() => controller.abort(), 50);
-            },
-          })
-        ) {
-          assert.fail("connected");
-        }
-      };
-      const started = Date.now();
-      await withTimeout(loop(), 10_000, "the loop");
-      assert.ok(Date.now() - started < 10_000);
-    } finally {
-      await server.close();
-    }
+    const loop = async () => {
+      for await (
+        const _ of reconnecting(`ws://127.0.0.1:${server.port}/`, {
+          initialDelay: 10,
+          signal: controller.signal,
+          onAttempt: (a) => {
+            attempts.push(a);
+            if (a.attempt === 2) setTimeout(() => controller.abort(), 50);
+          },
+        })
+      ) {
+        assert.fail("connected");
+      }
+    };
+    const started = Date.now();
+    await withTimeout(loop(), 10_000, "the loop");
+    assert.ok(Date.now() - started < 10_000);
     assert.equal(attempts.length, 2);
     assert.equal(attempts[1].delay, 30_000);
     assert.equal((attempts[1].error as HandshakeError).status, 503);
   });
 
-  test("a certificate that fails verification is not retried", async () => {
+  test("a certificate that fails verification is not retried", async (t) => {
     const cert = await testCertificate();
     const server = serve({ hostname: "127.0.0.1", port: 0, tls: cert }, (ws) => void ws.close());
+    t.after(() => server.close());
     await server.ready;
     const attempts: ReconnectAttempt[] = [];
-    try {
-      const loop = async () => {
-        for await (const _ of reconnecting(`wss://127.0.0.1:${server.port}/`, { onAttempt: (a) => attempts.push(a) })) {
-          assert.fail("connected without trusting the certificate");
-        }
-      };
-      const err = await withTimeout(loop(), 10_000, "the loop").then(() => assert.fail("loop ended"), (e) => e);
-      assert.ok(!isRetryable(err), `${err} (code ${(err as { code?: string }).code})`);
-      assert.equal(attempts.length, 1);
-    } finally {
-      await server.close();
-    }
+    const loop = async () => {
+      for await (const _ of reconnecting(`wss://127.0.0.1:${server.port}/`, { onAttempt: (a) => attempts.push(a) })) {
+        assert.fail("connected without trusting the certificate");
+      }
+    };
+    const err = await withTimeout(loop(), 10_000, "the loop").then(() => assert.fail("loop ended"), (e) => e);
+    assert.ok(!isRetryable(err), `${err} (code ${(err as { code?: string }).code})`);
+    assert.equal(attempts.length, 1);
   });
 
-  test("abort during an attempt ends the loop and closes the attempt's socket", async () => {
+  test("abort during an attempt ends the loop and closes the attempt's socket", async (t) => {
     let onClosed: () => void;
     const closed = new Promise<void>((resolve) => (onClosed = resolve));
     const silent = createNetServer((socket) => {
@@ -212,25 +194,23 @@ describe("reconnecting", () => {
       socket.resume();
       socket.once("close", () => onClosed());
     });
+    t.after(() => silent.close());
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const controller = new AbortController();
-    try {
-      const port = (silent.address() as { port: number }).port;
-      const loop = async () => {
-        for await (
-          const _ of reconnecting(`ws://127.0.0.1:${port}/`, {
-            signal: controller.signal,
-            onAttempt: () => void setTimeout(() => controller.abort(), 100),
-          })
-        ) {
-          assert.fail("connected to a server that never answers");
-        }
-      };
-      await withTimeout(loop(), 10_000, "the loop");
-      await withTimeout(closed, 5000, "the server seeing the attempt's socket close");
-    } finally {
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    t.after(() => controller.abort());
+    const port = (silent.address() as { port: number }).port;
+    const loop = async () => {
+      for await (
+        const _ of reconnecting(`ws://127.0.0.1:${port}/`, {
+          signal: controller.signal,
+          onAttempt: () => void setTimeout(() => controller.abort(), 100),
+        })
+      ) {
+        assert.fail("connected to a server that never answers");
+      }
+    };
+    await withTimeout(loop(), 10_000, "the loop");
+    await withTimeout(closed, 5000, "the server seeing the attempt's socket close");
   });
 
   test("a bad URL throws at once", async () => {
@@ -258,16 +238,11 @@ describe("reconnecting", () => {
   });
 });
 
-/** The feed fixture as its own process on `port` (0: any); resolves once it listens. */
-async function feedProcess(name: string, port: number): Promise<{ process: Started; port: number }> {
-  const feed = start("tests/fixtures/feed_server.ts", [], { PORT: String(port), NAME: name });
-  try {
-    const [, listening] = await feed.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
-    return { process: feed, port: Number(listening) };
-  } catch (err) {
-    await feed.kill();
-    throw err;
-  }
+/** The feed fixture as its own process on `port` (0: any), stopped when `t` ends; resolves once it listens. */
+async function feedProcess(t: Owner, name: string, port: number): Promise<{ process: Started; port: number }> {
+  const feed = start(t, "tests/fixtures/feed_server.ts", [], { PORT: String(port), NAME: name });
+  const [, listening] = await feed.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
+  return { process: feed, port: Number(listening) };
 }
 
 /** The first `@example` of `reconnecting`'s doc comment, as code. */
@@ -289,31 +264,23 @@ describe("the documented reconnecting loops, as written, against a server proces
     ["the README's answering loop", readme[1].code, "wss://api.test/rpc", /got ack second tick \d+/],
   ];
   for (const [where, code, url, reading] of programs) {
-    test(`${where} keeps going after the server is killed and started again`, { timeout: 90_000 }, async () => {
+    test(`${where} keeps going after the server is killed and started again`, { timeout: 90_000 }, async (t) => {
       assert.match(code, /for await \(const \w+ of ws\)/, "the nested loop");
-      const first = await feedProcess("first", 0);
-      const servers = [first.process];
-      const client = startProgram(programOf(code, [[url, `ws://127.0.0.1:${first.port}/`]]));
-      try {
-        const answers = where.includes("answering");
-        await (answers ? first.process.waitFor(/got ack first tick 3/) : client.waitFor(/first tick 3/));
-        const killed = await first.process.kill();
-        assert.equal(killed.signal, "SIGKILL");
-        if (!answers) {
-          // onAttempt's line: how the connection ended, and a delay in whole milliseconds.
-          const [, delay] = await client.waitFor(/attempt \d+ in (\S+) ms/);
-          assert.match(delay, /^\d+$/, "onAttempt's delay is rounded");
-        }
-        const second = await feedProcess("second", first.port);
-        servers.push(second.process);
-        await (answers ? second.process.waitFor(reading, 30_000) : client.waitFor(reading, 30_000));
-        assert.equal(client.process.exitCode, null, `the client exited:\n${client.stdout}\n${client.stderr}`);
-        assert.doesNotMatch(client.stderr, /Error/, "nothing thrown out of the loop");
-      } finally {
-        await client.kill();
-        client.cleanup();
-        for (const server of servers) await server.kill();
+      const first = await feedProcess(t, "first", 0);
+      const client = startProgram(t, programOf(code, [[url, `ws://127.0.0.1:${first.port}/`]]));
+      const answers = where.includes("answering");
+      await (answers ? first.process.waitFor(/got ack first tick 3/) : client.waitFor(/first tick 3/));
+      const killed = await first.process.kill();
+      assert.equal(killed.signal, "SIGKILL");
+      if (!answers) {
+        // onAttempt's line: how the connection ended, and a delay in whole milliseconds.
+        const [, delay] = await client.waitFor(/attempt \d+ in (\S+) ms/);
+        assert.match(delay, /^\d+$/, "onAttempt's delay is rounded");
       }
+      const second = await feedProcess(t, "second", first.port);
+      await (answers ? second.process.waitFor(reading, 30_000) : client.waitFor(reading, 30_000));
+      assert.equal(client.process.exitCode, null, `the client exited:\n${client.stdout}\n${client.stderr}`);
+      assert.doesNotMatch(client.stderr, /Error/, "nothing thrown out of the loop");
     });
   }
 });
@@ -321,8 +288,9 @@ describe("the documented reconnecting loops, as written, against a server proces
 /**
  * A raw WebSocket server whose first connection ends badly (`breakFirst`)
  * after one message; later connections get "again" and a clean close.
+ * Closed, with its connections, when `t` ends.
  */
-async function breakingServer(breakFirst: (socket: Socket) => void) {
+async function breakingServer(t: Owner, breakFirst: (socket: Socket) => void) {
   let connections = 0;
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
@@ -351,14 +319,12 @@ async function breakingServer(breakFirst: (socket: Socket) => void) {
     };
     socket.on("data", onData);
   });
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { port: (server.address() as { port: number }).port };
 }
 
 describe("the nested for await inside reconnecting ends normally however the connection ends", () => {
@@ -369,28 +335,27 @@ describe("the nested for await inside reconnecting ends normally however the con
     ["a keepalive timeout", (socket) => socket.pause(), 1011, { pingInterval: 100, pingTimeout: 100 }],
   ];
   for (const [what, breakFirst, code, keepalive] of cases) {
-    test(`${what}: the loop goes on to the next connection; onAttempt and closed say how the first ended`, async () => {
-      const server = await breakingServer(breakFirst);
+    test(`${what}: the loop goes on to the next connection; onAttempt and closed say how the first ended`, async (t) => {
+      const server = await breakingServer(t, breakFirst);
       const seen: string[] = [];
       const attempts: ReconnectAttempt[] = [];
       const closed: number[] = [];
-      try {
-        await withTimeout((async () => {
-          for await (
-            const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
-              initialDelay: 10,
-              onAttempt: (a) => attempts.push(a),
-              ...keepalive,
-            })
-          ) {
-            for await (const message of ws) seen.push(message.data as string);
-            closed.push((await ws.closed).code);
-            if (closed.length === 2) break;
-          }
-        })(), 20_000, "two connections");
-      } finally {
-        await server.close();
-      }
+      const controller = new AbortController();
+      t.after(() => controller.abort());
+      await withTimeout((async () => {
+        for await (
+          const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
+            initialDelay: 10,
+            onAttempt: (a) => attempts.push(a),
+            signal: controller.signal,
+            ...keepalive,
+          })
+        ) {
+          for await (const message of ws) seen.push(message.data as string);
+          closed.push((await ws.closed).code);
+          if (closed.length === 2) break;
+        }
+      })(), 20_000, "two connections");
       assert.deepEqual(seen, ["first", "again"]);
       assert.deepEqual(closed, [code, 1000]);
       assert.equal(attempts[1].closed?.code, code, "onAttempt saw how the first connection ended");
@@ -399,17 +364,17 @@ describe("the nested for await inside reconnecting ends normally however the con
     });
   }
 
-  test("on a connection from connect, the same end makes for await throw", async () => {
-    const server = await breakingServer((socket) => setTimeout(() => socket.resetAndDestroy(), 20));
-    try {
-      const { connect } = await import("../src/client.ts");
-      const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0 });
-      const err = await (async () => {
+  test("on a connection from connect, the same end makes for await throw", async (t) => {
+    const server = await breakingServer(t, (socket) => setTimeout(() => socket.resetAndDestroy(), 20));
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0 });
+    t.after(() => ws.terminate());
+    const err = await withTimeout(
+      (async () => {
         for await (const _ of ws);
-      })().then(() => null, (e) => e);
-      assert.ok(err !== null && err.closeCode === 1006, String(err));
-    } finally {
-      await server.close();
-    }
+      })().then(() => null, (e) => e),
+      5000,
+      "the end of for await after the reset",
+    );
+    assert.ok(err !== null && err.closeCode === 1006, String(err));
   });
 });

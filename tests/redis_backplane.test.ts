@@ -2,7 +2,7 @@
 // here on a free port and stopped by PID): hubs in one process, then two
 // server processes with clients on each, and Redis killed and restarted in
 // the middle. Skips loudly when redis-server is not installed.
-import { after, before, describe, test, withTimeout } from "./_test.ts";
+import { after, before, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
@@ -41,8 +41,11 @@ class Member {
     })();
   }
 
-  static async join(url: string): Promise<Member> {
-    const member = new Member(await connect(url));
+  /** Connects (the connection is dropped when `t` ends) and waits for the server's "joined" line. */
+  static async join(t: Owner, url: string): Promise<Member> {
+    const ws = await connect(url);
+    t.after(() => ws.terminate());
+    const member = new Member(ws);
     await member.waitFor((data) => typeof data === "string" && data.startsWith("joined "));
     return member;
   }
@@ -83,107 +86,95 @@ describe("Redis backplane", { skip }, () => {
     await redis?.kill("SIGTERM");
   });
 
-  test("two servers in one process: messages cross exactly once, text and binary exact, origin known", async () => {
+  test("two servers in one process: messages cross exactly once, text and binary exact, origin known", async (t) => {
     const origins: string[] = [];
     const servers: Server[] = [];
-    const members: Member[] = [];
-    try {
-      for (const id of ["one", "two"]) {
-        const backplane = new RedisBackplane({
-          url: redis.url,
-          instanceId: id,
-          onMessage: (_topic, _data, origin) => origins.push(`${id}<-${origin}`),
-        });
-        const server = serve({ hostname: "127.0.0.1", port: 0, backplane }, async (ws) => {
-          ws.subscribe("room");
-          await ws.send("joined room");
-          for await (const msg of ws) ws.publish("room", msg.data);
-        });
-        servers.push(server);
-        await server.ready;
-        await withTimeout(backplane.ready, T, "Redis");
-      }
-      const [a1, a2, b1] = await Promise.all([
-        Member.join(`ws://127.0.0.1:${servers[0].port}/`),
-        Member.join(`ws://127.0.0.1:${servers[0].port}/`),
-        Member.join(`ws://127.0.0.1:${servers[1].port}/`),
-      ]);
-      members.push(a1, a2, b1);
-      const bytes = new Uint8Array([0, 255, 0xc3, 0x28, 10, 13]); // not valid UTF-8: must stay binary
-      // The subscription of server two reaches Redis asynchronously: probe until it does.
-      for (let i = 0; !b1.texts().some((t) => t.startsWith("probe")); i++) {
-        if (i > 100) throw new Error("server two never received a probe");
-        await a1.ws.send(`probe ${i}`);
-        await delay(50);
-      }
-      await a1.ws.send("héllo ✓ from one");
-      await a1.ws.send(bytes);
-      await b1.ws.send("from two");
-      assert.equal(await b1.waitFor((d) => d === "héllo ✓ from one"), "héllo ✓ from one");
-      assert.deepEqual(await b1.waitFor((d) => d instanceof Uint8Array), bytes);
-      assert.equal(await a1.waitFor((d) => d === "from two"), "from two");
-      assert.equal(await a2.waitFor((d) => d === "from two"), "from two");
-      await a2.waitFor((d) => d instanceof Uint8Array);
-      await delay(300); // anything duplicated would have arrived by now
-      const count = (m: Member, text: string) => m.texts().filter((t) => t === text).length;
-      assert.equal(count(a2, "héllo ✓ from one"), 1, "the publishing process delivers its own message once");
-      assert.equal(count(a1, "héllo ✓ from one"), 0, "not back to the sender");
-      assert.equal(count(a1, "from two"), 1);
-      assert.equal(a2.got.filter((d) => d instanceof Uint8Array).length, 1);
-      assert.ok(origins.includes("two<-one") && origins.includes("one<-two"), origins.join());
-      assert.ok(!origins.some((o) => o === "one<-one" || o === "two<-two"), "no process hears itself");
-    } finally {
-      await Promise.all(members.map((m) => m.ws.close()));
-      await Promise.all(servers.map((s) => s.close()));
+    for (const id of ["one", "two"]) {
+      const backplane = new RedisBackplane({
+        url: redis.url,
+        instanceId: id,
+        onMessage: (_topic, _data, origin) => origins.push(`${id}<-${origin}`),
+      });
+      const server = serve({ hostname: "127.0.0.1", port: 0, backplane }, async (ws) => {
+        ws.subscribe("room");
+        await ws.send("joined room");
+        for await (const msg of ws) ws.publish("room", msg.data);
+      });
+      t.after(() => server.close());
+      servers.push(server);
+      await server.ready;
+      await withTimeout(backplane.ready, T, "Redis");
     }
+    const [a1, a2, b1] = await Promise.all([
+      Member.join(t, `ws://127.0.0.1:${servers[0].port}/`),
+      Member.join(t, `ws://127.0.0.1:${servers[0].port}/`),
+      Member.join(t, `ws://127.0.0.1:${servers[1].port}/`),
+    ]);
+    const bytes = new Uint8Array([0, 255, 0xc3, 0x28, 10, 13]); // not valid UTF-8: must stay binary
+    // The subscription of server two reaches Redis asynchronously: probe until it does.
+    for (let i = 0; !b1.texts().some((text) => text.startsWith("probe")); i++) {
+      if (i > 100) throw new Error("server two never received a probe");
+      await a1.ws.send(`probe ${i}`);
+      await delay(50);
+    }
+    await a1.ws.send("héllo ✓ from one");
+    await a1.ws.send(bytes);
+    await b1.ws.send("from two");
+    assert.equal(await b1.waitFor((d) => d === "héllo ✓ from one"), "héllo ✓ from one");
+    assert.deepEqual(await b1.waitFor((d) => d instanceof Uint8Array), bytes);
+    assert.equal(await a1.waitFor((d) => d === "from two"), "from two");
+    assert.equal(await a2.waitFor((d) => d === "from two"), "from two");
+    await a2.waitFor((d) => d instanceof Uint8Array);
+    await delay(300); // anything duplicated would have arrived by now
+    const count = (m: Member, text: string) => m.texts().filter((got) => got === text).length;
+    assert.equal(count(a2, "héllo ✓ from one"), 1, "the publishing process delivers its own message once");
+    assert.equal(count(a1, "héllo ✓ from one"), 0, "not back to the sender");
+    assert.equal(count(a1, "from two"), 1);
+    assert.equal(a2.got.filter((d) => d instanceof Uint8Array).length, 1);
+    assert.ok(origins.includes("two<-one") && origins.includes("one<-two"), origins.join());
+    assert.ok(!origins.some((o) => o === "one<-one" || o === "two<-two"), "no process hears itself");
+    await Promise.all([a1, a2, b1].map((m) => m.ws.close()));
   });
 
-  test("two server processes; Redis killed and restarted: local delivery goes on, remote copies are dropped, traffic resumes", async () => {
+  test("two server processes; Redis killed and restarted: local delivery goes on, remote copies are dropped, traffic resumes", async (t) => {
     const processes: Started[] = [];
-    const members: Member[] = [];
-    try {
-      const ports: number[] = [];
-      for (const id of ["proc-a", "proc-b"]) {
-        const child = start("tests/fixtures/redis_topics_server.ts", [], { REDIS_URL: redis.url, INSTANCE_ID: id });
-        processes.push(child);
-        const [, port] = await child.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\//, T);
-        ports.push(Number(port));
-      }
-      const [a1, a2, b1] = await Promise.all([
-        Member.join(`ws://127.0.0.1:${ports[0]}/chat`),
-        Member.join(`ws://127.0.0.1:${ports[0]}/chat`),
-        Member.join(`ws://127.0.0.1:${ports[1]}/chat`),
-      ]);
-      members.push(a1, a2, b1);
-      const crosses = async (from: Member, to: Member, tag: string) => {
-        for (let i = 0; !to.texts().some((t) => t.startsWith(tag)); i++) {
-          if (i > 200) throw new Error(`${tag}: nothing crossed`);
-          await from.ws.send(`${tag} ${i}`);
-          await delay(50);
-        }
-      };
-      await crosses(a1, b1, "before");
-      await crosses(b1, a1, "back");
-
-      await redis.kill(); // SIGKILL: a crash, by PID
-      await delay(200);
-      for (let i = 0; i < 5; i++) await a1.ws.send(`outage ${i}`);
-      // Local delivery does not wait for Redis.
-      for (let i = 0; i < 5; i++) await a2.waitFor((d) => d === `outage ${i}`);
-
-      await redis.restart();
-      await crosses(a1, b1, "after");
-      await crosses(b1, a1, "after-back");
-      // At most once, and no buffering: what was published while Redis was down never crosses.
-      await delay(300);
-      assert.deepEqual(b1.texts().filter((t) => t.startsWith("outage")), []);
-
-      const stopped = await Promise.all(processes.map((p) => p.stop("SIGTERM", T)));
-      const dropped = Number(stopped[0].stdout.match(/dropped (\d+)/)?.[1]);
-      assert.ok(dropped >= 5, `process a counted ${dropped} dropped publishes:\n${stopped[0].stdout}`);
-    } finally {
-      await Promise.all(members.map((m) => m.ws.close()));
-      await Promise.all(processes.map((p) => p.stop("SIGTERM", T).catch(() => p.stop("SIGKILL"))));
+    const ports: number[] = [];
+    for (const id of ["proc-a", "proc-b"]) {
+      const child = start(t, "tests/fixtures/redis_topics_server.ts", [], { REDIS_URL: redis.url, INSTANCE_ID: id });
+      processes.push(child);
+      const [, port] = await child.waitFor(/ws:\/\/127\.0\.0\.1:(\d+)\//, T);
+      ports.push(Number(port));
     }
+    const [a1, a2, b1] = await Promise.all([
+      Member.join(t, `ws://127.0.0.1:${ports[0]}/chat`),
+      Member.join(t, `ws://127.0.0.1:${ports[0]}/chat`),
+      Member.join(t, `ws://127.0.0.1:${ports[1]}/chat`),
+    ]);
+    const crosses = async (from: Member, to: Member, tag: string) => {
+      for (let i = 0; !to.texts().some((text) => text.startsWith(tag)); i++) {
+        if (i > 200) throw new Error(`${tag}: nothing crossed`);
+        await from.ws.send(`${tag} ${i}`);
+        await delay(50);
+      }
+    };
+    await crosses(a1, b1, "before");
+    await crosses(b1, a1, "back");
+
+    await redis.kill(); // SIGKILL: a crash, by PID
+    await delay(200);
+    for (let i = 0; i < 5; i++) await a1.ws.send(`outage ${i}`);
+    // Local delivery does not wait for Redis.
+    for (let i = 0; i < 5; i++) await a2.waitFor((d) => d === `outage ${i}`);
+
+    await redis.restart();
+    await crosses(a1, b1, "after");
+    await crosses(b1, a1, "after-back");
+    // At most once, and no buffering: what was published while Redis was down never crosses.
+    await delay(300);
+    assert.deepEqual(b1.texts().filter((text) => text.startsWith("outage")), []);
+
+    const stopped = await Promise.all(processes.map((p) => p.stop("SIGTERM", T)));
+    const dropped = Number(stopped[0].stdout.match(/dropped (\d+)/)?.[1]);
+    assert.ok(dropped >= 5, `process a counted ${dropped} dropped publishes:\n${stopped[0].stdout}`);
   });
 });

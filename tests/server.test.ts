@@ -1,7 +1,7 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, test, withTimeout } from "./_test.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection.ts";
 import type { UpgradeRequest } from "../src/server.ts";
@@ -23,8 +23,8 @@ async function echo(ws: WebSocketConnection): Promise<void> {
 }
 
 /** Completes a raw handshake and returns the client, past the 101. */
-async function openRaw(port: number, fields: Record<string, string | null> = {}): Promise<RawClient> {
-  const client = await RawClient.connect(port);
+async function openRaw(t: Owner, port: number, fields: Record<string, string | null> = {}): Promise<RawClient> {
+  const client = await RawClient.connect(t, port);
   client.write(upgradeRequest(fields));
   const head = await client.readHead();
   assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
@@ -48,25 +48,24 @@ function assertRefusal(
   assert.equal(response.headers.get("sec-websocket-accept"), null);
 }
 
+/** Runs `body` against a server, then closes it (and if the test fails first, the test's end does). */
 async function withServer(
+  t: Owner,
   kind: (typeof KINDS)[number],
   onSocket: (ws: WebSocketConnection, request: UpgradeRequest) => void | Promise<void>,
   options: StartOptions,
   body: (port: number) => Promise<void>,
 ): Promise<void> {
-  const running = await start(kind, onSocket, options);
-  try {
-    await body(running.port);
-  } finally {
-    await running.close();
-  }
+  const running = await start(t, kind, onSocket, options);
+  await body(running.port);
+  await running.close();
 }
 
 for (const kind of KINDS) {
   describe(`opening handshake (${kind})`, () => {
-    test("a valid request gets the exact 101 answer, and frames flow both ways", async () => {
-      await withServer(kind, echo, {}, async (port) => {
-        const client = await RawClient.connect(port);
+    test("a valid request gets the exact 101 answer, and frames flow both ways", async (t) => {
+      await withServer(t, kind, echo, {}, async (port) => {
+        const client = await RawClient.connect(t, port);
         client.write(upgradeRequest());
         const head = await client.readHead();
         assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
@@ -87,16 +86,16 @@ for (const kind of KINDS) {
       });
     });
 
-    test("frames sent right behind the request head reach the connection first", async () => {
+    test("frames sent right behind the request head reach the connection first", async (t) => {
       const received: string[] = [];
-      await withServer(
+      await withServer(t, 
         kind,
         async (ws) => {
           for await (const msg of ws) received.push(msg.data as string);
         },
         {},
         async (port) => {
-          const client = await RawClient.connect(port);
+          const client = await RawClient.connect(t, port);
           const head = new TextEncoder().encode(upgradeRequest());
           const frames = [rawFrame(0x81, "one"), rawFrame(0x81, "two"), rawFrame(0x88, [0x03, 0xe8])];
           const all = new Uint8Array(head.length + frames.reduce((n, f) => n + f.length, 0));
@@ -176,9 +175,9 @@ for (const kind of KINDS) {
       ],
     ];
     for (const [what, request, statusLine, headers] of refusals) {
-      test(`${what} is refused with ${statusLine.slice(9)}`, async () => {
+      test(`${what} is refused with ${statusLine.slice(9)}`, async (t) => {
         let opened = 0;
-        await withServer(kind, () => void opened++, {}, async (port) => {
+        await withServer(t, kind, () => void opened++, {}, async (port) => {
           const text = typeof request === "string" ? request : request();
           assertRefusal(await exchange(port, text), statusLine, headers);
         });
@@ -186,16 +185,16 @@ for (const kind of KINDS) {
       });
     }
 
-    test("the subprotocol list is trimmed, selectProtocol's choice is answered and kept", async () => {
+    test("the subprotocol list is trimmed, selectProtocol's choice is answered and kept", async (t) => {
       const offers: string[][] = [];
       const protocols: (string | null)[] = [];
-      await withServer(kind, (ws) => void protocols.push(ws.protocol), {
+      await withServer(t, kind, (ws) => void protocols.push(ws.protocol), {
         selectProtocol: (offered) => {
           offers.push(offered);
           return offered.includes("chat.v2") ? "chat.v2" : null;
         },
       }, async (port) => {
-        const client = await RawClient.connect(port);
+        const client = await RawClient.connect(t, port);
         client.write(upgradeRequest({ "Sec-WebSocket-Protocol": " chat.v1 ,chat.v2  , x" }));
         const head = await client.readHead();
         assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
@@ -207,17 +206,17 @@ for (const kind of KINDS) {
       assert.deepEqual(protocols, ["chat.v2"]);
     });
 
-    test("selectProtocol is not called when the client offers none", async () => {
+    test("selectProtocol is not called when the client offers none", async (t) => {
       let calls = 0;
-      await withServer(kind, () => {}, { selectProtocol: () => (calls++, "x") }, async (port) => {
-        const client = await openRaw(port);
+      await withServer(t, kind, () => {}, { selectProtocol: () => (calls++, "x") }, async (port) => {
+        const client = await openRaw(t, port);
         client.destroy();
       });
       assert.equal(calls, 0);
     });
 
-    test("selectProtocol returning null refuses with 400", async () => {
-      await withServer(kind, () => {}, { selectProtocol: () => null }, async (port) => {
+    test("selectProtocol returning null refuses with 400", async (t) => {
+      await withServer(t, kind, () => {}, { selectProtocol: () => null }, async (port) => {
         assertRefusal(
           await exchange(port, upgradeRequest({ "Sec-WebSocket-Protocol": "a" })),
           "HTTP/1.1 400 Bad Request",
@@ -225,9 +224,9 @@ for (const kind of KINDS) {
       });
     });
 
-    test("a protocol that was not offered is never sent: 500, and onError hears of it", async () => {
+    test("a protocol that was not offered is never sent: 500, and onError hears of it", async (t) => {
       const errors: unknown[] = [];
-      await withServer(
+      await withServer(t, 
         kind,
         () => {},
         { selectProtocol: () => "secret-proto", onError: (e) => errors.push(e) },
@@ -242,9 +241,9 @@ for (const kind of KINDS) {
       assert.ok(errors[0] instanceof TypeError && /secret-proto/.test(errors[0].message));
     });
 
-    test("verify sees the request and can refuse with false, a status or a full answer", async () => {
+    test("verify sees the request and can refuse with false, a status or a full answer", async (t) => {
       const seen: UpgradeRequest[] = [];
-      await withServer(kind, () => {}, {
+      await withServer(t, kind, () => {}, {
         verify: async (request) => {
           seen.push(request);
           await new Promise((resolve) => setTimeout(resolve, 5));
@@ -259,7 +258,7 @@ for (const kind of KINDS) {
           };
         },
       }, async (port) => {
-        const ok = await openRaw(port, { Authorization: "Bearer good", Origin: "https://example.com" });
+        const ok = await openRaw(t, port, { Authorization: "Bearer good", Origin: "https://example.com" });
         ok.destroy();
         assertRefusal(
           await exchange(port, upgradeRequest({ Authorization: "Bearer banned" })),
@@ -281,10 +280,10 @@ for (const kind of KINDS) {
       assert.match(seen[0].remoteAddress ?? "", /127\.0\.0\.1/);
     });
 
-    test("verify throwing or returning nonsense refuses with 500 and reports to onError", async () => {
+    test("verify throwing or returning nonsense refuses with 500 and reports to onError", async (t) => {
       const errors: unknown[] = [];
       let calls = 0;
-      await withServer(kind, () => {}, {
+      await withServer(t, kind, () => {}, {
         // deno-lint-ignore no-explicit-any
         verify: (): any => {
           if (calls++ === 0) throw new Error("database down");
@@ -300,10 +299,10 @@ for (const kind of KINDS) {
       assert.ok(errors[1] instanceof TypeError);
     });
 
-    test("a verify slower than handshakeTimeout is answered 503 and reported", async () => {
+    test("a verify slower than handshakeTimeout is answered 503 and reported", async (t) => {
       const errors: unknown[] = [];
       let release = () => {};
-      await withServer(kind, () => {}, {
+      await withServer(t, kind, () => {}, {
         handshakeTimeout: 200,
         verify: () => new Promise<boolean>((resolve) => (release = () => resolve(true))),
         onError: (e) => errors.push(e),
@@ -317,15 +316,15 @@ for (const kind of KINDS) {
   });
 
   describe(`onSocket (${kind})`, () => {
-    test("when onSocket returns, the connection is closed with 1000", async () => {
-      await withServer(
+    test("when onSocket returns, the connection is closed with 1000", async (t) => {
+      await withServer(t, 
         kind,
         async (ws) => {
           await ws.send("bye soon");
         },
         {},
         async (port) => {
-          const client = await openRaw(port);
+          const client = await openRaw(t, port);
           assert.equal(new TextDecoder().decode((await client.readFrame())!.payload), "bye soon");
           const close = await client.readFrame();
           assert.equal(close?.opcode, 8);
@@ -336,10 +335,10 @@ for (const kind of KINDS) {
       );
     });
 
-    test("onSocket throwing closes with 1011, goes to onError, and the server keeps serving", async () => {
+    test("onSocket throwing closes with 1011, goes to onError, and the server keeps serving", async (t) => {
       const errors: unknown[] = [];
       let n = 0;
-      await withServer(
+      await withServer(t, 
         kind,
         async (ws) => {
           n++;
@@ -352,17 +351,17 @@ for (const kind of KINDS) {
         },
         { onError: (e) => errors.push(e) },
         async (port) => {
-          const first = await openRaw(port);
+          const first = await openRaw(t, port);
           const close1 = await first.readFrame();
           assert.equal(closeCodeOf(close1!.payload), 1011);
           first.destroy();
-          const second = await openRaw(port);
+          const second = await openRaw(t, port);
           second.write(rawFrame(0x81, "go"));
           const close2 = await second.readFrame();
           assert.equal(close2?.opcode, 8);
           assert.equal(closeCodeOf(close2!.payload), 1011);
           second.destroy();
-          const third = await openRaw(port);
+          const third = await openRaw(t, port);
           third.write(rawFrame(0x81, "still here"));
           assert.equal(new TextDecoder().decode((await third.readFrame())!.payload), "still here");
           third.destroy();
@@ -371,33 +370,31 @@ for (const kind of KINDS) {
       assert.deepEqual(errors.map((e) => (e as Error).message), ["sync-ish failure", "async failure"]);
     });
 
-    test("onError itself throwing does not take the server down", async () => {
+    test("onError itself throwing does not take the server down", async (t) => {
       const original = console.error;
       const logged: unknown[] = [];
       console.error = (...args: unknown[]) => void logged.push(args);
-      try {
-        await withServer(kind, () => {
-          throw new Error("handler failed");
-        }, {
-          onError: () => {
-            throw new Error("onError failed");
-          },
-        }, async (port) => {
-          for (let i = 0; i < 2; i++) {
-            const client = await openRaw(port);
-            assert.equal(closeCodeOf((await client.readFrame())!.payload), 1011);
-            client.destroy();
-          }
-        });
-      } finally {
-        console.error = original;
-      }
+      t.after(() => (console.error = original));
+      await withServer(t, kind, () => {
+        throw new Error("handler failed");
+      }, {
+        onError: () => {
+          throw new Error("onError failed");
+        },
+      }, async (port) => {
+        for (let i = 0; i < 2; i++) {
+          const client = await openRaw(t, port);
+          assert.equal(closeCodeOf((await client.readFrame())!.payload), 1011);
+          client.destroy();
+        }
+      });
+      console.error = original;
       assert.equal(logged.length, 2);
     });
 
-    test("maxFrameSize and closeTimeout reach the connection", async () => {
-      await withServer(kind, echo, { maxFrameSize: 16 }, async (port) => {
-        const client = await openRaw(port);
+    test("maxFrameSize and closeTimeout reach the connection", async (t) => {
+      await withServer(t, kind, echo, { maxFrameSize: 16 }, async (port) => {
+        const client = await openRaw(t, port);
         client.write(rawFrame(0x82, new Uint8Array(17)));
         const close = await client.readFrame();
         assert.equal(closeCodeOf(close!.payload), 1009);
@@ -409,8 +406,8 @@ for (const kind of KINDS) {
       let closed: Promise<{ code: number; wasClean: boolean }> | undefined;
       let settled = false;
       const onSocket = (ws: WebSocketConnection) => void (closed = ws.close(1000, "bye").finally(() => (settled = true)));
-      await withServer(kind, onSocket, { closeTimeout: 300, clock }, async (port) => {
-        const client = await openRaw(port);
+      await withServer(t, kind, onSocket, { closeTimeout: 300, clock }, async (port) => {
+        const client = await openRaw(t, port);
         const close = await client.readFrame();
         assert.equal(closeCodeOf(close!.payload), 1000);
         await clock.advance(299);
@@ -425,8 +422,8 @@ for (const kind of KINDS) {
 }
 
 describe("serve's own HTTP parsing", () => {
-  test("a plain HTTP request is answered 426, naming websocket", async () => {
-    await withServer("serve", () => {}, {}, async (port) => {
+  test("a plain HTTP request is answered 426, naming websocket", async (t) => {
+    await withServer(t, "serve", () => {}, {}, async (port) => {
       const response = await exchange(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
       assertRefusal(response, "HTTP/1.1 426 Upgrade Required", { upgrade: "websocket", "sec-websocket-version": "13" });
     });
@@ -448,16 +445,16 @@ describe("serve's own HTTP parsing", () => {
     ],
   ];
   for (const [what, request, statusLine] of bad) {
-    test(`${what} is refused with ${statusLine.slice(9)}`, async () => {
-      await withServer("serve", () => {}, {}, async (port) => {
+    test(`${what} is refused with ${statusLine.slice(9)}`, async (t) => {
+      await withServer(t, "serve", () => {}, {}, async (port) => {
         assertRefusal(await exchange(port, request), statusLine);
       });
     });
   }
 
-  test("an endless head is cut off at maxHeadSize without waiting for its end", async () => {
-    await withServer("serve", () => {}, { serve: { maxHeadSize: 1024 } }, async (port) => {
-      const client = await RawClient.connect(port);
+  test("an endless head is cut off at maxHeadSize without waiting for its end", async (t) => {
+    await withServer(t, "serve", () => {}, { serve: { maxHeadSize: 1024 } }, async (port) => {
+      const client = await RawClient.connect(t, port);
       client.write("GET / HTTP/1.1\r\nX-Endless: " + "a".repeat(2000));
       const response = await client.readResponse();
       client.destroy();
@@ -465,34 +462,30 @@ describe("serve's own HTTP parsing", () => {
     });
   });
 
-  test("a head that trickles in slower than handshakeTimeout is answered 408 and dropped", async () => {
+  test("a head that trickles in slower than handshakeTimeout is answered 408 and dropped", async (t) => {
     // Time moves by hand: a header line every 50 ms must not hold the
     // 300 ms deadline back (the clock option covers handshakeTimeout).
     const clock = new ManualClock();
-    await withServer("serve", () => {}, { handshakeTimeout: 300, clock }, async (port) => {
-      const client = await RawClient.connect(port);
-      try {
-        client.write("GET /chat HTTP/1.1\r\n");
-        for (let i = 0; i < 5; i++) {
-          await clock.advance(50);
-          client.write("X: y\r\n");
-        }
-        await clock.advance(49);
-        assert.equal(client.takeRest().length, 0, "answered before handshakeTimeout");
-        await clock.advance(1);
-        assertRefusal(await client.readResponse(), "HTTP/1.1 408 Request Timeout");
-      } finally {
-        client.destroy();
+    await withServer(t, "serve", () => {}, { handshakeTimeout: 300, clock }, async (port) => {
+      const client = await RawClient.connect(t, port);
+      client.write("GET /chat HTTP/1.1\r\n");
+      for (let i = 0; i < 5; i++) {
+        await clock.advance(50);
+        client.write("X: y\r\n");
       }
+      await clock.advance(49);
+      assert.equal(client.takeRest().length, 0, "answered before handshakeTimeout");
+      await clock.advance(1);
+      assertRefusal(await client.readResponse(), "HTTP/1.1 408 Request Timeout");
     });
   });
 
-  test("a client that sends a whole frame flood before the 101 is dropped", async () => {
+  test("a client that sends a whole frame flood before the 101 is dropped", async (t) => {
     let release = () => {};
-    await withServer("serve", () => {}, {
+    await withServer(t, "serve", () => {}, {
       verify: () => new Promise<boolean>((resolve) => (release = () => resolve(true))),
     }, async (port) => {
-      const client = await RawClient.connect(port);
+      const client = await RawClient.connect(t, port);
       client.write(upgradeRequest());
       client.write(new Uint8Array(128 * 1024));
       await client.waitEnded();
@@ -501,8 +494,9 @@ describe("serve's own HTTP parsing", () => {
     release();
   });
 
-  test("port 0 picks a free port, reported by port and addr", async () => {
+  test("port 0 picks a free port, reported by port and addr", async (t) => {
     const server = serve({ hostname: "127.0.0.1", port: 0 }, () => {});
+    t.after(() => server.close());
     assert.throws(() => server.port, /await server.ready/);
     await server.ready;
     assert.ok(server.port > 0);
@@ -510,10 +504,12 @@ describe("serve's own HTTP parsing", () => {
     await server.close();
   });
 
-  test("a port in use makes ready reject", async () => {
+  test("a port in use makes ready reject", async (t) => {
     const first = serve({ hostname: "127.0.0.1", port: 0 }, () => {});
+    t.after(() => first.close());
     await first.ready;
     const second = serve({ hostname: "127.0.0.1", port: first.port }, () => {});
+    t.after(() => second.close());
     await assert.rejects(second.ready);
     await second.close();
     await first.close();
@@ -521,10 +517,10 @@ describe("serve's own HTTP parsing", () => {
 });
 
 describe("serve's shutdown", () => {
-  test("close() stops accepting, sends 1001 to every connection and waits for their closing handshakes", async () => {
-    const running = await start("serve", echo);
+  test("close() stops accepting, sends 1001 to every connection and waits for their closing handshakes", async (t) => {
+    const running = await start(t, "serve", echo);
     const server = running.server!;
-    const clients = await Promise.all(Array.from({ length: 5 }, () => openRaw(running.port)));
+    const clients = await Promise.all(Array.from({ length: 5 }, () => openRaw(t, running.port)));
     for (const c of clients) c.write(rawFrame(0x81, "x"));
     for (const c of clients) await c.readFrame();
     assert.equal(server.connections, 5);
@@ -541,13 +537,13 @@ describe("serve's shutdown", () => {
     await withTimeout(closing, 3000, "close()");
     for (const c of clients) await c.waitEnded();
     assert.equal(server.connections, 0);
-    await assert.rejects(RawClient.connect(running.port));
+    await assert.rejects(RawClient.connect(t, running.port));
     await server.finished;
   });
 
-  test("connections that never answer are dropped after shutdownTimeout", async () => {
-    const running = await start("serve", echo, { closeTimeout: 60_000, serve: { shutdownTimeout: 300 } });
-    const client = await openRaw(running.port);
+  test("connections that never answer are dropped after shutdownTimeout", async (t) => {
+    const running = await start(t, "serve", echo, { closeTimeout: 60_000, serve: { shutdownTimeout: 300 } });
+    const client = await openRaw(t, running.port);
     const began = Date.now();
     await withTimeout(running.server!.close(), 3000, "close()");
     const took = Date.now() - began;
@@ -556,20 +552,21 @@ describe("serve's shutdown", () => {
     assert.equal(running.server!.connections, 0);
   });
 
-  test("handshakes in progress are dropped at shutdown", async () => {
-    const running = await start("serve", echo);
-    const client = await RawClient.connect(running.port);
+  test("handshakes in progress are dropped at shutdown", async (t) => {
+    const running = await start(t, "serve", echo);
+    const client = await RawClient.connect(t, running.port);
     client.write("GET /chat HTTP/1.1\r\n");
     await new Promise((resolve) => setTimeout(resolve, 50));
     await withTimeout(running.server!.close(), 3000, "close()");
     await client.waitEnded();
   });
 
-  test("aborting the signal shuts the server down", async () => {
+  test("aborting the signal shuts the server down", async (t) => {
     const controller = new AbortController();
     const server = serve({ hostname: "127.0.0.1", port: 0, signal: controller.signal }, echo);
+    t.after(() => server.close());
     await server.ready;
-    const client = await openRaw(server.port);
+    const client = await openRaw(t, server.port);
     controller.abort();
     const frame = await client.readFrame();
     assert.equal(closeCodeOf(frame!.payload), 1001);

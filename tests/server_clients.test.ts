@@ -1,7 +1,7 @@
 // Our server with clients nobody here wrote (the `ws` package, the runtime's
 // own WebSocket) and with our own connect(): plain and TLS, behind serve()
 // and behind requestHandler on node:http / node:https, and 500 at once.
-import { describe, eventually, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -86,108 +86,88 @@ const hasNativeWebSocket = typeof (globalThis as { WebSocket?: unknown }).WebSoc
 
 for (const kind of KINDS) {
   describe(`real clients against ${kind}`, () => {
-    test("the ws package: echo, with the subprotocol it asked for", async () => {
-      const running = await start(kind, echo, { selectProtocol: chooseChat });
-      try {
-        assertEchoed(await wsExchange(`ws://127.0.0.1:${running.port}/`, ["superchat", "chat"]), "chat");
-        await assert.rejects(wsExchange(`ws://127.0.0.1:${running.port}/`, ["nope"]), /400/);
-      } finally {
-        await running.close();
+    test("the ws package: echo, with the subprotocol it asked for", async (t) => {
+      const running = await start(t, kind, echo, { selectProtocol: chooseChat });
+      assertEchoed(await wsExchange(`ws://127.0.0.1:${running.port}/`, ["superchat", "chat"]), "chat");
+      await assert.rejects(wsExchange(`ws://127.0.0.1:${running.port}/`, ["nope"]), /400/);
+    });
+
+    test("the runtime's own WebSocket: echo, with the subprotocol it asked for", async (t) => {
+      const running = await start(t, kind, echo, { selectProtocol: chooseChat });
+      const url = `ws://127.0.0.1:${running.port}/`;
+      if (hasNativeWebSocket) {
+        assertEchoed(await nativeExchange(url, ["superchat", "chat"]), "chat");
+      } else {
+        const node22 = nodeBinary(22);
+        if (node22 === null) return;
+        assertEchoed(await childNativeExchange(node22, url, ["superchat", "chat"]), "chat");
       }
     });
 
-    test("the runtime's own WebSocket: echo, with the subprotocol it asked for", async () => {
-      const running = await start(kind, echo, { selectProtocol: chooseChat });
-      try {
-        const url = `ws://127.0.0.1:${running.port}/`;
-        if (hasNativeWebSocket) {
-          assertEchoed(await nativeExchange(url, ["superchat", "chat"]), "chat");
-        } else {
-          const node22 = nodeBinary(22);
-          if (node22 === null) return;
-          assertEchoed(await childNativeExchange(node22, url, ["superchat", "chat"]), "chat");
-        }
-      } finally {
-        await running.close();
-      }
-    });
-
-    test("our own connect(): every message type and the close code round trip", async () => {
-      const running = await start(kind, async (ws) => {
+    test("our own connect(): every message type and the close code round trip", async (t) => {
+      const running = await start(t, kind, async (ws) => {
         for await (const msg of ws) await ws.sendAll(msg);
         await ws.close(4000, "bye");
       }, { selectProtocol: chooseChat });
-      try {
-        const ws = await connect(`ws://127.0.0.1:${running.port}/room`, { protocol: ["chat"] });
-        assert.equal(ws.protocol, "chat");
-        const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i * 7);
-        await ws.send("text");
-        await ws.send(new Message("frag", "text", true));
-        await ws.send(new Message("mented", "text"));
-        const sending = ws.sendAll(big);
-        assert.equal((await ws.recvAll()).data, "text");
-        assert.equal((await ws.recvAll()).data, "fragmented");
-        assert.deepEqual((await ws.recvAll(8 * 1024 * 1024)).data, big);
-        await sending;
-        await ws.send(new Message(new TextEncoder().encode("p"), "ping"));
-        assert.equal((await ws.recv()).type, "pong");
-        const info = await ws.close(1000);
-        assert.equal(info.code, 1000);
-        assert.ok(info.wasClean);
-      } finally {
-        await running.close();
-      }
+      const ws = await connect(`ws://127.0.0.1:${running.port}/room`, { protocol: ["chat"] });
+      assert.equal(ws.protocol, "chat");
+      const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i * 7);
+      await ws.send("text");
+      await ws.send(new Message("frag", "text", true));
+      await ws.send(new Message("mented", "text"));
+      const sending = ws.sendAll(big);
+      assert.equal((await ws.recvAll()).data, "text");
+      assert.equal((await ws.recvAll()).data, "fragmented");
+      assertBytesEqual((await ws.recvAll(8 * 1024 * 1024)).data, big, "3 MiB sent with sendAll");
+      await sending;
+      await ws.send(new Message(new TextEncoder().encode("p"), "ping"));
+      assert.equal((await ws.recv()).type, "pong");
+      const info = await ws.close(1000);
+      assert.equal(info.code, 1000);
+      assert.ok(info.wasClean);
     });
 
-    test("TLS (wss://) with the ws package and with connect()", async () => {
+    test("TLS (wss://) with the ws package and with connect()", async (t) => {
       const { cert, key } = await testCertificate();
-      const running = await start(kind, echo, { selectProtocol: chooseChat, tls: { cert, key } });
-      try {
-        const url = `wss://127.0.0.1:${running.port}/`;
-        assertEchoed(await wsExchange(url, ["chat"], { ca: cert }), "chat");
-        const ws = await connect(url, { protocol: "chat", tls: { ca: cert } });
-        await ws.send("secure");
-        assert.equal((await ws.recv()).data, "secure");
-        assert.equal((await ws.close()).code, 1000);
-        // Without trusting the certificate the client must refuse the server.
-        await assert.rejects(connect(url, { protocol: "chat", timeout: 5000 }));
-      } finally {
-        await running.close();
-      }
+      const running = await start(t, kind, echo, { selectProtocol: chooseChat, tls: { cert, key } });
+      const url = `wss://127.0.0.1:${running.port}/`;
+      assertEchoed(await wsExchange(url, ["chat"], { ca: cert }), "chat");
+      const ws = await connect(url, { protocol: "chat", tls: { ca: cert } });
+      await ws.send("secure");
+      assert.equal((await ws.recv()).data, "secure");
+      assert.equal((await ws.close()).code, 1000);
+      // Without trusting the certificate the client must refuse the server.
+      await assert.rejects(connect(url, { protocol: "chat", timeout: 5000 }));
     });
 
-    test("500 concurrent connections each exchange messages", async () => {
-      const running = await start(kind, echo);
-      try {
-        const count = 500;
-        const results = await withTimeout(
-          Promise.all(Array.from({ length: count }, async (_, i) => {
-            const ws = await connect(`ws://127.0.0.1:${running.port}/`, { timeout: 30_000 });
-            const got: string[] = [];
-            for (let j = 0; j < 3; j++) {
-              await ws.send(`${i}:${j}`);
-              got.push((await ws.recv()).data as string);
-            }
-            await ws.close();
-            return got.join(",");
-          })),
-          90_000,
-          `${count} connections`,
-        );
-        for (let i = 0; i < count; i++) assert.equal(results[i], `${i}:0,${i}:1,${i}:2`);
-        if (running.server !== undefined) {
-          const server = running.server;
-          await eventually(() => server.connections === 0, 5000, "every connection to be released");
-        }
-      } finally {
-        await running.close();
+    test("500 concurrent connections each exchange messages", async (t) => {
+      const running = await start(t, kind, echo);
+      const count = 500;
+      const results = await withTimeout(
+        Promise.all(Array.from({ length: count }, async (_, i) => {
+          const ws = await connect(`ws://127.0.0.1:${running.port}/`, { timeout: 30_000 });
+          const got: string[] = [];
+          for (let j = 0; j < 3; j++) {
+            await ws.send(`${i}:${j}`);
+            got.push((await ws.recv()).data as string);
+          }
+          await ws.close();
+          return got.join(",");
+        })),
+        90_000,
+        `${count} connections`,
+      );
+      for (let i = 0; i < count; i++) assert.equal(results[i], `${i}:0,${i}:1,${i}:2`);
+      if (running.server !== undefined) {
+        const server = running.server;
+        await eventually(() => server.connections === 0, 5000, "every connection to be released");
       }
     });
   });
 }
 
-test("serve reports open connections and ws clients see 1001 at shutdown", async () => {
-  const running = await start("serve", echo);
+test("serve reports open connections and ws clients see 1001 at shutdown", async (t) => {
+  const running = await start(t, "serve", echo);
   const server = running.server!;
   const codes = Array.from({ length: 3 }, () =>
     new Promise<number>((resolve, reject) => {

@@ -9,19 +9,16 @@ import { KINDS, start } from "./_server.ts";
 
 describe("requestHandler trace", () => {
   for (const kind of KINDS) {
-    test(`${kind}: sees the client's masked frames and its own unmasked answers, with the request`, async () => {
+    test(`${kind}: sees the client's masked frames and its own unmasked answers, with the request`, async (t) => {
       const traced: { frame: TracedFrame; request: UpgradeRequest }[] = [];
-      const running = await start(kind, async (ws) => {
+      const running = await start(t, kind, async (ws) => {
         for await (const message of ws) await ws.send(message);
       }, { trace: (frame, request) => traced.push({ frame, request }) });
-      try {
-        const ws = await connect(`ws://127.0.0.1:${running.port}/traced?x=1`, { compression: false });
-        await ws.send("hello");
-        assert.equal((await ws.recvAll()).data, "hello");
-        await ws.close();
-      } finally {
-        await running.close();
-      }
+      const ws = await connect(`ws://127.0.0.1:${running.port}/traced?x=1`, { compression: false });
+      await ws.send("hello");
+      assert.equal((await ws.recvAll()).data, "hello");
+      await ws.close();
+      await running.close();
       const summary = traced.map(({ frame }) =>
         `${frame.direction} ${frame.opcode} ${frame.length} ${frame.mask === null}`
       );

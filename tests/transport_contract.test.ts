@@ -5,7 +5,7 @@
 // exactly once however the connection ends.
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
-import { describe, eventually, test, withTimeout } from "./_test.ts";
+import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import { currentRuntime } from "../src/transport/mod.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
@@ -61,8 +61,8 @@ function socketShims(): [string, Dial][] {
   return shims;
 }
 
-/** A raw server whose accepted sockets come out of `next()`. */
-async function peerServer(): Promise<{ port: number; next(): Promise<Socket>; close(): Promise<void> }> {
+/** A raw server whose accepted sockets come out of `next()`; closed, with them, when the test ends. */
+async function peerServer(t: Owner): Promise<{ port: number; next(): Promise<Socket> }> {
   const waiting: ((socket: Socket) => void)[] = [];
   const ready: Socket[] = [];
   const all = new Set<Socket>();
@@ -73,16 +73,17 @@ async function peerServer(): Promise<{ port: number; next(): Promise<Socket>; cl
     if (take) take(socket);
     else ready.push(socket);
   });
+  t.after(() => {
+    for (const socket of all) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as { port: number }).port,
     next: () => {
       const socket = ready.shift();
-      return socket ? Promise.resolve(socket) : new Promise((resolve) => waiting.push(resolve));
-    },
-    close: () => {
-      for (const socket of all) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
+      if (socket) return Promise.resolve(socket);
+      return withTimeout(new Promise((resolve) => waiting.push(resolve)), 5000, "The shim's connection to the peer server");
     },
   };
 }
@@ -91,8 +92,9 @@ const ROUNDS = 50;
 
 for (const [name, dial] of socketShims()) {
   describe(`the ${name} shim`, () => {
-    async function open(server: Awaited<ReturnType<typeof peerServer>>) {
+    async function open(t: Owner, server: Awaited<ReturnType<typeof peerServer>>) {
       const transport = await dial(server.port);
+      t.after(() => transport.destroy());
       const peer = await server.next();
       // node:net ends its side by itself once it read the other's end, so listen from the start.
       const peerEnded = new Promise<void>((resolve) => peer.once("end", () => resolve()));
@@ -102,46 +104,38 @@ for (const [name, dial] of socketShims()) {
       return { transport, peer, sink, peerEnded };
     }
 
-    test("delivers bytes in order both ways and reports the peer's end once", async () => {
-      const server = await peerServer();
-      try {
-        const { transport, peer, sink } = await open(server);
-        const received: Uint8Array[] = [];
-        peer.on("data", (chunk: Uint8Array) => received.push(chunk));
-        for (let i = 0; i < 100; i++) peer.write(new Uint8Array([i]));
-        peer.end();
-        for (let i = 0; i < 100; i++) transport.write(new Uint8Array([i, i]));
-        await withTimeout(eventually(() => sink.finished, 5000, "ended"), 5000, "the end");
-        assert.equal(sink.ends, 1);
-        assert.deepEqual([...sink.chunks.flatMap((c) => [...c])], Array.from({ length: 100 }, (_, i) => i));
-        transport.end();
-        await eventually(() => received.reduce((n, c) => n + c.length, 0) === 200, 5000, "the peer read everything");
-        assert.ok(sink.chunks.every((c) => c.constructor === Uint8Array), "plain Uint8Arrays, never Buffers");
-      } finally {
-        await server.close();
-      }
+    test("delivers bytes in order both ways and reports the peer's end once", async (t) => {
+      const server = await peerServer(t);
+      const { transport, peer, sink } = await open(t, server);
+      const received: Uint8Array[] = [];
+      peer.on("data", (chunk: Uint8Array) => received.push(chunk));
+      for (let i = 0; i < 100; i++) peer.write(new Uint8Array([i]));
+      peer.end();
+      for (let i = 0; i < 100; i++) transport.write(new Uint8Array([i, i]));
+      await withTimeout(eventually(() => sink.finished, 5000, "ended"), 5000, "the end");
+      assert.equal(sink.ends, 1);
+      assert.deepEqual([...sink.chunks.flatMap((c) => [...c])], Array.from({ length: 100 }, (_, i) => i));
+      transport.end();
+      await eventually(() => received.reduce((n, c) => n + c.length, 0) === 200, 5000, "the peer read everything");
+      assert.ok(sink.chunks.every((c) => c.constructor === Uint8Array), "plain Uint8Arrays, never Buffers");
     });
 
-    test("write returns false past the shared high-water mark, and drain follows once the peer reads", async () => {
-      const server = await peerServer();
-      try {
-        const { transport, peer, sink } = await open(server);
-        peer.pause();
-        let accepted = true;
-        let written = 0;
-        while (accepted && written < 64 * 1024 * 1024) {
-          accepted = transport.write(new Uint8Array(16 * 1024));
-          written += 16 * 1024;
-        }
-        assert.equal(accepted, false, "write never asked to wait");
-        assert.ok(transport.bufferedAmount > HIGH_WATER_MARK / 2, `bufferedAmount ${transport.bufferedAmount}`);
-        peer.resume();
-        await withTimeout(eventually(() => sink.drains > 0, 10_000, "drained"), 10_000, "drain");
-        transport.destroy();
-        peer.destroy();
-      } finally {
-        await server.close();
+    test("write returns false past the shared high-water mark, and drain follows once the peer reads", async (t) => {
+      const server = await peerServer(t);
+      const { transport, peer, sink } = await open(t, server);
+      peer.pause();
+      let accepted = true;
+      let written = 0;
+      while (accepted && written < 64 * 1024 * 1024) {
+        accepted = transport.write(new Uint8Array(16 * 1024));
+        written += 16 * 1024;
       }
+      assert.equal(accepted, false, "write never asked to wait");
+      assert.ok(transport.bufferedAmount > HIGH_WATER_MARK / 2, `bufferedAmount ${transport.bufferedAmount}`);
+      peer.resume();
+      await withTimeout(eventually(() => sink.drains > 0, 10_000, "drained"), 10_000, "drain");
+      transport.destroy();
+      peer.destroy();
     });
 
     const endings: [string, (t: Transport, peer: Socket, sink: Recorder, peerEnded: Promise<void>) => Promise<void>][] = [
@@ -170,22 +164,18 @@ for (const [name, dial] of socketShims()) {
     for (const [how, end] of endings) {
       test(`releases the socket once both directions are done: ${how}`, {
         skip: CAN_COUNT_DESCRIPTORS ? false : NO_DESCRIPTOR_COUNT,
-      }, async () => {
-        const server = await peerServer();
-        try {
-          const before = openDescriptors();
-          const peers: Socket[] = [];
-          for (let i = 0; i < ROUNDS; i++) {
-            const { transport, peer, sink, peerEnded } = await open(server);
-            peers.push(peer);
-            await withTimeout(end(transport, peer, sink, peerEnded), 5000, how);
-            assert.ok(sink.ends + sink.errors.length <= 1, "the end was reported once");
-          }
-          for (const peer of peers) peer.destroy();
-          await eventually(() => openDescriptors() <= before + 4, 5000, `descriptors released after ${ROUNDS} rounds of ${how}`);
-        } finally {
-          await server.close();
+      }, async (t) => {
+        const server = await peerServer(t);
+        const before = openDescriptors();
+        const peers: Socket[] = [];
+        for (let i = 0; i < ROUNDS; i++) {
+          const { transport, peer, sink, peerEnded } = await open(t, server);
+          peers.push(peer);
+          await withTimeout(end(transport, peer, sink, peerEnded), 5000, how);
+          assert.ok(sink.ends + sink.errors.length <= 1, "the end was reported once");
         }
+        for (const peer of peers) peer.destroy();
+        await eventually(() => openDescriptors() <= before + 4, 5000, `descriptors released after ${ROUNDS} rounds of ${how}`);
       });
     }
   });

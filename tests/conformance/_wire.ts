@@ -2,7 +2,7 @@
 // Wire, reading with the independent parser) wrapped to play one side of RFC
 // 6455 against OUR server or OUR client, and the harnesses that put them
 // opposite each other over TCP and over HTTP/2.
-import { after, before, describe, test } from "../_test.ts";
+import { after, assertBytesEqual, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { connect, type ConnectOptions } from "../../src/client.ts";
@@ -14,6 +14,7 @@ import {
   createServer as createHttp2Server,
   type Http2Server,
   type Http2Stream,
+  type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
 import { type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "../_raw_http.ts";
@@ -29,21 +30,6 @@ export { Wire } from "../_wire.ts";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
-
-/** Whether two byte arrays are equal; fast on 16 MiB on every runtime. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Asserts equal bytes without handing 16 MiB to assert's diff machinery. */
-export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (bytesEqual(actual, expected)) return;
-  let at = 0;
-  while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
-  assert.fail(`${what}: got ${describeBytes(actual)}, expected ${describeBytes(expected)}; first difference at byte ${at}`);
-}
 
 /** Which implementation of ours a case runs against. */
 export type SideName = "server" | "client";
@@ -94,7 +80,7 @@ export class Peer {
   /** Asserts the next frame is exactly `first` with `payload` (masking aside). */
   async expect(first: number, payload: Uint8Array | number[] | string, what: string, ms = 5000): Promise<void> {
     const frame = await this.read(ms);
-    assertBytes(frame.unmasked, rawFrame(first, payload, null), what);
+    assertBytesEqual(frame.unmasked, rawFrame(first, payload, null), what);
   }
 
   /**
@@ -250,7 +236,7 @@ export interface Harness {
   /** Opens a raw peer; `clock`, for a client under test, is the clock its connection runs on. */
   open(clock?: ManualClock): Promise<Opened>;
   /** Drops the raw peers of the case that just ran. */
-  release(): void;
+  release(): void | Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -260,8 +246,11 @@ export class ServerUnderTest implements Harness {
   readonly label?: string;
   #running: Running | null = null;
   readonly #options: RequestHandlerOptions;
-  readonly #wires = new Set<Wire>();
   readonly #variant: Variant | undefined;
+  /** The server, for the whole suite. */
+  readonly #server = new Releases();
+  /** The raw peers of one case. */
+  readonly #case = new Releases();
 
   constructor(options: SideOptions = {}, variant?: Variant) {
     this.#options = { pingInterval: 0, closeTimeout: 2000, ...options, ...compressionOf(variant) };
@@ -270,12 +259,11 @@ export class ServerUnderTest implements Harness {
   }
 
   async start(): Promise<void> {
-    this.#running = await start("serve", echoWith(this.#variant?.echo ?? "sendAll"), this.#options);
+    this.#running = await start(this.#server, "serve", echoWith(this.#variant?.echo ?? "sendAll"), this.#options);
   }
 
   async open(): Promise<Opened> {
-    const wire = await Wire.dial(this.#running!.port, false);
-    this.#wires.add(wire);
+    const wire = await Wire.dial(this.#case, this.#running!.port, false);
     await wire.send(upgradeRequest(this.#variant?.deflate ? { "Sec-WebSocket-Extensions": "permessage-deflate" } : {}));
     const head = (await wire.readHead()).text;
     assert.match(head, /^HTTP\/1\.1 101 /);
@@ -283,14 +271,13 @@ export class ServerUnderTest implements Harness {
     return { peer: new Peer(wire, "server") };
   }
 
-  release(): void {
-    for (const wire of this.#wires) wire.destroy();
-    this.#wires.clear();
+  release(): Promise<void> {
+    return this.#case.release();
   }
 
   async stop(): Promise<void> {
-    this.release();
-    await this.#running?.close();
+    await this.release();
+    await this.#server.release();
   }
 }
 
@@ -299,6 +286,7 @@ export class ClientUnderTest implements Harness {
   readonly side = "client";
   readonly label?: string;
   #server: RawServer | null = null;
+  readonly #releases = new Releases();
   #queue: RecordedRequest[] = [];
   #waiting: ((request: RecordedRequest) => void) | null = null;
   readonly #options: ConnectOptions;
@@ -312,7 +300,7 @@ export class ClientUnderTest implements Harness {
   }
 
   async start(): Promise<void> {
-    this.#server = await rawServer((request) => {
+    this.#server = await rawServer(this.#releases, (request) => {
       const waiting = this.#waiting;
       this.#waiting = null;
       if (waiting) waiting(request);
@@ -343,7 +331,7 @@ export class ClientUnderTest implements Harness {
 
   async stop(): Promise<void> {
     this.release();
-    await this.#server?.close();
+    await this.#releases.release();
   }
 }
 
@@ -380,7 +368,7 @@ export class Http2ServerUnderTest implements Harness {
     const session = http2Connect(`http://127.0.0.1:${this.#server!.port}`);
     this.#sessions.add(session);
     session.on("error", () => {});
-    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    await withTimeout(new Promise((resolve) => session.once("remoteSettings", resolve)), 5000, "The server's SETTINGS");
     const stream = session.request({
       ":method": "CONNECT",
       ":protocol": "websocket",
@@ -390,10 +378,14 @@ export class Http2ServerUnderTest implements Harness {
       "sec-websocket-version": "13",
     });
     const wire = streamWire(stream, false);
-    const head = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      stream.once("response", resolve);
-      stream.once("error", reject);
-    });
+    const head = await withTimeout(
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        stream.once("response", resolve);
+        stream.once("error", reject);
+      }),
+      5000,
+      "The response to the extended CONNECT",
+    );
     assert.equal(head[":status"], 200);
     return { peer: new Peer(wire, "server") };
   }
@@ -415,6 +407,7 @@ export class Http2ClientUnderTest implements Harness {
   readonly label: string;
   readonly http2 = true;
   #server: Http2Server | null = null;
+  readonly #sessions = new Set<ServerHttp2Session>();
   #port = 0;
   #queue: ServerHttp2Stream[] = [];
   #waiting: ((stream: ServerHttp2Stream) => void) | null = null;
@@ -438,6 +431,10 @@ export class Http2ClientUnderTest implements Harness {
       else this.#queue.push(stream);
     });
     server.on("sessionError", () => {});
+    server.on("session", (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.once("close", () => this.#sessions.delete(session));
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     this.#port = (server.address() as { port: number }).port;
     this.#server = server;
@@ -461,6 +458,10 @@ export class Http2ClientUnderTest implements Harness {
   release(): void {
     for (const { peer } of this.#open) peer.wire.destroy();
     this.#open.clear();
+    // Each case's client dialed a session of its own. On Node, one whose
+    // stream was reset right after a close frame can stay open after the
+    // WebSocket closed, and server.close() waits for every session.
+    for (const session of this.#sessions) session.destroy();
   }
 
   async stop(): Promise<void> {
@@ -509,12 +510,9 @@ export function suiteOn(category: string, cases: Case[], harnesses: Harness[]): 
       for (const c of cases) {
         if (c.only !== undefined && c.only !== harness.side) continue;
         const skip = harness.http2 ? c.http2Skip : undefined;
-        test(`[${label}] ${c.id} ${c.title}`, { skip }, async () => {
-          try {
-            await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
-          } finally {
-            harness.release();
-          }
+        test(`[${label}] ${c.id} ${c.title}`, { skip }, async (t) => {
+          t.after(() => harness.release());
+          await c.run(await harness.open(c.manualClock ? new ManualClock() : undefined));
         });
       }
     });

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { concatBytes } from "../../src/codec/pool.ts";
 import { rawFrame } from "../_helpers.ts";
-import { assertBytes, type Case, type Opened, suite } from "./_wire.ts";
+import { assertBytesEqual } from "../_test.ts";
+import { type Case, type Opened, suite } from "./_wire.ts";
 
 const TEXT = 0x81;
 const CLOSE = 0x88;
@@ -91,10 +92,10 @@ const cases: Case[] = [
       for (let i = 0;; i++) {
         const frame = await peer.read();
         if (frame.opcode === 8) {
-          assertBytes(frame.unmasked, rawFrame(CLOSE, code(1000), null), "close echo");
+          assertBytesEqual(frame.unmasked, rawFrame(CLOSE, code(1000), null), "close echo");
           break;
         }
-        assertBytes(frame.unmasked, rawFrame(TEXT, `message ${i}`, null), `echo ${i}`);
+        assertBytesEqual(frame.unmasked, rawFrame(TEXT, `message ${i}`, null), `echo ${i}`);
       }
       await finish(opened, 1000);
     },

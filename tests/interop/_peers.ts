@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { withTimeout } from "../_test.ts";
+import { type Owner, withTimeout } from "../_test.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -51,8 +51,11 @@ export interface PeerServer {
   stop(): void;
 }
 
-/** Starts a server fixture that prints its port on its first line and exits when its stdin closes. */
-export async function startServer(command: string, args: string[]): Promise<PeerServer> {
+/**
+ * Starts a server fixture that prints its port on its first line and exits
+ * when its stdin closes; stopped when `t` ends.
+ */
+export async function startServer(t: Owner, command: string, args: string[]): Promise<PeerServer> {
   const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (chunk) => (stderr += String(chunk)));
@@ -68,27 +71,23 @@ export async function startServer(command: string, args: string[]): Promise<Peer
     child.stdout!.destroy();
     child.stderr!.destroy();
   };
-  try {
-    const port = await withTimeout(
-      new Promise<number>((resolve, reject) => {
-        let out = "";
-        child.stdout!.on("data", (chunk) => {
-          out += String(chunk);
-          const line = out.split("\n")[0];
-          if (out.includes("\n")) resolve(Number(line.trim()));
-        });
-        child.once("error", reject);
-        child.once("exit", (code) => reject(new Error(`${command} exited with ${code}: ${stderr}`)));
-      }),
-      30_000,
-      `starting ${command} ${args.join(" ")}`,
-    );
-    assert.ok(port > 0, `a port from ${command}`);
-    return { port, stop };
-  } catch (err) {
-    stop();
-    throw err;
-  }
+  t.after(stop);
+  const port = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (chunk) => {
+        out += String(chunk);
+        const line = out.split("\n")[0];
+        if (out.includes("\n")) resolve(Number(line.trim()));
+      });
+      child.once("error", reject);
+      child.once("exit", (code) => reject(new Error(`${command} exited with ${code}: ${stderr}`)));
+    }),
+    30_000,
+    `starting ${command} ${args.join(" ")}`,
+  );
+  assert.ok(port > 0, `a port from ${command}`);
+  return { port, stop };
 }
 
 /** Runs a client fixture to its end and parses the JSON line it prints last. */

@@ -82,7 +82,7 @@ for (const enableConnectProtocol of [true, false]) {
         ? ": its WebSockets are RFC 8441 streams on the page's connection"
         : ": HTTP/1.1 fallback"),
     { skip, timeout: 180_000 },
-    async () => {
+    async (t) => {
       const { cert, key } = await testCertificate();
       const seen: Seen = { httpVersions: [], closes: [] };
       const websocket = websocketHandler(seen);
@@ -100,21 +100,21 @@ for (const enableConnectProtocol of [true, false]) {
         onConnect(req);
       });
       server.on("upgrade", websocket);
+      t.after(() => {
+        for (const session of [...pageSessions, ...socketSessions]) session.destroy();
+        server.close();
+      });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const port = (server.address() as { port: number }).port;
-      try {
-        const result = await runChromium(`https://127.0.0.1:${port}/`);
-        assert.equal(result.pageStatus, 200);
-        assert.equal(result.nextHopProtocol, "h2", "the page itself came over HTTP/2");
-        assertExchange(result, seen, enableConnectProtocol ? "2" : "1.1");
-        if (enableConnectProtocol) {
-          assert.equal(pageSessions.size, 1);
-          assert.deepEqual([...socketSessions], [...pageSessions], "the WebSockets rode the page's HTTP/2 connection");
-        } else {
-          assert.equal(socketSessions.size, 0);
-        }
-      } finally {
-        server.close();
+      const result = await runChromium(`https://127.0.0.1:${port}/`);
+      assert.equal(result.pageStatus, 200);
+      assert.equal(result.nextHopProtocol, "h2", "the page itself came over HTTP/2");
+      assertExchange(result, seen, enableConnectProtocol ? "2" : "1.1");
+      if (enableConnectProtocol) {
+        assert.equal(pageSessions.size, 1);
+        assert.deepEqual([...socketSessions], [...pageSessions], "the WebSockets rode the page's HTTP/2 connection");
+      } else {
+        assert.equal(socketSessions.size, 0);
       }
     },
   );
@@ -126,21 +126,18 @@ for (const http2 of [true, false]) {
       http2 ? "2" : "1.1"
     }`,
     { skip, timeout: 180_000 },
-    async () => {
+    async (t) => {
       const tls = await testCertificate();
       const seen: Seen = { httpVersions: [], closes: [] };
       const server = serve({ hostname: "127.0.0.1", port: 0, tls, http2 }, websocketHandler(seen));
+      t.after(() => server.close());
       await server.ready;
-      try {
-        // serve() is WebSocket-only: the page is its refusal of a plain GET
-        // (405 over HTTP/2, 426 over HTTP/1.1), which still opens the connection.
-        const result = await runChromium(`https://127.0.0.1:${server.port}/`);
-        assert.equal(result.pageStatus, http2 ? 405 : 426);
-        assert.equal(result.nextHopProtocol, http2 ? "h2" : "http/1.1");
-        assertExchange(result, seen, http2 ? "2" : "1.1");
-      } finally {
-        await server.close();
-      }
+      // serve() is WebSocket-only: the page is its refusal of a plain GET
+      // (405 over HTTP/2, 426 over HTTP/1.1), which still opens the connection.
+      const result = await runChromium(`https://127.0.0.1:${server.port}/`);
+      assert.equal(result.pageStatus, http2 ? 405 : 426);
+      assert.equal(result.nextHopProtocol, http2 ? "h2" : "http/1.1");
+      assertExchange(result, seen, http2 ? "2" : "1.1");
     },
   );
 }

@@ -4,7 +4,7 @@
 // on this runtime exchanges multi-byte text, binary, empty, 125/126/65535/
 // 65536-byte and 1 MiB messages, negotiates a subprotocol, pings and is
 // pinged, and closes with code and reason from either end.
-import { describe, test, withTimeout } from "../_test.ts";
+import { assertBytesEqual, describe, type Owner, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client.ts";
 import { Message } from "../../src/message.ts";
@@ -76,8 +76,14 @@ const MESSAGES: (string | Uint8Array)[] = [
   text(MiB),
 ];
 
-async function exchange(url: string, peer: ServerPeer, compression: boolean | { threshold: number } = true): Promise<void> {
+async function exchange(
+  t: Owner,
+  url: string,
+  peer: ServerPeer,
+  compression: boolean | { threshold: number } = true,
+): Promise<void> {
   const ws = await connect(url, { protocol: [peer.protocol, "other"], maxFrameSize: 2 * MiB, pingInterval: 0, compression });
+  t.after(() => ws.terminate());
   assert.equal(ws.protocol, peer.protocol, "negotiated subprotocol");
   if (typeof compression === "object") {
     // The compressing run: every message is compressed, so the peer must have accepted.
@@ -90,7 +96,7 @@ async function exchange(url: string, peer: ServerPeer, compression: boolean | { 
     assert.equal(got.type, typeof sent === "string" ? "text" : "binary", what);
     // On Node a payload may be a view of the socket's Buffer: compare bytes, not prototypes.
     const data = got.data instanceof Uint8Array ? new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.length) : got.data;
-    assert.deepEqual(data, sent, `${what} came back changed`);
+    assertBytesEqual(data, sent, `${what}, back from the peer`);
   }
 
   await ws.send(new Message(new TextEncoder().encode("ours ✓"), "ping"));
@@ -107,6 +113,7 @@ async function exchange(url: string, peer: ServerPeer, compression: boolean | { 
   assert.deepEqual([info.code, info.wasClean], [4001, true], "the server answered our 4001");
 
   const second = await connect(url, { protocol: peer.protocol, pingInterval: 0 });
+  t.after(() => second.terminate());
   await second.send("close:4002:server bye ✓");
   const close = await second.recv();
   assert.deepEqual([close.type, close.code, close.data], ["close", 4002, "server bye ✓"], "the server's close frame");
@@ -116,14 +123,10 @@ async function exchange(url: string, peer: ServerPeer, compression: boolean | { 
 
 describe("interop: our client -> real servers", () => {
   for (const peer of SERVERS) {
-    test(`[interop] our client -> ${peer.name}`, { skip: peer.skip ?? false }, async () => {
+    test(`[interop] our client -> ${peer.name}`, { skip: peer.skip ?? false }, async (t) => {
       const [command, args] = peer.command(false);
-      const server = await startServer(command, args);
-      try {
-        await withTimeout(exchange(`ws://127.0.0.1:${server.port}/interop`, peer), 90_000, `exchange with ${peer.name}`);
-      } finally {
-        server.stop();
-      }
+      const server = await startServer(t, command, args);
+      await withTimeout(exchange(t, `ws://127.0.0.1:${server.port}/interop`, peer), 90_000, `exchange with ${peer.name}`);
     });
   }
 });
@@ -131,14 +134,10 @@ describe("interop: our client -> real servers", () => {
 describe("interop: our client compressing every message -> real servers", () => {
   for (const peer of SERVERS) {
     const skip = peer.skip ?? (peer.deflate === true ? false : peer.deflate.cannot);
-    test(`[interop] our client (compression threshold 0) -> ${peer.name}`, { skip }, async () => {
+    test(`[interop] our client (compression threshold 0) -> ${peer.name}`, { skip }, async (t) => {
       const [command, args] = peer.command(true);
-      const server = await startServer(command, args);
-      try {
-        await withTimeout(exchange(`ws://127.0.0.1:${server.port}/interop`, peer, { threshold: 0 }), 90_000, `exchange with ${peer.name}`);
-      } finally {
-        server.stop();
-      }
+      const server = await startServer(t, command, args);
+      await withTimeout(exchange(t, `ws://127.0.0.1:${server.port}/interop`, peer, { threshold: 0 }), 90_000, `exchange with ${peer.name}`);
     });
   }
 });

@@ -5,7 +5,7 @@
 // multi-byte text, binary, empty, 125/126/65535/65536-byte and 1 MiB
 // messages, a subprotocol, pings both ways, and closes with code and reason
 // from either end.
-import { after, before, describe, test } from "../_test.ts";
+import { after, before, describe, Releases, test } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../../src/connection.ts";
 import { Message } from "../../src/message.ts";
@@ -97,14 +97,15 @@ const CLIENTS: Client[] = [
 
 describe("interop: our server <- real clients", () => {
   let running: Running;
+  const releases = new Releases();
   before(async () => {
-    running = await start("serve", interopApp, {
+    running = await start(releases, "serve", interopApp, {
       selectProtocol: (offered) => (offered.includes("interop.v1") ? "interop.v1" : null),
       maxFrameSize: 2 * MiB,
       pingInterval: 0,
     });
   });
-  after(() => running.close());
+  after(() => releases.release());
 
   for (const client of CLIENTS) {
     test(`[interop] our server <- ${client.name}`, { skip: client.skip ?? false }, async () => {
@@ -118,8 +119,9 @@ describe("interop: our server <- real clients", () => {
 describe("interop: our compressing server <- real clients (permessage-deflate)", () => {
   let running: Running;
   const negotiated: string[] = [];
+  const releases = new Releases();
   before(async () => {
-    running = await start("serve", (ws) => {
+    running = await start(releases, "serve", (ws) => {
       negotiated.push(ws.extensions);
       return interopApp(ws);
     }, {
@@ -129,7 +131,7 @@ describe("interop: our compressing server <- real clients (permessage-deflate)",
       compression: { threshold: 0 },
     });
   });
-  after(() => running.close());
+  after(() => releases.release());
 
   for (const client of CLIENTS) {
     test(`[interop] our compressing server <- ${client.name}`, { skip: client.skip ?? false }, async () => {

@@ -1,7 +1,8 @@
 // Test-only plumbing for the robustness suite: a serve() server on 127.0.0.1
 // that records how each connection ended, hostile raw peers on both sides of
 // real TCP, an RSS meter, and a writer that pushes bytes until the kernel
-// stops taking them.
+// stops taking them. What opens something takes the test context (an Owner)
+// and is released when the test ends, passed or failed.
 import assert from "node:assert/strict";
 import process from "node:process";
 import v8 from "node:v8";
@@ -15,7 +16,7 @@ import { closeCodeOf, Wire } from "../_wire.ts";
 
 export { closeCodeOf, Wire };
 import { socketPair } from "../_helpers.ts";
-import { withTimeout } from "../_test.ts";
+import { type Owner, Releases, withTimeout } from "../_test.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -118,18 +119,21 @@ export function assertBounded(growth: Growth, bounds: Growth, what: string): voi
  * test of a file would also measure the runtime warming up.
  */
 export async function warmUp(bytes = 64 * MiB): Promise<void> {
-  const { clientSocket, serverSocket } = await socketPair();
-  let received = 0;
-  const done = new Promise<void>((resolve) => {
-    serverSocket.on("data", (chunk: Uint8Array) => {
-      received += chunk.length;
-      if (received >= bytes) resolve();
+  const releases = new Releases();
+  try {
+    const { clientSocket, serverSocket } = await socketPair(releases);
+    let received = 0;
+    const done = new Promise<void>((resolve) => {
+      serverSocket.on("data", (chunk: Uint8Array) => {
+        received += chunk.length;
+        if (received >= bytes) resolve();
+      });
     });
-  });
-  await pump(clientSocket, payloadStream(bytes));
-  await withTimeout(done, 10_000, "warming up");
-  clientSocket.destroy();
-  serverSocket.destroy();
+    await pump(clientSocket, payloadStream(bytes));
+    await withTimeout(done, 10_000, "warming up");
+  } finally {
+    await releases.release();
+  }
 }
 
 /** `total` bytes (rounded up to 64 KiB) from one reused chunk. */
@@ -214,10 +218,12 @@ export interface Attacked {
 
 /**
  * serve() on 127.0.0.1 with `onSocket`, recording every connection's close
- * and every onError report. Keepalive is off unless asked for, so a test's
- * frames are not interleaved with pings it did not expect.
+ * and every onError report, closed when `t` ends. Keepalive is off unless
+ * asked for, so a test's frames are not interleaved with pings it did not
+ * expect.
  */
 export async function attackedServer(
+  t: Owner,
   onSocket: OnSocket,
   options: RequestHandlerOptions = {},
   serveOptions: Omit<ServeOptions, "hostname" | "port"> = {},
@@ -231,6 +237,7 @@ export async function attackedServer(
     return onSocket(ws, request);
   }, undefined, { pingInterval: 0, onError: (err) => errors.push(err), ...options });
   const server = serve({ hostname: "127.0.0.1", port: 0, shutdownTimeout: 1000, ...serveOptions }, handler);
+  t.after(() => server.close());
   await server.ready;
   return {
     server,
@@ -256,11 +263,13 @@ export async function drain(ws: WebSocketConnection): Promise<void> {
 
 
 /**
- * A raw TCP connection to `port` on 127.0.0.1, not yet past any handshake.
- * With `stubborn`, it keeps its sending side open after the server's FIN.
+ * A raw TCP connection to `port` on 127.0.0.1, not yet past any handshake,
+ * destroyed when `t` ends. With `stubborn`, it keeps its sending side open
+ * after the server's FIN.
  */
-export async function dialRaw(port: number, stubborn = false): Promise<Wire> {
+export async function dialRaw(t: Owner, port: number, stubborn = false): Promise<Wire> {
   const socket = netConnect({ port, host: "127.0.0.1", allowHalfOpen: stubborn });
+  t.after(() => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);
     socket.once("error", reject);
@@ -268,9 +277,9 @@ export async function dialRaw(port: number, stubborn = false): Promise<Wire> {
   return new Wire(socket, false);
 }
 
-/** A raw TCP client past a correct opening handshake with `port`. */
-export async function openRaw(port: number, stubborn = false): Promise<Wire> {
-  const wire = await dialRaw(port, stubborn);
+/** A raw TCP client past a correct opening handshake with `port`, destroyed when `t` ends. */
+export async function openRaw(t: Owner, port: number, stubborn = false): Promise<Wire> {
+  const wire = await dialRaw(t, port, stubborn);
   wire.write(upgradeRequest());
   const head = await wire.readHead();
   assert.equal(head.startLine, "HTTP/1.1 101 Switching Protocols");
@@ -289,10 +298,12 @@ export interface HostileServer {
 /**
  * A raw TCP server on 127.0.0.1 that reads each request head, answers it
  * with a correct 101 unless `answer` is false, and hands the connection to
- * `attack`. Its sockets stay open for writing after the client's FIN, so an
- * attack can go on after it was told to stop.
+ * `attack`; closed, with its connections, when `t` ends. Its sockets stay
+ * open for writing after the client's FIN, so an attack can go on after it
+ * was told to stop.
  */
 export async function hostileServer(
+  t: Owner,
   attack: (wire: Wire) => void | Promise<void>,
   answer = true,
 ): Promise<HostileServer> {
@@ -315,16 +326,14 @@ export async function hostileServer(
       wire.destroy();
     }
   });
+  const close = () => {
+    for (const wire of wires) wire.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  t.after(close);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    url: `ws://127.0.0.1:${port}/`,
-    close() {
-      for (const wire of wires) wire.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { port, url: `ws://127.0.0.1:${port}/`, close };
 }
 
 // ------------------------------------------------------------------ process hygiene

@@ -2,8 +2,8 @@
 // the client: 2,000 connections through each path, counting the process's
 // open descriptors before and after.
 import assert from "node:assert/strict";
-import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import { describe, eventually, test, withTimeout } from "../_test.ts";
+import { connect as netConnect, createServer as createNetServer, type Socket } from "node:net";
+import { describe, eventually, type Owner, test, withTimeout } from "../_test.ts";
 import { connect } from "../../src/client.ts";
 import { computeAccept } from "../../src/handshake/key.ts";
 import { requestHandler, serve, type Server } from "../../src/server.ts";
@@ -38,10 +38,11 @@ async function assertReleased(before: number, what: string): Promise<void> {
   }
 }
 
-/** A raw TCP socket to 127.0.0.1:port that swallows its errors. */
-function dial(port: number): Promise<Socket> {
+/** A raw TCP socket to 127.0.0.1:port that swallows its errors, destroyed when `t` ends. */
+function dial(t: Owner, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ port, host: "127.0.0.1" });
+    t.after(() => socket.destroy());
     socket.on("error", () => {});
     socket.once("connect", () => resolve(socket));
     socket.once("close", () => reject(new Error("closed before connecting")));
@@ -58,9 +59,9 @@ function untilClosed(socket: Socket): Promise<void> {
   });
 }
 
-/** A raw client past a correct opening handshake. */
-async function rawClient(port: number, path = "/"): Promise<Socket> {
-  const socket = await dial(port);
+/** A raw client past a correct opening handshake, destroyed when `t` ends. */
+async function rawClient(t: Owner, port: number, path = "/"): Promise<Socket> {
+  const socket = await dial(t, port);
   socket.write(upgradeRequest({}, `GET ${path} HTTP/1.1`));
   await new Promise<void>((resolve, reject) => {
     let head = "";
@@ -78,8 +79,9 @@ async function rawClient(port: number, path = "/"): Promise<Socket> {
   return socket;
 }
 
-/** serve() on 127.0.0.1: `/close` closes at once, `/idle` waits, anything else echoes. */
+/** serve() on 127.0.0.1, closed when `t` ends: `/close` closes at once, `/idle` waits, anything else echoes. */
 async function startServer(
+  t: Owner,
   options: { handshakeTimeout?: number; closeTimeout?: number; verify?: () => Promise<boolean> } = {},
 ): Promise<Server> {
   const handler = requestHandler(async (ws: WebSocketConnection, request) => {
@@ -104,13 +106,21 @@ async function startServer(
     onError: () => {},
   });
   const server = serve({ hostname: "127.0.0.1", port: 0, shutdownTimeout: 500 }, handler);
+  t.after(() => server.close());
   await server.ready;
   return server;
 }
 
-/** A raw server: reads each request head, and hands the socket to `then` (with the 101 sent unless `answer` is false). */
-async function rawServer(then: (socket: Socket) => void, answer = true): Promise<{ port: number; server: NetServer }> {
+/**
+ * A raw server: reads each request head, and hands the socket to `then`
+ * (with the 101 sent unless `answer` is false); closed, with the sockets it
+ * accepted, when `t` ends.
+ */
+async function rawServer(t: Owner, then: (socket: Socket) => void, answer = true): Promise<{ port: number }> {
+  const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     let head = "";
     const onData = async (chunk: Uint8Array) => {
@@ -128,12 +138,12 @@ async function rawServer(then: (socket: Socket) => void, answer = true): Promise
     };
     socket.on("data", onData);
   });
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as { port: number }).port, server };
-}
-
-function stop(server: NetServer): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  return { port: (server.address() as { port: number }).port };
 }
 
 const clientOptions = { pingInterval: 0, closeTimeout: 5000, timeout: 5000 };
@@ -142,42 +152,34 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
   skip: CAN_COUNT_DESCRIPTORS ? false : NO_DESCRIPTOR_COUNT,
 }, () => {
   describe("with our client and our server at both ends", () => {
-    test("a clean close started by the client", async () => {
-      const server = await startServer();
-      try {
-        const before = openDescriptors();
-        await churn(async () => {
-          const ws = await connect(`ws://127.0.0.1:${server.port}/`, clientOptions);
-          await ws.send("hello");
-          await ws.recv();
-          const info = await ws.close(1000);
-          assert.equal(info.code, 1000, String(info.error?.cause ?? info.error));
-        });
-        await assertReleased(before, "clean closes started by the client");
-      } finally {
-        await server.close();
-      }
+    test("a clean close started by the client", async (t) => {
+      const server = await startServer(t);
+      const before = openDescriptors();
+      await churn(async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/`, clientOptions);
+        await ws.send("hello");
+        await ws.recv();
+        const info = await ws.close(1000);
+        assert.equal(info.code, 1000, String(info.error?.cause ?? info.error));
+      });
+      await assertReleased(before, "clean closes started by the client");
     });
 
-    test("a clean close started by the server", async () => {
-      const server = await startServer();
-      try {
-        const before = openDescriptors();
-        await churn(async () => {
-          const ws = await connect(`ws://127.0.0.1:${server.port}/close`, clientOptions);
-          const info = await ws.closed;
-          assert.equal(info.code, 1000);
-        });
-        await assertReleased(before, "clean closes started by the server");
-      } finally {
-        await server.close();
-      }
+    test("a clean close started by the server", async (t) => {
+      const server = await startServer(t);
+      const before = openDescriptors();
+      await churn(async () => {
+        const ws = await connect(`ws://127.0.0.1:${server.port}/close`, clientOptions);
+        const info = await ws.closed;
+        assert.equal(info.code, 1000);
+      });
+      await assertReleased(before, "clean closes started by the server");
     });
 
-    test("server.close() with connections open", async () => {
+    test("server.close() with connections open", async (t) => {
       const before = openDescriptors();
       for (let round = 0; round < CONNECTIONS / 200; round++) {
-        const server = await startServer();
+        const server = await startServer(t);
         const clients = await Promise.all(
           Array.from({ length: 200 }, () => connect(`ws://127.0.0.1:${server.port}/idle`, clientOptions)),
         );
@@ -188,22 +190,18 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
       await assertReleased(before, "server.close()");
     });
 
-    test("connect() aborted by its signal, and by its timeout, mid-handshake", async () => {
+    test("connect() aborted by its signal, and by its timeout, mid-handshake", async (t) => {
       // verify() never answers: the server's handshakeTimeout releases its end.
-      const server = await startServer({ handshakeTimeout: 300, verify: () => new Promise<boolean>(() => {}) });
-      try {
-        const before = openDescriptors();
-        await churn(async (i) => {
-          const url = `ws://127.0.0.1:${server.port}/`;
-          const attempt = i % 2 === 0
-            ? connect(url, { ...clientOptions, signal: AbortSignal.timeout(20) })
-            : connect(url, { ...clientOptions, timeout: 20 });
-          await assert.rejects(attempt);
-        });
-        await assertReleased(before, "aborted handshakes");
-      } finally {
-        await server.close();
-      }
+      const server = await startServer(t, { handshakeTimeout: 300, verify: () => new Promise<boolean>(() => {}) });
+      const before = openDescriptors();
+      await churn(async (i) => {
+        const url = `ws://127.0.0.1:${server.port}/`;
+        const attempt = i % 2 === 0
+          ? connect(url, { ...clientOptions, signal: AbortSignal.timeout(20) })
+          : connect(url, { ...clientOptions, timeout: 20 });
+        await assert.rejects(attempt);
+      });
+      await assertReleased(before, "aborted handshakes");
     });
   });
 
@@ -225,39 +223,31 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
       }],
     ];
     for (const [name, path, body] of serverPaths) {
-      test(name, async () => {
-        const server = await startServer({ closeTimeout: CLOSE_TIMEOUT });
-        try {
-          const before = openDescriptors();
-          await churn(async () => body(await rawClient(server.port, path)));
-          await eventually(() => server.connections === 0, 5000, "every connection gone");
-          await assertReleased(before, name);
-        } finally {
-          await server.close();
-        }
+      test(name, async (t) => {
+        const server = await startServer(t, { closeTimeout: CLOSE_TIMEOUT });
+        const before = openDescriptors();
+        await churn(async () => body(await rawClient(t, server.port, path)));
+        await eventually(() => server.connections === 0, 5000, "every connection gone");
+        await assertReleased(before, name);
       });
     }
 
-    test("the client vanishing, or resetting, mid-handshake", async () => {
-      const server = await startServer();
-      try {
-        const before = openDescriptors();
-        await churn(async (i) => {
-          const socket = await dial(server.port);
-          const half = upgradeRequest().slice(0, 40);
-          if (i % 2 === 0) {
-            socket.end(half);
-            await untilClosed(socket);
-          } else {
-            socket.write(half);
-            await sleep(1);
-            socket.resetAndDestroy();
-          }
-        });
-        await assertReleased(before, "handshakes cut short");
-      } finally {
-        await server.close();
-      }
+    test("the client vanishing, or resetting, mid-handshake", async (t) => {
+      const server = await startServer(t);
+      const before = openDescriptors();
+      await churn(async (i) => {
+        const socket = await dial(t, server.port);
+        const half = upgradeRequest().slice(0, 40);
+        if (i % 2 === 0) {
+          socket.end(half);
+          await untilClosed(socket);
+        } else {
+          socket.write(half);
+          await sleep(1);
+          socket.resetAndDestroy();
+        }
+      });
+      await assertReleased(before, "handshakes cut short");
     });
   });
 
@@ -277,39 +267,31 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
       }, (ws) => ws.closed],
     ];
     for (const [name, serve, use] of clientPaths) {
-      test(name, async () => {
+      test(name, async (t) => {
         const sockets = new Set<Socket>();
-        const raw = await rawServer((socket) => {
+        const raw = await rawServer(t, (socket) => {
           sockets.add(socket);
           socket.once("close", () => sockets.delete(socket));
           serve(socket);
         });
-        try {
-          const before = openDescriptors();
-          await churn(async () => {
-            const ws = await connect(`ws://127.0.0.1:${raw.port}/`, { ...clientOptions, closeTimeout: CLOSE_TIMEOUT });
-            await withTimeout(use(ws), 5000, "the end");
-            await ws.closed;
-          });
-          for (const socket of sockets) socket.destroy();
-          await assertReleased(before, name);
-        } finally {
-          await stop(raw.server);
-        }
+        const before = openDescriptors();
+        await churn(async () => {
+          const ws = await connect(`ws://127.0.0.1:${raw.port}/`, { ...clientOptions, closeTimeout: CLOSE_TIMEOUT });
+          await withTimeout(use(ws), 5000, "the end");
+          await ws.closed;
+        });
+        for (const socket of sockets) socket.destroy();
+        await assertReleased(before, name);
       });
     }
 
-    test("the server vanishing mid-handshake", async () => {
-      const raw = await rawServer((socket) => socket.end("HTTP/1.1 101 Switching"), false);
-      try {
-        const before = openDescriptors();
-        await churn(async () => {
-          await assert.rejects(connect(`ws://127.0.0.1:${raw.port}/`, clientOptions));
-        });
-        await assertReleased(before, "handshakes cut short by the server");
-      } finally {
-        await stop(raw.server);
-      }
+    test("the server vanishing mid-handshake", async (t) => {
+      const raw = await rawServer(t, (socket) => socket.end("HTTP/1.1 101 Switching"), false);
+      const before = openDescriptors();
+      await churn(async () => {
+        await assert.rejects(connect(`ws://127.0.0.1:${raw.port}/`, clientOptions));
+      });
+      await assertReleased(before, "handshakes cut short by the server");
     });
   });
 });

@@ -65,56 +65,47 @@ const PING_BOUNDS = { rss: 64 * MiB, retained: 16 * MiB };
 
 describe("frame lengths no one should buffer", () => {
   for (const [name, length] of CLAIMS) {
-    test(`serve() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async () => {
-      const attacked = await attackedServer(drain, { closeTimeout: 10_000 });
+    test(`serve() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async (t) => {
+      const attacked = await attackedServer(t, drain, { closeTimeout: 10_000 });
       // Stubborn: it goes on streaming after the server's close frame and FIN.
-      const client = await openRaw(attacked.port, true);
-      try {
-        const meter = new RssMeter();
-        client.write(claimHeader(length, true));
-        const sent = await withTimeout(pump(client.socket, payloadStream(LIE_BYTES)), 20_000, "streaming the payload");
-        assert.equal(await client.readCloseCode(), 1009);
-        client.destroy();
-        await eventually(() => attacked.closes.length === 1, 5000, "the server ends the connection");
-        const growth = meter.stop();
-        assert.equal(attacked.closes[0].code, 1009);
-        assert.equal(attacked.closes[0].error?.code, "ERR_MESSAGE_TOO_BIG");
-        // Either the server kept reading (and discarding) after its close
-        // frame, so the payload did reach it, or it dropped the liar at once
-        // (Bun's sockets close once ended).
-        assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the server`);
-        assertBounded(growth, LIE_BOUNDS, `serve() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
-        assert.deepEqual(attacked.errors, []);
-      } finally {
-        client.destroy();
-        await attacked.close();
-      }
+      const client = await openRaw(t, attacked.port, true);
+      const meter = new RssMeter();
+      client.write(claimHeader(length, true));
+      const sent = await withTimeout(pump(client.socket, payloadStream(LIE_BYTES)), 20_000, "streaming the payload");
+      assert.equal(await client.readCloseCode(), 1009);
+      client.destroy();
+      await eventually(() => attacked.closes.length === 1, 5000, "the server ends the connection");
+      const growth = meter.stop();
+      assert.equal(attacked.closes[0].code, 1009);
+      assert.equal(attacked.closes[0].error?.code, "ERR_MESSAGE_TOO_BIG");
+      // Either the server kept reading (and discarding) after its close
+      // frame, so the payload did reach it, or it dropped the liar at once
+      // (Bun's sockets close once ended).
+      assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the server`);
+      assertBounded(growth, LIE_BOUNDS, `serve() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
+      assert.deepEqual(attacked.errors, []);
     });
 
-    test(`connect() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async () => {
+    test(`connect() answers a header claiming ${name} bytes with 1009 at once and buffers none of what follows`, async (t) => {
       let clientClose: Promise<number | null> = Promise.resolve(null);
       let pumped: Promise<PumpResult> | null = null;
-      const server = await hostileServer((peer) => {
+      const server = await hostileServer(t, (peer) => {
         peer.write(claimHeader(length, false));
         clientClose = peer.readCloseCode();
         pumped = pump(peer.socket, payloadStream(LIE_BYTES));
       });
-      try {
-        const meter = new RssMeter();
-        const ws = await connect(server.url, { closeTimeout: 10_000, pingInterval: 0 });
-        const reading = ws.recv().catch((err: unknown) => err);
-        const sent = await withTimeout(pumped!, 20_000, "the liar's stream");
-        await server.close();
-        const info = await withTimeout(ws.closed, 5000, "the client closes");
-        const growth = meter.stop();
-        assert.equal(info.code, 1009);
-        assert.equal(((await reading) as { closeCode?: number }).closeCode, 1009);
-        assert.equal(await withTimeout(clientClose, 5000, "the client's close frame"), 1009);
-        assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the client`);
-        assertBounded(growth, LIE_BOUNDS, `connect() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
-      } finally {
-        await server.close();
-      }
+      const meter = new RssMeter();
+      const ws = await connect(server.url, { closeTimeout: 10_000, pingInterval: 0 });
+      const reading = ws.recv().catch((err: unknown) => err);
+      const sent = await withTimeout(pumped!, 20_000, "the liar's stream");
+      await server.close();
+      const info = await withTimeout(ws.closed, 5000, "the client closes");
+      const growth = meter.stop();
+      assert.equal(info.code, 1009);
+      assert.equal(((await reading) as { closeCode?: number }).closeCode, 1009);
+      assert.equal(await withTimeout(clientClose, 5000, "the client's close frame"), 1009);
+      assert.ok(sent.written >= 32 * MiB || sent.broken, `only ${sent.written} bytes reached the client`);
+      assertBounded(growth, LIE_BOUNDS, `connect() and a ${name} header + ${(sent.written / MiB).toFixed(0)} MiB`);
     });
   }
 });
@@ -139,14 +130,14 @@ function fragmentedMessages(messages: number, count: number): () => Uint8Array |
 }
 
 describe("floods of small frames", () => {
-  test("serve() reassembles messages of 100,000 one-byte fragments read late, with bounded memory, then closes with 1000", async () => {
+  test("serve() reassembles messages of 100,000 one-byte fragments read late, with bounded memory, then closes with 1000", async (t) => {
     const count = 100_000;
     // Ten such messages back to back: a million frames the peer sends
     // before the application reads any.
     const messages = FLOOD_FRAMES / count;
     const lengths: number[] = [];
     let intact = true;
-    const attacked = await attackedServer(async (ws) => {
+    const attacked = await attackedServer(t, async (ws) => {
       await sleep(300);
       for (let m = 0; m < messages; m++) {
         const data = (await ws.recvAll()).data as Uint8Array;
@@ -156,33 +147,28 @@ describe("floods of small frames", () => {
       await ws.send("got them");
       await drain(ws);
     });
-    const client = await openRaw(attacked.port);
-    try {
-      const meter = new RssMeter();
-      const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 15_000), 40_000, "sending the fragments");
-      assert.equal(sent.written, messages * count * 7);
-      const reply = await withTimeout(client.readFrame(20_000), 20_000, "the reply");
-      assert.equal(new TextDecoder().decode(reply?.payload), "got them");
-      const growth = meter.stop();
-      assert.deepEqual(lengths, new Array(messages).fill(count));
-      assert.ok(intact, "every byte in its place");
-      client.write(rawFrame(0x88, [0x03, 0xe8]));
-      assert.equal(await client.readCloseCode(), 1000);
-      await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
-      assert.equal(attacked.closes[0].code, 1000);
-      assertBounded(growth, FLOOD_BOUNDS, `serve() and ${messages} messages of ${count} one-byte fragments`);
-    } finally {
-      client.destroy();
-      await attacked.close();
-    }
+    const client = await openRaw(t, attacked.port);
+    const meter = new RssMeter();
+    const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 15_000), 40_000, "sending the fragments");
+    assert.equal(sent.written, messages * count * 7);
+    const reply = await withTimeout(client.readFrame(20_000), 20_000, "the reply");
+    assert.equal(new TextDecoder().decode(reply?.payload), "got them");
+    const growth = meter.stop();
+    assert.deepEqual(lengths, new Array(messages).fill(count));
+    assert.ok(intact, "every byte in its place");
+    client.write(rawFrame(0x88, [0x03, 0xe8]));
+    assert.equal(await client.readCloseCode(), 1000);
+    await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
+    assert.equal(attacked.closes[0].code, 1000);
+    assertBounded(growth, FLOOD_BOUNDS, `serve() and ${messages} messages of ${count} one-byte fragments`);
   });
 
-  test("serve() takes a flood of 1,000,000 empty frames at the reader's pace, with bounded memory, then closes with 1000", async () => {
+  test("serve() takes a flood of 1,000,000 empty frames at the reader's pace, with bounded memory, then closes with 1000", async (t) => {
     const count = FLOOD_FRAMES;
     let delivered = 0;
     let writtenWhileAsleep = 0;
     let client: Wire | null = null;
-    const attacked = await attackedServer(async (ws) => {
+    const attacked = await attackedServer(t, async (ws) => {
       await sleep(500);
       writtenWhileAsleep = client!.socket.bytesWritten;
       for (;;) {
@@ -191,24 +177,19 @@ describe("floods of small frames", () => {
         delivered++;
       }
     });
-    client = await openRaw(attacked.port);
-    try {
-      const meter = new RssMeter();
-      const sent = await withTimeout(pump(client.socket, repeated(rawFrame(0x82, []), count), 15_000), 40_000, "sending the flood");
-      assert.equal(sent.written, count * 6);
-      client.write(rawFrame(0x88, [0x03, 0xe8]));
-      assert.equal(await withTimeout(client.readCloseCode(30_000), 30_000, "the server's close"), 1000);
-      const growth = meter.stop();
-      assert.equal(delivered, count);
-      await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
-      assert.equal(attacked.closes[0].code, 1000);
-      // While the application slept, TCP flow control held the flood back.
-      assert.ok(writtenWhileAsleep < count * 6, `${writtenWhileAsleep} bytes were taken while no one read`);
-      assertBounded(growth, FLOOD_BOUNDS, `serve() and ${count} empty frames`);
-    } finally {
-      client.destroy();
-      await attacked.close();
-    }
+    client = await openRaw(t, attacked.port);
+    const meter = new RssMeter();
+    const sent = await withTimeout(pump(client.socket, repeated(rawFrame(0x82, []), count), 15_000), 40_000, "sending the flood");
+    assert.equal(sent.written, count * 6);
+    client.write(rawFrame(0x88, [0x03, 0xe8]));
+    assert.equal(await withTimeout(client.readCloseCode(30_000), 30_000, "the server's close"), 1000);
+    const growth = meter.stop();
+    assert.equal(delivered, count);
+    await eventually(() => attacked.closes.length === 1, 5000, "the server closes");
+    assert.equal(attacked.closes[0].code, 1000);
+    // While the application slept, TCP flow control held the flood back.
+    assert.ok(writtenWhileAsleep < count * 6, `${writtenWhileAsleep} bytes were taken while no one read`);
+    assertBounded(growth, FLOOD_BOUNDS, `serve() and ${count} empty frames`);
   });
 });
 
@@ -219,8 +200,8 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
   // room for everyone else.
   const ECHO_FLOOD_BOUNDS = { rss: 64 * MiB, retained: 24 * MiB };
 
-  test("serve() keeps memory bounded and a second client is served within 1 s while it lasts", async () => {
-    const attacked = await attackedServer(async (ws) => {
+  test("serve() keeps memory bounded and a second client is served within 1 s while it lasts", async (t) => {
+    const attacked = await attackedServer(t, async (ws) => {
       try {
         for await (const msg of ws) await ws.sendAll(msg);
       } catch {
@@ -232,37 +213,35 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
     const flooder = spawn("node", [fileURLToPath(new URL("../fixtures/flooder.mjs", import.meta.url)), String(attacked.port), String(FLOOD_FRAMES)], {
       stdio: ["pipe", "pipe", "inherit"],
     });
-    try {
-      const meter = new RssMeter();
-      await withTimeout(new Promise<void>((resolve, reject) => {
-        flooder.stdout!.once("data", () => resolve());
-        flooder.once("exit", () => reject(new Error("the flooder exited")));
-      }), 10_000, "the flood to start");
-      const took: number[] = [];
-      for (let probe = 0; probe < 5; probe++) {
-        await sleep(100);
-        const began = performance.now();
-        const ws = await withTimeout(connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }), 5000, "the second client's handshake");
-        await ws.send("still there?");
-        const answer = await withTimeout(ws.recv(), 5000, "the second client's echo");
-        took.push(Math.round(performance.now() - began));
-        assert.equal(answer.data, "still there?");
-        await ws.close();
-      }
-      // Let the server take in what it can of the flood before measuring.
-      await sleep(1000);
-      const growth = meter.stop();
-      if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);
-      // The median of five probes: a server starved by the flood misses them
-      // all, while one probe slowed by a loaded machine does not fail the test.
-      const median = [...took].sort((x, y) => x - y)[2];
-      assert.ok(median < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
-      assertBounded(growth, ECHO_FLOOD_BOUNDS, `serve() echoing ${FLOOD_FRAMES} empty frames to a peer that never reads`);
-    } finally {
+    t.after(() => {
       flooder.stdin!.end();
       flooder.kill();
-      await attacked.close();
+    });
+    const meter = new RssMeter();
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      flooder.stdout!.once("data", () => resolve());
+      flooder.once("exit", () => reject(new Error("the flooder exited")));
+    }), 10_000, "the flood to start");
+    const took: number[] = [];
+    for (let probe = 0; probe < 5; probe++) {
+      await sleep(100);
+      const began = performance.now();
+      const ws = await withTimeout(connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }), 5000, "the second client's handshake");
+      await ws.send("still there?");
+      const answer = await withTimeout(ws.recv(), 5000, "the second client's echo");
+      took.push(Math.round(performance.now() - began));
+      assert.equal(answer.data, "still there?");
+      await ws.close();
     }
+    // Let the server take in what it can of the flood before measuring.
+    await sleep(1000);
+    const growth = meter.stop();
+    if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);
+    // The median of five probes: a server starved by the flood misses them
+    // all, while one probe slowed by a loaded machine does not fail the test.
+    const median = [...took].sort((x, y) => x - y)[2];
+    assert.ok(median < 1000, `handshake and echo took ${took.join(", ")} ms during the flood`);
+    assertBounded(growth, ECHO_FLOOD_BOUNDS, `serve() echoing ${FLOOD_FRAMES} empty frames to a peer that never reads`);
   });
 });
 
@@ -270,46 +249,37 @@ describe("a flood of pings from a peer that never reads the pongs", () => {
   // 125-byte pings, each answered by a 127-byte pong the peer never reads.
   const ping = (masked: boolean) => rawFrame(0x89, new Uint8Array(125).fill(7), masked ? [9, 8, 7, 6] : null);
 
-  test("serve() stops reading once its pongs back up, then keepalive drops the peer with 1011", async () => {
-    const attacked = await attackedServer(drain, { pingInterval: 300, pingTimeout: 300 });
-    const client = await openRaw(attacked.port);
-    try {
-      client.socket.pause();
-      const meter = new RssMeter();
-      const offered = Math.ceil(PING_FLOOD_BYTES / 131);
-      const sent = await withTimeout(pump(client.socket, repeated(ping(true), offered), 2000), 20_000, "flooding");
-      await eventually(() => attacked.closes.length === 1, 5000, "the server drops the peer");
-      const growth = meter.stop();
-      assert.ok(sent.written < PING_FLOOD_BYTES, `the server took all ${sent.written} bytes of pings`);
-      assertClosedByKeepalive(attacked.closes[0]);
-      assertBounded(growth, PING_BOUNDS, `serve() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
-      assert.deepEqual(attacked.errors, []);
-    } finally {
-      client.destroy();
-      await attacked.close();
-    }
+  test("serve() stops reading once its pongs back up, then keepalive drops the peer with 1011", async (t) => {
+    const attacked = await attackedServer(t, drain, { pingInterval: 300, pingTimeout: 300 });
+    const client = await openRaw(t, attacked.port);
+    client.socket.pause();
+    const meter = new RssMeter();
+    const offered = Math.ceil(PING_FLOOD_BYTES / 131);
+    const sent = await withTimeout(pump(client.socket, repeated(ping(true), offered), 2000), 20_000, "flooding");
+    await eventually(() => attacked.closes.length === 1, 5000, "the server drops the peer");
+    const growth = meter.stop();
+    assert.ok(sent.written < PING_FLOOD_BYTES, `the server took all ${sent.written} bytes of pings`);
+    assertClosedByKeepalive(attacked.closes[0]);
+    assertBounded(growth, PING_BOUNDS, `serve() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
+    assert.deepEqual(attacked.errors, []);
   });
 
-  test("connect() stops reading once its pongs back up, then keepalive drops the server with 1011", async () => {
+  test("connect() stops reading once its pongs back up, then keepalive drops the server with 1011", async (t) => {
     let pumped: Promise<PumpResult> | null = null;
-    const server = await hostileServer((peer) => {
+    const server = await hostileServer(t, (peer) => {
       peer.socket.pause();
       pumped = pump(peer.socket, repeated(ping(false), Math.ceil(PING_FLOOD_BYTES / 129)), 2000);
     });
-    try {
-      const meter = new RssMeter();
-      const ws = await connect(server.url, { pingInterval: 300, pingTimeout: 300 });
-      const reading = drain(ws);
-      const info = await withTimeout(ws.closed, 20_000, "the client drops the server");
-      const sent = await withTimeout(pumped!, 5000, "the flood");
-      const growth = meter.stop();
-      await reading;
-      assert.ok(sent.written < PING_FLOOD_BYTES, `the client took all ${sent.written} bytes of pings`);
-      assertClosedByKeepalive(info);
-      assertBounded(growth, PING_BOUNDS, `connect() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
-    } finally {
-      await server.close();
-    }
+    const meter = new RssMeter();
+    const ws = await connect(server.url, { pingInterval: 300, pingTimeout: 300 });
+    const reading = drain(ws);
+    const info = await withTimeout(ws.closed, 20_000, "the client drops the server");
+    const sent = await withTimeout(pumped!, 5000, "the flood");
+    const growth = meter.stop();
+    await reading;
+    assert.ok(sent.written < PING_FLOOD_BYTES, `the client took all ${sent.written} bytes of pings`);
+    assertClosedByKeepalive(info);
+    assertBounded(growth, PING_BOUNDS, `connect() and a ping flood (${(sent.written / MiB).toFixed(1)} MiB taken)`);
   });
 });
 

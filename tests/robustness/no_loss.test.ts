@@ -110,48 +110,40 @@ describe("10,000 messages of mixed sizes sent right before close(1000)", () => {
   for (const slow of [false, true]) {
     const pace = slow ? "a slow reader" : "a fast reader";
 
-    test(`client to server, ${pace}: all arrive in order and intact`, async () => {
+    test(`client to server, ${pace}: all arrive in order and intact`, async (t) => {
       const checker = new Checker();
       let serverClose: Promise<CloseInfo> | null = null;
       let received: Promise<void> | null = null;
-      const attacked = await attackedServer((ws) => {
+      const attacked = await attackedServer(t, (ws) => {
         serverClose = ws.closed;
         received = receive(ws, checker, slow);
         return received;
       }, OPTIONS);
-      try {
-        const ws = await connect(url(attacked.port), OPTIONS);
-        // Queued all at once with the fast reader; with the slow one, each send waits for room.
-        const { info, maxBuffered } = await withTimeout(sendAllThenClose(ws, slow), 60_000, "sending and closing");
-        assertCleanClose(info);
-        assertCleanClose(await withTimeout(serverClose!, 5000, "the server's close"));
-        // The closing handshake completes as soon as the close frame arrives;
-        // the application may still be reading what came before it.
-        await withTimeout(received!, 30_000, "the server reads the rest");
-        checker.assertAll();
-        // A sender that awaits never has much more than one large message queued.
-        if (slow) assert.ok(maxBuffered < 4 * 1024 * 1024, `${maxBuffered} bytes were queued`);
-      } finally {
-        await attacked.close();
-      }
+      const ws = await connect(url(attacked.port), OPTIONS);
+      // Queued all at once with the fast reader; with the slow one, each send waits for room.
+      const { info, maxBuffered } = await withTimeout(sendAllThenClose(ws, slow), 60_000, "sending and closing");
+      assertCleanClose(info);
+      assertCleanClose(await withTimeout(serverClose!, 5000, "the server's close"));
+      // The closing handshake completes as soon as the close frame arrives;
+      // the application may still be reading what came before it.
+      await withTimeout(received!, 30_000, "the server reads the rest");
+      checker.assertAll();
+      // A sender that awaits never has much more than one large message queued.
+      if (slow) assert.ok(maxBuffered < 4 * 1024 * 1024, `${maxBuffered} bytes were queued`);
     });
 
-    test(`server to client, ${pace}: all arrive in order and intact`, async () => {
+    test(`server to client, ${pace}: all arrive in order and intact`, async (t) => {
       let serverResult: Promise<{ info: CloseInfo }> | null = null;
-      const attacked = await attackedServer((ws) => {
+      const attacked = await attackedServer(t, (ws) => {
         serverResult = sendAllThenClose(ws, !slow);
         return serverResult.then(() => {});
       }, OPTIONS);
-      try {
-        const checker = new Checker();
-        const ws = await connect(url(attacked.port), OPTIONS);
-        await withTimeout(receive(ws, checker, slow), 60_000, "receiving");
-        assertCleanClose(await withTimeout(ws.closed, 5000, "the client's close"));
-        assertCleanClose((await withTimeout(serverResult!, 5000, "the server's close")).info);
-        checker.assertAll();
-      } finally {
-        await attacked.close();
-      }
+      const checker = new Checker();
+      const ws = await connect(url(attacked.port), OPTIONS);
+      await withTimeout(receive(ws, checker, slow), 60_000, "receiving");
+      assertCleanClose(await withTimeout(ws.closed, 5000, "the client's close"));
+      assertCleanClose((await withTimeout(serverResult!, 5000, "the server's close")).info);
+      checker.assertAll();
     });
   }
 });
