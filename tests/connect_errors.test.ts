@@ -10,7 +10,7 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { connect, ConnectError, HandshakeError, WebSocketError } from "../mod.ts";
 import { connectErrorOf } from "../src/errors.ts";
 import { refusalReason } from "../src/handshake/client.ts";
-import { isRetryable, serve } from "../mod.ts";
+import { isRetryable, serve, type Server } from "../mod.ts";
 import selfsigned from "selfsigned";
 import { exchange } from "./_server.ts";
 import { run } from "./_spawn.ts";
@@ -163,40 +163,43 @@ describe("HandshakeError's message carries the server's short reason", () => {
 const TRUST_HINT = "trust its CA with tls: { ca } (CLI: --ca <file>), or, for testing only, skip verification " +
   "with tls: { rejectUnauthorized: false } (CLI: --insecure)";
 
+/** A server that closes every connection at once, on TLS when given; closed when `t` ends. */
+async function closingServer(t: Owner, tls?: { cert: string; key: string }): Promise<Server> {
+  const server = serve({ hostname: "127.0.0.1", port: 0, tls }, (ws) => void ws.close());
+  t.after(() => server.close());
+  await server.ready;
+  return server;
+}
+
 /** connect's rejection, failing the test if it resolves or takes over 10 s. */
 async function refusedWith(url: string, options: Parameters<typeof connect>[1] = {}): Promise<unknown> {
   return await withTimeout(connect(url, { timeout: 20_000, ...options }).then(() => null, (e: unknown) => e), 10_000, url);
 }
 
 describe("TLS that cannot work is named at once, in the same words on every runtime", () => {
-  test("wss:// to a plain ws:// port: the server answers 400 at once, and connect says the port does not speak TLS", async () => {
-    const server = serve({ hostname: "127.0.0.1", port: 0 }, (ws) => void ws.close());
-    await server.ready;
-    try {
-      // The start of a TLS ClientHello: answered, not left to the 10 s handshake timeout.
-      const answer = await withTimeout(
-        exchange(server.port, new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])),
-        5000,
-        "the server's answer",
-      );
-      assert.equal(answer.startLine, "HTTP/1.1 400 Bad Request");
-      assert.match(answer.body, /plain HTTP \(ws:\/\/\), not TLS/);
-      const started = Date.now();
-      const err = await refusedWith(`wss://127.0.0.1:${server.port}/`);
-      assert.ok(Date.now() - started < 5000, "not the server's handshake timeout");
-      assert.ok(err instanceof ConnectError, String(err));
-      assert.equal(err.code, "ERR_TLS_NOT_TLS");
-      assert.equal(
-        err.message,
-        `127.0.0.1:${server.port} does not speak TLS: it answered a TLS handshake in plain text (a ws:// port? then use ws://)`,
-      );
-      assert.equal(isRetryable(err), false);
-    } finally {
-      await server.close();
-    }
+  test("wss:// to a plain ws:// port: the server answers 400 at once, and connect says the port does not speak TLS", async (t) => {
+    const server = await closingServer(t);
+    // The start of a TLS ClientHello: answered, not left to the 10 s handshake timeout.
+    const answer = await withTimeout(
+      exchange(server.port, new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])),
+      5000,
+      "the server's answer",
+    );
+    assert.equal(answer.startLine, "HTTP/1.1 400 Bad Request");
+    assert.match(answer.body, /plain HTTP \(ws:\/\/\), not TLS/);
+    const started = Date.now();
+    const err = await refusedWith(`wss://127.0.0.1:${server.port}/`);
+    assert.ok(Date.now() - started < 5000, "not the server's handshake timeout");
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(err.code, "ERR_TLS_NOT_TLS");
+    assert.equal(
+      err.message,
+      `127.0.0.1:${server.port} does not speak TLS: it answered a TLS handshake in plain text (a ws:// port? then use ws://)`,
+    );
+    assert.equal(isRetryable(err), false);
   });
 
-  test("ws:// to a TLS port: a TLS answer is ERR_HANDSHAKE_TLS, silence gets the hint, both at once", async () => {
+  test("ws:// to a TLS port: a TLS answer is ERR_HANDSHAKE_TLS, silence gets the hint, both at once", async (t) => {
     const sockets = new Set<Socket>();
     // A TLS server's alert (Deno's answer to plain HTTP): 21, TLS 1.2, decode_error.
     const alerting = createTcpServer((socket) => {
@@ -204,64 +207,51 @@ describe("TLS that cannot work is named at once, in the same words on every runt
       socket.on("error", () => {});
       socket.once("data", () => socket.end(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])));
     });
-    await new Promise<void>((resolve) => alerting.listen(0, "127.0.0.1", resolve));
-    const tls = serve({ hostname: "127.0.0.1", port: 0, tls: await testCertificate() }, (ws) => void ws.close());
-    await tls.ready;
-    try {
-      const port = (alerting.address() as { port: number }).port;
-      const alerted = await refusedWith(`ws://127.0.0.1:${port}/`);
-      assert.ok(alerted instanceof HandshakeError, String(alerted));
-      assert.equal(alerted.code, "ERR_HANDSHAKE_TLS");
-      assert.equal(alerted.message, `127.0.0.1:${port} answered in TLS: it is a wss:// port, so connect with wss://`);
-      // Our own TLS port, on this runtime: Deno's alerts, Node's and Bun's close without a byte.
-      const ours = await refusedWith(`ws://127.0.0.1:${tls.port}/`);
-      assert.ok(ours instanceof HandshakeError, String(ours));
-      assert.ok(["ERR_HANDSHAKE_TLS", "ERR_HANDSHAKE_EOF"].includes(ours.code), ours.code);
-      assert.match(ours.message, /wss:\/\//);
-    } finally {
+    t.after(() => {
       for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => alerting.close(resolve));
-      await tls.close();
-    }
+      return new Promise<void>((resolve) => alerting.close(() => resolve()));
+    });
+    await new Promise<void>((resolve) => alerting.listen(0, "127.0.0.1", resolve));
+    const tls = await closingServer(t, await testCertificate());
+    const port = (alerting.address() as { port: number }).port;
+    const alerted = await refusedWith(`ws://127.0.0.1:${port}/`);
+    assert.ok(alerted instanceof HandshakeError, String(alerted));
+    assert.equal(alerted.code, "ERR_HANDSHAKE_TLS");
+    assert.equal(alerted.message, `127.0.0.1:${port} answered in TLS: it is a wss:// port, so connect with wss://`);
+    // Our own TLS port, on this runtime: Deno's alerts, Node's and Bun's close without a byte.
+    const ours = await refusedWith(`ws://127.0.0.1:${tls.port}/`);
+    assert.ok(ours instanceof HandshakeError, String(ours));
+    assert.ok(["ERR_HANDSHAKE_TLS", "ERR_HANDSHAKE_EOF"].includes(ours.code), ours.code);
+    assert.match(ours.message, /wss:\/\//);
   });
 
-  test("a self-signed certificate: ConnectError ERR_TLS_CERT_UNTRUSTED naming tls: { ca }, --ca and --insecure", async () => {
-    const server = serve({ hostname: "127.0.0.1", port: 0, tls: await testCertificate() }, (ws) => void ws.close());
-    await server.ready;
-    try {
-      const err = await refusedWith(`wss://127.0.0.1:${server.port}/`);
-      assert.ok(err instanceof ConnectError, String(err));
-      assert.equal(err.code, "ERR_TLS_CERT_UNTRUSTED");
-      assert.equal(
-        err.message,
-        `The TLS certificate of 127.0.0.1:${server.port} is not trusted (self-signed, or issued by an unknown CA): ${TRUST_HINT}`,
-      );
-      assert.ok(err.cause instanceof Error, "the runtime's error is the cause");
-      assert.equal(isRetryable(err), false);
-      // The command line says the same, and exits 3.
-      const cli = await run("src/cli.ts", ["connect", `wss://127.0.0.1:${server.port}/`], { input: "" });
-      assert.equal(cli.code, 3, cli.stderr);
-      assert.ok(cli.stderr.includes(err.message), cli.stderr);
-    } finally {
-      await server.close();
-    }
+  test("a self-signed certificate: ConnectError ERR_TLS_CERT_UNTRUSTED naming tls: { ca }, --ca and --insecure", async (t) => {
+    const server = await closingServer(t, await testCertificate());
+    const err = await refusedWith(`wss://127.0.0.1:${server.port}/`);
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(err.code, "ERR_TLS_CERT_UNTRUSTED");
+    assert.equal(
+      err.message,
+      `The TLS certificate of 127.0.0.1:${server.port} is not trusted (self-signed, or issued by an unknown CA): ${TRUST_HINT}`,
+    );
+    assert.ok(err.cause instanceof Error, "the runtime's error is the cause");
+    assert.equal(isRetryable(err), false);
+    // The command line says the same, and exits 3.
+    const cli = await run("src/cli.ts", ["connect", `wss://127.0.0.1:${server.port}/`], { input: "" });
+    assert.equal(cli.code, 3, cli.stderr);
+    assert.ok(cli.stderr.includes(err.message), cli.stderr);
   });
 
-  test("a certificate for another name: ERR_TLS_CERT_NAME", async () => {
+  test("a certificate for another name: ERR_TLS_CERT_NAME", async (t) => {
     const cert = await testCertificate();
-    const server = serve({ hostname: "127.0.0.1", port: 0, tls: cert }, (ws) => void ws.close());
-    await server.ready;
-    try {
-      const err = await refusedWith(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert.cert, serverName: "other.test" } });
-      assert.ok(err instanceof ConnectError, String(err));
-      assert.equal(err.code, "ERR_TLS_CERT_NAME");
-      assert.match(err.message, /^The TLS certificate of 127\.0\.0\.1:\d+ is not issued for that name: .*tls: \{ serverName \}/);
-    } finally {
-      await server.close();
-    }
+    const server = await closingServer(t, cert);
+    const err = await refusedWith(`wss://127.0.0.1:${server.port}/`, { tls: { ca: cert.cert, serverName: "other.test" } });
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(err.code, "ERR_TLS_CERT_NAME");
+    assert.match(err.message, /^The TLS certificate of 127\.0\.0\.1:\d+ is not issued for that name: .*tls: \{ serverName \}/);
   });
 
-  test("an expired certificate: ERR_TLS_CERT_EXPIRED", async () => {
+  test("an expired certificate: ERR_TLS_CERT_EXPIRED", async (t) => {
     const day = 24 * 3600 * 1000;
     const pems = await selfsigned.generate([{ name: "commonName", value: "localhost" }], {
       notBeforeDate: new Date(Date.now() - 3 * day),
@@ -275,20 +265,15 @@ describe("TLS that cannot work is named at once, in the same words on every runt
         { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] },
       ],
     });
-    const server = serve({ hostname: "127.0.0.1", port: 0, tls: { cert: pems.cert, key: pems.private } }, (ws) => void ws.close());
-    await server.ready;
-    try {
-      const err = await refusedWith(`wss://127.0.0.1:${server.port}/`, { tls: { ca: pems.cert } });
-      assert.ok(err instanceof ConnectError, String(err));
-      if (currentRuntime() === "deno") {
-        // Deno's node:tls reports an expired certificate as UNABLE_TO_VERIFY_LEAF_SIGNATURE, nothing more.
-        assert.equal(err.code, "ERR_TLS_CERT_UNTRUSTED");
-      } else {
-        assert.equal(err.code, "ERR_TLS_CERT_EXPIRED");
-        assert.match(err.message, /^The TLS certificate of 127\.0\.0\.1:\d+ has expired or is not valid yet/);
-      }
-    } finally {
-      await server.close();
+    const server = await closingServer(t, { cert: pems.cert, key: pems.private });
+    const err = await refusedWith(`wss://127.0.0.1:${server.port}/`, { tls: { ca: pems.cert } });
+    assert.ok(err instanceof ConnectError, String(err));
+    if (currentRuntime() === "deno") {
+      // Deno's node:tls reports an expired certificate as UNABLE_TO_VERIFY_LEAF_SIGNATURE, nothing more.
+      assert.equal(err.code, "ERR_TLS_CERT_UNTRUSTED");
+    } else {
+      assert.equal(err.code, "ERR_TLS_CERT_EXPIRED");
+      assert.match(err.message, /^The TLS certificate of 127\.0\.0\.1:\d+ has expired or is not valid yet/);
     }
   });
 });
