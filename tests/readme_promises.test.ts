@@ -75,13 +75,20 @@ for (const kind of KINDS) {
 
 describe("recv after close", () => {
   test("after our close(): the unread frames, the peer's close frame once, then ConnectionClosedError", async (t) => {
+    let echoed!: () => void;
+    const echoSent = new Promise<void>((resolve) => (echoed = resolve));
     const running = await start(t, "serve", async (ws) => {
-      for await (const msg of ws) await ws.sendAll(msg);
+      for await (const msg of ws) {
+        await ws.sendAll(msg);
+        echoed();
+      }
     });
     const ws = await connect(`ws://127.0.0.1:${running.port}/`);
+    t.after(() => ws.terminate());
     await ws.send("unread");
-    // Let the echo arrive before the close: it stays unread in the inbox.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The echo is written before our close reaches the server, so it arrives
+    // before the server's close frame and stays unread in the inbox.
+    await withTimeout(echoSent, 5000, "the server's echo of \"unread\"");
     assert.deepEqual(await withTimeout(ws.close(1000, "bye"), 10_000, "close"), {
       code: 1000,
       reason: "",
