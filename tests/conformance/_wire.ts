@@ -313,11 +313,13 @@ export class ClientUnderTest implements Harness {
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<RecordedRequest>((resolve) => (this.#waiting = resolve));
     const connecting = connect(this.#server!.base("ws") + "/", clock ? { ...this.#options, clock } : this.#options);
-    const accepted = await request;
+    // Awaited below; a case that fails before then must not leave its rejection unhandled.
+    connecting.catch(() => {});
+    const accepted = await withTimeout(request, 5000, "The client's upgrade request");
     const wire = new Wire(accepted.socket, true);
     const extensions = this.#variant?.deflate ? ["Sec-WebSocket-Extensions: permessage-deflate"] : [];
     await wire.send(await switchingProtocols(accepted, extensions));
-    const ws = await connecting;
+    const ws = await withTimeout(connecting, 5000, "connect() after the 101");
     void echoWith(this.#variant?.echo ?? "sendAll")(ws);
     const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
@@ -445,10 +447,11 @@ export class Http2ClientUnderTest implements Harness {
       ? Promise.resolve(this.#queue.shift()!)
       : new Promise<ServerHttp2Stream>((resolve) => (this.#waiting = resolve));
     const connecting = connect(`ws://127.0.0.1:${this.#port}/`, clock ? { ...this.#options, clock } : this.#options);
-    const stream = await accepted;
+    connecting.catch(() => {});
+    const stream = await withTimeout(accepted, 5000, "The client's extended CONNECT");
     const wire = streamWire(stream, true);
     stream.respond({ ":status": 200 });
-    const ws = await connecting;
+    const ws = await withTimeout(connecting, 5000, "connect() after the 200");
     void echoWith(this.#echo)(ws);
     const opened = { peer: new Peer(wire, "client"), ws, clock };
     this.#open.add(opened);
