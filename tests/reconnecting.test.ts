@@ -287,10 +287,14 @@ describe("the documented reconnecting loops, as written, against a server proces
 
 /**
  * A raw WebSocket server whose first connection ends badly (`breakFirst`)
- * after one message; later connections get "again" and a clean close.
- * Closed, with its connections, when `t` ends.
+ * after one message, "first"; later connections get "again" and a clean
+ * close. `breakFirst` gets the socket and a promise of `delivered()`, which
+ * the test calls once its client has read "first". Closed, with its
+ * connections, when `t` ends.
  */
-async function breakingServer(t: Owner, breakFirst: (socket: Socket) => void) {
+async function breakingServer(t: Owner, breakFirst: (socket: Socket, delivered: Promise<void>) => void) {
+  let delivered!: () => void;
+  const firstDelivered = new Promise<void>((resolve) => (delivered = resolve));
   let connections = 0;
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
@@ -309,7 +313,7 @@ async function breakingServer(t: Owner, breakFirst: (socket: Socket) => void) {
       );
       if (n === 1) {
         socket.write(rawFrame(0x81, "first", null));
-        breakFirst(socket);
+        breakFirst(socket, firstDelivered);
       } else {
         socket.write(rawFrame(0x81, "again", null));
         // A clean close: the close frame, then the server closes TCP first (§7.1.1).
@@ -324,13 +328,13 @@ async function breakingServer(t: Owner, breakFirst: (socket: Socket) => void) {
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { port: (server.address() as { port: number }).port };
+  return { port: (server.address() as { port: number }).port, delivered };
 }
 
 describe("the nested for await inside reconnecting ends normally however the connection ends", () => {
-  const cases: [string, (socket: Socket) => void, number, { pingInterval: number; pingTimeout?: number }][] = [
-    // A reset (RST) right after the first message.
-    ["a reset", (socket) => setTimeout(() => socket.resetAndDestroy(), 20), 1006, { pingInterval: 0 }],
+  const cases: [string, (socket: Socket, delivered: Promise<void>) => void, number, { pingInterval: number; pingTimeout?: number }][] = [
+    // A reset (RST) once the client has read the first message (earlier, the RST could discard it).
+    ["a reset", (socket, delivered) => void delivered.then(() => socket.resetAndDestroy()), 1006, { pingInterval: 0 }],
     // Alive but mute: never reads, never answers the keepalive ping.
     ["a keepalive timeout", (socket) => socket.pause(), 1011, { pingInterval: 100, pingTimeout: 100 }],
   ];
@@ -351,7 +355,10 @@ describe("the nested for await inside reconnecting ends normally however the con
             ...keepalive,
           })
         ) {
-          for await (const message of ws) seen.push(message.data as string);
+          for await (const message of ws) {
+            seen.push(message.data as string);
+            if (message.data === "first") server.delivered();
+          }
           closed.push((await ws.closed).code);
           if (closed.length === 2) break;
         }
@@ -365,12 +372,12 @@ describe("the nested for await inside reconnecting ends normally however the con
   }
 
   test("on a connection from connect, the same end makes for await throw", async (t) => {
-    const server = await breakingServer(t, (socket) => setTimeout(() => socket.resetAndDestroy(), 20));
+    const server = await breakingServer(t, (socket, delivered) => void delivered.then(() => socket.resetAndDestroy()));
     const ws = await connect(`ws://127.0.0.1:${server.port}/`, { pingInterval: 0 });
     t.after(() => ws.terminate());
     const err = await withTimeout(
       (async () => {
-        for await (const _ of ws);
+        for await (const message of ws) if (message.data === "first") server.delivered();
       })().then(() => null, (e) => e),
       5000,
       "the end of for await after the reset",
