@@ -277,6 +277,13 @@ async function connectWhenListening(t: Owner, url: string): Promise<WebSocketCon
   }
 }
 
+/** A redis-server of its own on a free port, killed by its PID when `t` ends. */
+async function startRedis(t: Owner): Promise<RedisServer> {
+  const redis = await RedisServer.start(redisBinary!);
+  t.after(() => redis.kill());
+  return redis;
+}
+
 /** connect, the connection dropped when `t` ends (a clean close is the test's to do). */
 async function connectFor(t: Owner, url: string, options: ConnectOptions = {}): Promise<WebSocketConnection> {
   const ws = await connect(url, options);
@@ -385,8 +392,7 @@ describe("the README's examples, run as they are written", () => {
   });
 
   test("the Redis backplane: two processes of the example form one chat", { skip: redisBinary === null }, async (t) => {
-    const redis = await RedisServer.start(redisBinary!);
-    t.after(() => redis.kill());
+    const redis = await startRedis(t);
     const code = blockUnder("Across processes and machines: the Redis backplane", 0);
     const ports = [await freePort(), await freePort()];
     for (const port of ports) {
