@@ -13,8 +13,12 @@
 // `t.after(...)` as soon as it exists. The test helpers that open things
 // (tcpPair, RawPeer, start, Wire.dial, ...) take the test context (an
 // `Owner`) first and do it themselves. A failed assertion or a timeout then
-// cannot leave a handle behind that keeps the test file's process alive. A
-// release must not throw: Node skips the `after` hooks behind one that does.
+// cannot leave a handle behind that keeps the test file's process alive.
+// `t.after` here is not node:test's: Deno's node:test never runs the
+// `t.after` hooks of a test inside a `describe` (and `deno test` runs every
+// file in one process, so a server or an environment variable left behind
+// reaches the files after it). `test` runs the releases itself when the
+// body ends, passed, failed or timed out, latest first, on every runtime.
 // `scripts/failing_test_exit.ts` checks every file the way this failed.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -34,16 +38,26 @@ export interface Owner {
   after(release: () => unknown): void;
 }
 
-/** Releases registered with `after`, run by `release()` (latest first): for what outlives one test. */
+/**
+ * Releases registered with `after`, run by `release()` (latest first): what
+ * a test opened, or what outlives one test (a describe block's `before`).
+ */
 export class Releases implements Owner {
   #releases: (() => unknown)[] = [];
+  #released = false;
 
+  /**
+   * Registers a release. One registered after `release()` ran (by a test
+   * body still running after its time bound) runs at once.
+   */
   after(release: () => unknown): void {
-    this.#releases.push(release);
+    if (this.#released) void Promise.resolve().then(release).catch(() => {});
+    else this.#releases.push(release);
   }
 
   /** Runs every release, even after one failed, then throws the first failure. */
   async release(): Promise<void> {
+    this.#released = true;
     const releases = this.#releases.reverse();
     this.#releases = [];
     const failures: unknown[] = [];
@@ -70,17 +84,41 @@ type TestOptions = nodeTest.TestOptions;
 /**
  * node:test's `test`, bounded by its `timeout` (default
  * {@link DEFAULT_TEST_TIMEOUT}): a test still running then fails with an
- * error that names it, and its `t.after` hooks run.
+ * error that names it. What the body registered with `t.after` runs when
+ * it ends, however it ends, latest first; the body's failure is the one
+ * reported, a release's only when the body passed.
  */
 export function test(name: string, optionsOrFn: TestOptions | TestFn, fn?: TestFn): void {
   const options = typeof optionsOrFn === "function" ? {} : optionsOrFn;
   const body = typeof optionsOrFn === "function" ? optionsOrFn : fn!;
   const bound = options.timeout ?? DEFAULT_TEST_TIMEOUT;
-  nodeTest.test(
-    name,
-    { ...options, timeout: bound + RUNNER_GRACE },
-    (t) => withTimeout(Promise.resolve().then(() => body(t)), bound, `The test "${name}"`),
-  );
+  nodeTest.test(name, { ...options, timeout: bound + RUNNER_GRACE }, async (t) => {
+    const releases = new Releases();
+    let failure: { error: unknown } | null = null;
+    try {
+      await withTimeout(Promise.resolve().then(() => body(releasingInto(t, releases))), bound, `The test "${name}"`);
+    } catch (error) {
+      failure = { error };
+    }
+    try {
+      await releases.release();
+    } catch (error) {
+      if (failure === null) throw error;
+      console.warn(`The test "${name}" failed, and so did a release after it: ${error}`);
+    }
+    if (failure !== null) throw failure.error;
+  });
+}
+
+/** `t` with its `after` registering into `releases`; everything else is `t`'s own, bound to it. */
+function releasingInto(t: TestContext, releases: Releases): TestContext {
+  return new Proxy(t, {
+    get(target, property) {
+      if (property === "after") return (release: () => unknown) => releases.after(release);
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 /** Rejects with an error naming `what` when `promise` takes over `ms` milliseconds. */

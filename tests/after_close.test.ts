@@ -16,7 +16,7 @@ import { Message } from "../src/message.ts";
 import { rawFrame } from "./_helpers.ts";
 import { rawServer, switchingProtocols } from "./_raw_http.ts";
 import { SAMPLE_ACCEPT, start, upgradeRequest } from "./_server.ts";
-import { describe, type Owner, Releases, test, withTimeout } from "./_test.ts";
+import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import { closeCodeOf, Wire } from "./_wire.ts";
 
 const MASK = [0x37, 0xfa, 0x21, 0x3d];
@@ -35,28 +35,26 @@ interface Opened {
 
 /**
  * Opens the pair; our connection, the raw peer and the server are dropped
- * when `t` ends, in that order (a Releases runs latest first), so the
- * server's close finds no connection whose closing handshake it would wait for.
+ * when `t` ends, in that order (latest first), so the server's close finds
+ * no connection whose closing handshake it would wait for.
  */
 async function open(t: Owner, role: "client" | "server", deflate: boolean): Promise<Opened> {
-  const releases = new Releases();
-  t.after(() => releases.release());
   const compression = deflate ? { threshold: 0 } : false;
   const extension = "Sec-WebSocket-Extensions: permessage-deflate";
   if (role === "server") {
     let accepted!: (ws: WebSocketConnection) => void;
     const ready = new Promise<WebSocketConnection>((resolve) => (accepted = resolve));
-    const { port, server } = await start(releases, "serve", (ws) => {
+    const { port, server } = await start(t, "serve", (ws) => {
       accepted(ws);
       return ws.closed.then(() => {});
     }, { compression, pingInterval: 0, closeTimeout: 2000 });
-    const wire = await Wire.dial(releases, port, false);
+    const wire = await Wire.dial(t, port, false);
     await wire.send(upgradeRequest(deflate ? { "Sec-WebSocket-Extensions": "permessage-deflate" } : {}));
     const head = (await wire.readHead()).text;
     assert.ok(head.includes(SAMPLE_ACCEPT), head);
     assert.equal(head.toLowerCase().includes("permessage-deflate"), deflate, head);
     const ws = await withTimeout(ready, 5000, "the server's connection");
-    releases.after(() => ws.terminate());
+    t.after(() => ws.terminate());
     return {
       ws,
       wire,
@@ -72,13 +70,13 @@ async function open(t: Owner, role: "client" | "server", deflate: boolean): Prom
   }
   let answered!: (wire: Wire) => void;
   const wired = new Promise<Wire>((resolve) => (answered = resolve));
-  const raw = await rawServer(releases, async (request) => {
+  const raw = await rawServer(t, async (request) => {
     const wire = new Wire(request.socket, true);
     await wire.send(await switchingProtocols(request, deflate ? [extension] : []));
     answered(wire);
   });
   const ws = await connect(raw.base("ws") + "/", { compression, pingInterval: 0, closeTimeout: 2000 });
-  releases.after(() => ws.terminate());
+  t.after(() => ws.terminate());
   const wire = await withTimeout(wired, 5000, "the raw server's 101 answer");
   assert.equal(ws.extensions.includes("permessage-deflate"), deflate);
   return {
