@@ -44,20 +44,13 @@ export interface Owner {
  */
 export class Releases implements Owner {
   #releases: (() => unknown)[] = [];
-  #released = false;
 
-  /**
-   * Registers a release. One registered after `release()` ran (by a test
-   * body still running after its time bound) runs at once.
-   */
   after(release: () => unknown): void {
-    if (this.#released) void Promise.resolve().then(release).catch(() => {});
-    else this.#releases.push(release);
+    this.#releases.push(release);
   }
 
-  /** Runs every release, even after one failed, then throws the first failure. */
+  /** Runs every release registered so far, even after one failed, then throws the first failure. */
   async release(): Promise<void> {
-    this.#released = true;
     const releases = this.#releases.reverse();
     this.#releases = [];
     const failures: unknown[] = [];
@@ -94,12 +87,15 @@ export function test(name: string, optionsOrFn: TestOptions | TestFn, fn?: TestF
   const bound = options.timeout ?? DEFAULT_TEST_TIMEOUT;
   nodeTest.test(name, { ...options, timeout: bound + RUNNER_GRACE }, async (t) => {
     const releases = new Releases();
+    let ended = false;
     let failure: { error: unknown } | null = null;
     try {
-      await withTimeout(Promise.resolve().then(() => body(releasingInto(t, releases))), bound, `The test "${name}"`);
+      const context = releasingInto(t, releases, () => ended);
+      await withTimeout(Promise.resolve().then(() => body(context)), bound, `The test "${name}"`);
     } catch (error) {
       failure = { error };
     }
+    ended = true;
     try {
       await releases.release();
     } catch (error) {
@@ -110,11 +106,19 @@ export function test(name: string, optionsOrFn: TestOptions | TestFn, fn?: TestF
   });
 }
 
-/** `t` with its `after` registering into `releases`; everything else is `t`'s own, bound to it. */
-function releasingInto(t: TestContext, releases: Releases): TestContext {
+/**
+ * `t` with its `after` registering into `releases` until the test has ended
+ * (a release registered by a body still running past its bound runs at
+ * once); everything else is `t`'s own, bound to it.
+ */
+function releasingInto(t: TestContext, releases: Releases, ended: () => boolean): TestContext {
+  const after = (release: () => unknown) => {
+    if (ended()) void Promise.resolve().then(release).catch(() => {});
+    else releases.after(release);
+  };
   return new Proxy(t, {
     get(target, property) {
-      if (property === "after") return (release: () => unknown) => releases.after(release);
+      if (property === "after") return after;
       const value = Reflect.get(target, property, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
