@@ -195,7 +195,10 @@ export class WebSocket extends EventTarget {
 
   static {
     for (const [name, value] of [["CONNECTING", 0], ["OPEN", 1], ["CLOSING", 2], ["CLOSED", 3]] as const) {
-      Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
+      // WebIDL constants: read-only on the interface and on its prototype.
+      const constant = { value, enumerable: true, writable: false, configurable: false };
+      Object.defineProperty(WebSocket, name, constant);
+      Object.defineProperty(WebSocket.prototype, name, constant);
     }
   }
 
@@ -560,12 +563,13 @@ export class WebSocket extends EventTarget {
   /**
    * An event handler attribute, as HTML defines them: one listener,
    * registered when first set, keeps its place when the handler changes,
-   * and goes when it is set to null or to something that is not callable.
+   * and goes when it is set to null or to anything that is not an object.
    */
   #setHandler(type: string, value: unknown): void {
     const handlers = this.#handlers ??= new Map();
     const slot = handlers.get(type);
-    if (typeof value !== "function") {
+    // [LegacyTreatNonObjectAsNull]: any object is kept (and fails when called), anything else means null.
+    if (typeof value !== "function" && (typeof value !== "object" || value === null)) {
       if (slot !== undefined) {
         this.removeEventListener(type, slot.listener);
         handlers.delete(type);
@@ -579,7 +583,9 @@ export class WebSocket extends EventTarget {
     const created: HandlerSlot = {
       callback: value as HandlerSlot["callback"],
       listener: (event) => {
-        if (created.callback.call(this, event) === false) event.preventDefault();
+        const callback = created.callback;
+        if (typeof callback !== "function") throw new TypeError(`The on${type} handler is not callable`);
+        if (callback.call(this, event) === false) event.preventDefault();
       },
     };
     handlers.set(type, created);
