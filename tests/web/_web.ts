@@ -59,15 +59,16 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
   "bun native": {
     "SyntaxError is a DOMException": "the constructor throws JavaScript SyntaxErrors where the standard throws \"SyntaxError\" DOMExceptions",
     "binaryType defaults to blob": "binaryType starts as \"nodebuffer\" (a Bun extension), not \"blob\"",
-    "close codes other than 1000 and 3000-4999 throw": "close(1001), close(1005), close(2999) and close(5000) do not throw InvalidAccessError",
-    "close reasons over 123 bytes throw": "close() with a reason over 123 bytes of UTF-8 does not throw SyntaxError",
+    "close(1001) throws InvalidAccessError": "close(1001) is accepted (and sent) where the standard throws InvalidAccessError",
     "a lost connection reports error, then close 1006": "a connection the server drops without a close frame fires close (1006) without error first",
   },
   "deno native": {
     "constants on the prototype": "WebSocket.prototype.OPEN and the other constants are getters that throw (Illegal invocation) instead of WebIDL constants",
+    "invalid UTF-8 fails the connection with 1007 on the wire": "invalid UTF-8 in a text message drops the TCP connection without a close frame",
     "a reason alone is sent with 1000": "close(undefined, reason) sends the reason without a status code: a malformed close frame (RFC 6455 §5.5.1)",
     "a failed opening reports error, then close 1006": "a refused or abandoned opening reports close code 0 instead of 1006",
     "a lost connection reports error, then close 1006": "a connection the server drops without a close frame reports close code 0 instead of 1006",
+    "a failed connection reports error, then close 1006": "a connection it fails (invalid UTF-8) reports close code 0 instead of 1006",
   },
 };
 
