@@ -32,3 +32,11 @@ export {
   MessageEvent,
   type MessageEventInit,
 } from "./events.ts";
+// The types the options extend (streamsock's connect options), so the entry point documents them whole.
+export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "../client.ts";
+export type { HeaderFields } from "../handshake/http.ts";
+export type { Clock, WebSocketConnectionOptions } from "../connection.ts";
+export type { CompressionOptions } from "../handshake/deflate_options.ts";
+export type { TracedFrame } from "../trace.ts";
+export type { Http2Pool } from "../client_http2.ts";
+export type { IdleReleasable, ZlibSweeper } from "../extensions/zlib_sweeper.ts";

@@ -63,7 +63,6 @@ export interface WebSocketEventMap {
   close: CloseEvent;
 }
 
-type ReadyState = 0 | 1 | 2 | 3;
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -160,7 +159,7 @@ export class WebSocket extends EventTarget {
   readonly #url: string;
   readonly #origin: string;
   readonly #protocols: string[];
-  #readyState: ReadyState = CONNECTING;
+  #readyState: 0 | 1 | 2 | 3 = CONNECTING;
   #protocol = "";
   #extensions = "";
   #binaryType: BinaryType = "blob";
@@ -208,7 +207,7 @@ export class WebSocket extends EventTarget {
   }
 
   /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
-  get readyState(): ReadyState {
+  get readyState(): 0 | 1 | 2 | 3 {
     return this.#readyState;
   }
 
@@ -442,6 +441,7 @@ export class WebSocket extends EventTarget {
     sending.catch(() => {});
   }
 
+  /** "WebSocket", for `Object.prototype.toString`. */
   get [Symbol.toStringTag](): string {
     return "WebSocket";
   }

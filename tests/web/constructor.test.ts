@@ -42,7 +42,7 @@ for (const impl of implementations()) {
       });
     }
 
-    test("http: and https: URLs are accepted and shown as ws: and wss:", async () => {
+    test("http: and https: URLs are accepted and shown as ws: and wss:", () => {
       const http = make(`http://127.0.0.1:${raw.port}/path?q=1`);
       assert.equal(http.url, `ws://127.0.0.1:${raw.port}/path?q=1`);
       const https = make(`https://127.0.0.1:${raw.port}/`);
