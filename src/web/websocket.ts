@@ -10,6 +10,7 @@
 import { connect } from "../client.ts";
 import type { ConnectOptions } from "../client/options.ts";
 import type { WebSocketConnection } from "../connection/connection.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { Message } from "../message.ts";
 import type { CloseInfo } from "../protocol/protocol.ts";
 import { queueTask } from "../transport/mod.ts";
@@ -107,8 +108,9 @@ function protocolList(value: unknown): string[] {
  * `InvalidAccessError` / `SyntaxError` for a bad close code or reason;
  * `open`, `message`, `error` and `close` dispatched each as a task of its
  * own, never inside the constructor, `send` or `close`; a connection that
- * fails reports `error`, then `close` with 1006. An open socket keeps the
- * process alive; a closed one does not.
+ * fails (it could not be opened, or broke the protocol) reports `error`,
+ * then `close` with 1006; one that is lost reports `close` with 1006. An
+ * open socket keeps the process alive; a closed one does not.
  *
  * @example Echo, as a browser page would write it
  * ```ts ignore
@@ -546,10 +548,13 @@ export class WebSocket extends EventTarget {
     // (RFC 6455 §7.1.5, §7.1.7).
     const code = info.error === undefined ? info.code : 1006;
     const reason = info.error === undefined ? info.reason : "";
-    if (!info.wasClean) {
-      const cause = info.error;
-      const message = cause instanceof Error ? cause.message : "The connection was not closed cleanly";
-      this.dispatchEvent(new ErrorEvent("error", { message, error: cause }));
+    // `error` when the connection was failed ("fail the WebSocket connection":
+    // a protocol error, a keepalive timeout, flagged as full), not when the
+    // transport was merely lost or a close frame went unanswered: Chromium
+    // draws the line there too.
+    const cause = info.error;
+    if (cause !== undefined && !(cause instanceof ConnectionClosedError && cause.closeCode === 1006)) {
+      this.dispatchEvent(new ErrorEvent("error", { message: cause.message, error: cause }));
     }
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean: info.wasClean }));
   }

@@ -62,7 +62,6 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "bufferedAmount grows synchronously with send": "bufferedAmount stays 0 right after send(): the data is counted only while the socket's own buffer holds it",
     "send(blob) adds to bufferedAmount at once": "bufferedAmount stays 0 right after send(blob)",
     "close(1001) throws InvalidAccessError": "close(1001) is accepted (and sent) where the standard throws InvalidAccessError",
-    "a lost connection reports error, then close 1006": "a connection the server drops without a close frame fires close (1006) without error first",
   },
   "deno native": {
     "constants on the prototype": "WebSocket.prototype.OPEN and the other constants are getters that throw (Illegal invocation) instead of WebIDL constants",
@@ -74,7 +73,7 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "each message event is a task of its own": "messages that arrive in one read are dispatched in one task: a listener's promise callbacks run after the next message's listeners",
     "a reason alone is sent with 1000": "close(undefined, reason) sends the reason without a status code: a malformed close frame (RFC 6455 §5.5.1)",
     "a failed opening reports error, then close 1006": "a refused or abandoned opening reports close code 0 instead of 1006",
-    "a lost connection reports error, then close 1006": "a connection the server drops without a close frame reports close code 0 instead of 1006",
+    "a lost connection reports close 1006": "a connection the server drops without a close frame reports error, then close with code 0 instead of 1006",
     "a failed connection reports error, then close 1006": "a connection it fails (invalid UTF-8) reports close code 0 instead of 1006",
   },
 };
