@@ -63,6 +63,23 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "send(blob) adds to bufferedAmount at once": "bufferedAmount stays 0 right after send(blob)",
     "close(1001) throws InvalidAccessError": "close(1001) is accepted (and sent) where the standard throws InvalidAccessError",
   },
+  "node22 native": {
+    "an invalid binaryType is ignored": "setting binaryType to another value sets it to \"blob\" instead of leaving it unchanged",
+    "bufferedAmount grows after close": "sends after close() leave bufferedAmount at 0",
+    "a reason alone is sent with 1000": "close(undefined, reason) sends a close frame without a body, dropping the reason",
+    "close reasons keep a leading BOM": "a close reason starting with U+FEFF loses it (decoded with BOM stripping)",
+    "each message event is a task of its own": "messages that arrive in one read are dispatched in one task: a listener's promise callbacks run after the next message's listeners",
+    "a failed opening reports error, then close 1006": "close() while CONNECTING and a refused handshake dispatch no close event (and, refused, no error either) within 3 s",
+  },
+  "node24 native": {
+    "an invalid binaryType is ignored": "setting binaryType to another value sets it to \"blob\" instead of leaving it unchanged",
+    "bufferedAmount grows after close": "sends after close() leave bufferedAmount at 0",
+    "a reason alone is sent with 1000": "close(undefined, reason) sends a close frame without a body, dropping the reason",
+    "close reasons keep a leading BOM": "a close reason starting with U+FEFF loses it (decoded with BOM stripping)",
+    "a lost connection reports close 1006": "a connection the server drops without a close frame reports error before close",
+    "an event handler keeps its place among the listeners": "setting an on... handler again moves it after the listeners added since",
+    "each message event is a task of its own": "messages that arrive in one read are dispatched in one task: a listener's promise callbacks run after the next message's listeners",
+  },
   "deno native": {
     "constants on the prototype": "WebSocket.prototype.OPEN and the other constants are getters that throw (Illegal invocation) instead of WebIDL constants",
     "invalid UTF-8 fails the connection with 1007 on the wire": "invalid UTF-8 in a text message drops the TCP connection without a close frame",

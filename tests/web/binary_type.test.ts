@@ -50,10 +50,12 @@ for (const impl of implementations()) {
         const log = await opened(impl, `${server.origin}/echo`);
         try {
           log.ws.binaryType = "arraybuffer";
-          for (const value of ["notBlobOrArrayBuffer", "Blob", "", "nodebuffer!"]) {
-            log.ws.binaryType = value as BinaryType;
-            assert.equal(log.ws.binaryType, "arraybuffer", `after setting ${value}`);
-          }
+          await standard(impl, "an invalid binaryType is ignored", () => {
+            for (const value of ["notBlobOrArrayBuffer", "Blob", "", "nodebuffer!"]) {
+              log.ws.binaryType = value as BinaryType;
+              assert.equal(log.ws.binaryType, "arraybuffer", `after setting ${value}`);
+            }
+          });
         } finally {
           await release(log);
         }

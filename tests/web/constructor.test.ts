@@ -137,7 +137,9 @@ for (const impl of implementations()) {
       ws.onopen = () => order.push("second handler");
       const peer = await raw.next();
       await new Promise<void>((resolve) => ws.addEventListener("open", () => resolve()));
-      assert.deepEqual(order, ["listener 1", "second handler", "listener 2"]);
+      await standard(impl, "an event handler keeps its place among the listeners", () => {
+        assert.deepEqual(order, ["listener 1", "second handler", "listener 2"]);
+      });
       peer.wire.destroy();
     });
   });

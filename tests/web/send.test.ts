@@ -170,6 +170,7 @@ for (const impl of implementations()) {
           assert.throws(() => ws.send(new Uint8Array(new SharedArrayBuffer(4)) as never), TypeError);
         });
         peer.wire.write(serverFrame(0x8, new Uint8Array([0x03, 0xe8])));
+        peer.wire.end();
         await log.closeEvent();
       } finally {
         peer.wire.destroy();
