@@ -7,6 +7,7 @@
  */
 
 import type { ConnectOptions } from "../client/options.ts";
+import { HandshakeError } from "../errors.ts";
 
 /**
  * The object form of `new WebSocket(url, options)`'s second argument: the
@@ -81,4 +82,17 @@ export function connectOptionsOf(
 /** One signal for the caller's `signal` and ours (close() while connecting). */
 export function eitherSignal(ours: AbortSignal, theirs: AbortSignal | undefined): AbortSignal {
   return theirs === undefined ? ours : AbortSignal.any([ours, theirs]);
+}
+
+/**
+ * The standard's handshake check that RFC 6455 leaves out: subprotocols were
+ * offered and the server's 101 acknowledged none of them. The connection is
+ * then failed, with this error as the cause.
+ */
+export function noProtocolChosen(offered: readonly string[], chosen: string | null): HandshakeError | null {
+  if (offered.length === 0 || chosen !== null) return null;
+  return new HandshakeError(
+    `Server's 101 chose none of the offered subprotocols (${offered.join(", ")}): no Sec-WebSocket-Protocol`,
+    { code: "ERR_HANDSHAKE_PROTOCOL", status: 101 },
+  );
 }

@@ -27,7 +27,7 @@ import {
   validateCloseCodeAndReason,
   webSocketUrlRecord,
 } from "./idl.ts";
-import { connectOptionsOf, eitherSignal, type WebSocketOptions } from "./options.ts";
+import { connectOptionsOf, eitherSignal, noProtocolChosen, type WebSocketOptions } from "./options.ts";
 
 /**
  * How a `WebSocket` hands binary messages to `message` listeners: as a
@@ -467,10 +467,11 @@ export class WebSocket extends EventTarget {
       this.#failOpening(this.#opening.signal.reason);
       return;
     }
-    if (this.#protocols.length > 0 && connection.protocol === null) {
+    const unacknowledged = noProtocolChosen(this.#protocols, connection.protocol);
+    if (unacknowledged !== null) {
       // The standard fails a connection whose server chose none of the offered subprotocols.
       void connection.terminate();
-      this.#failOpening(new Error("The server did not choose one of the offered subprotocols"));
+      this.#failOpening(unacknowledged);
       return;
     }
     this.#connection = connection;
@@ -573,7 +574,7 @@ export class WebSocket extends EventTarget {
   #setHandler(type: string, value: unknown): void {
     const handlers = this.#handlers ??= new Map();
     const slot = handlers.get(type);
-    // [LegacyTreatNonObjectAsNull]: any object is kept (and fails when called), anything else means null.
+    // [LegacyTreatNonObjectAsNull]: any object is kept (and, not callable, never called), anything else means null.
     if (typeof value !== "function" && (typeof value !== "object" || value === null)) {
       if (slot !== undefined) {
         this.removeEventListener(type, slot.listener);
@@ -589,7 +590,8 @@ export class WebSocket extends EventTarget {
       callback: value as HandlerSlot["callback"],
       listener: (event) => {
         const callback = created.callback;
-        if (typeof callback !== "function") throw new TypeError(`The on${type} handler is not callable`);
+        // WebIDL: a non-callable object in a [LegacyTreatNonObjectAsNull] attribute is not called, and nothing is thrown.
+        if (typeof callback !== "function") return;
         if (callback.call(this, event) === false) event.preventDefault();
       },
     };

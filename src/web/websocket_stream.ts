@@ -23,7 +23,7 @@ import {
   validateCloseCodeAndReason,
   webSocketUrlRecord,
 } from "./idl.ts";
-import { connectOptionsOf, eitherSignal, type WebSocketStreamOptions } from "./options.ts";
+import { connectOptionsOf, eitherSignal, noProtocolChosen, type WebSocketStreamOptions } from "./options.ts";
 import { closedWebSocketError, type WebSocketCloseInfo, WebSocketError } from "./websocket_error.ts";
 
 /**
@@ -247,9 +247,10 @@ export class WebSocketStream {
       this.#failOpening(this.#opening.signal.reason);
       return;
     }
-    if (this.#protocols.length > 0 && connection.protocol === null) {
+    const unacknowledged = noProtocolChosen(this.#protocols, connection.protocol);
+    if (unacknowledged !== null) {
       void connection.terminate();
-      this.#failOpening(new Error("The server did not choose one of the offered subprotocols"));
+      this.#failOpening(unacknowledged);
       return;
     }
     this.#connection = connection;
@@ -273,7 +274,11 @@ export class WebSocketStream {
     const message = `WebSocket connection to '${this.#url}' failed: ${
       cause instanceof Error || cause instanceof DOMException ? cause.message : String(cause)
     }`;
-    this.#opened.reject(closedWebSocketError(message, 1006, "", cause));
+    // The standard's closed handling: `opened` gets "a new WebSocketError" (no close code, as Chromium's),
+    // `closed` one with the connection's close code, 1006.
+    const neverOpened = new WebSocketError(message);
+    Object.defineProperty(neverOpened, "cause", { value: cause, configurable: true, writable: true });
+    this.#opened.reject(neverOpened);
     this.#closed.reject(closedWebSocketError(message, 1006, "", cause));
   }
 

@@ -70,12 +70,17 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "close reasons keep a leading BOM": "a close reason starting with U+FEFF loses it (decoded with BOM stripping)",
     "each message event is a task of its own": "messages that arrive in one read are dispatched in one task: a listener's promise callbacks run after the next message's listeners",
     "a failed opening reports error, then close 1006": "close() while CONNECTING and a refused handshake dispatch no close event (and, refused, no error either) within 3 s",
+    "an event handler attribute holds an object": "setting an on... attribute to an object with handleEvent sets it to null (only functions are kept)",
+    "an event handler keeps its place among the listeners": "setting an on... handler again moves it after the listeners added since",
+    "invalid UTF-8 fails the connection with 1007 on the wire": "invalid UTF-8 in a text message drops the TCP connection without a close frame",
+    "a failed connection reports error, then close 1006": "a connection it fails (invalid UTF-8) dispatches error while readyState is still OPEN",
   },
   "node24 native": {
     "an invalid binaryType is ignored": "setting binaryType to another value sets it to \"blob\" instead of leaving it unchanged",
     "bufferedAmount grows after close": "sends after close() leave bufferedAmount at 0",
-    "a reason alone is sent with 1000": "close(undefined, reason) sends a close frame without a body, dropping the reason",
     "close reasons keep a leading BOM": "a close reason starting with U+FEFF loses it (decoded with BOM stripping)",
+    "shared buffers are refused": "send() takes a view on a SharedArrayBuffer (and sends it) where WebIDL's BufferSource throws a TypeError",
+    "a subprotocol when none was offered fails the connection": "a 101 naming a subprotocol when none was offered throws a TypeError out of undici (uncaught: it ends the process)",
     "a lost connection reports close 1006": "a connection the server drops without a close frame reports error before close",
     "an event handler keeps its place among the listeners": "setting an on... handler again moves it after the listeners added since",
     "each message event is a task of its own": "messages that arrive in one read are dispatched in one task: a listener's promise callbacks run after the next message's listeners",
@@ -92,6 +97,9 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "a failed opening reports error, then close 1006": "a refused or abandoned opening reports close code 0 instead of 1006",
     "a lost connection reports close 1006": "a connection the server drops without a close frame reports error, then close with code 0 instead of 1006",
     "a failed connection reports error, then close 1006": "a connection it fails (invalid UTF-8) reports close code 0 instead of 1006",
+    "a server choosing none of the offered subprotocols fails the connection": "a 101 without Sec-WebSocket-Protocol after an offer opens, with protocol \"\"",
+    "a subprotocol that was not offered fails the connection": "a 101 naming a subprotocol that was not offered opens, with that protocol",
+    "a subprotocol when none was offered fails the connection": "a 101 naming a subprotocol when none was offered opens, with that protocol",
   },
 };
 
@@ -125,7 +133,11 @@ export interface ScenarioServer {
   stop(): Promise<void>;
 }
 
-/** Our serve() running the scenarios of tests/web/fixtures/ws_scenarios.mjs. */
+/**
+ * Our serve() running the scenarios of tests/web/fixtures/ws_scenarios.mjs;
+ * where ws accepts "/protocol-none" without a subprotocol, ours refuses (400)
+ * an offer whose subprotocols all start with "unsupported".
+ */
 export async function startOurServer(): Promise<ScenarioServer> {
   const server = serve(
     { port: 0, hostname: "127.0.0.1" },
@@ -165,7 +177,8 @@ export async function startOurServer(): Promise<ScenarioServer> {
           // The client went away or broke the protocol: nothing to answer.
         }
       },
-      (offered) => offered[0],
+      // The first subprotocol offered; none (so a 400) when they all start with "unsupported".
+      (offered) => offered.find((protocol) => !protocol.startsWith("unsupported")) ?? null,
       {
         maxFrameSize: 128 * 1024 * 1024,
         maxMessageSize: 128 * 1024 * 1024,
@@ -362,6 +375,14 @@ export class EventLog {
     return this.messages.slice(0, count);
   }
 
+  /** Waits for the first event of any kind and returns its entry, bounded. */
+  async firstEvent(ms = 10_000): Promise<string> {
+    if (this.entries.length === 0) {
+      await withTimeout(new Promise<void>((resolve) => this.#waiters.push(resolve)), ms, "the first event");
+    }
+    return this.entries[0];
+  }
+
   /** Waits for the close event, bounded. */
   closeEvent(ms = 10_000): Promise<CloseEvent> {
     return withTimeout(this.closed, ms, `the close event (so far: ${this.entries.join(", ")})`);
@@ -386,6 +407,37 @@ export async function release(log: EventLog | undefined): Promise<void> {
   if (log === undefined) return;
   if (log.ws.readyState === 0 || log.ws.readyState === 1) log.ws.close();
   await log.closeEvent().catch(() => {});
+}
+
+/**
+ * Runs `fn` and returns its value with the exceptions thrown out of the
+ * implementation's own callbacks meanwhile (uncaught, they would end the
+ * process): for a native implementation on Node, where undici has thrown
+ * such; elsewhere `fn` runs as it is and any such exception fails the run.
+ */
+export async function catchingUncaught<T>(
+  impl: Implementation,
+  fn: () => Promise<T>,
+): Promise<{ value: T | undefined; errors: unknown[] }> {
+  const errors: unknown[] = [];
+  if (!impl.native || !RUNTIME.startsWith("node")) return { value: await fn(), errors };
+  const saved = process.listeners("uncaughtException");
+  process.removeAllListeners("uncaughtException");
+  let thrown!: () => void;
+  // The first such exception ends the wait: what fn waits for will not come.
+  const ended = new Promise<undefined>((resolve) => (thrown = () => resolve(undefined)));
+  process.on("uncaughtException", (err) => {
+    errors.push(err);
+    thrown();
+  });
+  try {
+    const running = fn();
+    running.catch(() => {});
+    return { value: await Promise.race([running, ended]), errors };
+  } finally {
+    process.removeAllListeners("uncaughtException");
+    for (const listener of saved) process.on("uncaughtException", listener);
+  }
 }
 
 /**

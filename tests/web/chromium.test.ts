@@ -1,6 +1,6 @@
 // Headless Chromium runs a page's WebSocket code (tests/web/fixtures/
-// page_scenarios.js) against our server; the same code runs here with
-// streamsock's WebSocket and WebSocketStream against the same server; every
+// page_scenarios.js) against our server and a ws one; the same code runs here
+// with streamsock's WebSocket and WebSocketStream against the same servers; every
 // scenario's event log must be equal, line for line. Chromium is the
 // reference implementation of the standard here.
 import assert from "node:assert/strict";
@@ -12,10 +12,10 @@ import { fileURLToPath } from "node:url";
 import { WebSocket, WebSocketStream } from "../../src/web/mod.ts";
 import { findChromium } from "../interop/_peers.ts";
 import { after, before, describe, test, withTimeout } from "../_test.ts";
-import { type ScenarioServer, startOurServer } from "./_web.ts";
+import { type ScenarioServer, startOurServer, startWsServer } from "./_web.ts";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-type Scenarios = Record<string, (base: string) => Promise<string[]>>;
+type Scenarios = Record<string, (base: string, wsBase: string) => Promise<string[]>>;
 const makeScenarios = new Function(
   "WebSocket",
   "WebSocketStream",
@@ -23,9 +23,9 @@ const makeScenarios = new Function(
 ) as (ws: unknown, wss: unknown) => Scenarios;
 
 /** Runs the scenarios in Chromium, in a Node child process (playwright-core drives it). */
-async function inChromium(base: string): Promise<Record<string, string[]>> {
+async function inChromium(base: string, wsBase: string): Promise<Record<string, string[]>> {
   const dir = mkdtempSync(join(tmpdir(), "streamsock-chromium-web-"));
-  const child = spawn("node", [fixture("chromium_scenarios.mjs"), base, dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("node", [fixture("chromium_scenarios.mjs"), base, wsBase, dir], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (chunk) => (out += chunk));
@@ -45,19 +45,24 @@ const chromium = findChromium();
 
 describe("the same page code in Chromium and on streamsock's WebSocket", { skip: "skip" in chromium ? chromium.skip : false }, () => {
   let server: ScenarioServer;
+  let wsServer: ScenarioServer;
   let browser: Record<string, string[]> = {};
   const ours = makeScenarios(WebSocket, WebSocketStream);
   before(async () => {
     server = await startOurServer();
-    browser = await inChromium(server.origin);
+    wsServer = await startWsServer();
+    browser = await inChromium(server.origin, wsServer.origin);
   });
-  after(() => server?.stop());
+  after(async () => {
+    await server?.stop();
+    await wsServer?.stop();
+  });
 
   for (const name of Object.keys(ours)) {
     test(name, async () => {
       const expected = browser[name];
       assert.ok(expected !== undefined, `Chromium ran "${name}"`);
-      const actual = await withTimeout(ours[name](server.origin), 20_000, name);
+      const actual = await withTimeout(ours[name](server.origin, wsServer.origin), 20_000, name);
       assert.deepEqual(actual, expected);
     });
   }

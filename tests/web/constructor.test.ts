@@ -119,12 +119,17 @@ for (const impl of implementations()) {
         assert.equal(ws[`on${type}`], handler);
         ws[`on${type}`] = 2;
         assert.equal(ws[`on${type}`], null);
-        // HTML's EventHandler is [LegacyTreatNonObjectAsNull]: an object is kept as it is.
-        const object = { handleEvent() {} };
-        ws[`on${type}`] = object;
-        assert.equal(ws[`on${type}`], object);
+        ws[`on${type}`] = handler;
         ws[`on${type}`] = "string";
         assert.equal(ws[`on${type}`], null);
+      });
+
+      test(`on${type} keeps an object as it is ([LegacyTreatNonObjectAsNull])`, async () => {
+        const ws = make(raw.url) as unknown as Record<string, unknown>;
+        // HTML's EventHandler is [LegacyTreatNonObjectAsNull]: an object is kept (and, not callable, never called).
+        const object = { handleEvent() {} };
+        ws[`on${type}`] = object;
+        await standard(impl, "an event handler attribute holds an object", () => assert.equal(ws[`on${type}`], object));
       });
     }
 

@@ -5,6 +5,7 @@
 // ships WebSocketStream by default (Deno only behind --unstable-net), so
 // these run against ours; tests/web/chromium.test.ts compares it with Chromium's.
 import assert from "node:assert/strict";
+import { HandshakeError } from "../../src/errors.ts";
 import { Message } from "../../src/message.ts";
 import { serve } from "../../src/server.ts";
 import { WebSocketError, WebSocketStream } from "../../src/web/mod.ts";
@@ -157,15 +158,37 @@ for (const [serverName, startServer] of SERVERS) {
       const opened = await wss.opened.then(() => null, (e) => e);
       const closed = await wss.closed.then(() => null, (e) => e);
       assert.ok(opened instanceof WebSocketError);
+      assert.equal(opened.closeCode, null, "opened: a new WebSocketError, without a close code");
       assert.ok(closed instanceof WebSocketError);
       assert.equal(closed.closeCode, 1006);
     });
 
-    test("a refused handshake rejects opened and closed with WebSocketErrors", async () => {
-      const wss = new WebSocketStream(`${server.origin}/refuse`);
-      assert.ok(await wss.opened.then(() => null, (e) => e) instanceof WebSocketError);
-      assert.ok(await wss.closed.then(() => null, (e) => e) instanceof WebSocketError);
-    });
+    for (
+      const [what, path, protocols] of [
+        ["a refused handshake (403)", "/refuse", undefined],
+        // Our server refuses (400) an offer it picks none of; ws answers 101 without Sec-WebSocket-Protocol.
+        ["a server choosing none of the offered subprotocols", serverName === "our server" ? "/echo" : "/protocol-none", [
+          "unsupported.a",
+        ]],
+      ] as const
+    ) {
+      test(`${what} rejects opened (no close code) and closed (1006) with WebSocketErrors carrying the cause`, async () => {
+        const wss = new WebSocketStream(`${server.origin}${path}`, protocols === undefined ? undefined : { protocols: [...protocols] });
+        const opened = await wss.opened.then(() => null, (e) => e);
+        const closed = await wss.closed.then(() => null, (e) => e);
+        assert.ok(opened instanceof WebSocketError && opened instanceof DOMException, `opened rejected with ${opened}`);
+        assert.equal(opened.name, "WebSocketError");
+        assert.equal(opened.closeCode, null);
+        assert.ok(closed instanceof WebSocketError, `closed rejected with ${closed}`);
+        assert.deepEqual([closed.closeCode, closed.reason], [1006, ""]);
+        // streamsock's addition: the typed cause, the HandshakeError with the server's status.
+        const cause = opened.cause as HandshakeError;
+        assert.ok(cause instanceof HandshakeError, `the cause is a HandshakeError: ${cause}`);
+        assert.equal(closed.cause, cause);
+        const expected = path === "/refuse" ? [403, "ERR_HANDSHAKE_STATUS"] : path === "/echo" ? [400, "ERR_HANDSHAKE_STATUS"] : [101, "ERR_HANDSHAKE_PROTOCOL"];
+        assert.deepEqual([cause.status, cause.code], expected);
+      });
+    }
 
     test("closing the writable closes cleanly (1005), and writer.close() waits for the closing handshake", async () => {
       const wss = new WebSocketStream(echo);
