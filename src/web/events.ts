@@ -258,6 +258,11 @@ class StandardErrorEvent extends Event implements ErrorEvent {
   }
 }
 
+// Named as the standard's classes, which they stand in for (`event.constructor.name`, stack traces).
+for (const [implementation, name] of [[StandardCloseEvent, "CloseEvent"], [StandardMessageEvent, "MessageEvent"], [StandardErrorEvent, "ErrorEvent"]] as const) {
+  Object.defineProperty(implementation, "name", { value: name, configurable: true });
+}
+
 const globals = globalThis as unknown as {
   CloseEvent?: typeof StandardCloseEvent;
   MessageEvent?: typeof StandardMessageEvent;

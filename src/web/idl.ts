@@ -29,6 +29,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** WebIDL `USVString`: `String(value)` with unpaired surrogates replaced by U+FFFD. */
 export function toUSVString(value: unknown): string {
+  // String() would take a Symbol; WebIDL's ToString does not.
+  if (typeof value === "symbol") throw new TypeError("Cannot convert a Symbol to a string.");
   const text = String(value);
   const wellFormed = (text as { toWellFormed?: () => string }).toWellFormed;
   return typeof wellFormed === "function" ? wellFormed.call(text) : text.replace(LONE_SURROGATE, "\uFFFD");

@@ -173,6 +173,11 @@ export class WebSocket extends EventTarget {
   #unsent = 0;
   #taken = 0;
   #neverSent = 0;
+  // The least bufferedAmount may report until the current task ends: the
+  // standard's value is "as of the last time the event loop reached step 1",
+  // plus what was sent since, so it never falls within a task.
+  #floor = 0;
+  #floorHeld = false;
 
   /**
    * Creates a WebSocket and starts connecting, as the standard's constructor
@@ -186,6 +191,7 @@ export class WebSocket extends EventTarget {
    */
   constructor(url: string | URL, protocols?: string | readonly string[] | WebSocketOptions) {
     super();
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required.");
     const record = webSocketUrlRecord(url);
     const given = protocolsAndOptions(protocols);
     this.#protocols = checkProtocols(given.protocols);
@@ -219,6 +225,10 @@ export class WebSocket extends EventTarget {
    * each `send`, as the standard says.
    */
   get bufferedAmount(): number {
+    return this.#holdFloor(this.#liveBufferedAmount());
+  }
+
+  #liveBufferedAmount(): number {
     const connection = this.#connection;
     let waiting = 0;
     if (connection !== null && this.#taken > 0) {
@@ -229,6 +239,24 @@ export class WebSocket extends EventTarget {
       else waiting = Math.min(this.#taken, queued);
     }
     return this.#unsent + waiting + this.#neverSent;
+  }
+
+  /**
+   * What bufferedAmount reports: `live`, but never less than it reported or
+   * was raised to by a send earlier in the same task (microtasks included);
+   * a task queued behind the current one lets it fall.
+   */
+  #holdFloor(live: number): number {
+    if (live <= this.#floor) return this.#floor;
+    this.#floor = live;
+    if (!this.#floorHeld) {
+      this.#floorHeld = true;
+      queueTask(() => {
+        this.#floorHeld = false;
+        this.#floor = 0;
+      });
+    }
+    return live;
   }
 
   /** The extensions the server accepted ("" until open, or when none). */
@@ -247,6 +275,8 @@ export class WebSocket extends EventTarget {
   }
 
   set binaryType(value: BinaryType) {
+    // WebIDL enumeration: converted to a string (a Symbol cannot be), then any other value is ignored.
+    if (typeof value === "symbol") throw new TypeError("binaryType cannot be a Symbol.");
     const type = String(value);
     if (type === "blob" || type === "arraybuffer") this.#binaryType = type;
   }
@@ -367,9 +397,8 @@ export class WebSocket extends EventTarget {
    * ```
    */
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
-    if (this.#readyState === CONNECTING) {
-      throw domException("Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.", "InvalidStateError");
-    }
+    if (arguments.length === 0) throw new TypeError("Failed to execute 'send' on 'WebSocket': 1 argument required.");
+    // WebIDL converts the argument before the method's steps: its TypeErrors come before InvalidStateError.
     let message: string | Uint8Array | Blob;
     let size: number;
     if (typeof data === "string") {
@@ -388,14 +417,19 @@ export class WebSocket extends EventTarget {
         size = bytes.byteLength;
       }
     }
+    if (this.#readyState === CONNECTING) {
+      throw domException("Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.", "InvalidStateError");
+    }
     const connection = this.#connection;
     // Sent only while the connection is established and no close frame went
     // either way (the standard's "closing handshake has not yet started").
     if (this.#readyState !== OPEN || connection === null || connection.readyState !== OPEN) {
       this.#neverSent += size;
+      this.#holdFloor(this.#liveBufferedAmount());
       return;
     }
     this.#unsent += size;
+    this.#holdFloor(this.#liveBufferedAmount());
     const sending = size > connection.maxFrameSize ? connection.sendAll(message) : connection.send(message);
     sending.then(() => {
       this.#unsent -= size;
@@ -520,8 +554,11 @@ export class WebSocket extends EventTarget {
         }
         await new Promise<void>((resolve) =>
           queueTask(() => {
-            this.#deliver(next.value);
-            resolve();
+            try {
+              this.#deliver(next.value);
+            } finally {
+              resolve();
+            }
           })
         );
       }

@@ -147,6 +147,7 @@ export class WebSocketStream {
     const { protocols, signal, ...connectOptions } = options;
     this.#protocols = checkProtocols(protocols === undefined ? [] : toStringSequence(protocols, "protocols", true));
     this.#url = record.href;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal.");
     if (signal !== undefined) {
       if (signal.aborted) {
         this.#handshakeAborted = true;

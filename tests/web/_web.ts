@@ -61,9 +61,11 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "binaryType defaults to blob": "binaryType starts as \"nodebuffer\" (a Bun extension), not \"blob\"",
     "bufferedAmount grows synchronously with send": "bufferedAmount stays 0 right after send(): the data is counted only while the socket's own buffer holds it",
     "send(blob) adds to bufferedAmount at once": "bufferedAmount stays 0 right after send(blob)",
+    "bufferedAmount holds within a task": "bufferedAmount stays 0 right after send(), so it holds nothing sent in the task",
     "close(1001) throws InvalidAccessError": "close(1001) is accepted (and sent) where the standard throws InvalidAccessError",
   },
   "node22 native": {
+    "bufferedAmount holds within a task": "bufferedAmount falls to 0 within the task that sent, once the socket took the bytes (a promise turn later)",
     "an invalid binaryType is ignored": "setting binaryType to another value sets it to \"blob\" instead of leaving it unchanged",
     "bufferedAmount grows after close": "sends after close() leave bufferedAmount at 0",
     "a reason alone is sent with 1000": "close(undefined, reason) sends a close frame without a body, dropping the reason",
@@ -76,6 +78,7 @@ export const DEVIATIONS: Record<string, Record<string, string>> = {
     "a failed connection reports error, then close 1006": "a connection it fails (invalid UTF-8) dispatches error while readyState is still OPEN",
   },
   "node24 native": {
+    "bufferedAmount holds within a task": "bufferedAmount falls to 0 within the task that sent, once the socket took the bytes (a promise turn later)",
     "an invalid binaryType is ignored": "setting binaryType to another value sets it to \"blob\" instead of leaving it unchanged",
     "bufferedAmount grows after close": "sends after close() leave bufferedAmount at 0",
     "close reasons keep a leading BOM": "a close reason starting with U+FEFF loses it (decoded with BOM stripping)",

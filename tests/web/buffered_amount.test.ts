@@ -1,9 +1,11 @@
 // bufferedAmount (web-platform-tests websockets/interfaces/WebSocket/
 // bufferedAmount/*): it grows synchronously with each send by the bytes of
-// application data (text as UTF-8, no framing), falls back to 0 once they
+// application data (text as UTF-8, no framing), holds that value to the end
+// of the task (the standard's value is "as of the last time the event loop
+// reached step 1" plus what was sent since), falls back to 0 once the bytes
 // are on the network, and after the close only grows.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "../_test.ts";
+import { after, before, describe, eventually, test } from "../_test.ts";
 import { EventLog, implementations, opened, release, type ScenarioServer, SERVERS, standard } from "./_web.ts";
 
 for (const impl of implementations()) {
@@ -51,6 +53,30 @@ for (const impl of implementations()) {
           await standard(impl, "bufferedAmount grows synchronously with send", () => assert.equal(log.ws.bufferedAmount, 100_000));
           await log.messagesCount(1);
           assert.equal(log.ws.bufferedAmount, 0);
+        } finally {
+          await release(log);
+        }
+      });
+
+      test("it does not fall within the task that sent, microtasks included; it falls in a later task", async () => {
+        const log = await opened(impl, `${server.origin}/echo`);
+        try {
+          const ws = log.ws;
+          await standard(impl, "bufferedAmount holds within a task", async () => {
+            // Sent and read back inside one task: a message listener, then 2,000 promise turns.
+            const seen = await new Promise<number[]>((resolve) => {
+              ws.addEventListener("message", async () => {
+                ws.send("0123456789");
+                const values = [ws.bufferedAmount];
+                for (let i = 0; i < 2000; i++) await null;
+                values.push(ws.bufferedAmount);
+                resolve(values);
+              }, { once: true });
+              ws.send("go");
+            });
+            assert.deepEqual(seen, [10, 10], "the 10 bytes sent in this task are still counted at its end");
+          });
+          await eventually(() => ws.bufferedAmount === 0, 10_000, "bufferedAmount falling to 0 in a later task");
         } finally {
           await release(log);
         }

@@ -42,6 +42,12 @@ for (const impl of implementations()) {
       });
     }
 
+    test("no URL is a TypeError (a required argument), not a SyntaxError", async () => {
+      await standard(impl, "new WebSocket() is a TypeError", () => {
+        assert.throws(() => new (impl.WebSocket as unknown as new () => unknown)(), TypeError);
+      });
+    });
+
     test("http: and https: URLs are accepted and shown as ws: and wss:", () => {
       const http = make(`http://127.0.0.1:${raw.port}/path?q=1`);
       assert.equal(http.url, `ws://127.0.0.1:${raw.port}/path?q=1`);

@@ -6,8 +6,21 @@
 // event's listener run before the next event; messages that arrive after
 // close() was called are not delivered; close comes last.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "../_test.ts";
-import { EventLog, implementations, opened, RawServer, release, type ScenarioServer, SERVERS, serverFrame, standard } from "./_web.ts";
+import { after, before, describe, test, withTimeout } from "../_test.ts";
+import { HandshakeError } from "../../src/errors.ts";
+import * as web from "../../src/web/mod.ts";
+import {
+  EventLog,
+  implementations,
+  opened,
+  RawServer,
+  release,
+  type ScenarioServer,
+  SERVERS,
+  serverFrame,
+  standard,
+  startOurServer,
+} from "./_web.ts";
 
 for (const impl of implementations()) {
   for (const [serverName, startServer] of SERVERS) {
@@ -105,6 +118,69 @@ for (const impl of implementations()) {
 }
 
 for (const impl of implementations()) {
+  describe(`the events' classes (${impl.name})`, () => {
+    let server: ScenarioServer;
+    before(async () => (server = await startOurServer()));
+    after(() => server.stop());
+
+    test("open is an Event; message a MessageEvent; close a CloseEvent; none bubbles or can be cancelled", async () => {
+      const ws = new impl.WebSocket(`${server.origin}/echo`);
+      const events: Event[] = [];
+      for (const type of ["open", "message", "close"]) ws.addEventListener(type, (event) => events.push(event as Event));
+      const log = new EventLog(ws);
+      await log.open();
+      ws.send("x");
+      await log.messagesCount(1);
+      ws.close();
+      await log.closeEvent();
+      const [open, message, close] = events;
+      assert.deepEqual(events.map((event) => event.type), ["open", "message", "close"]);
+      for (const event of events) {
+        assert.ok(event instanceof Event);
+        assert.deepEqual([event.bubbles, event.cancelable], [false, false], `${event.type} neither bubbles nor can be cancelled`);
+      }
+      assert.equal(Object.getPrototypeOf(open), Event.prototype, "open is a plain Event");
+      if (!impl.native) {
+        // Ours: the classes ./web exports (the runtime's own where it has them).
+        assert.ok(message instanceof web.MessageEvent, "message is a MessageEvent");
+        assert.ok(close instanceof web.CloseEvent, "close is a CloseEvent");
+      }
+      for (const [event, name] of [[message, "MessageEvent"], [close, "CloseEvent"]] as const) {
+        const global = (globalThis as Record<string, unknown>)[name] as (new () => Event) | undefined;
+        if (global !== undefined) assert.ok(event instanceof global, `${name} is the runtime's own class`);
+        assert.equal(event.constructor.name, name);
+      }
+    });
+
+    test("error is an Event of type error (ours: an ErrorEvent with the cause, a superset of the standard's Event)", async () => {
+      const ws = new impl.WebSocket(`${server.origin}/refuse`);
+      const event = await withTimeout(new Promise<Event>((resolve) => ws.addEventListener("error", resolve)), 10_000, "the error event");
+      assert.ok(event instanceof Event);
+      assert.equal(event.type, "error");
+      assert.deepEqual([event.bubbles, event.cancelable, event.defaultPrevented], [false, false, false]);
+      if (!impl.native) {
+        assert.ok(event instanceof web.ErrorEvent);
+        assert.equal(event.constructor.name, "ErrorEvent");
+        const { message, error: cause } = event as ErrorEvent;
+        assert.ok(cause instanceof HandshakeError, `event.error is the HandshakeError: ${cause}`);
+        assert.equal(cause.status, 403);
+        assert.match(message, /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/refuse' failed: /);
+      }
+    });
+
+    test("an on... attribute holding an object (not callable) is not called and throws nothing", async () => {
+      const ws = new impl.WebSocket(`${server.origin}/echo`);
+      let called = 0;
+      (ws as unknown as Record<string, unknown>).onmessage = { handleEvent: () => called++ };
+      const log = new EventLog(ws);
+      await log.open();
+      ws.send("x");
+      await log.messagesCount(1);
+      await release(log);
+      assert.equal(called, 0, "handleEvent of an event handler attribute is never called");
+    });
+  });
+
   describe(`each message is a task of its own (${impl.name})`, () => {
     let raw: RawServer;
     before(async () => (raw = await RawServer.start()));

@@ -110,6 +110,22 @@ for (const impl of implementations()) {
           await release(log);
         }
       });
+
+      test("the argument is converted before the state is looked at: no argument and a shared buffer are TypeErrors, even while CONNECTING", async () => {
+        const ws = new impl.WebSocket(`${server.origin}/echo`);
+        const log = new EventLog(ws);
+        try {
+          await standard(impl, "send() without an argument is a TypeError", () => {
+            assert.throws(() => (ws.send as () => void)(), TypeError);
+          });
+          await standard(impl, "send's argument is converted before the state check", () => {
+            assert.throws(() => ws.send(Symbol("x") as never), TypeError, "a Symbol has no string");
+          });
+          assert.equal(ws.bufferedAmount, 0);
+        } finally {
+          await release(log);
+        }
+      });
     });
   }
 
