@@ -188,6 +188,7 @@ export class WebSocket extends EventTarget {
    * options object with `protocols` and streamsock's `connect` options
    * (see {@link WebSocketOptions}).
    * @throws {DOMException} `SyntaxError` for a URL or subprotocol the standard refuses.
+   * @throws {TypeError} Without a URL.
    */
   constructor(url: string | URL, protocols?: string | readonly string[] | WebSocketOptions) {
     super();
@@ -221,8 +222,10 @@ export class WebSocket extends EventTarget {
 
   /**
    * Bytes of application data (text as UTF-8) passed to `send` and not yet
-   * handed to the network. After the connection closed it only grows with
-   * each `send`, as the standard says.
+   * handed to the network, as the standard counts them: the value as of the
+   * start of the current task plus what was sent since, so it never falls
+   * within a task (promise callbacks included). After the connection closed
+   * it only grows with each `send`.
    */
   get bufferedAmount(): number {
     return this.#holdFloor(this.#liveBufferedAmount());
@@ -382,7 +385,7 @@ export class WebSocket extends EventTarget {
    *
    * @param data What to send.
    * @throws {DOMException} `InvalidStateError` while CONNECTING.
-   * @throws {TypeError} For a shared or resizable buffer.
+   * @throws {TypeError} Without an argument, for a Symbol, or for a shared or resizable buffer.
    *
    * @example
    * ```ts ignore

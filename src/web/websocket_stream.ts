@@ -137,7 +137,8 @@ export class WebSocketStream {
    * @param options `protocols` (a list), `signal` (aborts the opening
    * handshake), and streamsock's `connect` options (see {@link WebSocketStreamOptions}).
    * @throws {DOMException} `SyntaxError` for a URL or subprotocol the standard refuses.
-   * @throws {TypeError} For options that are not an object, or `protocols` that is not a list.
+   * @throws {TypeError} Without a URL, for options that are not an object, `protocols` that is not a list or a
+   * `signal` that is not an AbortSignal.
    */
   constructor(url: string | URL, options?: WebSocketStreamOptions) {
     if (arguments.length === 0) throw new TypeError("WebSocketStream needs a URL.");
@@ -195,6 +196,16 @@ export class WebSocketStream {
    * @param closeInfo `closeCode` (1000 or 3000-4999) and `reason` (at most 123 bytes of UTF-8).
    * @throws {DOMException} `InvalidAccessError` for another code, `SyntaxError` for a longer reason.
    * @throws {TypeError} For an argument that is not an object, or a code that is not an unsigned short.
+   *
+   * @example
+   * ```ts ignore
+   * import { WebSocketStream } from "@streamsock/streamsock/web";
+   *
+   * const wss = new WebSocketStream("ws://127.0.0.1:8080/");
+   * await wss.opened;
+   * wss.close({ closeCode: 4000, reason: "done" });
+   * console.log(await wss.closed); // the server's answer: { closeCode: 4000, reason: ... }
+   * ```
    */
   close(closeInfo?: WebSocketCloseInfo): void {
     if (closeInfo === null || closeInfo === undefined) closeInfo = {};

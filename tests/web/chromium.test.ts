@@ -41,6 +41,17 @@ async function inChromium(base: string, wsBase: string): Promise<Record<string, 
   return result.logs;
 }
 
+/**
+ * Where Chromium deviates from the standard and ours does not, by scenario:
+ * the line ours logs and the line Chromium logs instead. A listed difference
+ * must still be there, so the README's Chromium column stays true.
+ */
+const CHROMIUM_DIFFERENCES: Record<string, [ours: string, chromium: string][]> = {
+  "WebSocketStream: echo, then close with a code": [
+    ["read binary [object Uint8Array] 7,8", "read binary [object ArrayBuffer] 7,8"],
+  ],
+};
+
 const chromium = findChromium();
 
 describe("the same page code in Chromium and on streamsock's WebSocket", { skip: "skip" in chromium ? chromium.skip : false }, () => {
@@ -63,7 +74,13 @@ describe("the same page code in Chromium and on streamsock's WebSocket", { skip:
       const expected = browser[name];
       assert.ok(expected !== undefined, `Chromium ran "${name}"`);
       const actual = await withTimeout(ours[name](server.origin, wsServer.origin), 20_000, name);
-      assert.deepEqual(actual, expected);
+      const differences = CHROMIUM_DIFFERENCES[name] ?? [];
+      for (const [line, chromiumLine] of differences) {
+        assert.ok(actual.includes(line), `ours logs "${line}"`);
+        assert.ok(expected.includes(chromiumLine), `Chromium no longer logs "${chromiumLine}": update CHROMIUM_DIFFERENCES and the README`);
+      }
+      const asChromium = actual.map((line) => differences.find(([ours]) => ours === line)?.[1] ?? line);
+      assert.deepEqual(asChromium, expected);
     });
   }
 });

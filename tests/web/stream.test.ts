@@ -50,6 +50,7 @@ describe("WebSocketStream constructor", () => {
     assert.throws(() => new WebSocketStream("invalid:"), isDomException("SyntaxError"));
     assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/#frag"), isDomException("SyntaxError"));
     assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/", true as never), TypeError);
+    assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/", { signal: {} as never }), TypeError, "a signal that is not an AbortSignal");
     assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/", { protocols: "hi" as never }), TypeError);
     assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/", { protocols: ["a", "a"] }), isDomException("SyntaxError"));
   });
