@@ -7,12 +7,10 @@
  * @module
  */
 
-import { connect } from "../client.ts";
-import type { ConnectOptions } from "../client/options.ts";
-import type { WebSocketConnection } from "../connection/connection.ts";
+import { connect, type ConnectOptions } from "../client.ts";
+import type { CloseInfo, WebSocketConnection } from "../connection.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import { Message } from "../message.ts";
-import type { CloseInfo } from "../protocol/protocol.ts";
 import { queueTask } from "../transport/mod.ts";
 import { CloseEvent, ErrorEvent, MessageEvent } from "./events.ts";
 import {

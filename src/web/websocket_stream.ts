@@ -7,11 +7,9 @@
  * @module
  */
 
-import { connect } from "../client.ts";
-import type { ConnectOptions } from "../client/options.ts";
-import type { WebSocketConnection } from "../connection/connection.ts";
+import { connect, type ConnectOptions } from "../client.ts";
+import type { CloseInfo, WebSocketConnection } from "../connection.ts";
 import { Message } from "../message.ts";
-import type { CloseInfo } from "../protocol/protocol.ts";
 import {
   checkProtocols,
   copyBufferSource,
