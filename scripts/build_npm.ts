@@ -36,10 +36,11 @@ const esmDir = join(outDir, "esm");
 const tscBin = join(root, "node_modules", ".bin", "tsc");
 
 /**
- * Optional entry points beside mod.js, each on an optional peer dependency:
- * mod.js must never reach them, so the main package needs nothing installed.
+ * Entry points beside mod.js (`./redis` on an optional peer dependency,
+ * `./web` on nothing): mod.js must never reach them, so the main package
+ * loads and needs nothing of theirs.
  */
-const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis" };
+const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis", "./web": "src/web/mod" };
 /** The npm packages the optional entries import, with the versions they are tested with. */
 const PEER_DEPENDENCIES = { redis: "^6.3.1" };
 
@@ -242,7 +243,7 @@ async function writePackageJson(deno: DenoConfig): Promise<void> {
       ),
       "./package.json": "./package.json",
     },
-    // `streamsock/redis` needs the `redis` client; the main package needs nothing.
+    // `streamsock/redis` needs the `redis` client; the main package and `streamsock/web` need nothing.
     peerDependencies: PEER_DEPENDENCIES,
     peerDependenciesMeta: Object.fromEntries(Object.keys(PEER_DEPENDENCIES).map((name) => [name, { optional: true }])),
     engines: { node: ">=20.19" },

@@ -4,7 +4,7 @@
 // 1. `deno publish --dry-run`: the slow-types check (explicit types on the
 //    public API) and the list of files JSR would receive, which must be
 //    exactly mod.ts, src/**/*.ts, README.md, LICENSE and deno.json.
-// 2. Every symbol mod.ts exports has a doc comment with an `@example`.
+// 2. Every symbol mod.ts and src/web/mod.ts export has a doc comment with an `@example`.
 // 3. `deno check --doc`: those examples type-check against the real API.
 
 import { join, relative, sep } from "node:path";
@@ -50,14 +50,16 @@ interface DocNode {
   name: string;
   declarations: { jsDoc?: { doc?: string; tags?: { kind: string }[] } }[];
 }
-const doc = await output(["doc", "--json", "mod.ts"]);
-if (doc.code !== 0) problems.push(`deno doc --json mod.ts failed:\n${doc.text}`);
-else {
-  const json = JSON.parse(doc.text.slice(doc.text.indexOf("{")));
-  const symbols = json.nodes[new URL("mod.ts", `file://${root}`).href].symbols as DocNode[];
-  for (const symbol of symbols) {
-    const tags = symbol.declarations.flatMap((declaration) => declaration.jsDoc?.tags ?? []);
-    if (!tags.some((tag) => tag.kind === "example")) problems.push(`${symbol.name} has no @example in its doc comment`);
+for (const entry of ["mod.ts", "src/web/mod.ts"]) {
+  const doc = await output(["doc", "--json", entry]);
+  if (doc.code !== 0) problems.push(`deno doc --json ${entry} failed:\n${doc.text}`);
+  else {
+    const json = JSON.parse(doc.text.slice(doc.text.indexOf("{")));
+    const symbols = json.nodes[new URL(entry, `file://${root}`).href].symbols as DocNode[];
+    for (const symbol of symbols) {
+      const tags = symbol.declarations.flatMap((declaration) => declaration.jsDoc?.tags ?? []);
+      if (!tags.some((tag) => tag.kind === "example")) problems.push(`${entry}: ${symbol.name} has no @example in its doc comment`);
+    }
   }
 }
 

@@ -134,6 +134,10 @@ describe("the npm tarball", () => {
     assert.equal(pkg.exports["./redis"].import, "./esm/src/pubsub/redis.js");
     assert.ok(pkg.peerDependencies.redis, "redis is a peer dependency");
     assert.deepEqual(pkg.peerDependenciesMeta.redis, { optional: true });
+    // streamsock/web: the WHATWG WebSocket, on no dependency at all.
+    assert.deepEqual(Object.keys(pkg.exports["./web"]), ["types", "import", "default"]);
+    assert.equal(pkg.exports["./web"].import, "./esm/src/web/mod.js");
+    assert.equal(pkg.exports["./web"].types, "./esm/src/web/mod.d.ts");
     assert.ok(typeof pkg.description === "string" && pkg.description.length > 0);
     assert.ok(Array.isArray(pkg.keywords) && pkg.keywords.includes("websocket"));
     assert.ok(pkg.repository?.url);
@@ -183,6 +187,12 @@ for (const runtime of runtimes()) {
       assert.match(result.stdout, /streamsock exchange ok \(require\)/);
     });
 
+    test("streamsock/web: the standard WebSocket and WebSocketStream echo through `import`", { skip }, async () => {
+      const result = await run(runtime.path!, ["web.mjs"], project);
+      assertRan(result, `${runtime.name} web.mjs`);
+      assert.match(result.stdout, /streamsock web ok/);
+    });
+
     test("the streamsock command (the package's bin) prints its help", { skip }, async () => {
       const result = await run(runtime.path!, [join("node_modules", ".bin", "streamsock"), "connect", "--help"], project);
       assertRan(result, `${runtime.name} node_modules/.bin/streamsock connect --help`);
@@ -226,12 +236,19 @@ describe("TypeScript consumers of the installed package", () => {
   for (const [what, compilerOptions, file] of configs) {
     test(`${what} type-checks with tsc --noEmit`, () => typeCheck(compilerOptions, file));
   }
+  for (const [what, compilerOptions] of configs.filter(([, , file]) => file === "consumer.ts")) {
+    test(`streamsock/web: ${what} type-checks with tsc --noEmit`, () => typeCheck(compilerOptions, "web_consumer.ts"));
+  }
 
   // A Node project's usual typings: @types/node and no DOM lib. The public
   // declarations must not name DOM-only types such as HeadersInit.
   test(
     "a Node-only project (no DOM lib), module nodenext, type-checks with tsc --noEmit",
     () => typeCheck({ ...base, lib: ["ES2022"], module: "nodenext", moduleResolution: "nodenext" }, "consumer.ts"),
+  );
+  test(
+    "streamsock/web: a Node-only project (no DOM lib), module nodenext, type-checks with tsc --noEmit",
+    () => typeCheck({ ...base, lib: ["ES2022"], module: "nodenext", moduleResolution: "nodenext" }, "web_consumer.ts"),
   );
 });
 
