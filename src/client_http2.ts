@@ -142,6 +142,7 @@ export async function attemptHttp2(
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
       });
       const deflate = offer === null ? null : checkDeflateAnswer(headers, status, extensions, offer);
+      options.onUpgrade?.({ status, statusText: "", headers });
       ws = openConnection(transport, options, request.url, protocol, extensions, deflate);
     } catch (err) {
       transport.destroy();

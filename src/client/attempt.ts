@@ -212,6 +212,7 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
         const deflate = offer === null ? null : checkDeflateAnswer(head.headers, 101, extensions, offer);
+        options.onUpgrade?.({ status, statusText: head.startLine[2], headers: head.headers });
         settled = true;
         resolve(openConnection(transport, options, url, protocol, extensions, deflate, opening.release()));
         return;

@@ -87,6 +87,12 @@ export interface WebSocketConnectionOptions {
   maxMessageSize?: number;
   /** Answer pings with pongs automatically. Defaults to true. */
   autoPong?: boolean;
+  /**
+   * Answer the peer's close frame with its status code and its reason, as
+   * ws and python-websockets do, rather than the code alone (RFC 6455
+   * §5.5.1 asks only for the code). Defaults to false.
+   */
+  echoCloseReason?: boolean;
   /** Milliseconds to wait for the peer's part of the closing handshake. Defaults to 5000. */
   closeTimeout?: number;
   /**

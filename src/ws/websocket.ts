@@ -1,0 +1,875 @@
+/**
+ * `WebSocket` of `streamsock/ws`: ws 8's client and server socket, an
+ * EventEmitter over a {@link WebSocketConnection}. The connection does the
+ * protocol (RFC 6455, permessage-deflate, limits); this class keeps ws's
+ * surface: its events and their order, `send(data, options, cb)`, `pause`,
+ * `binaryType`, its error messages.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { EventEmitter } from "node:events";
+import { Readable } from "node:stream";
+import { connect } from "../client.ts";
+import type { ConnectOptions, UpgradeResponse } from "../client/options.ts";
+import type { WebSocketConnection } from "../connection.ts";
+import type { CloseInfo } from "../protocol/protocol.ts";
+import { ConnectionClosedError, HandshakeError } from "../errors.ts";
+import { Message } from "../message.ts";
+import type { CompressionOptions } from "../handshake/deflate_options.ts";
+import {
+  addEventListener,
+  attributeOf,
+  type EventSource,
+  removeEventListener,
+  setAttribute,
+  type WsEventListener,
+} from "./events.ts";
+import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
+import type { ClientOptions, PerMessageDeflateOptions, RawData } from "./options.ts";
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** ws's default limit on a message: 100 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
+/** ws's default wait for the closing handshake: 30 s. */
+export const DEFAULT_CLOSE_TIMEOUT = 30_000;
+const EMPTY: Buffer = Buffer.alloc(0);
+const SUBPROTOCOL = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+const BINARY_TYPES = ["nodebuffer", "arraybuffer", "fragments", "blob"];
+/** The handshake's own request fields: ws lets them win over the `headers` option. */
+const HANDSHAKE_FIELDS = new Set([
+  "connection",
+  "upgrade",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+]);
+
+/** How the server side hands a socket its connection (internal to `streamsock/ws`). */
+export const ATTACH: unique symbol = Symbol("streamsock.ws.attach");
+
+/** What a binary message is delivered as; see {@link WebSocket.binaryType}. */
+export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments" | "blob";
+
+/**
+ * ws's `perMessageDeflate` option as streamsock's `compression`.
+ *
+ * @param option The option as given.
+ * @param fallback Whether compression is on when the option is absent (ws: client yes, server no).
+ * @returns The compression option.
+ */
+export function compressionOf(option: boolean | PerMessageDeflateOptions | undefined, fallback: boolean): boolean | CompressionOptions {
+  if (option === undefined) return fallback;
+  if (option === false || option === null) return false;
+  if (option === true) return true;
+  const bits = (value: unknown) => (typeof value === "number" ? value : undefined);
+  return {
+    threshold: option.threshold,
+    level: option.zlibDeflateOptions?.level,
+    memLevel: option.zlibDeflateOptions?.memLevel,
+    serverNoContextTakeover: option.serverNoContextTakeover,
+    clientNoContextTakeover: option.clientNoContextTakeover,
+    serverMaxWindowBits: bits(option.serverMaxWindowBits),
+    clientMaxWindowBits: bits(option.clientMaxWindowBits),
+  };
+}
+
+/** The names of negotiated extensions, as ws's `extensions` lists them. */
+function extensionNames(header: string): string {
+  if (header === "") return "";
+  return [...new Set(header.split(",").map((offer) => offer.split(";")[0].trim()).filter((name) => name !== ""))].join();
+}
+
+/** Bytes of anything ws's `send` takes. */
+function bytesOf(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return Buffer.from(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) return Buffer.concat(data.map(bytesOf));
+  if (data === undefined || data === null) return EMPTY;
+  return Buffer.from(String(data));
+}
+
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A header object as node:http's `IncomingMessage.headers` holds it. */
+function headerObject(headers: Headers): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  headers.forEach((value, name) => {
+    if (name !== "set-cookie") out[name] = value;
+  });
+  const cookies = headers.getSetCookie();
+  if (cookies.length > 0) out["set-cookie"] = cookies;
+  return out;
+}
+
+/**
+ * The server's answer as ws's `'upgrade'` and `'unexpected-response'`
+ * listeners get it: a readable of the body with node:http's
+ * `IncomingMessage` fields.
+ */
+function incomingOf(status: number, statusText: string, headers: Headers, body: Uint8Array): Readable {
+  const res = new Readable({ read() {} });
+  const rawHeaders: string[] = [];
+  headers.forEach((value, name) => {
+    if (name !== "set-cookie") rawHeaders.push(name, value);
+  });
+  for (const cookie of headers.getSetCookie()) rawHeaders.push("set-cookie", cookie);
+  Object.assign(res, {
+    statusCode: status,
+    statusMessage: statusText,
+    headers: headerObject(headers),
+    rawHeaders,
+    httpVersion: "1.1",
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+  });
+  if (body.length > 0) res.push(Buffer.from(body));
+  res.push(null);
+  return res;
+}
+
+/**
+ * The request a ws client's `'redirect'` and `'unexpected-response'`
+ * listeners get: node:http's `ClientRequest` as far as a handshake needs
+ * it. Header fields set on it in a `'redirect'` listener go with the next
+ * request; `abort()` and `destroy()` give up the handshake.
+ */
+export class HandshakeRequest extends EventEmitter {
+  /** Always `"GET"`. */
+  readonly method = "GET";
+  /** The request target: path and query. */
+  readonly path: string;
+  /** The host, without the port. */
+  readonly host: string;
+  /** `"http:"` or `"https:"`. */
+  readonly protocol: string;
+  readonly #fields: Map<string, string | string[]>;
+  readonly #abort: () => void;
+  #aborted = false;
+
+  /** @internal */
+  constructor(url: URL, fields: Map<string, string | string[]>, abort: () => void) {
+    super();
+    this.path = url.pathname + url.search;
+    this.host = url.hostname;
+    this.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    this.#fields = fields;
+    this.#abort = abort;
+  }
+
+  /** Whether `abort()` or `destroy()` was called. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /**
+   * A request header field.
+   *
+   * @param name The field's name.
+   * @returns Its value.
+   */
+  getHeader(name: string): string | string[] | undefined {
+    return this.#fields.get(name.toLowerCase());
+  }
+
+  /**
+   * Sets a request header field (for the request after a redirect).
+   *
+   * @param name The field's name.
+   * @param value Its value.
+   * @returns This request.
+   */
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    this.#fields.set(name.toLowerCase(), Array.isArray(value) ? [...value] : String(value));
+    return this;
+  }
+
+  /**
+   * Removes a request header field.
+   *
+   * @param name The field's name.
+   */
+  removeHeader(name: string): void {
+    this.#fields.delete(name.toLowerCase());
+  }
+
+  /** Gives up the handshake. */
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abort();
+  }
+
+  /**
+   * Gives up the handshake.
+   *
+   * @returns This request.
+   */
+  destroy(): this {
+    this.abort();
+    return this;
+  }
+}
+
+/** The request header fields of ws's `headers` option, lower-cased as node:http sends them. */
+function fieldMap(headers: ClientOptions["headers"]): Map<string, string | string[]> {
+  const fields = new Map<string, string | string[]>();
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    fields.set(name.toLowerCase(), Array.isArray(value) ? value.map(String) : String(value));
+  }
+  return fields;
+}
+
+function fieldPairs(fields: Map<string, string | string[]>): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const [name, value] of fields) {
+    // The handshake's own fields are the handshake's, as in ws; Host is always the URL's.
+    if (HANDSHAKE_FIELDS.has(name) || name === "host" || name === "origin") continue;
+    for (const one of Array.isArray(value) ? value : [value]) pairs.push([name, one]);
+  }
+  return pairs;
+}
+
+/**
+ * ws 8's `WebSocket`: a client (`new WebSocket(url, protocols, options)`)
+ * or the server's end of a connection (from `WebSocketServer`), as an
+ * EventEmitter with ws's events (`open`, `message (data, isBinary)`,
+ * `close (code, reason)`, `error`, `ping`, `pong`, `upgrade`,
+ * `unexpected-response`, `redirect`) and the browser-style
+ * `addEventListener` and `on…` attributes. It runs on Node, Deno and Bun.
+ *
+ * @example Echo once
+ * ```ts ignore
+ * import { WebSocket } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080/");
+ * ws.on("open", () => ws.send("hello"));
+ * ws.on("message", (data, isBinary) => {
+ *   console.log(isBinary ? data : data.toString());
+ *   ws.close();
+ * });
+ * ws.on("close", (code, reason) => console.log("closed", code, reason.toString()));
+ * ```
+ */
+export class WebSocket extends EventEmitter implements EventSource {
+  /** The connection is being opened. */
+  static readonly CONNECTING = CONNECTING;
+  /** The connection is open. */
+  static readonly OPEN = OPEN;
+  /** The closing handshake is under way. */
+  static readonly CLOSING = CLOSING;
+  /** The connection is closed. */
+  static readonly CLOSED = CLOSED;
+  /** The connection is being opened. */
+  readonly CONNECTING = CONNECTING;
+  /** The connection is open. */
+  readonly OPEN = OPEN;
+  /** The closing handshake is under way. */
+  readonly CLOSING = CLOSING;
+  /** The connection is closed. */
+  readonly CLOSED = CLOSED;
+
+  #readyState: number = CONNECTING;
+  #conn: WebSocketConnection | null = null;
+  #binaryType: BinaryType = "nodebuffer";
+  #protocol = "";
+  #extensions = "";
+  #url: string | undefined;
+  #paused = false;
+  #wakeReader: (() => void) | null = null;
+  #maxPayload = DEFAULT_MAX_PAYLOAD;
+  /** Bytes of sends refused because the connection was not open (ws counts them in bufferedAmount). */
+  #refusedBytes = 0;
+  /** The type of the message whose fragments `send(…, { fin: false })` is sending. */
+  #fragmentType: "text" | "binary" | null = null;
+  #closeFrame: { code: number; reason: Buffer } | null = null;
+  #cleanly = false;
+  #errorEmitted = false;
+  #deflate = false;
+  /** The client's opening in progress, to abandon it. */
+  #opening: AbortController | null = null;
+
+  /**
+   * Opens a client connection (ws's `new WebSocket(address, protocols,
+   * options)`); `address` null makes the server's end, which a
+   * `WebSocketServer` completes.
+   *
+   * @param address A `ws:`, `wss:`, `http:` or `https:` URL.
+   * @param protocols Subprotocols to offer, or the options.
+   * @param options ws's client options.
+   * @throws {SyntaxError} For an invalid URL or subprotocol, as ws.
+   * @throws {RangeError} For a `protocolVersion` other than 13.
+   */
+  constructor(
+    address: string | URL | null,
+    protocols?: string | string[] | ClientOptions,
+    options?: ClientOptions,
+  ) {
+    super();
+    if (address === null) {
+      const opts = (options ?? {}) as { maxPayload?: number };
+      this.#maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+      return;
+    }
+    let list: string[];
+    if (protocols === undefined || (typeof protocols === "object" && !Array.isArray(protocols))) {
+      if (protocols !== undefined) options = protocols as ClientOptions;
+      const given = options?.protocols;
+      list = given === undefined ? [] : Array.isArray(given) ? given : [given];
+    } else {
+      list = Array.isArray(protocols) ? protocols : [protocols as string];
+    }
+    this.#startClient(address, list, options ?? {});
+  }
+
+  // ------------------------------------------------------------- attributes
+
+  /** How binary messages are delivered: `"nodebuffer"` (the default), `"arraybuffer"`, `"fragments"` or `"blob"`. */
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+
+  set binaryType(type: BinaryType) {
+    if (BINARY_TYPES.includes(type)) this.#binaryType = type;
+  }
+
+  /** Bytes queued for sending and not yet written. */
+  get bufferedAmount(): number {
+    return (this.#conn?.bufferedAmount ?? 0) + this.#refusedBytes;
+  }
+
+  /** The negotiated extensions' names (`"permessage-deflate"`), or `""`. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** Whether `pause()` stopped the delivery of messages. */
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** The negotiated subprotocol, or `""`. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
+  get readyState(): number {
+    return this.#readyState;
+  }
+
+  /** The URL a client connected to (after redirects); undefined on the server's end. */
+  get url(): string {
+    return this.#url as string;
+  }
+
+  /** Whether both close frames were exchanged: `CloseEvent.wasClean`. */
+  get closedCleanly(): boolean {
+    return this.#cleanly;
+  }
+
+  /** The `open` handler, browser style. */
+  get onopen(): WsEventListener | null {
+    return attributeOf(this, "open");
+  }
+  set onopen(handler: WsEventListener | null) {
+    setAttribute(this, "open", handler);
+  }
+  /** The `message` handler, browser style: it gets a `MessageEvent`. */
+  get onmessage(): WsEventListener | null {
+    return attributeOf(this, "message");
+  }
+  set onmessage(handler: WsEventListener | null) {
+    setAttribute(this, "message", handler);
+  }
+  /** The `close` handler, browser style: it gets a `CloseEvent`. */
+  get onclose(): WsEventListener | null {
+    return attributeOf(this, "close");
+  }
+  set onclose(handler: WsEventListener | null) {
+    setAttribute(this, "close", handler);
+  }
+  /** The `error` handler, browser style: it gets an `ErrorEvent`. */
+  get onerror(): WsEventListener | null {
+    return attributeOf(this, "error");
+  }
+  set onerror(handler: WsEventListener | null) {
+    setAttribute(this, "error", handler);
+  }
+
+  /**
+   * Adds a browser-style listener for `open`, `message`, `close` or `error`
+   * (other types are ignored, as in ws).
+   *
+   * @param type The event type.
+   * @param listener A function or an object with `handleEvent`.
+   * @param options `once: true` removes it after one call.
+   */
+  addEventListener(type: string, listener: WsEventListener, options?: { once?: boolean }): void {
+    addEventListener(this, type, listener, options);
+  }
+
+  /**
+   * Removes a listener added with `addEventListener`.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   */
+  removeEventListener(type: string, listener: WsEventListener): void {
+    removeEventListener(this, type, listener);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Sends a message: a string as text, binary data (Buffer, ArrayBuffer,
+   * typed array, DataView, Blob) as binary unless `options.binary` says
+   * otherwise. `fin: false` sends a fragment that the next sends continue.
+   * `cb` is called once the data is handed to the socket, or with the error.
+   *
+   * @param data What to send.
+   * @param options `binary`, `compress` (false: never compress this one), `fin`; `mask` is ignored (clients always mask).
+   * @param cb Called when sent, with an error if it could not be.
+   * @throws {Error} While the connection is still opening.
+   */
+  send(data: unknown, options?: SendOptions | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+    if (typeof options === "function") {
+      cb = options;
+      options = {};
+    }
+    if (this.#readyState === CONNECTING) throw notOpenError(CONNECTING);
+    if (typeof data === "number") data = data.toString();
+    if (this.#readyState !== OPEN) return this.#refuse(data, cb);
+    const conn = this.#conn!;
+    const binary = options?.binary ?? typeof data !== "string";
+    const fin = options?.fin ?? true;
+    const type = this.#fragmentType ?? (binary ? "binary" : "text");
+    this.#fragmentType = fin ? null : type;
+    const sendOptions = this.#deflate && options?.compress === false ? { compress: false } : undefined;
+    let sent: Promise<void>;
+    if (typeof Blob !== "undefined" && data instanceof Blob) {
+      sent = data.arrayBuffer().then((buffer) => conn.send(this.#message(new Uint8Array(buffer), type, fin), sendOptions));
+    } else {
+      const msg = this.#message(data, type, fin);
+      const size = typeof msg.data === "string" ? Buffer.byteLength(msg.data) : msg.data.length;
+      // ws sends any size as one frame; past our frame limit (maxPayload) a whole message goes fragmented.
+      sent = fin && size > conn.maxFrameSize ? conn.sendAll(msg, sendOptions) : conn.send(msg, sendOptions);
+    }
+    settle(sent, cb);
+  }
+
+  #message(data: unknown, type: "text" | "binary", fin: boolean): Message {
+    if (type === "text") {
+      return new Message(typeof data === "string" ? data : Buffer.from(bytesOf(data)).toString(), "text", !fin);
+    }
+    return new Message(bytesOf(data), "binary", !fin);
+  }
+
+  /** ws's answer to a send on a connection that is not open: counted in bufferedAmount, the callback told. */
+  #refuse(data: unknown, cb: ((err?: Error) => void) | undefined): void {
+    if (data) this.#refusedBytes += typeof Blob !== "undefined" && data instanceof Blob ? data.size : bytesOf(data).length;
+    if (cb !== undefined) {
+      const err = notOpenError(this.#readyState);
+      queueMicrotask(() => cb(err));
+    }
+  }
+
+  #control(kind: "ping" | "pong", data: unknown, mask: unknown, cb: unknown): void {
+    if (this.#readyState === CONNECTING) throw notOpenError(CONNECTING);
+    if (typeof data === "function") {
+      cb = data;
+      data = undefined;
+    } else if (typeof mask === "function") {
+      cb = mask;
+    }
+    if (typeof data === "number") data = data.toString();
+    const callback = cb as ((err?: Error) => void) | undefined;
+    if (this.#readyState !== OPEN) return this.#refuse(data, callback);
+    const bytes = bytesOf(data);
+    if (bytes.length > 125) throw new RangeError("The data size must not be greater than 125 bytes");
+    settle(kind === "ping" ? this.#conn!.ping(bytes) : this.#conn!.pong(bytes), callback);
+  }
+
+  /**
+   * Sends a ping (at most 125 bytes).
+   *
+   * @param data The payload.
+   * @param mask Ignored: clients always mask.
+   * @param cb Called when sent, with an error if it could not be.
+   * @throws {RangeError} For more than 125 bytes.
+   */
+  ping(data?: unknown, mask?: boolean | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+    this.#control("ping", data, mask, cb);
+  }
+
+  /**
+   * Sends a pong (at most 125 bytes); pings are answered automatically.
+   *
+   * @param data The payload.
+   * @param mask Ignored: clients always mask.
+   * @param cb Called when sent, with an error if it could not be.
+   * @throws {RangeError} For more than 125 bytes.
+   */
+  pong(data?: unknown, mask?: boolean | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+    this.#control("pong", data, mask, cb);
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /**
+   * Starts the closing handshake: a close frame with `code` and `reason`
+   * (none without a code). While opening, it gives up the handshake.
+   *
+   * @param code 1000-1003, 1007-1014 or 3000-4999.
+   * @param reason At most 123 bytes.
+   * @throws {TypeError} For a code that may not be sent, as ws.
+   * @throws {RangeError} For a reason over 123 bytes.
+   */
+  close(code?: number, reason?: string | Buffer): void {
+    if (this.#readyState === CLOSED) return;
+    if (this.#readyState === CONNECTING) return this.#abortHandshake("WebSocket was closed before the connection was established");
+    if (this.#readyState === CLOSING) return;
+    if (code !== undefined && (typeof code !== "number" || !validCloseCode(code))) {
+      throw new TypeError("First argument must be a valid error code number");
+    }
+    const text = reason === undefined ? "" : typeof reason === "string" ? reason : Buffer.from(bytesOf(reason)).toString();
+    if (Buffer.byteLength(text) > 123) throw new RangeError("The message must not be greater than 123 bytes");
+    this.#readyState = CLOSING;
+    const conn = this.#conn!;
+    if (code === undefined) void conn.send(new Message("", "close")).catch(() => {});
+    else void conn.close(code, text);
+  }
+
+  /** Closes the connection at once, without a closing handshake (while opening: gives up). */
+  terminate(): void {
+    if (this.#readyState === CLOSED) return;
+    if (this.#readyState === CONNECTING) return this.#abortHandshake("WebSocket was closed before the connection was established");
+    this.#readyState = CLOSING;
+    void this.#conn?.terminate();
+  }
+
+  /** Stops delivering messages (and reading from the peer) until `resume()`. */
+  pause(): void {
+    if (this.#readyState === CONNECTING || this.#readyState === CLOSED) return;
+    this.#paused = true;
+  }
+
+  /** Delivers messages again after `pause()`. */
+  resume(): void {
+    if (this.#readyState === CONNECTING || this.#readyState === CLOSED) return;
+    this.#paused = false;
+    const wake = this.#wakeReader;
+    this.#wakeReader = null;
+    wake?.();
+  }
+
+  // --------------------------------------------------------------- internals
+
+  /** Completes the server's end with its connection (used by `WebSocketServer`). */
+  [ATTACH](conn: WebSocketConnection, maxPayload: number): void {
+    this.#maxPayload = maxPayload;
+    this.#open(conn);
+  }
+
+  /** Starts delivering messages; the server calls it once its connection callback ran. */
+  startReading(): void {
+    if (this.#conn !== null) void this.#read(this.#conn);
+  }
+
+  #open(conn: WebSocketConnection): void {
+    this.#conn = conn;
+    this.#protocol = conn.protocol ?? "";
+    this.#extensions = extensionNames(conn.extensions);
+    this.#deflate = this.#extensions !== "";
+    this.#readyState = OPEN;
+    this.emit("open");
+  }
+
+  #startClient(address: string | URL, protocols: string[], options: ClientOptions): void {
+    const version = options.protocolVersion ?? 13;
+    if (version !== 13) {
+      throw new RangeError(`Unsupported protocol version: ${version} (supported versions: 13)`);
+    }
+    let url: URL;
+    if (address instanceof URL) url = new URL(address.href);
+    else {
+      try {
+        url = new URL(address);
+      } catch {
+        throw new SyntaxError(`Invalid URL: ${address}`);
+      }
+    }
+    if (url.protocol === "http:" || url.protocol === "https:") url.protocol = url.protocol === "http:" ? "ws:" : "wss:";
+    this.#url = url.href;
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+      throw new SyntaxError(
+        url.protocol === "ws+unix:"
+          ? "ws+unix: URLs are not supported by streamsock/ws"
+          : 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"',
+      );
+    }
+    if (url.hash) throw new SyntaxError("The URL contains a fragment identifier");
+    const seen = new Set<string>();
+    for (const protocol of protocols) {
+      if (typeof protocol !== "string" || !SUBPROTOCOL.test(protocol) || seen.has(protocol)) {
+        throw new SyntaxError("An invalid or duplicated subprotocol was specified");
+      }
+      seen.add(protocol);
+    }
+    const maxPayload = options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload || Number.MAX_SAFE_INTEGER;
+    this.#maxPayload = maxPayload;
+    const fields = fieldMap(options.headers);
+    const auth = options.auth;
+    const connectOptions: ConnectOptions = {
+      protocol: protocols,
+      origin: options.origin,
+      compression: compressionOf(options.perMessageDeflate, true),
+      maxFrameSize: maxPayload,
+      maxMessageSize: maxPayload,
+      timeout: options.handshakeTimeout ?? Infinity,
+      tls: {
+        ca: options.ca as string | string[] | undefined,
+        cert: options.cert as string | undefined,
+        key: options.key as string | undefined,
+        rejectUnauthorized: options.rejectUnauthorized,
+        serverName: options.servername,
+      },
+      auth: typeof auth === "string" && auth.includes(":")
+        ? { basic: [auth.slice(0, auth.indexOf(":")), auth.slice(auth.indexOf(":") + 1)] }
+        : undefined,
+      proxy: options.proxy ?? null,
+      redirect: false,
+      pingInterval: 0,
+      closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      autoPong: options.autoPong ?? true,
+      echoCloseReason: true,
+      maxBackpressure: Infinity,
+      onUpgrade: (response: UpgradeResponse) => {
+        this.emit("upgrade", incomingOf(response.status, response.statusText, response.headers, EMPTY));
+      },
+    };
+    const attempt = (target: URL, redirects: number) => {
+      const controller = new AbortController();
+      this.#opening = controller;
+      const headers = fieldPairs(fields);
+      const origin = connectOptions.origin ?? fields.get("origin");
+      connect(target, {
+        ...connectOptions,
+        origin: origin === undefined ? undefined : String(origin),
+        headers,
+        signal: controller.signal,
+      }).then(
+        (conn) => {
+          if (this.#readyState !== CONNECTING) {
+            void conn.terminate();
+            return;
+          }
+          this.#opening = null;
+          this.#open(conn);
+          void this.#read(conn);
+        },
+        (err) => {
+          if (this.#readyState !== CONNECTING) return;
+          this.#opening = null;
+          this.#openingFailed(err, target, redirects, protocols, options, fields, attempt);
+        },
+      );
+    };
+    attempt(url, 0);
+  }
+
+  #openingFailed(
+    err: unknown,
+    target: URL,
+    redirects: number,
+    protocols: string[],
+    options: ClientOptions,
+    fields: Map<string, string | string[]>,
+    attempt: (target: URL, redirects: number) => void,
+  ): void {
+    if (!(err instanceof HandshakeError) || err.code !== "ERR_HANDSHAKE_STATUS") {
+      return this.#emitErrorAndClose(handshakeErrorOf(err, { protocols }));
+    }
+    const { status, headers } = err;
+    const location = headers.get("location");
+    if (location !== null && options.followRedirects && status >= 300 && status < 400) {
+      if (redirects + 1 > (options.maxRedirects ?? 10)) return this.#abortHandshake("Maximum redirects exceeded");
+      let next: URL;
+      try {
+        next = new URL(location, target);
+      } catch {
+        return this.#emitErrorAndClose(new SyntaxError(`Invalid URL: ${location}`));
+      }
+      if (next.protocol === "http:" || next.protocol === "https:") next.protocol = next.protocol === "http:" ? "ws:" : "wss:";
+      this.#url = next.href;
+      if (next.protocol !== "ws:" && next.protocol !== "wss:") {
+        return this.#emitErrorAndClose(
+          new SyntaxError('The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"'),
+        );
+      }
+      const first = new URL(this.#firstUrl ?? target.href);
+      this.#firstUrl ??= target.href;
+      const sameHost = next.host === first.host;
+      if (this.listenerCount("redirect") === 0 && (!sameHost || (first.protocol === "wss:" && next.protocol !== "wss:"))) {
+        // As ws (and curl): credentials do not follow a redirect to another host or to plain text.
+        fields.delete("authorization");
+        fields.delete("cookie");
+      }
+      const request = new HandshakeRequest(next, fields, () => this.#abortHandshake("WebSocket was closed before the connection was established"));
+      this.emit("redirect", this.#url, request);
+      if (this.#readyState !== CONNECTING || request.aborted) return;
+      return attempt(next, redirects + 1);
+    }
+    const request = new HandshakeRequest(target, fields, () => this.#abortHandshake("WebSocket was closed before the connection was established"));
+    const response = incomingOf(status, /^\S+ \d+ (.*)$/.exec(err.message)?.[1] ?? "", headers, err.body);
+    if (!this.emit("unexpected-response", request, response)) {
+      this.#abortHandshake(`Unexpected server response: ${status}`);
+    }
+  }
+
+  #firstUrl: string | undefined;
+
+  /** ws's abortHandshake: CLOSING now, the error and close events in the next turn. */
+  #abortHandshake(message: string): void {
+    this.#readyState = CLOSING;
+    this.#opening?.abort();
+    this.#opening = null;
+    const err = new Error(message);
+    queueMicrotask(() => this.#emitErrorAndClose(err));
+  }
+
+  #emitErrorAndClose(err: unknown): void {
+    this.#readyState = CLOSING;
+    this.#errorEmitted = true;
+    emitSafely(this, "error", err);
+    this.#readyState = CLOSED;
+    emitSafely(this, "close", 1006, EMPTY);
+  }
+
+  /** Delivers frames as ws's events until the connection ends, then `close`. */
+  async #read(conn: WebSocketConnection): Promise<void> {
+    let closed = false;
+    const ended = conn.closed.then(() => (closed = true));
+    for (;;) {
+      if (this.#paused && !closed) {
+        await Promise.race([new Promise<void>((resolve) => (this.#wakeReader = resolve)), ended]);
+        this.#wakeReader = null;
+        continue;
+      }
+      let msg: Message;
+      try {
+        msg = await conn.recvAll(this.#maxPayload);
+      } catch (err) {
+        if (!(err instanceof ConnectionClosedError)) this.#failed(err);
+        break;
+      }
+      this.#deliver(msg);
+    }
+    this.#closed(await conn.closed);
+  }
+
+  #deliver(msg: Message): void {
+    switch (msg.type) {
+      case "text":
+        return emitSafely(this, "message", Buffer.from(msg.data as string), false);
+      case "binary":
+        return emitSafely(this, "message", this.#binary(msg.data as Uint8Array), true);
+      case "ping":
+        return emitSafely(this, "ping", bufferOf(msg.data as Uint8Array));
+      case "pong":
+        return emitSafely(this, "pong", bufferOf(msg.data as Uint8Array));
+      case "close":
+        this.#closeFrame = { code: msg.code ?? 1005, reason: Buffer.from(msg.data as string) };
+        if (this.#readyState === OPEN) this.#readyState = CLOSING;
+        return;
+    }
+  }
+
+  #binary(bytes: Uint8Array): RawData | Blob {
+    switch (this.#binaryType) {
+      case "arraybuffer":
+        return bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
+          ? bytes.buffer as ArrayBuffer
+          : bytes.slice().buffer as ArrayBuffer;
+      case "fragments":
+        return [bufferOf(bytes)];
+      case "blob":
+        return new Blob([bytes as Uint8Array<ArrayBuffer>]);
+      default:
+        return bufferOf(bytes);
+    }
+  }
+
+  /** The peer broke the protocol (or sent too much): ws's error, once. */
+  #failed(err: unknown): void {
+    if (this.#readyState === OPEN) this.#readyState = CLOSING;
+    if (this.#errorEmitted) return;
+    this.#errorEmitted = true;
+    emitSafely(this, "error", receiveErrorOf(err));
+  }
+
+  #closed(info: CloseInfo): void {
+    const frame = this.#closeFrame;
+    let code = 1006;
+    let reason: Buffer = EMPTY;
+    if (frame !== null) ({ code, reason } = frame);
+    else if (info.error === undefined) {
+      code = info.code;
+      reason = info.reason === "" ? EMPTY : Buffer.from(info.reason);
+    }
+    this.#cleanly = info.wasClean;
+    this.#readyState = CLOSED;
+    emitSafely(this, "close", code, reason);
+  }
+}
+
+/** Options of {@link WebSocket.send}, as ws has them. */
+export interface SendOptions {
+  /** Send as binary (default: true unless the data is a string). */
+  binary?: boolean;
+  /** Whether this message may be compressed (default true; the threshold still applies). */
+  compress?: boolean;
+  /** Whether this is the last fragment of the message (default true). */
+  fin?: boolean;
+  /** Ignored: a client always masks, a server never does. */
+  mask?: boolean;
+}
+
+function validCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999);
+}
+
+function settle(sent: Promise<void>, cb: ((err?: Error) => void) | undefined): void {
+  if (cb === undefined) {
+    sent.catch(() => {});
+    return;
+  }
+  sent.then(() => cb(), (err) => cb(err instanceof Error ? err : new Error(String(err))));
+}
+
+/**
+ * Emits an event; what a listener throws (or an `error` nobody listens to)
+ * escapes as an uncaught exception, as with ws, rather than breaking the
+ * delivery of the events after it.
+ */
+function emitSafely(target: EventEmitter, event: string, ...args: unknown[]): void {
+  try {
+    target.emit(event, ...args);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
