@@ -136,13 +136,13 @@ export async function attemptHttp2(
   if (status >= 200 && status <= 299) {
     let ws: WebSocketConnection;
     try {
+      options.onUpgrade?.({ status, statusText: "", headers });
       const offer = resolveCompression(options.compression, true);
       const { protocol, extensions } = validateConnectResponse(status, headers, {
         protocols,
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
       });
       const deflate = offer === null ? null : checkDeflateAnswer(headers, status, extensions, offer);
-      options.onUpgrade?.({ status, statusText: "", headers });
       ws = openConnection(transport, options, request.url, protocol, extensions, deflate);
     } catch (err) {
       transport.destroy();

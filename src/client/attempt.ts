@@ -205,6 +205,7 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
     const onHead = (head: HttpHead) => {
       const status = statusOf(head);
       if (status === 101) {
+        options.onUpgrade?.({ status, statusText: head.startLine[2], headers: head.headers });
         const offer = resolveCompression(options.compression, true);
         const { protocol, extensions } = validateResponse(head, {
           accept,
@@ -212,7 +213,6 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
           extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],
         });
         const deflate = offer === null ? null : checkDeflateAnswer(head.headers, 101, extensions, offer);
-        options.onUpgrade?.({ status, statusText: head.startLine[2], headers: head.headers });
         settled = true;
         resolve(openConnection(transport, options, url, protocol, extensions, deflate, opening.release()));
         return;

@@ -167,10 +167,10 @@ export interface ConnectOptions
    */
   compression?: boolean | CompressionOptions;
   /**
-   * Called with the server's answer once it accepted the WebSocket and
-   * passed the handshake's checks, before `connect` resolves: for the
-   * cookies or other header fields the server sent with it. A throw fails
-   * the attempt with that error.
+   * Called with the server's answer that accepts the WebSocket (a 101, or
+   * an HTTP/2 2xx) as soon as it arrives, before its checks and before
+   * `connect` resolves: for the cookies or other header fields the server
+   * sent with it. A throw fails the attempt with that error.
    */
   onUpgrade?: (response: UpgradeResponse) => void;
   /**

@@ -25,6 +25,8 @@ export class WsEvent {
   target: unknown = null;
 
   /**
+   * Creates an event.
+   *
    * @param type The event's type.
    */
   constructor(type: string) {
@@ -48,6 +50,8 @@ export class WsMessageEvent extends WsEvent {
   readonly data: unknown;
 
   /**
+   * Creates an event.
+   *
    * @param type The event's type.
    * @param init The message.
    */
@@ -76,6 +80,8 @@ export class WsCloseEvent extends WsEvent {
   readonly wasClean: boolean;
 
   /**
+   * Creates an event.
+   *
    * @param type The event's type.
    * @param init Code, reason and cleanliness.
    */
@@ -104,6 +110,8 @@ export class WsErrorEvent extends WsEvent {
   readonly message: string;
 
   /**
+   * Creates an event.
+   *
    * @param type The event's type.
    * @param init The error and its message.
    */

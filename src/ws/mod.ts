@@ -39,7 +39,7 @@ import { WebSocketServer } from "./server.ts";
 import { WebSocket } from "./websocket.ts";
 
 export { createWebSocketStream } from "./stream.ts";
-export { WebSocketServer } from "./server.ts";
+export { type ResolvedServerOptions, WebSocketServer } from "./server.ts";
 export { type BinaryType, HandshakeRequest, type SendOptions, WebSocket } from "./websocket.ts";
 export { WsCloseEvent, WsErrorEvent, WsEvent, type WsEventListener, WsMessageEvent } from "./events.ts";
 export type {
@@ -64,14 +64,30 @@ export type {
  */
 export const Server: typeof WebSocketServer = WebSocketServer;
 
-/** What `require("ws")` is: the `WebSocket` class with the rest of the API as its properties. */
-type WsModule = typeof WebSocket & {
+/**
+ * What `require("ws")` is: the `WebSocket` class with the rest of the API
+ * as its properties.
+ *
+ * @example
+ * ```ts
+ * import ws, { type WsModule } from "@streamsock/streamsock/ws";
+ *
+ * const api: WsModule = ws;
+ * console.log(typeof api.WebSocketServer); // function
+ * ```
+ */
+export type WsModule = typeof WebSocket & {
   WebSocket: typeof WebSocket;
   WebSocketServer: typeof WebSocketServer;
   Server: typeof WebSocketServer;
   createWebSocketStream: typeof createWebSocketStream;
 };
 
+/**
+ * The `WebSocket` class with `WebSocket`, `WebSocketServer`, `Server` and
+ * `createWebSocketStream` as properties: the shape of `require("ws")`, for
+ * code that does `import WebSocket from "ws"` and `new WebSocket.Server(…)`.
+ */
 const ws = WebSocket as WsModule;
 ws.WebSocket = WebSocket;
 ws.WebSocketServer = WebSocketServer;

@@ -20,7 +20,7 @@ import type { UpgradeHandler } from "../server/options.ts";
 import type { UpgradeRequest } from "../handshake/server.ts";
 import { parseExtensions } from "../handshake/permessage_deflate.ts";
 import type { ServerOptions, VerifyClientCallbackAsync, VerifyClientCallbackSync } from "./options.ts";
-import { ATTACH, compressionOf, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, WebSocket } from "./websocket.ts";
+import { attachConnection, compressionOf, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, WebSocket } from "./websocket.ts";
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -35,12 +35,25 @@ interface PendingUpgrade {
   callback: (ws: WebSocket, request: IncomingMessage) => void;
 }
 
-/** ws's options, with its defaults filled in; `handleProtocols` may be set after construction (graphql-ws does). */
-type ResolvedOptions = ServerOptions & {
+/**
+ * A server's options with ws's defaults filled in; `handleProtocols` and
+ * `verifyClient` may be set after construction (graphql-ws does).
+ *
+ * @example
+ * ```ts
+ * import { WebSocketServer } from "@streamsock/streamsock/ws";
+ *
+ * const wss = new WebSocketServer({ noServer: true });
+ * wss.options.handleProtocols = (protocols) => protocols.has("v2") ? "v2" : false;
+ * wss.close();
+ * ```
+ */
+export interface ResolvedServerOptions extends ServerOptions {
+  /** The largest message accepted (0: no limit). */
   maxPayload: number;
+  /** Whether `clients` is kept. */
   clientTracking: boolean;
-  perMessageDeflate: ServerOptions["perMessageDeflate"];
-};
+}
 
 /**
  * The subprotocols of a `Sec-WebSocket-Protocol` value, as ws parses them:
@@ -111,9 +124,11 @@ function destroyOnError(this: Duplex): void {
  */
 export class WebSocketServer extends EventEmitter {
   /** The options, with ws's defaults; `handleProtocols` and `verifyClient` are read per request. */
-  readonly options: ResolvedOptions;
+  readonly options: ResolvedServerOptions;
   /** The open connections, when `clientTracking` is on (the default). */
   readonly clients: Set<WebSocket>;
+  /** The `path` option, or `""` (as `@types/ws` declares it). */
+  readonly path: string;
   #server: HttpServer | null = null;
   #removeListeners: (() => void) | null = null;
   #state = RUNNING;
@@ -130,7 +145,7 @@ export class WebSocketServer extends EventEmitter {
    */
   constructor(options: ServerOptions, callback?: () => void) {
     super();
-    const resolved: ResolvedOptions = {
+    const resolved: ResolvedServerOptions = {
       maxPayload: DEFAULT_MAX_PAYLOAD,
       clientTracking: true,
       perMessageDeflate: false,
@@ -146,6 +161,7 @@ export class WebSocketServer extends EventEmitter {
     if (resolved.perMessageDeflate === true) resolved.perMessageDeflate = {};
     this.options = resolved;
     this.clients = new Set();
+    this.path = resolved.path ?? "";
     const maxPayload = resolved.maxPayload || Number.MAX_SAFE_INTEGER;
     this.#handler = requestHandler((conn, request) => this.#connected(conn, request), (offered, request) => {
       const choose = this.options.handleProtocols;
@@ -160,7 +176,7 @@ export class WebSocketServer extends EventEmitter {
         queueMicrotask(() => {
           throw err;
         }),
-      compression: compressionOf(resolved.perMessageDeflate, false),
+      compression: compressionOf(resolved.perMessageDeflate, false, "server"),
       maxFrameSize: maxPayload,
       maxMessageSize: maxPayload,
       pingInterval: 0,
@@ -372,7 +388,7 @@ export class WebSocketServer extends EventEmitter {
     this.#pending.delete(req);
     const Socket = this.options.WebSocket ?? WebSocket;
     const ws: WebSocket = new Socket(null, undefined, this.options);
-    ws[ATTACH](conn, this.options.maxPayload || Number.MAX_SAFE_INTEGER);
+    attachConnection(ws, conn, this.options.maxPayload || Number.MAX_SAFE_INTEGER);
     if (this.options.clientTracking) {
       this.clients.add(ws);
       ws.on("close", () => {

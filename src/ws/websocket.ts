@@ -21,7 +21,6 @@ import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import {
   addEventListener,
   attributeOf,
-  type EventSource,
   removeEventListener,
   setAttribute,
   type WsEventListener,
@@ -29,10 +28,10 @@ import {
 import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
 import type { ClientOptions, PerMessageDeflateOptions, RawData } from "./options.ts";
 
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
+const CONNECTING = 0 as const;
+const OPEN = 1 as const;
+const CLOSING = 2 as const;
+const CLOSED = 3 as const;
 
 /** ws's default limit on a message: 100 MiB. */
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
@@ -51,8 +50,16 @@ const HANDSHAKE_FIELDS = new Set([
   "sec-websocket-extensions",
 ]);
 
-/** How the server side hands a socket its connection (internal to `streamsock/ws`). */
-export const ATTACH: unique symbol = Symbol("streamsock.ws.attach");
+/** Set by WebSocket's static block: completes a server's end (internal to `streamsock/ws`). */
+let attach: (ws: WebSocket, conn: WebSocketConnection, maxPayload: number) => void;
+
+/**
+ * Completes the server's end of a connection with what the handshake
+ * produced (used by `WebSocketServer`; not part of the public API).
+ */
+export function attachConnection(ws: WebSocket, conn: WebSocketConnection, maxPayload: number): void {
+  attach(ws, conn, maxPayload);
+}
 
 /** What a binary message is delivered as; see {@link WebSocket.binaryType}. */
 export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments" | "blob";
@@ -64,13 +71,20 @@ export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments" | "blob";
  * @param fallback Whether compression is on when the option is absent (ws: client yes, server no).
  * @returns The compression option.
  */
-export function compressionOf(option: boolean | PerMessageDeflateOptions | undefined, fallback: boolean): boolean | CompressionOptions {
-  if (option === undefined) return fallback;
+export function compressionOf(
+  option: boolean | PerMessageDeflateOptions | undefined,
+  fallback: boolean,
+  role: "client" | "server",
+): false | CompressionOptions {
+  if (option === undefined) option = fallback;
   if (option === false || option === null) return false;
-  if (option === true) return true;
+  if (option === true) option = {};
   const bits = (value: unknown) => (typeof value === "number" ? value : undefined);
+  // ws compresses every message, and applies its threshold only to an end
+  // that starts a fresh window per message (no context takeover).
+  const fresh = role === "server" ? option.serverNoContextTakeover : option.clientNoContextTakeover;
   return {
-    threshold: option.threshold,
+    threshold: fresh ? (option.threshold ?? 1024) : 0,
     level: option.zlibDeflateOptions?.level,
     memLevel: option.zlibDeflateOptions?.memLevel,
     serverNoContextTakeover: option.serverNoContextTakeover,
@@ -262,25 +276,25 @@ function fieldPairs(fields: Map<string, string | string[]>): [string, string][] 
  * ws.on("close", (code, reason) => console.log("closed", code, reason.toString()));
  * ```
  */
-export class WebSocket extends EventEmitter implements EventSource {
+export class WebSocket extends EventEmitter {
   /** The connection is being opened. */
-  static readonly CONNECTING = CONNECTING;
+  static readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open. */
-  static readonly OPEN = OPEN;
+  static readonly OPEN: 1 = OPEN;
   /** The closing handshake is under way. */
-  static readonly CLOSING = CLOSING;
+  static readonly CLOSING: 2 = CLOSING;
   /** The connection is closed. */
-  static readonly CLOSED = CLOSED;
+  static readonly CLOSED: 3 = CLOSED;
   /** The connection is being opened. */
-  readonly CONNECTING = CONNECTING;
+  readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open. */
-  readonly OPEN = OPEN;
+  readonly OPEN: 1 = OPEN;
   /** The closing handshake is under way. */
-  readonly CLOSING = CLOSING;
+  readonly CLOSING: 2 = CLOSING;
   /** The connection is closed. */
-  readonly CLOSED = CLOSED;
+  readonly CLOSED: 3 = CLOSED;
 
-  #readyState: number = CONNECTING;
+  #readyState: 0 | 1 | 2 | 3 = CONNECTING;
   #conn: WebSocketConnection | null = null;
   #binaryType: BinaryType = "nodebuffer";
   #protocol = "";
@@ -576,10 +590,11 @@ export class WebSocket extends EventEmitter implements EventSource {
 
   // --------------------------------------------------------------- internals
 
-  /** Completes the server's end with its connection (used by `WebSocketServer`). */
-  [ATTACH](conn: WebSocketConnection, maxPayload: number): void {
-    this.#maxPayload = maxPayload;
-    this.#open(conn);
+  static {
+    attach = (ws, conn, maxPayload) => {
+      ws.#maxPayload = maxPayload;
+      ws.#open(conn);
+    };
   }
 
   /** Starts delivering messages; the server calls it once its connection callback ran. */
@@ -634,7 +649,7 @@ export class WebSocket extends EventEmitter implements EventSource {
     const connectOptions: ConnectOptions = {
       protocol: protocols,
       origin: options.origin,
-      compression: compressionOf(options.perMessageDeflate, true),
+      compression: compressionOf(options.perMessageDeflate, true, "client"),
       maxFrameSize: maxPayload,
       maxMessageSize: maxPayload,
       timeout: options.handshakeTimeout ?? Infinity,

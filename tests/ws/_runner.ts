@@ -150,7 +150,7 @@ export class Ctx {
   client(url: string, protocols?: unknown, options?: unknown, endpoint = "client"): { ws: Any; watched: Watched } {
     const ws = new this.lib.WebSocket(url, protocols, options);
     this.defer(() => ws.terminate());
-    const watched = this.watch(ws, endpoint, ["upgrade", "open", "message", "ping", "pong", "error", "close", "unexpected-response", "redirect"]);
+    const watched = this.watch(ws, endpoint, ["upgrade", "open", "message", "ping", "pong", "error", "close", "redirect"]);
     return { ws, watched };
   }
 
@@ -250,10 +250,24 @@ export class Watched {
 
   /** Resolves once `event` happened `n` times (at most `ms` ms). */
   when(event: string, n = 1, ms = 10_000): Promise<void> {
-    if (this.seen(event) >= n) return Promise.resolve();
+    return this.whenAny([event], n, ms);
+  }
+
+  /** Resolves once one of `events` happened `n` times (at most `ms` ms). */
+  whenAny(events: string[], n = 1, ms = 10_000): Promise<void> {
+    if (events.some((event) => this.seen(event) >= n)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${n}× "${event}" within ${ms} ms`)), ms);
-      this.#waiters.push({ event, n, resolve: () => (clearTimeout(timer), resolve()) });
+      const timer = setTimeout(() => reject(new Error(`no ${n}× "${events.join('" or "')}" within ${ms} ms`)), ms);
+      const waiters = events.map((event) => ({ event, n, resolve: () => done() }));
+      const done = () => {
+        clearTimeout(timer);
+        for (const waiter of waiters) {
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) this.#waiters.splice(at, 1);
+        }
+        resolve();
+      };
+      this.#waiters.push(...waiters);
     });
   }
 }
@@ -301,7 +315,7 @@ class WireLog {
   }
 
   end(): void {
-    this.#ctx.log(this.#endpoint, "end", this.#buffer.length);
+    // When each side ends TCP relative to the end of a scenario is timing, not behaviour: not logged.
   }
 }
 
@@ -344,7 +358,7 @@ export async function closeServer(wss: Any): Promise<void> {
 /** A scenario: a name, what it covers, and its steps. */
 export interface Scenario {
   name: string;
-  run(ctx: Ctx): Promise<void>;
+  run(ctx: Ctx): void | Promise<void>;
 }
 
 /** Runs a scenario with one library and returns what it observed. */

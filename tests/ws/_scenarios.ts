@@ -10,7 +10,7 @@ import { type Ctx, errorEntry, logFrames, logResponse, SAMPLE_ACCEPT, type Scena
 type Any = any;
 
 const scenarios: Scenario[] = [];
-function scenario(name: string, run: (ctx: Ctx) => Promise<void>): void {
+function scenario(name: string, run: (ctx: Ctx) => void | Promise<void>): void {
   scenarios.push({ name, run });
 }
 
@@ -276,7 +276,7 @@ for (const [label, closeCode, reason] of BAD_CLOSES) {
 }
 
 scenario("close twice: the second does nothing", async (ctx) => {
-  const { ws, watched } = await echoPair(ctx, {}, {}, (ws) => {
+  const { watched } = await echoPair(ctx, {}, {}, (ws) => {
     ws.close(1000, "first");
     ws.close(4000, "second");
   });
@@ -284,12 +284,11 @@ scenario("close twice: the second does nothing", async (ctx) => {
 });
 
 scenario("terminate from the client", async (ctx) => {
-  const { wss, port, connections } = await ctx.server();
+  const { port, connections } = await ctx.server();
   const tapped = await ctx.tap(port);
   const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`);
   await watched.when("open");
-  await new Promise((resolve) => wss.once("connection", resolve)).catch(() => {});
-  await connections.length > 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, 0));
+  while (connections.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   ws.terminate();
   ctx.log("client", "readyState", ws.readyState);
   await watched.when("close");
@@ -489,7 +488,7 @@ const BAD_CLIENTS: [string, () => [unknown, unknown, unknown]][] = [
   ["protocolVersion 12", () => ["ws://127.0.0.1/", undefined, { protocolVersion: 12 }]],
 ];
 for (const [label, args] of BAD_CLIENTS) {
-  scenario(`new WebSocket with ${label} throws`, async (ctx) => {
+  scenario(`new WebSocket with ${label} throws`, (ctx) => {
     try {
       const ws = new ctx.lib.WebSocket(...args());
       ctx.defer(() => ws.terminate());
@@ -529,7 +528,7 @@ for (const [label, choose] of HANDLE_PROTOCOLS) {
     });
     const tapped = await ctx.tap(port);
     const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`, ["a", "b"]);
-    await Promise.race([watched.when("open"), watched.when("close")]);
+    await watched.whenAny(["open", "close"]);
     ws.close();
     await watched.when("close");
   });
@@ -630,7 +629,7 @@ scenario("address() and close(cb) on a port server", async (ctx) => {
   await new Promise<void>((resolve) => wss.close((err: unknown) => (ctx.log("server", "second close cb", errorEntry(err)), resolve())));
 });
 
-scenario("constructor: port, server and noServer are exclusive", async (ctx) => {
+scenario("constructor: port, server and noServer are exclusive", (ctx) => {
   for (const options of [{}, { port: 1, noServer: true }, { noServer: true, server: {} }]) {
     try {
       new ctx.lib.WebSocketServer(options);
@@ -812,7 +811,7 @@ for (const [label, make] of VERIFY) {
   scenario(`verifyClient: ${label}`, async (ctx) => {
     const { port } = await ctx.server({ verifyClient: make(ctx) });
     const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/v`, undefined, { origin: "https://example.com" });
-    await Promise.race([watched.when("open"), watched.when("close")]);
+    await watched.whenAny(["open", "close"]);
     ws.close();
     await watched.when("close");
   });
@@ -948,6 +947,7 @@ for (const [label, answer] of ANSWERS) {
       const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/`, undefined, { perMessageDeflate: false });
       if (listen) {
         ws.on("unexpected-response", (_req: Any, res: Any) => {
+          ctx.log("client", "unexpected-response", res.statusCode);
           let body = "";
           res.on("data", (chunk: Any) => (body += chunk));
           res.on("end", () => {
@@ -1002,7 +1002,7 @@ for (const [label, options, hops] of REDIRECTS) {
     });
     const redirectorPort = redirector;
     const { ws, watched } = ctx.client(`ws://127.0.0.1:${redirector}/start`, undefined, options);
-    await Promise.race([watched.when("open"), watched.when("close")]);
+    await watched.whenAny(["open", "close"]);
     ctx.log("client", "url", ws.url.replace(String(port), "PORT").replace(String(redirector), "REDIRECTOR"));
     ws.close();
     await watched.when("close");
