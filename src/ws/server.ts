@@ -125,7 +125,7 @@ function destroyOnError(this: Duplex): void {
 export class WebSocketServer extends EventEmitter {
   /** The options, with ws's defaults; `handleProtocols` and `verifyClient` are read per request. */
   readonly options: ResolvedServerOptions;
-  /** The open connections, when `clientTracking` is on (the default). */
+  /** The open connections, when `clientTracking` is on (the default); undefined otherwise, as in ws. */
   readonly clients: Set<WebSocket>;
   /** The `path` option, or `""` (as `@types/ws` declares it). */
   readonly path: string;
@@ -160,7 +160,8 @@ export class WebSocketServer extends EventEmitter {
     }
     if (resolved.perMessageDeflate === true) resolved.perMessageDeflate = {};
     this.options = resolved;
-    this.clients = new Set();
+    // As ws: without clientTracking there is no set at all.
+    this.clients = resolved.clientTracking ? new Set() : undefined as unknown as Set<WebSocket>;
     this.path = resolved.path ?? "";
     const maxPayload = resolved.maxPayload || Number.MAX_SAFE_INTEGER;
     this.#handler = requestHandler((conn, request) => this.#connected(conn, request), (offered, request) => {
@@ -247,7 +248,7 @@ export class WebSocketServer extends EventEmitter {
     this.#removeListeners = null;
     this.#server = null;
     if (this.options.noServer || this.options.server) {
-      if (this.options.clientTracking && this.clients.size > 0) this.#emitCloseWhenEmpty = true;
+      if (this.clients !== undefined && this.clients.size > 0) this.#emitCloseWhenEmpty = true;
       else queueMicrotask(() => this.#emitClose());
     } else {
       server!.close(() => this.#emitClose());
@@ -389,7 +390,7 @@ export class WebSocketServer extends EventEmitter {
     const Socket = this.options.WebSocket ?? WebSocket;
     const ws: WebSocket = new Socket(null, undefined, this.options);
     attachConnection(ws, conn, this.options.maxPayload || Number.MAX_SAFE_INTEGER);
-    if (this.options.clientTracking) {
+    if (this.clients !== undefined) {
       this.clients.add(ws);
       ws.on("close", () => {
         this.clients.delete(ws);

@@ -691,6 +691,11 @@ export class WebSocket extends EventEmitter {
             return;
           }
           this.#opening = null;
+          // As ws: a client that offered subprotocols wants one chosen.
+          if (protocols.length > 0 && conn.protocol === null) {
+            void conn.terminate();
+            return this.#emitErrorAndClose(new Error("Server sent no subprotocol"));
+          }
           this.#open(conn);
           void this.#read(conn);
         },
@@ -788,6 +793,11 @@ export class WebSocket extends EventEmitter {
       } catch (err) {
         if (!(err instanceof ConnectionClosedError)) this.#failed(err);
         break;
+      }
+      // Paused while this message was on its way: it waits for resume() too.
+      while (this.#paused && !closed) {
+        await Promise.race([new Promise<void>((resolve) => (this.#wakeReader = resolve)), ended]);
+        this.#wakeReader = null;
       }
       this.#deliver(msg);
     }

@@ -24,8 +24,39 @@ const failureCloseReason: Deviation = {
         : entry),
 };
 
+/** Both of the above, and the number ws's message names for an oversized control frame. */
+const controlLength: Deviation = {
+  reason: failureCloseReason.reason +
+    "; for a control frame over 125 bytes ws's message names the announced length, ours does not",
+  normalize: (logs) =>
+    failureCloseReason.normalize(mapEntries(logs, (entry) =>
+      entry.map((item) => typeof item === "string" ? item.replace(/invalid payload length \d+ /, "invalid payload length ") : item)
+    )),
+};
+
+/** The subprotocols a client offers, listed as "a, b" (ws: "a,b"). */
+const protocolList: Deviation = {
+  reason: "The client's Sec-WebSocket-Protocol lists the subprotocols separated by \", \" (ws: \",\"); RFC 9110 §5.6.1 allows both",
+  normalize: (logs) =>
+    mapEntries(logs, (entry) =>
+      entry.map((item) =>
+        typeof item === "string" && item.startsWith("sec-websocket-protocol: ") ? item.replace(/, /g, ",") : item
+      )),
+};
+
+/** ws's message for an unsupported protocolVersion lists 8, which streamsock refuses. */
+const versionList: Deviation = {
+  reason: "protocolVersion 8 (hybi-08) is refused: the RangeError lists 13 alone",
+  normalize: (logs) =>
+    mapEntries(logs, (entry) => entry.map((item) => typeof item === "string" ? item.replace("versions: 8, 13", "versions: 13") : item)),
+};
+
 const LISTED: [RegExp, Deviation][] = [
+  [/^new WebSocket with protocolVersion 12 throws$/, versionList],
+  [/^bad frame from the peer: a ping of 126 bytes$/, controlLength],
   [/^bad frame from the peer: /, failureCloseReason],
+  [/^subprotocols: /, protocolList],
+  [/^handleProtocols chooses /, protocolList],
   [/^maxPayload on the client: /, failureCloseReason],
 ];
 

@@ -79,7 +79,9 @@ export class Ctx {
   }
 
   log(endpoint: string, ...entry: unknown[]): void {
-    (this.logs[endpoint] ??= []).push(entry);
+    // Ports are the system's choice in each run, not behaviour.
+    const masked = entry.map((item) => (typeof item === "string" ? item.replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT") : item));
+    (this.logs[endpoint] ??= []).push(masked);
   }
 
   defer(cleanup: () => unknown): void {
