@@ -1,3 +1,5 @@
+// Prints what named scenarios of the side-by-side runner observed with each
+// library, to read a difference: node --import tsx tests/ws/_one.mts "name part" ...
 import { LIBS, runWith } from "./_runner.ts";
 import { scenarios } from "./_scenarios.ts";
 const names = process.argv.slice(2);
