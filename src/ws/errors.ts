@@ -51,7 +51,7 @@ export function receiveErrorOf(err: unknown): unknown {
     case "ERR_UNEXPECTED_CONTINUATION":
       return frame("invalid opcode 0", "WS_ERR_INVALID_OPCODE");
     case "ERR_EXPECTED_CONTINUATION":
-      return frame("invalid opcode", "WS_ERR_INVALID_OPCODE");
+      return frame(`invalid opcode ${numberIn(err.message)}`, "WS_ERR_INVALID_OPCODE");
     case "ERR_FRAGMENTED_CONTROL":
       return frame("FIN must be set", "WS_ERR_EXPECTED_FIN");
     case "ERR_CONTROL_TOO_LONG":
@@ -80,6 +80,8 @@ export function receiveErrorOf(err: unknown): unknown {
 export interface HandshakeContext {
   /** The subprotocols offered. */
   protocols: readonly string[];
+  /** Whether permessage-deflate was offered. */
+  offeredExtensions: boolean;
 }
 
 /**
@@ -94,11 +96,27 @@ export interface HandshakeContext {
  */
 export function handshakeErrorOf(err: unknown, context: HandshakeContext): unknown {
   if (err instanceof ConnectError) {
-    const cause = err.cause as { code?: unknown; syscall?: unknown } | undefined;
-    // Node's own error is what ws emits; other runtimes get one shaped like it.
-    if (cause instanceof Error && cause.code === err.code && cause.syscall !== undefined) return cause;
-    const error = withCode(new Error(`connect ${err.code} ${err.hostname}:${err.port}`), err.code);
-    return Object.assign(error, { syscall: "connect", address: err.hostname, port: err.port });
+    const cause = err.cause as { code?: unknown; syscall?: unknown; errno?: unknown } | undefined;
+    // Node's own error is what ws emits (its message names the address the
+    // host resolved to); Bun's and Deno's words differ, so they get one
+    // shaped like Node's.
+    if (
+      cause instanceof Error && cause.code === err.code && typeof cause.syscall === "string" &&
+      cause.message.startsWith(`${cause.syscall} ${err.code} `)
+    ) {
+      return cause;
+    }
+    const lookup = err.code === "ENOTFOUND";
+    const error = withCode(
+      new Error(lookup ? `getaddrinfo ENOTFOUND ${err.hostname}` : `connect ${err.code} ${err.hostname}:${err.port}`),
+      err.code,
+    );
+    const errno = typeof cause?.errno === "number" ? { errno: cause.errno } : {};
+    return Object.assign(
+      error,
+      errno,
+      lookup ? { syscall: "getaddrinfo", hostname: err.hostname } : { syscall: "connect", address: err.hostname, port: err.port },
+    );
   }
   if (err instanceof TimeoutError) return new Error("Opening handshake has timed out");
   if (!(err instanceof HandshakeError)) return err;
@@ -115,6 +133,7 @@ export function handshakeErrorOf(err: unknown, context: HandshakeContext): unkno
       return new Error("Server sent an invalid subprotocol");
     }
     case "ERR_HANDSHAKE_EXTENSION":
+      if (!context.offeredExtensions) return new Error("Server sent a Sec-WebSocket-Extensions header but no extension was requested");
       return /not offered|not requested|unknown|Unexpected extension/i.test(err.message)
         ? new Error("Server indicated an extension that was not requested")
         : new Error("Invalid Sec-WebSocket-Extensions header");

@@ -143,7 +143,7 @@ export interface ClientOptions {
   maxPendingAutoPongs?: number;
   /** Accepted, ignored. */
   maxBufferedChunks?: number;
-  /** Accepted, ignored. */
+  /** The most frames a message may have; more fail the connection with 1008. Defaults to 16384 (0: no limit). */
   maxFragments?: number;
   /** Other TLS and socket options, accepted and ignored. */
   [option: string]: unknown;
@@ -248,6 +248,6 @@ export interface ServerOptions {
   maxPendingAutoPongs?: number;
   /** Accepted, ignored. */
   maxBufferedChunks?: number;
-  /** Accepted, ignored. */
+  /** The most frames a message may have; more fail the connection with 1008. Defaults to 16384 (0: no limit). */
   maxFragments?: number;
 }

@@ -11,6 +11,7 @@
 
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
+import { nextTick } from "node:process";
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, STATUS_CODES } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -20,7 +21,14 @@ import type { UpgradeHandler } from "../server/options.ts";
 import type { UpgradeRequest } from "../handshake/server.ts";
 import { parseExtensions } from "../handshake/permessage_deflate.ts";
 import type { ServerOptions, VerifyClientCallbackAsync, VerifyClientCallbackSync } from "./options.ts";
-import { attachConnection, compressionOf, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD, WebSocket } from "./websocket.ts";
+import {
+  attachConnection,
+  compressionOf,
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_PAYLOAD,
+  WebSocket,
+} from "./websocket.ts";
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -51,6 +59,8 @@ interface PendingUpgrade {
 export interface ResolvedServerOptions extends ServerOptions {
   /** The largest message accepted (0: no limit). */
   maxPayload: number;
+  /** The most frames a message may have (0: no limit). */
+  maxFragments: number;
   /** Whether `clients` is kept. */
   clientTracking: boolean;
 }
@@ -147,6 +157,7 @@ export class WebSocketServer extends EventEmitter {
     super();
     const resolved: ResolvedServerOptions = {
       maxPayload: DEFAULT_MAX_PAYLOAD,
+      maxFragments: DEFAULT_MAX_FRAGMENTS,
       clientTracking: true,
       perMessageDeflate: false,
       ...options,
@@ -237,7 +248,7 @@ export class WebSocketServer extends EventEmitter {
   close(cb?: (err?: Error) => void): void {
     if (this.#state === CLOSED) {
       if (cb) this.once("close", () => cb(new Error("The server is not running")));
-      queueMicrotask(() => this.#emitClose());
+      nextTick(() => this.#emitClose());
       return;
     }
     if (cb) this.once("close", cb);
@@ -249,7 +260,7 @@ export class WebSocketServer extends EventEmitter {
     this.#server = null;
     if (this.options.noServer || this.options.server) {
       if (this.clients !== undefined && this.clients.size > 0) this.#emitCloseWhenEmpty = true;
-      else queueMicrotask(() => this.#emitClose());
+      else nextTick(() => this.#emitClose());
     } else {
       server!.close(() => this.#emitClose());
     }
@@ -389,12 +400,12 @@ export class WebSocketServer extends EventEmitter {
     this.#pending.delete(req);
     const Socket = this.options.WebSocket ?? WebSocket;
     const ws: WebSocket = new Socket(null, undefined, this.options);
-    attachConnection(ws, conn, this.options.maxPayload || Number.MAX_SAFE_INTEGER);
+    attachConnection(ws, conn, this.options);
     if (this.clients !== undefined) {
       this.clients.add(ws);
       ws.on("close", () => {
         this.clients.delete(ws);
-        if (this.#emitCloseWhenEmpty && this.clients.size === 0) queueMicrotask(() => this.#emitClose());
+        if (this.#emitCloseWhenEmpty && this.clients.size === 0) nextTick(() => this.#emitClose());
       });
     }
     pending.callback(ws, req);

@@ -6,6 +6,7 @@
  */
 
 import { Duplex, type DuplexOptions } from "node:stream";
+import { nextTick } from "node:process";
 import type { WebSocket } from "./websocket.ts";
 
 /**
@@ -54,7 +55,7 @@ export function createWebSocketStream(ws: WebSocket, options?: DuplexOptions): D
   duplex._destroy = (err, callback) => {
     if (ws.readyState === ws.CLOSED) {
       callback(err);
-      queueMicrotask(() => duplex.emit("close"));
+      nextTick(() => duplex.emit("close"));
       return;
     }
     let called = false;
@@ -64,7 +65,7 @@ export function createWebSocketStream(ws: WebSocket, options?: DuplexOptions): D
     });
     ws.once("close", () => {
       if (!called) callback(err);
-      queueMicrotask(() => duplex.emit("close"));
+      nextTick(() => duplex.emit("close"));
     });
     if (terminateOnDestroy) ws.terminate();
   };
@@ -79,7 +80,10 @@ export function createWebSocketStream(ws: WebSocket, options?: DuplexOptions): D
       if (duplex.readableEnded) duplex.destroy();
       return;
     }
-    ws.once("close", () => callback());
+    // ws finishes when its socket's write side has ended, which is before
+    // the socket's close event: this listener goes ahead of the one that
+    // ends the readable side, so that its 'end' finds the writable finished.
+    ws.prependOnceListener("close", () => callback());
     ws.close();
   };
 

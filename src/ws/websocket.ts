@@ -10,6 +10,7 @@
 
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
+import { nextTick } from "node:process";
 import { Readable } from "node:stream";
 import { connect } from "../client.ts";
 import type { ConnectOptions, UpgradeResponse } from "../client/options.ts";
@@ -35,6 +36,8 @@ const CLOSED = 3 as const;
 
 /** ws's default limit on a message: 100 MiB. */
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
+/** ws's default limit on the frames of a message: 16384. */
+export const DEFAULT_MAX_FRAGMENTS = 16 * 1024;
 /** ws's default wait for the closing handshake: 30 s. */
 export const DEFAULT_CLOSE_TIMEOUT = 30_000;
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -50,15 +53,21 @@ const HANDSHAKE_FIELDS = new Set([
   "sec-websocket-extensions",
 ]);
 
+/** ws's limits on what it reassembles: bytes and frames per message (0: no limit). */
+export interface ReceiveLimits {
+  maxPayload: number;
+  maxFragments: number;
+}
+
 /** Set by WebSocket's static block: completes a server's end (internal to `streamsock/ws`). */
-let attach: (ws: WebSocket, conn: WebSocketConnection, maxPayload: number) => void;
+let attach: (ws: WebSocket, conn: WebSocketConnection, limits: ReceiveLimits) => void;
 
 /**
  * Completes the server's end of a connection with what the handshake
  * produced (used by `WebSocketServer`; not part of the public API).
  */
-export function attachConnection(ws: WebSocket, conn: WebSocketConnection, maxPayload: number): void {
-  attach(ws, conn, maxPayload);
+export function attachConnection(ws: WebSocket, conn: WebSocketConnection, limits: ReceiveLimits): void {
+  attach(ws, conn, limits);
 }
 
 /** What a binary message is delivered as; see {@link WebSocket.binaryType}. */
@@ -98,6 +107,27 @@ export function compressionOf(
 function extensionNames(header: string): string {
   if (header === "") return "";
   return [...new Set(header.split(",").map((offer) => offer.split(";")[0].trim()).filter((name) => name !== ""))].join();
+}
+
+/**
+ * Whether node:http, which ws's client is built on, takes a 101 for an
+ * upgrade: it needs an `Upgrade` field and `upgrade` among `Connection`'s
+ * tokens; otherwise ws sees a plain response, an unexpected one.
+ */
+function isNodeUpgrade(headers: Headers): boolean {
+  const connection = headers.get("connection");
+  return headers.has("upgrade") && connection !== null &&
+    connection.split(",").some((token) => token.trim().toLowerCase() === "upgrade");
+}
+
+/** Thrown from `onUpgrade` for a 101 that is not an upgrade to node:http. */
+class PlainResponse extends Error {
+  readonly response: UpgradeResponse;
+
+  constructor(response: UpgradeResponse) {
+    super(`Unexpected server response: ${response.status}`);
+    this.response = response;
+  }
 }
 
 /** Bytes of anything ws's `send` takes. */
@@ -303,6 +333,9 @@ export class WebSocket extends EventEmitter {
   #paused = false;
   #wakeReader: (() => void) | null = null;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
+  #maxFragments = DEFAULT_MAX_FRAGMENTS;
+  /** A message broke maxPayload or maxFragments: our close frame is sent, nothing more is delivered. */
+  #overLimit = false;
   /** Bytes of sends refused because the connection was not open (ws counts them in bufferedAmount). */
   #refusedBytes = 0;
   /** The type of the message whose fragments `send(…, { fin: false })` is sending. */
@@ -331,11 +364,8 @@ export class WebSocket extends EventEmitter {
     options?: ClientOptions,
   ) {
     super();
-    if (address === null) {
-      const opts = (options ?? {}) as { maxPayload?: number };
-      this.#maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-      return;
-    }
+    // The server's end: its WebSocketServer attaches the connection.
+    if (address === null) return;
     let list: string[];
     if (protocols === undefined || (typeof protocols === "object" && !Array.isArray(protocols))) {
       if (protocols !== undefined) options = protocols as ClientOptions;
@@ -495,7 +525,7 @@ export class WebSocket extends EventEmitter {
     if (data) this.#refusedBytes += typeof Blob !== "undefined" && data instanceof Blob ? data.size : bytesOf(data).length;
     if (cb !== undefined) {
       const err = notOpenError(this.#readyState);
-      queueMicrotask(() => cb(err));
+      nextTick(() => cb(err));
     }
   }
 
@@ -591,8 +621,9 @@ export class WebSocket extends EventEmitter {
   // --------------------------------------------------------------- internals
 
   static {
-    attach = (ws, conn, maxPayload) => {
-      ws.#maxPayload = maxPayload;
+    attach = (ws, conn, limits) => {
+      ws.#maxPayload = limits.maxPayload || Number.MAX_SAFE_INTEGER;
+      ws.#maxFragments = limits.maxFragments || Number.MAX_SAFE_INTEGER;
       ws.#open(conn);
     };
   }
@@ -644,6 +675,7 @@ export class WebSocket extends EventEmitter {
     }
     const maxPayload = options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload || Number.MAX_SAFE_INTEGER;
     this.#maxPayload = maxPayload;
+    this.#maxFragments = (options.maxFragments ?? DEFAULT_MAX_FRAGMENTS) || Number.MAX_SAFE_INTEGER;
     const fields = fieldMap(options.headers);
     const auth = options.auth;
     const connectOptions: ConnectOptions = {
@@ -671,7 +703,8 @@ export class WebSocket extends EventEmitter {
       echoCloseReason: true,
       maxBackpressure: Infinity,
       onUpgrade: (response: UpgradeResponse) => {
-        this.emit("upgrade", incomingOf(response.status, response.statusText, response.headers, EMPTY));
+        if (!isNodeUpgrade(response.headers)) throw new PlainResponse(response);
+        emitSafely(this, "upgrade", incomingOf(response.status, response.statusText, response.headers, EMPTY));
       },
     };
     const attempt = (target: URL, redirects: number) => {
@@ -718,8 +751,14 @@ export class WebSocket extends EventEmitter {
     fields: Map<string, string | string[]>,
     attempt: (target: URL, redirects: number) => void,
   ): void {
+    if (err instanceof PlainResponse) {
+      const { status, statusText, headers } = err.response;
+      return this.#unexpectedResponse(target, fields, status, statusText, headers, EMPTY);
+    }
     if (!(err instanceof HandshakeError) || err.code !== "ERR_HANDSHAKE_STATUS") {
-      return this.#emitErrorAndClose(handshakeErrorOf(err, { protocols }));
+      return this.#emitErrorAndClose(
+        handshakeErrorOf(err, { protocols, offeredExtensions: compressionOf(options.perMessageDeflate, true, "client") !== false }),
+      );
     }
     const { status, headers } = err;
     const location = headers.get("location");
@@ -751,9 +790,22 @@ export class WebSocket extends EventEmitter {
       if (this.#readyState !== CONNECTING || request.aborted) return;
       return attempt(next, redirects + 1);
     }
+    // The reason phrase, as HandshakeError's message quotes the status line.
+    const statusText = /^Server refused the WebSocket upgrade: \d{3} ?(.*?)(?: \(.*\))?$/s.exec(err.message)?.[1] ?? "";
+    this.#unexpectedResponse(target, fields, status, statusText, headers, err.body);
+  }
+
+  /** ws's `'unexpected-response'`, or its error when nobody listens. */
+  #unexpectedResponse(
+    target: URL,
+    fields: Map<string, string | string[]>,
+    status: number,
+    statusText: string,
+    headers: Headers,
+    body: Uint8Array,
+  ): void {
     const request = new HandshakeRequest(target, fields, () => this.#abortHandshake("WebSocket was closed before the connection was established"));
-    const response = incomingOf(status, /^\S+ \d+ (.*)$/.exec(err.message)?.[1] ?? "", headers, err.body);
-    if (!this.emit("unexpected-response", request, response)) {
+    if (!this.emit("unexpected-response", request, incomingOf(status, statusText, headers, body))) {
       this.#abortHandshake(`Unexpected server response: ${status}`);
     }
   }
@@ -766,7 +818,7 @@ export class WebSocket extends EventEmitter {
     this.#opening?.abort();
     this.#opening = null;
     const err = new Error(message);
-    queueMicrotask(() => this.#emitErrorAndClose(err));
+    nextTick(() => this.#emitErrorAndClose(err));
   }
 
   #emitErrorAndClose(err: unknown): void {
@@ -777,39 +829,81 @@ export class WebSocket extends EventEmitter {
     emitSafely(this, "close", 1006, EMPTY);
   }
 
-  /** Delivers frames as ws's events until the connection ends, then `close`. */
+  /**
+   * Delivers frames as ws's events until the connection ends, then `close`.
+   * Messages are put together here, frame by frame as ws's receiver does,
+   * so that a ping between the fragments of a message is emitted when it
+   * arrives, `binaryType: "fragments"` gets the frames' payloads, and
+   * maxPayload and maxFragments apply as in ws.
+   */
   async #read(conn: WebSocketConnection): Promise<void> {
     let closed = false;
     const ended = conn.closed.then(() => (closed = true));
+    let parts: Buffer[] = [];
+    let size = 0;
+    let frames = 0;
+    let binary = false;
     for (;;) {
-      if (this.#paused && !closed) {
-        await Promise.race([new Promise<void>((resolve) => (this.#wakeReader = resolve)), ended]);
-        this.#wakeReader = null;
-        continue;
-      }
-      let msg: Message;
+      let frame: Message;
       try {
-        msg = await conn.recvAll(this.#maxPayload);
+        frame = await conn.recv();
       } catch (err) {
         if (!(err instanceof ConnectionClosedError)) this.#failed(err);
         break;
       }
-      // Paused while this message was on its way: it waits for resume() too.
+      // Past a broken limit ws reads nothing more; the frames are drained until the connection ends.
+      if (this.#overLimit) continue;
+      // Paused while this frame was on its way: it waits for resume() too.
       while (this.#paused && !closed) {
         await Promise.race([new Promise<void>((resolve) => (this.#wakeReader = resolve)), ended]);
         this.#wakeReader = null;
       }
-      this.#deliver(msg);
+      const type = frame.type;
+      if (type !== "text" && type !== "binary") {
+        this.#deliver(frame);
+        continue;
+      }
+      if (frames === 0) binary = type === "binary";
+      const bytes = type === "text" ? Buffer.from(frame.data as string) : bufferOf(frame.data as Uint8Array);
+      size += bytes.length;
+      if (size > this.#maxPayload) {
+        this.#limitBroken(conn, 1009, "Max payload size exceeded", "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
+        continue;
+      }
+      if (++frames > this.#maxFragments) {
+        this.#limitBroken(conn, 1008, "Too many message fragments", "WS_ERR_TOO_MANY_BUFFERED_PARTS");
+        continue;
+      }
+      // As ws: empty frames add nothing, not even to "fragments".
+      if (bytes.length > 0) parts.push(bytes);
+      if (frame.partial) continue;
+      const data = binary ? this.#binary(parts, size) : concat(parts, size);
+      parts = [];
+      size = 0;
+      frames = 0;
+      emitSafely(this, "message", data, binary);
     }
     this.#closed(await conn.closed);
   }
 
+  /**
+   * ws's answer to a message over maxPayload or with too many frames: a
+   * close frame with the code alone, the error, no more events but
+   * `close` (1006, as ws stops reading).
+   */
+  #limitBroken(conn: WebSocketConnection, code: number, message: string, errorCode: string): void {
+    this.#overLimit = true;
+    if (this.#readyState === OPEN) this.#readyState = CLOSING;
+    void conn.close(code);
+    if (this.#errorEmitted) return;
+    this.#errorEmitted = true;
+    const err = new RangeError(message);
+    Object.defineProperty(err, "code", { value: errorCode, writable: true, configurable: true, enumerable: true });
+    emitSafely(this, "error", err);
+  }
+
   #deliver(msg: Message): void {
     switch (msg.type) {
-      case "text":
-        return emitSafely(this, "message", Buffer.from(msg.data as string), false);
-      case "binary":
-        return emitSafely(this, "message", this.#binary(msg.data as Uint8Array), true);
       case "ping":
         return emitSafely(this, "ping", bufferOf(msg.data as Uint8Array));
       case "pong":
@@ -821,18 +915,21 @@ export class WebSocket extends EventEmitter {
     }
   }
 
-  #binary(bytes: Uint8Array): RawData | Blob {
+  /** A binary message's frames as `binaryType` asks. */
+  #binary(parts: Buffer[], size: number): RawData | Blob {
     switch (this.#binaryType) {
-      case "arraybuffer":
+      case "arraybuffer": {
+        const bytes = concat(parts, size);
         return bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
           ? bytes.buffer as ArrayBuffer
-          : bytes.slice().buffer as ArrayBuffer;
+          : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+      }
       case "fragments":
-        return [bufferOf(bytes)];
+        return parts;
       case "blob":
-        return new Blob([bytes as Uint8Array<ArrayBuffer>]);
+        return new Blob(parts as Uint8Array<ArrayBuffer>[]);
       default:
-        return bufferOf(bytes);
+        return concat(parts, size);
     }
   }
 
@@ -849,7 +946,7 @@ export class WebSocket extends EventEmitter {
     let code = 1006;
     let reason: Buffer = EMPTY;
     if (frame !== null) ({ code, reason } = frame);
-    else if (info.error === undefined) {
+    else if (info.error === undefined && !this.#overLimit) {
       code = info.code;
       reason = info.reason === "" ? EMPTY : Buffer.from(info.reason);
     }
@@ -857,6 +954,12 @@ export class WebSocket extends EventEmitter {
     this.#readyState = CLOSED;
     emitSafely(this, "close", code, reason);
   }
+}
+
+/** The frames' payloads as one Buffer. */
+function concat(parts: Buffer[], size: number): Buffer {
+  if (parts.length === 1) return parts[0];
+  return parts.length === 0 ? EMPTY : Buffer.concat(parts, size);
 }
 
 /** Options of {@link WebSocket.send}, as ws has them. */

@@ -10,13 +10,23 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Buffer } from "node:buffer";
-import * as realWs from "ws";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as ourWs from "../../src/ws/mod.ts";
 import { readWireFrame } from "../_frames.ts";
+import { rawFrame } from "../_helpers.ts";
 import { Wire } from "../_wire.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
+
+const require = createRequire(import.meta.url);
+/**
+ * The ws package itself, loaded by its file: Bun answers `import "ws"` (and
+ * `require("ws")`) with its own reimplementation of ws's API, which is not
+ * what the scenarios compare with.
+ */
+const realWs = require(join(dirname(require.resolve("ws/package.json")), "index.js"));
 
 /** The API a scenario drives: ws's, from either package. */
 export interface Lib {
@@ -29,9 +39,9 @@ export interface Lib {
 export const LIBS: Lib[] = [
   {
     name: "ws",
-    WebSocket: (realWs as Any).WebSocket ?? (realWs as Any).default,
-    WebSocketServer: (realWs as Any).WebSocketServer ?? (realWs as Any).default.WebSocketServer,
-    createWebSocketStream: (realWs as Any).createWebSocketStream ?? (realWs as Any).default.createWebSocketStream,
+    WebSocket: realWs.WebSocket,
+    WebSocketServer: realWs.WebSocketServer,
+    createWebSocketStream: realWs.createWebSocketStream,
   },
   {
     name: "streamsock",
@@ -158,8 +168,10 @@ export class Ctx {
 
   /** A TCP proxy to `port` that logs, per direction, the HTTP head and every frame. */
   async tap(port: number): Promise<number> {
-    const server: NetServer = createNetServer((inbound) => {
-      const outbound = netConnect(port, "127.0.0.1");
+    // Half-open on both legs, so that either end's FIN is passed on as it is
+    // and the tap does not end a connection that neither end ended yet.
+    const server: NetServer = createNetServer({ allowHalfOpen: true }, (inbound) => {
+      const outbound = netConnect({ port, host: "127.0.0.1", allowHalfOpen: true });
       const up = new WireLog(this, "wire c>s", true);
       const down = new WireLog(this, "wire s>c", false);
       inbound.on("data", (chunk: Uint8Array) => {
@@ -406,8 +418,12 @@ export async function logResponse(ctx: Ctx, wire: Wire, endpoint = "peer"): Prom
   }
 }
 
-/** Reads frames until the server ends the connection, logging each. */
-export async function logFrames(ctx: Ctx, wire: Wire, endpoint = "peer", ms = 5000): Promise<void> {
+/**
+ * Reads frames until the server ends the connection, logging each. With
+ * `echoClose` the peer answers the server's close frame with its code, as
+ * an RFC 6455 §5.5.1 endpoint does (what it sends is not logged).
+ */
+export async function logFrames(ctx: Ctx, wire: Wire, endpoint = "peer", ms = 5000, echoClose = false): Promise<void> {
   for (;;) {
     let frame;
     try {
@@ -421,5 +437,9 @@ export async function logFrames(ctx: Ctx, wire: Wire, endpoint = "peer", ms = 50
       return;
     }
     ctx.log(endpoint, "frame", frame.opcode, frame.fin, frame.rsv, describeFrame(frame.opcode, frame.payload, frame.rsv));
+    if (echoClose && frame.opcode === 8) {
+      echoClose = false;
+      wire.write(rawFrame(0x88, frame.payload.subarray(0, 2)));
+    }
   }
 }

@@ -3,7 +3,9 @@
 // variant (payload, deflate, binaryType, frame, code) is a scenario of its own.
 import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
+import { setImmediate } from "node:timers";
 import { randomBytes, rawFrame } from "../_helpers.ts";
+import { eventually } from "../_test.ts";
 import { type Ctx, errorEntry, logFrames, logResponse, SAMPLE_ACCEPT, type Scenario, upgradeRequest } from "./_runner.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -86,6 +88,32 @@ for (const binaryType of ["nodebuffer", "arraybuffer", "fragments"]) {
     ws.close();
     await watched.when("close");
   });
+}
+
+for (const binaryType of ["nodebuffer", "arraybuffer", "fragments"]) {
+  for (const deflate of [false, true]) {
+    scenario(`binaryType ${binaryType}: a message in several frames${deflate ? ", permessage-deflate" : ""}`, async (ctx) => {
+      const { wss, port, connections } = await ctx.server({ perMessageDeflate: deflate });
+      wss.on("connection", (ws: Any) => {
+        // An empty frame among them: ws leaves it out of "fragments".
+        ws.send(Buffer.from([1, 2, 3]), { fin: false });
+        ws.send(Buffer.alloc(0), { fin: false });
+        ws.send(Buffer.from([4, 5]), { fin: false });
+        ws.send(Buffer.from([6]), { fin: true });
+        ws.send(Buffer.alloc(0), { fin: false });
+        ws.send(Buffer.alloc(0), { fin: true });
+        ws.send("te", { fin: false });
+        ws.send("xt", { fin: true });
+      });
+      const tapped = await ctx.tap(port);
+      const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`, undefined, { perMessageDeflate: deflate });
+      ws.binaryType = binaryType;
+      await watched.when("message", 3);
+      ws.close();
+      await watched.when("close");
+      await connections[0].when("close");
+    });
+  }
 }
 
 scenario("binaryType: an unknown value is ignored", async (ctx) => {
@@ -288,7 +316,7 @@ scenario("terminate from the client", async (ctx) => {
   const tapped = await ctx.tap(port);
   const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`);
   await watched.when("open");
-  while (connections.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => connections.length > 0, 5000, "the server's end of the connection");
   ws.terminate();
   ctx.log("client", "readyState", ws.readyState);
   await watched.when("close");
@@ -304,20 +332,38 @@ scenario("terminate from the server", async (ctx) => {
   await connections[0].when("close");
 });
 
+/** Sends, and resolves with what the callback got. */
+function sent(ws: Any, data: unknown, options?: unknown): Promise<unknown> {
+  return new Promise((resolve) => ws.send(data, options, (err: unknown) => resolve(err)));
+}
+
+/** The next turn of the event loop, when what a turn wrote has reached the socket. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 scenario("send after close: the callback gets ws's error, bufferedAmount counts it", async (ctx) => {
   const { ws, watched } = await echoPair(ctx, {}, {}, async (ws) => {
     ws.close();
-    await new Promise<void>((resolve) =>
-      ws.send("late", (err: unknown) => {
-        ctx.log("client", "send callback", errorEntry(err));
-        resolve();
-      })
-    );
+    ctx.log("client", "send callback", errorEntry(await sent(ws, "late")));
+    await nextTurn();
     ctx.log("client", "bufferedAmount", ws.bufferedAmount);
   });
   await watched.when("close");
-  ws.send("after close", (err: unknown) => ctx.log("client", "send callback", errorEntry(err)));
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  ctx.log("client", "send callback", errorEntry(await sent(ws, "after close")));
+  ctx.log("client", "bufferedAmount", ws.bufferedAmount);
+});
+
+scenario("bufferedAmount in the turn of a send, and after it", async (ctx) => {
+  const { ws, watched } = await echoPair(ctx, {}, {}, async (ws) => {
+    ws.send("a short message");
+    ctx.log("client", "bufferedAmount in the same turn", ws.bufferedAmount);
+    await nextTurn();
+    ctx.log("client", "bufferedAmount in the next turn", ws.bufferedAmount);
+  });
+  await watched.when("message");
+  ws.close();
+  await watched.when("close");
 });
 
 scenario("send while connecting throws", async (ctx) => {
@@ -361,7 +407,7 @@ scenario("pause: messages wait until resume", async (ctx) => {
   await watched.when("open");
   ws.pause();
   ctx.log("client", "isPaused", ws.isPaused);
-  while (serverSide === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => serverSide !== undefined, 5000, "the server's end of the connection");
   serverSide.send("one");
   serverSide.send("two");
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -392,7 +438,7 @@ scenario("server pauses a client that floods, then resumes", async (ctx) => {
   const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/`);
   await watched.when("open");
   for (let i = 0; i < 50; i++) ws.send(`flood ${i}`);
-  while (connections.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => connections.length > 0, 5000, "the server's end of the connection");
   await connections[0].when("message", 50);
   ws.close();
   await watched.when("close");
@@ -410,9 +456,9 @@ scenario("backpressure: bufferedAmount grows with unawaited sends and drains", a
   let callbacks = 0;
   for (let i = 0; i < 32; i++) ws.send(chunk, () => callbacks++);
   ctx.log("client", "bufferedAmount > 1 MiB right after", ws.bufferedAmount > 1 << 20);
-  while (callbacks < 32) await new Promise((resolve) => setTimeout(resolve, 10));
+  await eventually(() => callbacks === 32, 10_000, "the 32 send callbacks");
   ctx.log("client", "all callbacks", callbacks);
-  while (received < 32) await new Promise((resolve) => setTimeout(resolve, 10));
+  await eventually(() => received === 32, 10_000, "the 32 messages at the server");
   ctx.log("client", "bufferedAmount after", ws.bufferedAmount);
   ws.close();
   await watched.when("close");
@@ -448,6 +494,13 @@ scenario("addEventListener and on… attributes", async (ctx) => {
   ctx.log("client", "onmessage", ws.onmessage);
   await done;
 });
+
+/** Whether `event` settles within `ms` (false rather than a throw, so both libraries' logs say it). */
+function eventOrTimeout(event: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([event.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
 
 function describeData(data: unknown): string {
   return typeof data === "string" ? `string:${data}` : `binary:${Buffer.from(data as Uint8Array).toString("hex")}`;
@@ -572,11 +625,12 @@ scenario("createWebSocketStream: echo through a Duplex", async (ctx) => {
   const chunks: string[] = [];
   duplex.on("data", (chunk: string) => chunks.push(chunk));
   duplex.write("through the stream");
-  while (chunks.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => chunks.length > 0, 5000, "the echo through the stream");
   ctx.log("client", "read", chunks.join(""));
+  const closed = new Promise<void>((resolve) => duplex.once("close", resolve));
   duplex.end();
   await watched.when("close");
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  ctx.log("client", "duplex closed", await eventOrTimeout(closed, 2000));
   ctx.log("client", "duplex destroyed", duplex.destroyed);
 });
 
@@ -594,19 +648,22 @@ scenario("createWebSocketStream: the socket's error destroys the stream", async 
 
 scenario("clientTracking: clients holds the open connections", async (ctx) => {
   const { wss, port, connections } = await ctx.server();
+  // One after the other, so that the server's connections come in a known order.
   const a = ctx.client(`ws://127.0.0.1:${port}/a`, undefined, undefined, "client a");
-  const b = ctx.client(`ws://127.0.0.1:${port}/b`, undefined, undefined, "client b");
   await a.watched.when("open");
+  await eventually(() => connections.length === 1, 5000, "the server's end of /a");
+  const b = ctx.client(`ws://127.0.0.1:${port}/b`, undefined, undefined, "client b");
   await b.watched.when("open");
-  while (connections.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => connections.length === 2, 5000, "the server's end of /b");
   ctx.log("server", "clients", wss.clients.size);
   a.ws.close();
   await a.watched.when("close");
-  await connections[0].when("close").catch(() => {});
-  while (wss.clients.size > 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  await connections[0].when("close");
   ctx.log("server", "clients", wss.clients.size);
   b.ws.close();
   await b.watched.when("close");
+  await connections[1].when("close");
+  ctx.log("server", "clients", wss.clients.size);
 });
 
 scenario("clientTracking: false", async (ctx) => {
@@ -620,7 +677,9 @@ scenario("clientTracking: false", async (ctx) => {
 
 scenario("address() and close(cb) on a port server", async (ctx) => {
   const wss = new ctx.lib.WebSocketServer({ port: 0, host: "127.0.0.1" });
-  ctx.log("server", "address before listening", wss.address());
+  // null on Node and Deno; Bun's node:http binds at once, with either library.
+  const before = wss.address();
+  ctx.log("server", "address before listening", before === null ? null : "an address");
   await new Promise((resolve) => wss.once("listening", resolve));
   const address = wss.address();
   ctx.log("server", "address", address.address, address.family, typeof address.port);
@@ -716,13 +775,14 @@ scenario("close() with connected clients: close waits for them (server mode)", a
   wss.on("close", () => ctx.log("server", "close event", wss.clients.size));
   const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/`);
   await watched.when("open");
-  while (wss.clients.size === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await eventually(() => wss.clients.size === 1, 5000, "the server's end of the connection");
+  const closed = new Promise<void>((resolve) => wss.once("close", resolve));
   wss.close();
   ctx.log("server", "closed, clients", wss.clients.size);
   ws.send("still open");
   ws.close();
   await watched.when("close");
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  ctx.log("server", "close event within 2 s", await eventOrTimeout(closed, 2000));
 });
 
 scenario("headers event: a Set-Cookie on the 101", async (ctx) => {
@@ -878,7 +938,7 @@ for (const [label, frame] of BAD_FRAMES) {
     wire.write(upgradeRequest("/"));
     await logResponse(ctx, wire);
     await wire.send(frame());
-    await logFrames(ctx, wire);
+    await logFrames(ctx, wire, "peer", 5000, true);
     await connections[0]?.when("close");
   });
 }
@@ -946,8 +1006,8 @@ for (const [label, answer] of ANSWERS) {
       });
       const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/`, undefined, { perMessageDeflate: false });
       if (listen) {
-        ws.on("unexpected-response", (_req: Any, res: Any) => {
-          ctx.log("client", "unexpected-response", res.statusCode);
+        ws.on("unexpected-response", (req: Any, res: Any) => {
+          ctx.log("client", "unexpected-response", res.statusCode, res.statusMessage, req.method, req.path);
           let body = "";
           res.on("data", (chunk: Any) => (body += chunk));
           res.on("end", () => {
@@ -1019,11 +1079,68 @@ scenario("client: ws.close() in an upgrade listener", async (ctx) => {
 // ------------------------------------------------------ maxPayload both ways
 
 scenario("maxPayload on the client: a message over it fails with 1009", async (ctx) => {
-  const { wss, port } = await ctx.server();
+  const { wss, port, connections } = await ctx.server();
   wss.on("connection", (ws: Any) => ws.send(new Uint8Array(2048)));
   const tapped = await ctx.tap(port);
   const { watched } = ctx.client(`ws://127.0.0.1:${tapped}/`, undefined, { maxPayload: 1024 });
   await watched.when("close");
+  await connections[0].when("close");
+});
+
+scenario("maxPayload on the client: fragments over it in total fail with 1009", async (ctx) => {
+  const { wss, port, connections } = await ctx.server();
+  wss.on("connection", (ws: Any) => {
+    ws.send(new Uint8Array(600), { fin: false });
+    ws.ping("between");
+    ws.send(new Uint8Array(600), { fin: true });
+    ws.send("not delivered");
+  });
+  const tapped = await ctx.tap(port);
+  const { watched } = ctx.client(`ws://127.0.0.1:${tapped}/`, undefined, { maxPayload: 1024 });
+  await watched.when("close");
+  await connections[0].when("close");
+});
+
+for (const [label, maxFragments, frames] of [["over maxFragments", 3, 4], ["at maxFragments", 3, 3], [
+  "maxFragments 0: no limit",
+  0,
+  40,
+]] as const) {
+  scenario(`maxFragments on the client: a message ${label}`, async (ctx) => {
+    const { wss, port, connections } = await ctx.server();
+    wss.on("connection", (ws: Any) => {
+      for (let i = 1; i <= frames; i++) ws.send(`f${i}`, { fin: i === frames });
+      ws.send("after");
+    });
+    const tapped = await ctx.tap(port);
+    const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`, undefined, { maxFragments });
+    await watched.whenAny(["close", "message"], frames > maxFragments && maxFragments > 0 ? 1 : 2);
+    ws.close();
+    await watched.when("close");
+    await connections[0].when("close");
+  });
+}
+
+scenario("maxFragments on the server: a peer's message with too many frames fails with 1008", async (ctx) => {
+  const { port, connections } = await ctx.server({ maxFragments: 2 });
+  const wire = await ctx.raw(port);
+  wire.write(upgradeRequest("/"));
+  await logResponse(ctx, wire);
+  await wire.send(new Uint8Array([...rawFrame(0x01, "a"), ...rawFrame(0x00, "b"), ...rawFrame(0x80, "c")]));
+  await logFrames(ctx, wire, "peer", 5000, true);
+  await connections[0]?.when("close");
+});
+
+scenario("maxPayload on the sender: a longer message is still sent", async (ctx) => {
+  const { wss, port, connections } = await ctx.server({ maxPayload: 4 });
+  wss.on("connection", (ws: Any) => ws.send(Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])));
+  const tapped = await ctx.tap(port);
+  const { ws, watched } = ctx.client(`ws://127.0.0.1:${tapped}/`);
+  ws.binaryType = "fragments";
+  await watched.when("message");
+  ws.close();
+  await watched.when("close");
+  await connections[0].when("close");
 });
 
 scenario("maxPayload on the server: a message at the limit passes", async (ctx) => {
