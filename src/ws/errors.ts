@@ -7,13 +7,22 @@
  * @module
  */
 
-import { ConnectError, HandshakeError, MessageTooBigError, ProtocolError, TimeoutError, WebSocketError } from "../errors.ts";
+import {
+  ConnectError,
+  HandshakeError,
+  MessageTooBigError,
+  ProtocolError,
+  TimeoutError,
+  WebSocketError,
+} from "../errors.ts";
 
 /** An error as ws hands it out: `code` is one of ws's `WS_ERR_*` strings or a system error code. */
 export type WsError = Error & { code?: string };
 
 function withCode<E extends Error>(error: E, code: string | undefined): E & { code?: string } {
-  if (code !== undefined) Object.defineProperty(error, "code", { value: code, writable: true, configurable: true, enumerable: true });
+  if (code !== undefined) {
+    Object.defineProperty(error, "code", { value: code, writable: true, configurable: true, enumerable: true });
+  }
   return error;
 }
 
@@ -33,7 +42,9 @@ export function receiveErrorOf(err: unknown): unknown {
   if (!(err instanceof WebSocketError)) return err;
   const frame = (message: string, code: string, type: ErrorConstructor | RangeErrorConstructor = RangeError) =>
     withCode(new type(`Invalid WebSocket frame: ${message}`), code);
-  if (err instanceof MessageTooBigError) return withCode(new RangeError("Max payload size exceeded"), "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
+  if (err instanceof MessageTooBigError) {
+    return withCode(new RangeError("Max payload size exceeded"), "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
+  }
   if (!(err instanceof ProtocolError)) return err;
   switch (err.code) {
     case "ERR_RESERVED_BITS": {
@@ -115,7 +126,9 @@ export function handshakeErrorOf(err: unknown, context: HandshakeContext): unkno
     return Object.assign(
       error,
       errno,
-      lookup ? { syscall: "getaddrinfo", hostname: err.hostname } : { syscall: "connect", address: err.hostname, port: err.port },
+      lookup
+        ? { syscall: "getaddrinfo", hostname: err.hostname }
+        : { syscall: "connect", address: err.hostname, port: err.port },
     );
   }
   if (err instanceof TimeoutError) return new Error("Opening handshake has timed out");
@@ -133,7 +146,9 @@ export function handshakeErrorOf(err: unknown, context: HandshakeContext): unkno
       return new Error("Server sent an invalid subprotocol");
     }
     case "ERR_HANDSHAKE_EXTENSION":
-      if (!context.offeredExtensions) return new Error("Server sent a Sec-WebSocket-Extensions header but no extension was requested");
+      if (!context.offeredExtensions) {
+        return new Error("Server sent a Sec-WebSocket-Extensions header but no extension was requested");
+      }
       return /not offered|not requested|unknown|Unexpected extension/i.test(err.message)
         ? new Error("Server indicated an extension that was not requested")
         : new Error("Invalid Sec-WebSocket-Extensions header");

@@ -7,6 +7,8 @@
  */
 
 import type { EventEmitter } from "node:events";
+import type { Buffer } from "node:buffer";
+import type { WebSocket, WebSocketLike } from "./websocket.ts";
 
 /**
  * The event `addEventListener` listeners receive (ws's `Event`).
@@ -21,8 +23,8 @@ import type { EventEmitter } from "node:events";
 export class WsEvent {
   /** The event's type: `"open"`, `"message"`, `"close"` or `"error"`. */
   readonly type: string;
-  /** The WebSocket that emitted it. */
-  target: unknown = null;
+  /** The WebSocket that emitted it (null for an event made by hand). */
+  target: WebSocketLike = null as unknown as WebSocket;
 
   /**
    * Creates an event.
@@ -46,8 +48,8 @@ export class WsEvent {
  * ```
  */
 export class WsMessageEvent extends WsEvent {
-  /** The message. */
-  readonly data: unknown;
+  /** The message: a string for text, as `binaryType` says for binary. */
+  readonly data: string | Buffer | ArrayBuffer | Buffer[];
 
   /**
    * Creates an event.
@@ -55,9 +57,9 @@ export class WsMessageEvent extends WsEvent {
    * @param type The event's type.
    * @param init The message.
    */
-  constructor(type: string, init: { data?: unknown } = {}) {
+  constructor(type: string, init: { data?: string | Buffer | ArrayBuffer | Buffer[] } = {}) {
     super(type);
-    this.data = init.data === undefined ? null : init.data;
+    this.data = init.data === undefined ? null as unknown as string : init.data;
   }
 }
 
@@ -122,6 +124,41 @@ export class WsErrorEvent extends WsEvent {
   }
 }
 
+/**
+ * The events `addEventListener` takes, by type.
+ *
+ * @example
+ * ```ts
+ * import type { WsEventMap } from "@streamsock/streamsock/ws";
+ *
+ * const onMessage = (event: WsEventMap["message"]) => console.log(event.data);
+ * ```
+ */
+export interface WsEventMap {
+  /** The connection opened. */
+  open: WsEvent;
+  /** A message arrived. */
+  message: WsMessageEvent;
+  /** The connection closed. */
+  close: WsCloseEvent;
+  /** The connection failed. */
+  error: WsErrorEvent;
+}
+
+/**
+ * The handler an `on…` attribute holds. Its parameter is compared the way a
+ * method's is (both ways), so that a handler typed with `@types/ws`'s event
+ * types fits, as the same handler fits ws.
+ *
+ * @example
+ * ```ts
+ * import type { WsEventHandler, WsMessageEvent } from "@streamsock/streamsock/ws";
+ *
+ * const handler: WsEventHandler<WsMessageEvent> = (event) => console.log(event.data);
+ * ```
+ */
+export type WsEventHandler<E> = { handle(event: E): void }["handle"];
+
 /** A listener given to `addEventListener`: a function, or an object with `handleEvent`. */
 // deno-lint-ignore no-explicit-any
 export type WsEventListener = ((event: any) => void) | { handleEvent(event: any): void };
@@ -140,7 +177,7 @@ export interface EventSource extends EventEmitter {
 }
 
 function call(listener: WsEventListener, target: unknown, event: WsEvent): void {
-  event.target = target;
+  event.target = target as WebSocketLike;
   if (typeof listener === "object") listener.handleEvent(event);
   else listener.call(target, event);
 }
@@ -149,11 +186,15 @@ function wrap(type: string, listener: WsEventListener): Wrapper | null {
   switch (type) {
     case "message":
       return function (this: EventSource, data: unknown, isBinary: unknown) {
-        call(listener, this, new WsMessageEvent("message", { data: isBinary ? data : String(data) }));
+        call(listener, this, new WsMessageEvent("message", { data: isBinary ? data as Buffer : String(data) }));
       } as Wrapper;
     case "close":
       return function (this: EventSource, code: unknown, reason: unknown) {
-        call(listener, this, new WsCloseEvent("close", { code: code as number, reason: String(reason), wasClean: this.closedCleanly }));
+        call(
+          listener,
+          this,
+          new WsCloseEvent("close", { code: code as number, reason: String(reason), wasClean: this.closedCleanly }),
+        );
       } as Wrapper;
     case "error":
       return function (this: EventSource, error: unknown) {

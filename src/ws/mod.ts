@@ -39,9 +39,25 @@ import { WebSocketServer } from "./server.ts";
 import { WebSocket } from "./websocket.ts";
 
 export { createWebSocketStream } from "./stream.ts";
-export { type ResolvedServerOptions, WebSocketServer } from "./server.ts";
-export { type BinaryType, HandshakeRequest, type SendOptions, WebSocket } from "./websocket.ts";
-export { WsCloseEvent, WsErrorEvent, WsEvent, type WsEventListener, WsMessageEvent } from "./events.ts";
+export { type ResolvedServerOptions, WebSocketServer, type WebSocketServerEvents } from "./server.ts";
+export {
+  type BinaryType,
+  HandshakeRequest,
+  type ResponseMessage,
+  type SendOptions,
+  WebSocket,
+  type WebSocketEvents,
+  type WebSocketLike,
+} from "./websocket.ts";
+export {
+  WsCloseEvent,
+  WsErrorEvent,
+  WsEvent,
+  type WsEventHandler,
+  type WsEventListener,
+  type WsEventMap,
+  WsMessageEvent,
+} from "./events.ts";
 export type {
   ClientOptions,
   PerMessageDeflateOptions,
@@ -64,47 +80,24 @@ export type {
  */
 export const Server: typeof WebSocketServer = WebSocketServer;
 
+WebSocket.WebSocket = WebSocket;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.Server = WebSocketServer;
+WebSocket.createWebSocketStream = createWebSocketStream;
+
 /**
- * What `require("ws")` is: the `WebSocket` class with the rest of the API
- * as its properties.
+ * What `require("ws")` is: the `WebSocket` class with `WebSocket`,
+ * `WebSocketServer`, `Server` and `createWebSocketStream` as properties and
+ * `@types/ws`'s types in its namespace, for code that does
+ * `import WebSocket from "ws"` and `new WebSocket.Server(…)`.
  *
  * @example
  * ```ts
- * import ws, { type WsModule } from "@streamsock/streamsock/ws";
+ * import WebSocket from "@streamsock/streamsock/ws";
  *
- * const api: WsModule = ws;
- * console.log(typeof api.WebSocketServer); // function
- * ```
- */
-export type WsModule = typeof WebSocket & {
-  WebSocket: typeof WebSocket;
-  WebSocketServer: typeof WebSocketServer;
-  Server: typeof WebSocketServer;
-  createWebSocketStream: typeof createWebSocketStream;
-};
-
-/**
- * The `WebSocket` class with `WebSocket`, `WebSocketServer`, `Server` and
- * `createWebSocketStream` as properties: the shape of `require("ws")`, for
- * code that does `import WebSocket from "ws"` and `new WebSocket.Server(…)`.
- */
-const ws = WebSocket as WsModule;
-ws.WebSocket = WebSocket;
-ws.WebSocketServer = WebSocketServer;
-ws.Server = WebSocketServer;
-ws.createWebSocketStream = createWebSocketStream;
-
-/**
- * The `WebSocket` class with `WebSocket`, `WebSocketServer`, `Server` and
- * `createWebSocketStream` as properties: the shape of `require("ws")`, for
- * code that does `import WebSocket from "ws"` and `new WebSocket.Server(…)`.
- *
- * @example
- * ```ts
- * import ws from "@streamsock/streamsock/ws";
- *
- * const wss = new ws.Server({ noServer: true });
+ * const wss = new WebSocket.Server({ noServer: true });
+ * const onMessage = (data: WebSocket.RawData, isBinary: boolean) => console.log(isBinary, data);
  * wss.close();
  * ```
  */
-export default ws;
+export default WebSocket;

@@ -10,6 +10,9 @@
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage, OutgoingHttpHeaders, Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
+import type { SecureContextOptions } from "node:tls";
+import type { ZlibOptions } from "node:zlib";
+import type { WebSocket } from "./websocket.ts";
 
 /**
  * What a `message` listener gets for binary data, by `binaryType`: a
@@ -45,8 +48,12 @@ export interface PerMessageDeflateOptions {
   clientNoContextTakeover?: boolean;
   /** The server's largest LZ77 window, 8 to 15 bits. */
   serverMaxWindowBits?: number;
-  /** The client's largest LZ77 window, 8 to 15 bits (`true`: let the server choose). */
-  clientMaxWindowBits?: number | boolean;
+  /**
+   * The client's largest LZ77 window, 8 to 15 bits. ws also takes `true`
+   * (offer the parameter, let the server choose), as streamsock does at run
+   * time; `@types/ws`, whose types these follow, lists numbers only.
+   */
+  clientMaxWindowBits?: number;
   /** zlib settings for compressing: `level` and `memLevel` are used. */
   zlibDeflateOptions?: {
     flush?: number;
@@ -60,7 +67,7 @@ export interface PerMessageDeflateOptions {
     info?: boolean;
   };
   /** zlib settings for decompressing: accepted, not used. */
-  zlibInflateOptions?: Record<string, unknown>;
+  zlibInflateOptions?: ZlibOptions;
   /** Messages smaller than this many bytes are not compressed. Defaults to 1024. */
   threshold?: number;
   /** Accepted, not used: streamsock runs zlib in bounded slices instead. */
@@ -82,7 +89,7 @@ export interface PerMessageDeflateOptions {
  * const options: ClientOptions = { headers: { Authorization: "Bearer t" }, handshakeTimeout: 5000, maxPayload: 1 << 20 };
  * ```
  */
-export interface ClientOptions {
+export interface ClientOptions extends SecureContextOptions {
   /** Subprotocols to offer, when not given as the second argument. */
   protocols?: string | string[];
   /** Follow 3xx redirects. Defaults to false. */
@@ -109,12 +116,6 @@ export interface ClientOptions {
   closeTimeout?: number;
   /** streamsock: an `http://`, `https://` or `socks5://` proxy to tunnel through (the environment is not read). */
   proxy?: string | URL | null;
-  /** PEM certificates to trust for `wss:`. */
-  ca?: string | Buffer | (string | Buffer)[];
-  /** PEM client certificate. */
-  cert?: string | Buffer | (string | Buffer)[];
-  /** PEM private key of `cert`. */
-  key?: string | Buffer | (string | Buffer)[];
   /** Set to false to accept any certificate (testing only). */
   rejectUnauthorized?: boolean;
   /** The TLS server name (SNI). */
@@ -145,8 +146,6 @@ export interface ClientOptions {
   maxBufferedChunks?: number;
   /** The most frames a message may have; more fail the connection with 1008. Defaults to 16384 (0: no limit). */
   maxFragments?: number;
-  /** Other TLS and socket options, accepted and ignored. */
-  [option: string]: unknown;
 }
 
 /**
@@ -238,8 +237,7 @@ export interface ServerOptions {
   /** Milliseconds to wait for the closing handshake. Defaults to 30000. */
   closeTimeout?: number;
   /** The class of the server's sockets: `WebSocket` or one extending it. */
-  // deno-lint-ignore no-explicit-any
-  WebSocket?: new (address: null, protocols?: undefined, options?: any) => any;
+  WebSocket?: typeof WebSocket;
   /** Accepted, ignored: frames are always validated as UTF-8. */
   skipUTF8Validation?: boolean;
   /** Accepted, ignored. */

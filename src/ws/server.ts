@@ -12,7 +12,13 @@
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import { nextTick } from "node:process";
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, STATUS_CODES } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server as HttpServer,
+  STATUS_CODES,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocketConnection } from "../connection.ts";
@@ -73,7 +79,9 @@ function parseProtocolSet(header: string): Set<string> {
   const protocols = new Set<string>();
   for (const raw of header.split(",")) {
     const protocol = raw.trim();
-    if (!TOKEN.test(protocol) || protocols.has(protocol)) throw new SyntaxError(`Invalid subprotocol ${JSON.stringify(protocol)}`);
+    if (!TOKEN.test(protocol) || protocols.has(protocol)) {
+      throw new SyntaxError(`Invalid subprotocol ${JSON.stringify(protocol)}`);
+    }
     protocols.add(protocol);
   }
   return protocols;
@@ -98,6 +106,146 @@ function abortHandshake(socket: Duplex, code: number, message?: string, headers?
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
+}
+
+/**
+ * The events of a {@link WebSocketServer}, with the arguments their
+ * listeners get.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketServerEvents } from "@streamsock/streamsock/ws";
+ *
+ * const onHeaders = (...[headers]: WebSocketServerEvents["headers"]) => headers.push("Set-Cookie: a=b");
+ * ```
+ */
+export interface WebSocketServerEvents {
+  /** A client connected (with the upgrade request). */
+  connection: [socket: WebSocket, request: IncomingMessage];
+  /** The 101's lines, which a listener may add to, and the request. */
+  headers: [headers: string[], request: IncomingMessage];
+  /** The server's own node:http server failed (with `port` or `server`). */
+  error: [error: Error];
+  /** The server's node:http server listens. */
+  listening: [];
+  /** The server closed. */
+  close: [];
+  /** An upgrade request was refused before any WebSocket existed (only emitted when listened to). */
+  wsClientError: [error: Error, socket: Duplex, request: IncomingMessage];
+}
+
+/** The typed forms of the EventEmitter methods (ws's server events, as `@types/ws` declares them). */
+export interface WebSocketServer {
+  /**
+   * Adds a listener for one of the server's events (see {@link WebSocketServerEvents}).
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  on<K extends keyof WebSocketServerEvents>(
+    event: K,
+    listener: (this: WebSocketServer, ...args: WebSocketServerEvents[K]) => void,
+  ): this;
+  /**
+   * Adds a listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  on(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocketServer, ...args: any[]) => void,
+  ): this;
+  /**
+   * Adds a one-time listener for one of the server's events.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  once<K extends keyof WebSocketServerEvents>(
+    event: K,
+    listener: (this: WebSocketServer, ...args: WebSocketServerEvents[K]) => void,
+  ): this;
+  /**
+   * Adds a one-time listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  once(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocketServer, ...args: any[]) => void,
+  ): this;
+  /**
+   * Removes a listener of one of the server's events.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This server.
+   */
+  off<K extends keyof WebSocketServerEvents>(
+    event: K,
+    listener: (this: WebSocketServer, ...args: WebSocketServerEvents[K]) => void,
+  ): this;
+  /**
+   * Removes a listener of any event.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This server.
+   */
+  off(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocketServer, ...args: any[]) => void,
+  ): this;
+  /**
+   * Adds a listener for one of the server's events.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  addListener<K extends keyof WebSocketServerEvents>(
+    event: K,
+    listener: (...args: WebSocketServerEvents[K]) => void,
+  ): this;
+  /**
+   * Adds a listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This server.
+   */
+  addListener(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocketServer, ...args: any[]) => void,
+  ): this;
+  /**
+   * Removes a listener of one of the server's events.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This server.
+   */
+  removeListener<K extends keyof WebSocketServerEvents>(
+    event: K,
+    listener: (...args: WebSocketServerEvents[K]) => void,
+  ): this;
+  /**
+   * Removes a listener of any event.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This server.
+   */
+  removeListener(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocketServer, ...args: any[]) => void,
+  ): this;
 }
 
 /**
@@ -312,7 +460,9 @@ export class WebSocketServer extends EventEmitter {
     if (upgrade === undefined || upgrade.toLowerCase() !== "websocket") {
       return this.#refuse(req, socket, 400, "Invalid Upgrade header");
     }
-    if (key === undefined || !KEY.test(key)) return this.#refuse(req, socket, 400, "Missing or invalid Sec-WebSocket-Key header");
+    if (key === undefined || !KEY.test(key)) {
+      return this.#refuse(req, socket, 400, "Missing or invalid Sec-WebSocket-Key header");
+    }
     if (version !== 13 && version !== 8) {
       return this.#refuse(req, socket, 400, "Missing or invalid Sec-WebSocket-Version header", {
         "Sec-WebSocket-Version": "13, 8",
@@ -373,7 +523,9 @@ export class WebSocketServer extends EventEmitter {
     }
     const marked = socket as Duplex & { [UPGRADED]?: boolean };
     if (marked[UPGRADED]) {
-      throw new Error("server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration");
+      throw new Error(
+        "server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration",
+      );
     }
     if (this.#state > RUNNING) return abortHandshake(socket, 503);
     marked[UPGRADED] = true;
@@ -399,7 +551,13 @@ export class WebSocketServer extends EventEmitter {
     const pending = this.#pending.get(req)!;
     this.#pending.delete(req);
     const Socket = this.options.WebSocket ?? WebSocket;
-    const ws: WebSocket = new Socket(null, undefined, this.options);
+    // As ws: the class gets the server's options too.
+    const ws =
+      new (Socket as unknown as new (address: null, protocols: undefined, options: ServerOptions) => WebSocket)(
+        null,
+        undefined,
+        this.options,
+      );
     attachConnection(ws, conn, this.options);
     if (this.clients !== undefined) {
       this.clients.add(ws);

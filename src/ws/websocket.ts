@@ -10,6 +10,7 @@
 
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
+import type { ClientRequestArgs, IncomingHttpHeaders } from "node:http";
 import { nextTick } from "node:process";
 import { Readable } from "node:stream";
 import { connect } from "../client.ts";
@@ -24,10 +25,18 @@ import {
   attributeOf,
   removeEventListener,
   setAttribute,
+  type WsCloseEvent,
+  type WsErrorEvent,
+  type WsEvent,
+  type WsEventHandler,
   type WsEventListener,
+  type WsEventMap,
+  type WsMessageEvent,
 } from "./events.ts";
 import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
 import type { ClientOptions, PerMessageDeflateOptions, RawData } from "./options.ts";
+import type { WebSocketServer as WebSocketServerClass } from "./server.ts";
+import type { createWebSocketStream as createWebSocketStreamFunction } from "./stream.ts";
 
 const CONNECTING = 0 as const;
 const OPEN = 1 as const;
@@ -70,8 +79,12 @@ export function attachConnection(ws: WebSocket, conn: WebSocketConnection, limit
   attach(ws, conn, limits);
 }
 
-/** What a binary message is delivered as; see {@link WebSocket.binaryType}. */
-export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments" | "blob";
+/**
+ * What a binary message is delivered as; see {@link WebSocket.binaryType}.
+ * `"blob"` is accepted too at run time, as ws 8.18 and later accept it,
+ * though `@types/ws` (whose types these follow) does not list it.
+ */
+export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments";
 
 /**
  * ws's `perMessageDeflate` option as streamsock's `compression`.
@@ -106,7 +119,8 @@ export function compressionOf(
 /** The names of negotiated extensions, as ws's `extensions` lists them. */
 function extensionNames(header: string): string {
   if (header === "") return "";
-  return [...new Set(header.split(",").map((offer) => offer.split(";")[0].trim()).filter((name) => name !== ""))].join();
+  return [...new Set(header.split(",").map((offer) => offer.split(";")[0].trim()).filter((name) => name !== ""))]
+    .join();
 }
 
 /**
@@ -158,10 +172,34 @@ function headerObject(headers: Headers): Record<string, string | string[]> {
 
 /**
  * The server's answer as ws's `'upgrade'` and `'unexpected-response'`
- * listeners get it: a readable of the body with node:http's
- * `IncomingMessage` fields.
+ * listeners get it: a readable of the body with the fields of node:http's
+ * `IncomingMessage` that describe a response.
+ *
+ * @example
+ * ```ts
+ * import type { ResponseMessage } from "@streamsock/streamsock/ws";
+ *
+ * const cookies = (res: ResponseMessage) => res.headers["set-cookie"] ?? [];
+ * ```
  */
-function incomingOf(status: number, statusText: string, headers: Headers, body: Uint8Array): Readable {
+export interface ResponseMessage extends Readable {
+  /** The status code. */
+  statusCode: number;
+  /** The reason phrase. */
+  statusMessage: string;
+  /** The header fields, names lower-cased; `set-cookie` as an array. */
+  headers: IncomingHttpHeaders;
+  /** Names and values, alternating. */
+  rawHeaders: string[];
+  /** `"1.1"`. */
+  httpVersion: string;
+  /** 1. */
+  httpVersionMajor: number;
+  /** 1. */
+  httpVersionMinor: number;
+}
+
+function incomingOf(status: number, statusText: string, headers: Headers, body: Uint8Array): ResponseMessage {
   const res = new Readable({ read() {} });
   const rawHeaders: string[] = [];
   headers.forEach((value, name) => {
@@ -179,7 +217,7 @@ function incomingOf(status: number, statusText: string, headers: Headers, body: 
   });
   if (body.length > 0) res.push(Buffer.from(body));
   res.push(null);
-  return res;
+  return res as ResponseMessage;
 }
 
 /**
@@ -286,6 +324,142 @@ function fieldPairs(fields: Map<string, string | string[]>): [string, string][] 
 }
 
 /**
+ * The events of a {@link WebSocket}, with the arguments their listeners get.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketEvents } from "@streamsock/streamsock/ws";
+ *
+ * const onClose = (...[code, reason]: WebSocketEvents["close"]) => console.log(code, reason.toString());
+ * ```
+ */
+export interface WebSocketEvents {
+  /** The connection opened. */
+  open: [];
+  /** A message: a Buffer for text; binary data as `binaryType` says. */
+  message: [data: RawData, isBinary: boolean];
+  /** The connection closed: the peer's code and reason (1005, 1006 when there was none). */
+  close: [code: number, reason: Buffer];
+  /** The connection failed; `close` follows. */
+  error: [error: Error];
+  /** A ping arrived (it is answered unless `autoPong` is false). */
+  ping: [data: Buffer];
+  /** A pong arrived. */
+  pong: [data: Buffer];
+  /** The server's 101, before it is checked. */
+  upgrade: [response: ResponseMessage];
+  /** A redirect is about to be followed (`followRedirects`). */
+  redirect: [url: string, request: HandshakeRequest];
+  /** The server answered the upgrade with something other than 101. */
+  "unexpected-response": [request: HandshakeRequest, response: ResponseMessage];
+}
+
+/** The typed forms of the EventEmitter methods (ws's events, as `@types/ws` declares them). */
+export interface WebSocket {
+  /**
+   * Adds a listener for one of ws's events (see {@link WebSocketEvents}).
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  on<K extends keyof WebSocketEvents>(event: K, listener: (this: WebSocket, ...args: WebSocketEvents[K]) => void): this;
+  /**
+   * Adds a listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  on(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocket, ...args: any[]) => void,
+  ): this;
+  /**
+   * Adds a one-time listener for one of ws's events.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  once<K extends keyof WebSocketEvents>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEvents[K]) => void,
+  ): this;
+  /**
+   * Adds a one-time listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  once(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocket, ...args: any[]) => void,
+  ): this;
+  /**
+   * Removes a listener of one of ws's events.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This socket.
+   */
+  off<K extends keyof WebSocketEvents>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEvents[K]) => void,
+  ): this;
+  /**
+   * Removes a listener of any event.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This socket.
+   */
+  off(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocket, ...args: any[]) => void,
+  ): this;
+  /**
+   * Adds a listener for one of ws's events.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  addListener<K extends keyof WebSocketEvents>(event: K, listener: (...args: WebSocketEvents[K]) => void): this;
+  /**
+   * Adds a listener for any event.
+   *
+   * @param event The event.
+   * @param listener Gets the event's arguments.
+   * @returns This socket.
+   */
+  addListener(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocket, ...args: any[]) => void,
+  ): this;
+  /**
+   * Removes a listener of one of ws's events.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This socket.
+   */
+  removeListener<K extends keyof WebSocketEvents>(event: K, listener: (...args: WebSocketEvents[K]) => void): this;
+  /**
+   * Removes a listener of any event.
+   *
+   * @param event The event.
+   * @param listener The listener.
+   * @returns This socket.
+   */
+  removeListener(
+    event: string | symbol, // deno-lint-ignore no-explicit-any
+    listener: (this: WebSocket, ...args: any[]) => void,
+  ): this;
+}
+
+/**
  * ws 8's `WebSocket`: a client (`new WebSocket(url, protocols, options)`)
  * or the server's end of a connection (from `WebSocketServer`), as an
  * EventEmitter with ws's events (`open`, `message (data, isBinary)`,
@@ -306,7 +480,7 @@ function fieldPairs(fields: Map<string, string | string[]>): [string, string][] 
  * ws.on("close", (code, reason) => console.log("closed", code, reason.toString()));
  * ```
  */
-export class WebSocket extends EventEmitter {
+export class WebSocket extends EventEmitter implements WebSocketLike {
   /** The connection is being opened. */
   static readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open. */
@@ -315,6 +489,14 @@ export class WebSocket extends EventEmitter {
   static readonly CLOSING: 2 = CLOSING;
   /** The connection is closed. */
   static readonly CLOSED: 3 = CLOSED;
+  /** `WebSocket` itself, as `require("ws").WebSocket` is (set by the entry point). */
+  declare static WebSocket: typeof WebSocket;
+  /** The server class, as `require("ws").WebSocketServer` is (set by the entry point). */
+  declare static WebSocketServer: typeof WebSocketServerClass;
+  /** The server class under ws's older name (set by the entry point). */
+  declare static Server: typeof WebSocketServerClass;
+  /** ws's `createWebSocketStream` (set by the entry point). */
+  declare static createWebSocketStream: typeof createWebSocketStreamFunction;
   /** The connection is being opened. */
   readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open. */
@@ -326,7 +508,7 @@ export class WebSocket extends EventEmitter {
 
   #readyState: 0 | 1 | 2 | 3 = CONNECTING;
   #conn: WebSocketConnection | null = null;
-  #binaryType: BinaryType = "nodebuffer";
+  #binaryType: BinaryType | "blob" = "nodebuffer";
   #protocol = "";
   #extensions = "";
   #url: string | undefined;
@@ -348,43 +530,63 @@ export class WebSocket extends EventEmitter {
   #opening: AbortController | null = null;
 
   /**
-   * Opens a client connection (ws's `new WebSocket(address, protocols,
-   * options)`); `address` null makes the server's end, which a
-   * `WebSocketServer` completes.
+   * The server's end of a connection, which a `WebSocketServer` completes.
+   *
+   * @param address null.
+   */
+  constructor(address: null);
+  /**
+   * Opens a client connection (ws's `new WebSocket(address, options)`).
    *
    * @param address A `ws:`, `wss:`, `http:` or `https:` URL.
-   * @param protocols Subprotocols to offer, or the options.
+   * @param options ws's client options (`protocols` among them).
+   * @throws {SyntaxError} For an invalid URL or subprotocol, as ws.
+   * @throws {RangeError} For a `protocolVersion` other than 13.
+   */
+  constructor(address: string | URL, options?: ClientOptions | ClientRequestArgs);
+  /**
+   * Opens a client connection (ws's `new WebSocket(address, protocols,
+   * options)`).
+   *
+   * @param address A `ws:`, `wss:`, `http:` or `https:` URL.
+   * @param protocols Subprotocols to offer.
    * @param options ws's client options.
    * @throws {SyntaxError} For an invalid URL or subprotocol, as ws.
    * @throws {RangeError} For a `protocolVersion` other than 13.
    */
+  constructor(address: string | URL, protocols?: string | string[], options?: ClientOptions | ClientRequestArgs);
   constructor(
     address: string | URL | null,
-    protocols?: string | string[] | ClientOptions,
-    options?: ClientOptions,
+    protocols?: string | string[] | ClientOptions | ClientRequestArgs,
+    options?: ClientOptions | ClientRequestArgs,
   ) {
     super();
     // The server's end: its WebSocketServer attaches the connection.
     if (address === null) return;
     let list: string[];
+    let opts = options as ClientOptions | undefined;
     if (protocols === undefined || (typeof protocols === "object" && !Array.isArray(protocols))) {
-      if (protocols !== undefined) options = protocols as ClientOptions;
-      const given = options?.protocols;
+      if (protocols !== undefined) opts = protocols as ClientOptions;
+      const given = opts?.protocols;
       list = given === undefined ? [] : Array.isArray(given) ? given : [given];
     } else {
       list = Array.isArray(protocols) ? protocols : [protocols as string];
     }
-    this.#startClient(address, list, options ?? {});
+    this.#startClient(address, list, opts ?? {});
   }
 
   // ------------------------------------------------------------- attributes
 
-  /** How binary messages are delivered: `"nodebuffer"` (the default), `"arraybuffer"`, `"fragments"` or `"blob"`. */
+  /**
+   * How binary messages are delivered: `"nodebuffer"` (a Buffer, the
+   * default), `"arraybuffer"`, `"fragments"` (an array of the frames'
+   * payloads) or `"blob"`; other values are ignored.
+   */
   get binaryType(): BinaryType {
-    return this.#binaryType;
+    return this.#binaryType as BinaryType;
   }
 
-  set binaryType(type: BinaryType) {
+  set binaryType(type: BinaryType | "blob") {
     if (BINARY_TYPES.includes(type)) this.#binaryType = type;
   }
 
@@ -409,7 +611,7 @@ export class WebSocket extends EventEmitter {
   }
 
   /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
-  get readyState(): number {
+  get readyState(): 0 | 1 | 2 | 3 {
     return this.#readyState;
   }
 
@@ -424,31 +626,31 @@ export class WebSocket extends EventEmitter {
   }
 
   /** The `open` handler, browser style. */
-  get onopen(): WsEventListener | null {
-    return attributeOf(this, "open");
+  get onopen(): WsEventHandler<WsEvent> | null {
+    return attributeOf(this, "open") as WsEventHandler<WsEvent> | null;
   }
-  set onopen(handler: WsEventListener | null) {
+  set onopen(handler: WsEventHandler<WsEvent> | null) {
     setAttribute(this, "open", handler);
   }
   /** The `message` handler, browser style: it gets a `MessageEvent`. */
-  get onmessage(): WsEventListener | null {
-    return attributeOf(this, "message");
+  get onmessage(): WsEventHandler<WsMessageEvent> | null {
+    return attributeOf(this, "message") as WsEventHandler<WsMessageEvent> | null;
   }
-  set onmessage(handler: WsEventListener | null) {
+  set onmessage(handler: WsEventHandler<WsMessageEvent> | null) {
     setAttribute(this, "message", handler);
   }
   /** The `close` handler, browser style: it gets a `CloseEvent`. */
-  get onclose(): WsEventListener | null {
-    return attributeOf(this, "close");
+  get onclose(): WsEventHandler<WsCloseEvent> | null {
+    return attributeOf(this, "close") as WsEventHandler<WsCloseEvent> | null;
   }
-  set onclose(handler: WsEventListener | null) {
+  set onclose(handler: WsEventHandler<WsCloseEvent> | null) {
     setAttribute(this, "close", handler);
   }
   /** The `error` handler, browser style: it gets an `ErrorEvent`. */
-  get onerror(): WsEventListener | null {
-    return attributeOf(this, "error");
+  get onerror(): WsEventHandler<WsErrorEvent> | null {
+    return attributeOf(this, "error") as WsEventHandler<WsErrorEvent> | null;
   }
-  set onerror(handler: WsEventListener | null) {
+  set onerror(handler: WsEventHandler<WsErrorEvent> | null) {
     setAttribute(this, "error", handler);
   }
 
@@ -460,6 +662,19 @@ export class WebSocket extends EventEmitter {
    * @param listener A function or an object with `handleEvent`.
    * @param options `once: true` removes it after one call.
    */
+  addEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+    options?: { once?: boolean },
+  ): void;
+  /**
+   * Any other type is ignored, as in ws.
+   *
+   * @param type The event type.
+   * @param listener A function or an object with `handleEvent`.
+   * @param options `once: true` removes it after one call.
+   */
+  addEventListener(type: string, listener: WsEventListener, options?: { once?: boolean }): void;
   addEventListener(type: string, listener: WsEventListener, options?: { once?: boolean }): void {
     addEventListener(this, type, listener, options);
   }
@@ -470,6 +685,17 @@ export class WebSocket extends EventEmitter {
    * @param type The event type.
    * @param listener The listener.
    */
+  removeEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+  ): void;
+  /**
+   * Any other type: nothing to remove.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   */
+  removeEventListener(type: string, listener: WsEventListener): void;
   removeEventListener(type: string, listener: WsEventListener): void {
     removeEventListener(this, type, listener);
   }
@@ -503,7 +729,9 @@ export class WebSocket extends EventEmitter {
     const sendOptions = this.#deflate && options?.compress === false ? { compress: false } : undefined;
     let sent: Promise<void>;
     if (typeof Blob !== "undefined" && data instanceof Blob) {
-      sent = data.arrayBuffer().then((buffer) => conn.send(this.#message(new Uint8Array(buffer), type, fin), sendOptions));
+      sent = data.arrayBuffer().then((buffer) =>
+        conn.send(this.#message(new Uint8Array(buffer), type, fin), sendOptions)
+      );
     } else {
       const msg = this.#message(data, type, fin);
       const size = typeof msg.data === "string" ? Buffer.byteLength(msg.data) : msg.data.length;
@@ -522,7 +750,9 @@ export class WebSocket extends EventEmitter {
 
   /** ws's answer to a send on a connection that is not open: counted in bufferedAmount, the callback told. */
   #refuse(data: unknown, cb: ((err?: Error) => void) | undefined): void {
-    if (data) this.#refusedBytes += typeof Blob !== "undefined" && data instanceof Blob ? data.size : bytesOf(data).length;
+    if (data) {
+      this.#refusedBytes += typeof Blob !== "undefined" && data instanceof Blob ? data.size : bytesOf(data).length;
+    }
     if (cb !== undefined) {
       const err = notOpenError(this.#readyState);
       nextTick(() => cb(err));
@@ -553,7 +783,15 @@ export class WebSocket extends EventEmitter {
    * @param cb Called when sent, with an error if it could not be.
    * @throws {RangeError} For more than 125 bytes.
    */
-  ping(data?: unknown, mask?: boolean | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+  ping(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /**
+   * ws's shorter form: the callback second.
+   *
+   * @param data The payload.
+   * @param cb Called when sent, with an error if it could not be.
+   */
+  ping(data: unknown, cb: (err: Error) => void): void;
+  ping(data?: unknown, mask?: boolean | ((err: Error) => void), cb?: (err: Error) => void): void {
     this.#control("ping", data, mask, cb);
   }
 
@@ -565,7 +803,15 @@ export class WebSocket extends EventEmitter {
    * @param cb Called when sent, with an error if it could not be.
    * @throws {RangeError} For more than 125 bytes.
    */
-  pong(data?: unknown, mask?: boolean | ((err?: Error) => void), cb?: (err?: Error) => void): void {
+  pong(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /**
+   * ws's shorter form: the callback second.
+   *
+   * @param data The payload.
+   * @param cb Called when sent, with an error if it could not be.
+   */
+  pong(data: unknown, cb: (err: Error) => void): void;
+  pong(data?: unknown, mask?: boolean | ((err: Error) => void), cb?: (err: Error) => void): void {
     this.#control("pong", data, mask, cb);
   }
 
@@ -582,12 +828,18 @@ export class WebSocket extends EventEmitter {
    */
   close(code?: number, reason?: string | Buffer): void {
     if (this.#readyState === CLOSED) return;
-    if (this.#readyState === CONNECTING) return this.#abortHandshake("WebSocket was closed before the connection was established");
+    if (this.#readyState === CONNECTING) {
+      return this.#abortHandshake("WebSocket was closed before the connection was established");
+    }
     if (this.#readyState === CLOSING) return;
     if (code !== undefined && (typeof code !== "number" || !validCloseCode(code))) {
       throw new TypeError("First argument must be a valid error code number");
     }
-    const text = reason === undefined ? "" : typeof reason === "string" ? reason : Buffer.from(bytesOf(reason)).toString();
+    const text = reason === undefined
+      ? ""
+      : typeof reason === "string"
+      ? reason
+      : Buffer.from(bytesOf(reason)).toString();
     if (Buffer.byteLength(text) > 123) throw new RangeError("The message must not be greater than 123 bytes");
     this.#readyState = CLOSING;
     const conn = this.#conn!;
@@ -598,7 +850,9 @@ export class WebSocket extends EventEmitter {
   /** Closes the connection at once, without a closing handshake (while opening: gives up). */
   terminate(): void {
     if (this.#readyState === CLOSED) return;
-    if (this.#readyState === CONNECTING) return this.#abortHandshake("WebSocket was closed before the connection was established");
+    if (this.#readyState === CONNECTING) {
+      return this.#abortHandshake("WebSocket was closed before the connection was established");
+    }
     this.#readyState = CLOSING;
     void this.#conn?.terminate();
   }
@@ -673,7 +927,9 @@ export class WebSocket extends EventEmitter {
       }
       seen.add(protocol);
     }
-    const maxPayload = options.maxPayload === undefined ? DEFAULT_MAX_PAYLOAD : options.maxPayload || Number.MAX_SAFE_INTEGER;
+    const maxPayload = options.maxPayload === undefined
+      ? DEFAULT_MAX_PAYLOAD
+      : options.maxPayload || Number.MAX_SAFE_INTEGER;
     this.#maxPayload = maxPayload;
     this.#maxFragments = (options.maxFragments ?? DEFAULT_MAX_FRAGMENTS) || Number.MAX_SAFE_INTEGER;
     const fields = fieldMap(options.headers);
@@ -757,7 +1013,10 @@ export class WebSocket extends EventEmitter {
     }
     if (!(err instanceof HandshakeError) || err.code !== "ERR_HANDSHAKE_STATUS") {
       return this.#emitErrorAndClose(
-        handshakeErrorOf(err, { protocols, offeredExtensions: compressionOf(options.perMessageDeflate, true, "client") !== false }),
+        handshakeErrorOf(err, {
+          protocols,
+          offeredExtensions: compressionOf(options.perMessageDeflate, true, "client") !== false,
+        }),
       );
     }
     const { status, headers } = err;
@@ -770,7 +1029,9 @@ export class WebSocket extends EventEmitter {
       } catch {
         return this.#emitErrorAndClose(new SyntaxError(`Invalid URL: ${location}`));
       }
-      if (next.protocol === "http:" || next.protocol === "https:") next.protocol = next.protocol === "http:" ? "ws:" : "wss:";
+      if (next.protocol === "http:" || next.protocol === "https:") {
+        next.protocol = next.protocol === "http:" ? "ws:" : "wss:";
+      }
       this.#url = next.href;
       if (next.protocol !== "ws:" && next.protocol !== "wss:") {
         return this.#emitErrorAndClose(
@@ -780,12 +1041,18 @@ export class WebSocket extends EventEmitter {
       const first = new URL(this.#firstUrl ?? target.href);
       this.#firstUrl ??= target.href;
       const sameHost = next.host === first.host;
-      if (this.listenerCount("redirect") === 0 && (!sameHost || (first.protocol === "wss:" && next.protocol !== "wss:"))) {
+      if (
+        this.listenerCount("redirect") === 0 && (!sameHost || (first.protocol === "wss:" && next.protocol !== "wss:"))
+      ) {
         // As ws (and curl): credentials do not follow a redirect to another host or to plain text.
         fields.delete("authorization");
         fields.delete("cookie");
       }
-      const request = new HandshakeRequest(next, fields, () => this.#abortHandshake("WebSocket was closed before the connection was established"));
+      const request = new HandshakeRequest(
+        next,
+        fields,
+        () => this.#abortHandshake("WebSocket was closed before the connection was established"),
+      );
       this.emit("redirect", this.#url, request);
       if (this.#readyState !== CONNECTING || request.aborted) return;
       return attempt(next, redirects + 1);
@@ -804,7 +1071,11 @@ export class WebSocket extends EventEmitter {
     headers: Headers,
     body: Uint8Array,
   ): void {
-    const request = new HandshakeRequest(target, fields, () => this.#abortHandshake("WebSocket was closed before the connection was established"));
+    const request = new HandshakeRequest(
+      target,
+      fields,
+      () => this.#abortHandshake("WebSocket was closed before the connection was established"),
+    );
     if (!this.emit("unexpected-response", request, incomingOf(status, statusText, headers, body))) {
       this.#abortHandshake(`Unexpected server response: ${status}`);
     }
@@ -956,10 +1227,149 @@ export class WebSocket extends EventEmitter {
   }
 }
 
+/**
+ * The types `@types/ws` declares on `WebSocket` (`WebSocket.RawData`,
+ * `WebSocket.ServerOptions`, `WebSocket.MessageEvent` …), so that code
+ * written as `import WebSocket from "ws"` keeps its annotations.
+ *
+ * @example
+ * ```ts
+ * import WebSocket from "@streamsock/streamsock/ws";
+ *
+ * function size(data: WebSocket.RawData): number {
+ *   return Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+ * }
+ * ```
+ */
+// deno-lint-ignore no-namespace
+export namespace WebSocket {
+  /** A message's data as `message` listeners get it. */
+  export type RawData = import("./options.ts").RawData;
+  /** A message's data as `onmessage` handlers get it: text as a string. */
+  export type Data = string | Buffer | ArrayBuffer | Buffer[];
+  /** Certificate and key data. */
+  export type CertMeta = string | string[] | Buffer | Buffer[];
+  /** Options of a client. */
+  export type ClientOptions = import("./options.ts").ClientOptions;
+  /** Options of a server. */
+  export type ServerOptions = import("./options.ts").ServerOptions;
+  /** permessage-deflate's options. */
+  export type PerMessageDeflateOptions = import("./options.ts").PerMessageDeflateOptions;
+  /** `verifyClient` with one argument. */
+  export type VerifyClientCallbackSync = import("./options.ts").VerifyClientCallbackSync;
+  /** `verifyClient` with a callback. */
+  export type VerifyClientCallbackAsync = import("./options.ts").VerifyClientCallbackAsync;
+  /** The `open` event of `addEventListener`. */
+  export type Event = WsEvent;
+  /** The `message` event of `addEventListener`. */
+  export type MessageEvent = WsMessageEvent;
+  /** The `close` event of `addEventListener`. */
+  export type CloseEvent = WsCloseEvent;
+  /** The `error` event of `addEventListener`. */
+  export type ErrorEvent = WsErrorEvent;
+  /** The events of `addEventListener`, by type. */
+  export type WebSocketEventMap = WsEventMap;
+  /** The options of `addEventListener`. */
+  export interface EventListenerOptions {
+    /** Remove the listener after one call. */
+    once?: boolean;
+  }
+  /** What `WebSocketServer#address()` returns when listening on TCP. */
+  export interface AddressInfo {
+    /** The address. */
+    address: string;
+    /** `"IPv4"` or `"IPv6"`. */
+    family: string;
+    /** The port. */
+    port: number;
+  }
+  /** A client or server socket. */
+  export type WebSocket = import("./websocket.ts").WebSocket;
+  /** A server. */
+  export type WebSocketServer = import("./server.ts").WebSocketServer;
+  /** A server, under ws's older name. */
+  export type Server = import("./server.ts").WebSocketServer;
+}
+
 /** The frames' payloads as one Buffer. */
 function concat(parts: Buffer[], size: number): Buffer {
   if (parts.length === 1) return parts[0];
   return parts.length === 0 ? EMPTY : Buffer.concat(parts, size);
+}
+
+/**
+ * A WebSocket as its events name it (`event.target`): the public API of
+ * {@link WebSocket}, typed by structure so that a socket typed with
+ * `@types/ws` fits it too.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketLike, WsMessageEvent } from "@streamsock/streamsock/ws";
+ *
+ * const reply = (event: WsMessageEvent) => {
+ *   const ws: WebSocketLike = event.target;
+ *   ws.send("got it");
+ * };
+ * ```
+ */
+export interface WebSocketLike extends EventEmitter {
+  /** How binary messages are delivered. */
+  binaryType: BinaryType;
+  /** Bytes queued for sending and not yet written. */
+  readonly bufferedAmount: number;
+  /** The negotiated extensions' names, or `""`. */
+  readonly extensions: string;
+  /** Whether `pause()` stopped the delivery of messages. */
+  readonly isPaused: boolean;
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
+  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** The URL a client connected to. */
+  readonly url: string;
+  /** 0. */
+  readonly CONNECTING: 0;
+  /** 1. */
+  readonly OPEN: 1;
+  /** 2. */
+  readonly CLOSING: 2;
+  /** 3. */
+  readonly CLOSED: 3;
+  /** The `open` handler. */
+  onopen: WsEventHandler<WsEvent> | null;
+  /** The `error` handler. */
+  onerror: WsEventHandler<WsErrorEvent> | null;
+  /** The `close` handler. */
+  onclose: WsEventHandler<WsCloseEvent> | null;
+  /** The `message` handler. */
+  onmessage: WsEventHandler<WsMessageEvent> | null;
+  /** Starts the closing handshake. */
+  close(code?: number, data?: string | Buffer): void;
+  /** Sends a ping. */
+  ping(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /** Sends a pong. */
+  pong(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /** Sends a message. */
+  send(data: unknown, cb?: (err?: Error) => void): void;
+  /** Sends a message with options. */
+  send(data: unknown, options: SendOptions, cb?: (err?: Error) => void): void;
+  /** Closes the connection at once. */
+  terminate(): void;
+  /** Stops delivering messages. */
+  pause(): void;
+  /** Delivers messages again. */
+  resume(): void;
+  /** Adds a browser-style listener. */
+  addEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+    options?: { once?: boolean },
+  ): void;
+  /** Removes a browser-style listener. */
+  removeEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+  ): void;
 }
 
 /** Options of {@link WebSocket.send}, as ws has them. */

@@ -114,8 +114,8 @@ describe("graphql-ws over streamsock/ws", () => {
     test(`useServer with the graphql-ws client (${clientImpl[0]}): a query and a subscription`, async () => {
       const http = createServer();
       const wss = new WebSocketServer({ server: http, path: "/graphql" });
-      // graphql-ws types its argument with @types/ws's class; at run time it takes ours unmodified.
-      const server = useServer({ schema }, wss as unknown as Parameters<typeof useServer>[1]);
+      // graphql-ws types its argument with @types/ws's WebSocketServer: ours fits it, with no cast.
+      const server = useServer({ schema }, wss);
       const port = await listen(http);
       const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: clientImpl[1], retryAttempts: 0, lazy: true });
       try {
