@@ -125,6 +125,51 @@ export class WsErrorEvent extends WsEvent {
 }
 
 /**
+ * `@types/ws`'s name for the `open` event: a {@link WsEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { Event } from "@streamsock/streamsock/ws";
+ *
+ * const onOpen = (event: Event) => console.log(event.type);
+ * ```
+ */
+export type Event = WsEvent;
+/**
+ * `@types/ws`'s name for the `message` event: a {@link WsMessageEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { MessageEvent } from "@streamsock/streamsock/ws";
+ *
+ * const onMessage = (event: MessageEvent) => console.log(event.data);
+ * ```
+ */
+export type MessageEvent = WsMessageEvent;
+/**
+ * `@types/ws`'s name for the `close` event: a {@link WsCloseEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { CloseEvent } from "@streamsock/streamsock/ws";
+ *
+ * const onClose = (event: CloseEvent) => console.log(event.code, event.reason);
+ * ```
+ */
+export type CloseEvent = WsCloseEvent;
+/**
+ * `@types/ws`'s name for the `error` event: a {@link WsErrorEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorEvent } from "@streamsock/streamsock/ws";
+ *
+ * const onError = (event: ErrorEvent) => console.log(event.message);
+ * ```
+ */
+export type ErrorEvent = WsErrorEvent;
+
+/**
  * The events `addEventListener` takes, by type.
  *
  * @example

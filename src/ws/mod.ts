@@ -58,8 +58,13 @@ export {
   type WsEventMap,
   WsMessageEvent,
 } from "./events.ts";
+export type { CloseEvent, ErrorEvent, Event, MessageEvent } from "./events.ts";
 export type {
+  AddressInfo,
+  CertMeta,
   ClientOptions,
+  Data,
+  EventListenerOptions,
   PerMessageDeflateOptions,
   RawData,
   ServerOptions,
@@ -79,6 +84,8 @@ export type {
  * ```
  */
 export const Server: typeof WebSocketServer = WebSocketServer;
+/** A `WebSocketServer`, under ws's older name. */
+export type Server = WebSocketServer;
 
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
@@ -101,3 +108,10 @@ WebSocket.createWebSocketStream = createWebSocketStream;
  * ```
  */
 export default WebSocket;
+
+/**
+ * What `require()` of this entry point returns on Node (20.19 and later),
+ * Deno and Bun, as `require("ws")` does: the `WebSocket` class, carrying
+ * `WebSocketServer`, `Server` and `createWebSocketStream`.
+ */
+export { WebSocket as "module.exports" };

@@ -30,6 +30,65 @@ import type { WebSocket } from "./websocket.ts";
 export type RawData = Buffer | ArrayBuffer | Buffer[];
 
 /**
+ * A message's data as an `onmessage` handler gets it: text as a string,
+ * binary data as `binaryType` says.
+ *
+ * @example
+ * ```ts
+ * import type { Data } from "@streamsock/streamsock/ws";
+ *
+ * const text = (data: Data) => (typeof data === "string" ? data : "");
+ * ```
+ */
+export type Data = string | Buffer | ArrayBuffer | Buffer[];
+
+/**
+ * Certificate and key data.
+ *
+ * @example
+ * ```ts
+ * import type { CertMeta } from "@streamsock/streamsock/ws";
+ *
+ * const none: CertMeta = [];
+ * ```
+ */
+export type CertMeta = string | string[] | Buffer | Buffer[];
+
+/**
+ * The options of `addEventListener`.
+ *
+ * @example
+ * ```ts
+ * import type { EventListenerOptions } from "@streamsock/streamsock/ws";
+ *
+ * const once: EventListenerOptions = { once: true };
+ * ```
+ */
+export interface EventListenerOptions {
+  /** Remove the listener after one call. */
+  once?: boolean;
+}
+
+/**
+ * What `WebSocketServer#address()` returns for a TCP listener.
+ *
+ * @example
+ * ```ts
+ * import type { AddressInfo } from "@streamsock/streamsock/ws";
+ *
+ * const where = (a: AddressInfo) => `${a.address}:${a.port}`;
+ * ```
+ */
+export interface AddressInfo {
+  /** The address. */
+  address: string;
+  /** `"IPv4"` or `"IPv6"`. */
+  family: string;
+  /** The port. */
+  port: number;
+}
+
+/**
  * ws's `perMessageDeflate` option (RFC 7692): `zlibDeflateOptions.level`
  * and `memLevel`, the four negotiation parameters and `threshold` are
  * used; the rest is accepted and ignored.

@@ -275,7 +275,10 @@ export interface WebSocketServer {
  * const server = createServer((_req, res) => res.end("ok"));
  * const wss = new WebSocketServer({ noServer: true });
  * server.on("upgrade", (req, socket, head) => {
- *   if (req.url !== "/ws") return socket.destroy();
+ *   if (req.url !== "/ws") {
+ *     socket.destroy();
+ *     return;
+ *   }
  *   wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
  * });
  * ```

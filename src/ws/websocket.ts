@@ -35,8 +35,6 @@ import {
 } from "./events.ts";
 import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
 import type { ClientOptions, PerMessageDeflateOptions, RawData } from "./options.ts";
-import type { WebSocketServer as WebSocketServerClass } from "./server.ts";
-import type { createWebSocketStream as createWebSocketStreamFunction } from "./stream.ts";
 
 const CONNECTING = 0 as const;
 const OPEN = 1 as const;
@@ -492,11 +490,11 @@ export class WebSocket extends EventEmitter implements WebSocketLike {
   /** `WebSocket` itself, as `require("ws").WebSocket` is (set by the entry point). */
   declare static WebSocket: typeof WebSocket;
   /** The server class, as `require("ws").WebSocketServer` is (set by the entry point). */
-  declare static WebSocketServer: typeof WebSocketServerClass;
+  declare static WebSocketServer: typeof import("./server.ts").WebSocketServer;
   /** The server class under ws's older name (set by the entry point). */
-  declare static Server: typeof WebSocketServerClass;
+  declare static Server: typeof import("./server.ts").WebSocketServer;
   /** ws's `createWebSocketStream` (set by the entry point). */
-  declare static createWebSocketStream: typeof createWebSocketStreamFunction;
+  declare static createWebSocketStream: typeof import("./stream.ts").createWebSocketStream;
   /** The connection is being opened. */
   readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open. */
@@ -1246,9 +1244,9 @@ export namespace WebSocket {
   /** A message's data as `message` listeners get it. */
   export type RawData = import("./options.ts").RawData;
   /** A message's data as `onmessage` handlers get it: text as a string. */
-  export type Data = string | Buffer | ArrayBuffer | Buffer[];
+  export type Data = import("./options.ts").Data;
   /** Certificate and key data. */
-  export type CertMeta = string | string[] | Buffer | Buffer[];
+  export type CertMeta = import("./options.ts").CertMeta;
   /** Options of a client. */
   export type ClientOptions = import("./options.ts").ClientOptions;
   /** Options of a server. */
@@ -1270,19 +1268,9 @@ export namespace WebSocket {
   /** The events of `addEventListener`, by type. */
   export type WebSocketEventMap = WsEventMap;
   /** The options of `addEventListener`. */
-  export interface EventListenerOptions {
-    /** Remove the listener after one call. */
-    once?: boolean;
-  }
-  /** What `WebSocketServer#address()` returns when listening on TCP. */
-  export interface AddressInfo {
-    /** The address. */
-    address: string;
-    /** `"IPv4"` or `"IPv6"`. */
-    family: string;
-    /** The port. */
-    port: number;
-  }
+  export type EventListenerOptions = import("./options.ts").EventListenerOptions;
+  /** What `WebSocketServer#address()` returns for a TCP listener. */
+  export type AddressInfo = import("./options.ts").AddressInfo;
   /** A client or server socket. */
   export type WebSocket = import("./websocket.ts").WebSocket;
   /** A server. */
