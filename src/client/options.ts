@@ -171,6 +171,16 @@ export interface ConnectOptions
    * an HTTP/2 2xx) as soon as it arrives, before its checks and before
    * `connect` resolves: for the cookies or other header fields the server
    * sent with it. A throw fails the attempt with that error.
+   *
+   * @example Keep the session cookie the server sets with its 101
+   * ```ts ignore
+   * import { connect } from "@streamsock/streamsock";
+   *
+   * let session: string | undefined;
+   * const ws = await connect("wss://example.com/live", {
+   *   onUpgrade: ({ headers }) => (session = headers.getSetCookie().find((c) => c.startsWith("session="))),
+   * });
+   * ```
    */
   onUpgrade?: (response: UpgradeResponse) => void;
   /**

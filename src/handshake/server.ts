@@ -45,6 +45,19 @@ export interface UpgradeRequest {
    * node:http server's `"upgrade"` event (`requestHandler`): what middleware
    * attached to it (a session, a user) and Node's own view of it. Absent on
    * `serve`'s own listener and for HTTP/2 streams.
+   *
+   * @example The user a session middleware put on the request
+   * ```ts
+   * import { createServer, type IncomingMessage } from "node:http";
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const server = createServer();
+   * server.on("upgrade", (req: IncomingMessage & { user?: string }) => (req.user = "alice"));
+   * server.on("upgrade", requestHandler((ws, request) => {
+   *   const user = (request.nodeRequest as { user?: string } | undefined)?.user;
+   *   void ws.send(`hello ${user}`);
+   * }));
+   * ```
    */
   readonly nodeRequest?: NodeUpgradeRequest;
 }
@@ -366,21 +379,30 @@ export async function acceptHeaders(
   return fields;
 }
 
+/** RFC 9113 §8.2.2: fields an HTTP/2 message must not carry (and `te` only as "trailers"). */
+const HTTP1_ONLY_FIELDS = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
 /**
  * Checks header fields an application adds to an answer (the `onHeaders`
  * hook): RFC 9110 §5.1 names, §5.5 values without CR, LF or NUL, so that
- * nothing can split the response.
+ * nothing can split the response; over HTTP/2, none of the connection-specific
+ * fields RFC 9113 §8.2.2 forbids.
  *
  * @param fields The fields to send.
+ * @param http2 Whether they go in an HTTP/2 response.
  * @throws {TypeError} Naming the first invalid field.
  */
-export function checkResponseFields(fields: readonly (readonly [string, string])[]): void {
+export function checkResponseFields(fields: readonly (readonly [string, string])[], http2 = false): void {
   for (const field of fields) {
     if (!Array.isArray(field) || field.length !== 2) throw new TypeError("A header field must be a [name, value] pair");
     const [name, value] = field;
     if (typeof name !== "string" || !TOKEN.test(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)}`);
     if (typeof value !== "string" || /[\r\n\0]/.test(value)) {
       throw new TypeError(`Invalid value for header ${name}: ${JSON.stringify(value)}`);
+    }
+    const lower = name.toLowerCase();
+    if (http2 && (HTTP1_ONLY_FIELDS.has(lower) || (lower === "te" && value.trim().toLowerCase() !== "trailers"))) {
+      throw new TypeError(`${name} is connection-specific: an HTTP/2 response must not carry it (RFC 9113 §8.2.2)`);
     }
   }
 }

@@ -57,6 +57,16 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
  * const selectProtocol: SelectProtocol = (offered) =>
  *   ["chat.v2", "chat.v1"].find((p) => offered.includes(p)) ?? null;
  * ```
+ *
+ * @example Choose by the request: the version a query parameter asks for
+ * ```ts
+ * import type { SelectProtocol } from "@streamsock/streamsock";
+ *
+ * const selectProtocol: SelectProtocol = (offered, request) => {
+ *   const wanted = `chat.v${new URL(request.url, "http://host").searchParams.get("v") ?? "1"}`;
+ *   return offered.includes(wanted) ? wanted : null;
+ * };
+ * ```
  */
 export type SelectProtocol = (offered: string[], request: UpgradeRequest) => string | null | undefined;
 
@@ -94,15 +104,35 @@ export interface RequestHandlerOptions
    * `selectProtocol` picks, is refused with 400 (true, the default, as in
    * Gerbil). With false it is accepted without a subprotocol, as ws and
    * most servers do (RFC 6455 §4.2.2), and the client decides whether to go on.
+   *
+   * @example Speak "chat.v2" to clients that offer it, and accept the others without a subprotocol
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler((ws) => void ws.send(ws.protocol ?? "no subprotocol"), (offered) =>
+   *   offered.includes("chat.v2") ? "chat.v2" : null, { requireProtocol: false });
+   * ```
    */
   requireProtocol?: boolean;
   /**
    * Sees and extends the header fields of the answer that accepts the
    * WebSocket (the 101, or the 200 of an HTTP/2 extended CONNECT) just
    * before it is sent: push `["Set-Cookie", "..."]` and the like onto
-   * `headers`. Fields are checked (RFC 9110 names, values without CR or LF);
+   * `headers`. Fields are checked (RFC 9110 names, values without CR or LF;
+   * over HTTP/2 none of the connection-specific fields of RFC 9113 §8.2.2);
    * a throw or an invalid field refuses the request with 500 and goes to
    * `onError`.
+   *
+   * @example A session cookie with the 101
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler((ws) => void ws.send("hello"), undefined, {
+   *   onHeaders: (headers, request) => {
+   *     if (!request.headers.has("cookie")) headers.push(["Set-Cookie", `session=${crypto.randomUUID()}; HttpOnly`]);
+   *   },
+   * });
+   * ```
    */
   onHeaders?: (headers: [string, string][], request: UpgradeRequest) => void;
   /**

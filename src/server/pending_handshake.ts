@@ -228,7 +228,7 @@ export class PendingHandshake implements TrackedHandshake {
     if (core.onHeaders !== undefined) {
       try {
         core.onHeaders(fields, request);
-        checkResponseFields(fields);
+        checkResponseFields(fields, h2 !== null);
       } catch (err) {
         return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
       }
