@@ -136,10 +136,10 @@ export interface PerMessageDeflateOptions {
 /**
  * Options of a client `WebSocket`, as ws 8 has them. Used: `protocols`,
  * `headers`, `origin`, `auth`, `perMessageDeflate`, `maxPayload`,
- * `handshakeTimeout`, `followRedirects`, `maxRedirects`, `autoPong`,
- * `closeTimeout`, `protocolVersion` (13 only), and the TLS options `ca`,
- * `cert`, `key`, `rejectUnauthorized`, `servername`. `proxy` is
- * streamsock's own. The others are accepted and ignored.
+ * `maxFragments`, `handshakeTimeout`, `followRedirects`, `maxRedirects`,
+ * `autoPong`, `closeTimeout`, `protocolVersion` (13 only), and the TLS
+ * options `ca`, `cert`, `key` (PEM), `rejectUnauthorized`, `servername`.
+ * `proxy` is streamsock's own. The others are accepted and ignored.
  *
  * @example
  * ```ts
@@ -258,8 +258,8 @@ export type VerifyClientCallbackAsync = (
  * Options of `WebSocketServer`, as ws 8 has them: exactly one of `port`,
  * `server` and `noServer`. Used besides: `host`, `backlog`, `path`,
  * `clientTracking`, `verifyClient`, `handleProtocols`, `perMessageDeflate`,
- * `maxPayload`, `autoPong`, `closeTimeout`, `WebSocket`. The others are
- * accepted and ignored.
+ * `maxPayload`, `maxFragments`, `autoPong`, `closeTimeout`, `WebSocket`.
+ * The others are accepted and ignored.
  *
  * @example
  * ```ts

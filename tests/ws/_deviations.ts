@@ -161,9 +161,3 @@ export function deviationOf(name: string): Deviation | undefined {
   if (listed === undefined) return quirk;
   return { reason: `${listed.reason}; ${quirk.reason}`, normalize: (logs) => quirk.normalize(listed.normalize(logs)) };
 }
-
-/** The listed reasons, for the count in the report. */
-export const DEVIATION_PATTERNS: readonly RegExp[] = LISTED.map(([pattern]) => pattern);
-
-/** The runtime quirks of the real ws on this runtime, for the count in the report. */
-export const QUIRK_PATTERNS: readonly RegExp[] = RUNTIME_QUIRKS.filter(([runtime]) => runtime === RUNTIME).map(([, pattern]) => pattern);
