@@ -53,7 +53,13 @@ export {
   WebSocketError,
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
-export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client.ts";
+export {
+  connect,
+  type ConnectOptions,
+  type ConnectTlsOptions,
+  type ProxyOptions,
+  type UpgradeResponse,
+} from "./src/client.ts";
 export { Http2Pool } from "./src/client_http2.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";

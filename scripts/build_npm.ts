@@ -36,11 +36,19 @@ const esmDir = join(outDir, "esm");
 const tscBin = join(root, "node_modules", ".bin", "tsc");
 
 /**
- * Entry points beside mod.js (`./redis` on an optional peer dependency,
- * `./web` on nothing): mod.js must never reach them, so the main package
- * loads and needs nothing of theirs.
+ * Optional entry points beside mod.js, each on an optional peer dependency:
+ * mod.js must never reach them, so the main package needs nothing installed.
  */
-const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis", "./web": "src/web/mod" };
+const OPTIONAL_ENTRIES = { "./redis": "src/pubsub/redis" };
+/**
+ * Entry points beside mod.js that need nothing installed: `streamsock/web`
+ * (the WHATWG WebSocket and WebSocketStream) and `streamsock/ws` (ws's API,
+ * on node:events, node:buffer and node:http). mod.js must not reach them
+ * either, so the core package loads none of their modules.
+ */
+const EXTRA_ENTRIES = { "./web": "src/web/mod", "./ws": "src/ws/mod" };
+/** Every entry point beside mod.js. */
+const SIDE_ENTRIES = { ...OPTIONAL_ENTRIES, ...EXTRA_ENTRIES };
 /** The npm packages the optional entries import, with the versions they are tested with. */
 const PEER_DEPENDENCIES = { redis: "^6.3.1" };
 
@@ -195,7 +203,7 @@ async function finishDeclarations(): Promise<void> {
   // Declarations of internal modules (the runtime shims among them) are dead
   // weight, and the Deno shim's name `Deno.Conn`, which no consumer can resolve.
   const publicTypes = await reachable(join(esmDir, "mod.d.ts"), false);
-  for (const path of Object.values(OPTIONAL_ENTRIES)) {
+  for (const path of Object.values(SIDE_ENTRIES)) {
     for (const file of await reachable(join(esmDir, `${path}.d.ts`), false)) publicTypes.add(file);
   }
   for await (const path of walk(esmDir)) {
@@ -213,9 +221,9 @@ async function checkModuleGraph(): Promise<void> {
   }
   // Every module any import() can reach must exist, with its specifiers rewritten.
   const loadedEver = await reachable(entry, true);
-  for (const path of Object.values(OPTIONAL_ENTRIES)) {
+  for (const path of Object.values(SIDE_ENTRIES)) {
     if (loadedEver.has(join(esmDir, `${path}.js`))) {
-      fail(`${path}.js is reachable from mod.js; optional entry points must stay out of the main package's graph`);
+      fail(`${path}.js is reachable from mod.js; the other entry points must stay out of the main package's graph`);
     }
     await reachable(join(esmDir, `${path}.js`), true);
   }
@@ -237,13 +245,13 @@ async function writePackageJson(deno: DenoConfig): Promise<void> {
     exports: {
       ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", default: "./esm/mod.js" },
       ...Object.fromEntries(
-        Object.entries(OPTIONAL_ENTRIES).map((
+        Object.entries(SIDE_ENTRIES).map((
           [name, path],
         ) => [name, { types: `./esm/${path}.d.ts`, import: `./esm/${path}.js`, default: `./esm/${path}.js` }]),
       ),
       "./package.json": "./package.json",
     },
-    // `streamsock/redis` needs the `redis` client; the main package and `streamsock/web` need nothing.
+    // `streamsock/redis` needs the `redis` client; the main package, `streamsock/web` and `streamsock/ws` need nothing.
     peerDependencies: PEER_DEPENDENCIES,
     peerDependenciesMeta: Object.fromEntries(Object.keys(PEER_DEPENDENCIES).map((name) => [name, { optional: true }])),
     engines: { node: ">=20.19" },

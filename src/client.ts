@@ -23,7 +23,7 @@ import {
   webSocketUrl,
 } from "./client/request.ts";
 
-export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "./client/options.ts";
+export type { ConnectOptions, ConnectTlsOptions, ProxyOptions, UpgradeResponse } from "./client/options.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;

@@ -136,6 +136,7 @@ export async function attemptHttp2(
   if (status >= 200 && status <= 299) {
     let ws: WebSocketConnection;
     try {
+      options.onUpgrade?.({ status, statusText: "", headers });
       const offer = resolveCompression(options.compression, true);
       const { protocol, extensions } = validateConnectResponse(status, headers, {
         protocols,

@@ -209,6 +209,7 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
     const onHead = (head: HttpHead) => {
       const status = statusOf(head);
       if (status === 101) {
+        options.onUpgrade?.({ status, statusText: head.startLine[2], headers: head.headers });
         const offer = resolveCompression(options.compression, true);
         const { protocol, extensions } = validateResponse(head, {
           accept,

@@ -72,6 +72,29 @@ export interface ProxyOptions {
 }
 
 /**
+ * The server's answer that accepted the WebSocket, as
+ * {@link ConnectOptions.onUpgrade} sees it.
+ *
+ * @example Keeping the cookies a server sets with its 101
+ * ```ts ignore
+ * import { connect, type UpgradeResponse } from "@streamsock/streamsock";
+ *
+ * let cookies: string[] = [];
+ * const ws = await connect("ws://127.0.0.1:8080/", {
+ *   onUpgrade: (response: UpgradeResponse) => (cookies = response.headers.getSetCookie()),
+ * });
+ * ```
+ */
+export interface UpgradeResponse {
+  /** 101 over HTTP/1.1; the 2xx of an extended CONNECT over HTTP/2. */
+  status: number;
+  /** The reason phrase of the status line ("" over HTTP/2). */
+  statusText: string;
+  /** The answer's header fields. */
+  headers: Headers;
+}
+
+/**
  * Options for {@link connect}.
  *
  * @example
@@ -147,6 +170,23 @@ export interface ConnectOptions
    */
   compression?: boolean | CompressionOptions;
   /**
+   * Called with the server's answer that accepts the WebSocket (a 101, or
+   * an HTTP/2 2xx) as soon as it arrives, before its checks and before
+   * `connect` resolves: for the cookies or other header fields the server
+   * sent with it. A throw fails the attempt with that error.
+   *
+   * @example Keep the session cookie the server sets with its 101
+   * ```ts ignore
+   * import { connect } from "@streamsock/streamsock";
+   *
+   * let session: string | undefined;
+   * const ws = await connect("wss://example.com/live", {
+   *   onUpgrade: ({ headers }) => (session = headers.getSetCookie().find((c) => c.startsWith("session="))),
+   * });
+   * ```
+   */
+  onUpgrade?: (response: UpgradeResponse) => void;
+  /**
    * Debugging: called with every frame the connection sends and receives
    * after the handshake, read from the wire (opcode, FIN, RSV, length,
    * masking key, payload preview). `streamsock connect --verbose` prints
@@ -183,6 +223,7 @@ export const FORWARDED_CONNECTION_OPTIONS = [
   "maxFrameSize",
   "maxMessageSize",
   "autoPong",
+  "echoCloseReason",
   "closeTimeout",
   "pingInterval",
   "pingTimeout",

@@ -343,7 +343,7 @@ export class FrameDecoder {
       if (fin) this.#fragmentOpcode = 0;
     } else {
       if (this.#fragmentOpcode !== 0) {
-        throw protocolError("New data frame inside a fragmented message", "ERR_EXPECTED_CONTINUATION");
+        throw protocolError(`New data frame (opcode ${opcode}) inside a fragmented message`, "ERR_EXPECTED_CONTINUATION");
       }
       if (!fin) this.#fragmentOpcode = opcode;
     }

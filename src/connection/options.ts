@@ -87,6 +87,21 @@ export interface WebSocketConnectionOptions {
   maxMessageSize?: number;
   /** Answer pings with pongs automatically. Defaults to true. */
   autoPong?: boolean;
+  /**
+   * Answer the peer's close frame with its status code and its reason, as
+   * ws and python-websockets do, rather than the code alone (RFC 6455
+   * §5.5.1 asks only for the code). Defaults to false.
+   *
+   * @example A server that answers `close(4000, "bye")` with 4000 "bye"
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler(async (ws) => {
+   *   for await (const msg of ws) await ws.send(msg);
+   * }, undefined, { echoCloseReason: true });
+   * ```
+   */
+  echoCloseReason?: boolean;
   /** Milliseconds to wait for the peer's part of the closing handshake. Defaults to 5000. */
   closeTimeout?: number;
   /**

@@ -128,6 +128,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
       role: options.role,
       maxFrameSize: this.maxFrameSize,
       autoPong: options.autoPong,
+      echoCloseReason: options.echoCloseReason,
       maskKey: options.maskKey,
       allowedRsv: this.deflate === null ? 0 : 4,
       ownsChunks: transport.mutableChunks,

@@ -40,6 +40,51 @@ export interface UpgradeRequest {
    * `"CONNECT"`, and `headers` has `host` set from `:authority`.
    */
   readonly httpVersion?: "1.1" | "2";
+  /**
+   * The node:http request the upgrade arrived with, for handlers given to a
+   * node:http server's `"upgrade"` event (`requestHandler`): what middleware
+   * attached to it (a session, a user) and Node's own view of it. Absent on
+   * `serve`'s own listener and for HTTP/2 streams.
+   *
+   * @example The user a session middleware put on the request
+   * ```ts
+   * import { createServer, type IncomingMessage } from "node:http";
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const server = createServer();
+   * server.on("upgrade", (req: IncomingMessage & { user?: string }) => (req.user = "alice"));
+   * server.on("upgrade", requestHandler((ws, request) => {
+   *   const user = (request.nodeRequest as { user?: string } | undefined)?.user;
+   *   void ws.send(`hello ${user}`);
+   * }));
+   * ```
+   */
+  readonly nodeRequest?: NodeUpgradeRequest;
+}
+
+/**
+ * The parts of node:http's `IncomingMessage` the handler reads; typed
+ * structurally so that no runtime's type package is needed.
+ *
+ * @example
+ * ```ts
+ * import type { NodeUpgradeRequest } from "@streamsock/streamsock";
+ * import type { IncomingMessage } from "node:http";
+ *
+ * const asRequest = (req: IncomingMessage): NodeUpgradeRequest => req;
+ * ```
+ */
+export interface NodeUpgradeRequest {
+  /** The request method. */
+  method?: string;
+  /** The request target. */
+  url?: string;
+  /** `"1.1"` for HTTP/1.1. */
+  httpVersion?: string;
+  /** Header names and values, alternating, as received. */
+  rawHeaders: string[];
+  /** The connection, for the client's address. */
+  socket?: { remoteAddress?: string };
 }
 
 /** A refusal: the status, a short plain-text body and any extra header fields. */
@@ -217,16 +262,20 @@ export function checkConnectRequest(
  * Chooses the subprotocol (Gerbil's `select-protocol`). `select` is called
  * only when the client offered protocols; with no `select` the handshake goes
  * on without one, which the RFC allows. `null` or `undefined` from `select`
- * means none is acceptable: 400, as in Gerbil. A value the client did not
- * offer, or a throw, is the server's fault: 500, and the value is never sent.
+ * means none is acceptable: 400, as in Gerbil, unless `required` is false
+ * (the handshake then goes on without a subprotocol, as RFC 6455 §4.2.2
+ * allows, and the client decides). A value the client did not offer, or a
+ * throw, is the server's fault: 500, and the value is never sent.
  *
  * @param offered The trimmed subprotocols the client offered.
  * @param select The application's choice.
+ * @param required Whether a client whose offer gets no choice is refused. Defaults to true.
  * @returns The chosen subprotocol (or null for none), or the refusal.
  */
 export function negotiateProtocol(
   offered: readonly string[],
   select: ((offered: string[]) => string | null | undefined) | undefined,
+  required = true,
 ): { protocol: string | null } | HandshakeRejection {
   if (offered.length === 0 || select === undefined) return { protocol: null };
   let chosen: string | null | undefined;
@@ -236,7 +285,7 @@ export function negotiateProtocol(
     return serverFault(err);
   }
   if (chosen === null || chosen === undefined) {
-    return reject(400, "None of the offered subprotocols is supported");
+    return required ? reject(400, "None of the offered subprotocols is supported") : { protocol: null };
   }
   if (!offered.includes(chosen)) {
     return serverFault(
@@ -307,19 +356,65 @@ export function rejectionResponse(rejection: HandshakeRejection): Uint8Array {
 }
 
 /**
- * The bytes of the 101 answer that completes the handshake (RFC 6455 §4.2.2).
+ * The header fields of the 101 answer that completes the handshake (RFC
+ * 6455 §4.2.2), in the order they are sent.
  *
  * @param key The client's `Sec-WebSocket-Key`.
  * @param protocol The chosen subprotocol, or null to send none.
  * @param extensions The accepted `Sec-WebSocket-Extensions` value, if any.
+ * @returns The fields, names as sent.
+ */
+export async function acceptHeaders(
+  key: string,
+  protocol: string | null,
+  extensions?: string,
+): Promise<[string, string][]> {
+  const fields: [string, string][] = [
+    ["Upgrade", "websocket"],
+    ["Connection", "Upgrade"],
+    ["Sec-WebSocket-Accept", await computeAccept(key)],
+  ];
+  if (protocol !== null) fields.push(["Sec-WebSocket-Protocol", protocol]);
+  if (extensions !== undefined && extensions !== "") fields.push(["Sec-WebSocket-Extensions", extensions]);
+  return fields;
+}
+
+/** RFC 9113 §8.2.2: fields an HTTP/2 message must not carry (and `te` only as "trailers"). */
+const HTTP1_ONLY_FIELDS = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/**
+ * Checks header fields an application adds to an answer (the `onHeaders`
+ * hook): RFC 9110 §5.1 names, §5.5 values without CR, LF or NUL, so that
+ * nothing can split the response; over HTTP/2, none of the connection-specific
+ * fields RFC 9113 §8.2.2 forbids.
+ *
+ * @param fields The fields to send.
+ * @param http2 Whether they go in an HTTP/2 response.
+ * @throws {TypeError} Naming the first invalid field.
+ */
+export function checkResponseFields(fields: readonly (readonly [string, string])[], http2 = false): void {
+  for (const field of fields) {
+    if (!Array.isArray(field) || field.length !== 2) throw new TypeError("A header field must be a [name, value] pair");
+    const [name, value] = field;
+    if (typeof name !== "string" || !TOKEN.test(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)}`);
+    if (typeof value !== "string" || /[\r\n\0]/.test(value)) {
+      throw new TypeError(`Invalid value for header ${name}: ${JSON.stringify(value)}`);
+    }
+    const lower = name.toLowerCase();
+    if (http2 && (HTTP1_ONLY_FIELDS.has(lower) || (lower === "te" && value.trim().toLowerCase() !== "trailers"))) {
+      throw new TypeError(`${name} is connection-specific: an HTTP/2 response must not carry it (RFC 9113 §8.2.2)`);
+    }
+  }
+}
+
+/**
+ * The bytes of the 101 answer that completes the handshake.
+ *
+ * @param fields Its header fields, from {@link acceptHeaders} and the application.
  * @returns The whole response head.
  */
-export async function acceptResponse(key: string, protocol: string | null, extensions?: string): Promise<Uint8Array> {
-  let head = "HTTP/1.1 101 Switching Protocols\r\n" +
-    "Upgrade: websocket\r\n" +
-    "Connection: Upgrade\r\n" +
-    `Sec-WebSocket-Accept: ${await computeAccept(key)}\r\n`;
-  if (protocol !== null) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
-  if (extensions !== undefined && extensions !== "") head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+export function switchingProtocolsHead(fields: readonly (readonly [string, string])[]): Uint8Array {
+  let head = "HTTP/1.1 101 Switching Protocols\r\n";
+  for (const [name, value] of fields) head += `${name}: ${value}\r\n`;
   return encoder.encode(head + "\r\n");
 }

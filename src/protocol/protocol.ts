@@ -58,6 +58,7 @@ export class Protocol {
   readonly #sink: ProtocolSink;
   readonly #client: boolean;
   readonly #autoPong: boolean;
+  readonly #echoCloseReason: boolean;
   readonly #maxFrameSize: number;
   readonly #maskKey: (() => Uint8Array) | null;
   readonly #decoder: FrameDecoder;
@@ -92,6 +93,7 @@ export class Protocol {
     this.#sink = sink;
     this.#client = options.role === "client";
     this.#autoPong = options.autoPong ?? true;
+    this.#echoCloseReason = options.echoCloseReason ?? false;
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#maskKey = this.#client ? (options.maskKey ?? randomMaskKey) : null;
     this.#state = options.state ?? State.OPEN;
@@ -433,7 +435,8 @@ export class Protocol {
 
   /**
    * Sends our close frame, once (§5.5.1). After the peer's close it echoes
-   * the peer's code (§5.5.1: "typically echos the status code it received").
+   * the peer's code (§5.5.1: "typically echos the status code it received"),
+   * and its reason with `echoCloseReason`.
    * Once both frames are exchanged the server closes TCP (§7.1.1).
    *
    * @throws {RangeError} For a code that may not be sent, or a reason over 123 bytes (§7.4).
@@ -443,7 +446,7 @@ export class Protocol {
     const received = this.#closeReceived;
     if (received !== null) {
       code = received.code === CloseCode.NoStatus ? undefined : received.code;
-      reason = "";
+      reason = this.#echoCloseReason ? received.reason : "";
     }
     const payload = encodeClosePayload(code, reason);
     this.#closeSent = { code: code ?? CloseCode.NoStatus, reason };

@@ -84,6 +84,8 @@ export interface ProtocolOptions {
   maxFrameSize?: number;
   /** Answer pings with pongs (§5.5.2). Defaults to true. */
   autoPong?: boolean;
+  /** Answer the peer's close frame with its code and its reason, not the code alone. Defaults to false. */
+  echoCloseReason?: boolean;
   /** Source of client masking keys. Defaults to fresh random keys (§5.3); inject only in tests. */
   maskKey?: () => Uint8Array;
   /** RSV bits a negotiated extension defines (RSV1 = 4). Defaults to 0 (§5.2: else they must be 0). */

@@ -28,6 +28,8 @@ import {
 export interface HandshakeCore {
   onSocket: OnSocket;
   selectProtocol: SelectProtocol | undefined;
+  requireProtocol: boolean;
+  onHeaders: RequestHandlerOptions["onHeaders"];
   verify: RequestHandlerOptions["verify"];
   handshakeTimeout: number;
   onError: (error: unknown, request: UpgradeRequest | undefined) => void;
@@ -158,11 +160,13 @@ export function makeCore(
   options: RequestHandlerOptions,
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
-  const { verify, handshakeTimeout, onError, trace, hub, ...connectionOptions } = options;
+  const { verify, handshakeTimeout, onError, trace, hub, requireProtocol, onHeaders, ...connectionOptions } = options;
   resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
     selectProtocol,
+    requireProtocol: requireProtocol ?? true,
+    onHeaders,
     verify,
     handshakeTimeout: handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     onError: onError ?? defaultOnError,

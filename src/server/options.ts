@@ -6,10 +6,12 @@
  */
 
 import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
-import type { UpgradeRequest, VerifyResult } from "../handshake/server.ts";
+import type { NodeUpgradeRequest, UpgradeRequest, VerifyResult } from "../handshake/server.ts";
 import type { TracedFrame } from "../trace.ts";
 import type { Hub } from "../pubsub/hub.ts";
 import type { Backplane } from "../pubsub/backplane.ts";
+
+export type { NodeUpgradeRequest } from "../handshake/server.ts";
 
 /**
  * The default time a client has to complete the opening handshake: 10 s.
@@ -44,7 +46,9 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
 /**
  * Picks one of the subprotocols the client offered (Gerbil's
  * `select-protocol`), or returns null (or undefined) to refuse the
- * connection with 400. Called only when the client offered some.
+ * connection with 400 (or, with `requireProtocol: false`, to accept it
+ * without a subprotocol). Called only when the client offered some, with
+ * the request as the second argument.
  *
  * @example Prefer the newest version we speak
  * ```ts
@@ -53,8 +57,18 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
  * const selectProtocol: SelectProtocol = (offered) =>
  *   ["chat.v2", "chat.v1"].find((p) => offered.includes(p)) ?? null;
  * ```
+ *
+ * @example Choose by the request: the version a query parameter asks for
+ * ```ts
+ * import type { SelectProtocol } from "@streamsock/streamsock";
+ *
+ * const selectProtocol: SelectProtocol = (offered, request) => {
+ *   const wanted = `chat.v${new URL(request.url, "http://host").searchParams.get("v") ?? "1"}`;
+ *   return offered.includes(wanted) ? wanted : null;
+ * };
+ * ```
  */
-export type SelectProtocol = (offered: string[]) => string | null | undefined;
+export type SelectProtocol = (offered: string[], request: UpgradeRequest) => string | null | undefined;
 
 /**
  * Options for {@link requestHandler}: the handshake's, and the connection's.
@@ -86,6 +100,42 @@ export interface RequestHandlerOptions
    */
   handshakeTimeout?: number;
   /**
+   * Whether a client that offers subprotocols, none of which
+   * `selectProtocol` picks, is refused with 400 (true, the default, as in
+   * Gerbil). With false it is accepted without a subprotocol, as ws and
+   * most servers do (RFC 6455 §4.2.2), and the client decides whether to go on.
+   *
+   * @example Speak "chat.v2" to clients that offer it, and accept the others without a subprotocol
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler((ws) => void ws.send(ws.protocol ?? "no subprotocol"), (offered) =>
+   *   offered.includes("chat.v2") ? "chat.v2" : null, { requireProtocol: false });
+   * ```
+   */
+  requireProtocol?: boolean;
+  /**
+   * Sees and extends the header fields of the answer that accepts the
+   * WebSocket (the 101, or the 200 of an HTTP/2 extended CONNECT) just
+   * before it is sent: push `["Set-Cookie", "..."]` and the like onto
+   * `headers`. Fields are checked (RFC 9110 names, values without CR or LF;
+   * over HTTP/2 none of the connection-specific fields of RFC 9113 §8.2.2);
+   * a throw or an invalid field refuses the request with 500 and goes to
+   * `onError`.
+   *
+   * @example A session cookie with the 101
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler((ws) => void ws.send("hello"), undefined, {
+   *   onHeaders: (headers, request) => {
+   *     if (!request.headers.has("cookie")) headers.push(["Set-Cookie", `session=${crypto.randomUUID()}; HttpOnly`]);
+   *   },
+   * });
+   * ```
+   */
+  onHeaders?: (headers: [string, string][], request: UpgradeRequest) => void;
+  /**
    * Receives what went wrong on the server's side: `onSocket` throwing, and
    * `verify` or `selectProtocol` failing. Errors that only tell that the
    * connection failed or closed (a {@link WebSocketError} with a close code,
@@ -105,31 +155,6 @@ export interface RequestHandlerOptions
    * creates a hub when none is given.
    */
   hub?: Hub;
-}
-
-/**
- * The parts of node:http's `IncomingMessage` the handler reads; typed
- * structurally so that no runtime's type package is needed.
- *
- * @example
- * ```ts
- * import type { NodeUpgradeRequest } from "@streamsock/streamsock";
- * import type { IncomingMessage } from "node:http";
- *
- * const asRequest = (req: IncomingMessage): NodeUpgradeRequest => req;
- * ```
- */
-export interface NodeUpgradeRequest {
-  /** The request method. */
-  method?: string;
-  /** The request target. */
-  url?: string;
-  /** `"1.1"` for HTTP/1.1. */
-  httpVersion?: string;
-  /** Header names and values, alternating, as received. */
-  rawHeaders: string[];
-  /** The connection, for the client's address. */
-  socket?: { remoteAddress?: string };
 }
 
 /**

@@ -13,14 +13,17 @@ import { TimeoutError } from "../errors.ts";
 import type { HttpHead, HttpHeadLimits } from "../handshake/http.ts";
 import { Opening, type OpeningEnd } from "../handshake/opening.ts";
 import {
-  acceptResponse,
+  acceptHeaders,
   checkConnectRequest,
+  checkResponseFields,
   type CheckedUpgrade,
   checkUpgradeRequest,
   type HandshakeRejection,
   isRejection,
   negotiateProtocol,
+  type NodeUpgradeRequest,
   rejectionResponse,
+  switchingProtocolsHead,
   type UpgradeRequest,
   verifyRejection,
 } from "../handshake/server.ts";
@@ -60,6 +63,8 @@ export class PendingHandshake implements TrackedHandshake {
   readonly #remoteAddress: string | undefined;
   /** Set for an RFC 8441 stream: the refusal or 200 goes out as an HTTP/2 response head. */
   readonly #h2: Http2StreamTransport | null;
+  /** The node:http request this handshake came with (requestHandler), for the application's callbacks. */
+  readonly #nodeRequest: NodeUpgradeRequest | undefined;
   #request: UpgradeRequest | undefined;
   /** Whether the tracker was told that the handshake ended. */
   #finished = false;
@@ -71,8 +76,10 @@ export class PendingHandshake implements TrackedHandshake {
     remoteAddress: string | undefined,
     head: HttpHeadLimits | null,
     h2: Http2StreamTransport | null = null,
+    nodeRequest?: NodeUpgradeRequest,
   ) {
     this.#transport = transport;
+    this.#nodeRequest = nodeRequest;
     this.#h2 = h2;
     this.#core = core;
     this.#tracker = tracker;
@@ -197,6 +204,7 @@ export class PendingHandshake implements TrackedHandshake {
       protocols: checked.protocols,
       remoteAddress: this.#remoteAddress,
       httpVersion: h2 === null ? "1.1" : "2",
+      nodeRequest: this.#nodeRequest,
     };
     this.#request = request;
     const core = this.#core;
@@ -211,18 +219,31 @@ export class PendingHandshake implements TrackedHandshake {
       const refusal = verifyRejection(result);
       if (refusal !== null) return this.refuse(refusal);
     }
-    const negotiated = negotiateProtocol(checked.protocols, core.selectProtocol);
+    const select = core.selectProtocol;
+    const negotiated = negotiateProtocol(
+      checked.protocols,
+      select === undefined ? undefined : (offered) => select(offered, request),
+      core.requireProtocol,
+    );
     if (isRejection(negotiated)) return this.refuse(negotiated);
     const deflate = negotiateCompression(headers, core.connectionOptions.compression);
     if (deflate !== null && isRejection(deflate)) return this.refuse(deflate);
-    const response = h2 === null
-      ? await acceptResponse((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
-      : null;
+    const fields = h2 === null
+      ? await acceptHeaders((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
+      : acceptFields(negotiated.protocol, deflate?.response);
     if (this.#finished) return;
+    if (core.onHeaders !== undefined) {
+      try {
+        core.onHeaders(fields, request);
+        checkResponseFields(fields, h2 !== null);
+      } catch (err) {
+        return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
+      }
+    }
     this.#finish();
     const transport = this.#transport;
-    if (response !== null) transport.write(response);
-    else h2!.respond(200, acceptFields(negotiated.protocol, deflate?.response));
+    if (h2 === null) transport.write(switchingProtocolsHead(fields));
+    else h2.respond(200, fields);
     const head = this.#opening.release();
     let ws: WebSocketConnection;
     try {

@@ -66,7 +66,7 @@ export function requestHandler(
     // node:http hands the socket over with its listeners removed; the
     // transport takes it from here, "error" listener included.
     const transport = nodeSocketTransport(socket as unknown as Socket);
-    const handshake = new PendingHandshake(transport, core, UNTRACKED, request.socket?.remoteAddress, null);
+    const handshake = new PendingHandshake(transport, core, UNTRACKED, request.socket?.remoteAddress, null, null, request);
     if (head.length > 0) handshake.early(new Uint8Array(head.buffer, head.byteOffset, head.byteLength));
     const headers = headersOf(request.rawHeaders);
     if (isRejection(headers)) handshake.refuse(headers);

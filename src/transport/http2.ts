@@ -145,8 +145,13 @@ export function http2StreamTransport(stream: Http2Stream): Http2StreamTransport 
     respond(status, fields, body) {
       const server = stream as ServerHttp2Stream;
       if (server.headersSent || server.destroyed) return;
-      const head: Record<string, string | number> = { ":status": status };
-      for (const [name, value] of fields) head[name.toLowerCase()] = value;
+      const head: Record<string, string | number | string[]> = { ":status": status };
+      for (const [field, value] of fields) {
+        // A repeated field (Set-Cookie from onHeaders) is sent once per value.
+        const name = field.toLowerCase();
+        const before = head[name];
+        head[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [String(before)]), value];
+      }
       if (body === undefined) {
         server.respond(head);
         return;

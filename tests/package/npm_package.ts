@@ -52,6 +52,7 @@ async function sourceModules(dir: string): Promise<string[]> {
 
 let work = "";
 let project = "";
+let tarball = "";
 let tarballFiles: string[] = [];
 let installed = "";
 
@@ -66,6 +67,7 @@ before(async () => {
   assertRan(pack, "npm pack");
   const [packed] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   tarballFiles = packed.files.map((file) => file.path).sort();
+  tarball = join(work, packed.filename);
 
   project = join(work, "consumer");
   await mkdir(project);
@@ -89,9 +91,12 @@ before(async () => {
   assertRan(install, "npm install <tarball> --offline");
   installed = join(project, "node_modules", "streamsock");
   await cp(fixtures, project, { recursive: true });
-  // The TypeScript consumers need Node's types, as a real Node project has them.
+  // The TypeScript consumers need Node's types, as a real Node project has
+  // them, and ws_user.ts is ws code written with @types/ws.
   await mkdir(join(project, "node_modules", "@types"), { recursive: true });
-  await symlink(join(root, "node_modules", "@types", "node"), join(project, "node_modules", "@types", "node"), "dir");
+  for (const types of ["node", "ws"]) {
+    await symlink(join(root, "node_modules", "@types", types), join(project, "node_modules", "@types", types), "dir");
+  }
 });
 
 after(async () => {
@@ -133,6 +138,13 @@ describe("the npm tarball", () => {
     assert.deepEqual(Object.keys(pkg.exports["./redis"]), ["types", "import", "default"]);
     assert.equal(pkg.exports["./redis"].import, "./esm/src/pubsub/redis.js");
     assert.ok(pkg.peerDependencies.redis, "redis is a peer dependency");
+    // streamsock/ws: ws's API, an entry point that needs nothing installed.
+    assert.deepEqual(pkg.exports["./ws"], {
+      types: "./esm/src/ws/mod.d.ts",
+      import: "./esm/src/ws/mod.js",
+      default: "./esm/src/ws/mod.js",
+    });
+    assert.equal(pkg.peerDependencies.ws, undefined, "streamsock/ws does not need ws");
     assert.deepEqual(pkg.peerDependenciesMeta.redis, { optional: true });
     // streamsock/web: the WHATWG WebSocket, on no dependency at all.
     assert.deepEqual(Object.keys(pkg.exports["./web"]), ["types", "import", "default"]);
@@ -193,6 +205,18 @@ for (const runtime of runtimes()) {
       assert.match(result.stdout, /streamsock web ok/);
     });
 
+    test("streamsock/ws: ws's server and client exchange messages through `import`", { skip }, async () => {
+      const result = await run(runtime.path!, ["ws_esm.mjs"], project);
+      assertRan(result, `${runtime.name} ws_esm.mjs`);
+      assert.match(result.stdout, /streamsock\/ws exchange ok \(import\)/);
+    });
+
+    test("streamsock/ws: ws's server and client exchange messages through `require()`", { skip }, async () => {
+      const result = await run(runtime.path!, ["ws_cjs.cjs"], project);
+      assertRan(result, `${runtime.name} ws_cjs.cjs`);
+      assert.match(result.stdout, /streamsock\/ws exchange ok \(require\)/);
+    });
+
     test("the streamsock command (the package's bin) prints its help", { skip }, async () => {
       const result = await run(runtime.path!, [join("node_modules", ".bin", "streamsock"), "connect", "--help"], project);
       assertRan(result, `${runtime.name} node_modules/.bin/streamsock connect --help`);
@@ -208,6 +232,80 @@ for (const runtime of runtimes()) {
     }
   });
 }
+
+// README's "Aliasing ws itself": an application on socket.io and
+// socket.io-client (both of which load ws themselves) gets streamsock under
+// both without a line of theirs changed: a local package named ws that
+// re-exports streamsock/ws, and npm's overrides pointing ws at it (copied, not
+// linked: .npmrc's install-links, which Deno needs). On Bun, whose `ws` is
+// built in, bunfig.toml preloads the file that puts streamsock/ws on it. The
+// application itself checks that the sockets are streamsock's.
+describe("aliasing ws to streamsock/ws with npm overrides (README's recipe)", () => {
+  let app = "";
+  before(async () => {
+    app = join(work, "alias-app");
+    await cp(fileURLToPath(new URL("./alias/", import.meta.url)), app, { recursive: true });
+    const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+    await writeFile(
+      join(app, "package.json"),
+      JSON.stringify(
+        {
+          name: "alias-app",
+          private: true,
+          type: "module",
+          dependencies: {
+            "socket.io": manifest.devDependencies["socket.io"],
+            "socket.io-client": manifest.devDependencies["socket.io-client"],
+            streamsock: `file:${tarball}`,
+          },
+          overrides: { ws: "file:./ws-streamsock" },
+        },
+        null,
+        2,
+      ),
+    );
+    // The npm cache first; the registry only for what it lacks.
+    assertRan(
+      await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], app, 180_000),
+      "npm install (socket.io, socket.io-client, streamsock, ws overridden)",
+    );
+    const ls = await run("npm", ["ls", "ws", "--all", "--parseable", "--long"], app);
+    assertRan(ls, "npm ls ws");
+    const copies = ls.stdout.split("\n").filter((line) => /node_modules\/ws:/.test(line));
+    assert.ok(copies.length > 0, `ws is installed somewhere:\n${ls.stdout}`);
+    for (const line of copies) assert.match(line, /:ws@8\.99\.0/, `every ws is the alias:\n${ls.stdout}`);
+  });
+
+  const denoBin = bin("deno");
+  const aliasRuntimes: [string, string | null, string[]][] = [
+    ...runtimes().filter((runtime) => runtime.node).map((runtime): [string, string | null, string[]] => [
+      runtime.name,
+      runtime.path,
+      ["app.mjs"],
+    ]),
+    ["Bun (ws built in: bunfig.toml's preload)", existsSync(bin("bun")) ? bin("bun") : null, ["app.mjs"]],
+    ["Deno (reading node_modules)", existsSync(denoBin) ? denoBin : null, ["run", "-A", "app.mjs"]],
+  ];
+  for (const [name, path, args] of aliasRuntimes) {
+    test(`socket.io and socket.io-client run on streamsock/ws, untouched, on ${name}`, {
+      skip: path === null ? `${name} is not installed` : false,
+    }, async () => {
+      const result = await run(path!, args, app);
+      assertRan(result, `${name} app.mjs`);
+      assert.match(result.stdout, /ws aliased to streamsock\/ws: socket\.io and socket\.io-client ok/);
+    });
+  }
+
+  test("without the alias the same application finds the ws package, and says so", async () => {
+    const control = join(work, "alias-control");
+    await cp(app, control, { recursive: true });
+    await rm(join(control, "node_modules", "ws"), { recursive: true, force: true });
+    await cp(join(root, "node_modules", "ws"), join(control, "node_modules", "ws"), { recursive: true });
+    const result = await run(process.execPath, ["app.mjs"], control);
+    assert.notEqual(result.code, 0, `the application should have failed with the real ws:\n${result.stdout}`);
+    assert.match(result.stderr, /socket\.io's server runs on streamsock\/ws/);
+  });
+});
 
 describe("TypeScript consumers of the installed package", () => {
   // skipLibCheck off: the package's declarations are checked too, and must be
@@ -239,6 +337,37 @@ describe("TypeScript consumers of the installed package", () => {
   for (const [what, compilerOptions] of configs.filter(([, , file]) => file === "consumer.ts")) {
     test(`streamsock/web: ${what} type-checks with tsc --noEmit`, () => typeCheck(compilerOptions, "web_consumer.ts"));
   }
+
+  // ws_user.ts is an application written against ws with @types/ws: it
+  // compiles with "ws" as @types/ws declares it (it is ws code), then with
+  // "ws" mapped to streamsock/ws's declarations, unchanged.
+  for (const [resolution, options] of [
+    ["nodenext", { module: "nodenext", moduleResolution: "nodenext" }],
+    ["bundler", { module: "preserve", moduleResolution: "bundler" }],
+  ] as const) {
+    test(`code written with @types/ws type-checks against @types/ws (module ${resolution})`, () =>
+      typeCheck({ ...base, lib: ["ES2022"], types: ["node", "ws"], ...options }, "ws_user.ts"));
+    test(`the same code type-checks against streamsock/ws, "ws" mapped to it (module ${resolution})`, () =>
+      typeCheck({
+        ...base,
+        lib: ["ES2022"],
+        types: ["node"],
+        paths: { ws: ["./node_modules/streamsock/esm/src/ws/mod.d.ts"] },
+        ...options,
+      }, "ws_user.ts"));
+  }
+
+  const nodenext = { module: "nodenext", moduleResolution: "nodenext" };
+  test("CommonJS code written with @types/ws (import … = require(\"ws\")) type-checks against @types/ws", () =>
+    typeCheck({ ...base, lib: ["ES2022"], types: ["node", "ws"], ...nodenext }, "ws_user.cts"));
+  test("the same CommonJS code type-checks against streamsock/ws, \"ws\" mapped to it", () =>
+    typeCheck({
+      ...base,
+      lib: ["ES2022"],
+      types: ["node"],
+      paths: { ws: ["./node_modules/streamsock/esm/src/ws/mod.d.ts"] },
+      ...nodenext,
+    }, "ws_user.cts"));
 
   // A Node project's usual typings: @types/node and no DOM lib. The public
   // declarations must not name DOM-only types such as HeadersInit.

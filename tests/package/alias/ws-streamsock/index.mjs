@@ -1,0 +1,2 @@
+export * from "streamsock/ws";
+export { default } from "streamsock/ws";

@@ -1,0 +1,14 @@
+// Prints what named scenarios of the side-by-side runner observed with each
+// library, to read a difference: node --import tsx tests/ws/_one.mts "name part" ...
+import { LIBS, runWith } from "./_runner.ts";
+import { scenarios } from "./_scenarios.ts";
+const names = process.argv.slice(2);
+console.error("scenarios", scenarios.length, names, scenarios.filter((s) => names.some((n) => s.name.includes(n))).length);
+for (const s of scenarios.filter((s) => names.some((n) => s.name.includes(n)))) {
+  for (const lib of LIBS) {
+    const t = Date.now();
+    const logs = await runWith(lib, s);
+    console.error(`== ${s.name} [${lib.name}] ${Date.now() - t} ms`);
+    for (const [k, v] of Object.entries(logs)) console.error("  ", k, JSON.stringify(v));
+  }
+}
