@@ -3,7 +3,9 @@
 // (our `serve` and the `ws` package's server, running the same scenarios, and
 // a raw TCP server that reads the client's frames with tests/_frames.ts), the
 // known deviations of the native implementations from the standard, and a
-// recorder of the events a socket dispatches.
+// recorder of the events a socket dispatches. Whatever these open (servers,
+// raw connections, sockets) takes an Owner first and is released when it
+// ends: a test's context, or a describe block's Releases (tests/_test.ts).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -14,7 +16,7 @@ import { Message } from "../../src/message.ts";
 import { requestHandler, serve } from "../../src/server.ts";
 import { currentRuntime } from "../../src/transport/mod.ts";
 import * as web from "../../src/web/mod.ts";
-import { withTimeout } from "../_test.ts";
+import { type Owner, withTimeout } from "../_test.ts";
 import { Wire } from "../_wire.ts";
 
 // ------------------------------------------------------------ implementations
@@ -139,9 +141,10 @@ export interface ScenarioServer {
 /**
  * Our serve() running the scenarios of tests/web/fixtures/ws_scenarios.mjs;
  * where ws accepts "/protocol-none" without a subprotocol, ours refuses (400)
- * an offer whose subprotocols all start with "unsupported".
+ * an offer whose subprotocols all start with "unsupported". Closed when
+ * `owner` ends.
  */
-export async function startOurServer(): Promise<ScenarioServer> {
+export async function startOurServer(owner: Owner): Promise<ScenarioServer> {
   const server = serve(
     { port: 0, hostname: "127.0.0.1" },
     requestHandler(
@@ -190,6 +193,7 @@ export async function startOurServer(): Promise<ScenarioServer> {
       },
     ),
   );
+  owner.after(() => server.close());
   await server.ready;
   return {
     name: "streamsock",
@@ -199,10 +203,18 @@ export async function startOurServer(): Promise<ScenarioServer> {
   };
 }
 
-/** The `ws` package's server in a Node child process, running the same scenarios. */
-export async function startWsServer(): Promise<ScenarioServer> {
+/** The `ws` package's server in a Node child process, running the same scenarios; stopped when `owner` ends. */
+export async function startWsServer(owner: Owner): Promise<ScenarioServer> {
   const script = fileURLToPath(new URL("./fixtures/ws_scenarios.mjs", import.meta.url));
   const child = spawn("node", [script], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // It exits when its stdin closes; killed (by its PID) if it does not within 10 s.
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.stdin!.end();
+    await withTimeout(exited, 10_000, "the ws server's exit").catch(() => child.kill("SIGKILL"));
+  };
+  owner.after(stop);
   const port = await withTimeout(
     new Promise<number>((resolve, reject) => {
       let out = "";
@@ -216,20 +228,11 @@ export async function startWsServer(): Promise<ScenarioServer> {
     20_000,
     "starting the ws server",
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    name: "ws",
-    origin: `ws://127.0.0.1:${port}`,
-    echoesCloseReason: true,
-    stop: async () => {
-      child.stdin!.end();
-      await withTimeout(exited, 10_000, "the ws server's exit").catch(() => child.kill("SIGKILL"));
-    },
-  };
+  return { name: "ws", origin: `ws://127.0.0.1:${port}`, echoesCloseReason: true, stop };
 }
 
-/** Both scenario servers, started for one describe() block and stopped after it. */
-export const SERVERS: [string, () => Promise<ScenarioServer>][] = [
+/** Both scenario servers, each started for one describe() block (its Releases) and stopped after it. */
+export const SERVERS: [string, (owner: Owner) => Promise<ScenarioServer>][] = [
   ["our server", startOurServer],
   ["a ws server", startWsServer],
 ];
@@ -257,8 +260,10 @@ export class RawServer {
   /** The subprotocol the 101 names ("" for none). */
   protocol = "";
 
-  static async start(): Promise<RawServer> {
+  /** Listens on 127.0.0.1; stopped, with every connection it accepted, when `owner` ends. */
+  static async start(owner: Owner): Promise<RawServer> {
     const raw = new RawServer();
+    owner.after(() => raw.stop());
     raw.#server.on("connection", (socket) => void raw.#accept(socket));
     await new Promise<void>((resolve) => raw.#server.listen(0, "127.0.0.1", resolve));
     raw.port = (raw.#server.address() as { port: number }).port;
@@ -291,15 +296,17 @@ export class RawServer {
     }
   }
 
-  /** The next client connection, once its 101 is written. */
-  next(ms = 10_000): Promise<RawConnection> {
-    const ready = this.#ready.shift();
-    if (ready !== undefined) return Promise.resolve(ready);
-    return withTimeout(new Promise((resolve) => this.#waiting.push(resolve)), ms, "a client connection to the raw server");
+  /** The next client connection, once its 101 is written; dropped when `t` ends. */
+  async next(t: Owner, ms = 10_000): Promise<RawConnection> {
+    const connection = this.#ready.shift() ??
+      await withTimeout(new Promise<RawConnection>((resolve) => this.#waiting.push(resolve)), ms, "a client connection to the raw server");
+    t.after(() => connection.wire.destroy());
+    return connection;
   }
 
   async stop(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
+    if (!this.#server.listening) return;
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }
@@ -333,6 +340,7 @@ export type AnyWebSocket = InstanceType<WebSocketClass>;
 /**
  * Records what a socket dispatches, in order, each entry with the readyState
  * at the time: "open", "message <data>", "error", "close <code> <reason> <wasClean>".
+ * The socket is closed (and its close event awaited) when `t` ends.
  */
 export class EventLog {
   readonly entries: string[] = [];
@@ -341,7 +349,8 @@ export class EventLog {
   readonly closed: Promise<CloseEvent>;
   #waiters: (() => void)[] = [];
 
-  constructor(readonly ws: AnyWebSocket) {
+  constructor(t: Owner, readonly ws: AnyWebSocket) {
+    t.after(() => release(this));
     this.opened = new Promise((resolve, reject) => {
       ws.addEventListener("open", () => resolve());
       ws.addEventListener("close", () => reject(new Error(`closed without opening: ${this.entries.join(", ")}`)));
@@ -397,19 +406,22 @@ export class EventLog {
   }
 }
 
-/** Opens a socket and waits for `open`. */
-export async function opened(impl: Implementation, url: string, protocols?: string | string[]): Promise<EventLog> {
+/** Opens a socket (closed when `t` ends) and waits for `open`. */
+export async function opened(t: Owner, impl: Implementation, url: string, protocols?: string | string[]): Promise<EventLog> {
   const ws = protocols === undefined ? new impl.WebSocket(url) : new impl.WebSocket(url, protocols);
-  const log = new EventLog(ws);
+  const log = new EventLog(t, ws);
   await log.open();
   return log;
 }
 
-/** Closes the socket if it is still open, and waits for its close event. */
-export async function release(log: EventLog | undefined): Promise<void> {
-  if (log === undefined) return;
+/**
+ * Closes the socket if it is still open, and waits (5 s at most) for its
+ * close event; nothing to wait for once it is CLOSED.
+ */
+export async function release(log: EventLog): Promise<void> {
+  if (log.ws.readyState === 3) return;
   if (log.ws.readyState === 0 || log.ws.readyState === 1) log.ws.close();
-  await log.closeEvent().catch(() => {});
+  await log.closeEvent(5000).catch(() => {});
 }
 
 /**
@@ -464,9 +476,4 @@ export function isDomException(name: string): (err: unknown) => boolean {
     assert.equal(err.name, name);
     return true;
   };
-}
-
-/** Runs `task` in a later macrotask and resolves after it. */
-export function nextTask(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

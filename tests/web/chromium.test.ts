@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocket, WebSocketStream } from "../../src/web/mod.ts";
 import { findChromium } from "../interop/_peers.ts";
-import { after, before, describe, test, withTimeout } from "../_test.ts";
+import { after, before, describe, type Owner, Releases, test, withTimeout } from "../_test.ts";
 import { type ScenarioServer, startOurServer, startWsServer } from "./_web.ts";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -22,20 +22,27 @@ const makeScenarios = new Function(
   `${readFileSync(fixture("page_scenarios.js"), "utf8")}; return makeScenarios(WebSocket, WebSocketStream);`,
 ) as (ws: unknown, wss: unknown) => Scenarios;
 
-/** Runs the scenarios in Chromium, in a Node child process (playwright-core drives it). */
-async function inChromium(base: string, wsBase: string): Promise<Record<string, string[]>> {
+/**
+ * Runs the scenarios in Chromium, in a Node child process (playwright-core
+ * drives it); when `owner` ends, the child is stopped by its PID with
+ * SIGTERM, on which playwright closes the browser it launched, and the
+ * profile directory is removed.
+ */
+async function inChromium(owner: Owner, base: string, wsBase: string): Promise<Record<string, string[]>> {
   const dir = mkdtempSync(join(tmpdir(), "streamsock-chromium-web-"));
+  owner.after(() => rmSync(dir, { recursive: true, force: true }));
   const child = spawn("node", [fixture("chromium_scenarios.mjs"), base, wsBase, dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const closed = new Promise((resolve) => child.once("close", resolve));
+  owner.after(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    await withTimeout(closed, 10_000, "the Chromium driver's exit").catch(() => child.kill("SIGKILL"));
+  });
   let out = "";
   let err = "";
   child.stdout!.on("data", (chunk) => (out += chunk));
   child.stderr!.on("data", (chunk) => (err += chunk));
-  try {
-    await withTimeout(new Promise((resolve) => child.once("close", resolve)), 120_000, "the Chromium scenarios");
-  } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await withTimeout(closed, 120_000, "the Chromium scenarios");
   const result = JSON.parse(out.trim().split("\n").at(-1) ?? "{}");
   if (result.error !== undefined || result.logs === undefined) throw new Error(`Chromium failed: ${result.error} ${err}`);
   return result.logs;
@@ -52,27 +59,50 @@ const CHROMIUM_DIFFERENCES: Record<string, [ours: string, chromium: string][]> =
   ],
 };
 
+/**
+ * Subclasses of `WebSocket` and `WebSocketStream` whose instances are closed
+ * when `t` ends, for the page code, which closes what it opens only when it
+ * gets that far.
+ */
+function closedWith(t: Owner): [typeof WebSocket, typeof WebSocketStream] {
+  const opened: { close(): void }[] = [];
+  t.after(() => {
+    for (const socket of opened) socket.close();
+  });
+  class ClosedWithTest extends WebSocket {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args);
+      opened.push(this);
+    }
+  }
+  class StreamClosedWithTest extends WebSocketStream {
+    constructor(...args: ConstructorParameters<typeof WebSocketStream>) {
+      super(...args);
+      opened.push(this);
+    }
+  }
+  return [ClosedWithTest, StreamClosedWithTest];
+}
+
 const chromium = findChromium();
 
 describe("the same page code in Chromium and on streamsock's WebSocket", { skip: "skip" in chromium ? chromium.skip : false }, () => {
   let server: ScenarioServer;
   let wsServer: ScenarioServer;
   let browser: Record<string, string[]> = {};
-  const ours = makeScenarios(WebSocket, WebSocketStream);
+  const releases = new Releases();
   before(async () => {
-    server = await startOurServer();
-    wsServer = await startWsServer();
-    browser = await inChromium(server.origin, wsServer.origin);
+    server = await startOurServer(releases);
+    wsServer = await startWsServer(releases);
+    browser = await inChromium(releases, server.origin, wsServer.origin);
   });
-  after(async () => {
-    await server?.stop();
-    await wsServer?.stop();
-  });
+  after(() => releases.release());
 
-  for (const name of Object.keys(ours)) {
-    test(name, async () => {
+  for (const name of Object.keys(makeScenarios(WebSocket, WebSocketStream))) {
+    test(name, async (t) => {
       const expected = browser[name];
       assert.ok(expected !== undefined, `Chromium ran "${name}"`);
+      const ours = makeScenarios(...closedWith(t));
       const actual = await withTimeout(ours[name](server.origin, wsServer.origin), 20_000, name);
       const differences = CHROMIUM_DIFFERENCES[name] ?? [];
       for (const [line, chromiumLine] of differences) {

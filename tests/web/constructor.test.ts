@@ -4,24 +4,18 @@
 // parsing and its SyntaxErrors, http(s) mapped to ws(s), the subprotocol
 // rules, the readyState constants, the event handler attributes.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "../_test.ts";
-import { assertThrowsDom, EventLog, implementations, isDomException, RawServer, release, standard } from "./_web.ts";
+import { after, before, describe, type Owner, Releases, test, withTimeout } from "../_test.ts";
+import { assertThrowsDom, EventLog, implementations, isDomException, RawServer, standard } from "./_web.ts";
 
 for (const impl of implementations()) {
   describe(`WebSocket constructor (${impl.name})`, () => {
     let raw: RawServer;
-    const made: EventLog[] = [];
-    /** A socket to the raw server, closed after the test file. */
-    const make = (url: string, protocols?: string | string[]) => {
-      const log = new EventLog(protocols === undefined ? new impl.WebSocket(url) : new impl.WebSocket(url, protocols));
-      made.push(log);
-      return log.ws;
-    };
-    before(async () => (raw = await RawServer.start()));
-    after(async () => {
-      await raw.stop();
-      await Promise.all(made.map(release));
-    });
+    const releases = new Releases();
+    /** A socket to the raw server, closed when the test ends. */
+    const make = (t: Owner, url: string, protocols?: string | string[]) =>
+      new EventLog(t, protocols === undefined ? new impl.WebSocket(url) : new impl.WebSocket(url, protocols)).ws;
+    before(async () => (raw = await RawServer.start(releases)));
+    after(() => releases.release());
 
     for (
       const [url, why] of [
@@ -48,22 +42,22 @@ for (const impl of implementations()) {
       });
     });
 
-    test("http: and https: URLs are accepted and shown as ws: and wss:", () => {
-      const http = make(`http://127.0.0.1:${raw.port}/path?q=1`);
+    test("http: and https: URLs are accepted and shown as ws: and wss:", (t) => {
+      const http = make(t, `http://127.0.0.1:${raw.port}/path?q=1`);
       assert.equal(http.url, `ws://127.0.0.1:${raw.port}/path?q=1`);
-      const https = make(`https://127.0.0.1:${raw.port}/`);
+      const https = make(t, `https://127.0.0.1:${raw.port}/`);
       assert.equal(https.url, `wss://127.0.0.1:${raw.port}/`);
     });
 
-    test("url is the URL serialized (host lowercased, default port dropped, path added)", () => {
-      assert.equal(make(`WS://127.0.0.1:${raw.port}`).url, `ws://127.0.0.1:${raw.port}/`);
-      const url = make(new URL(`ws://127.0.0.1:${raw.port}/a b`) as unknown as string).url;
+    test("url is the URL serialized (host lowercased, default port dropped, path added)", (t) => {
+      assert.equal(make(t, `WS://127.0.0.1:${raw.port}`).url, `ws://127.0.0.1:${raw.port}/`);
+      const url = make(t, new URL(`ws://127.0.0.1:${raw.port}/a b`) as unknown as string).url;
       assert.equal(url, `ws://127.0.0.1:${raw.port}/a%20b`);
     });
 
-    test("extra constructor arguments are ignored", () => {
+    test("extra constructor arguments are ignored", (t) => {
       const ws = (new (impl.WebSocket as unknown as new (...args: unknown[]) => WebSocket)(raw.url, "echo", "stray"));
-      made.push(new EventLog(ws as never));
+      new EventLog(t, ws as never);
       assert.ok(ws instanceof impl.WebSocket);
     });
 
@@ -84,8 +78,8 @@ for (const impl of implementations()) {
       });
     }
 
-    test("a new socket is CONNECTING, with empty protocol and extensions and binaryType blob", async () => {
-      const ws = make(raw.url, ["chat", "superchat"]);
+    test("a new socket is CONNECTING, with empty protocol and extensions and binaryType blob", async (t) => {
+      const ws = make(t, raw.url, ["chat", "superchat"]);
       assert.equal(ws.readyState, 0);
       assert.equal(ws.protocol, "");
       assert.equal(ws.extensions, "");
@@ -94,8 +88,8 @@ for (const impl of implementations()) {
       assert.ok(ws instanceof EventTarget);
     });
 
-    test("the readyState constants are on the constructor and on every socket", () => {
-      const ws = make(raw.url);
+    test("the readyState constants are on the constructor and on every socket", (t) => {
+      const ws = make(t, raw.url);
       for (const [name, value] of [["CONNECTING", 0], ["OPEN", 1], ["CLOSING", 2], ["CLOSED", 3]] as const) {
         assert.equal(impl.WebSocket[name], value, `WebSocket.${name}`);
         assert.equal(ws[name], value, `ws.${name}`);
@@ -117,8 +111,8 @@ for (const impl of implementations()) {
     });
 
     for (const type of ["open", "error", "close", "message"] as const) {
-      test(`on${type} is null, holds a function or object, and treats anything else as null`, () => {
-        const ws = make(raw.url) as unknown as Record<string, unknown>;
+      test(`on${type} is null, holds a function or object, and treats anything else as null`, (t) => {
+        const ws = make(t, raw.url) as unknown as Record<string, unknown>;
         assert.equal(ws[`on${type}`], null);
         const handler = () => {};
         ws[`on${type}`] = handler;
@@ -130,8 +124,8 @@ for (const impl of implementations()) {
         assert.equal(ws[`on${type}`], null);
       });
 
-      test(`on${type} keeps an object as it is ([LegacyTreatNonObjectAsNull])`, async () => {
-        const ws = make(raw.url) as unknown as Record<string, unknown>;
+      test(`on${type} keeps an object as it is ([LegacyTreatNonObjectAsNull])`, async (t) => {
+        const ws = make(t, raw.url) as unknown as Record<string, unknown>;
         // HTML's EventHandler is [LegacyTreatNonObjectAsNull]: an object is kept (and, not callable, never called).
         const object = { handleEvent() {} };
         ws[`on${type}`] = object;
@@ -139,41 +133,36 @@ for (const impl of implementations()) {
       });
     }
 
-    test("an event handler keeps the place it was first set at among the listeners", async () => {
+    test("an event handler keeps the place it was first set at among the listeners", async (t) => {
       const order: string[] = [];
-      const ws = make(raw.url);
+      const ws = make(t, raw.url);
       ws.addEventListener("open", () => order.push("listener 1"));
       ws.onopen = () => order.push("first handler");
       ws.addEventListener("open", () => order.push("listener 2"));
       ws.onopen = () => order.push("second handler");
-      const peer = await raw.next();
-      await new Promise<void>((resolve) => ws.addEventListener("open", () => resolve()));
+      await raw.next(t);
+      await withTimeout(new Promise<void>((resolve) => ws.addEventListener("open", () => resolve())), 10_000, "the open event");
       await standard(impl, "an event handler keeps its place among the listeners", () => {
         assert.deepEqual(order, ["listener 1", "second handler", "listener 2"]);
       });
-      peer.wire.destroy();
     });
   });
 }
 
 describe("WebSocket constructor: streamsock's options object", () => {
   const [ours] = implementations().filter((impl) => !impl.native);
-  test("the second argument may be { protocols, ...connect options }", { skip: ours === undefined }, async () => {
-    const raw = await RawServer.start();
+  test("the second argument may be { protocols, ...connect options }", { skip: ours === undefined }, async (t) => {
+    const raw = await RawServer.start(t);
     raw.protocol = "chat.v2";
-    try {
-      const ws = new ours.WebSocket(raw.url, { protocols: ["chat.v2", "chat.v1"], headers: { "X-Team": "web" } });
-      const log = new EventLog(ws);
-      const peer = await raw.next();
-      assert.equal(peer.head.headers.get("x-team"), "web");
-      assert.equal(peer.head.headers.get("sec-websocket-protocol"), "chat.v2, chat.v1");
-      await log.open();
-      assert.equal(ws.protocol, "chat.v2");
-      peer.wire.destroy();
-      await log.closeEvent();
-    } finally {
-      await raw.stop();
-    }
+    const ws = new ours.WebSocket(raw.url, { protocols: ["chat.v2", "chat.v1"], headers: { "X-Team": "web" } });
+    const log = new EventLog(t, ws);
+    const peer = await raw.next(t);
+    assert.equal(peer.head.headers.get("x-team"), "web");
+    assert.equal(peer.head.headers.get("sec-websocket-protocol"), "chat.v2, chat.v1");
+    await log.open();
+    assert.equal(ws.protocol, "chat.v2");
+    peer.wire.destroy();
+    await log.closeEvent();
   });
 
   test("protocols in the options object are checked like the positional ones", { skip: ours === undefined }, () => {

@@ -6,7 +6,7 @@
 // event's listener run before the next event; messages that arrive after
 // close() was called are not delivered; close comes last.
 import assert from "node:assert/strict";
-import { after, before, describe, test, withTimeout } from "../_test.ts";
+import { after, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import { HandshakeError } from "../../src/errors.ts";
 import * as web from "../../src/web/mod.ts";
 import {
@@ -14,7 +14,6 @@ import {
   implementations,
   opened,
   RawServer,
-  release,
   type ScenarioServer,
   SERVERS,
   serverFrame,
@@ -26,22 +25,22 @@ for (const impl of implementations()) {
   for (const [serverName, startServer] of SERVERS) {
     describe(`event order and timing (${impl.name}, ${serverName})`, () => {
       let server: ScenarioServer;
-      before(async () => (server = await startServer()));
-      after(() => server.stop());
+      const releases = new Releases();
+      before(async () => (server = await startServer(releases)));
+      after(() => releases.release());
 
-      test("open is dispatched later, not in the constructor: listeners added afterwards see it", async () => {
+      test("open is dispatched later, not in the constructor: listeners added afterwards see it", async (t) => {
         const ws = new impl.WebSocket(`${server.origin}/echo`);
         let openedSynchronously = false;
         ws.addEventListener("open", () => (openedSynchronously = true));
         assert.equal(openedSynchronously, false);
-        const log = new EventLog(ws);
+        const log = new EventLog(t, ws);
         await log.open();
         assert.equal(ws.readyState, 1);
-        await release(log);
       });
 
-      test("send() and close() never dispatch events synchronously", async () => {
-        const log = await opened(impl, `${server.origin}/echo`);
+      test("send() and close() never dispatch events synchronously", async (t) => {
+        const log = await opened(t, impl, `${server.origin}/echo`);
         const before = log.entries.length;
         log.ws.send("a");
         log.ws.close(1000);
@@ -50,8 +49,8 @@ for (const impl of implementations()) {
         await log.closeEvent();
       });
 
-      test("messages, then close, in the order the server sent them; readyState OPEN during messages", async () => {
-        const log = await opened(impl, `${server.origin}/echo`);
+      test("messages, then close, in the order the server sent them; readyState OPEN during messages", async (t) => {
+        const log = await opened(t, impl, `${server.origin}/echo`);
         log.ws.send("burst-close:5");
         await log.closeEvent();
         assert.deepEqual(log.entries, [
@@ -65,8 +64,8 @@ for (const impl of implementations()) {
         ]);
       });
 
-      test("messages that arrive after close() was called are not delivered", async () => {
-        const log = await opened(impl, `${server.origin}/echo`);
+      test("messages that arrive after close() was called are not delivered", async (t) => {
+        const log = await opened(t, impl, `${server.origin}/echo`);
         log.ws.send("burst:50");
         // close() in the first message's listener: the other 49 were sent before the server saw our close.
         log.ws.addEventListener("message", () => log.ws.close(), { once: true });
@@ -74,21 +73,20 @@ for (const impl of implementations()) {
         await standard(impl, "no message events after close()", () => assert.equal(log.messages.length, 1, log.entries.join(", ")));
       });
 
-      test("onmessage and addEventListener listeners both run, in the order they were added", async () => {
+      test("onmessage and addEventListener listeners both run, in the order they were added", async (t) => {
         const ws = new impl.WebSocket(`${server.origin}/echo`);
         const order: string[] = [];
         ws.addEventListener("message", () => order.push("listener"));
         ws.onmessage = () => order.push("handler");
-        const log = new EventLog(ws);
+        const log = new EventLog(t, ws);
         await log.open();
         ws.send("x");
         await log.messagesCount(1);
         assert.deepEqual(order, ["listener", "handler"]);
-        await release(log);
       });
 
-      test("a listener added with once runs once; a removed listener does not run", async () => {
-        const log = await opened(impl, `${server.origin}/echo`);
+      test("a listener added with once runs once; a removed listener does not run", async (t) => {
+        const log = await opened(t, impl, `${server.origin}/echo`);
         let once = 0;
         let removed = 0;
         const remove = () => removed++;
@@ -98,20 +96,18 @@ for (const impl of implementations()) {
         log.ws.send("burst:2");
         await log.messagesCount(2);
         assert.deepEqual([once, removed], [1, 0]);
-        await release(log);
       });
 
-      test("the message event has origin, empty lastEventId and the data", async () => {
-        const log = await opened(impl, `${server.origin}/echo`);
+      test("the message event has origin, empty lastEventId and the data", async (t) => {
+        const log = await opened(t, impl, `${server.origin}/echo`);
         const event = new Promise<MessageEvent>((resolve) => log.ws.addEventListener("message", (e) => resolve(e as MessageEvent)));
         log.ws.send("hello");
-        const message = await event;
+        const message = await withTimeout(event, 10_000, "the message event");
         assert.equal(message.data, "hello");
         await standard(impl, "the message event's origin is the URL's origin", () => assert.equal(message.origin, server.origin));
         assert.equal(message.lastEventId, "");
         assert.equal(message.type, "message");
         assert.ok(message instanceof Event);
-        await release(log);
       });
     });
   }
@@ -120,14 +116,15 @@ for (const impl of implementations()) {
 for (const impl of implementations()) {
   describe(`the events' classes (${impl.name})`, () => {
     let server: ScenarioServer;
-    before(async () => (server = await startOurServer()));
-    after(() => server.stop());
+    const releases = new Releases();
+    before(async () => (server = await startOurServer(releases)));
+    after(() => releases.release());
 
-    test("open is an Event; message a MessageEvent; close a CloseEvent; none bubbles or can be cancelled", async () => {
+    test("open is an Event; message a MessageEvent; close a CloseEvent; none bubbles or can be cancelled", async (t) => {
       const ws = new impl.WebSocket(`${server.origin}/echo`);
       const events: Event[] = [];
       for (const type of ["open", "message", "close"]) ws.addEventListener(type, (event) => events.push(event as Event));
-      const log = new EventLog(ws);
+      const log = new EventLog(t, ws);
       await log.open();
       ws.send("x");
       await log.messagesCount(1);
@@ -152,8 +149,9 @@ for (const impl of implementations()) {
       }
     });
 
-    test("error is an Event of type error (ours: an ErrorEvent with the cause, a superset of the standard's Event)", async () => {
+    test("error is an Event of type error (ours: an ErrorEvent with the cause, a superset of the standard's Event)", async (t) => {
       const ws = new impl.WebSocket(`${server.origin}/refuse`);
+      new EventLog(t, ws);
       const event = await withTimeout(new Promise<Event>((resolve) => ws.addEventListener("error", resolve)), 10_000, "the error event");
       assert.ok(event instanceof Event);
       assert.equal(event.type, "error");
@@ -168,46 +166,45 @@ for (const impl of implementations()) {
       }
     });
 
-    test("an on... attribute holding an object (not callable) is not called and throws nothing", async () => {
+    test("an on... attribute holding an object (not callable) is not called and throws nothing", async (t) => {
       const ws = new impl.WebSocket(`${server.origin}/echo`);
       let called = 0;
       (ws as unknown as Record<string, unknown>).onmessage = { handleEvent: () => called++ };
-      const log = new EventLog(ws);
+      const log = new EventLog(t, ws);
       await log.open();
       ws.send("x");
       await log.messagesCount(1);
-      await release(log);
+      // Every event up to the close event is dispatched by then.
+      ws.close();
+      await log.closeEvent();
       assert.equal(called, 0, "handleEvent of an event handler attribute is never called");
     });
   });
 
   describe(`each message is a task of its own (${impl.name})`, () => {
     let raw: RawServer;
-    before(async () => (raw = await RawServer.start()));
-    after(() => raw.stop());
+    const releases = new Releases();
+    before(async () => (raw = await RawServer.start(releases)));
+    after(() => releases.release());
 
-    test("three messages in one TCP read: a listener's microtasks run before the next message event", async () => {
-      const log = new EventLog(new impl.WebSocket(raw.url));
-      const peer = await raw.next();
-      try {
-        await log.open();
-        const order: string[] = [];
-        log.ws.addEventListener("message", (event) => {
-          const data = (event as MessageEvent).data;
-          order.push(`message ${data}`);
-          void Promise.resolve().then(() => Promise.resolve()).then(() => order.push(`microtasks of ${data}`));
-        });
-        const frames = ["0", "1", "2"].map((text) => serverFrame(0x1, text));
-        peer.wire.write(new Uint8Array(frames.flatMap((frame) => Array.from(frame))));
-        await log.messagesCount(3);
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        await standard(impl, "each message event is a task of its own", () => {
-          assert.deepEqual(order, ["message 0", "microtasks of 0", "message 1", "microtasks of 1", "message 2", "microtasks of 2"]);
-        });
-      } finally {
-        peer.wire.destroy();
-        await log.closeEvent().catch(() => {});
-      }
+    test("three messages in one TCP read: a listener's microtasks run before the next message event", async (t) => {
+      const log = new EventLog(t, new impl.WebSocket(raw.url));
+      const peer = await raw.next(t);
+      await log.open();
+      const order: string[] = [];
+      log.ws.addEventListener("message", (event) => {
+        const data = (event as MessageEvent).data;
+        order.push(`message ${data}`);
+        void Promise.resolve().then(() => Promise.resolve()).then(() => order.push(`microtasks of ${data}`));
+      });
+      const frames = ["0", "1", "2"].map((text) => serverFrame(0x1, text));
+      peer.wire.write(new Uint8Array(frames.flatMap((frame) => Array.from(frame))));
+      await log.messagesCount(3);
+      // The last message's microtasks, whenever they run, have run by the next task.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      await standard(impl, "each message event is a task of its own", () => {
+        assert.deepEqual(order, ["message 0", "microtasks of 0", "message 1", "microtasks of 1", "message 2", "microtasks of 2"]);
+      });
     });
   });
 }

@@ -20,55 +20,44 @@ describe("WebSocket lifetime", () => {
       await ws.send("late");
       await ws.close(1000, "bye");
     });
+    t.after(() => server.close());
+    t.after(() => seenOpen());
     await server.ready;
     const child = start(t, CLIENT, [`ws://127.0.0.1:${server.port}/`, "listen"]);
-    try {
-      await child.waitFor(/^open$/m);
-      seenOpen();
-      await child.waitFor(/^message late$/m);
-      await child.waitFor(/^close 1000 true$/m);
-      const closedAt = Date.now();
-      const { code } = await child.finished(10_000);
-      assert.equal(code, 0, child.stderr);
-      assert.ok(Date.now() - closedAt < 3000, `the process exited ${Date.now() - closedAt} ms after its close event`);
-    } finally {
-      seenOpen();
-      if (child.process.exitCode === null) await child.stop("SIGKILL");
-      await server.close();
-    }
+    await child.waitFor(/^open$/m);
+    seenOpen();
+    await child.waitFor(/^message late$/m);
+    await child.waitFor(/^close 1000 true$/m);
+    const closedAt = Date.now();
+    const { code } = await child.finished(10_000);
+    assert.equal(code, 0, child.stderr);
+    assert.ok(Date.now() - closedAt < 3000, `the process exited ${Date.now() - closedAt} ms after its close event`);
   });
 
   test("a WebSocket closed by the program lets it exit at once", async (t) => {
     const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
       for await (const _ of ws) { /* until closed */ }
     });
+    t.after(() => server.close());
     await server.ready;
     const child = start(t, CLIENT, [`ws://127.0.0.1:${server.port}/`, "close-self"]);
-    try {
-      await child.waitFor(/^close 1000 true$/m);
-      const closedAt = Date.now();
-      const { code, stdout } = await withTimeout(child.finished(10_000), 10_000, "the program's exit");
-      assert.equal(code, 0, child.stderr);
-      assert.deepEqual(stdout.trim().split("\n"), ["open", "close 1000 true"]);
-      assert.ok(Date.now() - closedAt < 3000, `the process exited ${Date.now() - closedAt} ms after its close event`);
-    } finally {
-      if (child.process.exitCode === null) await child.stop("SIGKILL");
-      await server.close();
-    }
+    await child.waitFor(/^close 1000 true$/m);
+    const closedAt = Date.now();
+    const { code, stdout } = await withTimeout(child.finished(10_000), 10_000, "the program's exit");
+    assert.equal(code, 0, child.stderr);
+    assert.deepEqual(stdout.trim().split("\n"), ["open", "close 1000 true"]);
+    assert.ok(Date.now() - closedAt < 3000, `the process exited ${Date.now() - closedAt} ms after its close event`);
   });
 
   test("a WebSocket that cannot connect reports error and close, and lets the process exit", async (t) => {
     const server = serve({ port: 0, hostname: "127.0.0.1" }, () => {});
+    t.after(() => server.close());
     await server.ready;
     const port = server.port;
     await server.close();
     const child = start(t, CLIENT, [`ws://127.0.0.1:${port}/`, "listen"]);
-    try {
-      const { code, stdout } = await child.finished(15_000);
-      assert.equal(code, 0, child.stderr);
-      assert.deepEqual(stdout.trim().split("\n"), ["error", "close 1006 false"]);
-    } finally {
-      if (child.process.exitCode === null) await child.stop("SIGKILL");
-    }
+    const { code, stdout } = await child.finished(15_000);
+    assert.equal(code, 0, child.stderr);
+    assert.deepEqual(stdout.trim().split("\n"), ["error", "close 1006 false"]);
   });
 });

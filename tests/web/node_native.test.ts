@@ -29,17 +29,21 @@ for (const major of [22, 24] as const) {
     ? `Node ${major} is not installed`
     : false;
   describe(`the standard suites against Node ${major}'s own WebSocket`, { skip }, () => {
-    test(`every check passes, or fails where DEVIATIONS lists Node ${major}`, { timeout: 300_000 }, async () => {
+    test(`every check passes, or fails where DEVIATIONS lists Node ${major}`, { timeout: 300_000 }, async (t) => {
       // Not NODE_TEST_CONTEXT: a child that inherits it reports to its parent's runner in binary, not as TAP.
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
       const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-        execFile(
+        const child = execFile(
           node!,
           ["--import", "tsx", "--test", "--test-reporter=tap", ...SUITES],
           { cwd: root, env: { ...env, STREAMSOCK_WEB_IMPLS: "native" }, timeout: 280_000, maxBuffer: 64 * 1024 * 1024 },
           (err, stdout, stderr) =>
             resolve({ code: err === null ? 0 : (typeof err.code === "number" ? err.code : null), output: `${stdout}\n${stderr}` }),
         );
+        // Stopped by its PID if the test ends first (a timeout).
+        t.after(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        });
       });
       const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, "m").exec(output)?.[1] ?? NaN);
       const failures = output.split("\n").filter((line) => /^\s*not ok /.test(line)).join("\n");

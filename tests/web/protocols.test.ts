@@ -8,14 +8,13 @@
 // connection failed: error, then close 1006, and never open.
 import assert from "node:assert/strict";
 import { HandshakeError } from "../../src/errors.ts";
-import { after, before, describe, test } from "../_test.ts";
+import { after, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import {
   catchingUncaught,
   EventLog,
   type Implementation,
   implementations,
   RawServer,
-  release,
   type ScenarioServer,
   SERVERS,
   standard,
@@ -48,40 +47,33 @@ for (const impl of implementations()) {
   for (const [serverName, startServer] of SERVERS) {
     describe(`subprotocols (${impl.name}, ${serverName})`, () => {
       let server: ScenarioServer;
-      before(async () => (server = await startServer()));
-      after(() => server.stop());
+      const releases = new Releases();
+      before(async () => (server = await startServer(releases)));
+      after(() => releases.release());
 
-      test("protocol is the subprotocol the server chose (the first offered), \"\" before open", async () => {
-        const log = new EventLog(new impl.WebSocket(`${server.origin}/echo`, ["chat.v2", "chat.v1"]));
-        try {
-          assert.equal(log.ws.protocol, "");
-          await log.open();
-          assert.equal(log.ws.protocol, "chat.v2");
-        } finally {
-          await release(log);
-        }
+      test("protocol is the subprotocol the server chose (the first offered), \"\" before open", async (t) => {
+        const log = new EventLog(t, new impl.WebSocket(`${server.origin}/echo`, ["chat.v2", "chat.v1"]));
+        assert.equal(log.ws.protocol, "");
+        await log.open();
+        assert.equal(log.ws.protocol, "chat.v2");
       });
 
-      test("a string is an offer of one subprotocol", async () => {
-        const log = new EventLog(new impl.WebSocket(`${server.origin}/echo`, "chat.v1"));
-        try {
-          await log.open();
-          assert.equal(log.ws.protocol, "chat.v1");
-        } finally {
-          await release(log);
-        }
+      test("a string is an offer of one subprotocol", async (t) => {
+        const log = new EventLog(t, new impl.WebSocket(`${server.origin}/echo`, "chat.v1"));
+        await log.open();
+        assert.equal(log.ws.protocol, "chat.v1");
       });
 
       // Our server refuses the handshake (400) when selectProtocol picks none; ws answers 101 without
       // Sec-WebSocket-Protocol, which the standard's handshake treats as a failure as well.
       const none = noneChosen(serverName);
-      test(`a server choosing none of the offered subprotocols (${none.how}): error, then close 1006, never open`, async () => {
-        const log = new EventLog(new impl.WebSocket(`${server.origin}${none.path}`, none.offer));
+      test(`a server choosing none of the offered subprotocols (${none.how}): error, then close 1006, never open`, async (t) => {
+        const log = new EventLog(t, new impl.WebSocket(`${server.origin}${none.path}`, none.offer));
         const error = new Promise<Event>((resolve) => log.ws.addEventListener("error", resolve));
         await expectFailedOpening(impl, log, none.id);
         if (!impl.native) {
           // streamsock's addition: the cause on the error event, the server's status or what its 101 lacked.
-          const cause = ((await error) as ErrorEvent).error as HandshakeError;
+          const cause = ((await withTimeout(error, 10_000, "the error event")) as ErrorEvent).error as HandshakeError;
           assert.ok(cause instanceof HandshakeError, `event.error is a HandshakeError: ${cause}`);
           assert.deepEqual([cause.status, cause.code], none.how.includes("400") ? [400, "ERR_HANDSHAKE_STATUS"] : [101, "ERR_HANDSHAKE_PROTOCOL"]);
         }
@@ -91,8 +83,9 @@ for (const impl of implementations()) {
 
   describe(`subprotocols in the server's 101, from a raw server (${impl.name})`, () => {
     let raw: RawServer;
-    before(async () => (raw = await RawServer.start()));
-    after(() => raw.stop());
+    const releases = new Releases();
+    before(async () => (raw = await RawServer.start(releases)));
+    after(() => releases.release());
 
     for (
       const [what, offer, answer, id] of [
@@ -102,22 +95,16 @@ for (const impl of implementations()) {
         ["a 101 naming a subprotocol when none was offered", undefined, "chat", "a subprotocol when none was offered fails the connection"],
       ] as const
     ) {
-      test(id === null ? what : `${what}: the connection fails`, async () => {
+      test(id === null ? what : `${what}: the connection fails`, async (t) => {
         raw.protocol = answer;
-        const log = new EventLog(offer === undefined ? new impl.WebSocket(raw.url) : new impl.WebSocket(raw.url, [...offer]));
-        const peer = await raw.next();
-        try {
-          assert.equal(peer.head.headers.get("sec-websocket-protocol"), offer === undefined ? null : offer.join(", "));
-          if (id === null) {
-            await log.open();
-            assert.equal(log.ws.protocol, answer);
-          } else {
-            await expectFailedOpening(impl, log, id);
-          }
-        } finally {
-          peer.wire.destroy();
-          if (log.ws.readyState < 2) log.ws.close();
-          await log.closeEvent(3000).catch(() => {});
+        const log = new EventLog(t, offer === undefined ? new impl.WebSocket(raw.url) : new impl.WebSocket(raw.url, [...offer]));
+        const peer = await raw.next(t);
+        assert.equal(peer.head.headers.get("sec-websocket-protocol"), offer === undefined ? null : offer.join(", "));
+        if (id === null) {
+          await log.open();
+          assert.equal(log.ws.protocol, answer);
+        } else {
+          await expectFailedOpening(impl, log, id);
         }
       });
     }

@@ -7,7 +7,7 @@ import ReconnectingWebSocketModule from "reconnecting-websocket";
 import { serve, type Server } from "../../src/server.ts";
 import { WebSocket, type WebSocketOptions } from "../../src/web/mod.ts";
 import { startTinyproxy, TINYPROXY } from "../_proxies.ts";
-import { describe, test, withTimeout } from "../_test.ts";
+import { describe, type Owner, test, withTimeout } from "../_test.ts";
 
 /** The library's class, typed by what the tests use (its CommonJS default export differs by runtime and checker). */
 interface ReconnectingWebSocket {
@@ -33,12 +33,21 @@ function withOptions(options: WebSocketOptions): typeof WebSocket {
   };
 }
 
-/** An echo server that tells each client which HTTP version carried it. */
-function echoServer(port = 0, http2 = false): Server {
-  return serve({ port, hostname: "127.0.0.1", http2 }, async (ws, request) => {
+/** An echo server that tells each client which HTTP version carried it; closed when `t` ends. */
+function echoServer(t: Owner, port = 0, http2 = false): Server {
+  const server = serve({ port, hostname: "127.0.0.1", http2 }, async (ws, request) => {
     await ws.send(`hello over HTTP/${request.httpVersion}`);
     for await (const message of ws) await ws.sendAll(message);
   });
+  t.after(() => server.close());
+  return server;
+}
+
+/** The library's socket, closed when `t` ends (it stops reconnecting). */
+function reconnecting(t: Owner, url: string, options: Record<string, unknown>): ReconnectingWebSocket {
+  const rws = new ReconnectingWebSocket(url, [], options);
+  t.after(() => rws.close());
+  return rws;
 }
 
 /** Waits for the next message event of a ReconnectingWebSocket. */
@@ -57,74 +66,53 @@ async function roundTrip(rws: ReconnectingWebSocket): Promise<void> {
 }
 
 describe("reconnecting-websocket with streamsock's WebSocket", () => {
-  test("connects, echoes, and reconnects after the server is stopped and started again on its port", async () => {
-    let server = echoServer();
+  test("connects, echoes, and reconnects after the server is stopped and started again on its port", async (t) => {
+    const server = echoServer(t);
     await server.ready;
     const port = server.port;
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${port}/`, [], {
+    const rws = reconnecting(t, `ws://127.0.0.1:${port}/`, {
       WebSocket: withOptions({}),
       minReconnectionDelay: 50,
       maxReconnectionDelay: 200,
     });
-    try {
-      assert.equal(await nextMessage(rws), "hello over HTTP/1.1");
-      await roundTrip(rws);
-      const closed = new Promise((resolve) => rws.addEventListener("close", resolve, { once: true }));
-      await server.close();
-      await withTimeout(closed, 15_000, "the close event after the server stopped");
-      const hello = nextMessage(rws);
-      server = echoServer(port);
-      await server.ready;
-      assert.equal(await hello, "hello over HTTP/1.1");
-      await roundTrip(rws);
-      assert.equal(rws.readyState, WebSocket.OPEN);
-    } finally {
-      rws.close();
-      await server.close();
-    }
+    assert.equal(await nextMessage(rws), "hello over HTTP/1.1");
+    await roundTrip(rws);
+    const closed = new Promise((resolve) => rws.addEventListener("close", resolve, { once: true }));
+    await server.close();
+    await withTimeout(closed, 15_000, "the close event after the server stopped");
+    const hello = nextMessage(rws);
+    const again = echoServer(t, port);
+    await again.ready;
+    assert.equal(await hello, "hello over HTTP/1.1");
+    await roundTrip(rws);
+    assert.equal(rws.readyState, WebSocket.OPEN);
   });
 
-  test("binaryType and a Blob round trip through the library", async () => {
-    const server = echoServer();
+  test("binaryType and a Blob round trip through the library", async (t) => {
+    const server = echoServer(t);
     await server.ready;
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${server.port}/`, [], { WebSocket: withOptions({}) });
-    try {
-      rws.binaryType = "arraybuffer";
-      await nextMessage(rws);
-      const reply = nextMessage(rws);
-      rws.send(new Blob([new Uint8Array([1, 2, 3])]));
-      assert.deepEqual(Array.from(new Uint8Array(await reply as ArrayBuffer)), [1, 2, 3]);
-    } finally {
-      rws.close();
-      await server.close();
-    }
+    const rws = reconnecting(t, `ws://127.0.0.1:${server.port}/`, { WebSocket: withOptions({}) });
+    rws.binaryType = "arraybuffer";
+    await nextMessage(rws);
+    const reply = nextMessage(rws);
+    rws.send(new Blob([new Uint8Array([1, 2, 3])]));
+    assert.deepEqual(Array.from(new Uint8Array(await reply as ArrayBuffer)), [1, 2, 3]);
   });
 
   test("through an HTTP proxy (tinyproxy)", { skip: TINYPROXY === null ? "tinyproxy is not installed" : false }, async (t) => {
-    const server = echoServer();
+    const server = echoServer(t);
     await server.ready;
     const proxy = await startTinyproxy(t);
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${server.port}/`, [], { WebSocket: withOptions({ proxy: proxy.url }) });
-    try {
-      assert.equal(await nextMessage(rws), "hello over HTTP/1.1");
-      await roundTrip(rws);
-    } finally {
-      rws.close();
-      await proxy.stop();
-      await server.close();
-    }
+    const rws = reconnecting(t, `ws://127.0.0.1:${server.port}/`, { WebSocket: withOptions({ proxy: proxy.url }) });
+    assert.equal(await nextMessage(rws), "hello over HTTP/1.1");
+    await roundTrip(rws);
   });
 
-  test("over HTTP/2 (RFC 8441, h2c)", async () => {
-    const server = echoServer(0, true);
+  test("over HTTP/2 (RFC 8441, h2c)", async (t) => {
+    const server = echoServer(t, 0, true);
     await server.ready;
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${server.port}/`, [], { WebSocket: withOptions({ http2: true }) });
-    try {
-      assert.equal(await nextMessage(rws), "hello over HTTP/2");
-      await roundTrip(rws);
-    } finally {
-      rws.close();
-      await server.close();
-    }
+    const rws = reconnecting(t, `ws://127.0.0.1:${server.port}/`, { WebSocket: withOptions({ http2: true }) });
+    assert.equal(await nextMessage(rws), "hello over HTTP/2");
+    await roundTrip(rws);
   });
 });

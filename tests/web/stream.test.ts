@@ -8,9 +8,22 @@ import assert from "node:assert/strict";
 import { HandshakeError } from "../../src/errors.ts";
 import { Message } from "../../src/message.ts";
 import { serve } from "../../src/server.ts";
-import { WebSocketError, WebSocketStream } from "../../src/web/mod.ts";
-import { after, before, describe, test, withTimeout } from "../_test.ts";
+import { WebSocketError, WebSocketStream, type WebSocketStreamOptions } from "../../src/web/mod.ts";
+import { after, before, describe, type Owner, Releases, test, withTimeout } from "../_test.ts";
 import { isDomException, type ScenarioServer, SERVERS } from "./_web.ts";
+
+/** A WebSocketStream, closed when `t` ends (its `closed` awaited, 5 s at most). */
+function openStream(t: Owner, url: string, options?: WebSocketStreamOptions): WebSocketStream {
+  const wss = new WebSocketStream(url, options);
+  t.after(async () => {
+    wss.close();
+    await withTimeout(wss.closed, 5000, "the stream's closed").catch(() => {});
+  });
+  return wss;
+}
+
+/** `promise`, bounded: rejects naming `what` after 10 s. */
+const settled = <T>(promise: Promise<T>, what: string): Promise<T> => withTimeout(promise, 10_000, what);
 
 const read = async (readable: ReadableStream<string | Uint8Array>) => {
   const reader = readable.getReader();
@@ -55,20 +68,17 @@ describe("WebSocketStream constructor", () => {
     assert.throws(() => new WebSocketStream("ws://127.0.0.1:1/", { protocols: ["a", "a"] }), isDomException("SyntaxError"));
   });
 
-  test("an aborted signal rejects opened and closed with its reason and never connects", async () => {
+  test("an aborted signal rejects opened and closed with its reason and never connects", async (t) => {
     let connections = 0;
     const server = serve({ port: 0, hostname: "127.0.0.1" }, () => void connections++);
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const controller = new AbortController();
-      controller.abort();
-      const wss = new WebSocketStream(`ws://127.0.0.1:${server.port}/`, { signal: controller.signal });
-      await assert.rejects(wss.opened, isDomException("AbortError"));
-      await assert.rejects(wss.closed, isDomException("AbortError"));
-      assert.equal(connections, 0);
-    } finally {
-      await server.close();
-    }
+    const controller = new AbortController();
+    controller.abort();
+    const wss = openStream(t, `ws://127.0.0.1:${server.port}/`, { signal: controller.signal });
+    await assert.rejects(settled(wss.opened, "opened"), isDomException("AbortError"));
+    await assert.rejects(settled(wss.closed, "closed"), isDomException("AbortError"));
+    assert.equal(connections, 0);
   });
 });
 
@@ -76,27 +86,28 @@ for (const [serverName, startServer] of SERVERS) {
   describe(`WebSocketStream (${serverName})`, () => {
     let server: ScenarioServer;
     let echo = "";
+    const releases = new Releases();
     before(async () => {
-      server = await startServer();
+      server = await startServer(releases);
       echo = `${server.origin}/echo`;
     });
-    after(() => server.stop());
+    after(() => releases.release());
 
-    test("opened resolves with a ReadableStream, a WritableStream, protocol and extensions; url is the URL", async () => {
-      const wss = new WebSocketStream(echo.replace("ws:", "http:"), { protocols: ["alpha", "beta"] });
+    test("opened resolves with a ReadableStream, a WritableStream, protocol and extensions; url is the URL", async (t) => {
+      const wss = openStream(t, echo.replace("ws:", "http:"), { protocols: ["alpha", "beta"] });
       assert.equal(wss.url, echo);
-      const { readable, writable, protocol, extensions } = await wss.opened;
+      const { readable, writable, protocol, extensions } = await settled(wss.opened, "opened");
       ReadableStream.prototype.getReader.call(readable).releaseLock();
       WritableStream.prototype.getWriter.call(writable).releaseLock();
       assert.equal(protocol, "alpha");
       assert.equal(typeof extensions, "string");
       wss.close();
-      await wss.closed;
+      await settled(wss.closed, "closed");
     });
 
-    test("strings are text messages and come back as strings; BufferSources come back as Uint8Arrays", async () => {
-      const wss = new WebSocketStream(echo);
-      const { readable, writable } = await wss.opened;
+    test("strings are text messages and come back as strings; BufferSources come back as Uint8Arrays", async (t) => {
+      const wss = openStream(t, echo);
+      const { readable, writable } = await settled(wss.opened, "opened");
       const writer = writable.getWriter();
       await writer.write("héllo");
       await writer.write(new Uint16Array([0x0201]));
@@ -108,19 +119,19 @@ for (const [serverName, startServer] of SERVERS) {
       assert.equal(binary.byteLength, binary.buffer.byteLength, "the chunk's buffer holds exactly the message");
       assert.equal(((await read(readable)).value as Uint8Array).byteLength, 3);
       wss.close();
-      await wss.closed;
+      await settled(wss.closed, "closed");
     });
 
-    test("writing what cannot be stringified, or a shared or resizable buffer, rejects with TypeError", async () => {
-      const wss = new WebSocketStream(echo);
-      const { writable } = await wss.opened;
+    test("writing what cannot be stringified, or a shared or resizable buffer, rejects with TypeError", async (t) => {
+      const wss = openStream(t, echo);
+      const { writable } = await settled(wss.opened, "opened");
       for (const chunk of [{ toString() { return this; } }, new Uint8Array(new SharedArrayBuffer(4)), new ArrayBuffer(8, { maxByteLength: 16 })]) {
-        const writer = (await new WebSocketStream(echo).opened).writable.getWriter();
+        const writer = (await settled(openStream(t, echo).opened, "opened")).writable.getWriter();
         await assert.rejects(writer.write(chunk as never), TypeError);
       }
       writable.getWriter().releaseLock();
       wss.close();
-      await wss.closed;
+      await settled(wss.closed, "closed");
     });
 
     for (
@@ -132,32 +143,32 @@ for (const [serverName, startServer] of SERVERS) {
         [{ closeCode: 3456, reason: "pizza" }, 3456, "pizza", "closeCode and reason are sent and reflected back"],
       ] as [object | undefined, number, string, string][]
     ) {
-      test(what, async () => {
-        const wss = new WebSocketStream(echo);
-        await wss.opened;
+      test(what, async (t) => {
+        const wss = openStream(t, echo);
+        await settled(wss.opened, "opened");
         wss.close(closeInfo);
-        const closed = await wss.closed;
+        const closed = await settled(wss.closed, "closed");
         assert.equal(closed.closeCode, code);
         assert.equal(closed.reason, server.echoesCloseReason ? reason : "");
       });
     }
 
-    test("close() checks its argument: TypeError, InvalidAccessError, SyntaxError", async () => {
-      const wss = new WebSocketStream(echo);
-      await wss.opened;
+    test("close() checks its argument: TypeError, InvalidAccessError, SyntaxError", async (t) => {
+      const wss = openStream(t, echo);
+      await settled(wss.opened, "opened");
       assert.throws(() => wss.close(true as never), TypeError);
       for (const closeCode of [999, 1001, 2999, 5000]) assert.throws(() => wss.close({ closeCode }), isDomException("InvalidAccessError"));
       assert.throws(() => wss.close({ closeCode: 70000 }), TypeError);
       assert.throws(() => wss.close({ reason: ".".repeat(124) }), isDomException("SyntaxError"));
       wss.close();
-      await wss.closed;
+      await settled(wss.closed, "closed");
     });
 
-    test("close during the handshake rejects opened and closed with WebSocketErrors", async () => {
-      const wss = new WebSocketStream(echo);
+    test("close during the handshake rejects opened and closed with WebSocketErrors", async (t) => {
+      const wss = openStream(t, echo);
       wss.close();
-      const opened = await wss.opened.then(() => null, (e) => e);
-      const closed = await wss.closed.then(() => null, (e) => e);
+      const opened = await settled(wss.opened, "opened").then(() => null, (e) => e);
+      const closed = await settled(wss.closed, "closed").then(() => null, (e) => e);
       assert.ok(opened instanceof WebSocketError);
       assert.equal(opened.closeCode, null, "opened: a new WebSocketError, without a close code");
       assert.ok(closed instanceof WebSocketError);
@@ -173,10 +184,10 @@ for (const [serverName, startServer] of SERVERS) {
         ]],
       ] as const
     ) {
-      test(`${what} rejects opened (no close code) and closed (1006) with WebSocketErrors carrying the cause`, async () => {
-        const wss = new WebSocketStream(`${server.origin}${path}`, protocols === undefined ? undefined : { protocols: [...protocols] });
-        const opened = await wss.opened.then(() => null, (e) => e);
-        const closed = await wss.closed.then(() => null, (e) => e);
+      test(`${what} rejects opened (no close code) and closed (1006) with WebSocketErrors carrying the cause`, async (t) => {
+        const wss = openStream(t, `${server.origin}${path}`, protocols === undefined ? undefined : { protocols: [...protocols] });
+        const opened = await settled(wss.opened, "opened").then(() => null, (e) => e);
+        const closed = await settled(wss.closed, "closed").then(() => null, (e) => e);
         assert.ok(opened instanceof WebSocketError && opened instanceof DOMException, `opened rejected with ${opened}`);
         assert.equal(opened.name, "WebSocketError");
         assert.equal(opened.closeCode, null);
@@ -191,18 +202,18 @@ for (const [serverName, startServer] of SERVERS) {
       });
     }
 
-    test("closing the writable closes cleanly (1005), and writer.close() waits for the closing handshake", async () => {
-      const wss = new WebSocketStream(echo);
-      const { writable } = await wss.opened;
+    test("closing the writable closes cleanly (1005), and writer.close() waits for the closing handshake", async (t) => {
+      const wss = openStream(t, echo);
+      const { writable } = await settled(wss.opened, "opened");
       let closedFirst = false;
       void wss.closed.then(() => (closedFirst = true));
-      await writable.getWriter().close();
+      await settled(writable.getWriter().close(), "writer.close()");
       assert.ok(closedFirst, "closed settled before writer.close() resolved");
-      assert.equal((await wss.closed).closeCode, 1005);
+      assert.equal((await settled(wss.closed, "closed")).closeCode, 1005);
     });
 
     for (const [method, stream] of [["abort", "writable"], ["cancel", "readable"]] as const) {
-      test(`${method}() on the ${stream}: 1005, or the WebSocketError's code and reason; other reasons are ignored`, async () => {
+      test(`${method}() on the ${stream}: 1005, or the WebSocketError's code and reason; other reasons are ignored`, async (t) => {
         for (
           const [reason, code, text] of [
             [undefined, 1005, ""],
@@ -211,39 +222,39 @@ for (const [serverName, startServer] of SERVERS) {
             [new DOMException("yes", "DataCloneError"), 1005, ""],
           ] as [unknown, number, string][]
         ) {
-          const wss = new WebSocketStream(echo);
-          const info = await wss.opened;
+          const wss = openStream(t, echo);
+          const info = await settled(wss.opened, "opened");
           await (method === "abort" ? info.writable.abort(reason) : info.readable.cancel(reason));
-          const closed = await wss.closed;
+          const closed = await settled(wss.closed, "closed");
           assert.equal(closed.closeCode, code);
           assert.equal(closed.reason, server.echoesCloseReason ? text : "");
         }
       });
     }
 
-    test("a clean close by the server: closed resolves, the readable ends, the writable errors with InvalidStateError", async () => {
-      const wss = new WebSocketStream(echo);
-      const { readable, writable } = await wss.opened;
+    test("a clean close by the server: closed resolves, the readable ends, the writable errors with InvalidStateError", async (t) => {
+      const wss = openStream(t, echo);
+      const { readable, writable } = await settled(wss.opened, "opened");
       const writer = writable.getWriter();
       await writer.write("close:4000:robot");
-      assert.deepEqual(await wss.closed, { closeCode: 4000, reason: "robot" });
+      assert.deepEqual(await settled(wss.closed, "closed"), { closeCode: 4000, reason: "robot" });
       assert.equal((await read(readable)).done, true);
       await assert.rejects(writer.ready, isDomException("InvalidStateError"));
     });
 
-    test("the server's close without a body: 1005", async () => {
-      const wss = new WebSocketStream(echo);
-      const { writable } = await wss.opened;
+    test("the server's close without a body: 1005", async (t) => {
+      const wss = openStream(t, echo);
+      const { writable } = await settled(wss.opened, "opened");
       await writable.getWriter().write("close");
-      assert.deepEqual(await wss.closed, { closeCode: 1005, reason: "" });
+      assert.deepEqual(await settled(wss.closed, "closed"), { closeCode: 1005, reason: "" });
     });
 
-    test("an abrupt close: closed rejects with a WebSocketError (1006), the same object errors both streams", async () => {
-      const wss = new WebSocketStream(echo);
-      const { readable, writable } = await wss.opened;
+    test("an abrupt close: closed rejects with a WebSocketError (1006), the same object errors both streams", async (t) => {
+      const wss = openStream(t, echo);
+      const { readable, writable } = await settled(wss.opened, "opened");
       const writer = writable.getWriter();
       await writer.write("drop");
-      const error = await wss.closed.then(() => null, (e) => e);
+      const error = await settled(wss.closed, "closed").then(() => null, (e) => e);
       assert.ok(error instanceof WebSocketError);
       assert.equal(error.name, "WebSocketError");
       assert.equal(error.closeCode, 1006);
@@ -251,21 +262,21 @@ for (const [serverName, startServer] of SERVERS) {
       await assert.rejects(writer.ready, (e) => e === error);
     });
 
-    test("the signal does nothing once the connection is open", async () => {
+    test("the signal does nothing once the connection is open", async (t) => {
       const controller = new AbortController();
-      const wss = new WebSocketStream(echo, { signal: controller.signal });
-      const { readable, writable } = await wss.opened;
+      const wss = openStream(t, echo, { signal: controller.signal });
+      const { readable, writable } = await settled(wss.opened, "opened");
       controller.abort();
       await writable.getWriter().write("connected");
       assert.equal((await read(readable)).value, "connected");
       wss.close();
-      await wss.closed;
+      await settled(wss.closed, "closed");
     });
   });
 }
 
 describe("WebSocketStream backpressure", () => {
-  test("a reader that does not read stops our socket reads: the server's sends stall, then all arrive", async () => {
+  test("a reader that does not read stops our socket reads: the server's sends stall, then all arrive", async (t) => {
     const size = 64 * 1024;
     const total = 512; // 32 MiB, far beyond every buffer on the way
     let sent = 0;
@@ -281,64 +292,60 @@ describe("WebSocketStream backpressure", () => {
       await senderDone;
       await ws.closed;
     });
+    t.after(() => server.close());
     await server.ready;
-    try {
-      const wss = new WebSocketStream(`ws://127.0.0.1:${server.port}/`);
-      const { readable } = await wss.opened;
-      // Wait until the server's sends stop advancing (nothing reads), then check how far they got.
-      let last = -1;
-      while (sent !== last) {
-        last = sent;
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-      assert.ok(sent < total / 2, `the server could send only part of the data while nobody read (${sent} of ${total} messages)`);
-      const reader = readable.getReader();
-      let bytes = 0;
-      for (let i = 0; i < total; i++) bytes += ((await withTimeout(reader.read(), 10_000, `message ${i}`)).value as Uint8Array).byteLength;
-      assert.equal(bytes, size * total);
-      await senderDone;
-      assert.equal(sent, total);
-      reader.releaseLock();
-      wss.close();
-      await wss.closed;
-    } finally {
-      await server.close();
+    const wss = openStream(t, `ws://127.0.0.1:${server.port}/`);
+    const { readable } = await settled(wss.opened, "opened");
+    // Until the server's sends stop advancing (nothing reads: no event says so,
+    // 300 ms without one does), then check how far they got.
+    let last = -1;
+    while (sent !== last) {
+      last = sent;
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
+    assert.ok(sent < total / 2, `the server could send only part of the data while nobody read (${sent} of ${total} messages)`);
+    const reader = readable.getReader();
+    let bytes = 0;
+    for (let i = 0; i < total; i++) bytes += ((await withTimeout(reader.read(), 10_000, `message ${i}`)).value as Uint8Array).byteLength;
+    assert.equal(bytes, size * total);
+    await settled(senderDone, "the server's last send");
+    assert.equal(sent, total);
+    reader.releaseLock();
+    wss.close();
+    await settled(wss.closed, "closed");
   });
 
-  test("writes wait while the server does not read (writer.ready)", async () => {
+  test("writes wait while the server does not read (writer.ready)", async (t) => {
     let release: () => void = () => {};
     const reading = new Promise<void>((resolve) => (release = resolve));
     const server = serve({ port: 0, hostname: "127.0.0.1" }, async (ws) => {
       await reading;
       for await (const _ of ws) { /* drain */ }
     });
+    t.after(() => server.close());
+    t.after(() => release());
     await server.ready;
-    try {
-      const wss = new WebSocketStream(`ws://127.0.0.1:${server.port}/`);
-      const { writable } = await wss.opened;
-      const writer = writable.getWriter();
-      let written = 0;
-      const chunk = new Uint8Array(1024 * 1024);
-      const writing = (async () => {
-        for (let i = 0; i < 64; i++) {
-          await writer.ready;
-          void writer.write(chunk);
-          written++;
-        }
-      })();
-      let last = -1;
-      while (written !== last) {
-        last = written;
-        await new Promise((resolve) => setTimeout(resolve, 300));
+    const wss = openStream(t, `ws://127.0.0.1:${server.port}/`);
+    const { writable } = await settled(wss.opened, "opened");
+    const writer = writable.getWriter();
+    let written = 0;
+    const chunk = new Uint8Array(1024 * 1024);
+    const writing = (async () => {
+      for (let i = 0; i < 64; i++) {
+        await writer.ready;
+        void writer.write(chunk);
+        written++;
       }
-      assert.ok(written < 64, `writes went on while the server did not read (${written} of 64 MiB)`);
-      release();
-      await withTimeout(writing, 30_000, "the writes after the server started reading");
-      await writer.close();
-    } finally {
-      release();
-      await server.close();
+    })();
+    // Until the writes stop advancing (no event says so; 300 ms without one does).
+    let last = -1;
+    while (written !== last) {
+      last = written;
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
+    assert.ok(written < 64, `writes went on while the server did not read (${written} of 64 MiB)`);
+    release();
+    await withTimeout(writing, 30_000, "the writes after the server started reading");
+    await settled(writer.close(), "writer.close()");
   });
 });
