@@ -83,7 +83,7 @@ export type Logs = Record<string, unknown[][]>;
 export class Ctx implements Owner {
   readonly lib: Lib;
   readonly logs: Logs = {};
-  readonly #cleanups: (() => unknown)[] = [];
+  #cleanups: (() => unknown)[] = [];
 
   constructor(lib: Lib) {
     this.lib = lib;
@@ -104,8 +104,11 @@ export class Ctx implements Owner {
     this.defer(release);
   }
 
+  /** Releases what the scenario opened, latest first; what is deferred later is released by the next call. */
   async cleanup(): Promise<void> {
-    for (const cleanup of this.#cleanups.reverse()) {
+    const cleanups = this.#cleanups.reverse();
+    this.#cleanups = [];
+    for (const cleanup of cleanups) {
       try {
         await cleanup();
       } catch {
@@ -379,9 +382,14 @@ export interface Scenario {
   run(ctx: Ctx): void | Promise<void>;
 }
 
-/** Runs a scenario with one library and returns what it observed. */
-export async function runWith(lib: Lib, scenario: Scenario): Promise<Logs> {
+/**
+ * Runs a scenario with one library and returns what it observed. What it
+ * opened is released when it ends (before the other library's run starts),
+ * or, should the test end first (its time bound), when the test does.
+ */
+export async function runWith(t: Owner, lib: Lib, scenario: Scenario): Promise<Logs> {
   const ctx = new Ctx(lib);
+  t.after(() => ctx.cleanup());
   try {
     await scenario.run(ctx);
   } catch (err) {
@@ -407,15 +415,24 @@ export function upgradeRequest(path = "/", extra: string[] = [], drop: string[] 
 /** The accept value of {@link upgradeRequest}'s key (RFC 6455 §1.3's example). */
 export const SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-/** Reads what a raw client got back: the head (summarised) and body, or the frames. */
+/**
+ * Reads what a raw client got back: the head (summarised) and, after a
+ * refusal, its body: Content-Length bytes (a keep-alive answer does not end
+ * the connection), or up to the server's end of it.
+ */
 export async function logResponse(ctx: Ctx, wire: Wire, endpoint = "peer"): Promise<void> {
   try {
-    const { text } = await wire.readHead(5000);
+    const { text, headers } = await wire.readHead(5000);
     const head = text.slice(0, -4);
     ctx.log(endpoint, "head", ...headSummary(head));
     if (!head.startsWith("HTTP/1.1 101")) {
-      await wire.waitEnded(5000).catch(() => {});
-      ctx.log(endpoint, "body", Buffer.from(wire.takeRest()).toString());
+      const length = headers.get("content-length");
+      if (length !== null && /^\d+$/.test(length)) {
+        ctx.log(endpoint, "body", Buffer.from(await wire.read(Number(length), 5000, "the response body")).toString());
+      } else {
+        await wire.waitEnded(5000).catch(() => {});
+        ctx.log(endpoint, "body", Buffer.from(wire.takeRest()).toString());
+      }
     }
   } catch (err) {
     ctx.log(endpoint, "no head", wire.ended ? "closed" : String(err));

@@ -17,9 +17,9 @@ describe("streamsock/ws beside ws", () => {
     );
   });
   for (const scenario of scenarios) {
-    test(scenario.name, async () => {
-      const expected = await runWith(LIBS[0], scenario);
-      const actual = await runWith(LIBS[1], scenario);
+    test(scenario.name, async (t) => {
+      const expected = await runWith(t, LIBS[0], scenario);
+      const actual = await runWith(t, LIBS[1], scenario);
       const deviation = deviationOf(scenario.name);
       if (isDeepStrictEqual(actual, expected)) {
         counts.equal++;
