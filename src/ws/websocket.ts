@@ -1133,7 +1133,7 @@ export class WebSocket extends EventEmitter implements WebSocketLike {
         continue;
       }
       if (frames === 0) binary = type === "binary";
-      const bytes = type === "text" ? Buffer.from(frame.data as string) : bufferOf(frame.data as Uint8Array);
+      const bytes = frame.type === "text" ? Buffer.from(frame.data) : bufferOf(frame.data);
       size += bytes.length;
       if (size > this.#maxPayload) {
         this.#limitBroken(conn, 1009, "Max payload size exceeded", "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
@@ -1174,11 +1174,11 @@ export class WebSocket extends EventEmitter implements WebSocketLike {
   #deliver(msg: Message): void {
     switch (msg.type) {
       case "ping":
-        return emitSafely(this, "ping", bufferOf(msg.data as Uint8Array));
+        return emitSafely(this, "ping", bufferOf(msg.data));
       case "pong":
-        return emitSafely(this, "pong", bufferOf(msg.data as Uint8Array));
+        return emitSafely(this, "pong", bufferOf(msg.data));
       case "close":
-        this.#closeFrame = { code: msg.code ?? 1005, reason: Buffer.from(msg.data as string) };
+        this.#closeFrame = { code: msg.code ?? 1005, reason: Buffer.from(msg.data) };
         if (this.#readyState === OPEN) this.#readyState = CLOSING;
         return;
     }
