@@ -11,9 +11,15 @@ for (const impl of implementations()) {
   describe(`WebSocket constructor (${impl.name})`, () => {
     let raw: RawServer;
     const releases = new Releases();
-    /** A socket to the raw server, closed when the test ends. */
-    const make = (t: Owner, url: string, protocols?: string | string[]) =>
-      new EventLog(t, protocols === undefined ? new impl.WebSocket(url) : new impl.WebSocket(url, protocols)).ws;
+    /**
+     * A socket to the raw server, closed when the test ends, right after the
+     * raw server dropped its connections (nothing there answers a close).
+     */
+    const make = (t: Owner, url: string, protocols?: string | string[]) => {
+      const log = new EventLog(t, protocols === undefined ? new impl.WebSocket(url) : new impl.WebSocket(url, protocols));
+      t.after(() => raw.dropAll());
+      return log.ws;
+    };
     before(async () => (raw = await RawServer.start(releases)));
     after(() => releases.release());
 
@@ -58,6 +64,7 @@ for (const impl of implementations()) {
     test("extra constructor arguments are ignored", (t) => {
       const ws = (new (impl.WebSocket as unknown as new (...args: unknown[]) => WebSocket)(raw.url, "echo", "stray"));
       new EventLog(t, ws as never);
+      t.after(() => raw.dropAll());
       assert.ok(ws instanceof impl.WebSocket);
     });
 
