@@ -106,6 +106,13 @@ export interface HandshakeContext {
  * @returns The error to emit.
  */
 export function handshakeErrorOf(err: unknown, context: HandshakeContext): unknown {
+  if (err instanceof ConnectError && err.code.startsWith("ERR_TLS_")) {
+    // ws emits the TLS layer's own error ("self-signed certificate",
+    // DEPTH_ZERO_SELF_SIGNED_CERT on Node); where the runtime's has no such
+    // code, ours, which names the cause and the way out.
+    const cause = err.cause as { code?: unknown } | undefined;
+    return cause instanceof Error && typeof cause.code === "string" ? cause : err;
+  }
   if (err instanceof ConnectError) {
     const cause = err.cause as { code?: unknown; syscall?: unknown; errno?: unknown } | undefined;
     // Node's own error is what ws emits (its message names the address the
@@ -156,6 +163,9 @@ export function handshakeErrorOf(err: unknown, context: HandshakeContext): unkno
       return withCode(new Error("socket hang up"), "ECONNRESET");
     case "ERR_HANDSHAKE_MALFORMED":
       return withCode(new Error("Parse Error: Invalid response"), "HPE_INVALID_CONSTANT");
+    case "ERR_HANDSHAKE_TLS":
+      // A TLS record where node:http expects a status line.
+      return withCode(new Error("Parse Error: Expected HTTP/, RTSP/ or ICE/"), "HPE_INVALID_CONSTANT");
     default:
       return err;
   }

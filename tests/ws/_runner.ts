@@ -7,6 +7,7 @@
 // its reason) in tests/ws/_deviations.ts and the README.
 import { createHash } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Buffer } from "node:buffer";
@@ -16,6 +17,7 @@ import * as ourWs from "../../src/ws/mod.ts";
 import { readWireFrame } from "../_frames.ts";
 import { rawFrame } from "../_helpers.ts";
 import type { Owner } from "../_test.ts";
+import { testCertificate } from "../_tls.ts";
 import { Wire } from "../_wire.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -235,6 +237,18 @@ export class Ctx implements Owner {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     this.defer(() => new Promise((resolve) => server.close(resolve)));
     return (server.address() as AddressInfo).port;
+  }
+
+  /** A node:https server on 127.0.0.1 with the suite's self-signed certificate (`ca` trusts it). */
+  async httpsServer(): Promise<{ https: HttpsServer; port: number; ca: string }> {
+    const { cert, key } = await testCertificate();
+    const https = createHttpsServer({ cert, key }, (_req, res) => res.end("plain https\n"));
+    await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", resolve));
+    this.defer(() => {
+      https.closeAllConnections?.();
+      return new Promise((resolve) => https.close(resolve));
+    });
+    return { https, port: (https.address() as AddressInfo).port, ca: cert };
   }
 
   /** A node:http server on 127.0.0.1 (for `server` and `noServer` modes). */

@@ -6,7 +6,16 @@ import { request as httpRequest } from "node:http";
 import { setImmediate } from "node:timers";
 import { randomBytes, rawFrame } from "../_helpers.ts";
 import { eventually } from "../_test.ts";
-import { type Ctx, errorEntry, logFrames, logResponse, SAMPLE_ACCEPT, type Scenario, upgradeRequest } from "./_runner.ts";
+import {
+  closeServer,
+  type Ctx,
+  errorEntry,
+  logFrames,
+  logResponse,
+  SAMPLE_ACCEPT,
+  type Scenario,
+  upgradeRequest,
+} from "./_runner.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -1026,6 +1035,32 @@ scenario("client: connection refused", async (ctx) => {
   ctx.log("client", "readyState", ws.readyState);
   await watched.when("close");
   ctx.log("client", "readyState", ws.readyState);
+});
+
+scenario("client: wss:// to a server whose certificate it does not trust", async (ctx) => {
+  const { port } = await ctx.httpsServer();
+  const { ws, watched } = ctx.client(`wss://127.0.0.1:${port}/`);
+  await watched.when("close");
+  ctx.log("client", "readyState", ws.readyState);
+});
+
+scenario("client: wss:// with the server's CA (ca), an echo and a close", async (ctx) => {
+  const { https, port, ca } = await ctx.httpsServer();
+  const wss = new ctx.lib.WebSocketServer({ server: https });
+  ctx.defer(() => closeServer(wss));
+  wss.on("connection", (ws: Any) => ws.on("message", (data: Any, isBinary: boolean) => ws.send(data, { binary: isBinary })));
+  const { ws, watched } = ctx.client(`wss://127.0.0.1:${port}/`, undefined, { ca });
+  await watched.when("open");
+  ws.send("over TLS");
+  await watched.when("message");
+  ws.close(1000, "done");
+  await watched.when("close");
+});
+
+scenario("client: ws:// to a TLS port", async (ctx) => {
+  const { port } = await ctx.httpsServer();
+  const { watched } = ctx.client(`ws://127.0.0.1:${port}/`);
+  await watched.when("close");
 });
 
 scenario("client: handshakeTimeout", async (ctx) => {
