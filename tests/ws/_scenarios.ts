@@ -975,6 +975,19 @@ for (const [label, frames] of GOOD_FRAMES) {
   });
 }
 
+scenario("a server that echoes: a message and a close in one write", async (ctx) => {
+  const { wss, port, connections } = await ctx.server();
+  wss.on("connection", (ws: Any) =>
+    ws.on("message", (data: Any, isBinary: boolean) =>
+      ws.send(data, { binary: isBinary }, (err: unknown) => ctx.log("server", "echo callback", err === undefined || err === null ? "ok" : errorEntry(err)))));
+  const wire = await ctx.raw(port);
+  wire.write(upgradeRequest("/"));
+  await logResponse(ctx, wire);
+  await wire.send(new Uint8Array([...rawFrame(TEXT, "last words"), ...rawFrame(CLOSE, code(1000, "done"))]));
+  await logFrames(ctx, wire);
+  await connections[0]?.when("close");
+});
+
 // ----------------------------------------------- the client's handshake
 
 const ANSWERS: [string, (head: string) => string][] = [
