@@ -8,7 +8,7 @@
 import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
 import type { UpgradeRequest, VerifyResult } from "../handshake/server.ts";
 import type { TracedFrame } from "../trace.ts";
-import type { Hub } from "../pubsub/hub.ts";
+import type { DurablePrefix, Hub } from "../pubsub/hub.ts";
 import type { Backplane } from "../pubsub/backplane.ts";
 
 /**
@@ -225,6 +225,12 @@ export interface ServeOptions {
    * Redis backplane of `streamsock/redis`. Ignored when a hub is given.
    */
   backplane?: Backplane;
+  /**
+   * Durable topics of the new hub, by prefix (see `Hub.durable`): `{ prefix:
+   * "/", maxLen: 1000 }` makes every URL-path topic durable. Ignored when a
+   * hub is given.
+   */
+  durable?: DurablePrefix | DurablePrefix[];
   /**
    * Lets several processes listen on the same port, the kernel spreading
    * connections among them (SO_REUSEPORT): one worker per core. Linux on
