@@ -43,6 +43,8 @@ export interface ResumeOptions {
   maxQueued?: number;
   /** Publishes not yet acknowledged past which `publish` rejects. Defaults to 10000. */
   maxPending?: number;
+  /** Called with each new connection, once it speaks the subprotocol and before anything is sent on it. */
+  onConnect?: (ws: WebSocketConnection) => void;
 }
 
 /**
@@ -151,6 +153,7 @@ export class ResumingClient implements AsyncIterable<ResumeEvent> {
   #drainWaiters: (() => void)[] = [];
   readonly #maxQueued: number;
   readonly #maxPending: number;
+  readonly #onConnect: ((ws: WebSocketConnection) => void) | undefined;
   readonly #stop = new AbortController();
   #pendingCount = 0;
   #ws: WebSocketConnection | null = null;
@@ -170,6 +173,7 @@ export class ResumingClient implements AsyncIterable<ResumeEvent> {
     this.producer = options.producer ?? crypto.randomUUID();
     this.#maxQueued = options.maxQueued ?? 10_000;
     this.#maxPending = options.maxPending ?? 10_000;
+    this.#onConnect = options.onConnect;
     if (signal?.aborted) this.#stop.abort();
     else signal?.addEventListener("abort", () => void this.close(), { once: true });
     this.done = this.#run(connections);
@@ -320,6 +324,7 @@ export class ResumingClient implements AsyncIterable<ResumeEvent> {
           throw new Error(`The server did not accept the ${RESUME_PROTOCOL} subprotocol`);
         }
         this.#connections++;
+        this.#onConnect?.(ws);
         this.#ws = ws;
         // Synchronously, in this order: subscriptions, then every publish not
         // yet acknowledged, oldest first, before any new one.
