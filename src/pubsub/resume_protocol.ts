@@ -160,7 +160,7 @@ export function parseServerFrame(text: string): ServerFrame {
   const op = frame.op;
   if (op === "error") return { op, reason: String(frame.reason ?? "") };
   if (!isName(frame.topic)) throw new ResumeProtocolError(`A ${String(op)} frame needs a "topic"`);
-  const positioned = frame.epoch !== undefined || frame.offset !== undefined;
+  const positioned = op !== "gap" && (frame.epoch !== undefined || frame.offset !== undefined);
   if (positioned && !(isName(frame.epoch) && isOffset(frame.offset))) {
     throw new ResumeProtocolError(`A ${String(op)} frame has a malformed position`);
   }
