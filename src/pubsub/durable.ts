@@ -347,13 +347,13 @@ export class DurableTopics {
             continue;
           }
           if (expiredFrom !== 0) {
-            await gap(expiredFrom, entry.offset - 1, "expired");
+            await gap(expiredFrom, entry.offset - 1, "trimmed");
             expiredFrom = 0;
           } else if (entry.offset > sub.delivered + 1) await gap(sub.delivered + 1, entry.offset - 1, "trimmed");
           await sub.ws.send(JSON.stringify(msgFrame(topic, sub.epoch, entry)));
           sub.delivered = entry.offset;
         }
-        if (expiredFrom !== 0) await gap(expiredFrom, page.entries[page.entries.length - 1].offset, "expired");
+        if (expiredFrom !== 0) await gap(expiredFrom, page.entries[page.entries.length - 1].offset, "trimmed");
         if (page.entries.length === 0) {
           if (page.last > sub.delivered) await gap(sub.delivered + 1, page.last, "trimmed");
           else if (!(sub.epoch === state.epoch && sub.delivered >= state.head)) {

@@ -21,7 +21,7 @@ import {
 import { Message } from "../message.ts";
 import type { Backplane } from "./backplane.ts";
 import { DurableTopics } from "./durable.ts";
-import { type Appended, type DurableTopicOptions, MemoryLog } from "./durable_log.ts";
+import { type Appended, type DurableLog, type DurableTopicOptions, MemoryLog } from "./durable_log.ts";
 
 /**
  * Options for {@link Hub}.
@@ -52,6 +52,12 @@ export interface HubOptions {
    * URL-path topic durable.
    */
   durable?: DurablePrefix | DurablePrefix[];
+  /**
+   * Where durable topics are kept: by default the backplane's log (Redis
+   * Streams for `RedisBackplane`), or a {@link MemoryLog} without a backplane.
+   * The hub closes it in `close()`.
+   */
+  log?: DurableLog;
   /**
    * How long an acknowledged publish with an idempotency key (producer and
    * sequence number) is retried while the log is unreachable before it
@@ -159,6 +165,7 @@ export class Hub {
   readonly #backplane: Backplane | null;
   readonly #onDrop: ((ws: WebSocketConnection, topic: string) => void) | undefined;
   readonly #durable: DurableTopics;
+  readonly #options: HubOptions;
   #dropped = 0;
   #closing: Promise<void> | null = null;
 
@@ -169,12 +176,14 @@ export class Hub {
    */
   constructor(options: HubOptions = {}) {
     this.#backplane = options.backplane ?? null;
+    this.#options = options;
     this.#onDrop = options.onDrop;
     this.#backplane?.attach({ deliver: (topic, data) => this.#deliver(topic, data, undefined) });
     const backplane = this.#backplane;
     this.#durable = new DurableTopics(
       { deliver: (topic, data, except) => void this.#deliver(topic, data, except) },
       () => {
+        if (options.log !== undefined) return options.log;
         if (backplane === null) return new MemoryLog();
         if (backplane.openLog === undefined) throw new TypeError("Durable topics need a backplane that keeps a log");
         return backplane.openLog();
@@ -186,7 +195,7 @@ export class Hub {
   }
 
   #declare(declare: () => void): void {
-    if (this.#backplane !== null && this.#backplane.openLog === undefined) {
+    if (this.#options.log === undefined && this.#backplane !== null && this.#backplane.openLog === undefined) {
       throw new TypeError("Durable topics need a backplane that keeps a log (RedisBackplane does), or none");
     }
     declare();

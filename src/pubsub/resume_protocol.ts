@@ -40,8 +40,12 @@ export interface Position {
   offset: number;
 }
 
-/** Why a range of a durable topic will not be delivered. */
-export type GapReason = "trimmed" | "expired" | "epoch";
+/**
+ * Why a range of a durable topic will not be delivered: `"trimmed"`, the log
+ * no longer keeps it (`maxLen` or `maxAge`); `"epoch"`, the log was lost and
+ * a new one began.
+ */
+export type GapReason = "trimmed" | "epoch";
 
 /** A message's payload on the wire: exactly one of the two. */
 export type WirePayload = { text: string; base64?: undefined } | { base64: string; text?: undefined };
