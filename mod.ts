@@ -92,6 +92,7 @@ export {
   type HubOptions,
   type PublishOptions,
 } from "./src/pubsub/hub.ts";
+export type { ResumeSessionOptions } from "./src/pubsub/durable.ts";
 export {
   type Appended,
   type AppendOptions,

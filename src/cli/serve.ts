@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { requestHandler, RESUME_PROTOCOL, serve, type Server, type WebSocketConnection } from "../../mod.ts";
+import { Message, requestHandler, RESUME_PROTOCOL, serve, type Server, type WebSocketConnection } from "../../mod.ts";
 import {
   describeFrame,
   describeMessage,
@@ -107,7 +107,9 @@ export async function runServe(args: string[]): Promise<number> {
     out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
     if (broadcast && ws.protocol === RESUME_PROTOCOL) {
       // Topics are named in the subprotocol's frames, not by the URL.
-      await server!.hub.resume(ws);
+      await server!.hub.resume(ws, {
+        onPublish: (topic, data) => out(`${id} < ${describeMessage(new Message(data, typeof data === "string" ? "text" : "binary"))} (to ${topic})`),
+      });
       const info = await ws.closed;
       out(`${id} closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}${info.wasClean ? "" : " (abnormal)"}`);
       return;
@@ -160,10 +162,12 @@ export async function runServe(args: string[]): Promise<number> {
     return EXIT_CLOSED_ABNORMALLY;
   }
   const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname;
-  const through = backplane === undefined ? "" : ` through ${values.redis}`;
-  const kept = durable === undefined ? "" : `, durable rooms: last ${maxLen} messages${maxAge > 0 ? ` for ${maxAge} ms` : ""}`;
-  const mode = broadcast ? `broadcast${through}${kept}` : "echo";
+  const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
   out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
+  if (durable !== undefined) {
+    const age = maxAge > 0 ? `, for ${maxAge} ms` : "";
+    out(`rooms are durable: the last ${maxLen} messages${age}, ${backplane === undefined ? "in memory" : "in Redis Streams"} (${RESUME_PROTOCOL})`);
+  }
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

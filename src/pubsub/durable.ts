@@ -38,6 +38,26 @@ export interface DurableSettings {
   producerTtl: number;
 }
 
+/**
+ * Options of `Hub.resume`: who may do what, and a look at what is published.
+ *
+ * @example
+ * ```ts
+ * import type { ResumeSessionOptions } from "@streamsock/streamsock";
+ *
+ * const readOnly: ResumeSessionOptions = { authorize: (action) => action === "subscribe" };
+ * ```
+ */
+export interface ResumeSessionOptions {
+  /**
+   * Decides whether the client may subscribe to or publish on a topic
+   * (`false`: a `nack` with reason `"forbidden"`). Allows everything by default.
+   */
+  authorize?: (action: "subscribe" | "publish", topic: string) => boolean | Promise<boolean>;
+  /** Sees each of the client's publishes once it is stored (or, for a topic that is not durable, sent). */
+  onPublish?: (topic: string, data: string | Uint8Array) => void;
+}
+
 /** What the hub lends its durable topics. */
 export interface DurableHost {
   /** Writes a log entry to the hub's plain subscribers of `topic` (except `except`). */
@@ -375,7 +395,12 @@ export class DurableTopics {
    * @param ws A connection that negotiated `streamsock.resume.v1`.
    * @param publishPlain How a publish to a topic that is not durable goes out.
    */
-  async session(ws: WebSocketConnection, publishPlain: (topic: string, data: string | Uint8Array) => void): Promise<void> {
+  async session(
+    ws: WebSocketConnection,
+    publishPlain: (topic: string, data: string | Uint8Array) => void,
+    options: ResumeSessionOptions = {},
+  ): Promise<void> {
+    const { authorize, onPublish } = options;
     const subs = new Map<string, Sub>();
     const drop = (sub: Sub) => {
       sub.gone = true;
@@ -419,6 +444,10 @@ export class DurableTopics {
             await reply({ op: "nack", topic, reason: "not-durable" });
             continue;
           }
+          if (authorize !== undefined && !(await authorize("subscribe", topic))) {
+            await reply({ op: "nack", topic, reason: "forbidden" });
+            continue;
+          }
           const state = this.#state(topic);
           const sub: Sub = { ws, state, epoch: "", delivered: 0, live: false, catching: false, gone: false };
           subs.set(topic, sub);
@@ -441,8 +470,13 @@ export class DurableTopics {
         // overtaken by a later one of the same producer (see the spec).
         const data = fromWire(frame);
         const echo = { topic, producer: frame.producer, seq: frame.seq, ref: frame.ref };
+        if (authorize !== undefined && !(await authorize("publish", topic))) {
+          await reply({ op: "nack", ...echo, reason: "forbidden" });
+          continue;
+        }
         if (this.windowOf(topic) === undefined) {
           publishPlain(topic, data);
+          onPublish?.(topic, data);
           await reply({ op: "ack", ...echo, duplicate: false });
           continue;
         }
@@ -458,6 +492,7 @@ export class DurableTopics {
           await ws.close(CloseCode.InternalError, "The log is unavailable: retry");
           break;
         }
+        if (!appended.duplicate) onPublish?.(topic, data);
         const position = appended.offset > 0 ? { epoch: appended.epoch, offset: appended.offset } : {};
         await reply({ op: "ack", ...echo, ...position, duplicate: appended.duplicate });
       }

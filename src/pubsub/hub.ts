@@ -20,7 +20,7 @@ import {
 } from "../connection.ts";
 import { Message } from "../message.ts";
 import type { Backplane } from "./backplane.ts";
-import { DurableTopics } from "./durable.ts";
+import { DurableTopics, type ResumeSessionOptions } from "./durable.ts";
 import { type Appended, type DurableLog, type DurableTopicOptions, MemoryLog } from "./durable_log.ts";
 
 /**
@@ -279,6 +279,7 @@ export class Hub {
    * Call it from `onSocket` when `ws.protocol` is {@link RESUME_PROTOCOL}.
    *
    * @param ws A connection of this hub that negotiated the subprotocol.
+   * @param options Who may subscribe and publish to what; a hook on publishes.
    * @returns Resolves when the connection has closed.
    *
    * @example
@@ -293,8 +294,8 @@ export class Hub {
    * });
    * ```
    */
-  resume(ws: WebSocketConnection): Promise<void> {
-    return this.#durable.session(ws, (topic, data) => void this.publish(topic, data));
+  resume(ws: WebSocketConnection, options: ResumeSessionOptions = {}): Promise<void> {
+    return this.#durable.session(ws, (topic, data) => void this.publish(topic, data), options);
   }
 
   /** Publishes to durable topics that the log could not take (it was unreachable); plain subscribers missed them. */
