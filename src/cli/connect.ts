@@ -21,7 +21,6 @@ import {
   connectError,
   describeError,
   describeFrame,
-  describeMessage,
   err,
   EXIT_CLOSED_ABNORMALLY,
   EXIT_CONNECT_FAILED,

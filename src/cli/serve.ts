@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { Message, requestHandler, RESUME_PROTOCOL, serve, type Server, type WebSocketConnection } from "../../mod.ts";
+import { Message, requestHandler, RESUME_PROTOCOL, serve, type WebSocketConnection } from "../../mod.ts";
 import {
   describeFrame,
   describeMessage,
@@ -92,7 +92,6 @@ export async function runServe(args: string[]): Promise<number> {
   const resumeModule = broadcast ? await import("./resume_browser.ts") : undefined;
   // Every room is durable unless --max-len 0: resuming clients and the chat page lose no line.
   const durable = broadcast && maxLen > 0 ? { prefix: "", maxLen, maxAge } : undefined;
-  let server: Server | undefined;
 
   let next = 1;
   // Connection numbers for the trace, which starts before onSocket runs.
@@ -107,7 +106,7 @@ export async function runServe(args: string[]): Promise<number> {
     out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
     if (broadcast && ws.protocol === RESUME_PROTOCOL) {
       // Topics are named in the subprotocol's frames, not by the URL.
-      await server!.hub.resume(ws, {
+      await server.hub.resume(ws, {
         onPublish: (topic, data) => out(`${id} < ${describeMessage(new Message(data, typeof data === "string" ? "text" : "binary"))} (to ${topic})`),
       });
       const info = await ws.closed;
@@ -140,7 +139,7 @@ export async function runServe(args: string[]): Promise<number> {
       trace: values.verbose ? (frame, request) => out(`${idOf(request)} ${describeFrame(frame)}`) : undefined,
     },
   );
-  server = serve({
+  const server = serve({
     port,
     hostname: values.host,
     tls: cert && key ? { cert, key } : undefined,

@@ -104,7 +104,19 @@ export interface PublishReceipt {
   duplicate: boolean;
 }
 
-/** Makes the connections: `reconnecting`'s loop with the subprotocol and the client's signal. */
+/**
+ * Makes the connections: `reconnecting`'s loop with the subprotocol and the
+ * client's signal (how `reconnecting(url, { resume: true })` builds a
+ * {@link ResumingClient}).
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting, RESUME_PROTOCOL, type ResumeConnections, ResumingClient } from "@streamsock/streamsock";
+ *
+ * const connections: ResumeConnections = (signal) => reconnecting("ws://127.0.0.1:8080/", { protocol: RESUME_PROTOCOL, signal });
+ * const client = new ResumingClient(connections);
+ * ```
+ */
 export type ResumeConnections = (signal: AbortSignal) => AsyncIterable<WebSocketConnection>;
 
 interface Pending {

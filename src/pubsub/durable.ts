@@ -17,11 +17,11 @@ import { Message } from "../message.ts";
 import type { Appended, DurableLog, DurableTopicOptions, LogEntry, LogFeed } from "./durable_log.ts";
 import {
   type GapReason,
+  fromWire,
   parseClientFrame,
-  ResumeProtocolError,
+  type ResumeProtocolError,
   type ServerFrame,
   toWire,
-  fromWire,
 } from "./resume_protocol.ts";
 
 /** A durable topic's resolved window. */

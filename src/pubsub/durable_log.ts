@@ -28,7 +28,16 @@ export interface DurableTopicOptions {
   maxAge?: number;
 }
 
-/** One message of a log. */
+/**
+ * One message of a log.
+ *
+ * @example
+ * ```ts
+ * import type { LogEntry } from "@streamsock/streamsock";
+ *
+ * const entry: LogEntry = { offset: 1, data: "hello", time: Date.now() };
+ * ```
+ */
 export interface LogEntry {
   /** Its offset in the current epoch, from 1, contiguous. */
   offset: number;
@@ -45,6 +54,20 @@ export interface LogEntry {
  * with offsets head+1, head+2, ...; a `gap` when entries were trimmed
  * before the watcher read them; `epoch` when the log was lost and a new one
  * began (the entries of the new epoch follow from offset 1).
+ *
+ * @example
+ * ```ts
+ * import { type LogFeed, MemoryLog } from "@streamsock/streamsock";
+ *
+ * const feed: LogFeed = {
+ *   entry: (e) => console.log(`#${e.offset}`, e.data),
+ *   gap: (from, to) => console.warn(`trimmed ${from}-${to}`),
+ *   epoch: (epoch) => console.warn(`new log ${epoch}`),
+ * };
+ * const log = new MemoryLog();
+ * await log.watch("news", feed);
+ * await log.append("news", "hello", { maxLen: 10, maxAge: 0, producerTtl: 1000 }); // #1 hello
+ * ```
  */
 export interface LogFeed {
   /** The next entry. */
@@ -55,7 +78,16 @@ export interface LogFeed {
   epoch(epoch: string): void;
 }
 
-/** What an append asks for beyond the payload. */
+/**
+ * What an append asks for beyond the payload.
+ *
+ * @example
+ * ```ts
+ * import type { AppendOptions } from "@streamsock/streamsock";
+ *
+ * const options: AppendOptions = { maxLen: 1000, maxAge: 0, producer: "p1", seq: 7, producerTtl: 86_400_000 };
+ * ```
+ */
 export interface AppendOptions {
   /** The topic's window. */
   maxLen: number;
@@ -71,7 +103,16 @@ export interface AppendOptions {
   token?: string;
 }
 
-/** The outcome of an append. */
+/**
+ * The outcome of an append.
+ *
+ * @example
+ * ```ts
+ * import type { Appended } from "@streamsock/streamsock";
+ *
+ * const retried: Appended = { epoch: "k3j9x0a1b2c3", offset: 42, duplicate: true };
+ * ```
+ */
 export interface Appended {
   /** The log's epoch. */
   epoch: string;
@@ -81,7 +122,17 @@ export interface Appended {
   duplicate: boolean;
 }
 
-/** A page of a log. */
+/**
+ * A page of a log.
+ *
+ * @example
+ * ```ts
+ * import { MemoryLog } from "@streamsock/streamsock";
+ *
+ * const page = await new MemoryLog().read("news", 0, 100);
+ * console.log(page.last, page.entries.length); // 0 0
+ * ```
+ */
 export interface LogRead {
   /** The epoch the entries belong to. */
   epoch: string;

@@ -44,19 +44,54 @@ export interface Position {
  * Why a range of a durable topic will not be delivered: `"trimmed"`, the log
  * no longer keeps it (`maxLen` or `maxAge`); `"epoch"`, the log was lost and
  * a new one began.
+ *
+ * @example
+ * ```ts
+ * import type { GapReason } from "@streamsock/streamsock";
+ *
+ * const explain = (reason: GapReason) => reason === "epoch" ? "the log was lost" : "no longer kept";
+ * console.log(explain("trimmed")); // no longer kept
+ * ```
  */
 export type GapReason = "trimmed" | "epoch";
 
-/** A message's payload on the wire: exactly one of the two. */
+/**
+ * A message's payload on the wire: exactly one of the two.
+ *
+ * @example
+ * ```ts
+ * import type { WirePayload } from "@streamsock/streamsock";
+ *
+ * const bytes: WirePayload = { base64: "AP8=" }; // [0x00, 0xff]
+ * ```
+ */
 export type WirePayload = { text: string; base64?: undefined } | { base64: string; text?: undefined };
 
-/** Client to server. */
+/**
+ * A frame from client to server (docs/resume-protocol.md §3).
+ *
+ * @example
+ * ```ts
+ * import type { ClientFrame } from "@streamsock/streamsock";
+ *
+ * const resume: ClientFrame = { op: "sub", topic: "/lobby", epoch: "k3j9x0a1b2c3", offset: 41 };
+ * ```
+ */
 export type ClientFrame =
   | { op: "sub"; topic: string; epoch?: string; offset?: number }
   | { op: "unsub"; topic: string }
   | ({ op: "pub"; topic: string; producer?: string; seq?: number; ref?: string | number } & WirePayload);
 
-/** Server to client. */
+/**
+ * A frame from server to client (docs/resume-protocol.md §3 and §4).
+ *
+ * @example
+ * ```ts
+ * import type { ServerFrame } from "@streamsock/streamsock";
+ *
+ * const gap: ServerFrame = { op: "gap", topic: "/lobby", epoch: "k3j9x0a1b2c3", from: 3, to: 15, reason: "trimmed" };
+ * ```
+ */
 export type ServerFrame =
   | { op: "subscribed"; topic: string; durable: boolean; epoch?: string; offset?: number }
   | ({ op: "msg"; topic: string; epoch?: string; offset?: number } & WirePayload)
@@ -77,8 +112,20 @@ export type ServerFrame =
 /** The longest topic name, producer id or epoch accepted, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 1024;
 
-/** Thrown by the parsers for a frame that breaks the protocol. */
+/**
+ * Thrown by the parsers for a frame that breaks the protocol; a server
+ * answers it with an `error` frame and closes with 1008.
+ *
+ * @example
+ * ```ts
+ * import { ResumeProtocolError } from "@streamsock/streamsock";
+ *
+ * const error = new ResumeProtocolError("Unknown op \"dance\"");
+ * console.log(error.name, error.message); // ResumeProtocolError Unknown op "dance"
+ * ```
+ */
 export class ResumeProtocolError extends Error {
+  /** Always `"ResumeProtocolError"`. */
   override name = "ResumeProtocolError";
 }
 
