@@ -147,10 +147,30 @@ describe("durable topics (in-memory log)", () => {
     await a.send("from a");
     assert.equal((await withTimeout(b.recvAll(), T, "b's message")).data, "from a");
     await b.send(new Uint8Array([1, 2]));
+    // a's first message is b's: its own did not come back to it.
     assert.deepEqual((await withTimeout(a.recvAll(), T, "a's message")).data, new Uint8Array([1, 2]));
     // The resuming watcher sees both, with positions.
     assert.deepEqual(texts(await take(watcher, 2)), ["1:from a", "2:1,2"]);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  test("durable topics need a backplane that keeps a log: a TypeError otherwise", () => {
+    const backplane = {
+      instanceId: "memory",
+      attach() {},
+      publish() {},
+      subscribe() {},
+      unsubscribe() {},
+      close: () => Promise.resolve(),
+    };
+    assert.throws(() => new Hub({ backplane }).durable("t"), TypeError);
+    assert.throws(() => new Hub({ backplane, durable: { prefix: "/" } }), /backplane that keeps a log/);
+    assert.throws(() => new Hub().durable("t", { maxLen: 0 }), RangeError);
+    // A log of one's own is fine with any backplane.
+    const hub = new Hub({ backplane, log: new MemoryLog() });
+    hub.durable("t");
+    assert.equal(hub.isDurable("t"), true);
+    assert.equal(hub.isDurable("u"), false);
   });
 
   test("a topic that is not durable is refused to subscribers and published at most once", async (t) => {

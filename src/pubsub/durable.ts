@@ -132,8 +132,8 @@ export class DurableTopics {
   readonly #openLog: () => DurableLog;
   readonly #settings: DurableSettings;
   #log: DurableLog | null = null;
-  /** Local publishes waiting for their entry, to leave their sender out. */
-  readonly #senders = new Map<string, WebSocketConnection>();
+  /** Local publishes waiting for their entry, to leave their sender out (only for topics fed here). */
+  readonly #senders = new Map<string, { ws: WebSocketConnection; topic: string }>();
   readonly #instance = Math.random().toString(36).slice(2, 10);
   #nextToken = 0;
   #unlogged = 0;
@@ -205,6 +205,8 @@ export class DurableTopics {
     if (state.plain > 0 || state.subs.size > 0 || this.#topics.get(state.topic) !== state) return;
     this.#topics.delete(state.topic);
     this.#log?.unwatch(state.topic);
+    // Entries that will not come here any more cannot claim their senders.
+    for (const [token, sender] of this.#senders) if (sender.topic === state.topic) this.#senders.delete(token);
     this.#wake(state);
   }
 
@@ -225,9 +227,10 @@ export class DurableTopics {
   publish(topic: string, data: string | Uint8Array, except: WebSocketConnection | undefined): void {
     const window = this.windowOf(topic)!;
     let token: string | undefined;
-    if (except !== undefined) {
+    // Without a feed here there is no local delivery to leave the sender out of.
+    if (except !== undefined && this.#topics.has(topic)) {
       token = `${this.#instance}:${this.#nextToken++}`;
-      this.#senders.set(token, except);
+      this.#senders.set(token, { ws: except, topic });
     }
     this.#theLog.append(topic, data, { ...window, producerTtl: this.#settings.producerTtl, token }).catch(() => {
       this.#unlogged++;
@@ -268,7 +271,7 @@ export class DurableTopics {
     state.head = entry.offset;
     let except: WebSocketConnection | undefined;
     if (entry.token !== undefined) {
-      except = this.#senders.get(entry.token);
+      except = this.#senders.get(entry.token)?.ws;
       if (except !== undefined) this.#senders.delete(entry.token);
     }
     if (state.plain > 0) this.#host.deliver(state.topic, entry.data, except);
