@@ -131,7 +131,8 @@ export async function runServe(args: string[]): Promise<number> {
     onSocket,
     (offered) => {
       if (durable !== undefined && offered.includes(RESUME_PROTOCOL)) return RESUME_PROTOCOL;
-      return protocols.length === 0 ? undefined : protocols.find((p) => offered.includes(p)) ?? null;
+      // Without -p, as before: no subprotocol, whatever was offered.
+      return protocols.length === 0 ? "" : protocols.find((p) => offered.includes(p)) ?? null;
     },
     {
       maxFrameSize,

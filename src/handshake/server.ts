@@ -216,8 +216,9 @@ export function checkConnectRequest(
 /**
  * Chooses the subprotocol (Gerbil's `select-protocol`). `select` is called
  * only when the client offered protocols; with no `select` the handshake goes
- * on without one, which the RFC allows. `null` or `undefined` from `select`
- * means none is acceptable: 400, as in Gerbil. A value the client did not
+ * on without one, which the RFC allows, and so does `""` from `select`.
+ * `null` or `undefined` from `select` means none is acceptable: 400, as in
+ * Gerbil. A value the client did not
  * offer, or a throw, is the server's fault: 500, and the value is never sent.
  *
  * @param offered The trimmed subprotocols the client offered.
@@ -238,6 +239,7 @@ export function negotiateProtocol(
   if (chosen === null || chosen === undefined) {
     return reject(400, "None of the offered subprotocols is supported");
   }
+  if (chosen === "") return { protocol: null };
   if (!offered.includes(chosen)) {
     return serverFault(
       new TypeError(`selectProtocol returned ${JSON.stringify(chosen)}, which the client did not offer`),

@@ -44,7 +44,9 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
 /**
  * Picks one of the subprotocols the client offered (Gerbil's
  * `select-protocol`), or returns null (or undefined) to refuse the
- * connection with 400. Called only when the client offered some.
+ * connection with 400, or `""` to accept it without a subprotocol (as
+ * python-websockets' `None`; the RFC allows it). Called only when the
+ * client offered some.
  *
  * @example Prefer the newest version we speak
  * ```ts
