@@ -5,7 +5,7 @@
 // Redis log has its own describe block against a real redis-server.
 import assert from "node:assert/strict";
 import { connect, Hub, MemoryLog, reconnecting, requestHandler, RESUME_PROTOCOL, serve } from "../mod.ts";
-import type { DurableLog, HubOptions, ResumeEvent, ResumingClient, WebSocketConnection } from "../mod.ts";
+import type { DurableLog, HubOptions, ResumeEvent, ResumingClient } from "../mod.ts";
 import { RedisBackplane } from "../src/pubsub/redis.ts";
 import { rawFrame } from "./_helpers.ts";
 import { RedisServer, redisServerBinary } from "./_redis.ts";
