@@ -62,6 +62,14 @@ export {
 } from "./src/client.ts";
 export { Http2Pool } from "./src/client_http2.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
+export {
+  type PublishReceipt,
+  type ResumeConnections,
+  type ResumeEvent,
+  ResumingClient,
+  type ResumeOptions,
+  type SubscribeFrom,
+} from "./src/client/resuming.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";
 export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
@@ -83,7 +91,33 @@ export {
   type UpgradeRequest,
   type VerifyResult,
 } from "./src/server.ts";
-export { Hub, type HubOptions, type PublishOptions } from "./src/pubsub/hub.ts";
+export {
+  type AppendKey,
+  type DurablePrefix,
+  Hub,
+  type HubOptions,
+  type PublishOptions,
+} from "./src/pubsub/hub.ts";
+export type { ResumeSessionOptions } from "./src/pubsub/durable.ts";
+export {
+  type Appended,
+  type AppendOptions,
+  type DurableLog,
+  type DurableTopicOptions,
+  type LogEntry,
+  type LogFeed,
+  type LogRead,
+  MemoryLog,
+} from "./src/pubsub/durable_log.ts";
+export {
+  type ClientFrame,
+  type GapReason,
+  type Position,
+  RESUME_PROTOCOL,
+  ResumeProtocolError,
+  type ServerFrame,
+  type WirePayload,
+} from "./src/pubsub/resume_protocol.ts";
 export type { Backplane, BackplaneReceiver } from "./src/pubsub/backplane.ts";
 export { type Frame, Opcode } from "./src/codec/frame.ts";
 export { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions, FrameDecoderStream } from "./src/codec/decoder.ts";

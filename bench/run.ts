@@ -5,7 +5,7 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e,f,g,h  scenarios to run (default all); the tables of the
+//   --only a,b,c,d,e,f,g,h,i  scenarios to run (default all); the tables of the
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
@@ -21,7 +21,10 @@
 // two processes through Redis use bench/fanout/ (servers and a Node load
 // generator on raw sockets); (h) needs redis-server and is skipped without it.
 // The raw TCP ceiling of (c) and (e) bulk is bench/servers/raw_tcp_echo.ts
-// (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Each scenario's
+// (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Scenario (i),
+// durable topics, runs (h) with the topic durable (Redis Streams) beside the
+// same plain topic, and bench/durable_resume.ts: 1,000 resuming subscribers
+// catching up after their server was SIGKILLed and restarted. Each scenario's
 // chart is written to docs/charts/<scenario>.svg (bench/chart.ts); a long run
 // shows its progress on stderr (bench/progress.ts).
 import { execFileSync, spawn } from "node:child_process";
@@ -50,7 +53,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e,f,g,h").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f,g,h,i").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const BEFORE = arg("before", "");
 const WRITE = !process.argv.includes("--no-write") && BEFORE === "";
@@ -399,28 +402,100 @@ async function measureFanout(spec: { name: string; cmd: string[] }): Promise<voi
  * Scenario (h): the publisher on one streamsock process, the subscribers on
  * another, joined by the Redis backplane and a redis-server of our own.
  */
-async function measureRedisFanout(runtime: "node" | "deno" | "bun", redisUrl: string): Promise<void> {
+async function measureRedisFanout(
+  runtime: "node" | "deno" | "bun",
+  redisUrl: string,
+  key = "h",
+  durable = false,
+): Promise<void> {
   const cmd = runtime === "node"
     ? [NODE, "--import", "tsx", fan("streamsock_fanout.ts")]
     : runtime === "deno"
     ? [DENO, "run", "-A", fan("streamsock_fanout.ts")]
     : [BUN, fan("streamsock_fanout.ts")];
-  const name = `${runtime} streamsock + RedisBackplane`;
+  const name = key === "h" ? `${runtime} streamsock + RedisBackplane` : `${runtime} ${durable ? "durable" : "plain"} topic`;
+  const env = { BENCH_REDIS: redisUrl, BENCH_DURABLE: durable ? "1" : "0" };
   const servers: Running[] = [];
   try {
     // Both servers share the server core; redis-server is not pinned.
-    servers.push(await start(cmd, SERVER_CORE, { BENCH_REDIS: redisUrl }));
-    servers.push(await start(cmd, SERVER_CORE, { BENCH_REDIS: redisUrl }));
+    servers.push(await start(cmd, SERVER_CORE, env));
+    servers.push(await start(cmd, SERVER_CORE, env));
     const r = await runJson(fanoutClient(servers[0].port, servers[1].port), LOAD_CORE, SECONDS * 1000 + 60_000);
-    record(results, "h", name, r.rate);
-    record(results, "h-p50", name, r.p50 / 1000);
-    record(results, "h-p99", name, r.p99 / 1000);
+    record(results, key, name, r.rate);
+    record(results, `${key}-p50`, name, r.p50 / 1000);
+    record(results, `${key}-p99`, name, r.p99 / 1000);
   } catch (err) {
     warn(`${name}: ${(err as Error).message}`);
-    record(results, "h", name, NaN);
+    record(results, key, name, NaN);
   } finally {
     for (const server of servers) await server.stop();
   }
+}
+
+/**
+ * Scenario (i), resume: seconds until 1,000 resuming subscribers of a server
+ * on `runtime` have what was published while it was down (bench/durable_resume.ts).
+ */
+async function measureResume(runtime: "node" | "deno" | "bun", redisUrl: string): Promise<void> {
+  const name = `${runtime} serve --broadcast --redis`;
+  try {
+    const r = await runJson(
+      [NODE, "--import", "tsx", join(root, "bench", "durable_resume.ts"), runtime, redisUrl, String(DURABLE.subscribers), String(DURABLE.missed)],
+      LOAD_CORE,
+      300_000,
+    );
+    record(results, "i-resume", name, r.seconds);
+  } catch (err) {
+    warn(`${name} (resume): ${(err as Error).message}`);
+    record(results, "i-resume", name, NaN);
+  }
+}
+
+const DURABLE = { subscribers: 1000, missed: 100 };
+
+/** Scenario (i)'s tables: durable against plain through Redis, and the resume time. */
+function durableTables(): string[] {
+  const lines: string[] = [];
+  if (results["i"]) {
+    lines.push(
+      `### (i) durable topics: fan-out through Redis, publisher on one process, ${fmt(FANOUT.subscribers)} subscribers on the other (delivered msgs/s)`,
+      "",
+      "The same load as (h), with the topic plain (Redis pub/sub) and durable (Redis Streams: one Lua script per",
+      "message, delivered from the log's notification), interleaved in each round. Latency is publish to receive",
+      "at one subscriber, with 64 messages in flight.",
+      "",
+      "| runtime | plain msgs/s median | durable msgs/s median | durable / plain (same run) | plain p50 / p99 ms | durable p50 / p99 ms |",
+      "|---|---:|---:|---:|---:|---:|",
+    );
+    for (const runtime of ["node", "deno", "bun"]) {
+      const plain = `${runtime} plain topic`;
+      const durable = `${runtime} durable topic`;
+      if (!results.i[plain] || !results.i[durable]) continue;
+      lines.push(
+        `| ${runtime} | ${fmt(median(results.i[plain]))} | ${fmt(median(results.i[durable]))} | ${fmt(ratio("i", durable, plain), 2)} | ${
+          fmt(median(results["i-p50"]?.[plain] ?? []), 1)
+        } / ${fmt(median(results["i-p99"]?.[plain] ?? []), 1)} | ${fmt(median(results["i-p50"]?.[durable] ?? []), 1)} / ${
+          fmt(median(results["i-p99"]?.[durable] ?? []), 1)
+        } |`,
+      );
+    }
+    lines.push("");
+  }
+  if (results["i-resume"]) {
+    lines.push(
+      `### (i) resume: ${fmt(DURABLE.subscribers)} subscribers catch up on ${DURABLE.missed} messages after their server was SIGKILLed and restarted`,
+      "",
+      "Seconds from the restarted server's \"listening\" line until every subscriber has every message it missed;",
+      "the clients (`reconnecting(url, { resume: true })`, Node, one process) retry with `initialDelay` 50 ms and",
+      "`maxDelay` 500 ms, full jitter, so part of it is their backoff.",
+      "",
+      "| server | seconds median | spread |",
+      "|---|---:|---:|",
+    );
+    for (const [name, xs] of Object.entries(results["i-resume"])) lines.push(`| ${name} | ${fmt(median(xs), 2)} | ±${fmt(spread(xs) / 2)}% |`);
+    lines.push("");
+  }
+  return lines;
 }
 
 function fanoutTables(): string[] {
@@ -601,6 +676,7 @@ function table(): string {
   }
   if (results["f"]) lines.push(...deflateTable());
   lines.push(...fanoutTables());
+  lines.push(...durableTables());
   return lines.join("\n");
 }
 
@@ -882,6 +958,27 @@ function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[]
           add(`(h) ${runtime} through Redis`, round, ROUNDS, 12 + SECONDS, async () => {
             redis ??= await RedisServer.start(binary);
             await measureRedisFanout(runtime, redis.url);
+          });
+        }
+      }
+    }
+  }
+  if (ONLY.includes("i")) {
+    const binary = redisServerBinary();
+    if (binary === null) {
+      console.error("!!! scenario (i) SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    } else {
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const runtime of rotate(["node", "deno", "bun"] as const, round)) {
+          for (const durable of round % 2 === 0 ? [false, true] : [true, false]) {
+            add(`(i) ${runtime} ${durable ? "durable" : "plain"} topic through Redis`, round, ROUNDS, 12 + SECONDS, async () => {
+              redis ??= await RedisServer.start(binary);
+              await measureRedisFanout(runtime, redis.url, "i", durable);
+            });
+          }
+          add(`(i) ${runtime} resume of ${DURABLE.subscribers} subscribers`, round, ROUNDS, 20, async () => {
+            redis ??= await RedisServer.start(binary);
+            await measureResume(runtime, redis.url);
           });
         }
       }

@@ -10,6 +10,8 @@
 import { connect, type ConnectOptions } from "./client.ts";
 import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "./connection.ts";
 import { HandshakeError, ProxyError } from "./errors.ts";
+import { type ResumeOptions, ResumingClient } from "./client/resuming.ts";
+import { RESUME_PROTOCOL } from "./pubsub/resume_protocol.ts";
 
 /**
  * Options for {@link reconnecting}: those of `connect` for each attempt,
@@ -54,6 +56,12 @@ export interface ReconnectingOptions extends ConnectOptions {
    * connection is closed (1001 Going Away) and the loop ends without an error.
    */
   signal?: AbortSignal;
+  /**
+   * Returns a {@link ResumingClient} instead of the connections: durable
+   * topics' subscriptions and publishes that survive reconnects, over the
+   * `streamsock.resume.v1` subprotocol (`true`, or its options).
+   */
+  resume?: boolean | ResumeOptions;
 }
 
 /**
@@ -203,9 +211,54 @@ export function retryAfterDelay(value: string | null, now: number = Date.now()):
  * }
  * ```
  */
-export async function* reconnecting(
+export function reconnecting(
+  url: string | URL,
+  options?: ReconnectingOptions & { resume?: false },
+): AsyncGenerator<WebSocketConnection, void, undefined>;
+/**
+ * With `resume`: a {@link ResumingClient} for durable topics, on
+ * connections made the same way (backoff, `onAttempt`, `signal`, every
+ * `connect` option) with the `streamsock.resume.v1` subprotocol. It
+ * subscribes again after each reconnect from the last message received, so
+ * it yields each message of its topics once, in the log's order, or a gap
+ * event where the log no longer has them; publishes are retried until
+ * acknowledged and stored once (see docs/resume-protocol.md).
+ *
+ * @param url A `ws:` or `wss:` URL of a server that speaks the subprotocol.
+ * @param options `resume: true` (or its options), and those of the loop.
+ * @returns The client; it connects at once.
+ *
+ * @example
+ * ```ts ignore
+ * import { reconnecting } from "@streamsock/streamsock";
+ *
+ * const client = reconnecting("wss://chat.example/", { resume: true, maxDelay: 5000 });
+ * client.subscribe("/lobby", { from: "start" });
+ * void client.publish("/lobby", "hello, once");
+ * for await (const event of client) console.log(event);
+ * ```
+ */
+export function reconnecting(
+  url: string | URL,
+  options: ReconnectingOptions & { resume: true | ResumeOptions },
+): ResumingClient;
+export function reconnecting(
   url: string | URL,
   options: ReconnectingOptions = {},
+): AsyncGenerator<WebSocketConnection, void, undefined> | ResumingClient {
+  const { resume, ...rest } = options;
+  if (resume === undefined || resume === false) return connections(url, rest);
+  const { signal, ...loop } = rest;
+  return new ResumingClient(
+    (stop) => connections(url, { ...loop, protocol: RESUME_PROTOCOL, signal: stop }),
+    resume === true ? {} : resume,
+    signal,
+  );
+}
+
+async function* connections(
+  url: string | URL,
+  options: ReconnectingOptions,
 ): AsyncGenerator<WebSocketConnection, void, undefined> {
   const {
     initialDelay = 1000,

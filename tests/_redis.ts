@@ -1,6 +1,7 @@
 // A real redis-server for the backplane tests (Debian's `redis-server`
 // package; .ci/run installs it): started on a free 127.0.0.1 port with
-// persistence off, killed and restarted by PID, never a shared instance.
+// persistence off (or, given a directory, with `appendonly yes` there), killed
+// and restarted by PID, never a shared instance.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import process from "node:process";
@@ -30,16 +31,23 @@ export function freePort(): Promise<number> {
 export class RedisServer {
   readonly binary: string;
   readonly port: number;
+  /** With a directory: the append-only file lives there, and a restart loads it. */
+  readonly appendOnlyDir: string | null;
   #child: ChildProcess | null = null;
 
-  private constructor(binary: string, port: number) {
+  private constructor(binary: string, port: number, appendOnlyDir: string | null) {
     this.binary = binary;
     this.port = port;
+    this.appendOnlyDir = appendOnlyDir;
   }
 
-  /** Starts a redis-server on a free port and waits until it accepts connections. */
-  static async start(binary: string): Promise<RedisServer> {
-    const server = new RedisServer(binary, await freePort());
+  /**
+   * Starts a redis-server on a free port and waits until it accepts
+   * connections; with `appendOnlyDir`, persistent (`appendonly yes`, fsync
+   * every second: what an acknowledged write survives is a process crash).
+   */
+  static async start(binary: string, options: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(binary, await freePort(), options.appendOnlyDir ?? null);
     await server.restart();
     return server;
   }
@@ -58,8 +66,9 @@ export class RedisServer {
       "127.0.0.1",
       "--save",
       "",
-      "--appendonly",
-      "no",
+      ...(this.appendOnlyDir === null
+        ? ["--appendonly", "no"]
+        : ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", this.appendOnlyDir]),
       "--protected-mode",
       "no",
     ], { stdio: ["ignore", "pipe", "pipe"] });

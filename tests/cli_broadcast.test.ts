@@ -88,7 +88,10 @@ describe("streamsock serve --broadcast", () => {
     const page = await fetch(`http://127.0.0.1:${port}/a`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-    assert.match(await page.text(), /<title>streamsock chat<\/title>[\s\S]*new WebSocket/);
+    assert.match(await page.text(), /<title>streamsock chat<\/title>[\s\S]*import \{ ResumingSocket \} from "\/_streamsock\/resume\.js"/);
+    const module = await fetch(`http://127.0.0.1:${port}/_streamsock/resume.js`);
+    assert.match(module.headers.get("content-type") ?? "", /^text\/javascript/);
+    assert.match(await module.text(), /export class ResumingSocket[\s\S]*new WebSocket\(this\.#url, PROTOCOL\)/);
     await Promise.all(clients.map((ws) => ws.close()));
   });
 

@@ -161,3 +161,22 @@ export function describeError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && code !== "" && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
 }
+
+/** How `connect` prints received messages. */
+export interface ReceiveFormat {
+  timestamps: boolean;
+  json: boolean;
+}
+
+export function printReceived(msg: Message, format: ReceiveFormat): void {
+  let text = describeMessage(msg);
+  if (format.json && msg.type === "text") {
+    try {
+      text = `text: ${JSON.stringify(JSON.parse(msg.data as string), null, 2)}`;
+    } catch {
+      // Not JSON: printed as it is.
+    }
+  }
+  out(`${format.timestamps ? `${new Date().toISOString()} ` : ""}< ${text}`);
+}
+

@@ -21,7 +21,6 @@ import {
   connectError,
   describeError,
   describeFrame,
-  describeMessage,
   err,
   EXIT_CLOSED_ABNORMALLY,
   EXIT_CONNECT_FAILED,
@@ -32,6 +31,8 @@ import {
   parseDuration,
   parseHeaders,
   parseSize,
+  printReceived,
+  type ReceiveFormat,
   readPem,
   UsageError,
 } from "./common.ts";
@@ -49,12 +50,6 @@ function connectUrl(text: string): string {
     throw new UsageError(`connect needs a ws:// or wss:// URL, not ${JSON.stringify(text)}`);
   }
   return url;
-}
-
-/** How `connect` prints received messages. */
-interface ReceiveFormat {
-  timestamps: boolean;
-  json: boolean;
 }
 
 export async function runConnect(args: string[]): Promise<number> {
@@ -77,6 +72,9 @@ export async function runConnect(args: string[]): Promise<number> {
       binary: { type: "boolean", short: "b" },
       execute: { type: "string", short: "x" },
       reconnect: { type: "boolean" },
+      resume: { type: "boolean" },
+      topic: { type: "string" },
+      from: { type: "string" },
       proxy: { type: "string" },
       timestamps: { type: "boolean" },
       json: { type: "boolean" },
@@ -91,7 +89,13 @@ export async function runConnect(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("connect needs exactly one URL");
   const url = connectUrl(positionals[0]);
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
-  if (values.execute !== undefined && values.reconnect) throw new UsageError("--execute and --reconnect exclude each other");
+  if (values.execute !== undefined && (values.reconnect || values.resume)) {
+    throw new UsageError(`--execute and --${values.resume ? "resume" : "reconnect"} exclude each other`);
+  }
+  if ((values.topic !== undefined || values.from !== undefined) && !values.resume) throw new UsageError("--topic and --from go with --resume");
+  if (values.from !== undefined && values.from !== "start" && values.from !== "now") {
+    throw new UsageError(`--from expects start or now, not ${JSON.stringify(values.from)}`);
+  }
 
   const options: ConnectOptions = { headers: parseHeaders(values.header) };
   const protocols = list(values.protocol);
@@ -120,6 +124,11 @@ export async function runConnect(args: string[]): Promise<number> {
   const wait = parseDuration(values.wait ?? "1s", "--wait");
   if (values.verbose) options.trace = (frame) => err(describeFrame(frame));
   const format: ReceiveFormat = { timestamps: values.timestamps === true, json: values.json === true };
+  if (values.resume) {
+    const topic = values.topic ?? new URL(url).pathname;
+    const { connectResuming } = await import("./connect_resume.ts");
+    return await connectResuming(url, options, { topic, from: values.from === "start" ? "start" : "now", format, binary: values.binary === true, wait });
+  }
   if (values.reconnect) return await connectAgain(url, options, format, values.binary === true, wait);
 
   let ws: WebSocketConnection;
@@ -247,18 +256,6 @@ let lastReceived = Date.now();
 
 /** Pongs are printed only after a /ping: keepalive pongs are noise. */
 let pongsWanted = 0;
-
-function printReceived(msg: Message, format: ReceiveFormat): void {
-  let text = describeMessage(msg);
-  if (format.json && msg.type === "text") {
-    try {
-      text = `text: ${JSON.stringify(JSON.parse(msg.data as string), null, 2)}`;
-    } catch {
-      // Not JSON: printed as it is.
-    }
-  }
-  out(`${format.timestamps ? `${new Date().toISOString()} ` : ""}< ${text}`);
-}
 
 async function receiveAll(ws: WebSocketConnection, format: ReceiveFormat): Promise<void> {
   for (;;) {

@@ -64,6 +64,12 @@ Options:
                             answers it, close with 1000 (exit 1 when none came within --timeout)
       --reconnect           keep reconnecting (backoff with jitter) when the connection drops or
                             cannot be made; stdin lines go to the current connection
+      --resume              reconnect and resume a durable topic (streamsock.resume.v1, e.g. of
+                            serve --broadcast): every message once, in order, gaps on stderr;
+                            each stdin line is published once, resent until acknowledged
+      --topic <name>        with --resume: the topic (default: the URL's path)
+      --from <start|now>    with --resume: begin with the oldest kept message, or the next
+                            one (default now)
       --proxy <url>         go through an http://, https://, socks5:// or socks5h:// proxy
                             (user:password@ in it authenticates; --ca and --insecure apply to
                             an https:// proxy's certificate too). Without it HTTPS_PROXY,
@@ -100,6 +106,10 @@ Options:
                             Redis (redis://host:port), through streamsock/redis (npm install redis)
       --workers <n>         with --broadcast: run n server processes sharing the port
                             (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis
+      --max-len <n>         with --broadcast: rooms are durable topics keeping the last n
+                            messages (default 1000; in Redis Streams with --redis, else in
+                            memory) for resuming clients and the chat page; 0: plain topics
+      --max-age <duration>  with --broadcast: and only messages younger than this (default: any)
       --cert <file>         PEM certificate chain: serve wss:// (needs --key)
       --key <file>          PEM private key of --cert
   -p, --protocol <name>     subprotocol to accept when a client offers it; repeat or

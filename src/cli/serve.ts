@@ -7,7 +7,7 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
+import { Message, requestHandler, RESUME_PROTOCOL, serve, type WebSocketConnection } from "../../mod.ts";
 import {
   describeFrame,
   describeMessage,
@@ -16,6 +16,7 @@ import {
   EXIT_OK,
   list,
   out,
+  parseDuration,
   parsePort,
   parseSize,
   readPem,
@@ -42,6 +43,9 @@ export async function runServe(args: string[]): Promise<number> {
       redis: { type: "string" },
       workers: { type: "string" },
       "reuse-port": { type: "boolean" },
+      // Durable rooms (issue 30): see docs/resume-protocol.md.
+      "max-len": { type: "string" },
+      "max-age": { type: "string" },
     },
   });
   if (values.help) {
@@ -62,6 +66,12 @@ export async function runServe(args: string[]): Promise<number> {
   if ((values.redis !== undefined || values.workers !== undefined) && !broadcast) {
     throw new UsageError("--redis and --workers go with --broadcast");
   }
+  if ((values["max-len"] !== undefined || values["max-age"] !== undefined) && !broadcast) {
+    throw new UsageError("--max-len and --max-age go with --broadcast");
+  }
+  const maxLen = values["max-len"] === undefined ? 1000 : Number(values["max-len"]);
+  if (!Number.isSafeInteger(maxLen) || maxLen < 0) throw new UsageError(`--max-len expects a count of messages, not ${values["max-len"]}`);
+  const maxAge = values["max-age"] === undefined ? 0 : parseDuration(values["max-age"], "--max-age");
   const workers = values.workers === undefined ? 1 : Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers expects a count, not ${values.workers}`);
   if (workers > 1) {
@@ -79,6 +89,9 @@ export async function runServe(args: string[]): Promise<number> {
       onError: (error) => err(`streamsock: redis: ${(error as Error)?.message ?? error}`),
     });
   const page = broadcast ? (await import("../pubsub/cli_broadcast.ts")).BROADCAST_PAGE : undefined;
+  const resumeModule = broadcast ? await import("./resume_browser.ts") : undefined;
+  // Every room is durable unless --max-len 0: resuming clients and the chat page lose no line.
+  const durable = broadcast && maxLen > 0 ? { prefix: "", maxLen, maxAge } : undefined;
 
   let next = 1;
   // Connection numbers for the trace, which starts before onSocket runs.
@@ -91,6 +104,15 @@ export async function runServe(args: string[]): Promise<number> {
   const onSocket = async (ws: WebSocketConnection, request: { url: string; remoteAddress?: string }) => {
     const id = idOf(request);
     out(`${id} open from ${request.remoteAddress ?? "?"}: GET ${request.url}${ws.protocol === null ? "" : ` (protocol: ${ws.protocol})`}`);
+    if (broadcast && ws.protocol === RESUME_PROTOCOL) {
+      // Topics are named in the subprotocol's frames, not by the URL.
+      await server.hub.resume(ws, {
+        onPublish: (topic, data) => out(`${id} < ${describeMessage(new Message(data, typeof data === "string" ? "text" : "binary"))} (to ${topic})`),
+      });
+      const info = await ws.closed;
+      out(`${id} closed ${info.code}${info.reason === "" ? "" : ` ${info.reason}`}${info.wasClean ? "" : " (abnormal)"}`);
+      return;
+    }
     const topic = new URL(request.url, "ws://x").pathname;
     if (broadcast) ws.subscribe(topic);
     try {
@@ -107,7 +129,11 @@ export async function runServe(args: string[]): Promise<number> {
   };
   const handler = requestHandler(
     onSocket,
-    protocols.length === 0 ? undefined : (offered) => protocols.find((p) => offered.includes(p)) ?? null,
+    (offered) => {
+      if (durable !== undefined && offered.includes(RESUME_PROTOCOL)) return RESUME_PROTOCOL;
+      // Without -p, as before: no subprotocol, whatever was offered.
+      return protocols.length === 0 ? "" : protocols.find((p) => offered.includes(p)) ?? null;
+    },
     {
       maxFrameSize,
       onError: (error) => err(`streamsock: ${(error as Error)?.message ?? error}`),
@@ -119,9 +145,15 @@ export async function runServe(args: string[]): Promise<number> {
     hostname: values.host,
     tls: cert && key ? { cert, key } : undefined,
     backplane,
+    durable,
     reusePort: values["reuse-port"],
-    onRequest: page === undefined ? undefined : (request) =>
-      request.method === "GET" ? { status: 200, body: page, contentType: "text/html; charset=utf-8" } : undefined,
+    onRequest: page === undefined ? undefined : (request) => {
+      if (request.method !== "GET") return undefined;
+      if (resumeModule !== undefined && new URL(request.url, "http://x").pathname === resumeModule.RESUME_MODULE_PATH) {
+        return { status: 200, body: resumeModule.RESUME_BROWSER_MODULE, contentType: "text/javascript; charset=utf-8" };
+      }
+      return { status: 200, body: page, contentType: "text/html; charset=utf-8" };
+    },
   }, handler);
   try {
     await server.ready;
@@ -132,6 +164,10 @@ export async function runServe(args: string[]): Promise<number> {
   const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname;
   const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
   out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
+  if (durable !== undefined) {
+    const age = maxAge > 0 ? `, for ${maxAge} ms` : "";
+    out(`rooms are durable: the last ${maxLen} messages${age}, ${backplane === undefined ? "in memory" : "in Redis Streams"} (${RESUME_PROTOCOL})`);
+  }
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -261,11 +261,12 @@ export function checkConnectRequest(
 /**
  * Chooses the subprotocol (Gerbil's `select-protocol`). `select` is called
  * only when the client offered protocols; with no `select` the handshake goes
- * on without one, which the RFC allows. `null` or `undefined` from `select`
- * means none is acceptable: 400, as in Gerbil, unless `required` is false
- * (the handshake then goes on without a subprotocol, as RFC 6455 §4.2.2
- * allows, and the client decides). A value the client did not offer, or a
- * throw, is the server's fault: 500, and the value is never sent.
+ * on without one, which the RFC allows, and so does `""` from `select`.
+ * `null` or `undefined` from `select` means none is acceptable: 400, as in
+ * Gerbil, unless `required` is false (the handshake then goes on without a
+ * subprotocol, as RFC 6455 §4.2.2 allows, and the client decides). A value
+ * the client did not offer, or a throw, is the server's fault: 500, and the
+ * value is never sent.
  *
  * @param offered The trimmed subprotocols the client offered.
  * @param select The application's choice.
@@ -287,6 +288,7 @@ export function negotiateProtocol(
   if (chosen === null || chosen === undefined) {
     return required ? reject(400, "None of the offered subprotocols is supported") : { protocol: null };
   }
+  if (chosen === "") return { protocol: null };
   if (!offered.includes(chosen)) {
     return serverFault(
       new TypeError(`selectProtocol returned ${JSON.stringify(chosen)}, which the client did not offer`),

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { DurableLog } from "./durable_log.ts";
+
 /**
  * What a backplane hands remote messages to: the hub that attached it.
  *
@@ -74,4 +76,11 @@ export interface Backplane {
   unsubscribe(topic: string): void;
   /** Disconnects; called by the hub's `close()`. */
   close(): Promise<void>;
+  /**
+   * The log that keeps the hub's durable topics across processes (Redis
+   * Streams for `RedisBackplane`). A backplane without it cannot carry
+   * durable topics. Called once, when the first durable topic is used; the
+   * hub closes the log before the backplane.
+   */
+  openLog?(): DurableLog;
 }

@@ -1,7 +1,8 @@
 /**
  * What `streamsock serve --broadcast [--redis URL] [--workers N]` needs
  * beyond a plain server, kept out of src/cli.ts: the chat page served at
- * every path, and the worker processes that share one port.
+ * every path (and its resume module, src/cli/resume_browser.ts), and the
+ * worker processes that share one port.
  *
  * @module
  */
@@ -11,9 +12,11 @@ import process from "node:process";
 import { currentRuntime } from "../transport/mod.ts";
 
 /**
- * A chat page in plain HTML and JavaScript, no build step: it connects to
- * the WebSocket at its own URL path (the topic), so two tabs on two server
- * processes that share a Redis backplane chat together.
+ * A chat page in plain HTML and JavaScript, no build step: it joins the room
+ * of its own URL path (a durable topic) through the resume module served at
+ * `/_streamsock/resume.js`, so a restarted server or a dropped connection
+ * costs no line: it shows the room's recent history, then every line once,
+ * in the room's order, and sends again what the server did not acknowledge.
  */
 export const BROADCAST_PAGE = `<!doctype html>
 <html lang="en">
@@ -22,38 +25,47 @@ export const BROADCAST_PAGE = `<!doctype html>
 <title>streamsock chat</title>
 <style>
   body { font: 16px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  #log { list-style: none; padding: 0; min-height: 12rem; border: 1px solid #ccc; border-radius: 4px; }
-  #log li { padding: .2rem .5rem; } #log li.me { color: #555; } #log li.info { color: #888; font-style: italic; }
+  #log, #outbox { list-style: none; padding: 0; } #log { min-height: 12rem; border: 1px solid #ccc; border-radius: 4px; }
+  #log li, #outbox li { padding: .2rem .5rem; } #outbox li { color: #888; } #log li.info { color: #888; font-style: italic; }
   form { display: flex; gap: .5rem; } #msg { flex: 1; }
 </style>
 <h1>streamsock chat <small id="room"></small></h1>
 <p id="status">connecting...</p>
 <ul id="log"></ul>
+<ul id="outbox"></ul>
 <form id="form"><input id="name" size="8" placeholder="name"><input id="msg" autocomplete="off" placeholder="message" autofocus><button>Send</button></form>
-<script>
+<script type="module">
+  import { ResumingSocket } from "/_streamsock/resume.js";
   const log = document.getElementById("log");
+  const outbox = document.getElementById("outbox");
   const status = document.getElementById("status");
   const name = document.getElementById("name");
   const msg = document.getElementById("msg");
   name.value = "guest" + Math.floor(Math.random() * 1000);
-  document.getElementById("room").textContent = location.pathname;
-  const show = (text, kind) => {
+  const room = location.pathname;
+  document.getElementById("room").textContent = room;
+  const show = (list, text, kind) => {
     const li = document.createElement("li");
     li.textContent = text;
     if (kind) li.className = kind;
-    log.append(li);
+    list.append(li);
+    return li;
   };
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + location.pathname;
-  const ws = new WebSocket(url);
-  ws.onopen = () => { status.textContent = "connected to " + url; };
-  ws.onclose = (event) => { status.textContent = "closed (" + event.code + ")"; };
-  ws.onmessage = (event) => show(typeof event.data === "string" ? event.data : "[binary message]");
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + room;
+  const socket = new ResumingSocket(url, {
+    onStatus: (text) => { status.textContent = text; },
+    onMessage: (_topic, data) => show(log, typeof data === "string" ? data : "[binary message]"),
+    onGap: (gap) => show(log, gap.reason === "epoch" ? "(the server lost the room's history: earlier lines may be missing)"
+      : "(" + (gap.to - gap.from + 1) + " older lines are no longer kept)", "info"),
+  });
+  socket.subscribe(room, "start");
   document.getElementById("form").onsubmit = (event) => {
     event.preventDefault();
-    if (msg.value === "" || ws.readyState !== WebSocket.OPEN) return;
+    if (msg.value === "") return;
     const line = name.value + ": " + msg.value;
-    ws.send(line);
-    show(line, "me");
+    // Shown greyed until the server stored it; it then appears in the log, in the room's order.
+    const waiting = show(outbox, line + " (sending...)");
+    socket.publish(room, line).then(() => waiting.remove(), (err) => { waiting.textContent = line + " (" + err.message + ")"; });
     msg.value = "";
   };
 </script>

@@ -20,6 +20,8 @@ import {
 } from "../connection.ts";
 import { Message } from "../message.ts";
 import type { Backplane } from "./backplane.ts";
+import { DurableTopics, type ResumeSessionOptions } from "./durable.ts";
+import { type Appended, type DurableLog, type DurableTopicOptions, MemoryLog } from "./durable_log.ts";
 
 /**
  * Options for {@link Hub}.
@@ -44,6 +46,63 @@ export interface HubOptions {
    * already waiting for it. Also counted in `hub.dropped`.
    */
   onDrop?: (ws: WebSocketConnection, topic: string) => void;
+  /**
+   * Durable topics by prefix: every topic that starts with `prefix` is
+   * durable with that window (see {@link Hub.durable}). `"/"` makes every
+   * URL-path topic durable.
+   */
+  durable?: DurablePrefix | DurablePrefix[];
+  /**
+   * Where durable topics are kept: by default the backplane's log (Redis
+   * Streams for `RedisBackplane`), or a {@link MemoryLog} without a backplane.
+   * The hub closes it in `close()`.
+   */
+  log?: DurableLog;
+  /**
+   * How long an acknowledged publish with an idempotency key (producer and
+   * sequence number) is retried while the log is unreachable before it
+   * fails, in ms. Defaults to 5000.
+   */
+  appendTimeout?: number;
+  /**
+   * How long the log remembers a producer's last sequence number, in ms: a
+   * retry within that time is recognised as a duplicate. Defaults to 24 hours.
+   */
+  producerTtl?: number;
+}
+
+/**
+ * Every topic that starts with `prefix` is durable with this window.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type DurablePrefix } from "@streamsock/streamsock";
+ *
+ * const rooms: DurablePrefix = { prefix: "/rooms/", maxLen: 500 };
+ * const hub = new Hub({ durable: rooms });
+ * console.log(hub.isDurable("/rooms/lobby"), hub.isDurable("/status")); // true false
+ * ```
+ */
+export interface DurablePrefix extends DurableTopicOptions {
+  /** The start of the topics' names. */
+  prefix: string;
+}
+
+/**
+ * Options for {@link Hub.append}.
+ *
+ * @example
+ * ```ts
+ * import type { AppendKey } from "@streamsock/streamsock";
+ *
+ * const key: AppendKey = { producer: "sensor-17", seq: 42 };
+ * ```
+ */
+export interface AppendKey {
+  /** Who publishes; with `seq`, the idempotency key. */
+  producer?: string;
+  /** The producer's sequence number for this topic: from 1, increasing; a retry repeats it. */
+  seq?: number;
 }
 
 /**
@@ -59,7 +118,11 @@ export interface HubOptions {
 export interface PublishOptions {
   /** This connection does not get the message (`ws.publish` passes itself unless `includeSelf`). */
   except?: WebSocketConnection;
-  /** Deliver to this process's subscribers only, not through the backplane. Defaults to false. */
+  /**
+   * Deliver to this process's subscribers only, not through the backplane.
+   * Defaults to false. Durable topics ignore it: their messages go through
+   * the log.
+   */
   local?: boolean;
 }
 
@@ -101,6 +164,8 @@ export class Hub {
   readonly #topicsOf = new Map<WebSocketConnection, Set<string>>();
   readonly #backplane: Backplane | null;
   readonly #onDrop: ((ws: WebSocketConnection, topic: string) => void) | undefined;
+  readonly #durable: DurableTopics;
+  readonly #options: HubOptions;
   #dropped = 0;
   #closing: Promise<void> | null = null;
 
@@ -111,8 +176,131 @@ export class Hub {
    */
   constructor(options: HubOptions = {}) {
     this.#backplane = options.backplane ?? null;
+    this.#options = options;
     this.#onDrop = options.onDrop;
     this.#backplane?.attach({ deliver: (topic, data) => this.#deliver(topic, data, undefined) });
+    const backplane = this.#backplane;
+    this.#durable = new DurableTopics(
+      { deliver: (topic, data, except) => void this.#deliver(topic, data, except) },
+      () => {
+        if (options.log !== undefined) return options.log;
+        if (backplane === null) return new MemoryLog();
+        if (backplane.openLog === undefined) throw new TypeError("Durable topics need a backplane that keeps a log");
+        return backplane.openLog();
+      },
+      { appendTimeout: options.appendTimeout ?? 5000, producerTtl: options.producerTtl ?? 24 * 3_600_000 },
+    );
+    const prefixes = options.durable === undefined ? [] : [options.durable].flat();
+    for (const { prefix, ...window } of prefixes) this.#declare(() => this.#durable.declarePrefix(prefix, window));
+  }
+
+  #declare(declare: () => void): void {
+    if (this.#options.log === undefined && this.#backplane !== null && this.#backplane.openLog === undefined) {
+      throw new TypeError("Durable topics need a backplane that keeps a log (RedisBackplane does), or none");
+    }
+    declare();
+  }
+
+  /**
+   * Makes a topic durable: every message published to it is stored in the
+   * topic's log (Redis Streams through a `RedisBackplane`, else a bounded
+   * log in this process) with a position, and delivered in the log's order
+   * to every subscriber, in every process. Clients of the
+   * `streamsock.resume.v1` subprotocol (see {@link Hub.resume}) resume from
+   * their position after a reconnect; plain subscribers get the same
+   * messages as before. Declare a topic before publishing to it, the same
+   * way in every process.
+   *
+   * @param topic The topic.
+   * @param options How much of the log is kept: `maxLen` messages (1000), for `maxAge` ms (no limit).
+   * @throws {TypeError} When the hub's backplane keeps no log.
+   * @throws {RangeError} For a window that is not a positive count or a duration.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@streamsock/streamsock";
+   *
+   * const hub = new Hub();
+   * hub.durable("orders", { maxLen: 10_000, maxAge: 60 * 60_000 });
+   * const stored = await hub.append("orders", "order 1", { producer: "shop", seq: 1 });
+   * console.log(stored.offset, stored.duplicate); // 1 false
+   * console.log((await hub.append("orders", "order 1", { producer: "shop", seq: 1 })).duplicate); // true
+   * await hub.close();
+   * ```
+   */
+  durable(topic: string, options: DurableTopicOptions = {}): void {
+    this.#declare(() => this.#durable.declare(String(topic), options));
+  }
+
+  /**
+   * Whether a topic is durable (by name or by prefix).
+   *
+   * @param topic The topic.
+   * @returns True for a durable topic.
+   */
+  isDurable(topic: string): boolean {
+    return this.#durable.windowOf(topic) !== undefined;
+  }
+
+  /**
+   * Publishes to a durable topic and resolves once the log stored it, with
+   * its position. With a `producer` and `seq`, a retry of the same message
+   * is recognised and not stored twice (`duplicate: true`), and the append
+   * is retried while the log is unreachable, up to `appendTimeout`.
+   *
+   * @param topic A durable topic.
+   * @param data The message.
+   * @param key The idempotency key.
+   * @returns Where it is stored.
+   * @throws {TypeError} When the topic is not durable.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@streamsock/streamsock";
+   *
+   * const hub = new Hub({ durable: { prefix: "" } });
+   * const { epoch, offset } = await hub.append("feed", new Uint8Array([1, 2, 3]));
+   * console.log(typeof epoch, offset); // string 1
+   * await hub.close();
+   * ```
+   */
+  append(topic: string, data: string | Uint8Array, key: AppendKey = {}): Promise<Appended> {
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("append expects a string or a Uint8Array"));
+    }
+    return this.#durable.append(String(topic), data, key.producer, key.seq);
+  }
+
+  /**
+   * Serves the `streamsock.resume.v1` subprotocol (docs/resume-protocol.md)
+   * on a connection of this hub until it closes: the client subscribes to
+   * durable topics from a position and gets what it missed, in order, then
+   * live messages; its publishes are acknowledged with their positions.
+   * Call it from `onSocket` when `ws.protocol` is {@link RESUME_PROTOCOL}.
+   *
+   * @param ws A connection of this hub that negotiated the subprotocol.
+   * @param options Who may subscribe and publish to what; a hook on publishes.
+   * @returns Resolves when the connection has closed.
+   *
+   * @example
+   * ```ts ignore
+   * import { RESUME_PROTOCOL, serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 8080, durable: { prefix: "/" } }, async (ws, request) => {
+   *   if (ws.protocol === RESUME_PROTOCOL) return server.hub.resume(ws);
+   *   const room = new URL(request.url, "ws://x").pathname;
+   *   ws.subscribe(room);
+   *   for await (const msg of ws) ws.publish(room, msg.data);
+   * });
+   * ```
+   */
+  resume(ws: WebSocketConnection, options: ResumeSessionOptions = {}): Promise<void> {
+    return this.#durable.session(ws, (topic, data) => void this.publish(topic, data), options);
+  }
+
+  /** Publishes to durable topics that the log could not take (it was unreachable); plain subscribers missed them. */
+  get unlogged(): number {
+    return this.#durable.unlogged;
   }
 
   /** The open connections that joined (like ws's `wss.clients`). Read-only. */
@@ -175,7 +363,8 @@ export class Hub {
     let subscribers = this.#subscribers.get(topic);
     if (subscribers === undefined) {
       this.#subscribers.set(topic, subscribers = new Set());
-      this.#backplane?.subscribe(topic);
+      if (this.#durable.windowOf(topic) !== undefined) this.#durable.watch(topic);
+      else this.#backplane?.subscribe(topic);
     }
     subscribers.add(ws);
     return true;
@@ -196,7 +385,8 @@ export class Hub {
     subscribers.delete(ws);
     if (subscribers.size === 0) {
       this.#subscribers.delete(topic);
-      this.#backplane?.unsubscribe(topic);
+      if (this.#durable.windowOf(topic) !== undefined) this.#durable.unwatch(topic);
+      else this.#backplane?.unsubscribe(topic);
     }
     return true;
   }
@@ -260,6 +450,11 @@ export class Hub {
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
       throw new TypeError("publish expects a string or a Uint8Array");
     }
+    if (this.#durable.windowOf(topic) !== undefined) {
+      // Delivered from the log, in its order, in every process.
+      this.#durable.publish(topic, data, options.except);
+      return this.subscriberCount(topic) - (options.except !== undefined && this.topicsOf(options.except).has(topic) ? 1 : 0);
+    }
     const reached = this.#deliver(topic, data, options.except);
     if (options.local !== true) this.#backplane?.publish(topic, data);
     return reached;
@@ -318,6 +513,7 @@ export class Hub {
     this.#closing ??= (async () => {
       // RFC 6455 §7.4.1: 1001, an endpoint going away.
       await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GoingAway, reason)));
+      await this.#durable.close();
       await this.#backplane?.close();
     })();
     return this.#closing;

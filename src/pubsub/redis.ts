@@ -36,8 +36,10 @@
 import { Buffer } from "node:buffer";
 import { createClient } from "redis";
 import type { Backplane, BackplaneReceiver } from "./backplane.ts";
+import type { DurableLog } from "./durable_log.ts";
+import { RedisLog } from "./redis_log.ts";
 
-export type { Backplane, BackplaneReceiver };
+export type { Backplane, BackplaneReceiver, DurableLog };
 
 /**
  * Options for {@link RedisBackplane}.
@@ -220,6 +222,28 @@ export class RedisBackplane implements Backplane {
   unsubscribe(topic: string): void {
     if (this.#closing !== null) return;
     this.#subscriber.unsubscribe(this.#prefix + topic, this.#onRedisMessage, true).catch(() => {});
+  }
+
+  /**
+   * The log of the hub's durable topics: Redis Streams, on this backplane's
+   * connections (called by the hub; see `Hub.durable`). Each durable topic T
+   * uses the keys `<prefix>durable:{T}:log` (a stream), `...:meta`, `...:p:<producer>`
+   * and the channel `...:feed`.
+   *
+   * @returns The log.
+   *
+   * @example
+   * ```ts ignore
+   * import { Hub } from "@streamsock/streamsock";
+   * import { RedisBackplane } from "@streamsock/streamsock/redis";
+   *
+   * const hub = new Hub({ backplane: new RedisBackplane(), durable: { prefix: "orders/", maxLen: 100_000 } });
+   * console.log(await hub.append("orders/eu", "order 1", { producer: "shop-1", seq: 1 }));
+   * await hub.close();
+   * ```
+   */
+  openLog(): DurableLog {
+    return new RedisLog(this.#publisher, this.#subscriber, this.#prefix);
   }
 
   readonly #onRedisMessage = (message: Bytes, channel: Bytes): void => {

@@ -8,7 +8,7 @@
 import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
 import type { NodeUpgradeRequest, UpgradeRequest, VerifyResult } from "../handshake/server.ts";
 import type { TracedFrame } from "../trace.ts";
-import type { Hub } from "../pubsub/hub.ts";
+import type { DurablePrefix, Hub } from "../pubsub/hub.ts";
 import type { Backplane } from "../pubsub/backplane.ts";
 
 export type { NodeUpgradeRequest } from "../handshake/server.ts";
@@ -47,8 +47,9 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
  * Picks one of the subprotocols the client offered (Gerbil's
  * `select-protocol`), or returns null (or undefined) to refuse the
  * connection with 400 (or, with `requireProtocol: false`, to accept it
- * without a subprotocol). Called only when the client offered some, with
- * the request as the second argument.
+ * without a subprotocol), or `""` to accept it without a subprotocol (as
+ * python-websockets' `None`; the RFC allows it). Called only when the client
+ * offered some, with the request as the second argument.
  *
  * @example Prefer the newest version we speak
  * ```ts
@@ -250,6 +251,12 @@ export interface ServeOptions {
    * Redis backplane of `streamsock/redis`. Ignored when a hub is given.
    */
   backplane?: Backplane;
+  /**
+   * Durable topics of the new hub, by prefix (see `Hub.durable`): `{ prefix:
+   * "/", maxLen: 1000 }` makes every URL-path topic durable. Ignored when a
+   * hub is given.
+   */
+  durable?: DurablePrefix | DurablePrefix[];
   /**
    * Lets several processes listen on the same port, the kernel spreading
    * connections among them (SO_REUSEPORT): one worker per core. Linux on

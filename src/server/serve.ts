@@ -84,7 +84,7 @@ class WebSocketServer implements Server {
   readonly hub: Hub;
 
   constructor(options: ServeOptions, core: HandshakeCore) {
-    this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
+    this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane, durable: options.durable });
     core = { ...core, hub: this.hub, onRequest: options.onRequest };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
