@@ -53,9 +53,9 @@ export {
   WebSocketError,
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
-export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client.ts";
-export { Http2Pool } from "./src/client_http2.ts";
-export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
+export { connect, type ConnectOptions, type ConnectTlsOptions, type ProxyOptions } from "./src/client/connect.ts";
+export { Http2Pool } from "./src/client/http2.ts";
+export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/client/reconnecting.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";
 export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
@@ -85,4 +85,4 @@ export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src
 export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
 export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";
 export { streamTransport } from "./src/transport/streams.ts";
-export type { TracedFrame } from "./src/trace.ts";
+export type { TracedFrame } from "./src/transport/trace.ts";

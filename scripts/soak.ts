@@ -17,7 +17,7 @@
 //   npx tsx scripts/soak.ts churn [connections=100000]
 import { existsSync, readdirSync } from "node:fs";
 import process from "node:process";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { serve } from "../src/server.ts";
 

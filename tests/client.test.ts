@@ -4,7 +4,7 @@ import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer } from "node:net";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { ConnectError, HandshakeError, TimeoutError } from "../src/errors.ts";
 import { isValidKey } from "../src/handshake/key.ts";
 import { buildRequestHead } from "../src/handshake/client.ts";

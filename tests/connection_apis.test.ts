@@ -2,10 +2,10 @@
 // readyState, the client's url, and a clear error for a second for-await
 // loop, over real sockets on every runtime.
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { WebSocketConnection } from "../src/connection.ts";
 import { serve } from "../src/server.ts";
-import type { TracedFrame } from "../src/trace.ts";
+import type { TracedFrame } from "../src/transport/trace.ts";
 import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
 
 /** Runs `body` against a server, then closes it (and if the test fails first, the test's end does). */

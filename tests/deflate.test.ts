@@ -5,7 +5,7 @@ import { after, assertBytesEqual, before, describe, test, withTimeout } from "./
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { requestHandler, serve } from "../src/server.ts";
 import { Message } from "../src/message.ts";
 import { HandshakeError } from "../src/errors.ts";

@@ -17,8 +17,8 @@ import {
 } from "node:http2";
 import type { Socket } from "node:net";
 import type { WebSocketConnection } from "../src/connection.ts";
-import { connect } from "../src/client.ts";
-import { Http2Pool } from "../src/client_http2.ts";
+import { connect } from "../src/client/connect.ts";
+import { Http2Pool } from "../src/client/http2.ts";
 import {
   http2Handler,
   requestHandler,

@@ -7,7 +7,7 @@ import { after, before, describe, type Owner, Releases, test, withTimeout } from
 import assert from "node:assert/strict";
 import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
 import {
   httpConnectHandshake,

@@ -9,7 +9,7 @@ import process from "node:process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import WebSocket from "ws";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { WebSocketConnection as Connection } from "../src/connection.ts";
 import { Message } from "../src/message.ts";

@@ -4,7 +4,7 @@
 // the middle. Skips loudly when redis-server is not installed.
 import { after, before, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { RedisBackplane } from "../src/pubsub/redis.ts";
 import { serve, type Server } from "../src/server.ts";

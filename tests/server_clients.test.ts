@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import type { WebSocketConnection } from "../src/connection.ts";
 import { Message } from "../src/message.ts";
 import { nodeBinary } from "./_node_versions.ts";

@@ -38,7 +38,7 @@ export async function runServe(args: string[]): Promise<number> {
       "max-frame-size": { type: "string" },
       verbose: { type: "boolean", short: "v" },
       help: { type: "boolean", short: "h" },
-      // Topics and scale-out (issue 16): see src/pubsub/cli_broadcast.ts.
+      // Topics and scale-out (issue 16): see src/cli/broadcast.ts.
       redis: { type: "string" },
       workers: { type: "string" },
       "reuse-port": { type: "boolean" },
@@ -67,7 +67,7 @@ export async function runServe(args: string[]): Promise<number> {
   if (workers > 1) {
     if (values.redis === undefined) throw new UsageError("--workers needs --redis: the workers' rooms meet there");
     if (port === 0) throw new UsageError("--workers needs a fixed --port to share");
-    const { runWorkers } = await import("../pubsub/cli_broadcast.ts");
+    const { runWorkers } = await import("./broadcast.ts");
     const workerArgs = args.filter((arg, i) => arg !== "--workers" && args[i - 1] !== "--workers" && !arg.startsWith("--workers="));
     return await runWorkers(workers, ["serve", ...workerArgs, "--reuse-port"]);
   }
@@ -78,7 +78,7 @@ export async function runServe(args: string[]): Promise<number> {
       url: values.redis,
       onError: (error) => err(`streamsock: redis: ${(error as Error)?.message ?? error}`),
     });
-  const page = broadcast ? (await import("../pubsub/cli_broadcast.ts")).BROADCAST_PAGE : undefined;
+  const page = broadcast ? (await import("./broadcast.ts")).BROADCAST_PAGE : undefined;
 
   let next = 1;
   // Connection numbers for the trace, which starts before onSocket runs.

@@ -2,7 +2,7 @@
  * One attempt of `connect` over HTTP/1.1 (RFC 6455 §4.1): dial (directly,
  * through a proxy, or an HTTP/2 session when asked), send the request head,
  * and read the answer through the shared opening driver of
- * `src/handshake/opening.ts`.
+ * `src/opening.ts`.
  *
  * @module
  */
@@ -19,7 +19,7 @@ import {
 } from "../handshake/client.ts";
 import type { HttpHead } from "../handshake/http.ts";
 import { computeAccept, generateKey } from "../handshake/key.ts";
-import { Opening, type OpeningEnd } from "../handshake/opening.ts";
+import { Opening, type OpeningEnd } from "../opening.ts";
 import { checkDeflateResponse, PERMESSAGE_DEFLATE } from "../handshake/permessage_deflate.ts";
 import {
   type CompressionOptions,
@@ -28,12 +28,12 @@ import {
   resolveCompression,
   withNegotiatedDeflate,
 } from "../handshake/deflate_options.ts";
-import { traceTransport } from "../trace.ts";
-import { dial } from "../transport/mod.ts";
+import { traceTransport } from "../transport/trace.ts";
+import { dial } from "../transport/runtime.ts";
 import { readEnvironment } from "../transport/environment.ts";
 import { dialHttp2, HTTP2_ALPN } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
-import { attemptHttp2 } from "../client_http2.ts";
+import { attemptHttp2 } from "./http2.ts";
 import { type ConnectOptions, forwardedOptions } from "./options.ts";
 import { resolveProxy } from "./proxy.ts";
 

@@ -19,7 +19,7 @@ import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_opt
 import type { Message } from "../message.ts";
 import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
 import type { Hub } from "../pubsub/hub.ts";
-import { nextTurn } from "../transport/mod.ts";
+import { nextTurn } from "../transport/runtime.ts";
 import type { Transport, TransportSink } from "../transport/types.ts";
 import { nodeZlib } from "../transport/zlib.ts";
 import type { WebSocketConnection } from "./connection.ts";

@@ -7,7 +7,7 @@
 
 import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
 import type { UpgradeRequest, VerifyResult } from "../handshake/server.ts";
-import type { TracedFrame } from "../trace.ts";
+import type { TracedFrame } from "../transport/trace.ts";
 import type { Hub } from "../pubsub/hub.ts";
 import type { Backplane } from "../pubsub/backplane.ts";
 

@@ -5,7 +5,7 @@
 import { after, assertBytesEqual, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { connect, type ConnectOptions } from "../../src/client.ts";
+import { connect, type ConnectOptions } from "../../src/client/connect.ts";
 import type { WebSocketConnection } from "../../src/connection.ts";
 import { requestHandler, type RequestHandlerOptions, serve, type Server } from "../../src/server.ts";
 import {

@@ -141,7 +141,7 @@ describe("the npm tarball", () => {
 
   test("`npx streamsock --help` runs the command line from the installed tarball", async () => {
     const pkg = JSON.parse(await readFile(join(installed, "package.json"), "utf8"));
-    assert.deepEqual(pkg.bin, { streamsock: "./esm/src/cli.js" });
+    assert.deepEqual(pkg.bin, { streamsock: "./esm/src/cli/main.js" });
     const result = await run("npx", ["--offline", "streamsock", "--help"], project);
     assertRan(result, "npx streamsock --help");
     assert.match(result.stdout, /streamsock connect <url>/);

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect as netConnect, createServer as createNetServer, type Socket } from "node:net";
 import { describe, eventually, type Owner, test, withTimeout } from "../_test.ts";
-import { connect } from "../../src/client.ts";
+import { connect } from "../../src/client/connect.ts";
 import { computeAccept } from "../../src/handshake/key.ts";
 import { requestHandler, serve, type Server } from "../../src/server.ts";
 import type { WebSocketConnection } from "../../src/connection.ts";

@@ -7,16 +7,16 @@
  * @module
  */
 
-import type { WebSocketConnection } from "./connection.ts";
-import { HandshakeError } from "./errors.ts";
-import { connectRequestFields, isRedirect, ResponseBodyReader, validateConnectResponse } from "./handshake/client.ts";
-import { Opening } from "./handshake/opening.ts";
-import { PERMESSAGE_DEFLATE } from "./handshake/permessage_deflate.ts";
-import { resolveCompression } from "./handshake/deflate_options.ts";
-import { requestWebSocketStream } from "./transport/http2.ts";
-import type { Transport } from "./transport/types.ts";
-import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./client/attempt.ts";
-import type { ConnectOptions } from "./client/options.ts";
+import type { WebSocketConnection } from "../connection.ts";
+import { HandshakeError } from "../errors.ts";
+import { connectRequestFields, isRedirect, ResponseBodyReader, validateConnectResponse } from "../handshake/client.ts";
+import { Opening } from "../opening.ts";
+import { PERMESSAGE_DEFLATE } from "../handshake/permessage_deflate.ts";
+import { resolveCompression } from "../handshake/deflate_options.ts";
+import { requestWebSocketStream } from "../transport/http2.ts";
+import type { Transport } from "../transport/types.ts";
+import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./attempt.ts";
+import type { ConnectOptions } from "./options.ts";
 import type { ClientHttp2Session } from "node:http2";
 
 /**

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "./client.ts";
-import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "./connection.ts";
-import { HandshakeError, ProxyError } from "./errors.ts";
+import { connect, type ConnectOptions } from "./connect.ts";
+import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "../connection.ts";
+import { HandshakeError, ProxyError } from "../errors.ts";
 
 /**
  * Options for {@link reconnecting}: those of `connect` for each attempt,
