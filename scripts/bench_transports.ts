@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process, { cpuUsage } from "node:process";
 import { testCertificate } from "../tests/_tls.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { buildRequestHead, validateResponse } from "../src/handshake/client.ts";
 import { HttpHeadParser } from "../src/handshake/http.ts";
 import { computeAccept, generateKey } from "../src/handshake/key.ts";

@@ -11,7 +11,7 @@ import { buildRequestHead } from "../src/handshake/client.ts";
 import { acceptAll, type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "./_raw_http.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 
 const latin1 = new TextDecoder("latin1");
 

@@ -7,7 +7,7 @@ import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Frame, Opcode } from "../src/codec/frame.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../src/extensions/permessage_deflate.ts";
 import {
   compressionTuning,

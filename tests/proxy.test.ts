@@ -17,7 +17,8 @@ import {
   proxyFromEnvironment,
   socks5Handshake,
 } from "../src/client/proxy.ts";
-import { requestHandler, serve, type Server } from "../src/server.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import { testCertificate } from "./_tls.ts";
 import {
   DANTED,

@@ -20,7 +20,7 @@ import {
   Message,
   type WebSocketConnection,
 } from "../mod.ts";
-import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.ts";
+import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection/options.ts";
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { RawPeer, rawFrame } from "./_helpers.ts";
 import { type Finished, run, type Started } from "./_spawn.ts";

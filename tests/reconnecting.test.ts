@@ -10,7 +10,7 @@ import { createServer as createNetServer } from "node:net";
 import { HandshakeError, ProxyError } from "../src/errors.ts";
 import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/client/reconnecting.ts";
 import { connect } from "../src/client/connect.ts";
-import { serve, type Server } from "../src/server.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import { testCertificate } from "./_tls.ts";
 import { codeBlocks, programOf, section, startProgram } from "./_readme.ts";
 import { type Started, start } from "./_spawn.ts";

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { connect } from "../src/client/connect.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 import { Message } from "../src/message.ts";
 import { nodeBinary } from "./_node_versions.ts";
 import { KINDS, start } from "./_server.ts";

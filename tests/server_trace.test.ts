@@ -3,7 +3,7 @@
 import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client/connect.ts";
-import type { UpgradeRequest } from "../src/server.ts";
+import type { UpgradeRequest } from "../src/handshake/server.ts";
 import type { TracedFrame } from "../src/transport/trace.ts";
 import { KINDS, start } from "./_server.ts";
 

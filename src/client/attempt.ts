@@ -7,7 +7,7 @@
  * @module
  */
 
-import { WebSocketConnection } from "../connection.ts";
+import { WebSocketConnection } from "../connection/connection.ts";
 import { connectErrorOf, HandshakeError } from "../errors.ts";
 import {
   buildRequestHead,

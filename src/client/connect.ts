@@ -7,7 +7,7 @@
  * @module
  */
 
-import { WebSocketConnection } from "../connection.ts";
+import { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../errors.ts";
 import { headerFields, parseProtocols, redirectTarget } from "../handshake/client.ts";
 import { deflateOffer } from "../handshake/permessage_deflate.ts";
@@ -22,8 +22,6 @@ import {
   requestFields,
   webSocketUrl,
 } from "./request.ts";
-
-export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "./options.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { WebSocketConnection } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError } from "../errors.ts";
 import { connectRequestFields, isRedirect, ResponseBodyReader, validateConnectResponse } from "../handshake/client.ts";
 import { Opening } from "../opening.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { WebSocketConnectionOptions } from "../connection.ts";
+import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { HeaderFields } from "../handshake/http.ts";
 import type { TracedFrame } from "../transport/trace.ts";

@@ -7,8 +7,11 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "./connect.ts";
-import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "../connection.ts";
+import { connect } from "./connect.ts";
+import type { ConnectOptions } from "./options.ts";
+import type { CloseInfo } from "../protocol/types.ts";
+import { endIterationOnAnyClose } from "../connection/shell.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError, ProxyError } from "../errors.ts";
 
 /**

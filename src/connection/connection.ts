@@ -14,7 +14,7 @@
 
 import { CloseCode } from "../codec/close.ts";
 import { Message } from "../message.ts";
-import type { CloseInfo } from "../protocol/protocol.ts";
+import type { CloseInfo } from "../protocol/types.ts";
 import { streamTransport } from "../transport/streams.ts";
 import type { ByteStreamPair, Transport } from "../transport/types.ts";
 import type { Sendable, WebSocketConnectionOptions } from "./options.ts";
@@ -23,9 +23,6 @@ import { send, sendAll } from "./send_options.ts";
 import { exposeShells, Shell } from "./shell.ts";
 import { type IncomingStream, readableOf, recvStream, writableOf } from "./streams.ts";
 import { hubOf } from "./topics.ts";
-
-export { attachHub, SHARED_CLOSED, SHARED_DROPPED, type SharedMessage, writeShared } from "./topics.ts";
-export type { IncomingStream } from "./streams.ts";
 
 /**
  * A WebSocket connection over a {@link Transport}, after the opening
@@ -489,7 +486,6 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   publish(topic: string, data: string | Uint8Array, options: { includeSelf?: boolean } = {}): number {
     return hubOf(this.#shell).publish(String(topic), data, { except: options.includeSelf === true ? undefined : this });
   }
-
 
   // ------------------------------------------------------------------ closing
 

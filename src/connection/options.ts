@@ -9,8 +9,6 @@ import type { Message } from "../message.ts";
 import type { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
 import type { Clock } from "./liveness.ts";
 
-export type { CloseInfo } from "../protocol/protocol.ts";
-
 /**
  * The default limit for a reassembled message: 64 MiB.
  *

@@ -17,7 +17,8 @@ import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../err
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
 import type { Message } from "../message.ts";
-import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
+import type { CloseInfo, ProtocolSink } from "../protocol/types.ts";
+import { Protocol } from "../protocol/protocol.ts";
 import type { Hub } from "../pubsub/hub.ts";
 import { nextTurn } from "../transport/runtime.ts";
 import type { Transport, TransportSink } from "../transport/types.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
+import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { UpgradeRequest, VerifyResult } from "../handshake/server.ts";
 import type { TracedFrame } from "../transport/trace.ts";
 import type { Hub } from "../pubsub/hub.ts";

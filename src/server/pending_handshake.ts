@@ -8,7 +8,7 @@
  * @module
  */
 
-import { WebSocketConnection } from "../connection.ts";
+import { WebSocketConnection } from "../connection/connection.ts";
 import { TimeoutError } from "../errors.ts";
 import type { HttpHead, HttpHeadLimits } from "../handshake/http.ts";
 import { Opening, type OpeningEnd } from "../opening.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { WebSocketConnection } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { untrackOnClose } from "../connection/shell.ts";
 import { Hub } from "../pubsub/hub.ts";
 import { listen } from "../transport/runtime.ts";

@@ -7,7 +7,7 @@ import { CAN_COUNT_DESCRIPTORS, openDescriptors } from "../_descriptors.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { connect } from "../../src/client/connect.ts";
-import type { WebSocketConnection } from "../../src/connection.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import { ConnectionClosedError, HandshakeError, TimeoutError } from "../../src/errors.ts";
 import { rawFrame } from "../_helpers.ts";
 import { upgradeRequest } from "../_server.ts";

@@ -5,7 +5,8 @@
 import { describe, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../../src/client/connect.ts";
-import type { CloseInfo, WebSocketConnection } from "../../src/connection.ts";
+import type { CloseInfo } from "../../src/protocol/types.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import type { Message } from "../../src/message.ts";
 import { seededRandom } from "../_helpers.ts";
 import { attackedServer, sleep } from "./_hostile.ts";
