@@ -38,7 +38,7 @@ export {
 } from "./src/connection/options.ts";
 export type { SendOptions } from "./src/connection/sender.ts";
 export type { IncomingStream } from "./src/connection/streams.ts";
-export type { Clock } from "./src/connection/liveness.ts";
+export type { Clock } from "./src/connection/clock.ts";
 export type { CloseInfo } from "./src/protocol/types.ts";
 export {
   ConnectError,

@@ -25,7 +25,8 @@ import type { Transport, TransportSink } from "../transport/types.ts";
 import { nodeZlib } from "../transport/zlib.ts";
 import type { WebSocketConnection } from "./connection.ts";
 import type { Inbox } from "./inbox.ts";
-import { type Clock, Liveness, type LivenessHost, systemClock } from "./liveness.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { Liveness, type LivenessHost } from "./liveness.ts";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
