@@ -55,7 +55,7 @@ export {
 } from "./src/errors.ts";
 export { connect } from "./src/client/connect.ts";
 export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "./src/client/options.ts";
-export { Http2Pool } from "./src/client/http2.ts";
+export { Http2Pool } from "./src/client/http2_pool.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/client/reconnecting.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,

@@ -18,7 +18,7 @@ import {
 import type { Socket } from "node:net";
 import type { WebSocketConnection } from "../src/connection/connection.ts";
 import { connect } from "../src/client/connect.ts";
-import { Http2Pool } from "../src/client/http2.ts";
+import { Http2Pool } from "../src/client/http2_pool.ts";
 import { http2Handler } from "../src/server/http2_handler.ts";
 import { requestHandler } from "../src/server/request_handler.ts";
 import type { RequestHandlerOptions } from "../src/server/options.ts";

@@ -10,7 +10,7 @@ import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { HeaderFields } from "../handshake/http.ts";
 import type { TracedFrame } from "../transport/trace.ts";
-import type { Http2Pool } from "./http2.ts";
+import type { Http2Pool } from "./http2_pool.ts";
 
 /**
  * TLS settings for `wss://` (Gerbil's `ssl-context:`).
