@@ -9,7 +9,7 @@ import { streamTransport } from "../src/transport/streams.ts";
 import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, socketPair, tcpPair } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
-import { shellOf } from "../src/connection/shell.ts";
+import { shellOf } from "../src/connection/connection.ts";
 import { closeCodeOf, Wire } from "./_wire.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);

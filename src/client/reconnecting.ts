@@ -10,8 +10,7 @@
 import { connect } from "./connect.ts";
 import type { ConnectOptions } from "./options.ts";
 import type { CloseInfo } from "../protocol/types.ts";
-import { endIterationOnAnyClose } from "../connection/shell.ts";
-import type { WebSocketConnection } from "../connection/connection.ts";
+import { endIterationOnAnyClose, type WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError, ProxyError } from "../errors.ts";
 
 /**

@@ -6,8 +6,7 @@
  * @module
  */
 
-import type { WebSocketConnection } from "../connection/connection.ts";
-import { untrackOnClose } from "../connection/shell.ts";
+import { untrackOnClose, type WebSocketConnection } from "../connection/connection.ts";
 import { Hub } from "../pubsub/hub.ts";
 import { listen } from "../transport/runtime.ts";
 import { HTTP2_CANCEL, listenHttp2 } from "../transport/http2.ts";
