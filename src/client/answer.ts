@@ -11,12 +11,8 @@
 import { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError } from "../errors.ts";
 import { checkDeflateResponse } from "../handshake/permessage_deflate.ts";
-import {
-  type CompressionOptions,
-  type NegotiatedDeflate,
-  negotiationOf,
-  withNegotiatedDeflate,
-} from "../handshake/deflate_options.ts";
+import { type CompressionOptions, negotiationOf, withNegotiatedDeflate } from "../handshake/deflate_options.ts";
+import type { NegotiatedDeflate } from "../extensions/parameters.ts";
 import { traceTransport } from "../transport/trace.ts";
 import type { Transport } from "../transport/types.ts";
 import { type ConnectOptions, forwardedOptions } from "./options.ts";
