@@ -7,7 +7,9 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
+import { requestHandler } from "../server/request_handler.ts";
+import { serve } from "../server/serve.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import {
   describeFrame,
   describeMessage,
