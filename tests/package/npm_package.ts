@@ -113,7 +113,12 @@ describe("the npm tarball", () => {
         `${file} does not belong in the tarball`,
       );
       assert.ok(/\.(js|d\.ts|js\.map)$/.test(file) || !file.startsWith("esm/"), `${file} is a built module`);
-      assert.doesNotMatch(file, /(^|\/)(tests?|scripts)\/|\.test\.|lock|tsconfig|deno\.json/, `${file} is a dev file`);
+      // Lockfiles by name: a module whose name holds "lock" (clock.ts) is not one.
+      assert.doesNotMatch(
+        file,
+        /(^|\/)(tests?|scripts)\/|\.test\.|(^|\/)(package-lock\.json|deno\.lock|bun\.lockb?|yarn\.lock)$|tsconfig|deno\.json/,
+        `${file} is a dev file`,
+      );
     }
   });
 
