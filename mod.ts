@@ -28,18 +28,18 @@
  */
 
 export { isValidMessage, Message, type MessageOf, type MessageType } from "./src/message.ts";
+export { WebSocketConnection } from "./src/connection/connection.ts";
 export {
-  type Clock,
-  type CloseInfo,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_MESSAGE_SIZE,
-  type IncomingStream,
   type Sendable,
-  type SendOptions,
-  WebSocketConnection,
   type WebSocketConnectionOptions,
-} from "./src/connection.ts";
+} from "./src/connection/options.ts";
+export type { SendOptions } from "./src/connection/sender.ts";
+export type { IncomingStream } from "./src/connection/streams.ts";
+export type { Clock } from "./src/connection/clock.ts";
+export type { CloseInfo } from "./src/protocol/types.ts";
 export {
   ConnectError,
   ConnectionClosedError,
@@ -53,15 +53,10 @@ export {
   WebSocketError,
   type WebSocketErrorOptions,
 } from "./src/errors.ts";
-export {
-  connect,
-  type ConnectOptions,
-  type ConnectTlsOptions,
-  type ProxyOptions,
-  type UpgradeResponse,
-} from "./src/client.ts";
-export { Http2Pool } from "./src/client_http2.ts";
-export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
+export { connect } from "./src/client/connect.ts";
+export type { ConnectOptions, ConnectTlsOptions, ProxyOptions, UpgradeResponse } from "./src/client/options.ts";
+export { Http2Pool } from "./src/client/http2_pool.ts";
+export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/client/reconnecting.ts";
 export {
   type PublishReceipt,
   type ResumeConnections,
@@ -70,27 +65,24 @@ export {
   type ResumeOptions,
   type SubscribeFrom,
 } from "./src/client/resuming.ts";
-export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";
-export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
-export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
-  type Http2Handler,
-  http2Handler,
   type HttpAnswer,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,
-  requestHandler,
   type RequestHandlerOptions,
   type SelectProtocol,
-  serve,
-  type Server,
   type ServeOptions,
   type UpgradeHandler,
-  type UpgradeRequest,
-  type VerifyResult,
-} from "./src/server.ts";
+} from "./src/server/options.ts";
+export { requestHandler } from "./src/server/request_handler.ts";
+export { type Http2Handler, http2Handler } from "./src/server/http2_handler.ts";
+export { serve, type Server } from "./src/server/serve.ts";
+export type { UpgradeRequest, VerifyResult } from "./src/handshake/server.ts";
+export type { HeaderFields } from "./src/handshake/http.ts";
+export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";
+export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export {
   type AppendKey,
   type DurablePrefix,
@@ -125,4 +117,4 @@ export { encodeFrame, type FrameEncoderOptions, FrameEncoderStream } from "./src
 export { CloseCode, isValidCloseCode } from "./src/codec/close.ts";
 export type { ByteStreamPair, Transport, TransportSink } from "./src/transport/types.ts";
 export { streamTransport } from "./src/transport/streams.ts";
-export type { TracedFrame } from "./src/trace.ts";
+export type { TracedFrame } from "./src/transport/trace.ts";

@@ -23,7 +23,7 @@ const MISSED = Number(missedArg ?? 100);
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
 function serveCommand(port: number): [string, string[]] {
-  const args = ["src/cli.ts", "serve", "--port", String(port), "--broadcast", "--redis", redisUrl, "--max-len", "100000"];
+  const args = ["src/cli/main.ts", "serve", "--port", String(port), "--broadcast", "--redis", redisUrl, "--max-len", "100000"];
   if (runtime === "deno") return [bin("deno"), ["run", "-A", ...args]];
   if (runtime === "bun") return [bin("bun"), args];
   return [process.execPath, ["--import", "tsx", ...args]];

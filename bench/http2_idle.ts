@@ -21,7 +21,7 @@ type Mode = "h2-tls" | "h1-tls" | "h2c" | "h1";
 const MODES: Mode[] = ["h2-tls", "h1-tls", "h2c", "h1"];
 
 async function runServer(): Promise<void> {
-  const { serve } = await import("../src/server.ts");
+  const { serve } = await import("../src/server/serve.ts");
   const { testCertificate } = await import("../tests/_tls.ts");
   const tls = process.argv[3] === "tls" ? await testCertificate() : undefined;
   const server = serve({ hostname: "127.0.0.1", port: 0, tls, http2: true }, async (ws) => {

@@ -10,18 +10,18 @@
 // bulk binary echo (MB/s). The Node server is usually the bottleneck, so the
 // client process's own CPU time per message / per MB is printed too: it is
 // what the shim costs. Each variant runs ROUNDS times, interleaved; medians
-// are printed. This is how src/transport/mod.ts's choices were made.
+// are printed. This is how src/transport/runtime.ts's choices were made.
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process, { cpuUsage } from "node:process";
 import { testCertificate } from "../tests/_tls.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { buildRequestHead, validateResponse } from "../src/handshake/client.ts";
 import { HttpHeadParser } from "../src/handshake/http.ts";
 import { computeAccept, generateKey } from "../src/handshake/key.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 import { dialNode } from "../src/transport/node.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { DialOptions, Transport } from "../src/transport/types.ts";

@@ -18,7 +18,7 @@
 //   and the package tests prove it on every runtime. One copy of each class also
 //   means `instanceof` works whichever way the package was loaded.
 // - Everything JSR publishes (mod.ts and src/**) is compiled, so the runtime
-//   shims that src/transport/mod.ts loads with dynamic `import()` are emitted
+//   shims that src/transport/runtime.ts loads with dynamic `import()` are emitted
 //   as modules of their own. The build fails if the Deno or Bun shim becomes
 //   statically reachable from mod.js: Node must never load them.
 // - tsc emits with `noCheck`: the source is type-checked where it is the truth,
@@ -240,8 +240,8 @@ async function writePackageJson(deno: DenoConfig): Promise<void> {
     type: "module",
     main: "./esm/mod.js",
     types: "./esm/mod.d.ts",
-    // The command line (src/cli.ts, compiled with the rest of src/): npx streamsock, bunx streamsock.
-    bin: { streamsock: "./esm/src/cli.js" },
+    // The command line (src/cli/main.ts, compiled with the rest of src/): npx streamsock, bunx streamsock.
+    bin: { streamsock: "./esm/src/cli/main.js" },
     exports: {
       ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", default: "./esm/mod.js" },
       ...Object.fromEntries(

@@ -4,7 +4,8 @@
 // 1. `deno publish --dry-run`: the slow-types check (explicit types on the
 //    public API) and the list of files JSR would receive, which must be
 //    exactly mod.ts, src/**/*.ts, README.md, LICENSE and deno.json.
-// 2. Every symbol mod.ts and src/web/mod.ts export has a doc comment with an `@example`.
+// 2. Every symbol an entry point of deno.json exports (mod.ts, ./redis, ./cli)
+//    has a doc comment with an `@example`.
 // 3. `deno check --doc`: those examples type-check against the real API.
 
 import { join, relative, sep } from "node:path";
@@ -14,10 +15,11 @@ const root = fileURLToPath(new URL("../", import.meta.url));
 const deno = Deno.execPath();
 const problems: string[] = [];
 
-async function output(args: string[]): Promise<{ code: number; text: string }> {
+async function output(args: string[]): Promise<{ code: number; text: string; stdout: string }> {
   const { code, stdout, stderr } = await new Deno.Command(deno, { args, cwd: root, env: { NO_COLOR: "1" } }).output();
   const decoder = new TextDecoder();
-  return { code, text: decoder.decode(stdout) + decoder.decode(stderr) };
+  const out = decoder.decode(stdout);
+  return { code, text: out + decoder.decode(stderr), stdout: out };
 }
 
 async function* walk(dir: string): AsyncGenerator<string> {
@@ -48,17 +50,26 @@ else {
 
 interface DocNode {
   name: string;
-  declarations: { jsDoc?: { doc?: string; tags?: { kind: string }[] } }[];
+  declarations: { kind?: string; jsDoc?: { doc?: string; tags?: { kind: string }[] } }[];
 }
-for (const entry of ["mod.ts", "src/web/mod.ts"]) {
+// Every entry point deno.json exports, so an entry added there is held to the same rule.
+const exported = (JSON.parse(await Deno.readTextFile(join(root, "deno.json"))) as { exports: Record<string, string> })
+  .exports;
+const entries = Object.values(exported).map((path) => path.replace(/^\.\//, ""));
+for (const entry of entries) {
   const doc = await output(["doc", "--json", entry]);
-  if (doc.code !== 0) problems.push(`deno doc --json ${entry} failed:\n${doc.text}`);
-  else {
-    const json = JSON.parse(doc.text.slice(doc.text.indexOf("{")));
-    const symbols = json.nodes[new URL(entry, `file://${root}`).href].symbols as DocNode[];
-    for (const symbol of symbols) {
-      const tags = symbol.declarations.flatMap((declaration) => declaration.jsDoc?.tags ?? []);
-      if (!tags.some((tag) => tag.kind === "example")) problems.push(`${entry}: ${symbol.name} has no @example in its doc comment`);
+  if (doc.code !== 0) {
+    problems.push(`deno doc --json ${entry} failed:\n${doc.text}`);
+    continue;
+  }
+  const json = JSON.parse(doc.stdout);
+  const symbols = (json.nodes[new URL(entry, `file://${root}`).href]?.symbols ?? []) as DocNode[];
+  for (const symbol of symbols) {
+    // `export default X` and `export { X as "module.exports" }` are other names for X, checked under its own.
+    if (symbol.declarations.every((declaration) => declaration.kind === "reference")) continue;
+    const tags = symbol.declarations.flatMap((declaration) => declaration.jsDoc?.tags ?? []);
+    if (!tags.some((tag) => tag.kind === "example")) {
+      problems.push(`${symbol.name} (${entry}) has no @example in its doc comment`);
     }
   }
 }

@@ -12,7 +12,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connect, Message, serve, type WebSocketConnection } from "../mod.ts";
-import { currentRuntime, type Runtime } from "../src/transport/mod.ts";
+import { currentRuntime, type Runtime } from "../src/transport/runtime.ts";
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { runtime: { type: "string" } } });
 const wanted = (values.runtime ?? currentRuntime()) as Runtime;

@@ -9,7 +9,7 @@ import process from "node:process";
 import { describeReport, runChaos } from "../tests/_chaos.ts";
 import { redisServerBinary } from "../tests/_redis.ts";
 import { Releases } from "../tests/_test.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -17,9 +17,9 @@
 //   npx tsx scripts/soak.ts churn [connections=100000]
 import { existsSync, readdirSync } from "node:fs";
 import process from "node:process";
-import { connect } from "../src/client.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
-import { serve } from "../src/server.ts";
+import { connect } from "../src/client/connect.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
+import { serve } from "../src/server/serve.ts";
 
 const churnMode = process.argv[2] === "churn";
 const connections = Number((churnMode ? process.argv[3] : process.argv[2]) ?? (churnMode ? 100_000 : 200));

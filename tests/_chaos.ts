@@ -24,11 +24,11 @@ function cliCommand(runtime: Runtime, args: string[]): [string, string[]] {
   const bin = (name: string) => join(root, "node_modules", ".bin", name);
   switch (runtime) {
     case "deno":
-      return [bin("deno"), ["run", "-A", "src/cli.ts", ...args]];
+      return [bin("deno"), ["run", "-A", "src/cli/main.ts", ...args]];
     case "bun":
-      return [bin("bun"), ["src/cli.ts", ...args]];
+      return [bin("bun"), ["src/cli/main.ts", ...args]];
     default:
-      return ["node", ["--import", "tsx", "src/cli.ts", ...args]];
+      return ["node", ["--import", "tsx", "src/cli/main.ts", ...args]];
   }
 }
 

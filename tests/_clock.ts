@@ -2,7 +2,7 @@
 // fire only inside `advance`, so a test about a timeout asserts what went out
 // on the wire after exactly that much (simulated) time, and a loaded machine
 // cannot make it fire early, late, or in a different order.
-import type { Clock } from "../src/connection/liveness.ts";
+import type { Clock } from "../src/connection/clock.ts";
 
 interface Timer {
   at: number;

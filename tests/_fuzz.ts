@@ -3,7 +3,7 @@
 // an independent implementation, on the same bytes.
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { FrameDecoder } from "../src/codec/decoder.ts";
 import { encodeFrame } from "../src/codec/encoder.ts";
 import { type Frame, Opcode } from "../src/codec/frame.ts";

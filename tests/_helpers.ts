@@ -3,7 +3,8 @@
 // connection under test answered. Each takes the test context and releases
 // what it opened when the test ends, passed or failed (tests/_test.ts).
 import { createServer, type Server, type Socket, connect as netConnect } from "node:net";
-import { WebSocketConnection, type WebSocketConnectionOptions } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
+import type { WebSocketConnectionOptions } from "../src/connection/options.ts";
 import type { Frame } from "../src/codec/frame.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";

@@ -8,15 +8,9 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type Owner, Releases } from "./_test.ts";
 import { Wire } from "./_wire.ts";
-import {
-  type OnSocket,
-  requestHandler,
-  type RequestHandlerOptions,
-  type SelectProtocol,
-  serve,
-  type ServeOptions,
-  type Server,
-} from "../src/server.ts";
+import type { OnSocket, RequestHandlerOptions, SelectProtocol, ServeOptions } from "../src/server/options.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 
 export type Kind = "serve" | "node:http";
 export const KINDS: Kind[] = ["serve", "node:http"];

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 import type { Owner } from "./_test.ts";
 
 export const root = fileURLToPath(new URL("../", import.meta.url));

@@ -9,8 +9,8 @@
 // close frame. (tests/conformance/after_close.test.ts runs the echo idioms
 // against violations in the same read as valid messages, over HTTP/2 too.)
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import { connect } from "../src/client/connect.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 import { ConnectionClosedError } from "../src/errors.ts";
 import { Message } from "../src/message.ts";
 import { rawFrame } from "./_helpers.ts";

@@ -1,4 +1,4 @@
-// The streamsock command line end to end: src/cli.ts runs as a process of the
+// The streamsock command line end to end: src/cli/main.ts runs as a process of the
 // runtime running the tests (deno run / bun / node --import tsx), so `npm test`
 // covers it on all three. Servers bind 127.0.0.1 on ports the system picks and
 // are stopped by PID when the test ends.
@@ -13,7 +13,7 @@ import { connect, type Message, serve, type Server, type UpgradeRequest, type We
 import { run, start, type Started } from "./_spawn.ts";
 import { testCertificate } from "./_tls.ts";
 
-const CLI = "src/cli.ts";
+const CLI = "src/cli/main.ts";
 
 async function startServe(t: Owner, args: string[]): Promise<{ server: Started; port: number }> {
   const server = start(t, CLI, ["serve", "--port", "0", ...args]);

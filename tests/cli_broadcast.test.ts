@@ -9,12 +9,12 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { connect, type WebSocketConnection } from "../mod.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
 import { root, start, type Started } from "./_spawn.ts";
 import { findChromium, freshProfile } from "./interop/_peers.ts";
 
-const CLI = "src/cli.ts";
+const CLI = "src/cli/main.ts";
 const T = 30_000;
 
 async function startServe(t: Owner, args: string[]): Promise<{ server: Started; port: number }> {

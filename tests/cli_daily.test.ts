@@ -16,7 +16,7 @@ import { root, run, start } from "./_spawn.ts";
 import { startHttpsProxy } from "./_proxies.ts";
 import { testCertificate } from "./_tls.ts";
 
-const CLI = "src/cli.ts";
+const CLI = "src/cli/main.ts";
 
 /**
  * A library server that records what each connection sent and runs `body`,

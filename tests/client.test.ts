@@ -4,14 +4,14 @@ import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createServer } from "node:net";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { ConnectError, HandshakeError, TimeoutError } from "../src/errors.ts";
 import { isValidKey } from "../src/handshake/key.ts";
 import { buildRequestHead } from "../src/handshake/client.ts";
 import { acceptAll, type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "./_raw_http.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 
 const latin1 = new TextDecoder("latin1");
 

@@ -4,7 +4,8 @@
 import { after, assertBytesEqual, before, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { connect, type ConnectOptions } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
+import type { ConnectOptions } from "../src/client/options.ts";
 import { Message } from "../src/message.ts";
 import { randomBytes } from "./_helpers.ts";
 

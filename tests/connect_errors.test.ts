@@ -15,7 +15,7 @@ import selfsigned from "selfsigned";
 import { exchange } from "./_server.ts";
 import { run } from "./_spawn.ts";
 import { testCertificate } from "./_tls.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 
 /** A port on 127.0.0.1 where nothing listens: bound by the system, then released. */
 async function closedPort(): Promise<number> {
@@ -237,7 +237,7 @@ describe("TLS that cannot work is named at once, in the same words on every runt
     assert.ok(err.cause instanceof Error, "the runtime's error is the cause");
     assert.equal(isRetryable(err), false);
     // The command line says the same, and exits 3.
-    const cli = await run("src/cli.ts", ["connect", `wss://127.0.0.1:${server.port}/`], { input: "" });
+    const cli = await run("src/cli/main.ts", ["connect", `wss://127.0.0.1:${server.port}/`], { input: "" });
     assert.equal(cli.code, 3, cli.stderr);
     assert.ok(cli.stderr.includes(err.message), cli.stderr);
   });

@@ -4,12 +4,12 @@ import { Message } from "../src/message.ts";
 import { ConnectionClosedError, MessageTooBigError, ProtocolError } from "../src/errors.ts";
 import { Buffer } from "node:buffer";
 import { Opcode } from "../src/codec/frame.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import { memoryPair, type Pair, RawPeer, rawFrame, randomBytes, socketPair, tcpPair } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
-import { shellOf } from "../src/connection/shell.ts";
+import { shellOf } from "../src/connection/connection.ts";
 import { closeCodeOf, Wire } from "./_wire.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);

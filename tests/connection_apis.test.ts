@@ -2,10 +2,10 @@
 // readyState, the client's url, and a clear error for a second for-await
 // loop, over real sockets on every runtime.
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
-import { WebSocketConnection } from "../src/connection.ts";
-import { serve } from "../src/server.ts";
-import type { TracedFrame } from "../src/trace.ts";
+import { connect } from "../src/client/connect.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
+import { serve } from "../src/server/serve.ts";
+import type { TracedFrame } from "../src/transport/trace.ts";
 import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
 
 /** Runs `body` against a server, then closes it (and if the test fails first, the test's end does). */
@@ -137,7 +137,7 @@ describe("two for await loops on one connection", () => {
 
 describe("send options", () => {
   test("compress: false on a deflate connection: the server gets an uncompressed frame, the others compressed", async (t) => {
-    const { requestHandler } = await import("../src/server.ts");
+    const { requestHandler } = await import("../src/server/request_handler.ts");
     const sent: TracedFrame[] = [];
     const server = serve(
       { hostname: "127.0.0.1", port: 0 },

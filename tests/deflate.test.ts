@@ -5,8 +5,9 @@ import { after, assertBytesEqual, before, describe, test, withTimeout } from "./
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
-import { connect } from "../src/client.ts";
-import { requestHandler, serve } from "../src/server.ts";
+import { connect } from "../src/client/connect.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve } from "../src/server/serve.ts";
 import { Message } from "../src/message.ts";
 import { HandshakeError } from "../src/errors.ts";
 import {

@@ -7,9 +7,10 @@
 //   deno run -A --v8-flags=--expose-gc tests/deflate_idle_memory.ts [count]
 //   bun tests/deflate_idle_memory.ts [count]
 import process from "node:process";
-import { connect } from "../src/client.ts";
-import { requestHandler, serve } from "../src/server.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import { connect } from "../src/client/connect.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve } from "../src/server/serve.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 import { ZlibSweeper } from "../src/extensions/zlib_sweeper.ts";
 
 const count = Number(process.argv[2] ?? 1000);

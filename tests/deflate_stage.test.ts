@@ -7,14 +7,10 @@ import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Frame, Opcode } from "../src/codec/frame.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../src/extensions/permessage_deflate.ts";
-import {
-  compressionTuning,
-  deflateFromExtensions,
-  type NegotiatedDeflate,
-  withNegotiatedDeflate,
-} from "../src/handshake/deflate_options.ts";
+import { compressionTuning, deflateFromExtensions, withNegotiatedDeflate } from "../src/handshake/deflate_options.ts";
+import type { NegotiatedDeflate } from "../src/extensions/parameters.ts";
 import type { Message } from "../src/message.ts";
 import { Protocol } from "../src/protocol/protocol.ts";
 import { nodeZlib } from "../src/transport/zlib.ts";

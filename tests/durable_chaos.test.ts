@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describeReport, runChaos } from "./_chaos.ts";
 import { redisServerBinary } from "./_redis.ts";
 import { describe, test } from "./_test.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 
 const binary = redisServerBinary();
 if (binary === null) {

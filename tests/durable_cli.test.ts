@@ -12,7 +12,7 @@ import { root, run, start, Started } from "./_spawn.ts";
 import { after, before, describe, type Owner, test } from "./_test.ts";
 import { findChromium, freshProfile } from "./interop/_peers.ts";
 
-const CLI = "src/cli.ts";
+const CLI = "src/cli/main.ts";
 const T = 30_000;
 
 async function serveOn(t: Owner, port: number, args: string[]): Promise<Started> {

@@ -13,8 +13,7 @@ import {
   type IncomingHttpHeaders,
 } from "node:http2";
 import type { Socket } from "node:net";
-import type { WebSocketConnection } from "../src/connection.ts";
-import { connect } from "../src/client.ts";
+import { connect, type WebSocketConnection } from "../mod.ts";
 import type { UpgradeResponse } from "../src/client/options.ts";
 import { HandshakeError } from "../src/errors.ts";
 import {
@@ -24,7 +23,7 @@ import {
   type SelectProtocol,
   serve,
   type UpgradeRequest,
-} from "../src/server.ts";
+} from "../mod.ts";
 import { rawFrame } from "./_helpers.ts";
 import { rawServer, type RecordedRequest, switchingProtocols } from "./_raw_http.ts";
 import { KINDS, RawClient, SAMPLE_ACCEPT, start, type StartOptions, upgradeRequest } from "./_server.ts";

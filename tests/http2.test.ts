@@ -16,17 +16,14 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import type { Socket } from "node:net";
-import type { WebSocketConnection } from "../src/connection.ts";
-import { connect } from "../src/client.ts";
-import { Http2Pool } from "../src/client_http2.ts";
-import {
-  http2Handler,
-  requestHandler,
-  type RequestHandlerOptions,
-  serve,
-  type Server,
-  type UpgradeRequest,
-} from "../src/server.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
+import { connect } from "../src/client/connect.ts";
+import { Http2Pool } from "../src/client/http2_pool.ts";
+import { http2Handler } from "../src/server/http2_handler.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import type { RequestHandlerOptions } from "../src/server/options.ts";
+import { serve, type Server } from "../src/server/serve.ts";
+import type { UpgradeRequest } from "../src/handshake/server.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
 import { Wire } from "./_wire.ts";

@@ -4,7 +4,7 @@ import { Opcode } from "../src/codec/frame.ts";
 import { TimeoutError } from "../src/errors.ts";
 import { RawPeer, rawFrame, socketPair } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { nodeSocketTransport } from "../src/transport/node.ts";
 
 /** Asserts nothing went out before now: the next frame is the marker `ws` sends after this call. */

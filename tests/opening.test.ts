@@ -1,9 +1,9 @@
 // The opening-handshake driver both `connect` and the server run on
-// (src/handshake/opening.ts), over the Web Streams transport, so the peer's
+// (src/opening.ts), over the Web Streams transport, so the peer's
 // bytes, its close and the transport's release are all real.
 import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
-import { Opening, type OpeningEnd, type OpeningOptions } from "../src/handshake/opening.ts";
+import { Opening, type OpeningEnd, type OpeningOptions } from "../src/opening.ts";
 import type { HttpHead } from "../src/handshake/http.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";

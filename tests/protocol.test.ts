@@ -3,9 +3,10 @@
 // suite's own frame parser, not the library's decoder.
 import { assertBytesEqual, describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
-import { type CloseInfo, Protocol, type ProtocolOptions, State, truncateReason } from "../src/protocol/protocol.ts";
+import { type CloseInfo, type ProtocolOptions, State } from "../src/protocol/types.ts";
+import { Protocol, truncateReason } from "../src/protocol/protocol.ts";
 import type { Message } from "../src/message.ts";
-import { WebSocketConnection } from "../src/connection.ts";
+import { WebSocketConnection } from "../src/connection/connection.ts";
 import { INBOX_HIGH_WATER_BYTES, INBOX_HIGH_WATER_COUNT } from "../src/connection/inbox.ts";
 import { rawFrame, recordingTransport } from "./_helpers.ts";
 import { parseFrames, type WireFrame } from "./conformance/_wire.ts";

@@ -1,23 +1,18 @@
 // connect() through real proxies: tinyproxy (HTTP CONNECT), dante (SOCKS5)
 // and our own TLS-terminating https:// proxy, for ws:// and wss://, with and
 // without credentials; refusals, timeout, abort, redirects and the
-// environment variables. Plus the pure parts: proxy URLs, NO_PROXY, SOCKS5
-// messages.
+// environment variables. Plus the pure parts of proxy selection: proxy URLs
+// and NO_PROXY (the tunnel handshakes' bytes are tested in tunnel.test.ts).
 import { after, before, describe, type Owner, Releases, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
-import { connect } from "../src/client.ts";
+import { connect } from "../src/client/connect.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../src/errors.ts";
-import {
-  httpConnectHandshake,
-  matchesNoProxy,
-  parseIp,
-  parseProxyUrl,
-  proxyFromEnvironment,
-  socks5Handshake,
-} from "../src/client/proxy.ts";
-import { requestHandler, serve, type Server } from "../src/server.ts";
+import { matchesNoProxy, parseProxyUrl, proxyFromEnvironment } from "../src/client/proxy.ts";
+import { parseIp } from "../src/handshake/ip.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import { testCertificate } from "./_tls.ts";
 import {
   DANTED,
@@ -102,62 +97,6 @@ describe("proxy selection without I/O", () => {
     assert.ok(matchesNoProxy(" a , * ", "anything", 1));
     assert.deepEqual([...parseIp("::ffff:1.2.3.4")!].slice(10), [0xff, 0xff, 1, 2, 3, 4]);
     assert.equal(parseIp("1::2::3"), null);
-  });
-
-  test("SOCKS5 messages: greeting, RFC 1929 auth, CONNECT by name, reply split at every byte", () => {
-    const proxy = parseProxyUrl("socks5h://me:pw@proxy.test");
-    const handshake = socks5Handshake(proxy, { hostname: "ws.test", port: 8080 });
-    assert.deepEqual([...handshake.start()], [5, 2, 0, 2]);
-    assert.deepEqual(handshake.push(new Uint8Array([5, 2])), {
-      send: new Uint8Array(
-        [1, 2, ..."me"].map((c) => typeof c === "string" ? c.charCodeAt(0) : c).concat([2, 112, 119]),
-      ),
-      rest: null,
-    });
-    const step = handshake.push(new Uint8Array([1, 0]));
-    assert.deepEqual([...step.send!], [5, 1, 0, 3, 7, ...new TextEncoder().encode("ws.test"), 0x1f, 0x90]);
-    const reply = [5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90];
-    for (let i = 0; i < reply.length - 1; i++) assert.equal(handshake.push(new Uint8Array([reply[i]])).rest, null);
-    assert.deepEqual([...handshake.push(new Uint8Array([reply.at(-1)!])).rest!], []);
-
-    const whole = socks5Handshake(parseProxyUrl("socks5h://proxy.test"), { hostname: "ws.test", port: 80 });
-    whole.start();
-    whole.push(new Uint8Array([5, 0]));
-    assert.deepEqual(
-      [...whole.push(new Uint8Array([...reply, 42])).rest!],
-      [42],
-      "bytes after the reply belong to the tunnel",
-    );
-
-    const refused = socks5Handshake(parseProxyUrl("socks5://proxy.test"), { hostname: "::1", port: 1 });
-    assert.deepEqual([...refused.start()], [5, 1, 0]);
-    assert.deepEqual([...refused.push(new Uint8Array([5, 0])).send!].slice(0, 4), [5, 1, 0, 4]);
-    assert.throws(
-      () => refused.push(new Uint8Array([5, 5, 0, 1, 0, 0, 0, 0, 0, 0])),
-      (err) => err instanceof ProxyError && err.socksReply === 5 && /connection refused/.test(err.message),
-    );
-  });
-
-  test("the wrong kind of proxy answering, named from its first bytes", () => {
-    const socks = socks5Handshake(parseProxyUrl("socks5://proxy.test:3128"), { hostname: "ws.test", port: 80 });
-    socks.start();
-    assert.throws(
-      () => socks.push(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n")),
-      (err) => err instanceof ProxyError && err.code === "ERR_PROXY_MALFORMED" && /is it an HTTP proxy\?/.test(err.message),
-    );
-    for (const [answer, kind] of [[[0x05, 0x00], /SOCKS proxy\? \(then use socks5:\/\/\)/], [[0x15, 0x03, 0x03], /TLS proxy\? \(then use https:\/\/\)/]] as const) {
-      const http = httpConnectHandshake(parseProxyUrl("http://proxy.test:1080"), { hostname: "ws.test", port: 80 });
-      http.start();
-      assert.throws(
-        () => http.push(new Uint8Array(answer)),
-        (err) => err instanceof ProxyError && err.code === "ERR_PROXY_MALFORMED" && kind.test(err.message),
-      );
-    }
-    // An HTTP answer split before "HTTP/" is complete is still read as HTTP.
-    const split = httpConnectHandshake(parseProxyUrl("http://proxy.test:3128"), { hostname: "ws.test", port: 80 });
-    split.start();
-    assert.equal(split.push(new TextEncoder().encode("HT")).rest, null);
-    assert.deepEqual([...split.push(new TextEncoder().encode("TP/1.1 200 OK\r\n\r\n")).rest!], []);
   });
 });
 

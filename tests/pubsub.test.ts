@@ -9,12 +9,13 @@ import process from "node:process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import WebSocket from "ws";
-import { connect } from "../src/client.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
-import { WebSocketConnection as Connection } from "../src/connection.ts";
+import { connect } from "../src/client/connect.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
+import { WebSocketConnection as Connection } from "../src/connection/connection.ts";
 import { Message } from "../src/message.ts";
 import { Hub } from "../src/pubsub/hub.ts";
-import { requestHandler, serve, type Server } from "../src/server.ts";
+import { requestHandler } from "../src/server/request_handler.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { RawClient, upgradeRequest } from "./_server.ts";
 

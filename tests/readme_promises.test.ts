@@ -20,7 +20,7 @@ import {
   Message,
   type WebSocketConnection,
 } from "../mod.ts";
-import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection.ts";
+import { DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT } from "../src/connection/options.ts";
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { RawPeer, rawFrame } from "./_helpers.ts";
 import { type Finished, run, type Started } from "./_spawn.ts";
@@ -167,7 +167,7 @@ describe("the command line's exit codes", () => {
       await ws.closed;
     });
     for (const [path, code] of [["/going-away", 1001], ["/no-status", 1005]] as const) {
-      const result = await run("src/cli.ts", ["connect", `ws://127.0.0.1:${running.port}${path}`], { input: "x\n" });
+      const result = await run("src/cli/main.ts", ["connect", `ws://127.0.0.1:${running.port}${path}`], { input: "x\n" });
       assert.equal(result.code, 0, `${path}: ${result.stderr}`);
       assert.match(result.stdout, new RegExp(`^< close ${code}`, "m"));
     }

@@ -8,9 +8,9 @@ import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts"
 import assert from "node:assert/strict";
 import { createServer as createNetServer } from "node:net";
 import { HandshakeError, ProxyError } from "../src/errors.ts";
-import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/reconnecting.ts";
-import { connect } from "../src/client.ts";
-import { serve, type Server } from "../src/server.ts";
+import { isRetryable, type ReconnectAttempt, reconnecting, retryAfterDelay } from "../src/client/reconnecting.ts";
+import { connect } from "../src/client/connect.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import { testCertificate } from "./_tls.ts";
 import { codeBlocks, programOf, section, startProgram } from "./_readme.ts";
 import { type Started, start } from "./_spawn.ts";
@@ -247,7 +247,7 @@ async function feedProcess(t: Owner, name: string, port: number): Promise<{ proc
 
 /** The first `@example` of `reconnecting`'s doc comment, as code. */
 function jsdocExample(): string {
-  const source = readFileSync(new URL("../src/reconnecting.ts", import.meta.url), "utf8");
+  const source = readFileSync(new URL("../src/client/reconnecting.ts", import.meta.url), "utf8");
   const at = source.indexOf("@example A feed that survives server crashes and restarts");
   const block = source.slice(at).match(/```ts[^\n]*\n([\s\S]*?) \* ```/);
   if (at < 0 || block === null) throw new Error("reconnecting's doc comment lost its example");

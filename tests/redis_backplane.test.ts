@@ -4,10 +4,10 @@
 // the middle. Skips loudly when redis-server is not installed.
 import { after, before, describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
-import type { WebSocketConnection } from "../src/connection.ts";
+import { connect } from "../src/client/connect.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
 import { RedisBackplane } from "../src/pubsub/redis.ts";
-import { serve, type Server } from "../src/server.ts";
+import { serve, type Server } from "../src/server/serve.ts";
 import { RedisServer, redisServerBinary } from "./_redis.ts";
 import { start, type Started } from "./_spawn.ts";
 

@@ -3,9 +3,9 @@
 // serve() and behind requestHandler on a node:http server.
 import { describe, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
-import type { WebSocketConnection } from "../src/connection.ts";
-import type { UpgradeRequest } from "../src/server.ts";
-import { serve } from "../src/server.ts";
+import type { WebSocketConnection } from "../src/connection/connection.ts";
+import type { UpgradeRequest } from "../src/handshake/server.ts";
+import { serve } from "../src/server/serve.ts";
 import { rawFrame } from "./_helpers.ts";
 import { ManualClock } from "./_clock.ts";
 import {

@@ -2,9 +2,9 @@
 // the wire, with the request it belongs to, behind serve and behind node:http.
 import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
-import type { UpgradeRequest } from "../src/server.ts";
-import type { TracedFrame } from "../src/trace.ts";
+import { connect } from "../src/client/connect.ts";
+import type { UpgradeRequest } from "../src/handshake/server.ts";
+import type { TracedFrame } from "../src/transport/trace.ts";
 import { KINDS, start } from "./_server.ts";
 
 describe("requestHandler trace", () => {

@@ -2,8 +2,8 @@
 // over real sockets on every runtime, checked byte for byte and frame by
 // frame (what recvStream yields is one piece per frame).
 import assert from "node:assert/strict";
-import { connect } from "../src/client.ts";
-import { serve } from "../src/server.ts";
+import { connect } from "../src/client/connect.ts";
+import { serve } from "../src/server/serve.ts";
 import { assertBytesEqual, describe, test, withTimeout } from "./_test.ts";
 
 function chunkOf(i: number, size: number): Uint8Array {

@@ -2,7 +2,7 @@
 // by a clock moved by hand: no sockets, no waiting on the wall clock.
 import { describe, test } from "./_test.ts";
 import assert from "node:assert/strict";
-import type { Clock } from "../src/connection/liveness.ts";
+import type { Clock } from "../src/connection/clock.ts";
 import { Liveness } from "../src/connection/liveness.ts";
 import { type HeapEntry, TimerHeap } from "../src/connection/timer_heap.ts";
 

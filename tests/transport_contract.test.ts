@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
-import { currentRuntime } from "../src/transport/mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
 import { streamTransport } from "../src/transport/streams.ts";
 import type { Transport, TransportSink } from "../src/transport/types.ts";
 import { HIGH_WATER_MARK } from "../src/transport/write_queue.ts";

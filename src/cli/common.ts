@@ -8,7 +8,10 @@
 
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { HandshakeError, type Message, Opcode, ProxyError, type TracedFrame } from "../../mod.ts";
+import { HandshakeError, ProxyError } from "../errors.ts";
+import type { Message } from "../message.ts";
+import { Opcode } from "../codec/frame.ts";
+import type { TracedFrame } from "../transport/trace.ts";
 
 /** Exit codes; the module doc lists what each means. */
 export const EXIT_OK = 0;

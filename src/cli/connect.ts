@@ -8,14 +8,12 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import {
-  connect,
-  type CloseInfo,
-  type ConnectOptions,
-  Message,
-  reconnecting,
-  type WebSocketConnection,
-} from "../../mod.ts";
+import { connect } from "../client/connect.ts";
+import type { CloseInfo } from "../protocol/types.ts";
+import type { ConnectOptions } from "../client/options.ts";
+import { Message } from "../message.ts";
+import { reconnecting } from "../client/reconnecting.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import {
   CLEAN_CODES,
   connectError,

@@ -7,7 +7,11 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { Message, requestHandler, RESUME_PROTOCOL, serve, type WebSocketConnection } from "../../mod.ts";
+import { Message } from "../message.ts";
+import { RESUME_PROTOCOL } from "../pubsub/resume_protocol.ts";
+import { requestHandler } from "../server/request_handler.ts";
+import { serve } from "../server/serve.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import {
   describeFrame,
   describeMessage,
@@ -39,7 +43,7 @@ export async function runServe(args: string[]): Promise<number> {
       "max-frame-size": { type: "string" },
       verbose: { type: "boolean", short: "v" },
       help: { type: "boolean", short: "h" },
-      // Topics and scale-out (issue 16): see src/pubsub/cli_broadcast.ts.
+      // Topics and scale-out (issue 16): see src/cli/broadcast.ts.
       redis: { type: "string" },
       workers: { type: "string" },
       "reuse-port": { type: "boolean" },
@@ -77,7 +81,7 @@ export async function runServe(args: string[]): Promise<number> {
   if (workers > 1) {
     if (values.redis === undefined) throw new UsageError("--workers needs --redis: the workers' rooms meet there");
     if (port === 0) throw new UsageError("--workers needs a fixed --port to share");
-    const { runWorkers } = await import("../pubsub/cli_broadcast.ts");
+    const { runWorkers } = await import("./broadcast.ts");
     const workerArgs = args.filter((arg, i) => arg !== "--workers" && args[i - 1] !== "--workers" && !arg.startsWith("--workers="));
     return await runWorkers(workers, ["serve", ...workerArgs, "--reuse-port"]);
   }
@@ -88,7 +92,7 @@ export async function runServe(args: string[]): Promise<number> {
       url: values.redis,
       onError: (error) => err(`streamsock: redis: ${(error as Error)?.message ?? error}`),
     });
-  const page = broadcast ? (await import("../pubsub/cli_broadcast.ts")).BROADCAST_PAGE : undefined;
+  const page = broadcast ? (await import("./broadcast.ts")).BROADCAST_PAGE : undefined;
   const resumeModule = broadcast ? await import("./resume_browser.ts") : undefined;
   // Every room is durable unless --max-len 0: resuming clients and the chat page lose no line.
   const durable = broadcast && maxLen > 0 ? { prefix: "", maxLen, maxAge } : undefined;

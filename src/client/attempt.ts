@@ -2,12 +2,12 @@
  * One attempt of `connect` over HTTP/1.1 (RFC 6455 §4.1): dial (directly,
  * through a proxy, or an HTTP/2 session when asked), send the request head,
  * and read the answer through the shared opening driver of
- * `src/handshake/opening.ts`.
+ * `src/opening.ts`.
  *
  * @module
  */
 
-import { WebSocketConnection } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { connectErrorOf, HandshakeError } from "../errors.ts";
 import {
   buildRequestHead,
@@ -19,83 +19,17 @@ import {
 } from "../handshake/client.ts";
 import type { HttpHead } from "../handshake/http.ts";
 import { computeAccept, generateKey } from "../handshake/key.ts";
-import { Opening, type OpeningEnd } from "../handshake/opening.ts";
-import { checkDeflateResponse, PERMESSAGE_DEFLATE } from "../handshake/permessage_deflate.ts";
-import {
-  type CompressionOptions,
-  type NegotiatedDeflate,
-  negotiationOf,
-  resolveCompression,
-  withNegotiatedDeflate,
-} from "../handshake/deflate_options.ts";
-import { traceTransport } from "../trace.ts";
-import { dial } from "../transport/mod.ts";
+import { PERMESSAGE_DEFLATE } from "../handshake/permessage_deflate.ts";
+import { resolveCompression } from "../handshake/deflate_options.ts";
+import { Opening, type OpeningEnd } from "../opening.ts";
+import { dial } from "../transport/runtime.ts";
 import { readEnvironment } from "../transport/environment.ts";
 import { dialHttp2, HTTP2_ALPN } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
-import { attemptHttp2 } from "../client_http2.ts";
-import { type ConnectOptions, forwardedOptions } from "./options.ts";
+import { type AttemptRequest, checkDeflateAnswer, ERROR_BODY_WAIT, openConnection, type Redirect } from "./answer.ts";
+import { attemptHttp2 } from "./http2.ts";
+import type { ConnectOptions } from "./options.ts";
 import { resolveProxy } from "./proxy.ts";
-
-/**
- * How long a refusal's body may take to arrive after its head, when no
- * `timeout` bounds it sooner: the body only decorates the error.
- */
-export const ERROR_BODY_WAIT = 2000;
-
-/**
- * RFC 7692 §7.1: a permessage-deflate answer the client cannot accept fails
- * the handshake. Returns what was agreed (null when the server declined).
- */
-export function checkDeflateAnswer(
-  headers: Headers,
-  status: number,
-  extensions: string,
-  offer: Required<CompressionOptions>,
-): NegotiatedDeflate | null {
-  try {
-    const params = checkDeflateResponse(extensions, negotiationOf(offer));
-    return params === null ? null : { role: "client", ...params };
-  } catch (err) {
-    throw new HandshakeError(`Server's permessage-deflate answer is invalid: ${(err as Error).message}`, {
-      code: "ERR_HANDSHAKE_EXTENSION",
-      status,
-      headers,
-      cause: err,
-    });
-  }
-}
-
-/** A redirect to follow, as one handshake attempt reports it. */
-export interface Redirect {
-  location: string;
-  status: number;
-  headers: Headers;
-}
-
-/** What one attempt sends beyond the URL. */
-export interface AttemptRequest {
-  url: URL;
-  protocols: string[];
-  fields: [string, string][];
-  followRedirects: boolean;
-}
-
-/** The client's connection over a transport whose handshake succeeded. */
-export function openConnection(
-  transport: Transport,
-  options: ConnectOptions,
-  url: URL,
-  protocol: string | null,
-  extensions: string,
-  deflate: NegotiatedDeflate | null,
-  head?: Uint8Array,
-): WebSocketConnection {
-  return new WebSocketConnection(
-    options.trace ? traceTransport(transport, options.trace, head) : transport,
-    withNegotiatedDeflate({ ...forwardedOptions(options), role: "client", url: url.href, protocol, extensions, head }, deflate),
-  );
-}
 
 /**
  * One request and its response: the open connection, a redirect to follow,

@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { WebSocketConnectionOptions } from "../connection.ts";
+import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { HeaderFields } from "../handshake/http.ts";
-import type { TracedFrame } from "../trace.ts";
-import type { Http2Pool } from "../client_http2.ts";
+import type { TracedFrame } from "../transport/trace.ts";
+import type { Http2Pool } from "./http2_pool.ts";
 
 /**
  * TLS settings for `wss://` (Gerbil's `ssl-context:`).

@@ -6,7 +6,8 @@
  * connection's {@link Shell} (`shell.ts`: the core, the transport, the
  * receiving pump and the closing timers), to `send_options.ts` (signal,
  * compress, backpressure), `streams.ts` (readable, writable, recvStream) or
- * `topics.ts` (subscribe, publish). The RFC 6455 rules live in the sans-I/O
+ * the hub it joined (subscribe, publish: a {@link TopicHub}, which
+ * `topics.ts` attaches). The RFC 6455 rules live in the sans-I/O
  * core (`src/protocol/protocol.ts`). See docs/architecture.md.
  *
  * @module
@@ -14,18 +15,18 @@
 
 import { CloseCode } from "../codec/close.ts";
 import { Message } from "../message.ts";
-import type { CloseInfo } from "../protocol/protocol.ts";
+import type { CloseInfo } from "../protocol/types.ts";
 import { streamTransport } from "../transport/streams.ts";
 import type { ByteStreamPair, Transport } from "../transport/types.ts";
 import type { Sendable, WebSocketConnectionOptions } from "./options.ts";
 import type { SendOptions } from "./sender.ts";
 import { send, sendAll } from "./send_options.ts";
-import { exposeShells, Shell } from "./shell.ts";
+import { Shell } from "./shell.ts";
 import { type IncomingStream, readableOf, recvStream, writableOf } from "./streams.ts";
-import { hubOf } from "./topics.ts";
+import type { TopicHub } from "./topic_hub.ts";
 
-export { attachHub, SHARED_CLOSED, SHARED_DROPPED, type SharedMessage, writeShared } from "./topics.ts";
-export type { IncomingStream } from "./streams.ts";
+/** Set once by WebSocketConnection's static block: how the functions below reach a connection's shell. */
+let shellAccess: (ws: WebSocketConnection) => Shell<WebSocketConnection>;
 
 /**
  * A WebSocket connection over a {@link Transport}, after the opening
@@ -48,7 +49,7 @@ export type { IncomingStream } from "./streams.ts";
  * ```
  */
 export class WebSocketConnection implements AsyncIterable<Message> {
-  readonly #shell: Shell;
+  readonly #shell: Shell<WebSocketConnection>;
   readonly #protocolName: string | null;
   readonly #url: string | null;
   readonly #extensions: string;
@@ -70,8 +71,7 @@ export class WebSocketConnection implements AsyncIterable<Message> {
   }
 
   static {
-    // topics.ts, send_options.ts and streams.ts reach the shell through this.
-    exposeShells((ws) => ws.#shell);
+    shellAccess = (ws) => ws.#shell;
   }
 
   /** {@link WebSocketConnection.readyState}: the opening handshake is in progress (never seen on a connection handed out). */
@@ -490,7 +490,6 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     return hubOf(this.#shell).publish(String(topic), data, { except: options.includeSelf === true ? undefined : this });
   }
 
-
   // ------------------------------------------------------------------ closing
 
   /**
@@ -545,4 +544,42 @@ export class WebSocketConnection implements AsyncIterable<Message> {
     }
     return this.closed;
   }
+}
+
+/**
+ * The shell of a connection, for the modules that work on a connection from
+ * outside its class (`topics.ts`, and the functions below).
+ */
+export function shellOf(ws: WebSocketConnection): Shell<WebSocketConnection> {
+  return shellAccess(ws);
+}
+
+/**
+ * Makes `for await` over `ws` (and its `readable`) end normally however the
+ * connection ends, failures and lost transports included, instead of
+ * throwing: what `reconnecting` hands out, whose loop goes on to the next
+ * connection after exactly those. How it ended stays in `ws.closed`.
+ */
+export function endIterationOnAnyClose(ws: WebSocketConnection): void {
+  shellOf(ws).receiver.endsOnAnyClose = true;
+}
+
+/**
+ * Deletes `ws` from `registry` (a Set or Map) when the connection closes,
+ * synchronously as it is dropped; at once if it is already closed.
+ */
+export function untrackOnClose(ws: WebSocketConnection, registry: { delete(ws: WebSocketConnection): unknown }): void {
+  const shell = shellOf(ws);
+  if (shell.dropped) registry.delete(ws);
+  else shell.registry = registry;
+}
+
+/** The connection's hub, for subscribe and publish. */
+function hubOf(shell: Shell<WebSocketConnection>): TopicHub<WebSocketConnection> {
+  if (shell.hub === null) {
+    throw new Error(
+      shell.dropped ? "The connection is closed" : "Topics need a hub: use serve, or requestHandler with a hub option",
+    );
+  }
+  return shell.hub;
 }

@@ -7,9 +7,7 @@
 import type { CompressionOptions } from "../handshake/deflate_options.ts";
 import type { Message } from "../message.ts";
 import type { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
-import type { Clock } from "./liveness.ts";
-
-export type { CloseInfo } from "../protocol/protocol.ts";
+import type { Clock } from "./clock.ts";
 
 /**
  * The default limit for a reassembled message: 64 MiB.

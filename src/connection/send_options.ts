@@ -8,10 +8,10 @@
 
 import { WebSocketError } from "../errors.ts";
 import { Message } from "../message.ts";
+import { backpressureExceeded, overBackpressure } from "./backpressure.ts";
 import type { Sendable } from "./options.ts";
 import type { SendOptions } from "./sender.ts";
 import type { Shell } from "./shell.ts";
-import { backpressureExceeded, overBackpressure } from "./topics.ts";
 import { RESOLVED } from "./writer.ts";
 
 /** A send with options: the backpressure check, then `start`, bounded by the signal. */

@@ -17,14 +17,14 @@ import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../err
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
 import type { Message } from "../message.ts";
-import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
-import type { Hub } from "../pubsub/hub.ts";
-import { nextTurn } from "../transport/mod.ts";
+import type { CloseInfo, ProtocolSink } from "../protocol/types.ts";
+import { Protocol } from "../protocol/protocol.ts";
+import { nextTurn } from "../transport/runtime.ts";
 import type { Transport, TransportSink } from "../transport/types.ts";
 import { nodeZlib } from "../transport/zlib.ts";
-import type { WebSocketConnection } from "./connection.ts";
 import type { Inbox } from "./inbox.ts";
-import { type Clock, Liveness, type LivenessHost, systemClock } from "./liveness.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { Liveness, type LivenessHost } from "./liveness.ts";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
@@ -35,6 +35,7 @@ import {
 } from "./options.ts";
 import { Receiver, type ReceiverHost } from "./receiver.ts";
 import { Sender, type SenderHost } from "./sender.ts";
+import type { TopicHub } from "./topic_hub.ts";
 import { Writer, type WriterHost } from "./writer.ts";
 
 /**
@@ -50,9 +51,11 @@ const CONGESTION_SLACK = 1024 * 1024;
 /**
  * One connection's state. It implements every part's host interface as
  * methods, so an idle connection carries this one object rather than a
- * closure per callback (see docs/performance.md).
+ * closure per callback (see docs/performance.md). `Face` is the public face
+ * over it (`WebSocketConnection`), which the hub and the server's registry
+ * hold.
  */
-export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost {
+export class Shell<Face extends object = object> implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost {
   readonly transport: Transport;
   readonly maxFrameSize: number;
   readonly closeTimeout: number;
@@ -77,7 +80,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   dropped = false;
   // Topics (topics.ts): the hub this connection joined, and published
   // messages held while a fragmented message of ours is being sent.
-  hub: Hub | null = null;
+  hub: TopicHub<Face> | null = null;
   held: (() => void)[] | null = null;
   heldBytes = 0;
   /** close() was called (or the peer's close is being answered); the frame may wait for sends ahead of it. */
@@ -88,17 +91,17 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   /**
    * What holds this connection until it closes (the server's set of open
    * connections): told at once when it is dropped, instead of a callback on
-   * `closed` per connection. See {@link untrackOnClose}.
+   * `closed` per connection (`untrackOnClose` in `connection.ts`).
    */
-  registry: { delete(ws: WebSocketConnection): unknown } | null = null;
+  registry: { delete(ws: Face): unknown } | null = null;
   #resumeTask: (() => void) | null = null;
   /** `closed`, made when first asked for; settled by #terminate. */
   #closed: Promise<CloseInfo> | null = null;
   #resolveClosed: ((info: CloseInfo) => void) | null = null;
   /** The public face, for the hub and the registry. */
-  readonly ws: WebSocketConnection;
+  readonly ws: Face;
 
-  constructor(ws: WebSocketConnection, transport: Transport, options: WebSocketConnectionOptions) {
+  constructor(ws: Face, transport: Transport, options: WebSocketConnectionOptions) {
     this.ws = ws;
     this.transport = transport;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -441,36 +444,4 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     this.#resolveClosed = null;
     resolve?.(info);
   }
-}
-
-let shellAccess: ((ws: WebSocketConnection) => Shell) | null = null;
-
-/** Called once by WebSocketConnection's static block: how the modules beside it reach a connection's shell. */
-export function exposeShells(get: (ws: WebSocketConnection) => Shell): void {
-  shellAccess = get;
-}
-
-/** The shell of a connection. */
-export function shellOf(ws: WebSocketConnection): Shell {
-  return shellAccess!(ws);
-}
-
-/**
- * Makes `for await` over `ws` (and its `readable`) end normally however the
- * connection ends, failures and lost transports included, instead of
- * throwing: what `reconnecting` hands out, whose loop goes on to the next
- * connection after exactly those. How it ended stays in `ws.closed`.
- */
-export function endIterationOnAnyClose(ws: WebSocketConnection): void {
-  shellOf(ws).receiver.endsOnAnyClose = true;
-}
-
-/**
- * Deletes `ws` from `registry` (a Set or Map) when the connection closes,
- * synchronously as it is dropped; at once if it is already closed.
- */
-export function untrackOnClose(ws: WebSocketConnection, registry: { delete(ws: WebSocketConnection): unknown }): void {
-  const shell = shellOf(ws);
-  if (shell.dropped) registry.delete(ws);
-  else shell.registry = registry;
 }

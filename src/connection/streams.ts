@@ -8,13 +8,18 @@
 
 import { CloseCode } from "../codec/close.ts";
 import type { Message } from "../message.ts";
-import type { WebSocketConnection } from "./connection.ts";
 import type { Sendable } from "./options.ts";
 import type { Shell } from "./shell.ts";
 
+/** What `readable` and `writable` call on their connection: its public methods, so a stream ends as the API says. */
+export interface StreamedConnection {
+  sendAll(msg: Sendable): Promise<void>;
+  close(code?: number): Promise<unknown>;
+}
+
 /**
  * One message arriving as a stream of its payload, from
- * {@link WebSocketConnection.recvStream}.
+ * `WebSocketConnection.recvStream`.
  *
  * @example
  * ```ts
@@ -74,7 +79,7 @@ export async function recvStream(shell: Shell): Promise<IncomingStream> {
 }
 
 /** `WebSocketConnection.readable`: whole messages; cancelling it closes the connection. */
-export function readableOf(shell: Shell, ws: WebSocketConnection): ReadableStream<Message> {
+export function readableOf(shell: Shell, ws: StreamedConnection): ReadableStream<Message> {
   return new ReadableStream<Message>({
     pull: async (controller) => {
       const msg = await shell.receiver.nextDataMessage();
@@ -88,7 +93,7 @@ export function readableOf(shell: Shell, ws: WebSocketConnection): ReadableStrea
 }
 
 /** `WebSocketConnection.writable`: each chunk sent with `sendAll`; close closes with 1000, abort with 1011. */
-export function writableOf(ws: WebSocketConnection): WritableStream<Sendable> {
+export function writableOf(ws: StreamedConnection): WritableStream<Sendable> {
   return new WritableStream<Sendable>({
     write: (chunk) => ws.sendAll(chunk),
     close: async () => {

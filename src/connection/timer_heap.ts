@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Clock } from "./liveness.ts";
+import type { Clock } from "./clock.ts";
 
 /** Something waiting in a {@link TimerHeap}. */
 export interface HeapEntry {

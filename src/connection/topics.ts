@@ -1,8 +1,7 @@
 /**
- * The seam for topics, and the backpressure policy it shares with sends.
- *
- * `src/pubsub/hub.ts` reaches a connection only through two functions, and
- * the connection reaches the hub only through `Shell.hub`:
+ * The seam for topics: `src/pubsub/hub.ts` reaches a connection only through
+ * two functions, and the connection reaches the hub only through
+ * `Shell.hub`, a {@link TopicHub}:
  * - {@link attachHub}`(ws, hub)`: sets the hub (null to leave); false once
  *   the connection is dropped.
  * - {@link writeShared}`(ws, shared)`: queues a published message in order
@@ -16,12 +15,10 @@
  * @module
  */
 
-import { CloseCode } from "../codec/close.ts";
-import { WebSocketError } from "../errors.ts";
 import type { Message } from "../message.ts";
-import type { Hub } from "../pubsub/hub.ts";
-import type { WebSocketConnection } from "./connection.ts";
-import { type Shell, shellOf } from "./shell.ts";
+import { backpressureExceeded, overBackpressure } from "./backpressure.ts";
+import { shellOf, type WebSocketConnection } from "./connection.ts";
+import type { TopicHub } from "./topic_hub.ts";
 
 /** A published message as the hub offers it to each subscriber. */
 export interface SharedMessage {
@@ -40,7 +37,7 @@ export const SHARED_CLOSED = -2;
  * Joins `ws` to `hub` (null leaves); false when `ws` is already closed. The
  * shell calls `hub.remove(ws)` itself when the connection is dropped.
  */
-export function attachHub(ws: WebSocketConnection, hub: Hub | null): boolean {
+export function attachHub(ws: WebSocketConnection, hub: TopicHub<WebSocketConnection> | null): boolean {
   const shell = shellOf(ws);
   if (hub !== null && shell.dropped) return false;
   // Joining another hub leaves the previous one (its remove() calls attachHub(ws, null)).
@@ -81,43 +78,4 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
     shell.heldBytes += shared.frame().length;
   }
   return shell.bufferedAmount;
-}
-
-/** The connection's hub, for subscribe and publish. */
-export function hubOf(shell: Shell): Hub {
-  if (shell.hub === null) {
-    throw new Error(
-      shell.dropped ? "The connection is closed" : "Topics need a hub: use serve, or requestHandler with a hub option",
-    );
-  }
-  return shell.hub;
-}
-
-/** True when maxBackpressure bytes or more already wait to be sent. */
-export function overBackpressure(shell: Shell): boolean {
-  // Bytes still waiting for the compressor count too: publishing faster
-  // than zlib keeps up must not queue without bound either.
-  const deflating = shell.deflate === null ? 0 : shell.deflate.queuedBytes;
-  return shell.writer.bufferedAmount + shell.heldBytes + deflating + shell.transport.bufferedAmount >=
-    shell.maxBackpressure;
-}
-
-/** Applies backpressurePolicy; the error is what a refused send rejects with. */
-export function backpressureExceeded(shell: Shell): WebSocketError {
-  const close = shell.backpressurePolicy === "close";
-  const err = new WebSocketError(
-    `More than ${shell.maxBackpressure} bytes wait to be sent (maxBackpressure): the peer does not read fast enough`,
-    { code: "ERR_BACKPRESSURE", closeCode: close ? CloseCode.TryAgainLater : undefined },
-  );
-  if (close && !shell.dropped) {
-    // Nothing more is queued: the 1013 goes out behind what already waits,
-    // so a peer that keeps reading (a burst of fire-and-forget sends to a
-    // healthy client) reads every message queued before it and then learns
-    // why the connection ends. One that does not read is dropped after
-    // closeTimeout, like any peer that leaves the closing handshake
-    // unanswered: the memory held meanwhile stays bounded by maxBackpressure
-    // plus the message that crossed it.
-    shell.fail(err);
-  }
-  return err;
 }

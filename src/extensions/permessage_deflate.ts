@@ -4,8 +4,8 @@
  * order, sent messages through the compressor in order.
  *
  * The stage is built from what the handshake agreed (a
- * {@link NegotiatedDeflate}, see `src/handshake/deflate_options.ts`), the
- * compression tuning, and an injected {@link Zlib}; it never reads a header
+ * {@link NegotiatedDeflate}, see `parameters.ts`), the compression
+ * settings, and an injected {@link Zlib}; it never reads a header
  * string. Uncompressed traffic stays synchronous.
  *
  * Receiving: the core offers every decoded frame to `intercept`. A
@@ -19,10 +19,10 @@
 
 import type { Frame, Opcode } from "../codec/frame.ts";
 import type { WebSocketError } from "../errors.ts";
-import type { CompressionOptions, NegotiatedDeflate } from "../handshake/deflate_options.ts";
 import type { MessageStage } from "../protocol/types.ts";
 import { DeflateSide } from "./deflate.ts";
 import { InflateSide, inflateError } from "./inflate.ts";
+import type { DeflateSettings, NegotiatedDeflate } from "./parameters.ts";
 import { type IdleReleasable, ZlibSweeper } from "./zlib_sweeper.ts";
 import type { Zlib } from "./zlib.ts";
 
@@ -76,7 +76,7 @@ export class PerMessageDeflate implements MessageStage, IdleReleasable {
    */
   constructor(
     negotiated: NegotiatedDeflate,
-    options: Required<CompressionOptions>,
+    options: DeflateSettings,
     maxFrameSize: number,
     host: DeflateHost,
     zlib: Zlib,

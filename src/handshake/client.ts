@@ -1,8 +1,8 @@
 /**
  * The client's side of the opening handshake (RFC 6455 §4.1), as pure code:
  * the request head to send, the checks a response must pass, the bounded
- * body of a refusal, and where a redirect leads. No I/O: `src/client.ts`
- * moves the bytes.
+ * body of a refusal, and where a redirect leads. No I/O: `src/client/attempt.ts`
+ * and `src/opening.ts` move the bytes.
  *
  * @module
  */

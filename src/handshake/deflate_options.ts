@@ -9,12 +9,8 @@
  * @module
  */
 
-import {
-  checkDeflateResponse,
-  checkWindowBits,
-  type DeflateNegotiationOptions,
-  type DeflateParameters,
-} from "./permessage_deflate.ts";
+import type { DeflateParameters, NegotiatedDeflate } from "../extensions/parameters.ts";
+import { checkDeflateResponse, checkWindowBits, type DeflateNegotiationOptions } from "./permessage_deflate.ts";
 
 /**
  * permessage-deflate settings: the parameters to negotiate (RFC 7692 §7.1)
@@ -61,16 +57,6 @@ export interface CompressionOptions {
  * ```
  */
 export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
-
-/**
- * What the opening handshake agreed (RFC 7692 §7.1), and which end we are:
- * the role decides which of the parameters bind our compressor and which
- * the peer's.
- */
-export interface NegotiatedDeflate extends DeflateParameters {
-  /** Our end of the connection. */
-  role: "client" | "server";
-}
 
 /** Checks compression options and fills in the defaults; null when compression is off. */
 export function resolveCompression(

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { DeflateParameters } from "../extensions/parameters.ts";
+
 /** One element of a `Sec-WebSocket-Extensions` list: a name and its parameters in order. */
 export interface ExtensionElement {
   /** The extension token, e.g. `"permessage-deflate"`. */
@@ -86,21 +88,6 @@ export function parseExtensions(value: string): ExtensionElement[] {
     out.push(element);
   }
   return out;
-}
-
-/**
- * The permessage-deflate parameters both ends agreed on (RFC 7692 §7.1).
- * A window of 15 bits is the default when the parameter is absent.
- */
-export interface DeflateParameters {
-  /** The server starts every message with an empty LZ77 window. */
-  serverNoContextTakeover: boolean;
-  /** The client starts every message with an empty LZ77 window. */
-  clientNoContextTakeover: boolean;
-  /** The largest LZ77 window the server compresses with, in bits (8-15). */
-  serverMaxWindowBits: number;
-  /** The largest LZ77 window the client compresses with, in bits (8-15). */
-  clientMaxWindowBits: number;
 }
 
 /** What one side asks for; absent fields mean "no constraint". */

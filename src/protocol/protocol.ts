@@ -21,8 +21,6 @@ import { Message, type MessageType } from "../message.ts";
 import { IncomingText } from "./text.ts";
 import { type CloseInfo, type MessageStage, type ProtocolOptions, type ProtocolSink, State } from "./types.ts";
 
-export { type CloseInfo, type MessageStage, type ProtocolOptions, type ProtocolSink, State } from "./types.ts";
-
 const EMPTY = new Uint8Array(0);
 // Payloads at least this large are written after their header without being copied (server side, unmasked).
 const LARGE_PAYLOAD = 16 * 1024;

@@ -10,14 +10,8 @@
 import { encodeFrame, encodeTextFrame } from "../codec/encoder.ts";
 import { Opcode } from "../codec/frame.ts";
 import { CloseCode } from "../codec/close.ts";
-import {
-  attachHub,
-  SHARED_CLOSED,
-  SHARED_DROPPED,
-  type SharedMessage,
-  type WebSocketConnection,
-  writeShared,
-} from "../connection.ts";
+import { attachHub, SHARED_CLOSED, SHARED_DROPPED, type SharedMessage, writeShared } from "../connection/topics.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { Message } from "../message.ts";
 import type { Backplane } from "./backplane.ts";
 import { DurableTopics, type ResumeSessionOptions } from "./durable.ts";

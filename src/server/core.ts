@@ -8,7 +8,8 @@
  */
 
 import { WebSocketError } from "../errors.ts";
-import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
+import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { HandshakeRejection, UpgradeRequest } from "../handshake/server.ts";
 import { acceptDeflateOffer, type DeflateAcceptance } from "../handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "../handshake/deflate_options.ts";

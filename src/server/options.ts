@@ -5,9 +5,10 @@
  * @module
  */
 
-import type { WebSocketConnection, WebSocketConnectionOptions } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
+import type { WebSocketConnectionOptions } from "../connection/options.ts";
 import type { NodeUpgradeRequest, UpgradeRequest, VerifyResult } from "../handshake/server.ts";
-import type { TracedFrame } from "../trace.ts";
+import type { TracedFrame } from "../transport/trace.ts";
 import type { DurablePrefix, Hub } from "../pubsub/hub.ts";
 import type { Backplane } from "../pubsub/backplane.ts";
 

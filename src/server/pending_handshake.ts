@@ -8,10 +8,10 @@
  * @module
  */
 
-import { WebSocketConnection } from "../connection.ts";
+import { WebSocketConnection } from "../connection/connection.ts";
 import { TimeoutError } from "../errors.ts";
 import type { HttpHead, HttpHeadLimits } from "../handshake/http.ts";
-import { Opening, type OpeningEnd } from "../handshake/opening.ts";
+import { Opening, type OpeningEnd } from "../opening.ts";
 import {
   acceptHeaders,
   checkConnectRequest,
@@ -27,7 +27,7 @@ import {
   type UpgradeRequest,
   verifyRejection,
 } from "../handshake/server.ts";
-import { traceTransport } from "../trace.ts";
+import { traceTransport } from "../transport/trace.ts";
 import { withNegotiatedDeflate } from "../handshake/deflate_options.ts";
 import type { Http2StreamTransport } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";

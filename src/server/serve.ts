@@ -6,10 +6,9 @@
  * @module
  */
 
-import type { WebSocketConnection } from "../connection.ts";
-import { untrackOnClose } from "../connection/shell.ts";
+import { untrackOnClose, type WebSocketConnection } from "../connection/connection.ts";
 import { Hub } from "../pubsub/hub.ts";
-import { listen } from "../transport/mod.ts";
+import { listen } from "../transport/runtime.ts";
 import { HTTP2_CANCEL, listenHttp2 } from "../transport/http2.ts";
 import type { Listener, Transport } from "../transport/types.ts";
 import { type ConnectionTracker, coreOf, type HandshakeCore, type TrackedHandshake } from "./core.ts";

@@ -1,5 +1,5 @@
 /**
- * Bun's native sockets: `Bun.connect` and `Bun.listen`. Loaded only on Bun (see `./mod.ts`).
+ * Bun's native sockets: `Bun.connect` and `Bun.listen`. Loaded only on Bun (see `./runtime.ts`).
  * Bun is typed here structurally, with only what this file uses, so the
  * project needs no Bun type package.
  *
@@ -288,7 +288,7 @@ class BunSocketTransport implements BunTransport {
 /**
  * Opens a TCP connection with `Bun.connect`, Nagle's algorithm off.
  *
- * `dial` (in `./mod.ts`) uses it for `ws://`; `wss://` goes through Bun's
+ * `dial` (in `./runtime.ts`) uses it for `ws://`; `wss://` goes through Bun's
  * `node:tls` (see `dial` for why and the figures).
  *
  * @param options Host, port and an abort signal.

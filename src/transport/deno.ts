@@ -1,7 +1,7 @@
 /**
  * Deno's native sockets: `Deno.connect`, `Deno.connectTls`, `Deno.startTls`,
  * `Deno.listen` and `Deno.listenTls`.
- * Loaded only on Deno (see `./mod.ts`), so no other runtime sees the `Deno`
+ * Loaded only on Deno (see `./runtime.ts`), so no other runtime sees the `Deno`
  * namespace.
  *
  * @module
@@ -165,7 +165,7 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
 /**
  * Opens a TCP connection with `Deno.connect`, Nagle's algorithm off.
  *
- * `dial` (in `./mod.ts`) uses it for `ws://`; `wss://` goes through Deno's
+ * `dial` (in `./runtime.ts`) uses it for `ws://`; `wss://` goes through Deno's
  * `node:tls` (see `dial` for why and the figures).
  *
  * @param options Host, port and an abort signal.

@@ -19,7 +19,7 @@ import {
 } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
-import { currentRuntime } from "./mod.ts";
+import { currentRuntime } from "./runtime.ts";
 import { connectSocket, nodeSocketTransport } from "./node.ts";
 import type { AcceptHandler, DialOptions, Listener, ListenOptions, Transport, TransportSink } from "./types.ts";
 import { HIGH_WATER_MARK, SocketLifecycle } from "./write_queue.ts";

@@ -1,6 +1,7 @@
 /**
  * Dialing through a proxy: TCP (or TLS, for an `https://` proxy) to the
- * proxy, the tunnel handshake of `src/client/proxy.ts`, then TLS to the
+ * proxy, the tunnel handshake (`src/handshake/http_connect.ts` or
+ * `src/handshake/socks5.ts`) over it, then TLS to the
  * server inside the tunnel for `wss://`. Everything goes through `node:net`
  * and `node:tls`, which Deno and Bun provide too: TLS over an existing
  * socket (`tls.connect({ socket })`) is the one API all three runtimes share
@@ -14,9 +15,11 @@ import { lookup } from "node:dns/promises";
 import { connect as tlsConnect } from "node:tls";
 import type { Duplex } from "node:stream";
 import { connectErrorOf, ProxyError, TimeoutError } from "../errors.ts";
-import { httpConnectHandshake, type ProxyRoute, socks5Handshake, type TunnelHandshake } from "../client/proxy.ts";
+import { httpConnectHandshake } from "../handshake/http_connect.ts";
+import { socks5Handshake } from "../handshake/socks5.ts";
+import type { TunnelHandshake } from "../handshake/tunnel.ts";
 import { nodeSocketTransport, socketReady } from "./node.ts";
-import type { DialOptions, DialTlsOptions, Transport } from "./types.ts";
+import type { DialOptions, DialTlsOptions, ProxyRoute, Transport } from "./types.ts";
 
 /**
  * Opens a connection to `options.hostname:port` through a proxy and wraps
@@ -63,6 +66,7 @@ export async function tunnelSocket(options: DialOptions, route: ProxyRoute, alpn
   signal?.addEventListener("abort", onAbort, { once: true });
   /** Which leg `connect`'s timeout would cut: the proxy's, or the server's TLS inside the tunnel. */
   let leg: "proxy" | "handshake" | "server" = "proxy";
+  let handshake: TunnelHandshake | null = null;
   try {
     const outer = await opened(
       proxy.protocol === "https:"
@@ -79,7 +83,7 @@ export async function tunnelSocket(options: DialOptions, route: ProxyRoute, alpn
       });
     });
     const target = { hostname, port: options.port };
-    const handshake = proxy.protocol === "http:" || proxy.protocol === "https:"
+    handshake = proxy.protocol === "http:" || proxy.protocol === "https:"
       ? httpConnectHandshake(proxy, target, route.headers)
       : socks5Handshake(proxy, target);
     leg = "handshake";
@@ -109,22 +113,22 @@ export async function tunnelSocket(options: DialOptions, route: ProxyRoute, alpn
     // connect's timeout in the proxy's leg is the proxy's failure, and says
     // so: a stalled or wrong kind of proxy (socks5:// at an HTTP proxy never
     // gets an answer) must not read as a server that did not answer.
-    if (signal.reason instanceof TimeoutError && leg !== "server") throw proxyTimeout(proxy, leg, signal.reason);
+    if (signal.reason instanceof TimeoutError && leg !== "server") {
+      const within = signal.reason.message.match(/within \d+ ms/)?.[0] ?? "in time";
+      if (leg === "handshake" && handshake !== null) throw handshake.stalled(within, signal.reason);
+      throw proxyTimeout(proxy, within, signal.reason);
+    }
     throw signal.reason;
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
 }
 
-/** A ProxyError for connect's timeout during the proxy's leg, naming the proxy and the step that stalled. */
-function proxyTimeout(proxy: ProxyRoute["address"], leg: "proxy" | "handshake", timeout: TimeoutError): ProxyError {
-  const socks = proxy.protocol === "socks5:" || proxy.protocol === "socks5h:";
-  const within = timeout.message.match(/within \d+ ms/)?.[0] ?? "in time";
-  const step = leg === "proxy"
-    ? proxy.protocol === "https:" ? `did not finish its TLS handshake ${within}` : `did not accept the connection ${within}`
-    : socks
-    ? `did not answer the SOCKS5 handshake ${within}: is it a SOCKS5 proxy? (an HTTP proxy never answers it)`
-    : `did not answer CONNECT ${within}: is it an HTTP proxy?`;
+/** A ProxyError for connect's timeout while the proxy's own TCP or TLS connection opened. */
+function proxyTimeout(proxy: ProxyRoute["address"], within: string, timeout: TimeoutError): ProxyError {
+  const step = proxy.protocol === "https:"
+    ? `did not finish its TLS handshake ${within}`
+    : `did not accept the connection ${within}`;
   return new ProxyError(`Proxy ${proxy.display} ${step}`, {
     code: "ERR_PROXY_TIMEOUT",
     proxy: proxy.display,
@@ -220,16 +224,7 @@ function tunnel(socket: Duplex, handshake: TunnelHandshake, display: string, sig
         fail(err);
       }
     };
-    const onEnd = () => {
-      // A SOCKS proxy hangs up on the HTTP request line it cannot read.
-      const hint = display.startsWith("http") ? " (a SOCKS proxy? then use socks5://)" : "";
-      fail(
-        new ProxyError(`Proxy ${display} closed the connection before opening the tunnel${hint}`, {
-          code: "ERR_PROXY_EOF",
-          proxy: display,
-        }),
-      );
-    };
+    const onEnd = () => fail(handshake.closed());
     const onError = (err: Error) => {
       fail(
         new ProxyError(`Connection to proxy ${display} failed: ${messageOf(err)}`, {

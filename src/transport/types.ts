@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { ProxyAddress } from "../handshake/tunnel.ts";
+
 /**
  * What a {@link Transport} reports to its reader. Each method may be called from any task.
  *
@@ -155,6 +157,19 @@ export interface DialOptions {
    * transport.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * The proxy one connection goes through, as `src/client/proxy.ts` chose it
+ * and `src/transport/proxy.ts` dials it.
+ */
+export interface ProxyRoute {
+  /** The proxy's URL, parsed. */
+  address: ProxyAddress;
+  /** Extra header fields for an HTTP(S) proxy's CONNECT request. */
+  headers: [string, string][];
+  /** TLS settings for the connection to an `https://` proxy. */
+  tls: DialTlsOptions;
 }
 
 /** Where and how a runtime shim listens for incoming connections. */

@@ -33,10 +33,11 @@ export {
   type MessageEventInit,
 } from "./events.ts";
 // The types the options extend (streamsock's connect options), so the entry point documents them whole.
-export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "../client.ts";
+export type { ConnectOptions, ConnectTlsOptions, ProxyOptions } from "../client/options.ts";
 export type { HeaderFields } from "../handshake/http.ts";
-export type { Clock, WebSocketConnectionOptions } from "../connection.ts";
+export type { Clock } from "../connection/clock.ts";
+export type { WebSocketConnectionOptions } from "../connection/options.ts";
 export type { CompressionOptions } from "../handshake/deflate_options.ts";
-export type { TracedFrame } from "../trace.ts";
-export type { Http2Pool } from "../client_http2.ts";
+export type { TracedFrame } from "../transport/trace.ts";
+export type { Http2Pool } from "../client/http2_pool.ts";
 export type { IdleReleasable, ZlibSweeper } from "../extensions/zlib_sweeper.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ConnectOptions } from "../client.ts";
+import type { ConnectOptions } from "../client/options.ts";
 import { HandshakeError } from "../errors.ts";
 
 /**

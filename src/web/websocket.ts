@@ -7,11 +7,13 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "../client.ts";
-import type { CloseInfo, WebSocketConnection } from "../connection.ts";
+import { connect } from "../client/connect.ts";
+import type { ConnectOptions } from "../client/options.ts";
+import type { CloseInfo } from "../protocol/types.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import { Message } from "../message.ts";
-import { queueTask } from "../transport/mod.ts";
+import { queueTask } from "../transport/runtime.ts";
 import { CloseEvent, ErrorEvent, MessageEvent } from "./events.ts";
 import {
   checkProtocols,

@@ -7,8 +7,10 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "../client.ts";
-import type { CloseInfo, WebSocketConnection } from "../connection.ts";
+import { connect } from "../client/connect.ts";
+import type { ConnectOptions } from "../client/options.ts";
+import type { CloseInfo } from "../protocol/types.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { Message } from "../message.ts";
 import {
   checkProtocols,

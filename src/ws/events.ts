@@ -204,7 +204,19 @@ export interface WsEventMap {
  */
 export type WsEventHandler<E> = { handle(event: E): void }["handle"];
 
-/** A listener given to `addEventListener`: a function, or an object with `handleEvent`. */
+/**
+ * A listener given to `addEventListener`: a function, or an object with `handleEvent`.
+ *
+ * @example
+ * ```ts
+ * import { WebSocket, type WsEventListener } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080");
+ * const listener: WsEventListener = { handleEvent: (event) => console.log(event.type) };
+ * ws.addEventListener("open", listener);
+ * ws.on("error", () => {});
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export type WsEventListener = ((event: any) => void) | { handleEvent(event: any): void };
 

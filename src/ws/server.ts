@@ -21,7 +21,7 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { WebSocketConnection } from "../connection.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
 import { requestHandler } from "../server/request_handler.ts";
 import type { UpgradeHandler } from "../server/options.ts";
 import type { UpgradeRequest } from "../handshake/server.ts";

@@ -13,10 +13,10 @@ import { EventEmitter } from "node:events";
 import type { ClientRequestArgs, IncomingHttpHeaders } from "node:http";
 import { nextTick } from "node:process";
 import { Readable } from "node:stream";
-import { connect } from "../client.ts";
+import { connect } from "../client/connect.ts";
 import type { ConnectOptions, UpgradeResponse } from "../client/options.ts";
-import type { WebSocketConnection } from "../connection.ts";
-import type { CloseInfo } from "../protocol/protocol.ts";
+import type { WebSocketConnection } from "../connection/connection.ts";
+import type { CloseInfo } from "../protocol/types.ts";
 import { ConnectionClosedError, HandshakeError } from "../errors.ts";
 import { Message } from "../message.ts";
 import type { CompressionOptions } from "../handshake/deflate_options.ts";
@@ -81,6 +81,17 @@ export function attachConnection(ws: WebSocket, conn: WebSocketConnection, limit
  * What a binary message is delivered as; see {@link WebSocket.binaryType}.
  * `"blob"` is accepted too at run time, as ws 8.18 and later accept it,
  * though `@types/ws` (whose types these follow) does not list it.
+ *
+ * @example
+ * ```ts
+ * import { type BinaryType, WebSocket } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080");
+ * const type: BinaryType = "arraybuffer";
+ * ws.binaryType = type; // binary messages now arrive as ArrayBuffer
+ * ws.on("error", () => {});
+ * ws.terminate();
+ * ```
  */
 export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments";
 
@@ -223,6 +234,19 @@ function incomingOf(status: number, statusText: string, headers: Headers, body: 
  * listeners get: node:http's `ClientRequest` as far as a handshake needs
  * it. Header fields set on it in a `'redirect'` listener go with the next
  * request; `abort()` and `destroy()` give up the handshake.
+ *
+ * @example
+ * ```ts
+ * import { WebSocket } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080", { followRedirects: true });
+ * ws.on("redirect", (url, request) => request.setHeader("x-redirected-from", url));
+ * ws.on("unexpected-response", (request, response) => {
+ *   console.log(response.statusCode);
+ *   request.destroy();
+ * });
+ * ws.on("error", () => {});
+ * ```
  */
 export class HandshakeRequest extends EventEmitter {
   /** Always `"GET"`. */
@@ -1360,7 +1384,19 @@ export interface WebSocketLike extends EventEmitter {
   ): void;
 }
 
-/** Options of {@link WebSocket.send}, as ws has them. */
+/**
+ * Options of {@link WebSocket.send}, as ws has them.
+ *
+ * @example
+ * ```ts
+ * import { type SendOptions, WebSocket } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080");
+ * const options: SendOptions = { binary: false, compress: false };
+ * ws.on("open", () => ws.send("hello", options, (err) => err && console.error(err)));
+ * ws.on("error", () => {});
+ * ```
+ */
 export interface SendOptions {
   /** Send as binary (default: true unless the data is a string). */
   binary?: boolean;

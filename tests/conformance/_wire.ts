@@ -5,9 +5,12 @@
 import { after, assertBytesEqual, before, describe, Releases, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { connect, type ConnectOptions } from "../../src/client.ts";
-import type { WebSocketConnection } from "../../src/connection.ts";
-import { requestHandler, type RequestHandlerOptions, serve, type Server } from "../../src/server.ts";
+import { connect } from "../../src/client/connect.ts";
+import type { ConnectOptions } from "../../src/client/options.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
+import { requestHandler } from "../../src/server/request_handler.ts";
+import type { RequestHandlerOptions } from "../../src/server/options.ts";
+import { serve, type Server } from "../../src/server/serve.ts";
 import {
   type ClientHttp2Session,
   connect as http2Connect,

@@ -7,8 +7,11 @@
 import { test } from "../_test.ts";
 import assert from "node:assert/strict";
 import { createSecureServer, type Http2ServerRequest, type Http2Session } from "node:http2";
-import type { WebSocketConnection } from "../../src/connection.ts";
-import { http2Handler, requestHandler, serve, type UpgradeHandler } from "../../src/server.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
+import { http2Handler } from "../../src/server/http2_handler.ts";
+import { requestHandler } from "../../src/server/request_handler.ts";
+import { serve } from "../../src/server/serve.ts";
+import type { UpgradeHandler } from "../../src/server/options.ts";
 import { testCertificate } from "../_tls.ts";
 import { findChromium, fixture, freshProfile, runClient } from "./_peers.ts";
 

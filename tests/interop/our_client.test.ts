@@ -6,7 +6,7 @@
 // pinged, and closes with code and reason from either end.
 import { assertBytesEqual, describe, type Owner, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../../src/client.ts";
+import { connect } from "../../src/client/connect.ts";
 import { Message } from "../../src/message.ts";
 import { randomBytes } from "../_helpers.ts";
 import { BUN, DENO, findPython, fixture, MiB, repoPath, startServer } from "./_peers.ts";

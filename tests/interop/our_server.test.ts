@@ -7,7 +7,7 @@
 // from either end.
 import { after, before, describe, Releases, test } from "../_test.ts";
 import assert from "node:assert/strict";
-import type { WebSocketConnection } from "../../src/connection.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import { Message } from "../../src/message.ts";
 import { nodeBinary } from "../_node_versions.ts";
 import { type Running, start } from "../_server.ts";

@@ -4,10 +4,11 @@
 import assert from "node:assert/strict";
 import { connect as netConnect, createServer as createNetServer, type Socket } from "node:net";
 import { describe, eventually, type Owner, test, withTimeout } from "../_test.ts";
-import { connect } from "../../src/client.ts";
+import { connect } from "../../src/client/connect.ts";
 import { computeAccept } from "../../src/handshake/key.ts";
-import { requestHandler, serve, type Server } from "../../src/server.ts";
-import type { WebSocketConnection } from "../../src/connection.ts";
+import { requestHandler } from "../../src/server/request_handler.ts";
+import { serve, type Server } from "../../src/server/serve.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import { CAN_COUNT_DESCRIPTORS, NO_DESCRIPTOR_COUNT, openDescriptors } from "../_descriptors.ts";
 import { rawFrame } from "../_helpers.ts";
 import { upgradeRequest } from "../_server.ts";

@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { before, describe, eventually, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../../src/client.ts";
-import type { CloseInfo } from "../../src/connection.ts";
+import { connect } from "../../src/client/connect.ts";
+import type { CloseInfo } from "../../src/protocol/types.ts";
 import { TimeoutError } from "../../src/errors.ts";
 import { rawFrame } from "../_helpers.ts";
 import {

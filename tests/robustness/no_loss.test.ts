@@ -4,8 +4,9 @@
 // reads as fast as it can and one that reads slowly.
 import { describe, test, withTimeout } from "../_test.ts";
 import assert from "node:assert/strict";
-import { connect } from "../../src/client.ts";
-import type { CloseInfo, WebSocketConnection } from "../../src/connection.ts";
+import { connect } from "../../src/client/connect.ts";
+import type { CloseInfo } from "../../src/protocol/types.ts";
+import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import type { Message } from "../../src/message.ts";
 import { seededRandom } from "../_helpers.ts";
 import { attackedServer, sleep } from "./_hostile.ts";

@@ -5,7 +5,7 @@
 // timer behind: not the close timeout, not keepalive). Child processes on the
 // runtime running the tests.
 import assert from "node:assert/strict";
-import { serve } from "../../src/server.ts";
+import { serve } from "../../mod.ts";
 import { start } from "../_spawn.ts";
 import { describe, test, withTimeout } from "../_test.ts";
 

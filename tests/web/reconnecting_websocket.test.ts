@@ -4,7 +4,7 @@
 // HTTP proxy (tinyproxy) and over HTTP/2 (h2c), on every runtime.
 import assert from "node:assert/strict";
 import ReconnectingWebSocketModule from "reconnecting-websocket";
-import { serve, type Server } from "../../src/server.ts";
+import { serve, type Server } from "../../mod.ts";
 import { WebSocket, type WebSocketOptions } from "../../src/web/mod.ts";
 import { startTinyproxy, TINYPROXY } from "../_proxies.ts";
 import { describe, type Owner, test, withTimeout } from "../_test.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { HandshakeError } from "../../src/errors.ts";
 import { Message } from "../../src/message.ts";
-import { serve } from "../../src/server.ts";
+import { serve } from "../../mod.ts";
 import { WebSocketError, WebSocketStream, type WebSocketStreamOptions } from "../../src/web/mod.ts";
 import { after, before, describe, type Owner, Releases, test, withTimeout } from "../_test.ts";
 import { isDomException, type ScenarioServer, SERVERS } from "./_web.ts";

@@ -7,13 +7,13 @@
  * @module
  */
 
-import { WebSocketConnection } from "./connection.ts";
-import { HandshakeError, ProxyError, TimeoutError } from "./errors.ts";
-import { headerFields, parseProtocols, redirectTarget } from "./handshake/client.ts";
-import { deflateOffer } from "./handshake/permessage_deflate.ts";
-import { negotiationOf, resolveCompression } from "./handshake/deflate_options.ts";
-import { attempt } from "./client/attempt.ts";
-import type { ConnectOptions } from "./client/options.ts";
+import { WebSocketConnection } from "../connection/connection.ts";
+import { HandshakeError, ProxyError, TimeoutError } from "../errors.ts";
+import { headerFields, parseProtocols, redirectTarget } from "../handshake/client.ts";
+import { deflateOffer } from "../handshake/permessage_deflate.ts";
+import { negotiationOf, resolveCompression } from "../handshake/deflate_options.ts";
+import { attempt } from "./attempt.ts";
+import type { ConnectOptions } from "./options.ts";
 import {
   appendParams,
   authorizationField,
@@ -21,9 +21,9 @@ import {
   type GivenFields,
   requestFields,
   webSocketUrl,
-} from "./client/request.ts";
+} from "./request.ts";
 
-export type { ConnectOptions, ConnectTlsOptions, ProxyOptions, UpgradeResponse } from "./client/options.ts";
+export type { ConnectOptions, ConnectTlsOptions, ProxyOptions, UpgradeResponse } from "./options.ts";
 
 /** How long the whole opening may take unless `timeout` says otherwise. */
 const DEFAULT_OPEN_TIMEOUT = 30_000;

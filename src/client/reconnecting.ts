@@ -7,11 +7,13 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "./client.ts";
-import { type CloseInfo, endIterationOnAnyClose, type WebSocketConnection } from "./connection.ts";
-import { HandshakeError, ProxyError } from "./errors.ts";
-import { type ResumeOptions, ResumingClient } from "./client/resuming.ts";
-import { RESUME_PROTOCOL } from "./pubsub/resume_protocol.ts";
+import { connect } from "./connect.ts";
+import type { ConnectOptions } from "./options.ts";
+import type { CloseInfo } from "../protocol/types.ts";
+import { endIterationOnAnyClose, type WebSocketConnection } from "../connection/connection.ts";
+import { HandshakeError, ProxyError } from "../errors.ts";
+import { type ResumeOptions, ResumingClient } from "./resuming.ts";
+import { RESUME_PROTOCOL } from "../pubsub/resume_protocol.ts";
 
 /**
  * Options for {@link reconnecting}: those of `connect` for each attempt,

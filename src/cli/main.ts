@@ -24,11 +24,11 @@
  */
 
 import process from "node:process";
-import { err, EXIT_OK, EXIT_USAGE, flushed, out, UsageError } from "./cli/common.ts";
-import { runConnect } from "./cli/connect.ts";
-import { CONNECT_HELP, MAIN_HELP, SERVE_HELP } from "./cli/help.ts";
-import { runServe } from "./cli/serve.ts";
-import { VERSION } from "./version.ts";
+import { err, EXIT_OK, EXIT_USAGE, flushed, out, UsageError } from "./common.ts";
+import { runConnect } from "./connect.ts";
+import { CONNECT_HELP, MAIN_HELP, SERVE_HELP } from "./help.ts";
+import { runServe } from "./serve.ts";
+import { VERSION } from "../version.ts";
 
 /**
  * parseArgs' complaint in our words: its own text ("Unknown option '--x'.

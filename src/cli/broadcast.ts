@@ -1,6 +1,6 @@
 /**
  * What `streamsock serve --broadcast [--redis URL] [--workers N]` needs
- * beyond a plain server, kept out of src/cli.ts: the chat page served at
+ * beyond a plain server, kept out of the command's main module: the chat page served at
  * every path (and its resume module, src/cli/resume_browser.ts), and the
  * worker processes that share one port.
  *
@@ -9,7 +9,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
-import { currentRuntime } from "../transport/mod.ts";
+import { currentRuntime } from "../transport/runtime.ts";
 
 /**
  * A chat page in plain HTML and JavaScript, no build step: it joins the room

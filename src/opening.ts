@@ -12,9 +12,9 @@
  * @module
  */
 
-import { type HttpHead, HttpHeadError, type HttpHeadLimits, HttpHeadParser } from "./http.ts";
-import type { Transport, TransportSink } from "../transport/types.ts";
-import { concatBytes } from "../codec/pool.ts";
+import { type HttpHead, HttpHeadError, type HttpHeadLimits, HttpHeadParser } from "./handshake/http.ts";
+import type { Transport, TransportSink } from "./transport/types.ts";
+import { concatBytes } from "./codec/pool.ts";
 
 /** Why an opening ended without a connection, as {@link OpeningEvents.ended} hears it. */
 export type OpeningEnd =

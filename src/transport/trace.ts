@@ -12,8 +12,8 @@
  * @module
  */
 
-import { maskInPlace } from "./codec/mask.ts";
-import type { Transport, TransportSink } from "./transport/types.ts";
+import { maskInPlace } from "../codec/mask.ts";
+import type { Transport, TransportSink } from "./types.ts";
 
 /** How many payload bytes a traced frame carries for display. */
 const PREVIEW_BYTES = 125;
