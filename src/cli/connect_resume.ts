@@ -8,7 +8,9 @@
  */
 
 import process from "node:process";
-import { type ConnectOptions, Message, reconnecting } from "../../mod.ts";
+import type { ConnectOptions } from "../client/options.ts";
+import { reconnecting } from "../client/reconnecting.ts";
+import { Message } from "../message.ts";
 import {
   connectError,
   err,

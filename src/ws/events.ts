@@ -8,7 +8,7 @@
 
 import type { EventEmitter } from "node:events";
 import type { Buffer } from "node:buffer";
-import type { WebSocket, WebSocketLike } from "./websocket.ts";
+import type { BinaryType, SendOptions } from "./options.ts";
 
 /**
  * The event `addEventListener` listeners receive (ws's `Event`).
@@ -24,7 +24,7 @@ export class WsEvent {
   /** The event's type: `"open"`, `"message"`, `"close"` or `"error"`. */
   readonly type: string;
   /** The WebSocket that emitted it (null for an event made by hand). */
-  target: WebSocketLike = null as unknown as WebSocket;
+  target: WebSocketLike = null as unknown as WebSocketLike;
 
   /**
    * Creates an event.
@@ -317,4 +317,79 @@ export function setAttribute(target: EventSource, type: string, handler: unknown
     }
   }
   if (typeof handler === "function") addEventListener(target, type, handler as WsEventListener, {}, true);
+}
+
+/**
+ * A WebSocket as its events name it (`event.target`): the public API of
+ * {@link WebSocket}, typed by structure so that a socket typed with
+ * `@types/ws` fits it too.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketLike, WsMessageEvent } from "@streamsock/streamsock/ws";
+ *
+ * const reply = (event: WsMessageEvent) => {
+ *   const ws: WebSocketLike = event.target;
+ *   ws.send("got it");
+ * };
+ * ```
+ */
+export interface WebSocketLike extends EventEmitter {
+  /** How binary messages are delivered. */
+  binaryType: BinaryType;
+  /** Bytes queued for sending and not yet written. */
+  readonly bufferedAmount: number;
+  /** The negotiated extensions' names, or `""`. */
+  readonly extensions: string;
+  /** Whether `pause()` stopped the delivery of messages. */
+  readonly isPaused: boolean;
+  /** The negotiated subprotocol, or `""`. */
+  readonly protocol: string;
+  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** The URL a client connected to. */
+  readonly url: string;
+  /** 0. */
+  readonly CONNECTING: 0;
+  /** 1. */
+  readonly OPEN: 1;
+  /** 2. */
+  readonly CLOSING: 2;
+  /** 3. */
+  readonly CLOSED: 3;
+  /** The `open` handler. */
+  onopen: WsEventHandler<WsEvent> | null;
+  /** The `error` handler. */
+  onerror: WsEventHandler<WsErrorEvent> | null;
+  /** The `close` handler. */
+  onclose: WsEventHandler<WsCloseEvent> | null;
+  /** The `message` handler. */
+  onmessage: WsEventHandler<WsMessageEvent> | null;
+  /** Starts the closing handshake. */
+  close(code?: number, data?: string | Buffer): void;
+  /** Sends a ping. */
+  ping(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /** Sends a pong. */
+  pong(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
+  /** Sends a message. */
+  send(data: unknown, cb?: (err?: Error) => void): void;
+  /** Sends a message with options. */
+  send(data: unknown, options: SendOptions, cb?: (err?: Error) => void): void;
+  /** Closes the connection at once. */
+  terminate(): void;
+  /** Stops delivering messages. */
+  pause(): void;
+  /** Delivers messages again. */
+  resume(): void;
+  /** Adds a browser-style listener. */
+  addEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+    options?: { once?: boolean },
+  ): void;
+  /** Removes a browser-style listener. */
+  removeEventListener<K extends keyof WsEventMap>(
+    type: K,
+    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
+  ): void;
 }

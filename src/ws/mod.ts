@@ -39,17 +39,15 @@ import { WebSocketServer } from "./server.ts";
 import { WebSocket } from "./websocket.ts";
 
 export { createWebSocketStream } from "./stream.ts";
-export { type ResolvedServerOptions, WebSocketServer, type WebSocketServerEvents } from "./server.ts";
 export {
-  type BinaryType,
-  HandshakeRequest,
-  type ResponseMessage,
-  type SendOptions,
-  WebSocket,
-  type WebSocketEvents,
+  type ResolvedServerOptions,
+  type ServerOptions,
+  WebSocketServer,
+  type WebSocketServerEvents,
+} from "./server.ts";
+export { HandshakeRequest, type ResponseMessage, WebSocket, type WebSocketEvents } from "./websocket.ts";
+export {
   type WebSocketLike,
-} from "./websocket.ts";
-export {
   WsCloseEvent,
   WsErrorEvent,
   WsEvent,
@@ -61,13 +59,14 @@ export {
 export type { CloseEvent, ErrorEvent, Event, MessageEvent } from "./events.ts";
 export type {
   AddressInfo,
+  BinaryType,
   CertMeta,
   ClientOptions,
   Data,
   EventListenerOptions,
   PerMessageDeflateOptions,
   RawData,
-  ServerOptions,
+  SendOptions,
   VerifyClientCallbackAsync,
   VerifyClientCallbackSync,
   VerifyClientInfo,

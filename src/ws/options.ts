@@ -8,11 +8,9 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { IncomingMessage, OutgoingHttpHeaders, Server as HttpServer } from "node:http";
-import type { Server as HttpsServer } from "node:https";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { ZlibOptions } from "node:zlib";
-import type { WebSocket } from "./websocket.ts";
 
 /**
  * What a `message` listener gets for binary data, by `binaryType`: a
@@ -255,56 +253,43 @@ export type VerifyClientCallbackAsync = (
 ) => void;
 
 /**
- * Options of `WebSocketServer`, as ws 8 has them: exactly one of `port`,
- * `server` and `noServer`. Used besides: `host`, `backlog`, `path`,
- * `clientTracking`, `verifyClient`, `handleProtocols`, `perMessageDeflate`,
- * `maxPayload`, `maxFragments`, `autoPong`, `closeTimeout`, `WebSocket`.
- * The others are accepted and ignored.
+ * What a binary message is delivered as; see {@link WebSocket.binaryType}.
+ * `"blob"` is accepted too at run time, as ws 8.18 and later accept it,
+ * though `@types/ws` (whose types these follow) does not list it.
  *
  * @example
  * ```ts
- * import type { ServerOptions } from "@streamsock/streamsock/ws";
+ * import { type BinaryType, WebSocket } from "@streamsock/streamsock/ws";
  *
- * const options: ServerOptions = { port: 8080, path: "/chat", maxPayload: 1 << 20 };
+ * const ws = new WebSocket("ws://127.0.0.1:8080");
+ * const type: BinaryType = "arraybuffer";
+ * ws.binaryType = type; // binary messages now arrive as ArrayBuffer
+ * ws.on("error", () => {});
+ * ws.terminate();
  * ```
  */
-export interface ServerOptions {
-  /** The address to listen on (with `port`). */
-  host?: string;
-  /** The port to listen on: the server makes its own node:http server. */
-  port?: number;
-  /** The listen queue's length (with `port`). */
-  backlog?: number;
-  /** A node:http or node:https server to take the upgrades of. */
-  server?: HttpServer | HttpsServer;
-  /** Listen nowhere: the application calls `handleUpgrade`. */
-  noServer?: boolean;
-  /** Accept only this path (the query aside). */
-  path?: string;
-  /** Keep the open connections in `clients`. Defaults to true. */
-  clientTracking?: boolean;
-  /** Accepts or refuses a client after the WebSocket checks. */
-  verifyClient?: VerifyClientCallbackAsync | VerifyClientCallbackSync;
-  /** Chooses a subprotocol from those offered: a name, or false for none. */
-  handleProtocols?: (protocols: Set<string>, request: IncomingMessage) => string | false;
-  /** permessage-deflate: off by default for servers. */
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /** The largest message accepted, in bytes. Defaults to 100 MiB. */
-  maxPayload?: number;
-  /** Answer pings automatically. Defaults to true. */
-  autoPong?: boolean;
-  /** Milliseconds to wait for the closing handshake. Defaults to 30000. */
-  closeTimeout?: number;
-  /** The class of the server's sockets: `WebSocket` or one extending it. */
-  WebSocket?: typeof WebSocket;
-  /** Accepted, ignored: frames are always validated as UTF-8. */
-  skipUTF8Validation?: boolean;
-  /** Accepted, ignored. */
-  allowSynchronousEvents?: boolean;
-  /** Accepted, ignored. */
-  maxPendingAutoPongs?: number;
-  /** Accepted, ignored. */
-  maxBufferedChunks?: number;
-  /** The most frames a message may have; more fail the connection with 1008. Defaults to 16384 (0: no limit). */
-  maxFragments?: number;
+export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments";
+
+/**
+ * Options of {@link WebSocket.send}, as ws has them.
+ *
+ * @example
+ * ```ts
+ * import { type SendOptions, WebSocket } from "@streamsock/streamsock/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8080");
+ * const options: SendOptions = { binary: false, compress: false };
+ * ws.on("open", () => ws.send("hello", options, (err) => err && console.error(err)));
+ * ws.on("error", () => {});
+ * ```
+ */
+export interface SendOptions {
+  /** Send as binary (default: true unless the data is a string). */
+  binary?: boolean;
+  /** Whether this message may be compressed (default true; the threshold still applies). */
+  compress?: boolean;
+  /** Whether this is the last fragment of the message (default true). */
+  fin?: boolean;
+  /** Ignored: a client always masks, a server never does. */
+  mask?: boolean;
 }

@@ -19,6 +19,7 @@ import {
   type Server as HttpServer,
   STATUS_CODES,
 } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocketConnection } from "../connection/connection.ts";
@@ -26,7 +27,7 @@ import { requestHandler } from "../server/request_handler.ts";
 import type { UpgradeHandler } from "../server/options.ts";
 import type { UpgradeRequest } from "../handshake/server.ts";
 import { parseExtensions } from "../handshake/permessage_deflate.ts";
-import type { ServerOptions, VerifyClientCallbackAsync, VerifyClientCallbackSync } from "./options.ts";
+import type { PerMessageDeflateOptions, VerifyClientCallbackAsync, VerifyClientCallbackSync } from "./options.ts";
 import {
   attachConnection,
   compressionOf,
@@ -35,6 +36,61 @@ import {
   DEFAULT_MAX_PAYLOAD,
   WebSocket,
 } from "./websocket.ts";
+
+/**
+ * Options of `WebSocketServer`, as ws 8 has them: exactly one of `port`,
+ * `server` and `noServer`. Used besides: `host`, `backlog`, `path`,
+ * `clientTracking`, `verifyClient`, `handleProtocols`, `perMessageDeflate`,
+ * `maxPayload`, `maxFragments`, `autoPong`, `closeTimeout`, `WebSocket`.
+ * The others are accepted and ignored.
+ *
+ * @example
+ * ```ts
+ * import type { ServerOptions } from "@streamsock/streamsock/ws";
+ *
+ * const options: ServerOptions = { port: 8080, path: "/chat", maxPayload: 1 << 20 };
+ * ```
+ */
+export interface ServerOptions {
+  /** The address to listen on (with `port`). */
+  host?: string;
+  /** The port to listen on: the server makes its own node:http server. */
+  port?: number;
+  /** The listen queue's length (with `port`). */
+  backlog?: number;
+  /** A node:http or node:https server to take the upgrades of. */
+  server?: HttpServer | HttpsServer;
+  /** Listen nowhere: the application calls `handleUpgrade`. */
+  noServer?: boolean;
+  /** Accept only this path (the query aside). */
+  path?: string;
+  /** Keep the open connections in `clients`. Defaults to true. */
+  clientTracking?: boolean;
+  /** Accepts or refuses a client after the WebSocket checks. */
+  verifyClient?: VerifyClientCallbackAsync | VerifyClientCallbackSync;
+  /** Chooses a subprotocol from those offered: a name, or false for none. */
+  handleProtocols?: (protocols: Set<string>, request: IncomingMessage) => string | false;
+  /** permessage-deflate: off by default for servers. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** The largest message accepted, in bytes. Defaults to 100 MiB. */
+  maxPayload?: number;
+  /** Answer pings automatically. Defaults to true. */
+  autoPong?: boolean;
+  /** Milliseconds to wait for the closing handshake. Defaults to 30000. */
+  closeTimeout?: number;
+  /** The class of the server's sockets: `WebSocket` or one extending it. */
+  WebSocket?: typeof WebSocket;
+  /** Accepted, ignored: frames are always validated as UTF-8. */
+  skipUTF8Validation?: boolean;
+  /** Accepted, ignored. */
+  allowSynchronousEvents?: boolean;
+  /** Accepted, ignored. */
+  maxPendingAutoPongs?: number;
+  /** Accepted, ignored. */
+  maxBufferedChunks?: number;
+  /** The most frames a message may have; more fail the connection with 1008. Defaults to 16384 (0: no limit). */
+  maxFragments?: number;
+}
 
 const RUNNING = 0;
 const CLOSING = 1;

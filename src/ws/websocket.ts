@@ -25,6 +25,7 @@ import {
   attributeOf,
   removeEventListener,
   setAttribute,
+  type WebSocketLike,
   type WsCloseEvent,
   type WsErrorEvent,
   type WsEvent,
@@ -34,7 +35,7 @@ import {
   type WsMessageEvent,
 } from "./events.ts";
 import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
-import type { ClientOptions, PerMessageDeflateOptions, RawData } from "./options.ts";
+import type { BinaryType, ClientOptions, PerMessageDeflateOptions, RawData, SendOptions } from "./options.ts";
 
 const CONNECTING = 0 as const;
 const OPEN = 1 as const;
@@ -76,24 +77,6 @@ let attach: (ws: WebSocket, conn: WebSocketConnection, limits: ReceiveLimits) =>
 export function attachConnection(ws: WebSocket, conn: WebSocketConnection, limits: ReceiveLimits): void {
   attach(ws, conn, limits);
 }
-
-/**
- * What a binary message is delivered as; see {@link WebSocket.binaryType}.
- * `"blob"` is accepted too at run time, as ws 8.18 and later accept it,
- * though `@types/ws` (whose types these follow) does not list it.
- *
- * @example
- * ```ts
- * import { type BinaryType, WebSocket } from "@streamsock/streamsock/ws";
- *
- * const ws = new WebSocket("ws://127.0.0.1:8080");
- * const type: BinaryType = "arraybuffer";
- * ws.binaryType = type; // binary messages now arrive as ArrayBuffer
- * ws.on("error", () => {});
- * ws.terminate();
- * ```
- */
-export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments";
 
 /**
  * ws's `perMessageDeflate` option as streamsock's `compression`.
@@ -1274,7 +1257,7 @@ export namespace WebSocket {
   /** Options of a client. */
   export type ClientOptions = import("./options.ts").ClientOptions;
   /** Options of a server. */
-  export type ServerOptions = import("./options.ts").ServerOptions;
+  export type ServerOptions = import("./server.ts").ServerOptions;
   /** permessage-deflate's options. */
   export type PerMessageDeflateOptions = import("./options.ts").PerMessageDeflateOptions;
   /** `verifyClient` with one argument. */
@@ -1307,105 +1290,6 @@ export namespace WebSocket {
 function concat(parts: Buffer[], size: number): Buffer {
   if (parts.length === 1) return parts[0];
   return parts.length === 0 ? EMPTY : Buffer.concat(parts, size);
-}
-
-/**
- * A WebSocket as its events name it (`event.target`): the public API of
- * {@link WebSocket}, typed by structure so that a socket typed with
- * `@types/ws` fits it too.
- *
- * @example
- * ```ts
- * import type { WebSocketLike, WsMessageEvent } from "@streamsock/streamsock/ws";
- *
- * const reply = (event: WsMessageEvent) => {
- *   const ws: WebSocketLike = event.target;
- *   ws.send("got it");
- * };
- * ```
- */
-export interface WebSocketLike extends EventEmitter {
-  /** How binary messages are delivered. */
-  binaryType: BinaryType;
-  /** Bytes queued for sending and not yet written. */
-  readonly bufferedAmount: number;
-  /** The negotiated extensions' names, or `""`. */
-  readonly extensions: string;
-  /** Whether `pause()` stopped the delivery of messages. */
-  readonly isPaused: boolean;
-  /** The negotiated subprotocol, or `""`. */
-  readonly protocol: string;
-  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
-  readonly readyState: 0 | 1 | 2 | 3;
-  /** The URL a client connected to. */
-  readonly url: string;
-  /** 0. */
-  readonly CONNECTING: 0;
-  /** 1. */
-  readonly OPEN: 1;
-  /** 2. */
-  readonly CLOSING: 2;
-  /** 3. */
-  readonly CLOSED: 3;
-  /** The `open` handler. */
-  onopen: WsEventHandler<WsEvent> | null;
-  /** The `error` handler. */
-  onerror: WsEventHandler<WsErrorEvent> | null;
-  /** The `close` handler. */
-  onclose: WsEventHandler<WsCloseEvent> | null;
-  /** The `message` handler. */
-  onmessage: WsEventHandler<WsMessageEvent> | null;
-  /** Starts the closing handshake. */
-  close(code?: number, data?: string | Buffer): void;
-  /** Sends a ping. */
-  ping(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
-  /** Sends a pong. */
-  pong(data?: unknown, mask?: boolean, cb?: (err: Error) => void): void;
-  /** Sends a message. */
-  send(data: unknown, cb?: (err?: Error) => void): void;
-  /** Sends a message with options. */
-  send(data: unknown, options: SendOptions, cb?: (err?: Error) => void): void;
-  /** Closes the connection at once. */
-  terminate(): void;
-  /** Stops delivering messages. */
-  pause(): void;
-  /** Delivers messages again. */
-  resume(): void;
-  /** Adds a browser-style listener. */
-  addEventListener<K extends keyof WsEventMap>(
-    type: K,
-    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
-    options?: { once?: boolean },
-  ): void;
-  /** Removes a browser-style listener. */
-  removeEventListener<K extends keyof WsEventMap>(
-    type: K,
-    listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
-  ): void;
-}
-
-/**
- * Options of {@link WebSocket.send}, as ws has them.
- *
- * @example
- * ```ts
- * import { type SendOptions, WebSocket } from "@streamsock/streamsock/ws";
- *
- * const ws = new WebSocket("ws://127.0.0.1:8080");
- * const options: SendOptions = { binary: false, compress: false };
- * ws.on("open", () => ws.send("hello", options, (err) => err && console.error(err)));
- * ws.on("error", () => {});
- * ```
- */
-export interface SendOptions {
-  /** Send as binary (default: true unless the data is a string). */
-  binary?: boolean;
-  /** Whether this message may be compressed (default true; the threshold still applies). */
-  compress?: boolean;
-  /** Whether this is the last fragment of the message (default true). */
-  fin?: boolean;
-  /** Ignored: a client always masks, a server never does. */
-  mask?: boolean;
 }
 
 function validCloseCode(code: number): boolean {
