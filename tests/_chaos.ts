@@ -15,7 +15,7 @@ import { reconnecting } from "../mod.ts";
 import type { PublishReceipt, ResumeEvent, ResumingClient } from "../mod.ts";
 import { freePort, RedisServer } from "./_redis.ts";
 import { root, Started } from "./_spawn.ts";
-import type { Owner } from "./_test.ts";
+import { eventually, type Owner, withTimeout } from "./_test.ts";
 
 export type Runtime = "node" | "deno" | "bun";
 
@@ -184,6 +184,23 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
   const acks: Promise<void>[] = [];
   let published = 0;
   let unacknowledged = 0;
+  // The rounds published so far: the faults are placed in rounds, not in time.
+  let round = 0;
+  let publishingDone = false;
+  const roundWaiters = new Set<() => void>();
+  const roundPassed = () => {
+    for (const check of [...roundWaiters]) check();
+  };
+  const untilRound = (target: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (round < target && !publishingDone) return;
+        roundWaiters.delete(check);
+        resolve();
+      };
+      roundWaiters.add(check);
+      check();
+    });
   const publishing = (async () => {
     const publishers = Array.from({ length: options.publishers }, (_, i) => open(publisherServers[i % publisherServers.length]));
     for (let n = 1; n <= options.messages; n++) {
@@ -201,21 +218,29 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
           );
         }
       }
+      // A sleep, because it must be: publishing at a steady rate, through the faults, is the scenario's load.
       await sleep(options.interval);
+      round = n;
+      roundPassed();
     }
-  })();
+  })().finally(() => {
+    publishingDone = true;
+    roundPassed();
+  });
 
   // Faults, at fractions of the publishing time.
   const span = options.messages * options.interval;
   let serverKills = 0;
   let connectionResets = 0;
   let redisRestarts = 0;
-  const at = (fraction: number) => sleep(span * fraction);
+  /** As many rounds as publishing for `ms` takes. */
+  const rounds = (ms: number) => untilRound(round + Math.ceil(ms / options.interval));
+  const at = (fraction: number) => rounds(span * fraction);
   const crash = async (server: ServeProcess, downFor: number) => {
     await server.kill();
     serverKills++;
     log(`killed the ${server.runtime} server (SIGKILL)`);
-    await sleep(downFor);
+    await rounds(downFor);
     await server.start();
     log(`restarted the ${server.runtime} server`);
   };
@@ -238,7 +263,7 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
     await redis.kill();
     redisRestarts++;
     log("killed redis-server (SIGKILL)");
-    await sleep(1000);
+    await rounds(1000);
     await redis.restart();
     log("restarted redis-server (appendonly yes)");
     await at(0.1);
@@ -246,7 +271,24 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
     await crash(servers[2 % servers.length], 1000);
   })();
   await Promise.all([publishing, faults]);
-  await Promise.race([Promise.all(acks), sleep(60_000)]);
+  await withTimeout(Promise.all(acks), 60_000, "the acknowledgements").catch(() => {});
+  // A last message on every topic: a subscriber that has it has had every
+  // earlier one, and anything delivered twice would have come before it.
+  const closer = open(publisherServers[0]);
+  await withTimeout(
+    Promise.all(topics.map((topic) =>
+      closer.publish(topic, "last:1").then((receipt: PublishReceipt) => {
+        published++;
+        acknowledged.get(topic)!.add("last:1");
+        if (receipt.offset !== undefined) receipts.get(topic)!.set(receipt.offset, "last:1");
+      }, () => {
+        published++;
+        unacknowledged++;
+      })
+    )),
+    60_000,
+    "the last messages",
+  ).catch(() => {});
   log(`published ${published}; every publish acknowledged: ${unacknowledged === 0}`);
 
   // Everything acknowledged has an offset; each subscriber must reach the last of each of its topics.
@@ -256,11 +298,9 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
     const top = Math.max(0, received.offsets[received.offsets.length - 1] ?? 0, ...received.gaps.map((g) => g.to ?? 0));
     return top >= last;
   };
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && !subscribers.every((s) => [...s.got].every(([topic, r]) => reached(r, topic)))) {
-    await sleep(100);
-  }
-  await sleep(300); // a duplicate would arrive by now
+  const allReached = () => subscribers.every((s) => [...s.got].every(([topic, r]) => reached(r, topic)));
+  // What did not arrive within the minute is reported below, not thrown.
+  await eventually(allReached, 60_000, "every subscriber at the last offset of its topics").catch(() => {});
 
   let expected = 0;
   let delivered = 0;

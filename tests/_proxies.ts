@@ -11,7 +11,7 @@ import { createServer as createTlsServer } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { Owner } from "./_test.ts";
+import { eventually, type Owner } from "./_test.ts";
 
 export interface RunningProxy {
   /** The proxy URL, with credentials when it requires them. */
@@ -41,10 +41,9 @@ export async function freePort(): Promise<number> {
 
 /** Waits until something accepts TCP on the port, for at most `ms`. */
 async function accepting(port: number, child: ChildProcess, output: () => string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
+  const accepts = () => {
     if (child.exitCode !== null) throw new Error(`Proxy exited with ${child.exitCode}: ${output()}`);
-    const ok = await new Promise<boolean>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       const socket = netConnect(port, "127.0.0.1");
       socket.once("connect", () => {
         socket.destroy();
@@ -52,10 +51,11 @@ async function accepting(port: number, child: ChildProcess, output: () => string
       });
       socket.once("error", () => resolve(false));
     });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`Proxy did not listen on ${port} within ${ms} ms: ${output()}`);
+  };
+  await eventually(accepts, ms, `Proxy listening on ${port}`).catch((err) => {
+    if ((err as Error).message.startsWith("Proxy exited")) throw err;
+    throw new Error(`Proxy did not listen on ${port} within ${ms} ms: ${output()}`);
+  });
 }
 
 function startDaemon(command: string, args: string[], port: number, dir: string): Promise<() => Promise<void>> {

@@ -22,6 +22,7 @@
 // `scripts/failing_test_exit.ts` checks every file the way this failed.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { type AddressInfo, connect as netConnect, createServer as createNetServer } from "node:net";
 import * as nodeTest from "node:test";
 
 export const { after, before, describe } = nodeTest;
@@ -134,12 +135,43 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   ]);
 }
 
-/** Polls `condition` every 10 ms until it holds; rejects with an error naming `what` after `ms`. */
-export async function eventually(condition: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Polls `condition` every 10 ms until it holds; rejects with an error naming
+ * `what` after `ms`. The one polling loop of the tests: for a condition no
+ * event announces (an asynchronous one, such as "the port accepts", too).
+ */
+export async function eventually(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what}: still false after ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Resolves once the event loop has polled its sockets `rounds` times since
+ * the call (each time a connection to a TCP server of our own that answers
+ * and closes): bytes that were readable on any socket before have been
+ * read, and what the code under test wrote in answer to them has reached
+ * its peer. What a test of absence waits for instead of a sleep: whatever
+ * should not happen would have happened first.
+ */
+export async function socketsPolled(rounds = 2): Promise<void> {
+  const server = createNetServer((socket) => {
+    socket.on("error", () => {});
+    socket.end("x");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const socket = netConnect((server.address() as AddressInfo).port, "127.0.0.1");
+      socket.on("error", () => {});
+      socket.resume();
+      // The server's byte and end, then ours (not half-open): closed.
+      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    }
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 

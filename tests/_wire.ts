@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import { readWireFrame, type WireFrame, wireFrameSize } from "./_frames.ts";
-import type { Owner } from "./_test.ts";
+import { type Owner, socketsPolled } from "./_test.ts";
 
 export type { WireFrame } from "./_frames.ts";
 
@@ -225,9 +225,13 @@ export class Wire {
     nothingMore();
   }
 
-  /** Asserts that nothing arrives (and TCP stays open) for `ms`. */
-  async expectSilence(ms: number, what: string): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, ms));
+  /**
+   * Asserts that nothing arrives (and TCP stays open) by the time the event
+   * loop has polled every socket twice more: what the code under test would
+   * send in answer to what it last read would be here by then.
+   */
+  async expectSilence(what: string): Promise<void> {
+    await socketsPolled();
     if (this.#buffered > 0) assert.fail(`${what}: got ${describeBytes(this.#peek(this.#buffered))}`);
     assert.equal(this.#ended, false, `${what}: the peer closed TCP`);
   }

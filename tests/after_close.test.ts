@@ -85,7 +85,7 @@ async function open(t: Owner, role: "client" | "server", deflate: boolean): Prom
     frame: (first, payload) => rawFrame(first, payload, null),
     // Our client leaves closing TCP to the server (§7.1.1): silence, then the server's close and FIN.
     finish: async (code) => {
-      await wire.expectSilence(100, "nothing may follow the client's close frame (RFC 6455 §5.5.1)");
+      await wire.expectSilence("nothing may follow the client's close frame (RFC 6455 §5.5.1)");
       await wire.send(rawFrame(0x88, [code >> 8, code & 0xff], null));
       wire.end();
       await wire.expectEnd();

@@ -221,8 +221,8 @@ describe("streamsock connect against other servers", () => {
         crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).then((hash) => {
           const accept = btoa(String.fromCharCode(...new Uint8Array(hash)));
           socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-          socket.write(new Uint8Array([0x81, 0x02, 0x68, 0x69])); // "hi"
-          setTimeout(() => socket.destroy(), 50);
+          // "hi", then the connection is lost once it was handed to the kernel.
+          socket.write(new Uint8Array([0x81, 0x02, 0x68, 0x69]), () => socket.destroy());
         });
       });
     });

@@ -53,12 +53,11 @@ function heard(ws: WebSocketConnection): string[] {
 
 /** Sends numbered probes from `from` until `to` hears one (the other process may still be subscribing on Redis). */
 async function crossed(from: WebSocketConnection, to: string[], tag: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await from.send(`${tag} ${i}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    if (to.some((text) => text.startsWith(`${tag} `))) return;
-  }
-  throw new Error(`${tag}: nothing crossed; heard ${JSON.stringify(to)}`);
+  let i = 0;
+  const heard = () => to.some((text) => text.startsWith(`${tag} `));
+  // A new probe each poll: one sent before the other process subscribed is lost for good.
+  const probed = async () => heard() || (await from.send(`${tag} ${i++}`), false);
+  await eventually(probed, 10_000, `${tag}: a probe crossing (heard ${JSON.stringify(to)})`);
 }
 
 function loud(message: string): string {
@@ -141,7 +140,8 @@ describe("streamsock serve --broadcast", () => {
         // The kernel spreads connections over the workers: open some until both have one.
         for (let i = 0; i < 40 && !/\[#1\] open[\s\S]*\[#1\] open/.test(primary.stdout); i++) {
           clients.push(await connect(`ws://127.0.0.1:${port}/w`));
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          // Its "open" line, whichever worker printed it.
+          await eventually(() => (primary.stdout.match(/\] open/g)?.length ?? 0) > i, T, `the open line of client ${i}`);
         }
         assert.match(primary.stdout, /\[#1\] open[\s\S]*\[#1\] open/, "both workers accepted connections");
         // Every client hears a message whichever worker it is on.

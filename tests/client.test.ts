@@ -11,6 +11,7 @@ import { buildRequestHead } from "../src/handshake/client.ts";
 import { acceptAll, type RawServer, rawServer, type RecordedRequest, switchingProtocols } from "./_raw_http.ts";
 import { rawFrame } from "./_helpers.ts";
 import { testCertificate } from "./_tls.ts";
+import { ManualClock } from "./_clock.ts";
 import type { WebSocketConnection } from "../src/connection/connection.ts";
 
 const latin1 = new TextDecoder("latin1");
@@ -329,8 +330,8 @@ describe("connect: the response", () => {
       assert.equal(new TextDecoder().decode(err.body), "hello, world");
     });
     const untilClose = async (request: RecordedRequest) => {
-      request.socket.write("HTTP/1.0 404 Not Found\r\n\r\npart one, ");
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Two writes: the second once the first was handed to the kernel.
+      await new Promise((resolve) => request.socket.write("HTTP/1.0 404 Not Found\r\n\r\npart one, ", resolve));
       request.socket.end("part two");
     };
     await withServer(t, untilClose, async (server) => {
@@ -378,8 +379,9 @@ describe("connect: timeout and abort", () => {
 
   test("a timeout that does not fire leaves the connection alone", async (t) => {
     await withServer(t, acceptAll(), async (server) => {
-      const ws = await connect(server.base(), { timeout: 200 });
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      const clock = new ManualClock();
+      const ws = await connect(server.base(), { timeout: 200, clock });
+      await clock.advance(350);
       server.requests[0].socket.write(rawFrame(0x81, "still here", null));
       assert.equal((await ws.recv()).data, "still here");
       await done(ws, server);
@@ -424,8 +426,10 @@ describe("connect: timeout and abort", () => {
     await withServer(t, acceptAll(), async (server) => {
       const err = await connect(server.base(), { signal: AbortSignal.abort() }).then(() => assert.fail(), (e) => e);
       assert.equal((err as Error).name, "AbortError");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(server.connections, 0);
+      // A connection that follows is the server's first: an earlier dial would have arrived before it.
+      const ws = await connect(server.base());
+      assert.equal(server.connections, 1, "only the later connect reached the server");
+      await done(ws, server);
     });
   });
 
@@ -433,6 +437,7 @@ describe("connect: timeout and abort", () => {
     const controller = new AbortController();
     const respond = (request: RecordedRequest) => {
       request.socket.write("HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\nstart");
+      // A sleep, because it must be: nothing says the client has read the head and waits for the body.
       setTimeout(() => controller.abort(), 50);
     };
     await withServer(t, respond, async (server) => {

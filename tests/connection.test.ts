@@ -500,6 +500,8 @@ describe("backpressure over TCP", () => {
     for (let i = 0; i < 400; i++) {
       const done = await Promise.race([
         pair.client.send(chunk).then(() => true),
+        // A sleep, because it must be: a send that waits is the absence of its resolution; 300 ms without it is
+        // what "blocked" means here (an unbounded buffer would take each 256 KiB at once).
         new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
       ]);
       if (!done) {

@@ -6,7 +6,7 @@ import { connect } from "../src/client/connect.ts";
 import { WebSocketConnection } from "../src/connection/connection.ts";
 import { serve } from "../src/server/serve.ts";
 import type { TracedFrame } from "../src/transport/trace.ts";
-import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 
 /** Runs `body` against a server, then closes it (and if the test fails first, the test's end does). */
 async function withServer(
@@ -50,9 +50,7 @@ describe("ping, pong, readyState and url", () => {
     }, async (url) => {
       const ws = await connect(url, { pingInterval: 0 });
       await ws.pong();
-      await withTimeout((async () => {
-        while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
-      })(), 5000, "the pong at the server");
+      await eventually(() => seen.length > 0, 5000, "the pong at the server");
       await ws.close();
       assert.deepEqual(seen, ["pong", "0"]);
     });

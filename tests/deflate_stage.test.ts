@@ -3,7 +3,7 @@
 // frames behind one being inflated wait undecoded in the core, in order, and
 // pause the transport past the backlog limit; sent frames keep their order
 // behind compressed ones; a failed connection drops what waits.
-import { assertBytesEqual, describe, test } from "./_test.ts";
+import { assertBytesEqual, describe, eventually, test } from "./_test.ts";
 import assert from "node:assert/strict";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Frame, Opcode } from "../src/codec/frame.ts";
@@ -44,11 +44,6 @@ function text(length: number): string {
   let out = "";
   for (let i = 0; out.length < length; i++) out += `{"id":${i},"name":"é✓ item ${i % 97}"},`;
   return out.slice(0, length);
-}
-
-/** Polls until `done()` (bounded: the test's own timeout ends a hang). */
-async function until(done: () => boolean): Promise<void> {
-  while (!done()) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 describe("permessage-deflate stage: receiving", () => {
@@ -112,7 +107,7 @@ describe("permessage-deflate stage: receiving", () => {
     assert.equal(frames.length, 0, "nothing overtakes the frame being inflated, not even the ping");
     assert.equal(protocol.bufferedAmount, tail[0].length + tail[1].length, "what follows waits as bytes, in the decoder");
     assert.equal(written.length, 0, "no pong before the ping is decoded");
-    await until(() => frames.length === 3);
+    await eventually(() => frames.length === 3, 5000, "three frames out of the stage");
     assert.deepEqual(frames.map((m) => m.type), ["text", "ping", "text"]);
     assertBytesEqual(frames[0].data, body, "the inflated message");
     assert.equal(frames[2].data, "plain");

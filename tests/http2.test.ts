@@ -465,6 +465,7 @@ describe("our client: connect(url, { http2 })", () => {
   test("against a bare node:http2 server: an RFC 8441 request, masked frames, refusals, timeout and abort", async (t) => {
     const server = createSecureServer({ ...cert, settings: { enableConnectProtocol: true } });
     const streams: { headers: IncomingHttpHeaders; wire: Wire; stream: ServerHttp2Stream }[] = [];
+    let onSilent = () => {};
     server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       const path = headers[":path"];
       if (path === "/refuse") {
@@ -472,6 +473,7 @@ describe("our client: connect(url, { http2 })", () => {
         stream.end("go away");
       } else if (path === "/silent") {
         // Never answers: the client's timeout or signal must end the wait.
+        onSilent();
       } else {
         stream.respond({ ":status": 200, "sec-websocket-protocol": "p2" });
         streams.push({
@@ -520,7 +522,7 @@ describe("our client: connect(url, { http2 })", () => {
     );
     await assert.rejects(connect(`${base}/silent`, { http2: true, tls, timeout: 300 }), { name: "TimeoutError" });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error("given up")), 200);
+    onSilent = () => controller.abort(new Error("given up")); // once the request is waiting
     await assert.rejects(connect(`${base}/silent`, { http2: true, tls, signal: controller.signal }), /given up/);
   });
 });
@@ -548,6 +550,8 @@ describe("RFC 8441 flow control: HTTP/2 windows are each WebSocket's backpressur
     const session = await h2Session(t, server.port, true, cert);
     const flood = await openStream(session, {}, "/flood");
     flood.stream.pause();
+    // A sleep, because it must be: "the sender waits for a window update" is the absence of progress, and no
+    // event marks it; a sender that ignored the windows would have sent all 4 MiB well within this second.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     // 4 MiB were offered; the stream window (64 KiB) plus our queue's high-water mark let only a few through.
     assert.ok(sent < 16, `the sender must wait for window updates (${sent} of 64 sends done)`);

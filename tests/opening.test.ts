@@ -1,7 +1,8 @@
 // The opening-handshake driver both `connect` and the server run on
 // (src/opening.ts), over the Web Streams transport, so the peer's
 // bytes, its close and the transport's release are all real.
-import { describe, type Owner, test, withTimeout } from "./_test.ts";
+import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
+import { ManualClock } from "./_clock.ts";
 import assert from "node:assert/strict";
 import { Opening, type OpeningEnd, type OpeningOptions } from "../src/opening.ts";
 import type { HttpHead } from "../src/handshake/http.ts";
@@ -24,6 +25,8 @@ function opening(t: Owner, options: OpeningOptions) {
   // Counts the chunks the transport delivered, so that tests wait for the
   // bytes themselves rather than for time to pass.
   let delivered = 0;
+  let peerEndRead!: () => void;
+  const peerEnded = new Promise<void>((resolve) => (peerEndRead = resolve));
   const transport: Transport = Object.assign(Object.create(real), {
     start(sink: TransportSink) {
       real.start({
@@ -31,7 +34,10 @@ function opening(t: Owner, options: OpeningOptions) {
           delivered++;
           sink.data(chunk);
         },
-        end: () => sink.end(),
+        end: () => {
+          sink.end();
+          peerEndRead();
+        },
         error: (err) => sink.error(err),
         drain: () => sink.drain(),
       });
@@ -57,18 +63,12 @@ function opening(t: Owner, options: OpeningOptions) {
     ends,
     firstEnd,
     transportClosed,
-    delivered: (n: number) => until(() => delivered >= n, `${n} chunks delivered`),
+    /** Resolves once the opening was handed the peer's end of stream (and returned). */
+    peerEnded: () => withTimeout(peerEnded, 5000, "the peer's end of stream"),
+    delivered: (n: number) => eventually(() => delivered >= n, 5000, `${n} chunks delivered`),
     send: (bytes: string | Uint8Array) => peer.write(typeof bytes === "string" ? encoder.encode(bytes) : bytes),
     closePeer: () => peer.close(),
   };
-}
-
-/** Waits, within a bound, until `condition` holds. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > 5000) throw new Error(`Gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe("Opening: reading the head", () => {
@@ -172,23 +172,29 @@ describe("Opening: what ends it, once", () => {
 
   test("after release neither the deadline, the signal nor the peer's close is reported", async (t) => {
     const controller = new AbortController();
-    const o = opening(t, { head: {}, signal: controller.signal });
+    const clock = new ManualClock();
+    const o = opening(t, { head: {}, signal: controller.signal, timers: clock });
     await o.send(REQUEST);
     await o.delivered(1);
     o.driver.deadline(30);
     o.driver.release();
+    assert.equal(clock.pending, 0, "release clears the deadline's timer");
     controller.abort(new Error("too late"));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await clock.advance(100);
+    await o.closePeer();
+    await o.peerEnded();
     assert.deepEqual(o.ends, []);
   });
 
   test("only the first end is reported, and nothing after close", async (t) => {
     const controller = new AbortController();
-    const o = opening(t, { head: {}, timeout: 30, signal: controller.signal });
+    const clock = new ManualClock();
+    const o = opening(t, { head: {}, timeout: 30, signal: controller.signal, timers: clock });
     controller.abort(new Error("first"));
     await withTimeout(o.firstEnd, 5000, "the abort");
+    await clock.advance(100);
     await o.closePeer().catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await o.peerEnded();
     assert.deepEqual(o.ends.map((e) => e.cause), ["abort"]);
     o.driver.close();
     await withTimeout(o.transportClosed, 5000, "the transport's release");

@@ -328,9 +328,12 @@ describe("the proxy leg is bounded", () => {
     let socket: Socket | null = null;
     let onClosed: () => void;
     const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    let onReceived: () => void;
+    const received = new Promise<void>((resolve) => (onReceived = resolve));
     const server = createNetServer((s) => {
       socket = s;
       s.on("error", () => {});
+      s.once("data", () => onReceived());
       s.once("close", () => onClosed());
       // Reading is what lets the socket see our FIN and emit "close".
       s.resume();
@@ -341,7 +344,7 @@ describe("the proxy leg is bounded", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
-    return { url: `http://127.0.0.1:${port}`, closed };
+    return { url: `http://127.0.0.1:${port}`, closed, received };
   }
 
   // A silent http:// proxy stalls CONNECT, a silent https:// one the TLS
@@ -369,7 +372,8 @@ describe("the proxy leg is bounded", () => {
     const proxy = await silentProxy(t);
     const controller = new AbortController();
     const pending = connect("wss://127.0.0.1:9/", { proxy: proxy.url, signal: controller.signal });
-    setTimeout(() => controller.abort(new Error("user gave up")), 100);
+    await withTimeout(proxy.received, 5000, "our request reaching the proxy");
+    controller.abort(new Error("user gave up"));
     await assert.rejects(pending, /user gave up/);
     await withTimeout(proxy.closed, 5000, "the proxy seeing our socket close");
   });

@@ -5,7 +5,7 @@
 // for a close without error. And the README's runnable examples themselves,
 // extracted from it and run as programs with only the import, ports and URLs
 // rewritten (the reconnecting ones run in tests/reconnecting.test.ts).
-import { assertBytesEqual, describe, type Owner, test, withTimeout } from "./_test.ts";
+import { assertBytesEqual, describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import {
   connect,
@@ -264,17 +264,19 @@ function startBlock(t: Owner, code: string, replace: [string, string][], env: Re
  * it listens), for up to 10 s; the connection is dropped when `t` ends.
  */
 async function connectWhenListening(t: Owner, url: string): Promise<WebSocketConnection> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+  let ws: WebSocketConnection | null = null;
+  const connected = async () => {
     try {
-      const ws = await connect(url, { pingInterval: 0 });
-      t.after(() => ws.terminate());
-      return ws;
+      ws = await connect(url, { pingInterval: 0 });
+      t.after(() => ws!.terminate());
+      return true;
     } catch (err) {
-      if ((err as { code?: string }).code !== "ECONNREFUSED" || Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if ((err as { code?: string }).code !== "ECONNREFUSED") throw err;
+      return false;
     }
-  }
+  };
+  await eventually(connected, 10_000, `${url} accepting connections`);
+  return ws!;
 }
 
 /** A redis-server of its own on a free port, killed by its PID when `t` ends. */

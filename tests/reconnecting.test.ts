@@ -19,6 +19,7 @@ import type { Socket } from "node:net";
 import { computeAccept } from "../src/handshake/key.ts";
 import { HttpHeadParser } from "../src/handshake/http.ts";
 import { rawFrame } from "./_helpers.ts";
+import { ManualClock } from "./_clock.ts";
 
 /** A server that sends 0, 1, 2... every 20 ms to each connection; closed when `t` ends. */
 async function counterServer(t: Owner, port = 0): Promise<Server> {
@@ -30,7 +31,7 @@ async function counterServer(t: Owner, port = 0): Promise<Server> {
       } catch {
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 0)); // a turn for the rest, no pace needed
     }
   });
   t.after(() => server.close());
@@ -109,10 +110,12 @@ describe("reconnecting", () => {
   });
 
   test("a connection that lived resetAfter resets the backoff: attempt 1 again, at once", async (t) => {
+    // The client says when its connection has lived resetAfter on its clock; the server then closes it.
     const server = serve({ hostname: "127.0.0.1", port: 0 }, async (ws) => {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await ws.recv();
       await ws.close(1012, "restarting");
     });
+    const clock = new ManualClock();
     t.after(() => server.close());
     await server.ready;
     const attempts: ReconnectAttempt[] = [];
@@ -121,9 +124,12 @@ describe("reconnecting", () => {
       const ws of reconnecting(`ws://127.0.0.1:${server.port}/`, {
         resetAfter: 10,
         pingInterval: 0,
+        clock,
         onAttempt: (a) => attempts.push(a),
       })
     ) {
+      await clock.advance(10);
+      await ws.send("lived resetAfter");
       await withTimeout(ws.closed, 5000, "server's close");
       if (++connections === 3) break;
     }
@@ -155,7 +161,8 @@ describe("reconnecting", () => {
           signal: controller.signal,
           onAttempt: (a) => {
             attempts.push(a);
-            if (a.attempt === 2) setTimeout(() => controller.abort(), 50);
+            // onAttempt runs just before the wait: a turn later the loop is waiting.
+            if (a.attempt === 2) setTimeout(() => controller.abort(), 0);
           },
         })
       ) {
@@ -189,21 +196,22 @@ describe("reconnecting", () => {
   test("abort during an attempt ends the loop and closes the attempt's socket", async (t) => {
     let onClosed: () => void;
     const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    const controller = new AbortController();
+    // Aborted once the attempt's request reached the server: the attempt is under way.
     const silent = createNetServer((socket) => {
       socket.on("error", () => {});
+      socket.once("data", () => controller.abort());
       socket.resume();
       socket.once("close", () => onClosed());
     });
     t.after(() => silent.close());
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const controller = new AbortController();
     t.after(() => controller.abort());
     const port = (silent.address() as { port: number }).port;
     const loop = async () => {
       for await (
         const _ of reconnecting(`ws://127.0.0.1:${port}/`, {
           signal: controller.signal,
-          onAttempt: () => void setTimeout(() => controller.abort(), 100),
         })
       ) {
         assert.fail("connected to a server that never answers");

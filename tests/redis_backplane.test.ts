@@ -2,7 +2,7 @@
 // here on a free port and stopped by PID): hubs in one process, then two
 // server processes with clients on each, and Redis killed and restarted in
 // the middle. Skips loudly when redis-server is not installed.
-import { after, before, describe, type Owner, test, withTimeout } from "./_test.ts";
+import { after, before, describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import { connect } from "../src/client/connect.ts";
 import type { WebSocketConnection } from "../src/connection/connection.ts";
@@ -75,7 +75,12 @@ class Member {
   }
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Sends numbered probes from `from` until `to` hears one (a subscription reaches Redis asynchronously). */
+async function crosses(from: Member, to: Member, tag: string): Promise<void> {
+  let i = 0;
+  const probed = async () => to.texts().some((text) => text.startsWith(tag)) || (await from.ws.send(`${tag} ${i++}`), false);
+  await eventually(probed, 10_000, `${tag}: a probe crossing`);
+}
 
 describe("Redis backplane", { skip }, () => {
   let redis: RedisServer;
@@ -112,11 +117,7 @@ describe("Redis backplane", { skip }, () => {
     ]);
     const bytes = new Uint8Array([0, 255, 0xc3, 0x28, 10, 13]); // not valid UTF-8: must stay binary
     // The subscription of server two reaches Redis asynchronously: probe until it does.
-    for (let i = 0; !b1.texts().some((text) => text.startsWith("probe")); i++) {
-      if (i > 100) throw new Error("server two never received a probe");
-      await a1.ws.send(`probe ${i}`);
-      await delay(50);
-    }
+    await crosses(a1, b1, "probe");
     await a1.ws.send("héllo ✓ from one");
     await a1.ws.send(bytes);
     await b1.ws.send("from two");
@@ -125,7 +126,11 @@ describe("Redis backplane", { skip }, () => {
     assert.equal(await a1.waitFor((d) => d === "from two"), "from two");
     assert.equal(await a2.waitFor((d) => d === "from two"), "from two");
     await a2.waitFor((d) => d instanceof Uint8Array);
-    await delay(300); // anything duplicated would have arrived by now
+    // A message from server two, published after everything above reached Redis: a copy of
+    // anything above, coming back to server one through Redis, would arrive before it.
+    await b1.ws.send("last");
+    await a1.waitFor((d) => d === "last");
+    await a2.waitFor((d) => d === "last");
     const count = (m: Member, text: string) => m.texts().filter((got) => got === text).length;
     assert.equal(count(a2, "héllo ✓ from one"), 1, "the publishing process delivers its own message once");
     assert.equal(count(a1, "héllo ✓ from one"), 0, "not back to the sender");
@@ -150,18 +155,11 @@ describe("Redis backplane", { skip }, () => {
       Member.join(t, `ws://127.0.0.1:${ports[0]}/chat`),
       Member.join(t, `ws://127.0.0.1:${ports[1]}/chat`),
     ]);
-    const crosses = async (from: Member, to: Member, tag: string) => {
-      for (let i = 0; !to.texts().some((text) => text.startsWith(tag)); i++) {
-        if (i > 200) throw new Error(`${tag}: nothing crossed`);
-        await from.ws.send(`${tag} ${i}`);
-        await delay(50);
-      }
-    };
     await crosses(a1, b1, "before");
     await crosses(b1, a1, "back");
 
     await redis.kill(); // SIGKILL: a crash, by PID
-    await delay(200);
+    await processes[0].waitFor(/redis error/, T); // process a noticed
     for (let i = 0; i < 5; i++) await a1.ws.send(`outage ${i}`);
     // Local delivery does not wait for Redis.
     for (let i = 0; i < 5; i++) await a2.waitFor((d) => d === `outage ${i}`);
@@ -169,8 +167,8 @@ describe("Redis backplane", { skip }, () => {
     await redis.restart();
     await crosses(a1, b1, "after");
     await crosses(b1, a1, "after-back");
-    // At most once, and no buffering: what was published while Redis was down never crosses.
-    await delay(300);
+    // At most once, and no buffering: what was published while Redis was down never crosses
+    // (it would have come before the "after" probes that did).
     assert.deepEqual(b1.texts().filter((text) => text.startsWith("outage")), []);
 
     const stopped = await Promise.all(processes.map((p) => p.stop("SIGTERM", T)));

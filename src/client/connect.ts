@@ -7,6 +7,7 @@
  * @module
  */
 
+import { systemClock } from "../connection/clock.ts";
 import { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError, ProxyError, TimeoutError } from "../errors.ts";
 import { headerFields, parseProtocols, redirectTarget } from "../handshake/client.ts";
@@ -106,7 +107,9 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = timeout === Infinity ? undefined : setTimeout(() => {
+  // On the connection's clock, which tests move by hand.
+  const clock = options.clock ?? systemClock;
+  const timer = timeout === Infinity ? undefined : clock.setTimeout(() => {
     controller.abort(new TimeoutError(`Opening handshake with ${first.host} did not finish within ${timeout} ms`));
   }, timeout);
 
@@ -144,7 +147,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     if (!controller.signal.aborted || (err instanceof ProxyError && err.cause === reason)) throw err;
     throw reason;
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -10,6 +10,7 @@
 import { connect } from "./connect.ts";
 import type { ConnectOptions } from "./options.ts";
 import type { CloseInfo } from "../protocol/types.ts";
+import { type Clock, systemClock } from "../connection/clock.ts";
 import { endIterationOnAnyClose, type WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError, ProxyError } from "../errors.ts";
 import { type ResumeOptions, ResumingClient } from "./resuming.ts";
@@ -275,12 +276,14 @@ async function* connections(
   if (!(initialDelay >= 0) || !(factor >= 1) || !(maxDelay >= 0) || !(resetAfter >= 0)) {
     throw new TypeError("initialDelay, maxDelay and resetAfter must be >= 0, factor >= 1");
   }
+  // Delays and connection lifetimes on the connection's clock, which tests move by hand.
+  const clock = connectOptions.clock ?? systemClock;
   let failures = 0;
   let delay = 0;
   let previous: Pick<ReconnectAttempt, "error" | "closed"> = {};
   while (!signal?.aborted) {
     onAttempt?.({ attempt: failures + 1, delay, ...previous });
-    if (delay > 0 && !(await sleep(delay, signal))) return;
+    if (delay > 0 && !(await sleep(clock, delay, signal))) return;
     let ws: WebSocketConnection;
     try {
       ws = await connect(url, { ...connectOptions, signal });
@@ -294,7 +297,7 @@ async function* connections(
       continue;
     }
     endIterationOnAnyClose(ws);
-    const opened = Date.now();
+    const opened = clock.now();
     const onAbort = () => void ws.close(1001, "Going away").catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
@@ -305,7 +308,7 @@ async function* connections(
       await ws.close().catch(() => {});
     }
     const closed = await ws.closed;
-    if (Date.now() - opened >= resetAfter) {
+    if (clock.now() - opened >= resetAfter) {
       failures = 0;
       delay = 0;
     } else {
@@ -323,15 +326,15 @@ function retryAfterOf(error: unknown): number {
   return 0;
 }
 
-/** Waits `ms`; resolves false at once when `signal` aborts, leaving no timer behind. */
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+/** Waits `ms` on `clock`; resolves false at once when `signal` aborts, leaving no timer behind. */
+function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const onAbort = () => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       resolve(false);
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve(true);
     }, ms);

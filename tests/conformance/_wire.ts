@@ -125,7 +125,7 @@ export class Peer {
     assert.ok(frame.payload.length >= 2, `expected close code ${code}, got an empty close payload`);
     assert.equal((frame.payload[0] << 8) | frame.payload[1], code, `close code (reason: ${reasonOf(frame)})`);
     if (this.side === "client") {
-      await this.wire.expectSilence(50, "the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
+      await this.wire.expectSilence("the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
       await this.send(this.frame(0x88, [code >> 8, code & 0xff]));
       this.wire.end();
     }
@@ -136,8 +136,8 @@ export class Peer {
     return this.wire.expectEnd(ms);
   }
 
-  expectSilence(ms: number, what: string): Promise<void> {
-    return this.wire.expectSilence(ms, what);
+  expectSilence(what: string): Promise<void> {
+    return this.wire.expectSilence(what);
   }
 }
 

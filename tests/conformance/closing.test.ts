@@ -19,7 +19,7 @@ const code = (n: number, reason = "") => [n >> 8, n & 0xff, ...new TextEncoder()
  */
 async function finish({ peer, ws }: Opened, expected: number): Promise<void> {
   if (ws === undefined) return peer.expectEnd();
-  await peer.expectSilence(150, "the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
+  await peer.expectSilence("the client must leave closing TCP to the server (RFC 6455 §7.1.1)");
   peer.wire.end();
   const info = await ws.closed;
   assert.deepEqual([info.code, info.wasClean], [expected, true]);
@@ -222,7 +222,7 @@ cases.push(
       const closing = ws!.close(4001, "bye ✓");
       await peer.expect(CLOSE, code(4001, "bye ✓"), "the client's close frame");
       await peer.send(peer.frame(CLOSE, code(4001, "ok")));
-      await peer.expectSilence(150, "the client must leave closing TCP to the server");
+      await peer.expectSilence("the client must leave closing TCP to the server");
       peer.wire.end();
       // closed reports the server's answer.
       const info = await closing;
@@ -239,7 +239,7 @@ cases.push(
       await peer.expect(CLOSE, code(1000), "close echo");
       // closeTimeout is 2000 ms, on a clock this case moves.
       await clock!.advance(1999);
-      await peer.expectSilence(50, "the client must wait closeTimeout for the server to close TCP");
+      await peer.expectSilence("the client must wait closeTimeout for the server to close TCP");
       await clock!.advance(1);
       await peer.expectEnd(5000);
       assert.equal((await ws!.closed).code, 1000);

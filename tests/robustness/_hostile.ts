@@ -360,8 +360,9 @@ export async function watchingRejections<T>(body: () => Promise<T>): Promise<{ r
   process.on("unhandledRejection", listener);
   try {
     const result = await body();
-    // Rejections are reported after the microtask queue drains.
-    await sleep(50);
+    // Rejections are reported once the microtask queue drains, before the
+    // next timer: two turns of the event loop, not a span of time.
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
     return { result, rejections };
   } finally {
     process.off("unhandledRejection", listener);

@@ -12,7 +12,6 @@ import type { WebSocketConnection } from "../../src/connection/connection.ts";
 import { CAN_COUNT_DESCRIPTORS, NO_DESCRIPTOR_COUNT, openDescriptors } from "../_descriptors.ts";
 import { rawFrame } from "../_helpers.ts";
 import { upgradeRequest } from "../_server.ts";
-import { sleep } from "./_hostile.ts";
 
 const CONNECTIONS = 2000;
 const CONCURRENCY = 50;
@@ -243,8 +242,8 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
           socket.end(half);
           await untilClosed(socket);
         } else {
-          socket.write(half);
-          await sleep(1);
+          // Reset once the kernel took the half request.
+          await new Promise((resolve) => socket.write(half, resolve));
           socket.resetAndDestroy();
         }
       });
@@ -260,8 +259,8 @@ describe(`${CONNECTIONS} connections through each way a connection ends leave no
         socket.resume();
       }, (ws) => ws.closed],
       ["a reset mid-frame", (socket) => {
-        socket.write(rawFrame(0x82, new Uint8Array(100), null).subarray(0, 20));
-        setTimeout(() => socket.resetAndDestroy(), 1);
+        // Reset once the kernel took the first 20 bytes of the frame.
+        socket.write(rawFrame(0x82, new Uint8Array(100), null).subarray(0, 20), () => socket.resetAndDestroy());
       }, (ws) => ws.closed],
       ["the server vanishing mid-frame", (socket) => {
         socket.end(rawFrame(0x82, new Uint8Array(100), null).subarray(0, 20));

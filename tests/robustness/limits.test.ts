@@ -137,8 +137,10 @@ describe("floods of small frames", () => {
     const messages = FLOOD_FRAMES / count;
     const lengths: number[] = [];
     let intact = true;
+    let client: Wire | null = null;
     const attacked = await attackedServer(t, async (ws) => {
-      await sleep(300);
+      // Reads late: once the flood backs up into the peer's socket, i.e. every buffer between is full.
+      await eventually(() => (client?.socket.writableLength ?? 0) > 0, 30_000, "the fragments backing up to the peer");
       for (let m = 0; m < messages; m++) {
         const data = (await ws.recvAll()).data as Uint8Array;
         lengths.push(data.length);
@@ -147,7 +149,7 @@ describe("floods of small frames", () => {
       await ws.send("got them");
       await drain(ws);
     });
-    const client = await openRaw(t, attacked.port);
+    client = await openRaw(t, attacked.port);
     const meter = new RssMeter();
     const sent = await withTimeout(pump(client.socket, fragmentedMessages(messages, count), 15_000), 40_000, "sending the fragments");
     assert.equal(sent.written, messages * count * 7);
@@ -169,7 +171,8 @@ describe("floods of small frames", () => {
     let writtenWhileAsleep = 0;
     let client: Wire | null = null;
     const attacked = await attackedServer(t, async (ws) => {
-      await sleep(500);
+      // Asleep until TCP flow control holds the flood back in the peer's socket.
+      await eventually(() => (client?.socket.writableLength ?? 0) > 0, 30_000, "TCP flow control holding the flood back");
       writtenWhileAsleep = client!.socket.bytesWritten;
       for (;;) {
         const msg = await ws.recv().catch(() => null);
@@ -224,7 +227,6 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
     }), 10_000, "the flood to start");
     const took: number[] = [];
     for (let probe = 0; probe < 5; probe++) {
-      await sleep(100);
       const began = performance.now();
       const ws = await withTimeout(connect(`ws://127.0.0.1:${attacked.port}/`, { pingInterval: 0 }), 5000, "the second client's handshake");
       await ws.send("still there?");
@@ -234,6 +236,8 @@ describe("a flood of empty frames echoed to a peer that never reads", () => {
       await ws.close();
     }
     // Let the server take in what it can of the flood before measuring.
+    // A sleep, because it must be: the flood never ends (the flooder outpaces a server that must stop reading),
+    // and nothing says "the server has taken all it will"; this second is part of what is measured.
     await sleep(1000);
     const growth = meter.stop();
     if (process.env.ROBUSTNESS_VERBOSE) console.log(`second client during the flood: ${took.join(", ")} ms`);

@@ -296,8 +296,8 @@ describe("WebSocketStream backpressure", () => {
     await server.ready;
     const wss = openStream(t, `ws://127.0.0.1:${server.port}/`);
     const { readable } = await settled(wss.opened, "opened");
-    // Until the server's sends stop advancing (nothing reads: no event says so,
-    // 300 ms without one does), then check how far they got.
+    // Until the server's sends stop advancing, then check how far they got. A sleep, because it must be:
+    // nothing reads, and no event says the sends stopped; 300 ms without one does.
     let last = -1;
     while (sent !== last) {
       last = sent;
@@ -337,7 +337,8 @@ describe("WebSocketStream backpressure", () => {
         written++;
       }
     })();
-    // Until the writes stop advancing (no event says so; 300 ms without one does).
+    // Until the writes stop advancing. A sleep, because it must be: no event says they stopped;
+    // 300 ms without one does.
     let last = -1;
     while (written !== last) {
       last = written;

@@ -5,7 +5,7 @@ import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
 import { setImmediate } from "node:timers";
 import { randomBytes, rawFrame } from "../_helpers.ts";
-import { eventually } from "../_test.ts";
+import { eventually, socketsPolled } from "../_test.ts";
 import {
   closeServer,
   type Ctx,
@@ -334,9 +334,14 @@ scenario("terminate from the client", async (ctx) => {
 
 scenario("terminate from the server", async (ctx) => {
   const { wss, port, connections } = await ctx.server();
-  wss.on("connection", (ws: Any) => setTimeout(() => ws.terminate(), 10));
+  let serverSide: Any;
+  wss.on("connection", (ws: Any) => (serverSide = ws));
   const tapped = await ctx.tap(port);
   const { watched } = ctx.client(`ws://127.0.0.1:${tapped}/`);
+  // Terminated once the client is open.
+  await watched.when("open");
+  await eventually(() => serverSide !== undefined, 5000, "the server's end of the connection");
+  serverSide.terminate();
   await watched.when("close");
   await connections[0].when("close");
 });
@@ -417,10 +422,10 @@ scenario("pause: messages wait until resume", async (ctx) => {
   ws.pause();
   ctx.log("client", "isPaused", ws.isPaused);
   await eventually(() => serverSide !== undefined, 5000, "the server's end of the connection");
-  serverSide.send("one");
-  serverSide.send("two");
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  ctx.log("client", "after 50 ms paused", watched.seen("message"));
+  // Both in the kernel, then a round trip through it: an unpaused client would have read them first.
+  await Promise.all([sent(serverSide, "one"), sent(serverSide, "two")]);
+  await socketsPolled();
+  ctx.log("client", "paused, after they reached its socket", watched.seen("message"));
   ws.resume();
   ctx.log("client", "isPaused", ws.isPaused);
   await watched.when("message", 2);
@@ -440,14 +445,17 @@ scenario("pause and resume before open do nothing", async (ctx) => {
 
 scenario("server pauses a client that floods, then resumes", async (ctx) => {
   const { wss, port, connections } = await ctx.server();
+  let serverSide: Any;
   wss.on("connection", (ws: Any) => {
     ws.pause();
-    setTimeout(() => ws.resume(), 30);
+    serverSide = ws;
   });
   const { ws, watched } = ctx.client(`ws://127.0.0.1:${port}/`);
   await watched.when("open");
-  for (let i = 0; i < 50; i++) ws.send(`flood ${i}`);
+  // Resumed once the whole flood was written.
+  await Promise.all(Array.from({ length: 50 }, (_, i) => sent(ws, `flood ${i}`)));
   await eventually(() => connections.length > 0, 5000, "the server's end of the connection");
+  serverSide.resume();
   await connections[0].when("message", 50);
   ws.close();
   await watched.when("close");
@@ -867,7 +875,7 @@ scenario("accepted upgrade from a raw client: the 101 as sent", async (ctx) => {
 const VERIFY: [string, (ctx: Ctx) => unknown][] = [
   ["sync true", () => () => true],
   ["sync false: 401", () => () => false],
-  ["async true", () => (_info: unknown, done: Any) => setTimeout(() => done(true), 5)],
+  ["async true", () => (_info: unknown, done: Any) => setTimeout(() => done(true), 0)],
   ["async false: 401", () => (_info: unknown, done: Any) => done(false)],
   ["async false with 403, a message and headers", () => (_info: unknown, done: Any) =>
     done(false, 403, "Go away", { "X-Reason": "test" })],
