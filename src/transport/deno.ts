@@ -89,6 +89,11 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
         if (paused) await new Promise<void>((resolve) => (wakeReader = resolve));
         if (destroyed) break;
         const n = await conn.read(buffer);
+        if (paused) {
+          // A read in flight when the transport was paused: what it brought, or the end, waits for resume.
+          await new Promise<void>((resolve) => (wakeReader = resolve));
+          if (destroyed) break;
+        }
         if (n === null) break;
         if (n > 0) sink!.data(buffer.slice(0, n));
         if (n === buffer.length) {

@@ -143,7 +143,7 @@ function proxyTimeout(proxy: ProxyRoute["address"], within: string, timeout: Tim
  */
 function resumedOnStart(socket: Socket): Transport {
   const transport = nodeSocketTransport(socket);
-  return {
+  const resumed: Transport = {
     mutableChunks: transport.mutableChunks,
     get bufferedAmount() {
       return transport.bufferedAmount;
@@ -160,6 +160,8 @@ function resumedOnStart(socket: Socket): Transport {
     end: () => transport.end(),
     destroy: () => transport.destroy(),
   };
+  if (transport.writev !== undefined) resumed.writev = (chunks) => transport.writev!(chunks);
+  return resumed;
 }
 
 function messageOf(err: unknown): string {

@@ -61,6 +61,11 @@ export function streamTransport(pair: ByteStreamPair): Transport {
       for (;;) {
         if (paused) await new Promise<void>((resolve) => (resumeReading = resolve));
         const { value, done } = await reader.read();
+        if (paused) {
+          // A read in flight when the transport was paused: what it brought, or the end, waits for resume.
+          await new Promise<void>((resolve) => (resumeReading = resolve));
+          if (finished) return; // destroyed meanwhile
+        }
         if (done) break;
         if (value.length > 0) sink!.data(value);
       }

@@ -163,7 +163,7 @@ export function traceTransport(
   const sent = new FrameTracer("send", onFrame);
   const received = new FrameTracer("receive", onFrame);
   if (head !== undefined && head.length > 0) received.push(head);
-  return {
+  const traced: Transport = {
     get mutableChunks() {
       return transport.mutableChunks;
     },
@@ -197,4 +197,12 @@ export function traceTransport(
     end: () => transport.end(),
     destroy: () => transport.destroy(),
   };
+  // Vectored writes stay vectored (and traced) where the transport has them.
+  if (transport.writev !== undefined) {
+    traced.writev = (chunks) => {
+      for (const chunk of chunks) sent.push(chunk);
+      return transport.writev!(chunks);
+    };
+  }
+  return traced;
 }
