@@ -10,6 +10,8 @@ export interface WireFrame {
   rsv: number;
   opcode: number;
   masked: boolean;
+  /** The masking key as sent, or null for an unmasked frame. */
+  key: Uint8Array | null;
   payload: Uint8Array;
   /**
    * The frame's bytes with the mask bit, the mask key and the masking taken
@@ -67,7 +69,15 @@ export function readWireFrame(bytes: Uint8Array, masked: boolean): { frame: Wire
   unmasked[1] = lengthCode;
   unmasked.set(extended, 2);
   unmasked.set(payload, 2 + extended.length);
-  const frame = { fin: (first & 0x80) !== 0, rsv: (first >> 4) & 7, opcode: first & 0x0f, masked: isMasked, payload, unmasked };
+  const frame = {
+    fin: (first & 0x80) !== 0,
+    rsv: (first >> 4) & 7,
+    opcode: first & 0x0f,
+    masked: isMasked,
+    key,
+    payload,
+    unmasked,
+  };
   return { frame, size: at + length };
 }
 

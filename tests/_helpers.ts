@@ -137,14 +137,22 @@ export class RawPeer {
    * read with the suite's independent parser (tests/_frames.ts). Fails when
    * neither comes within `ms`.
    */
-  async readFrame(ms = 5000): Promise<Frame | null> {
+  async readFrame(ms = 5000): Promise<(Frame & { maskKey: Uint8Array | null }) | null> {
     const deadline = Date.now() + ms;
     for (;;) {
       const read = readWireFrame(this.#buffered, this.#masked);
       if (read !== null) {
         this.#buffered = this.#buffered.subarray(read.size);
-        const { fin, rsv, opcode, payload } = read.frame;
-        return { fin, opcode: opcode as Frame["opcode"], payload, rsv1: (rsv & 4) !== 0, rsv2: (rsv & 2) !== 0, rsv3: (rsv & 1) !== 0 };
+        const { fin, rsv, opcode, payload, key } = read.frame;
+        return {
+          fin,
+          opcode: opcode as Frame["opcode"],
+          payload,
+          rsv1: (rsv & 4) !== 0,
+          rsv2: (rsv & 2) !== 0,
+          rsv3: (rsv & 1) !== 0,
+          maskKey: key,
+        };
       }
       if (this.#ended) return null;
       const { value, done } = await withTimeout(

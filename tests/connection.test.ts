@@ -389,13 +389,21 @@ describe("receiver rules through the connection (crafted bytes)", () => {
     const peer = new RawPeer(t, "client");
     const data = randomBytes(64, 1);
     const copy = data.slice();
-    await peer.ws.send(data);
-    await peer.ws.send(data);
+    const count = 64;
+    for (let i = 0; i < count; i++) await peer.ws.send(data);
     assert.deepEqual(data, copy);
-    const a = await peer.readFrame();
-    const b = await peer.readFrame();
-    assert.deepEqual(a?.payload, copy);
-    assert.deepEqual(b?.payload, copy);
+    const keys = new Set<string>();
+    for (let i = 0; i < count; i++) {
+      const frame = await peer.readFrame();
+      assert.ok(frame !== null, `frame ${i}`);
+      assert.deepEqual(frame.payload, copy, `frame ${i}'s payload, unmasked`);
+      // The parser read the key from the frame (the mask bit is checked there, RFC 6455 §5.1).
+      assert.equal(frame.maskKey?.length, 4, `frame ${i}'s masking key`);
+      keys.add(Array.from(frame.maskKey!).join(","));
+    }
+    // A fresh, unpredictable key per frame (§5.3): 64 keys of 32 random bits do not repeat (or all be zero).
+    assert.equal(keys.size, count, `only ${keys.size} distinct masking keys in ${count} frames`);
+    assert.ok(!keys.has("0,0,0,0"), "an all-zero key leaves the payload unmasked");
   });
 });
 

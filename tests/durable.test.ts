@@ -326,6 +326,7 @@ describe("durable topics in Redis Streams", { skip: binary === null ? "redis-ser
     const hub = await redisHub(t, { prefix: "", maxLen: 1000, maxAge: 50 });
     const { epoch } = await hub.append(topic, "old");
     const stored = Date.now();
+    // A sleep, because it must be: maxAge is measured on Redis's own clock (its stream IDs), which no test moves.
     await eventually(() => Date.now() > stored + 100, T, "time passed maxAge");
     await hub.append(topic, "new");
     const server = serve({ hostname: "127.0.0.1", port: 0, hub }, requestHandler((ws) => hub.resume(ws), () => RESUME_PROTOCOL));

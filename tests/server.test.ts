@@ -1,7 +1,7 @@
 // The server: the opening handshake byte for byte, protocol selection,
 // verify(), onSocket's lifecycle and serve()'s own listener, run both behind
 // serve() and behind requestHandler on a node:http server.
-import { describe, type Owner, test, withTimeout } from "./_test.ts";
+import { describe, eventually, type Owner, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import type { WebSocketConnection } from "../src/connection/connection.ts";
 import type { UpgradeRequest } from "../src/handshake/server.ts";
@@ -540,7 +540,7 @@ describe("serve's shutdown", () => {
     for (const c of clients) await c.waitEnded();
     assert.equal(server.connections, 0);
     await assert.rejects(RawClient.connect(t, running.port));
-    await server.finished;
+    await withTimeout(server.finished, 3000, "server.finished after close()");
   });
 
   test("connections that never answer are dropped after shutdownTimeout", async (t) => {
@@ -555,12 +555,13 @@ describe("serve's shutdown", () => {
   });
 
   test("handshakes in progress are dropped at shutdown", async (t) => {
-    const running = await start(t, "serve", echo);
+    // The handshake's deadline, on a clock of ours, says when the server has begun it.
+    const clock = new ManualClock();
+    const running = await start(t, "serve", echo, { clock });
+    assert.equal(clock.pending, 0, "a timer before any connection");
     const client = await RawClient.connect(t, running.port);
     client.write("GET /chat HTTP/1.1\r\n");
-    // A sleep, because it must be: nothing outside the server says it has accepted a connection whose head
-    // is incomplete (a socket not yet accepted is dropped too, and the test would pass without the case it names).
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(() => clock.pending > 0, 5000, "the server's handshake deadline (the handshake under way)");
     await withTimeout(running.server!.close(), 3000, "close()");
     await client.waitEnded();
   });

@@ -177,6 +177,6 @@ test("serve reports open connections and ws clients see 1001 at shutdown", async
     }));
   await eventually(() => server.connections === 3, 5000, "three open connections");
   await withTimeout(server.close(), 5000, "close()");
-  assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001]);
+  assert.deepEqual(await withTimeout(Promise.all(codes), 5000, "the ws clients' close events"), [1001, 1001, 1001]);
   assert.equal(server.connections, 0);
 });
