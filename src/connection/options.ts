@@ -148,9 +148,10 @@ export interface WebSocketConnectionOptions {
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */
   maskKey?: () => Uint8Array;
   /**
-   * Where time and timers come from (keepalive, idle and close timeouts,
-   * and on a server the opening handshake's `handshakeTimeout`). Defaults to
-   * the platform clock; inject one only in tests.
+   * Where time and timers come from (keepalive, idle and close timeouts; on
+   * a server the opening handshake's `handshakeTimeout`; on a client
+   * `connect`'s `timeout` and `reconnecting`'s delays and `resetAfter`).
+   * Defaults to the platform clock; inject one only in tests.
    */
   clock?: Clock;
   /**
