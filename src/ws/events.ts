@@ -393,3 +393,18 @@ export interface WebSocketLike extends EventEmitter {
     listener: ((event: WsEventMap[K]) => void) | { handleEvent(event: WsEventMap[K]): void },
   ): void;
 }
+
+/**
+ * Emits an event; what a listener throws (or an `error` nobody listens to)
+ * escapes as an uncaught exception, as with ws, rather than breaking the
+ * delivery of the events after it.
+ */
+export function emitSafely(target: EventEmitter, event: string, ...args: unknown[]): void {
+  try {
+    target.emit(event, ...args);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}

@@ -45,7 +45,8 @@ export {
   WebSocketServer,
   type WebSocketServerEvents,
 } from "./server.ts";
-export { HandshakeRequest, type ResponseMessage, WebSocket, type WebSocketEvents } from "./websocket.ts";
+export { HandshakeRequest, type ResponseMessage } from "./client_opening.ts";
+export { WebSocket, type WebSocketEvents } from "./websocket.ts";
 export {
   type WebSocketLike,
   WsCloseEvent,

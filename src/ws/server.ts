@@ -28,14 +28,8 @@ import type { UpgradeHandler } from "../server/options.ts";
 import type { UpgradeRequest } from "../handshake/server.ts";
 import { parseExtensions } from "../handshake/permessage_deflate.ts";
 import type { PerMessageDeflateOptions, VerifyClientCallbackAsync, VerifyClientCallbackSync } from "./options.ts";
-import {
-  attachConnection,
-  compressionOf,
-  DEFAULT_CLOSE_TIMEOUT,
-  DEFAULT_MAX_FRAGMENTS,
-  DEFAULT_MAX_PAYLOAD,
-  WebSocket,
-} from "./websocket.ts";
+import { compressionOf, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from "./settings.ts";
+import { attachConnection, WebSocket } from "./websocket.ts";
 
 /**
  * Options of `WebSocketServer`, as ws 8 has them: exactly one of `port`,

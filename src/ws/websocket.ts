@@ -10,19 +10,17 @@
 
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
-import type { ClientRequestArgs, IncomingHttpHeaders } from "node:http";
+import type { ClientRequestArgs } from "node:http";
 import { nextTick } from "node:process";
-import { Readable } from "node:stream";
-import { connect } from "../client/connect.ts";
-import type { ConnectOptions, UpgradeResponse } from "../client/options.ts";
 import type { WebSocketConnection } from "../connection/connection.ts";
 import type { CloseInfo } from "../protocol/types.ts";
-import { ConnectionClosedError, HandshakeError } from "../errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { Message } from "../message.ts";
-import type { CompressionOptions } from "../handshake/deflate_options.ts";
+import { type HandshakeRequest, openClient, type ResponseMessage } from "./client_opening.ts";
 import {
   addEventListener,
   attributeOf,
+  emitSafely,
   removeEventListener,
   setAttribute,
   type WebSocketLike,
@@ -34,38 +32,17 @@ import {
   type WsEventMap,
   type WsMessageEvent,
 } from "./events.ts";
-import { handshakeErrorOf, notOpenError, receiveErrorOf } from "./errors.ts";
-import type { BinaryType, ClientOptions, PerMessageDeflateOptions, RawData, SendOptions } from "./options.ts";
+import { bufferOf, bytesOf, concat, EMPTY } from "./data.ts";
+import { notOpenError, receiveErrorOf } from "./errors.ts";
+import type { BinaryType, ClientOptions, RawData, SendOptions } from "./options.ts";
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD, type ReceiveLimits } from "./settings.ts";
 
 const CONNECTING = 0 as const;
 const OPEN = 1 as const;
 const CLOSING = 2 as const;
 const CLOSED = 3 as const;
 
-/** ws's default limit on a message: 100 MiB. */
-export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
-/** ws's default limit on the frames of a message: 16384. */
-export const DEFAULT_MAX_FRAGMENTS = 16 * 1024;
-/** ws's default wait for the closing handshake: 30 s. */
-export const DEFAULT_CLOSE_TIMEOUT = 30_000;
-const EMPTY: Buffer = Buffer.alloc(0);
-const SUBPROTOCOL = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const BINARY_TYPES = ["nodebuffer", "arraybuffer", "fragments", "blob"];
-/** The handshake's own request fields: ws lets them win over the `headers` option. */
-const HANDSHAKE_FIELDS = new Set([
-  "connection",
-  "upgrade",
-  "sec-websocket-key",
-  "sec-websocket-version",
-  "sec-websocket-protocol",
-  "sec-websocket-extensions",
-]);
-
-/** ws's limits on what it reassembles: bytes and frames per message (0: no limit). */
-export interface ReceiveLimits {
-  maxPayload: number;
-  maxFragments: number;
-}
 
 /** Set by WebSocket's static block: completes a server's end (internal to `streamsock/ws`). */
 let attach: (ws: WebSocket, conn: WebSocketConnection, limits: ReceiveLimits) => void;
@@ -78,254 +55,11 @@ export function attachConnection(ws: WebSocket, conn: WebSocketConnection, limit
   attach(ws, conn, limits);
 }
 
-/**
- * ws's `perMessageDeflate` option as streamsock's `compression`.
- *
- * @param option The option as given.
- * @param fallback Whether compression is on when the option is absent (ws: client yes, server no).
- * @returns The compression option.
- */
-export function compressionOf(
-  option: boolean | PerMessageDeflateOptions | undefined,
-  fallback: boolean,
-  role: "client" | "server",
-): false | CompressionOptions {
-  if (option === undefined) option = fallback;
-  if (option === false || option === null) return false;
-  if (option === true) option = {};
-  const bits = (value: unknown) => (typeof value === "number" ? value : undefined);
-  // ws compresses every message, and applies its threshold only to an end
-  // that starts a fresh window per message (no context takeover).
-  const fresh = role === "server" ? option.serverNoContextTakeover : option.clientNoContextTakeover;
-  return {
-    threshold: fresh ? (option.threshold ?? 1024) : 0,
-    level: option.zlibDeflateOptions?.level,
-    memLevel: option.zlibDeflateOptions?.memLevel,
-    serverNoContextTakeover: option.serverNoContextTakeover,
-    clientNoContextTakeover: option.clientNoContextTakeover,
-    serverMaxWindowBits: bits(option.serverMaxWindowBits),
-    clientMaxWindowBits: bits(option.clientMaxWindowBits),
-  };
-}
-
 /** The names of negotiated extensions, as ws's `extensions` lists them. */
 function extensionNames(header: string): string {
   if (header === "") return "";
   return [...new Set(header.split(",").map((offer) => offer.split(";")[0].trim()).filter((name) => name !== ""))]
     .join();
-}
-
-/**
- * Whether node:http, which ws's client is built on, takes a 101 for an
- * upgrade: it needs an `Upgrade` field and `upgrade` among `Connection`'s
- * tokens; otherwise ws sees a plain response, an unexpected one.
- */
-function isNodeUpgrade(headers: Headers): boolean {
-  const connection = headers.get("connection");
-  return headers.has("upgrade") && connection !== null &&
-    connection.split(",").some((token) => token.trim().toLowerCase() === "upgrade");
-}
-
-/** Thrown from `onUpgrade` for a 101 that is not an upgrade to node:http. */
-class PlainResponse extends Error {
-  readonly response: UpgradeResponse;
-
-  constructor(response: UpgradeResponse) {
-    super(`Unexpected server response: ${response.status}`);
-    this.response = response;
-  }
-}
-
-/** Bytes of anything ws's `send` takes. */
-function bytesOf(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (typeof data === "string") return Buffer.from(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (Array.isArray(data)) return Buffer.concat(data.map(bytesOf));
-  if (data === undefined || data === null) return EMPTY;
-  return Buffer.from(String(data));
-}
-
-function bufferOf(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** A header object as node:http's `IncomingMessage.headers` holds it. */
-function headerObject(headers: Headers): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  headers.forEach((value, name) => {
-    if (name !== "set-cookie") out[name] = value;
-  });
-  const cookies = headers.getSetCookie();
-  if (cookies.length > 0) out["set-cookie"] = cookies;
-  return out;
-}
-
-/**
- * The server's answer as ws's `'upgrade'` and `'unexpected-response'`
- * listeners get it: a readable of the body with the fields of node:http's
- * `IncomingMessage` that describe a response.
- *
- * @example
- * ```ts
- * import type { ResponseMessage } from "@streamsock/streamsock/ws";
- *
- * const cookies = (res: ResponseMessage) => res.headers["set-cookie"] ?? [];
- * ```
- */
-export interface ResponseMessage extends Readable {
-  /** The status code. */
-  statusCode: number;
-  /** The reason phrase. */
-  statusMessage: string;
-  /** The header fields, names lower-cased; `set-cookie` as an array. */
-  headers: IncomingHttpHeaders;
-  /** Names and values, alternating. */
-  rawHeaders: string[];
-  /** `"1.1"`. */
-  httpVersion: string;
-  /** 1. */
-  httpVersionMajor: number;
-  /** 1. */
-  httpVersionMinor: number;
-}
-
-function incomingOf(status: number, statusText: string, headers: Headers, body: Uint8Array): ResponseMessage {
-  const res = new Readable({ read() {} });
-  const rawHeaders: string[] = [];
-  headers.forEach((value, name) => {
-    if (name !== "set-cookie") rawHeaders.push(name, value);
-  });
-  for (const cookie of headers.getSetCookie()) rawHeaders.push("set-cookie", cookie);
-  Object.assign(res, {
-    statusCode: status,
-    statusMessage: statusText,
-    headers: headerObject(headers),
-    rawHeaders,
-    httpVersion: "1.1",
-    httpVersionMajor: 1,
-    httpVersionMinor: 1,
-  });
-  if (body.length > 0) res.push(Buffer.from(body));
-  res.push(null);
-  return res as ResponseMessage;
-}
-
-/**
- * The request a ws client's `'redirect'` and `'unexpected-response'`
- * listeners get: node:http's `ClientRequest` as far as a handshake needs
- * it. Header fields set on it in a `'redirect'` listener go with the next
- * request; `abort()` and `destroy()` give up the handshake.
- *
- * @example
- * ```ts
- * import { WebSocket } from "@streamsock/streamsock/ws";
- *
- * const ws = new WebSocket("ws://127.0.0.1:8080", { followRedirects: true });
- * ws.on("redirect", (url, request) => request.setHeader("x-redirected-from", url));
- * ws.on("unexpected-response", (request, response) => {
- *   console.log(response.statusCode);
- *   request.destroy();
- * });
- * ws.on("error", () => {});
- * ```
- */
-export class HandshakeRequest extends EventEmitter {
-  /** Always `"GET"`. */
-  readonly method = "GET";
-  /** The request target: path and query. */
-  readonly path: string;
-  /** The host, without the port. */
-  readonly host: string;
-  /** `"http:"` or `"https:"`. */
-  readonly protocol: string;
-  readonly #fields: Map<string, string | string[]>;
-  readonly #abort: () => void;
-  #aborted = false;
-
-  /** @internal */
-  constructor(url: URL, fields: Map<string, string | string[]>, abort: () => void) {
-    super();
-    this.path = url.pathname + url.search;
-    this.host = url.hostname;
-    this.protocol = url.protocol === "wss:" ? "https:" : "http:";
-    this.#fields = fields;
-    this.#abort = abort;
-  }
-
-  /** Whether `abort()` or `destroy()` was called. */
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-
-  /**
-   * A request header field.
-   *
-   * @param name The field's name.
-   * @returns Its value.
-   */
-  getHeader(name: string): string | string[] | undefined {
-    return this.#fields.get(name.toLowerCase());
-  }
-
-  /**
-   * Sets a request header field (for the request after a redirect).
-   *
-   * @param name The field's name.
-   * @param value Its value.
-   * @returns This request.
-   */
-  setHeader(name: string, value: string | number | readonly string[]): this {
-    this.#fields.set(name.toLowerCase(), Array.isArray(value) ? [...value] : String(value));
-    return this;
-  }
-
-  /**
-   * Removes a request header field.
-   *
-   * @param name The field's name.
-   */
-  removeHeader(name: string): void {
-    this.#fields.delete(name.toLowerCase());
-  }
-
-  /** Gives up the handshake. */
-  abort(): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#abort();
-  }
-
-  /**
-   * Gives up the handshake.
-   *
-   * @returns This request.
-   */
-  destroy(): this {
-    this.abort();
-    return this;
-  }
-}
-
-/** The request header fields of ws's `headers` option, lower-cased as node:http sends them. */
-function fieldMap(headers: ClientOptions["headers"]): Map<string, string | string[]> {
-  const fields = new Map<string, string | string[]>();
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    fields.set(name.toLowerCase(), Array.isArray(value) ? value.map(String) : String(value));
-  }
-  return fields;
-}
-
-function fieldPairs(fields: Map<string, string | string[]>): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (const [name, value] of fields) {
-    // The handshake's own fields are the handshake's, as in ws; Host is always the URL's.
-    if (HANDSHAKE_FIELDS.has(name) || name === "host" || name === "origin") continue;
-    for (const one of Array.isArray(value) ? value : [value]) pairs.push([name, one]);
-  }
-  return pairs;
 }
 
 /**
@@ -577,7 +311,18 @@ export class WebSocket extends EventEmitter implements WebSocketLike {
     } else {
       list = Array.isArray(protocols) ? protocols : [protocols as string];
     }
-    this.#startClient(address, list, opts ?? {});
+    ({ maxPayload: this.#maxPayload, maxFragments: this.#maxFragments } = openClient(address, list, opts ?? {}, {
+      emitter: this,
+      connecting: () => this.#readyState === CONNECTING,
+      setUrl: (href) => (this.#url = href),
+      setOpening: (controller) => (this.#opening = controller),
+      opened: (conn) => {
+        this.#open(conn);
+        void this.#read(conn);
+      },
+      failed: (err) => this.#emitErrorAndClose(err),
+      abort: (message) => this.#abortHandshake(message),
+    }));
   }
 
   // ------------------------------------------------------------- attributes
@@ -901,191 +646,6 @@ export class WebSocket extends EventEmitter implements WebSocketLike {
     this.emit("open");
   }
 
-  #startClient(address: string | URL, protocols: string[], options: ClientOptions): void {
-    const version = options.protocolVersion ?? 13;
-    if (version !== 13) {
-      throw new RangeError(`Unsupported protocol version: ${version} (supported versions: 13)`);
-    }
-    let url: URL;
-    if (address instanceof URL) url = new URL(address.href);
-    else {
-      try {
-        url = new URL(address);
-      } catch {
-        throw new SyntaxError(`Invalid URL: ${address}`);
-      }
-    }
-    if (url.protocol === "http:" || url.protocol === "https:") url.protocol = url.protocol === "http:" ? "ws:" : "wss:";
-    this.#url = url.href;
-    if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-      throw new SyntaxError(
-        url.protocol === "ws+unix:"
-          ? "ws+unix: URLs are not supported by streamsock/ws"
-          : 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"',
-      );
-    }
-    if (url.hash) throw new SyntaxError("The URL contains a fragment identifier");
-    const seen = new Set<string>();
-    for (const protocol of protocols) {
-      if (typeof protocol !== "string" || !SUBPROTOCOL.test(protocol) || seen.has(protocol)) {
-        throw new SyntaxError("An invalid or duplicated subprotocol was specified");
-      }
-      seen.add(protocol);
-    }
-    const maxPayload = options.maxPayload === undefined
-      ? DEFAULT_MAX_PAYLOAD
-      : options.maxPayload || Number.MAX_SAFE_INTEGER;
-    this.#maxPayload = maxPayload;
-    this.#maxFragments = (options.maxFragments ?? DEFAULT_MAX_FRAGMENTS) || Number.MAX_SAFE_INTEGER;
-    const fields = fieldMap(options.headers);
-    const auth = options.auth;
-    const connectOptions: ConnectOptions = {
-      protocol: protocols,
-      origin: options.origin,
-      compression: compressionOf(options.perMessageDeflate, true, "client"),
-      maxFrameSize: maxPayload,
-      maxMessageSize: maxPayload,
-      timeout: options.handshakeTimeout ?? Infinity,
-      tls: {
-        ca: options.ca as string | string[] | undefined,
-        cert: options.cert as string | undefined,
-        key: options.key as string | undefined,
-        rejectUnauthorized: options.rejectUnauthorized,
-        serverName: options.servername,
-      },
-      auth: typeof auth === "string" && auth.includes(":")
-        ? { basic: [auth.slice(0, auth.indexOf(":")), auth.slice(auth.indexOf(":") + 1)] }
-        : undefined,
-      proxy: options.proxy ?? null,
-      redirect: false,
-      pingInterval: 0,
-      closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
-      autoPong: options.autoPong ?? true,
-      echoCloseReason: true,
-      maxBackpressure: Infinity,
-      onUpgrade: (response: UpgradeResponse) => {
-        if (!isNodeUpgrade(response.headers)) throw new PlainResponse(response);
-        emitSafely(this, "upgrade", incomingOf(response.status, response.statusText, response.headers, EMPTY));
-      },
-    };
-    const attempt = (target: URL, redirects: number) => {
-      const controller = new AbortController();
-      this.#opening = controller;
-      const headers = fieldPairs(fields);
-      const origin = connectOptions.origin ?? fields.get("origin");
-      connect(target, {
-        ...connectOptions,
-        origin: origin === undefined ? undefined : String(origin),
-        headers,
-        signal: controller.signal,
-      }).then(
-        (conn) => {
-          if (this.#readyState !== CONNECTING) {
-            void conn.terminate();
-            return;
-          }
-          this.#opening = null;
-          // As ws: a client that offered subprotocols wants one chosen.
-          if (protocols.length > 0 && conn.protocol === null) {
-            void conn.terminate();
-            return this.#emitErrorAndClose(new Error("Server sent no subprotocol"));
-          }
-          this.#open(conn);
-          void this.#read(conn);
-        },
-        (err) => {
-          if (this.#readyState !== CONNECTING) return;
-          this.#opening = null;
-          this.#openingFailed(err, target, redirects, protocols, options, fields, attempt);
-        },
-      );
-    };
-    attempt(url, 0);
-  }
-
-  #openingFailed(
-    err: unknown,
-    target: URL,
-    redirects: number,
-    protocols: string[],
-    options: ClientOptions,
-    fields: Map<string, string | string[]>,
-    attempt: (target: URL, redirects: number) => void,
-  ): void {
-    if (err instanceof PlainResponse) {
-      const { status, statusText, headers } = err.response;
-      return this.#unexpectedResponse(target, fields, status, statusText, headers, EMPTY);
-    }
-    if (!(err instanceof HandshakeError) || err.code !== "ERR_HANDSHAKE_STATUS") {
-      return this.#emitErrorAndClose(
-        handshakeErrorOf(err, {
-          protocols,
-          offeredExtensions: compressionOf(options.perMessageDeflate, true, "client") !== false,
-        }),
-      );
-    }
-    const { status, headers } = err;
-    const location = headers.get("location");
-    if (location !== null && options.followRedirects && status >= 300 && status < 400) {
-      if (redirects + 1 > (options.maxRedirects ?? 10)) return this.#abortHandshake("Maximum redirects exceeded");
-      let next: URL;
-      try {
-        next = new URL(location, target);
-      } catch {
-        return this.#emitErrorAndClose(new SyntaxError(`Invalid URL: ${location}`));
-      }
-      if (next.protocol === "http:" || next.protocol === "https:") {
-        next.protocol = next.protocol === "http:" ? "ws:" : "wss:";
-      }
-      this.#url = next.href;
-      if (next.protocol !== "ws:" && next.protocol !== "wss:") {
-        return this.#emitErrorAndClose(
-          new SyntaxError('The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"'),
-        );
-      }
-      const first = new URL(this.#firstUrl ?? target.href);
-      this.#firstUrl ??= target.href;
-      const sameHost = next.host === first.host;
-      if (
-        this.listenerCount("redirect") === 0 && (!sameHost || (first.protocol === "wss:" && next.protocol !== "wss:"))
-      ) {
-        // As ws (and curl): credentials do not follow a redirect to another host or to plain text.
-        fields.delete("authorization");
-        fields.delete("cookie");
-      }
-      const request = new HandshakeRequest(
-        next,
-        fields,
-        () => this.#abortHandshake("WebSocket was closed before the connection was established"),
-      );
-      this.emit("redirect", this.#url, request);
-      if (this.#readyState !== CONNECTING || request.aborted) return;
-      return attempt(next, redirects + 1);
-    }
-    // The reason phrase, as HandshakeError's message quotes the status line.
-    const statusText = /^Server refused the WebSocket upgrade: \d{3} ?(.*?)(?: \(.*\))?$/s.exec(err.message)?.[1] ?? "";
-    this.#unexpectedResponse(target, fields, status, statusText, headers, err.body);
-  }
-
-  /** ws's `'unexpected-response'`, or its error when nobody listens. */
-  #unexpectedResponse(
-    target: URL,
-    fields: Map<string, string | string[]>,
-    status: number,
-    statusText: string,
-    headers: Headers,
-    body: Uint8Array,
-  ): void {
-    const request = new HandshakeRequest(
-      target,
-      fields,
-      () => this.#abortHandshake("WebSocket was closed before the connection was established"),
-    );
-    if (!this.emit("unexpected-response", request, incomingOf(status, statusText, headers, body))) {
-      this.#abortHandshake(`Unexpected server response: ${status}`);
-    }
-  }
-
   #firstUrl: string | undefined;
 
   /** ws's abortHandshake: CLOSING now, the error and close events in the next turn. */
@@ -1286,12 +846,6 @@ export namespace WebSocket {
   export type Server = import("./server.ts").WebSocketServer;
 }
 
-/** The frames' payloads as one Buffer. */
-function concat(parts: Buffer[], size: number): Buffer {
-  if (parts.length === 1) return parts[0];
-  return parts.length === 0 ? EMPTY : Buffer.concat(parts, size);
-}
-
 function validCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
     (code >= 3000 && code <= 4999);
@@ -1303,19 +857,4 @@ function settle(sent: Promise<void>, cb: ((err?: Error) => void) | undefined): v
     return;
   }
   sent.then(() => cb(), (err) => cb(err instanceof Error ? err : new Error(String(err))));
-}
-
-/**
- * Emits an event; what a listener throws (or an `error` nobody listens to)
- * escapes as an uncaught exception, as with ws, rather than breaking the
- * delivery of the events after it.
- */
-function emitSafely(target: EventEmitter, event: string, ...args: unknown[]): void {
-  try {
-    target.emit(event, ...args);
-  } catch (err) {
-    queueMicrotask(() => {
-      throw err;
-    });
-  }
 }
