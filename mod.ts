@@ -67,9 +67,11 @@ export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
   DEFAULT_HANDSHAKE_TIMEOUT,
+  type DropCause,
   type Http2Handler,
   http2Handler,
   type HttpAnswer,
+  type LimitName,
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,
@@ -78,6 +80,7 @@ export {
   type SelectProtocol,
   serve,
   type Server,
+  type ServerStats,
   type ServeOptions,
   type UpgradeHandler,
   type UpgradeRequest,

@@ -24,3 +24,4 @@ export {
 export { requestHandler } from "./server/request_handler.ts";
 export { type Http2Handler, http2Handler } from "./server/http2_handler.ts";
 export { type Server, serve } from "./server/serve.ts";
+export type { DropCause, LimitName, ServerStats } from "./connection/telemetry.ts";

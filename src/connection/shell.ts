@@ -16,7 +16,8 @@ import type { Frame } from "../codec/frame.ts";
 import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../errors.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
-import type { Message } from "../message.ts";
+import type { Message, MessageType } from "../message.ts";
+import { utf8Length } from "../codec/utf8.ts";
 import { type CloseInfo, Protocol, type ProtocolSink } from "../protocol/protocol.ts";
 import type { Hub } from "../pubsub/hub.ts";
 import { nextTurn } from "../transport/mod.ts";
@@ -36,6 +37,7 @@ import {
 import { Receiver, type ReceiverHost } from "./receiver.ts";
 import { Sender, type SenderHost } from "./sender.ts";
 import { Writer, type WriterHost } from "./writer.ts";
+import type { Counted, Telemetry } from "./telemetry.ts";
 
 /**
  * Frames taken apart before the connection lets the event loop run: a read
@@ -52,7 +54,7 @@ const CONGESTION_SLACK = 1024 * 1024;
  * methods, so an idle connection carries this one object rather than a
  * closure per callback (see docs/performance.md).
  */
-export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost {
+export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost, Counted {
   readonly transport: Transport;
   readonly maxFrameSize: number;
   readonly closeTimeout: number;
@@ -91,6 +93,20 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
    * `closed` per connection. See {@link untrackOnClose}.
    */
   registry: { delete(ws: WebSocketConnection): unknown } | null = null;
+  // Counted (telemetry.ts): plain increments on paths that run anyway; a
+  // server adds them up when asked and when the connection closes.
+  bytesIn = 0;
+  bytesOut = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  /** The payload bytes of the fragments received so far of the message in progress. */
+  partialIn = 0;
+  openedAt = 0;
+  /** The server's telemetry, for a server's connection; null for a client's (nothing is published). */
+  telemetry: Telemetry | null = null;
+  peer: string | undefined = undefined;
+  /** The congestion last published on the backpressure channels. */
+  reportedCongestion = false;
   #resumeTask: (() => void) | null = null;
   /** `closed`, made when first asked for; settled by #terminate. */
   #closed: Promise<CloseInfo> | null = null;
@@ -164,11 +180,24 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   // ------------------------------------------------ ProtocolSink: what the core decided
 
   frame(msg: Message, size: number): void {
-    if (this.liveness !== null && (msg.type === "text" || msg.type === "binary")) this.liveness.dataReceived();
+    const type = msg.type;
+    if (type === "text" || type === "binary") {
+      this.liveness?.dataReceived();
+      if (msg.partial) this.partialIn += size;
+      else {
+        this.messagesIn++;
+        const telemetry = this.telemetry;
+        if (telemetry !== null && telemetry.channels.messageReceived.hasSubscribers) {
+          telemetry.channels.messageReceived.publish({ ws: this.ws, type, size: size + this.partialIn });
+        }
+        this.partialIn = 0;
+      }
+    }
     this.inbox.deliver(msg, size);
   }
 
   write(bytes: Uint8Array): void {
+    this.bytesOut += bytes.length;
     this.writer.write(bytes);
   }
 
@@ -209,6 +238,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   // ------------------------------------------------ TransportSink: what the transport reports
 
   data(chunk: Uint8Array): void {
+    this.bytesIn += chunk.length;
     const core = this.core;
     if (!core.receiving) return;
     this.liveness?.received();
@@ -238,6 +268,14 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
 
   congestionChanged(): void {
     this.updateReading();
+    const telemetry = this.telemetry;
+    if (telemetry !== null && this.writer.congested !== this.reportedCongestion) this.#reportCongestion(telemetry);
+  }
+
+  #reportCongestion(telemetry: Telemetry): void {
+    const congested = this.reportedCongestion = this.writer.congested;
+    const channel = congested ? telemetry.channels.backpressureStart : telemetry.channels.backpressureEnd;
+    if (channel.hasSubscribers) channel.publish({ ws: this.ws, bufferedAmount: this.bufferedAmount });
   }
 
   /** Fails the connection (RFC 6455 §7.1.7, decided by the core). */
@@ -265,13 +303,24 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     return this.writer.ready();
   }
 
-  messageEnded(): void {
+  messageEnded(type: MessageType, data: string | Uint8Array | number): void {
+    this.messageSent(type, data);
     if (this.held !== null) {
       // Our fragmented message ended: what was published meanwhile goes out now, in order.
       const held = this.held;
       this.held = null;
       this.heldBytes = 0;
       for (const write of held) write();
+    }
+  }
+
+  /** A whole data message went out (a published one included): counted, and published when someone listens. */
+  messageSent(type: MessageType, data: string | Uint8Array | number): void {
+    this.messagesOut++;
+    const telemetry = this.telemetry;
+    if (telemetry !== null && telemetry.channels.messageSent.hasSubscribers) {
+      const size = typeof data === "number" ? data : typeof data === "string" ? utf8Length(data) : data.length;
+      telemetry.channels.messageSent.publish({ ws: this.ws, type, size });
     }
   }
 
@@ -286,6 +335,12 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   }
 
   dead(pingTimeout: number): void {
+    const telemetry = this.telemetry;
+    if (telemetry !== null) {
+      telemetry.drop("keepalive");
+      const channel = telemetry.channels.keepaliveTimeout;
+      if (channel.hasSubscribers) channel.publish({ ws: this.ws, pingTimeout });
+    }
     // The peer is unresponsive: waiting for a closing handshake is pointless.
     this.fail(
       new TimeoutError(`No answer to a keepalive ping within ${pingTimeout} ms`, { closeCode: CloseCode.InternalError }),
@@ -393,6 +448,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
 
   #onCloseTimeout(): void {
     if (this.dropped) return;
+    this.telemetry?.drop("closeTimeout");
     this.core.abandon(new Error(`Peer did not finish the closing handshake within ${this.closeTimeout} ms`));
     this.drop();
   }
@@ -437,6 +493,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     const registry = this.registry;
     this.registry = null;
     registry?.delete(this.ws);
+    this.telemetry?.closed(this, info, clock.now());
     const resolve = this.#resolveClosed;
     this.#resolveClosed = null;
     resolve?.(info);

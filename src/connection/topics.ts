@@ -25,6 +25,8 @@ import { type Shell, shellOf } from "./shell.ts";
 
 /** A published message as the hub offers it to each subscriber. */
 export interface SharedMessage {
+  /** The message's payload: text or bytes. */
+  readonly data: string | Uint8Array;
   /** The unmasked, uncompressed frame; encoded on first call, then the same bytes. */
   frame(): Uint8Array;
   /** The message, for connections that mask or compress. */
@@ -66,6 +68,8 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
     : () => {
       try {
         shell.core.sendEncoded(shared.frame());
+        const data = shared.data;
+        shell.messageSent(typeof data === "string" ? "text" : "binary", data);
       } catch {
         // Closed meanwhile: the subscriber is leaving the hub.
       }

@@ -31,6 +31,9 @@ import { traceTransport } from "../trace.ts";
 import { withNegotiatedDeflate } from "../handshake/deflate_options.ts";
 import type { Http2StreamTransport } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
+import { shellOf } from "../connection/shell.ts";
+import type { Telemetry } from "../connection/telemetry.ts";
+import { telemetryOf } from "../pubsub/hub.ts";
 import {
   acceptFields,
   type ConnectionTracker,
@@ -68,6 +71,8 @@ export class PendingHandshake implements TrackedHandshake {
   #request: UpgradeRequest | undefined;
   /** Whether the tracker was told that the handshake ended. */
   #finished = false;
+  /** The counters of the hub the connection will join, if any. */
+  readonly #telemetry: Telemetry | null;
 
   constructor(
     transport: Transport,
@@ -84,6 +89,7 @@ export class PendingHandshake implements TrackedHandshake {
     this.#core = core;
     this.#tracker = tracker;
     this.#remoteAddress = remoteAddress;
+    this.#telemetry = core.hub === undefined ? null : telemetryOf(core.hub);
     tracker.handshakeStarted(this);
     this.#opening = new Opening(transport, {
       head,
@@ -119,6 +125,7 @@ export class PendingHandshake implements TrackedHandshake {
         }
         return this.refuse({ status: end.error.status, body: end.error.message });
       case "timeout":
+        this.#telemetry?.drop("handshakeTimeout");
         if (this.#opening.readingHead) return this.refuse({ status: 408, body: "The request head did not arrive in time" });
         report(
           this.#core,
@@ -144,11 +151,12 @@ export class PendingHandshake implements TrackedHandshake {
     this.#tracker.handshakeEnded(this);
   }
 
-  /** Answers with an error status and closes. */
-  refuse(rejection: HandshakeRejection): void {
+  /** Answers with an error status and closes; `counted` false for an answer of `onRequest`'s, which refuses nothing. */
+  refuse(rejection: HandshakeRejection, counted = true): void {
     if (this.#finished) return;
     if (rejection.error !== undefined) report(this.#core, rejection.error, this.#request);
     this.#finish();
+    if (counted) this.#telemetry?.refused(rejection.status, rejection.body, this.#request, this.#remoteAddress);
     if (this.#h2 !== null) {
       this.#h2.respond(rejection.status, rejection.headers ?? [], rejection.body + "\n");
     } else {
@@ -195,7 +203,7 @@ export class PendingHandshake implements TrackedHandshake {
       const answer = h2 === null && headers.get("upgrade") === null
         ? this.#answerPlainRequest(method, target, headers)
         : undefined;
-      return this.refuse(answer ?? checked);
+      return answer === undefined ? this.refuse(checked) : this.refuse(answer, answer.error !== undefined);
     }
     const request: UpgradeRequest = {
       method,
@@ -263,6 +271,7 @@ export class PendingHandshake implements TrackedHandshake {
       return;
     }
     core.hub?.add(ws);
+    this.#telemetry?.opened(shellOf(ws), request, undefined, core.connectionOptions.clock?.now() ?? Date.now());
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }

@@ -15,6 +15,7 @@ import type { Listener, Transport } from "../transport/types.ts";
 import { type ConnectionTracker, coreOf, type HandshakeCore, type TrackedHandshake } from "./core.ts";
 import { acceptStream } from "./http2_handler.ts";
 import type { OnSocket, ServeOptions, UpgradeHandler } from "./options.ts";
+import type { ServerStats } from "../connection/telemetry.ts";
 import { PendingHandshake } from "./pending_handshake.ts";
 
 /**
@@ -50,6 +51,24 @@ export interface Server {
   publish(topic: string, data: string | Uint8Array): number;
   /** How many connections of this server subscribe to `topic` (Bun's `server.subscriberCount`). */
   subscriberCount(topic: string): number;
+  /**
+   * The server's counters (its hub's: `server.hub.stats()`): open
+   * connections, totals, closes by code, messages and bytes each way,
+   * refused handshakes by status, drops by cause, limits hit, topics,
+   * subscriptions, bytes waiting to be sent. A new plain object each time.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1" }, (ws) => ws.send("hi"));
+   * await server.ready;
+   * const { connections, opened, refusedByStatus } = server.stats();
+   * console.log(connections, opened, refusedByStatus);
+   * await server.close();
+   * ```
+   */
+  stats(): ServerStats;
   /**
    * Shuts down gracefully: stops accepting, drops handshakes in progress,
    * closes every open connection with 1001 (Going Away), waits for their
@@ -144,6 +163,10 @@ class WebSocketServer implements Server {
 
   subscriberCount(topic: string): number {
     return this.hub.subscriberCount(topic);
+  }
+
+  stats(): ServerStats {
+    return this.hub.stats();
   }
 
   close(): Promise<void> {
