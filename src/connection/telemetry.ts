@@ -17,6 +17,7 @@ import type { UpgradeRequest } from "../handshake/server.ts";
 import type { CloseInfo } from "../protocol/types.ts";
 import type { DiagnosticsChannels } from "../transport/diagnostics.ts";
 import type { WebSocketConnection } from "./connection.ts";
+import type { Hub } from "../pubsub/hub.ts";
 
 /** What the telemetry reads of a connection: its counters and its public face. */
 export interface Counted {
@@ -111,6 +112,8 @@ function record(map: Map<number, number>): Record<string, number> {
 /** Counters and channels of one hub's connections. */
 export class Telemetry {
   readonly channels: DiagnosticsChannels;
+  /** The hub these counters belong to: named in the channels' messages, to tell servers apart. */
+  readonly hub: Hub;
   readonly #open = new Set<Counted>();
   /** Open connections (and handshakes holding a place) by peer address, for maxConnectionsPerIp. */
   readonly #perPeer = new Map<string, number>();
@@ -127,8 +130,9 @@ export class Telemetry {
   readonly drops: Record<DropCause, number> = emptyDrops();
   readonly limits: Record<LimitName, number> = emptyLimits();
 
-  constructor(channels: DiagnosticsChannels) {
+  constructor(channels: DiagnosticsChannels, hub: Hub) {
     this.channels = channels;
+    this.hub = hub;
   }
 
   /** Open connections now. */
@@ -164,6 +168,7 @@ export class Telemetry {
     if (channel.hasSubscribers) {
       const ws = connection.ws;
       channel.publish({
+        hub: this.hub,
         ws,
         request,
         protocol: ws.protocol,
@@ -188,6 +193,7 @@ export class Telemetry {
     const channel = this.channels.connectionClose;
     if (channel.hasSubscribers) {
       channel.publish({
+        hub: this.hub,
         ws: connection.ws,
         code: info.code,
         reason: info.reason,
@@ -206,7 +212,7 @@ export class Telemetry {
     this.#refused++;
     this.#refusedByStatus.set(status, (this.#refusedByStatus.get(status) ?? 0) + 1);
     const channel = this.channels.handshakeRefused;
-    if (channel.hasSubscribers) channel.publish({ status, reason, request, remoteAddress });
+    if (channel.hasSubscribers) channel.publish({ hub: this.hub, status, reason, request, remoteAddress });
   }
 
   /** Something was dropped; see {@link DropCause}. */
@@ -218,7 +224,7 @@ export class Telemetry {
   limit(limit: LimitName, detail: { remoteAddress?: string; ws?: WebSocketConnection; action?: string }): void {
     this.limits[limit]++;
     const channel = this.channels.limitHit;
-    if (channel.hasSubscribers) channel.publish({ limit, ...detail });
+    if (channel.hasSubscribers) channel.publish({ hub: this.hub, limit, ...detail });
   }
 
   /** The counters now; `topics` and `subscriptions` come from the hub. */

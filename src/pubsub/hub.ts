@@ -108,7 +108,7 @@ export class Hub {
   #dropped = 0;
   #closing: Promise<void> | null = null;
   /** The counters and channels of the connections that joined through a server. */
-  readonly #telemetry = new Telemetry(nodeChannels);
+  readonly #telemetry: Telemetry = new Telemetry(nodeChannels, this);
 
   static {
     telemetryAccess = (hub) => hub.#telemetry;
@@ -309,7 +309,7 @@ export class Hub {
     const subscribers = this.#subscribers.get(topic);
     if (subscribers === undefined) {
       const channel = this.#telemetry.channels.topicPublish;
-      if (channel.hasSubscribers) channel.publish({ topic, deliveries: 0, drops: 0 });
+      if (channel.hasSubscribers) channel.publish({ hub: this, topic, deliveries: 0, drops: 0 });
       return 0;
     }
     let bytes: Uint8Array | null = null;
@@ -336,7 +336,7 @@ export class Hub {
       } else if (queued === SHARED_CLOSED) this.remove(ws);
     }
     const channel = this.#telemetry.channels.topicPublish;
-    if (channel.hasSubscribers) channel.publish({ topic, deliveries: reached, drops });
+    if (channel.hasSubscribers) channel.publish({ hub: this, topic, deliveries: reached, drops });
     return reached;
   }
 
