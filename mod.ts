@@ -75,6 +75,8 @@ export {
   type NodeUpgradeRequest,
   type NodeUpgradeSocket,
   type OnSocket,
+  PROMETHEUS_CONTENT_TYPE,
+  prometheusMetrics,
   requestHandler,
   type RequestHandlerOptions,
   type SelectProtocol,

@@ -25,3 +25,4 @@ export { requestHandler } from "./server/request_handler.ts";
 export { type Http2Handler, http2Handler } from "./server/http2_handler.ts";
 export { type Server, serve } from "./server/serve.ts";
 export type { DropCause, LimitName, ServerStats } from "./connection/telemetry.ts";
+export { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./server/metrics.ts";

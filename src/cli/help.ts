@@ -102,6 +102,8 @@ Options:
                             (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis
       --cert <file>         PEM certificate chain: serve wss:// (needs --key)
       --key <file>          PEM private key of --cert
+      --metrics             answer GET /metrics on the same port with the server's counters
+                            in the Prometheus text format (with --workers: each worker's own)
   -p, --protocol <name>     subprotocol to accept when a client offers it; repeat or
                             comma-separate for several, in order of preference
       --max-frame-size <bytes>

@@ -42,6 +42,7 @@ export async function runServe(args: string[]): Promise<number> {
       redis: { type: "string" },
       workers: { type: "string" },
       "reuse-port": { type: "boolean" },
+      metrics: { type: "boolean" },
     },
   });
   if (values.help) {
@@ -120,6 +121,7 @@ export async function runServe(args: string[]): Promise<number> {
     tls: cert && key ? { cert, key } : undefined,
     backplane,
     reusePort: values["reuse-port"],
+    metrics: values.metrics === true,
     onRequest: page === undefined ? undefined : (request) =>
       request.method === "GET" ? { status: 200, body: page, contentType: "text/html; charset=utf-8" } : undefined,
   }, handler);
@@ -132,6 +134,7 @@ export async function runServe(args: string[]): Promise<number> {
   const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname;
   const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
   out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
+  if (values.metrics) out(`metrics at ${cert ? "https" : "http"}://${host}:${server.port}/metrics`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -264,6 +264,24 @@ export interface ServeOptions {
    * The answer is sent with `Connection: close`.
    */
   onRequest?: (request: UpgradeRequest) => HttpAnswer | undefined;
+  /**
+   * Serves the server's counters (`server.stats()`) in the Prometheus text
+   * exposition format to plain HTTP `GET` requests for this path on the
+   * same port, before `onRequest` sees them: `true` for `/metrics`, or a
+   * path of your own. Off by default. A scrape is no refusal in the stats.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1", metrics: true }, (ws) => ws.send("hi"));
+   * await server.ready;
+   * const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+   * console.log(text.includes("streamsock_connections 0"));
+   * await server.close();
+   * ```
+   */
+  metrics?: boolean | string;
 }
 
 /**

@@ -16,6 +16,7 @@ import { type ConnectionTracker, coreOf, type HandshakeCore, type TrackedHandsha
 import { acceptStream } from "./http2_handler.ts";
 import type { OnSocket, ServeOptions, UpgradeHandler } from "./options.ts";
 import type { ServerStats } from "../connection/telemetry.ts";
+import { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./metrics.ts";
 import { PendingHandshake } from "./pending_handshake.ts";
 
 /**
@@ -104,7 +105,7 @@ class WebSocketServer implements Server {
 
   constructor(options: ServeOptions, core: HandshakeCore) {
     this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
-    core = { ...core, hub: this.hub, onRequest: options.onRequest };
+    core = { ...core, hub: this.hub, onRequest: this.#plainRequests(options) };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
@@ -142,6 +143,21 @@ class WebSocketServer implements Server {
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** What answers plain HTTP requests: `/metrics` when asked for, then the application's onRequest. */
+  #plainRequests(options: ServeOptions): ServeOptions["onRequest"] {
+    const onRequest = options.onRequest;
+    const metrics = options.metrics;
+    if (metrics === undefined || metrics === false) return onRequest;
+    const path = metrics === true ? "/metrics" : metrics;
+    return (request) => {
+      const query = request.url.indexOf("?");
+      if (request.method === "GET" && (query < 0 ? request.url : request.url.slice(0, query)) === path) {
+        return { status: 200, body: prometheusMetrics(this.hub.stats()), contentType: PROMETHEUS_CONTENT_TYPE };
+      }
+      return onRequest?.(request);
+    };
   }
 
   get addr(): { hostname: string; port: number } {
