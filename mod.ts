@@ -66,6 +66,7 @@ export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/ha
 export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {
+  type ConnectionLimits,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type DropCause,
   type Http2Handler,

@@ -11,6 +11,7 @@
 
 export type { UpgradeRequest, VerifyResult } from "./handshake/server.ts";
 export {
+  type ConnectionLimits,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type HttpAnswer,
   type NodeUpgradeRequest,

@@ -13,7 +13,7 @@
 import { CloseCode, encodeClosePayload } from "../codec/close.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../codec/decoder.ts";
 import type { Frame } from "../codec/frame.ts";
-import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosedError, TimeoutError, WebSocketError } from "../errors.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
 import type { Message, MessageType } from "../message.ts";
@@ -38,6 +38,7 @@ import { Receiver, type ReceiverHost } from "./receiver.ts";
 import { Sender, type SenderHost } from "./sender.ts";
 import { Writer, type WriterHost } from "./writer.ts";
 import type { Counted, Telemetry } from "./telemetry.ts";
+import { RateLimiter, rateLimitsOf } from "./rate_limit.ts";
 
 /**
  * Frames taken apart before the connection lets the event loop run: a read
@@ -107,6 +108,11 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
   peer: string | undefined = undefined;
   /** The congestion last published on the backpressure channels. */
   reportedCongestion = false;
+  /** maxMessagesPerSecond / maxBytesPerSecond, when set; null costs one comparison per read. */
+  readonly limiter: RateLimiter | null;
+  /** Over a rate limit: nothing is read or decoded until `rateTimer` fires. */
+  rateLimited = false;
+  rateTimer: unknown = undefined;
   #resumeTask: (() => void) | null = null;
   /** `closed`, made when first asked for; settled by #terminate. */
   #closed: Promise<CloseInfo> | null = null;
@@ -124,6 +130,8 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     this.maxBackpressure = options.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
     this.backpressurePolicy = options.backpressurePolicy ?? "close";
     this.receiver = new Receiver(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, this);
+    const limits = rateLimitsOf(options);
+    this.limiter = limits === null ? null : new RateLimiter(limits, this.clock.now());
     this.inbox = this.receiver.inbox;
     this.writer = new Writer(transport, this.inbox, this);
     // No extension negotiated (the common case): no deflate state, not even its callbacks.
@@ -186,6 +194,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
       if (msg.partial) this.partialIn += size;
       else {
         this.messagesIn++;
+        this.limiter?.message();
         const telemetry = this.telemetry;
         if (telemetry !== null && telemetry.channels.messageReceived.hasSubscribers) {
           telemetry.channels.messageReceived.publish({ ws: this.ws, type, size: size + this.partialIn });
@@ -242,9 +251,60 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     const core = this.core;
     if (!core.receiving) return;
     this.liveness?.received();
+    const limiter = this.limiter;
+    if (limiter !== null) return this.#dataLimited(chunk, limiter);
     // While frames wait for the next turn, new bytes only join them.
     const more = core.receiveData(chunk, this.yielding ? 0 : FRAMES_PER_TURN);
     if (more && !this.yielding) this.#yieldTurn();
+    this.updateReading();
+  }
+
+  /** `data` under rate limits: bytes charged as read, frames decoded no faster than the message bucket allows. */
+  #dataLimited(chunk: Uint8Array, limiter: RateLimiter): void {
+    const now = this.clock.now();
+    const bytesOver = limiter.read(chunk.length, now);
+    const held = this.yielding || this.rateLimited;
+    const budget = held ? 0 : limiter.frames(now, FRAMES_PER_TURN);
+    const more = this.core.receiveData(chunk, budget);
+    if (!held && !this.dropped) {
+      if (bytesOver || (more && budget === 0)) this.#overRate(limiter, bytesOver);
+      else if (more) this.#yieldTurn();
+    }
+    this.updateReading();
+  }
+
+  /** Over a rate limit: counted, then reading waits for the bucket (or the connection is failed with 1008). */
+  #overRate(limiter: RateLimiter, bytes: boolean): void {
+    const close = limiter.limits.action === "close";
+    this.telemetry?.limit(bytes ? "maxBytesPerSecond" : "maxMessagesPerSecond", {
+      ws: this.ws,
+      remoteAddress: this.transport.remoteAddress,
+      action: limiter.limits.action,
+    });
+    if (close) {
+      this.telemetry?.drop("rateLimit");
+      this.fail(
+        new WebSocketError(
+          bytes ? "The peer sent more than maxBytesPerSecond allows" : "The peer sent more than maxMessagesPerSecond allows",
+          { code: "ERR_RATE_LIMIT", closeCode: CloseCode.PolicyViolation },
+        ),
+      );
+      return;
+    }
+    this.rateLimited = true;
+    this.rateTimer = this.clock.setTimeout(() => {
+      this.rateLimited = false;
+      if (this.dropped) return;
+      const core = this.core;
+      if (core.receiving) {
+        const now = this.clock.now();
+        if (limiter.bytesExhausted && limiter.read(0, now)) return this.#overRate(limiter, true);
+        const budget = limiter.frames(now, FRAMES_PER_TURN);
+        if (budget === 0) return this.#overRate(limiter, false);
+        if (core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+      }
+      this.updateReading();
+    }, limiter.wait(this.clock.now()));
     this.updateReading();
   }
 
@@ -359,7 +419,12 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     this.yielding = true;
     nextTurn(this.#resumeTask ??= () => {
       this.yielding = false;
-      if (!this.dropped && this.core.receiving && this.core.receiveData(NO_BYTES, FRAMES_PER_TURN)) {
+      const limiter = this.limiter;
+      if (limiter !== null && !this.dropped && this.core.receiving) {
+        const budget = limiter.frames(this.clock.now(), FRAMES_PER_TURN);
+        if (budget === 0) this.#overRate(limiter, false);
+        else if (this.core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+      } else if (!this.dropped && this.core.receiving && this.core.receiveData(NO_BYTES, FRAMES_PER_TURN)) {
         this.#yieldTurn();
       }
       this.updateReading();
@@ -372,7 +437,12 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
    */
   #onInflated(frame: Frame): void {
     const core = this.core;
-    if (core.receiveFrame(frame) && !this.yielding && core.receiveData(NO_BYTES, FRAMES_PER_TURN)) this.#yieldTurn();
+    if (core.receiveFrame(frame) && !this.yielding && !this.rateLimited) {
+      const limiter = this.limiter;
+      const budget = limiter === null ? FRAMES_PER_TURN : limiter.frames(this.clock.now(), FRAMES_PER_TURN);
+      if (budget === 0) this.#overRate(limiter!, false);
+      else if (core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+    }
     this.updateReading();
   }
 
@@ -388,7 +458,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     const congested = writer.congested &&
       (!writer.senderWaiting || this.bufferedAmount > 2 * this.maxFrameSize + CONGESTION_SLACK);
     const shouldPause = this.core.receiving &&
-      (this.inbox.full || this.yielding || congested ||
+      (this.inbox.full || this.yielding || congested || this.rateLimited ||
         (this.core.waitingForStage && this.core.bufferedAmount > INFLATE_BACKLOG_BYTES));
     if (shouldPause !== this.paused && !this.dropped) {
       this.paused = shouldPause;
@@ -480,6 +550,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     const clock = this.clock;
     clock.clearTimeout(this.closeTimer);
     clock.clearTimeout(this.echoTimer);
+    if (this.rateTimer !== undefined) clock.clearTimeout(this.rateTimer);
     this.liveness?.stop();
     this.core.abandon(new Error("The connection was dropped"));
     const info = this.core.closeInfo!;

@@ -115,7 +115,7 @@ export class Telemetry {
   /** The hub these counters belong to: named in the channels' messages, to tell servers apart. */
   readonly hub: Hub;
   readonly #open = new Set<Counted>();
-  /** Open connections (and handshakes holding a place) by peer address, for maxConnectionsPerIp. */
+  /** Open connections (and admitted handshakes) by peer address, for maxConnectionsPerIp. */
   readonly #perPeer = new Map<string, number>();
   #opened = 0;
   #closed = 0;
@@ -140,25 +140,41 @@ export class Telemetry {
     return this.#open.size;
   }
 
-  /** How many open connections (and handshakes holding a place) come from `peer`. */
+  /** Open connections and handshakes admitted past the connection limits, for maxConnections. */
+  get taken(): number {
+    return this.#open.size + this.#admitted;
+  }
+
+  /** Set while the server drains: upgrades are refused with 503. */
+  draining = false;
+  #admitted = 0;
+
+  /** How many open connections (and admitted handshakes) come from `peer`. */
   fromPeer(peer: string): number {
     return this.#perPeer.get(peer) ?? 0;
   }
 
-  /** A handshake from `peer` holds a place against maxConnectionsPerIp until `release` (or its connection closes). */
-  hold(peer: string): void {
-    this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
+  /** A handshake passed the connection limits: it holds a place until it opens (`opened`) or fails (`unadmit`). */
+  admit(peer: string | undefined): void {
+    this.#admitted++;
+    if (peer !== undefined) this.#perPeer.set(peer, (this.#perPeer.get(peer) ?? 0) + 1);
   }
 
-  /** Gives back a place taken with `hold`. */
-  release(peer: string): void {
+  /** An admitted handshake failed: its place is given back. */
+  unadmit(peer: string | undefined): void {
+    this.#admitted--;
+    if (peer !== undefined) this.#release(peer);
+  }
+
+  #release(peer: string): void {
     const left = (this.#perPeer.get(peer) ?? 1) - 1;
     if (left <= 0) this.#perPeer.delete(peer);
     else this.#perPeer.set(peer, left);
   }
 
   /** A connection completed its handshake and joins the counts (its peer's place, if held, moves with it). */
-  opened(connection: Counted, request: UpgradeRequest, peer: string | undefined, now: number): void {
+  opened(connection: Counted, request: UpgradeRequest, admitted: boolean, peer: string | undefined, now: number): void {
+    if (admitted) this.#admitted--;
     connection.telemetry = this;
     connection.openedAt = now;
     connection.peer = peer;
@@ -183,7 +199,7 @@ export class Telemetry {
   closed(connection: Counted, info: CloseInfo, now: number): void {
     if (!this.#open.delete(connection)) return;
     connection.telemetry = null;
-    if (connection.peer !== undefined) this.release(connection.peer);
+    if (connection.peer !== undefined) this.#release(connection.peer);
     this.#closed++;
     this.#closeCodes.set(info.code, (this.#closeCodes.get(info.code) ?? 0) + 1);
     this.#messagesIn += connection.messagesIn;

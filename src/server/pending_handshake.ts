@@ -34,6 +34,7 @@ import type { Transport } from "../transport/types.ts";
 import { shellOf } from "../connection/shell.ts";
 import type { Telemetry } from "../connection/telemetry.ts";
 import { telemetryOf } from "../pubsub/hub.ts";
+import { admit, clientAddress } from "./admission.ts";
 import {
   acceptFields,
   type ConnectionTracker,
@@ -73,6 +74,9 @@ export class PendingHandshake implements TrackedHandshake {
   #finished = false;
   /** The counters of the hub the connection will join, if any. */
   readonly #telemetry: Telemetry | null;
+  /** Past the connection limits: a place is held (for `#peer`, when counted per address) until it opens or fails. */
+  #admitted = false;
+  #peer: string | undefined = undefined;
 
   constructor(
     transport: Transport,
@@ -148,6 +152,10 @@ export class PendingHandshake implements TrackedHandshake {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#admitted) {
+      this.#admitted = false;
+      this.#telemetry!.unadmit(this.#peer);
+    }
     this.#tracker.handshakeEnded(this);
   }
 
@@ -216,6 +224,17 @@ export class PendingHandshake implements TrackedHandshake {
     };
     this.#request = request;
     const core = this.#core;
+    const telemetry = this.#telemetry;
+    if (telemetry !== null) {
+      const admission = core.admission;
+      const peer = admission.maxConnectionsPerIp === Infinity
+        ? undefined
+        : clientAddress(this.#remoteAddress, headers, admission.trustProxy);
+      const refusal = admit(admission, telemetry, peer);
+      if (refusal !== null) return this.refuse(refusal);
+      this.#admitted = true;
+      this.#peer = peer;
+    }
     if (core.verify !== undefined) {
       let result: unknown;
       try {
@@ -248,6 +267,9 @@ export class PendingHandshake implements TrackedHandshake {
         return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
       }
     }
+    // The place held past the limits goes to the connection.
+    const admitted = this.#admitted;
+    this.#admitted = false;
     this.#finish();
     const transport = this.#transport;
     if (h2 === null) transport.write(switchingProtocolsHead(fields));
@@ -266,12 +288,13 @@ export class PendingHandshake implements TrackedHandshake {
         }, deflate === null ? null : { role: "server", ...deflate.params }),
       );
     } catch (err) {
+      if (admitted) telemetry!.unadmit(this.#peer);
       report(core, err, request);
       transport.destroy();
       return;
     }
     core.hub?.add(ws);
-    this.#telemetry?.opened(shellOf(ws), request, undefined, core.connectionOptions.clock?.now() ?? Date.now());
+    telemetry?.opened(shellOf(ws), request, admitted, this.#peer, core.connectionOptions.clock?.now() ?? Date.now());
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }

@@ -17,6 +17,7 @@ import { acceptStream } from "./http2_handler.ts";
 import type { OnSocket, ServeOptions, UpgradeHandler } from "./options.ts";
 import type { ServerStats } from "../connection/telemetry.ts";
 import { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./metrics.ts";
+import { admissionOf } from "./admission.ts";
 import { PendingHandshake } from "./pending_handshake.ts";
 
 /**
@@ -105,7 +106,12 @@ class WebSocketServer implements Server {
 
   constructor(options: ServeOptions, core: HandshakeCore) {
     this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane });
-    core = { ...core, hub: this.hub, onRequest: this.#plainRequests(options) };
+    core = {
+      ...core,
+      hub: this.hub,
+      onRequest: this.#plainRequests(options),
+      admission: admissionOf(options, core.admission),
+    };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
