@@ -83,6 +83,7 @@ export {
   type SelectProtocol,
   serve,
   type Server,
+  type ServerCloseOptions,
   type ServerStats,
   type ServeOptions,
   type UpgradeHandler,

@@ -24,6 +24,6 @@ export {
 } from "./server/options.ts";
 export { requestHandler } from "./server/request_handler.ts";
 export { type Http2Handler, http2Handler } from "./server/http2_handler.ts";
-export { type Server, serve } from "./server/serve.ts";
+export { type Server, type ServerCloseOptions, serve } from "./server/serve.ts";
 export type { DropCause, LimitName, ServerStats } from "./connection/telemetry.ts";
 export { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./server/metrics.ts";

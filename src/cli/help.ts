@@ -83,7 +83,8 @@ Exit codes: 0 clean close (1000, 1001, none), 1 abnormal close or another code,
 export const SERVE_HELP = `Usage: streamsock serve [options]
 
 Runs a WebSocket server until Ctrl-C (SIGINT) or SIGTERM, then closes every
-connection with 1001. Prints its address, then connections as they come and go
+connection with 1001; on SIGTERM it drains: new upgrades get 503 with
+Retry-After (plain HTTP is still answered) until the connections closed or 5 s. Prints its address, then connections as they come and go
 and the messages they send:
   listening on ws://127.0.0.1:8080/ (echo)
   [#1] open from 127.0.0.1: GET /chat

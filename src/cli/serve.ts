@@ -135,11 +135,12 @@ export async function runServe(args: string[]): Promise<number> {
   const mode = broadcast ? `broadcast${backplane === undefined ? "" : ` through ${values.redis}`}` : "echo";
   out(`listening on ${cert ? "wss" : "ws"}://${host}:${server.port}/ (${mode})`);
   if (values.metrics) out(`metrics at ${cert ? "https" : "http"}://${host}:${server.port}/metrics`);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+  // SIGTERM (a supervisor's restart) drains: upgrades get 503 + Retry-After while the connections close.
+  const drain = await new Promise<boolean>((resolve) => {
+    process.once("SIGINT", () => resolve(false));
+    process.once("SIGTERM", () => resolve(true));
   });
-  await server.close();
+  await server.close({ drain });
   out("stopped");
   return EXIT_OK;
 }

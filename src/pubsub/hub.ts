@@ -351,8 +351,9 @@ export class Hub {
   }
 
   /**
-   * Closes every connection with 1001 (Going Away) and waits for their
-   * closing handshakes; each connection drops its transport after its own
+   * Drains: upgrades to a server of this hub are answered 503 with
+   * `Retry-After` from now on, every connection is closed with 1001 (Going
+   * Away), and this waits for their closing handshakes; each connection drops its transport after its own
    * `closeTimeout` (5 s by default) if the peer does not answer. Then closes
    * the backplane. Connections cannot join meanwhile. Calling it again
    * returns the same promise.
@@ -361,6 +362,8 @@ export class Hub {
    * @returns Resolves when every connection is closed.
    */
   close(reason = "Server is shutting down"): Promise<void> {
+    // Upgrades to a server of this hub are answered 503 from now on.
+    this.#telemetry.draining = true;
     this.#closing ??= (async () => {
       // RFC 6455 §7.4.1: 1001, an endpoint going away.
       await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GoingAway, reason)));
