@@ -25,6 +25,7 @@ import {
   rejectionResponse,
   switchingProtocolsHead,
   type UpgradeRequest,
+  verifyAcceptance,
   verifyRejection,
 } from "../handshake/server.ts";
 import { traceTransport } from "../trace.ts";
@@ -235,6 +236,7 @@ export class PendingHandshake implements TrackedHandshake {
       this.#admitted = true;
       this.#peer = peer;
     }
+    let verified: [string, string][] | null = null;
     if (core.verify !== undefined) {
       let result: unknown;
       try {
@@ -245,6 +247,7 @@ export class PendingHandshake implements TrackedHandshake {
       if (this.#finished) return;
       const refusal = verifyRejection(result);
       if (refusal !== null) return this.refuse(refusal);
+      verified = verifyAcceptance(result);
     }
     const select = core.selectProtocol;
     const negotiated = negotiateProtocol(
@@ -259,9 +262,10 @@ export class PendingHandshake implements TrackedHandshake {
       ? await acceptHeaders((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
       : acceptFields(negotiated.protocol, deflate?.response);
     if (this.#finished) return;
-    if (core.onHeaders !== undefined) {
+    if (verified !== null || core.onHeaders !== undefined) {
       try {
-        core.onHeaders(fields, request);
+        if (verified !== null) fields.push(...verified);
+        core.onHeaders?.(fields, request);
         checkResponseFields(fields, h2 !== null);
       } catch (err) {
         return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
