@@ -100,7 +100,9 @@ Options:
       --redis <url>         with --broadcast: span the rooms over every server using this
                             Redis (redis://host:port), through streamsock/redis (npm install redis)
       --workers <n>         with --broadcast: run n server processes sharing the port
-                            (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis
+                            (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis.
+                            SIGHUP restarts them one by one: a new worker listens, then the
+                            old one drains (SIGTERM) and exits
       --cert <file>         PEM certificate chain: serve wss:// (needs --key)
       --key <file>          PEM private key of --cert
       --metrics             answer GET /metrics on the same port with the server's counters

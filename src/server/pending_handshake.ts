@@ -297,8 +297,9 @@ export class PendingHandshake implements TrackedHandshake {
       transport.destroy();
       return;
     }
-    core.hub?.add(ws);
+    // Counted first: from here its close is counted however it comes (a hub that is closing refuses it).
     telemetry?.opened(shellOf(ws), request, admitted, this.#peer, core.connectionOptions.clock?.now() ?? Date.now());
+    core.hub?.add(ws);
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);
   }
