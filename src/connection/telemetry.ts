@@ -40,10 +40,29 @@ export interface Counted {
  * handshake (`closeTimeout`), a handshake that did not finish in time
  * (`handshakeTimeout`), a connection closed by its rate limit (`rateLimit`),
  * one terminated when a drain ran out of time (`drainTimeout`).
+ *
+ * @example
+ * ```ts
+ * import type { DropCause, ServerStats } from "@streamsock/streamsock";
+ *
+ * const worst = (stats: ServerStats): DropCause =>
+ *   (Object.entries(stats.drops) as [DropCause, number][]).sort((a, b) => b[1] - a[1])[0][0];
+ * ```
  */
 export type DropCause = "backpressure" | "keepalive" | "closeTimeout" | "handshakeTimeout" | "rateLimit" | "drainTimeout";
 
-/** The limits a server enforces, as counted in {@link ServerStats.limits} and the `streamsock:limit.hit` channel. */
+/**
+ * The limits a server enforces, as counted in {@link ServerStats.limits} and
+ * named by the `streamsock:limit.hit` channel; `draining` counts upgrades
+ * refused during a drain.
+ *
+ * @example
+ * ```ts
+ * import type { LimitName, ServerStats } from "@streamsock/streamsock";
+ *
+ * const refusedByLimits = (stats: ServerStats, limits: LimitName[]) => limits.reduce((n, l) => n + stats.limits[l], 0);
+ * ```
+ */
 export type LimitName = "maxConnections" | "maxConnectionsPerIp" | "maxMessagesPerSecond" | "maxBytesPerSecond" | "draining";
 
 /**

@@ -8,7 +8,17 @@
 
 import type { ServerStats } from "../connection/telemetry.ts";
 
-/** The media type of the Prometheus text exposition format. */
+/**
+ * The media type of the Prometheus text exposition format, for the
+ * `Content-Type` of a `/metrics` answer.
+ *
+ * @example
+ * ```ts
+ * import { PROMETHEUS_CONTENT_TYPE } from "@streamsock/streamsock";
+ *
+ * const headers = { "Content-Type": PROMETHEUS_CONTENT_TYPE }; // text/plain; version=0.0.4; charset=utf-8
+ * ```
+ */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 type Sample = [labels: Record<string, string> | null, value: number];
