@@ -191,6 +191,30 @@ describe("diagnostics channels", () => {
     assert.equal(hub.stats().closeCodes["1011"] ?? hub.stats().closeCodes["1006"], 1, "closed");
   });
 
+  test("streamsock:limit.hit: which limit, the client's address, what was done", async (t) => {
+    const hub = new Hub();
+    const seen = listen(t, "streamsock:limit.hit", hub);
+    const { port } = await served(t, async (ws) => {
+      for await (const _ of ws) { /* until closed */ }
+    }, { hub, serve: { maxConnections: 1 }, maxMessagesPerSecond: 2, rateLimitAction: "close" });
+    const first = await RawClient.connect(t, port);
+    first.write(upgradeRequest());
+    await first.readHead();
+    const second = await RawClient.connect(t, port);
+    second.write(upgradeRequest());
+    assert.match((await second.readResponse()).startLine, /^HTTP\/1.1 503/);
+    await first.send(...Array.from({ length: 5 }, () => rawFrame(0x81, "x")));
+    await eventually(() => seen.length === 2, 5000, "two limit.hit published");
+    assert.deepEqual(
+      { limit: seen[0].limit, remoteAddress: seen[0].remoteAddress, action: seen[0].action },
+      { limit: "maxConnections", remoteAddress: "127.0.0.1", action: "refused 503" },
+    );
+    assert.equal(seen[1].limit, "maxMessagesPerSecond");
+    assert.equal(seen[1].action, "close");
+    assert.equal(seen[1].remoteAddress, "127.0.0.1");
+    assert.ok(hub.clients.has(seen[1].ws) || seen[1].ws.readyState >= 2, "the connection over its rate");
+  });
+
   test("streamsock:topic.publish: topic, deliveries and drops", async (t) => {
     const hub = new Hub();
     const seen = listen(t, "streamsock:topic.publish", hub);

@@ -95,6 +95,7 @@ export function clientAddress(remoteAddress: string | undefined, headers: Header
  * with 429; all with `Retry-After`.
  */
 export function admit(admission: Admission, telemetry: Telemetry, peer: string | undefined): HandshakeRejection | null {
+  const perIp = admission.maxConnectionsPerIp !== Infinity;
   const retry: [string, string][] = [["Retry-After", String(admission.retryAfter)]];
   if (telemetry.draining) {
     telemetry.limit("draining", { remoteAddress: peer, action: "refused 503" });
@@ -104,10 +105,10 @@ export function admit(admission: Admission, telemetry: Telemetry, peer: string |
     telemetry.limit("maxConnections", { remoteAddress: peer, action: "refused 503" });
     return { status: 503, headers: retry, body: "The server is at its connection limit; try again later" };
   }
-  if (peer !== undefined && telemetry.fromPeer(peer) >= admission.maxConnectionsPerIp) {
+  if (perIp && peer !== undefined && telemetry.fromPeer(peer) >= admission.maxConnectionsPerIp) {
     telemetry.limit("maxConnectionsPerIp", { remoteAddress: peer, action: "refused 429" });
     return { status: 429, headers: retry, body: "Too many connections from your address; try again later" };
   }
-  telemetry.admit(peer);
+  telemetry.admit(perIp ? peer : undefined);
   return null;
 }

@@ -228,13 +228,12 @@ export class PendingHandshake implements TrackedHandshake {
     const telemetry = this.#telemetry;
     if (telemetry !== null) {
       const admission = core.admission;
-      const peer = admission.maxConnectionsPerIp === Infinity
-        ? undefined
-        : clientAddress(this.#remoteAddress, headers, admission.trustProxy);
-      const refusal = admit(admission, telemetry, peer);
+      const address = clientAddress(this.#remoteAddress, headers, admission.trustProxy);
+      const refusal = admit(admission, telemetry, address);
       if (refusal !== null) return this.refuse(refusal);
       this.#admitted = true;
-      this.#peer = peer;
+      // Counted per address only under maxConnectionsPerIp: no map entry per client otherwise.
+      this.#peer = admission.maxConnectionsPerIp === Infinity ? undefined : address;
     }
     let verified: [string, string][] | null = null;
     if (core.verify !== undefined) {
