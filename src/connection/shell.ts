@@ -292,6 +292,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
       return;
     }
     this.rateLimited = true;
+    this.clock.clearTimeout(this.rateTimer);
     this.rateTimer = this.clock.setTimeout(() => {
       this.rateLimited = false;
       if (this.dropped) return;
@@ -420,10 +421,13 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     nextTurn(this.#resumeTask ??= () => {
       this.yielding = false;
       const limiter = this.limiter;
-      if (limiter !== null && !this.dropped && this.core.receiving) {
-        const budget = limiter.frames(this.clock.now(), FRAMES_PER_TURN);
-        if (budget === 0) this.#overRate(limiter, false);
-        else if (this.core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+      if (limiter !== null) {
+        // Over the rate: the rate timer goes on decoding.
+        if (!this.rateLimited && !this.dropped && this.core.receiving) {
+          const budget = limiter.frames(this.clock.now(), FRAMES_PER_TURN);
+          if (budget === 0) this.#overRate(limiter, false);
+          else if (this.core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+        }
       } else if (!this.dropped && this.core.receiving && this.core.receiveData(NO_BYTES, FRAMES_PER_TURN)) {
         this.#yieldTurn();
       }
