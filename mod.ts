@@ -66,6 +66,7 @@ export {
   type SubscribeFrom,
 } from "./src/client/resuming.ts";
 export {
+  type ConnectionLimits,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type HttpAnswer,
   type NodeUpgradeRequest,
@@ -78,7 +79,9 @@ export {
 } from "./src/server/options.ts";
 export { requestHandler } from "./src/server/request_handler.ts";
 export { type Http2Handler, http2Handler } from "./src/server/http2_handler.ts";
-export { serve, type Server } from "./src/server/serve.ts";
+export { serve, type Server, type ServerCloseOptions } from "./src/server/serve.ts";
+export type { DropCause, LimitName, ServerStats } from "./src/connection/telemetry.ts";
+export { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./src/server/metrics.ts";
 export type { UpgradeRequest, VerifyResult } from "./src/handshake/server.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";

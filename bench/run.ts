@@ -9,6 +9,10 @@
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
+//   --channels        also run streamsock `serve` with a subscriber on the message
+//                    diagnostics channels (BENCH_CHANNELS=1), interleaved: with
+//                    --before, what stats and unsubscribed channels cost against
+//                    REV, and what a subscriber adds
 //   --before REV      also run streamsock `serve` as it was at git revision REV
 //                    (checked out with git archive), interleaved with today's,
 //                    and print today's over REV's median per scenario and
@@ -121,6 +125,12 @@ function beforeServers(rev: string): ServerSpec[] {
   ];
 }
 if (BEFORE !== "") ALL_SERVERS.push(...beforeServers(BEFORE));
+if (process.argv.includes("--channels")) {
+  for (const runtime of ["node", "deno", "bun"] as const) {
+    const today = ALL_SERVERS.find((s) => s.name === `${runtime} streamsock serve`)!;
+    ALL_SERVERS.push({ ...today, name: `${runtime} streamsock serve +channels`, env: { BENCH_CHANNELS: "1" } });
+  }
+}
 const SERVERS = ALL_SERVERS.filter((s) => SERVER_FILTER.length === 0 || SERVER_FILTER.some((f) => s.name.includes(f)));
 
 interface Running {

@@ -2,6 +2,7 @@
 // with `for await` over messages + `await send`; maxFrameSize is raised so that
 // every message fits one frame (figures in docs/performance.md were measured so).
 import process from "node:process";
+import { subscribe } from "node:diagnostics_channel";
 import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
 
 const MAX = 64 * 1024 * 1024;
@@ -11,6 +12,12 @@ const MAX = 64 * 1024 * 1024;
 const compression = process.env.BENCH_DEFLATE === "1"
   ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true }
   : false;
+
+// `npm run bench -- --channels`: BENCH_CHANNELS=1 subscribes to the message
+// channels (what tracing every message costs); without it none is subscribed.
+if (process.env.BENCH_CHANNELS === "1") {
+  for (const name of ["streamsock:message.received", "streamsock:message.sent"]) subscribe(name, () => {});
+}
 
 async function echo(ws: WebSocketConnection): Promise<void> {
   for await (const msg of ws) await ws.send(msg);

@@ -89,7 +89,11 @@ function selfCommand(args: string[]): [string, string[]] {
 /**
  * Starts `count` copies of this CLI (with `args`, which ask for `serve
  * --reuse-port`) sharing one port, their output passed through; SIGINT and
- * SIGTERM are forwarded to them, by PID.
+ * SIGTERM are forwarded to them, by PID. SIGHUP restarts them one by one:
+ * each gets a replacement that listens on the shared port first, then
+ * SIGTERM, on which it drains (upgrades answered 503 with Retry-After, 1001
+ * to its connections) and exits, so the port is never without a listener
+ * and clients that reconnect find one.
  *
  * @param count How many workers.
  * @param args The worker's arguments.
@@ -97,29 +101,70 @@ function selfCommand(args: string[]): [string, string[]] {
  */
 export function runWorkers(count: number, args: string[]): Promise<number> {
   const [command, argv] = selfCommand(args);
-  const workers: ChildProcess[] = [];
-  const exits: Promise<number>[] = [];
-  const forward = (signal: "SIGINT" | "SIGTERM") => () => {
-    for (const child of workers) {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, signal);
-      }
-    }
+  const live = new Set<ChildProcess>();
+  let stopping = false;
+  let worst = 0;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const signal = (child: ChildProcess, name: "SIGINT" | "SIGTERM") => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, name);
   };
-  for (let i = 0; i < count; i++) {
-    const child = spawn(command, argv, { stdio: ["ignore", "inherit", "inherit"] });
-    workers.push(child);
-    exits.push(
-      new Promise((resolve) =>
-        child.once("exit", (code) => {
-          // A worker that failed (it could not listen...) stops the others.
-          if (code !== 0) forward("SIGTERM")();
-          resolve(code ?? 1);
-        })
-      ),
-    );
-  }
-  process.once("SIGINT", forward("SIGINT"));
-  process.once("SIGTERM", forward("SIGTERM"));
-  return Promise.all(exits).then((codes) => Math.max(...codes));
+  const stop = (name: "SIGINT" | "SIGTERM") => {
+    stopping = true;
+    for (const child of live) signal(child, name);
+  };
+  /** Spawns a worker; resolves true once it listens, false if it exits first. */
+  const launch = (): { child: ChildProcess; listening: Promise<boolean> } => {
+    const child = spawn(command, argv, { stdio: ["ignore", "pipe", "inherit"] });
+    live.add(child);
+    let seen: string | null = "";
+    const listening = new Promise<boolean>((resolve) => {
+      child.stdout!.on("data", (chunk: Uint8Array) => {
+        process.stdout.write(chunk);
+        if (seen === null) return;
+        seen += new TextDecoder().decode(chunk);
+        if (/listening on /.test(seen)) {
+          seen = null;
+          resolve(true);
+        }
+      });
+      child.once("exit", () => resolve(false));
+    });
+    child.once("exit", (code) => {
+      live.delete(child);
+      worst = Math.max(worst, code ?? 1);
+      // A worker that failed (it could not listen...) stops the others.
+      if (code !== 0 && !stopping) stop("SIGTERM");
+      if (live.size === 0) {
+        process.off("SIGHUP", onHangUp);
+        finish(worst);
+      }
+    });
+    return { child, listening };
+  };
+  let restarting = false;
+  const restart = async () => {
+    if (restarting || stopping) return;
+    restarting = true;
+    process.stdout.write(`restarting ${live.size} workers one by one\n`);
+    for (const old of [...live]) {
+      if (stopping) break;
+      const next = launch();
+      if (!(await next.listening)) {
+        process.stderr.write("streamsock: a new worker did not start; the restart stops there\n");
+        break;
+      }
+      const exited = new Promise((resolve) => old.once("exit", resolve));
+      signal(old, "SIGTERM");
+      await exited;
+    }
+    restarting = false;
+    if (!stopping) process.stdout.write("workers restarted\n");
+  };
+  const onHangUp = () => void restart();
+  for (let i = 0; i < count; i++) launch();
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGHUP", onHangUp);
+  return finished;
 }

@@ -89,7 +89,8 @@ Exit codes: 0 clean close (1000, 1001, none), 1 abnormal close or another code,
 export const SERVE_HELP = `Usage: streamsock serve [options]
 
 Runs a WebSocket server until Ctrl-C (SIGINT) or SIGTERM, then closes every
-connection with 1001. Prints its address, then connections as they come and go
+connection with 1001; on SIGTERM it drains: new upgrades get 503 with
+Retry-After (plain HTTP is still answered) until the connections closed or 5 s. Prints its address, then connections as they come and go
 and the messages they send:
   listening on ws://127.0.0.1:8080/ (echo)
   [#1] open from 127.0.0.1: GET /chat
@@ -105,13 +106,17 @@ Options:
       --redis <url>         with --broadcast: span the rooms over every server using this
                             Redis (redis://host:port), through streamsock/redis (npm install redis)
       --workers <n>         with --broadcast: run n server processes sharing the port
-                            (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis
+                            (SO_REUSEPORT: Linux on Node >= 22.12, Deno, Bun); needs --redis.
+                            SIGHUP restarts them one by one: a new worker listens, then the
+                            old one drains (SIGTERM) and exits
       --max-len <n>         with --broadcast: rooms are durable topics keeping the last n
                             messages (default 1000; in Redis Streams with --redis, else in
                             memory) for resuming clients and the chat page; 0: plain topics
       --max-age <duration>  with --broadcast: and only messages younger than this (default: any)
       --cert <file>         PEM certificate chain: serve wss:// (needs --key)
       --key <file>          PEM private key of --cert
+      --metrics             answer GET /metrics on the same port with the server's counters
+                            in the Prometheus text format (with --workers: each worker's own)
   -p, --protocol <name>     subprotocol to accept when a client offers it; repeat or
                             comma-separate for several, in order of preference
       --max-frame-size <bytes>

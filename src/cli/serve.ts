@@ -50,6 +50,7 @@ export async function runServe(args: string[]): Promise<number> {
       // Durable rooms (issue 30): see docs/resume-protocol.md.
       "max-len": { type: "string" },
       "max-age": { type: "string" },
+      metrics: { type: "boolean" },
     },
   });
   if (values.help) {
@@ -151,6 +152,7 @@ export async function runServe(args: string[]): Promise<number> {
     backplane,
     durable,
     reusePort: values["reuse-port"],
+    metrics: values.metrics === true,
     onRequest: page === undefined ? undefined : (request) => {
       if (request.method !== "GET") return undefined;
       if (resumeModule !== undefined && new URL(request.url, "http://x").pathname === resumeModule.RESUME_MODULE_PATH) {
@@ -172,11 +174,13 @@ export async function runServe(args: string[]): Promise<number> {
     const age = maxAge > 0 ? `, for ${maxAge} ms` : "";
     out(`rooms are durable: the last ${maxLen} messages${age}, ${backplane === undefined ? "in memory" : "in Redis Streams"} (${RESUME_PROTOCOL})`);
   }
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+  if (values.metrics) out(`metrics at ${cert ? "https" : "http"}://${host}:${server.port}/metrics`);
+  // SIGTERM (a supervisor's restart) drains: upgrades get 503 + Retry-After while the connections close.
+  const drain = await new Promise<boolean>((resolve) => {
+    process.once("SIGINT", () => resolve(false));
+    process.once("SIGTERM", () => resolve(true));
   });
-  await server.close();
+  await server.close({ drain });
   out("stopped");
   return EXIT_OK;
 }

@@ -230,6 +230,10 @@ export const FORWARDED_CONNECTION_OPTIONS = [
   "idleTimeout",
   "maxBackpressure",
   "backpressurePolicy",
+  "maxMessagesPerSecond",
+  "maxBytesPerSecond",
+  "rateLimitBurst",
+  "rateLimitAction",
   "clock",
 ] as const satisfies readonly (keyof WebSocketConnectionOptions)[];
 

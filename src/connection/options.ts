@@ -145,6 +145,40 @@ export interface WebSocketConnectionOptions {
    * connection and counted by the hub), for feeds where a gap is harmless.
    */
   backpressurePolicy?: "close" | "drop";
+  /**
+   * The most whole text and binary messages this connection takes from its
+   * peer per second: a token bucket holding `rateLimitBurst` seconds' worth.
+   * Past it, `rateLimitAction` applies. Off by default. Frames are decoded no
+   * faster than the bucket allows, even out of one read.
+   *
+   * @example A chat server: 20 messages a second, bursts of 40, and 64 KiB a second
+   * ```ts
+   * import { requestHandler } from "@streamsock/streamsock";
+   *
+   * const handler = requestHandler(async (ws) => {
+   *   for await (const msg of ws) await ws.send(msg);
+   * }, undefined, { maxMessagesPerSecond: 20, maxBytesPerSecond: 64 * 1024, rateLimitBurst: 2 });
+   * ```
+   */
+  maxMessagesPerSecond?: number;
+  /**
+   * The most bytes this connection reads from its peer per second (every
+   * byte on the wire: headers, control frames, compressed payloads), as a
+   * token bucket holding `rateLimitBurst` seconds' worth. Past it,
+   * `rateLimitAction` applies; with `"pause"` the bytes of the read that
+   * crossed it are still decoded, so one read (at most the socket's read
+   * size) may go beyond it. Off by default.
+   */
+  maxBytesPerSecond?: number;
+  /** The rate limits' bucket size, in seconds of their rate: what a quiet connection may send at once. Defaults to 1. */
+  rateLimitBurst?: number;
+  /**
+   * What a connection over its rate limit meets: `"pause"` (the default)
+   * stops reading its socket until the bucket refills, so TCP flow control
+   * slows the peer and nothing piles up in memory; `"close"` fails the
+   * connection with 1008 (Policy Violation).
+   */
+  rateLimitAction?: "pause" | "close";
   /** Source of client masking keys. Defaults to random keys; inject only in tests. */
   maskKey?: () => Uint8Array;
   /**

@@ -52,8 +52,11 @@ export interface SenderHost {
   terminated(): boolean;
   /** A close message was sent: start the closing handshake. */
   close(message: Message): Promise<void>;
-  /** The last frame of a data message of ours was written (what waited for it may follow). */
-  messageEnded(): void;
+  /**
+   * The last frame of a data message of ours was written (what waited for it
+   * may follow): its type, and its payload or payload size, for the counts.
+   */
+  messageEnded(type: MessageType, data: string | Uint8Array | number): void;
 }
 
 /** Sends frames and messages through the core, the deflate stage and the writer. */
@@ -98,8 +101,9 @@ export class Sender {
         const message = toMessage(msg);
         const type = message.type;
         if ((type === "text" || type === "binary") && !message.partial) {
-          this.#core.sendData(message.data, type, true);
-          host.messageEnded();
+          const data = message.data;
+          this.#core.sendData(data, type, true);
+          host.messageEnded(type, data);
           return this.#writer.ready();
         }
       } catch (err) {
@@ -157,7 +161,7 @@ export class Sender {
         // Keep multi-byte characters whole within a text frame.
         if (type === "text") while (end < bytes.length && end > start && (bytes[end] & 0xc0) === 0x80) end--;
         const last = end === bytes.length;
-        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial, compress);
+        const queued = this.#writeFrame(type, bytes.subarray(start, end), last && !message.partial, compress, bytes.length);
         start = end;
         await (queued ?? this.#writer.ready());
         if (!last) this.#checkOpen();
@@ -174,12 +178,14 @@ export class Sender {
   async sendStream(source: AsyncIterable<Uint8Array>, compress?: boolean): Promise<void> {
     this.#checkAccepting();
     const max = this.#maxFrameSize;
+    let total = 0;
     const write = async (bytes: Uint8Array, last: boolean) => {
       let start = 0;
+      total += bytes.length;
       do {
         const end = Math.min(start + max, bytes.length);
         const fin = last && end === bytes.length;
-        await (this.#writeFrame("binary", bytes.subarray(start, end), fin, compress) ?? this.#writer.ready());
+        await (this.#writeFrame("binary", bytes.subarray(start, end), fin, compress, total) ?? this.#writer.ready());
         if (!fin) this.#checkOpen();
         start = end;
       } while (start < bytes.length);
@@ -209,7 +215,7 @@ export class Sender {
       for (let start = 0; start === 0 || start < bytes.length; start += step) {
         this.#checkOpen();
         const end = Math.min(start + step, bytes.length);
-        await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length, compress) ??
+        await (this.#writeFrame("binary", bytes.subarray(start, end), end === bytes.length, compress, bytes.length) ??
           this.#writer.ready());
       }
     });
@@ -250,16 +256,23 @@ export class Sender {
 
   /** Writes one data frame: a string is encoded straight into the frame. */
   #writeData(data: string | Uint8Array, type: MessageType, fin: boolean, compress?: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin, compress);
+    if (this.#deflate !== null) return this.#writeDeflated(data, type, fin, compress, data);
     this.#core.sendData(data, type, fin);
-    if (fin) this.#host.messageEnded();
+    if (fin) this.#host.messageEnded(type, data);
     return undefined;
   }
 
-  #writeFrame(type: MessageType, payload: Uint8Array, fin: boolean, compress?: boolean): Promise<void> | undefined {
-    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin, compress);
+  /** One frame of a message whose payload (or its size) is `whole`, for the counts. */
+  #writeFrame(
+    type: MessageType,
+    payload: Uint8Array,
+    fin: boolean,
+    compress: boolean | undefined,
+    whole: number,
+  ): Promise<void> | undefined {
+    if (this.#deflate !== null) return this.#writeDeflated(payload, type, fin, compress, whole);
     this.#core.sendFragment(type, payload, fin);
-    if (fin) this.#host.messageEnded();
+    if (fin) this.#host.messageEnded(type, whole);
     return undefined;
   }
 
@@ -272,13 +285,14 @@ export class Sender {
     data: string | Uint8Array,
     type: MessageType,
     fin: boolean,
-    compress?: boolean,
+    compress: boolean | undefined,
+    whole: string | Uint8Array | number,
   ): Promise<void> | undefined {
     const payload = typeof data === "string" ? new TextEncoder().encode(data) : data;
     this.#core.checkFrameSize(payload.length);
     const opcode = this.#core.dataOpcode(type, fin);
     const sent = this.#deflate!.send(opcode, payload, fin, compress)?.then(() => this.#writer.ready());
-    if (fin) this.#host.messageEnded();
+    if (fin) this.#host.messageEnded(type, whole);
     return sent;
   }
 }

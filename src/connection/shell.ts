@@ -13,10 +13,11 @@
 import { CloseCode, encodeClosePayload } from "../codec/close.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../codec/decoder.ts";
 import type { Frame } from "../codec/frame.ts";
-import { ConnectionClosedError, TimeoutError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosedError, TimeoutError, WebSocketError } from "../errors.ts";
 import { INFLATE_BACKLOG_BYTES, PerMessageDeflate } from "../extensions/permessage_deflate.ts";
 import { compressionTuning, negotiatedDeflateOf } from "../handshake/deflate_options.ts";
-import type { Message } from "../message.ts";
+import type { Message, MessageType } from "../message.ts";
+import { utf8Length } from "../codec/utf8.ts";
 import type { CloseInfo, ProtocolSink } from "../protocol/types.ts";
 import { Protocol } from "../protocol/protocol.ts";
 import { nextTurn } from "../transport/runtime.ts";
@@ -37,6 +38,8 @@ import { Receiver, type ReceiverHost } from "./receiver.ts";
 import { Sender, type SenderHost } from "./sender.ts";
 import type { TopicHub } from "./topic_hub.ts";
 import { Writer, type WriterHost } from "./writer.ts";
+import type { Counted, Telemetry } from "./telemetry.ts";
+import { RateLimiter, rateLimitsOf } from "./rate_limit.ts";
 
 /**
  * Frames taken apart before the connection lets the event loop run: a read
@@ -55,7 +58,8 @@ const CONGESTION_SLACK = 1024 * 1024;
  * over it (`WebSocketConnection`), which the hub and the server's registry
  * hold.
  */
-export class Shell<Face extends object = object> implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost {
+export class Shell<Face extends object = object>
+  implements ProtocolSink, TransportSink, ReceiverHost, SenderHost, WriterHost, LivenessHost, Counted {
   readonly transport: Transport;
   readonly maxFrameSize: number;
   readonly closeTimeout: number;
@@ -94,6 +98,25 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
    * `closed` per connection (`untrackOnClose` in `connection.ts`).
    */
   registry: { delete(ws: Face): unknown } | null = null;
+  // Counted (telemetry.ts): plain increments on paths that run anyway; a
+  // server adds them up when asked and when the connection closes.
+  bytesIn = 0;
+  bytesOut = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  /** The payload bytes of the fragments received so far of the message in progress. */
+  partialIn = 0;
+  openedAt = 0;
+  /** The server's telemetry, for a server's connection; null for a client's (nothing is published). */
+  telemetry: Telemetry | null = null;
+  peer: string | undefined = undefined;
+  /** The congestion last published on the backpressure channels. */
+  reportedCongestion = false;
+  /** maxMessagesPerSecond / maxBytesPerSecond, when set; null costs one comparison per read. */
+  readonly limiter: RateLimiter | null;
+  /** Over a rate limit: nothing is read or decoded until `rateTimer` fires. */
+  rateLimited = false;
+  rateTimer: unknown = undefined;
   #resumeTask: (() => void) | null = null;
   /** `closed`, made when first asked for; settled by #terminate. */
   #closed: Promise<CloseInfo> | null = null;
@@ -111,6 +134,8 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     this.maxBackpressure = options.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE;
     this.backpressurePolicy = options.backpressurePolicy ?? "close";
     this.receiver = new Receiver(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, this);
+    const limits = rateLimitsOf(options);
+    this.limiter = limits === null ? null : new RateLimiter(limits, this.clock.now());
     this.inbox = this.receiver.inbox;
     this.writer = new Writer(transport, this.inbox, this);
     // No extension negotiated (the common case): no deflate state, not even its callbacks.
@@ -167,11 +192,25 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
   // ------------------------------------------------ ProtocolSink: what the core decided
 
   frame(msg: Message, size: number): void {
-    if (this.liveness !== null && (msg.type === "text" || msg.type === "binary")) this.liveness.dataReceived();
+    const type = msg.type;
+    if (type === "text" || type === "binary") {
+      this.liveness?.dataReceived();
+      if (msg.partial) this.partialIn += size;
+      else {
+        this.messagesIn++;
+        this.limiter?.message();
+        const telemetry = this.telemetry;
+        if (telemetry !== null && telemetry.channels.messageReceived.hasSubscribers) {
+          telemetry.channels.messageReceived.publish({ ws: this.ws, type, size: size + this.partialIn });
+        }
+        this.partialIn = 0;
+      }
+    }
     this.inbox.deliver(msg, size);
   }
 
   write(bytes: Uint8Array): void {
+    this.bytesOut += bytes.length;
     this.writer.write(bytes);
   }
 
@@ -212,12 +251,65 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
   // ------------------------------------------------ TransportSink: what the transport reports
 
   data(chunk: Uint8Array): void {
+    this.bytesIn += chunk.length;
     const core = this.core;
     if (!core.receiving) return;
     this.liveness?.received();
+    const limiter = this.limiter;
+    if (limiter !== null) return this.#dataLimited(chunk, limiter);
     // While frames wait for the next turn, new bytes only join them.
     const more = core.receiveData(chunk, this.yielding ? 0 : FRAMES_PER_TURN);
     if (more && !this.yielding) this.#yieldTurn();
+    this.updateReading();
+  }
+
+  /** `data` under rate limits: bytes charged as read, frames decoded no faster than the message bucket allows. */
+  #dataLimited(chunk: Uint8Array, limiter: RateLimiter): void {
+    const now = this.clock.now();
+    const bytesOver = limiter.read(chunk.length, now);
+    const held = this.yielding || this.rateLimited;
+    const budget = held ? 0 : limiter.frames(now, FRAMES_PER_TURN);
+    const more = this.core.receiveData(chunk, budget);
+    if (!held && !this.dropped) {
+      if (bytesOver || (more && budget === 0)) this.#overRate(limiter, bytesOver);
+      else if (more) this.#yieldTurn();
+    }
+    this.updateReading();
+  }
+
+  /** Over a rate limit: counted, then reading waits for the bucket (or the connection is failed with 1008). */
+  #overRate(limiter: RateLimiter, bytes: boolean): void {
+    const close = limiter.limits.action === "close";
+    this.telemetry?.limit(bytes ? "maxBytesPerSecond" : "maxMessagesPerSecond", {
+      ws: this.ws,
+      remoteAddress: this.transport.remoteAddress,
+      action: limiter.limits.action,
+    });
+    if (close) {
+      this.telemetry?.drop("rateLimit");
+      this.fail(
+        new WebSocketError(
+          bytes ? "The peer sent more than maxBytesPerSecond allows" : "The peer sent more than maxMessagesPerSecond allows",
+          { code: "ERR_RATE_LIMIT", closeCode: CloseCode.PolicyViolation },
+        ),
+      );
+      return;
+    }
+    this.rateLimited = true;
+    this.clock.clearTimeout(this.rateTimer);
+    this.rateTimer = this.clock.setTimeout(() => {
+      this.rateLimited = false;
+      if (this.dropped) return;
+      const core = this.core;
+      if (core.receiving) {
+        const now = this.clock.now();
+        if (limiter.bytesExhausted && limiter.read(0, now)) return this.#overRate(limiter, true);
+        const budget = limiter.frames(now, FRAMES_PER_TURN);
+        if (budget === 0) return this.#overRate(limiter, false);
+        if (core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+      }
+      this.updateReading();
+    }, limiter.wait(this.clock.now()));
     this.updateReading();
   }
 
@@ -241,6 +333,14 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
 
   congestionChanged(): void {
     this.updateReading();
+    const telemetry = this.telemetry;
+    if (telemetry !== null && this.writer.congested !== this.reportedCongestion) this.#reportCongestion(telemetry);
+  }
+
+  #reportCongestion(telemetry: Telemetry): void {
+    const congested = this.reportedCongestion = this.writer.congested;
+    const channel = congested ? telemetry.channels.backpressureStart : telemetry.channels.backpressureEnd;
+    if (channel.hasSubscribers) channel.publish({ ws: this.ws, bufferedAmount: this.bufferedAmount });
   }
 
   /** Fails the connection (RFC 6455 §7.1.7, decided by the core). */
@@ -268,13 +368,24 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     return this.writer.ready();
   }
 
-  messageEnded(): void {
+  messageEnded(type: MessageType, data: string | Uint8Array | number): void {
+    this.messageSent(type, data);
     if (this.held !== null) {
       // Our fragmented message ended: what was published meanwhile goes out now, in order.
       const held = this.held;
       this.held = null;
       this.heldBytes = 0;
       for (const write of held) write();
+    }
+  }
+
+  /** A whole data message went out (a published one included): counted, and published when someone listens. */
+  messageSent(type: MessageType, data: string | Uint8Array | number): void {
+    this.messagesOut++;
+    const telemetry = this.telemetry;
+    if (telemetry !== null && telemetry.channels.messageSent.hasSubscribers) {
+      const size = typeof data === "number" ? data : typeof data === "string" ? utf8Length(data) : data.length;
+      telemetry.channels.messageSent.publish({ ws: this.ws, type, size });
     }
   }
 
@@ -289,6 +400,12 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
   }
 
   dead(pingTimeout: number): void {
+    const telemetry = this.telemetry;
+    if (telemetry !== null) {
+      telemetry.drop("keepalive");
+      const channel = telemetry.channels.keepaliveTimeout;
+      if (channel.hasSubscribers) channel.publish({ ws: this.ws, pingTimeout });
+    }
     // The peer is unresponsive: waiting for a closing handshake is pointless.
     this.fail(
       new TimeoutError(`No answer to a keepalive ping within ${pingTimeout} ms`, { closeCode: CloseCode.InternalError }),
@@ -307,7 +424,15 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     this.yielding = true;
     nextTurn(this.#resumeTask ??= () => {
       this.yielding = false;
-      if (!this.dropped && this.core.receiving && this.core.receiveData(NO_BYTES, FRAMES_PER_TURN)) {
+      const limiter = this.limiter;
+      if (limiter !== null) {
+        // Over the rate: the rate timer goes on decoding.
+        if (!this.rateLimited && !this.dropped && this.core.receiving) {
+          const budget = limiter.frames(this.clock.now(), FRAMES_PER_TURN);
+          if (budget === 0) this.#overRate(limiter, false);
+          else if (this.core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+        }
+      } else if (!this.dropped && this.core.receiving && this.core.receiveData(NO_BYTES, FRAMES_PER_TURN)) {
         this.#yieldTurn();
       }
       this.updateReading();
@@ -320,7 +445,12 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
    */
   #onInflated(frame: Frame): void {
     const core = this.core;
-    if (core.receiveFrame(frame) && !this.yielding && core.receiveData(NO_BYTES, FRAMES_PER_TURN)) this.#yieldTurn();
+    if (core.receiveFrame(frame) && !this.yielding && !this.rateLimited) {
+      const limiter = this.limiter;
+      const budget = limiter === null ? FRAMES_PER_TURN : limiter.frames(this.clock.now(), FRAMES_PER_TURN);
+      if (budget === 0) this.#overRate(limiter!, false);
+      else if (core.receiveData(NO_BYTES, budget)) this.#yieldTurn();
+    }
     this.updateReading();
   }
 
@@ -336,7 +466,7 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     const congested = writer.congested &&
       (!writer.senderWaiting || this.bufferedAmount > 2 * this.maxFrameSize + CONGESTION_SLACK);
     const shouldPause = this.core.receiving &&
-      (this.inbox.full || this.yielding || congested ||
+      (this.inbox.full || this.yielding || congested || this.rateLimited ||
         (this.core.waitingForStage && this.core.bufferedAmount > INFLATE_BACKLOG_BYTES));
     if (shouldPause !== this.paused && !this.dropped) {
       this.paused = shouldPause;
@@ -396,6 +526,7 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
 
   #onCloseTimeout(): void {
     if (this.dropped) return;
+    this.telemetry?.drop("closeTimeout");
     this.core.abandon(new Error(`Peer did not finish the closing handshake within ${this.closeTimeout} ms`));
     this.drop();
   }
@@ -427,6 +558,7 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     const clock = this.clock;
     clock.clearTimeout(this.closeTimer);
     clock.clearTimeout(this.echoTimer);
+    if (this.rateTimer !== undefined) clock.clearTimeout(this.rateTimer);
     this.liveness?.stop();
     this.core.abandon(new Error("The connection was dropped"));
     const info = this.core.closeInfo!;
@@ -440,6 +572,7 @@ export class Shell<Face extends object = object> implements ProtocolSink, Transp
     const registry = this.registry;
     this.registry = null;
     registry?.delete(this.ws);
+    this.telemetry?.closed(this, info, clock.now());
     const resolve = this.#resolveClosed;
     this.#resolveClosed = null;
     resolve?.(info);

@@ -22,6 +22,8 @@ import type { TopicHub } from "./topic_hub.ts";
 
 /** A published message as the hub offers it to each subscriber. */
 export interface SharedMessage {
+  /** The message's payload: text or bytes. */
+  readonly data: string | Uint8Array;
   /** The unmasked, uncompressed frame; encoded on first call, then the same bytes. */
   frame(): Uint8Array;
   /** The message, for connections that mask or compress. */
@@ -63,6 +65,8 @@ export function writeShared(ws: WebSocketConnection, shared: SharedMessage): num
     : () => {
       try {
         shell.core.sendEncoded(shared.frame());
+        const data = shared.data;
+        shell.messageSent(typeof data === "string" ? "text" : "binary", data);
       } catch {
         // Closed meanwhile: the subscriber is leaving the hub.
       }

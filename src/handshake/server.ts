@@ -114,8 +114,21 @@ export interface CheckedUpgrade {
 
 /**
  * What `verify` answers: `true` accepts; `false` refuses with 403; a number
- * refuses with that status (300-599); an object refuses with its status,
- * header fields (`WWW-Authenticate`, `Location`...) and body.
+ * refuses with that status (300-599); an object with a status refuses with
+ * it, its header fields (`WWW-Authenticate`, `Location`...) and body. An
+ * object with header fields and no status (or status 101) accepts, with
+ * those fields on the 101 (or the 200 of an HTTP/2 extended CONNECT): a
+ * session cookie set as the client is authenticated.
+ *
+ * @example Accept with a cookie on the 101
+ * ```ts
+ * import type { UpgradeRequest, VerifyResult } from "@streamsock/streamsock";
+ *
+ * function verify(request: UpgradeRequest): VerifyResult {
+ *   if (request.headers.get("authorization") !== "Bearer s3cret") return 401;
+ *   return { headers: [["Set-Cookie", "session=abc; HttpOnly; Secure"]] };
+ * }
+ * ```
  *
  * @example
  * ```ts
@@ -131,6 +144,9 @@ export type VerifyResult = boolean | number | {
   status: number;
   headers?: HeaderFields;
   body?: string;
+} | {
+  status?: 101;
+  headers: HeaderFields;
 };
 
 /** The status lines this module writes, and what verify() commonly picks. */
@@ -305,7 +321,7 @@ export function negotiateProtocol(
  * @returns The refusal to send, or null.
  */
 export function verifyRejection(result: unknown): HandshakeRejection | null {
-  if (result === true) return null;
+  if (result === true || verifyAcceptance(result) !== null) return null;
   if (result === false) return reject(403, "The server refused the WebSocket connection");
   const status = typeof result === "number" ? result : (result as { status?: unknown } | null)?.status;
   if (typeof status !== "number" || !Number.isInteger(status) || status < 300 || status > 599) {
@@ -327,6 +343,25 @@ export function verifyRejection(result: unknown): HandshakeRejection | null {
     return serverFault(err);
   }
   return reject(status, body ?? REASONS[status] ?? "Refused", extra);
+}
+
+/**
+ * The header fields `verify` accepted with (`{ headers }` without a status,
+ * or with 101), in order, repeated names kept; null for any other result.
+ */
+export function verifyAcceptance(result: unknown): [string, string][] | null {
+  if (result === null || typeof result !== "object") return null;
+  const { status, headers } = result as { status?: unknown; headers?: unknown };
+  if ((status !== undefined && status !== 101) || headers === undefined || headers === null) return null;
+  if (Array.isArray(headers)) return headers.map(([name, value]) => [String(name), String(value)]);
+  const fields: [string, string][] = [];
+  if (headers instanceof Headers) {
+    for (const cookie of headers.getSetCookie()) fields.push(["set-cookie", cookie]);
+    headers.forEach((value, name) => {
+      if (name !== "set-cookie") fields.push([name, value]);
+    });
+  } else for (const [name, value] of Object.entries(headers as Record<string, string>)) fields.push([name, String(value)]);
+  return fields;
 }
 
 /** Tells a refusal from the other results of this module. */

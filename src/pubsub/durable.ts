@@ -109,6 +109,7 @@ function shared(frame: ServerFrame): SharedMessage {
   let bytes: Uint8Array | null = null;
   let message: Message | null = null;
   return {
+    data: text,
     frame: () => bytes ??= encodeTextFrame(text, Opcode.Text, true, 0, null).bytes,
     message: () => message ??= new Message(text, "text"),
   };

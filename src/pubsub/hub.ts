@@ -16,6 +16,8 @@ import { Message } from "../message.ts";
 import type { Backplane } from "./backplane.ts";
 import { DurableTopics, type ResumeSessionOptions } from "./durable.ts";
 import { type Appended, type DurableLog, type DurableTopicOptions, MemoryLog } from "./durable_log.ts";
+import { type ServerStats, Telemetry } from "../connection/telemetry.ts";
+import { nodeChannels } from "../transport/diagnostics.ts";
 
 /**
  * Options for {@link Hub}.
@@ -122,6 +124,8 @@ export interface PublishOptions {
 
 const NO_TOPICS: ReadonlySet<string> = new Set();
 
+let telemetryAccess: ((hub: Hub) => Telemetry) | null = null;
+
 /**
  * A set of open connections and their topic subscriptions (Bun's and uWS's
  * topics, for any server). Connections join with `add` (done for you by
@@ -162,6 +166,12 @@ export class Hub {
   readonly #options: HubOptions;
   #dropped = 0;
   #closing: Promise<void> | null = null;
+  /** The counters and channels of the connections that joined through a server. */
+  readonly #telemetry: Telemetry = new Telemetry(nodeChannels, this);
+
+  static {
+    telemetryAccess = (hub) => hub.#telemetry;
+  }
 
   /**
    * Creates an empty hub.
@@ -305,6 +315,31 @@ export class Hub {
   /** Published messages not written to a subscriber because of its backpressure policy `"drop"`. */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /**
+   * The counters of the connections that joined this hub through a server
+   * (`serve`, or `requestHandler` with this hub): open connections, totals,
+   * closes by code, messages and bytes each way, refused handshakes by
+   * status, drops by cause, limits hit, topics, subscriptions and the bytes
+   * waiting to be sent. A snapshot, cheap to take: the connections count in
+   * plain fields and this adds them up. `server.stats()` is the same.
+   *
+   * @returns A new plain object.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@streamsock/streamsock";
+   *
+   * const hub = new Hub();
+   * const { connections, messagesReceived, closeCodes } = hub.stats();
+   * console.log(connections, messagesReceived, closeCodes); // 0 0 {}
+   * ```
+   */
+  stats(): ServerStats {
+    let subscriptions = 0;
+    for (const subscribers of this.#subscribers.values()) subscriptions += subscribers.size;
+    return this.#telemetry.snapshot(this.#subscribers.size, subscriptions);
   }
 
   /** The backplane given to the constructor, or null. */
@@ -461,10 +496,15 @@ export class Hub {
    */
   #deliver(topic: string, data: string | Uint8Array, except: WebSocketConnection | undefined): number {
     const subscribers = this.#subscribers.get(topic);
-    if (subscribers === undefined) return 0;
+    if (subscribers === undefined) {
+      const channel = this.#telemetry.channels.topicPublish;
+      if (channel.hasSubscribers) channel.publish({ hub: this, topic, deliveries: 0, drops: 0 });
+      return 0;
+    }
     let bytes: Uint8Array | null = null;
     let message: Message | null = null;
     const shared: SharedMessage = {
+      data,
       frame: () =>
         bytes ??= typeof data === "string"
           ? encodeTextFrame(data, Opcode.Text, true, 0, null).bytes
@@ -472,20 +512,26 @@ export class Hub {
       message: () => message ??= new Message(data, typeof data === "string" ? "text" : "binary"),
     };
     let reached = 0;
+    let drops = 0;
     // A subscriber closed by its policy leaves the set while we iterate: Set
     // iteration tolerates deleting entries already visited.
     for (const ws of subscribers) {
       if (ws === except) continue;
       const queued = writeShared(ws, shared);
       if (queued >= 0) reached++;
-      else if (queued === SHARED_DROPPED) this.#drop(ws, topic);
-      else if (queued === SHARED_CLOSED) this.remove(ws);
+      else if (queued === SHARED_DROPPED) {
+        drops++;
+        this.#drop(ws, topic);
+      } else if (queued === SHARED_CLOSED) this.remove(ws);
     }
+    const channel = this.#telemetry.channels.topicPublish;
+    if (channel.hasSubscribers) channel.publish({ hub: this, topic, deliveries: reached, drops });
     return reached;
   }
 
   #drop(ws: WebSocketConnection, topic: string): void {
     this.#dropped++;
+    this.#telemetry.drop("backpressure");
     try {
       this.#onDrop?.(ws, topic);
     } catch (err) {
@@ -494,8 +540,9 @@ export class Hub {
   }
 
   /**
-   * Closes every connection with 1001 (Going Away) and waits for their
-   * closing handshakes; each connection drops its transport after its own
+   * Drains: upgrades to a server of this hub are answered 503 with
+   * `Retry-After` from now on, every connection is closed with 1001 (Going
+   * Away), and this waits for their closing handshakes; each connection drops its transport after its own
    * `closeTimeout` (5 s by default) if the peer does not answer. Then closes
    * the backplane. Connections cannot join meanwhile. Calling it again
    * returns the same promise.
@@ -504,6 +551,8 @@ export class Hub {
    * @returns Resolves when every connection is closed.
    */
   close(reason = "Server is shutting down"): Promise<void> {
+    // Upgrades to a server of this hub are answered 503 from now on.
+    this.#telemetry.draining = true;
     this.#closing ??= (async () => {
       // RFC 6455 §7.4.1: 1001, an endpoint going away.
       await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GoingAway, reason)));
@@ -512,4 +561,9 @@ export class Hub {
     })();
     return this.#closing;
   }
+}
+
+/** The telemetry of a hub, for the server that counts its connections into it. */
+export function telemetryOf(hub: Hub): Telemetry {
+  return telemetryAccess!(hub);
 }

@@ -14,8 +14,10 @@ import type { HandshakeRejection, UpgradeRequest } from "../handshake/server.ts"
 import { acceptDeflateOffer, type DeflateAcceptance } from "../handshake/permessage_deflate.ts";
 import { type CompressionOptions, negotiationOf, resolveCompression } from "../handshake/deflate_options.ts";
 import { ZlibSweeper } from "../extensions/zlib_sweeper.ts";
+import { rateLimitsOf } from "../connection/rate_limit.ts";
 import type { Transport } from "../transport/types.ts";
 import type { Hub } from "../pubsub/hub.ts";
+import { type Admission, admissionOf } from "./admission.ts";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   type OnSocket,
@@ -37,6 +39,8 @@ export interface HandshakeCore {
   connectionOptions: WebSocketConnectionOptions;
   trace: RequestHandlerOptions["trace"];
   hub: Hub | undefined;
+  /** The connection limits and the drain's Retry-After (enforced where there is a hub to count). */
+  admission: Admission;
   onRequest?: ServeOptions["onRequest"];
 }
 
@@ -161,7 +165,22 @@ export function makeCore(
   options: RequestHandlerOptions,
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
-  const { verify, handshakeTimeout, onError, trace, hub, requireProtocol, onHeaders, ...connectionOptions } = options;
+  const {
+    verify,
+    handshakeTimeout,
+    onError,
+    trace,
+    hub,
+    requireProtocol,
+    onHeaders,
+    maxConnections,
+    maxConnectionsPerIp,
+    trustProxy,
+    retryAfter,
+    ...connectionOptions
+  } = options;
+  const admission = admissionOf({ maxConnections, maxConnectionsPerIp, trustProxy, retryAfter });
+  rateLimitsOf(connectionOptions); // throws on invalid rates now
   resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
   return {
     onSocket,
@@ -175,5 +194,6 @@ export function makeCore(
     connectionOptions: { zlibSweeper: new ZlibSweeper(), ...connectionOptions, role: "server" },
     trace,
     hub,
+    admission,
   };
 }

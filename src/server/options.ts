@@ -73,6 +73,44 @@ export type OnSocket = (ws: WebSocketConnection, request: UpgradeRequest) => voi
 export type SelectProtocol = (offered: string[], request: UpgradeRequest) => string | null | undefined;
 
 /**
+ * A server's connection limits, checked at the handshake of every valid
+ * upgrade (after the RFC 6455 checks, before `verify`) and counted in
+ * `server.stats().limits`. They count the connections of a hub: `serve`
+ * always has one; give `requestHandler` a `hub` to use them on node:http.
+ *
+ * @example At most 10,000 connections, 20 per client, behind one nginx
+ * ```ts
+ * import type { ConnectionLimits } from "@streamsock/streamsock";
+ *
+ * const limits: ConnectionLimits = { maxConnections: 10_000, maxConnectionsPerIp: 20, trustProxy: ["127.0.0.1"] };
+ * ```
+ */
+export interface ConnectionLimits {
+  /**
+   * The most open connections (handshakes in progress past this check
+   * included); more are answered 503 with `Retry-After`. Unlimited by default.
+   */
+  maxConnections?: number;
+  /**
+   * The most open connections from one client address; more are answered
+   * 429 with `Retry-After`. The address is the connection's peer, or behind
+   * a proxy listed in `trustProxy`, the one its `X-Forwarded-For` names.
+   * Unlimited by default.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * The addresses of the proxies in front of the server whose
+   * `X-Forwarded-For` is believed: a connection from one of them counts
+   * under the rightmost address of that header that is not a trusted proxy.
+   * From anyone else the header is ignored (a client could write anything
+   * there). Empty by default.
+   */
+  trustProxy?: string[];
+  /** Seconds, sent as `Retry-After` with the 503 and 429 of the limits and of a drain. Defaults to 5. */
+  retryAfter?: number;
+}
+
+/**
  * Options for {@link requestHandler}: the handshake's, and the connection's.
  *
  * @example Only pages from our own origin, with small frames
@@ -87,7 +125,7 @@ export type SelectProtocol = (offered: string[], request: UpgradeRequest) => str
  * ```
  */
 export interface RequestHandlerOptions
-  extends Omit<WebSocketConnectionOptions, "role" | "protocol" | "extensions" | "head" | "maskKey"> {
+  extends Omit<WebSocketConnectionOptions, "role" | "protocol" | "extensions" | "head" | "maskKey">, ConnectionLimits {
   /**
    * Accepts (`true`) or refuses the request after the RFC 6455 checks: for
    * origin checks and authentication. `false` refuses with 403, a number with
@@ -214,7 +252,7 @@ export type UpgradeHandler = (request: NodeUpgradeRequest, socket: NodeUpgradeSo
  * await serve(options, (ws) => ws.send("hello")).finished;
  * ```
  */
-export interface ServeOptions {
+export interface ServeOptions extends ConnectionLimits {
   /** TCP port; 0 lets the system pick one (read it from `server.port`). Defaults to 8000. */
   port?: number;
   /** The address to listen on. Defaults to `"0.0.0.0"`: every IPv4 interface. */
@@ -272,6 +310,24 @@ export interface ServeOptions {
    * The answer is sent with `Connection: close`.
    */
   onRequest?: (request: UpgradeRequest) => HttpAnswer | undefined;
+  /**
+   * Serves the server's counters (`server.stats()`) in the Prometheus text
+   * exposition format to plain HTTP `GET` requests for this path on the
+   * same port, before `onRequest` sees them: `true` for `/metrics`, or a
+   * path of your own. Off by default. A scrape is no refusal in the stats.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1", metrics: true }, (ws) => ws.send("hi"));
+   * await server.ready;
+   * const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+   * console.log(text.includes("streamsock_connections 0"));
+   * await server.close();
+   * ```
+   */
+  metrics?: boolean | string;
 }
 
 /**

@@ -25,12 +25,17 @@ import {
   rejectionResponse,
   switchingProtocolsHead,
   type UpgradeRequest,
+  verifyAcceptance,
   verifyRejection,
 } from "../handshake/server.ts";
 import { traceTransport } from "../transport/trace.ts";
 import { withNegotiatedDeflate } from "../handshake/deflate_options.ts";
 import type { Http2StreamTransport } from "../transport/http2.ts";
 import type { Transport } from "../transport/types.ts";
+import { shellOf } from "../connection/connection.ts";
+import type { Telemetry } from "../connection/telemetry.ts";
+import { telemetryOf } from "../pubsub/hub.ts";
+import { admit, clientAddress } from "./admission.ts";
 import {
   acceptFields,
   type ConnectionTracker,
@@ -68,6 +73,11 @@ export class PendingHandshake implements TrackedHandshake {
   #request: UpgradeRequest | undefined;
   /** Whether the tracker was told that the handshake ended. */
   #finished = false;
+  /** The counters of the hub the connection will join, if any. */
+  readonly #telemetry: Telemetry | null;
+  /** Past the connection limits: a place is held (for `#peer`, when counted per address) until it opens or fails. */
+  #admitted = false;
+  #peer: string | undefined = undefined;
 
   constructor(
     transport: Transport,
@@ -84,6 +94,7 @@ export class PendingHandshake implements TrackedHandshake {
     this.#core = core;
     this.#tracker = tracker;
     this.#remoteAddress = remoteAddress;
+    this.#telemetry = core.hub === undefined ? null : telemetryOf(core.hub);
     tracker.handshakeStarted(this);
     this.#opening = new Opening(transport, {
       head,
@@ -119,6 +130,7 @@ export class PendingHandshake implements TrackedHandshake {
         }
         return this.refuse({ status: end.error.status, body: end.error.message });
       case "timeout":
+        this.#telemetry?.drop("handshakeTimeout");
         if (this.#opening.readingHead) return this.refuse({ status: 408, body: "The request head did not arrive in time" });
         report(
           this.#core,
@@ -141,14 +153,19 @@ export class PendingHandshake implements TrackedHandshake {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#admitted) {
+      this.#admitted = false;
+      this.#telemetry!.unadmit(this.#peer);
+    }
     this.#tracker.handshakeEnded(this);
   }
 
-  /** Answers with an error status and closes. */
-  refuse(rejection: HandshakeRejection): void {
+  /** Answers with an error status and closes; `counted` false for an answer of `onRequest`'s, which refuses nothing. */
+  refuse(rejection: HandshakeRejection, counted = true): void {
     if (this.#finished) return;
     if (rejection.error !== undefined) report(this.#core, rejection.error, this.#request);
     this.#finish();
+    if (counted) this.#telemetry?.refused(rejection.status, rejection.body, this.#request, this.#remoteAddress);
     if (this.#h2 !== null) {
       this.#h2.respond(rejection.status, rejection.headers ?? [], rejection.body + "\n");
     } else {
@@ -195,7 +212,7 @@ export class PendingHandshake implements TrackedHandshake {
       const answer = h2 === null && headers.get("upgrade") === null
         ? this.#answerPlainRequest(method, target, headers)
         : undefined;
-      return this.refuse(answer ?? checked);
+      return answer === undefined ? this.refuse(checked) : this.refuse(answer, answer.error !== undefined);
     }
     const request: UpgradeRequest = {
       method,
@@ -208,6 +225,17 @@ export class PendingHandshake implements TrackedHandshake {
     };
     this.#request = request;
     const core = this.#core;
+    const telemetry = this.#telemetry;
+    if (telemetry !== null) {
+      const admission = core.admission;
+      const address = clientAddress(this.#remoteAddress, headers, admission.trustProxy);
+      const refusal = admit(admission, telemetry, address);
+      if (refusal !== null) return this.refuse(refusal);
+      this.#admitted = true;
+      // Counted per address only under maxConnectionsPerIp: no map entry per client otherwise.
+      this.#peer = admission.maxConnectionsPerIp === Infinity ? undefined : address;
+    }
+    let verified: [string, string][] | null = null;
     if (core.verify !== undefined) {
       let result: unknown;
       try {
@@ -218,6 +246,7 @@ export class PendingHandshake implements TrackedHandshake {
       if (this.#finished) return;
       const refusal = verifyRejection(result);
       if (refusal !== null) return this.refuse(refusal);
+      verified = verifyAcceptance(result);
     }
     const select = core.selectProtocol;
     const negotiated = negotiateProtocol(
@@ -232,14 +261,18 @@ export class PendingHandshake implements TrackedHandshake {
       ? await acceptHeaders((checked as CheckedUpgrade).key, negotiated.protocol, deflate?.response)
       : acceptFields(negotiated.protocol, deflate?.response);
     if (this.#finished) return;
-    if (core.onHeaders !== undefined) {
+    if (verified !== null || core.onHeaders !== undefined) {
       try {
-        core.onHeaders(fields, request);
+        if (verified !== null) fields.push(...verified);
+        core.onHeaders?.(fields, request);
         checkResponseFields(fields, h2 !== null);
       } catch (err) {
         return this.refuse({ status: 500, body: "The server failed to handle the WebSocket handshake", error: err });
       }
     }
+    // The place held past the limits goes to the connection.
+    const admitted = this.#admitted;
+    this.#admitted = false;
     this.#finish();
     const transport = this.#transport;
     if (h2 === null) transport.write(switchingProtocolsHead(fields));
@@ -258,10 +291,13 @@ export class PendingHandshake implements TrackedHandshake {
         }, deflate === null ? null : { role: "server", ...deflate.params }),
       );
     } catch (err) {
+      if (admitted) telemetry!.unadmit(this.#peer);
       report(core, err, request);
       transport.destroy();
       return;
     }
+    // Counted first: from here its close is counted however it comes (a hub that is closing refuses it).
+    telemetry?.opened(shellOf(ws), request, admitted, this.#peer, core.connectionOptions.clock?.now() ?? Date.now());
     core.hub?.add(ws);
     this.#tracker.opened(ws, transport);
     runOnSocket(core, ws, request);

@@ -42,7 +42,9 @@ function headersOf(rawHeaders: string[]): Headers | HandshakeRejection {
  * and connection options (`maxFrameSize` 1 MiB by default, `autoPong`,
  * `closeTimeout`...).
  * @returns The `"upgrade"` listener.
- * @throws {TypeError} When `onSocket` is not a function.
+ * @throws {TypeError} When `onSocket` is not a function, or connection
+ * limits are given without a `hub` to count in.
+ * @throws {RangeError} For an invalid limit or rate.
  *
  * @example An echo server on node:http (Node, Deno and Bun)
  * ```ts
@@ -62,6 +64,11 @@ export function requestHandler(
   options: RequestHandlerOptions = {},
 ): UpgradeHandler {
   const core = makeCore(onSocket, selectProtocol, options);
+  if (options.hub === undefined && (options.maxConnections !== undefined || options.maxConnectionsPerIp !== undefined)) {
+    throw new TypeError(
+      "maxConnections and maxConnectionsPerIp count the connections of a hub: pass a hub option (or, with serve, give the limits to serve)",
+    );
+  }
   const handler: UpgradeHandler = (request, socket, head) => {
     // node:http hands the socket over with its listeners removed; the
     // transport takes it from here, "error" listener included.

@@ -7,13 +7,16 @@
  */
 
 import { untrackOnClose, type WebSocketConnection } from "../connection/connection.ts";
-import { Hub } from "../pubsub/hub.ts";
+import { Hub, telemetryOf } from "../pubsub/hub.ts";
 import { listen } from "../transport/runtime.ts";
 import { HTTP2_CANCEL, listenHttp2 } from "../transport/http2.ts";
 import type { Listener, Transport } from "../transport/types.ts";
 import { type ConnectionTracker, coreOf, type HandshakeCore, type TrackedHandshake } from "./core.ts";
 import { acceptStream } from "./http2_handler.ts";
 import type { OnSocket, ServeOptions, UpgradeHandler } from "./options.ts";
+import type { ServerStats } from "../connection/telemetry.ts";
+import { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./metrics.ts";
+import { admissionOf } from "./admission.ts";
 import { PendingHandshake } from "./pending_handshake.ts";
 
 /**
@@ -50,14 +53,70 @@ export interface Server {
   /** How many connections of this server subscribe to `topic` (Bun's `server.subscriberCount`). */
   subscriberCount(topic: string): number;
   /**
+   * The server's counters (its hub's: `server.hub.stats()`): open
+   * connections, totals, closes by code, messages and bytes each way,
+   * refused handshakes by status, drops by cause, limits hit, topics,
+   * subscriptions, bytes waiting to be sent. A new plain object each time.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1" }, (ws) => ws.send("hi"));
+   * await server.ready;
+   * const { connections, opened, refusedByStatus } = server.stats();
+   * console.log(connections, opened, refusedByStatus);
+   * await server.close();
+   * ```
+   */
+  stats(): ServerStats;
+  /**
    * Shuts down gracefully: stops accepting, drops handshakes in progress,
    * closes every open connection with 1001 (Going Away), waits for their
    * closing handshakes up to `shutdownTimeout`, then drops what is left.
    * Calling it again returns the same promise.
+   *
+   * With `{ drain }` the server keeps listening while it waits: new
+   * upgrades are answered 503 with `Retry-After` (so clients retry
+   * elsewhere or later), plain HTTP requests still get `onRequest`'s answers
+   * (health checks, `/metrics`), and connections that finish a handshake
+   * begun earlier get 1001 too. `drain: true` waits up to `shutdownTimeout`,
+   * a number up to that many ms; then the connections left are terminated
+   * (counted in `stats().drops.drainTimeout`) and the listener closes.
+   *
+   * @example A drain of up to 30 s on SIGTERM
+   * ```ts
+   * import process from "node:process";
+   * import { serve } from "@streamsock/streamsock";
+   *
+   * const server = serve({ port: 0, hostname: "127.0.0.1" }, (ws) => ws.send("hi"));
+   * await server.ready;
+   * process.once("SIGTERM", () => void server.close({ drain: 30_000 }));
+   * await server.close({ drain: 1000 });
+   * ```
    */
-  close(): Promise<void>;
+  close(options?: ServerCloseOptions): Promise<void>;
   /** Resolves when the server has shut down, by `close()` or the signal. */
   readonly finished: Promise<void>;
+}
+
+/**
+ * Options for `server.close()`.
+ *
+ * @example
+ * ```ts
+ * import type { ServerCloseOptions } from "@streamsock/streamsock";
+ *
+ * const options: ServerCloseOptions = { drain: 10_000 };
+ * ```
+ */
+export interface ServerCloseOptions {
+  /**
+   * Keep listening while the connections close: upgrades get 503 with
+   * `Retry-After`, plain HTTP is still answered. `true` waits up to
+   * `shutdownTimeout`, a number up to that many ms. Defaults to false.
+   */
+  drain?: boolean | number;
 }
 
 /** How long to wait for dropped transports to report that they are gone. */
@@ -80,11 +139,22 @@ class WebSocketServer implements Server {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   #closing: Promise<void> | null = null;
+  /** The listener is closing or closed: accepted sockets are dropped. */
+  #stopped = false;
+  /** Draining: connections that open now are closed at once with 1001. */
+  #draining = false;
+  /** Resolves the wait for the last open connection to close. */
+  #emptied: (() => void) | null = null;
   readonly hub: Hub;
 
   constructor(options: ServeOptions, core: HandshakeCore) {
     this.hub = core.hub ?? options.hub ?? new Hub({ backplane: options.backplane, durable: options.durable });
-    core = { ...core, hub: this.hub, onRequest: options.onRequest };
+    core = {
+      ...core,
+      hub: this.hub,
+      onRequest: this.#plainRequests(options),
+      admission: admissionOf(options, core.admission),
+    };
     this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
     const limits = { maxHeadSize: options.maxHeadSize, maxHeaders: options.maxHeaders };
@@ -93,7 +163,8 @@ class WebSocketServer implements Server {
       handshakeEnded: (handshake) => this.#handshakes.delete(handshake),
       opened: (ws, transport) => {
         this.#open.set(ws, transport);
-        untrackOnClose(ws, this.#open);
+        untrackOnClose(ws, this.#registry);
+        if (this.#draining) void ws.close(1001, "Server is shutting down");
       },
     };
     const listenOptions = {
@@ -103,7 +174,7 @@ class WebSocketServer implements Server {
       reusePort: options.reusePort,
     };
     const onAccept = (transport: Transport, remoteAddress: string | undefined) => {
-      if (this.#closing !== null) {
+      if (this.#stopped) {
         transport.destroy();
         return;
       }
@@ -112,16 +183,31 @@ class WebSocketServer implements Server {
     const listening = options.http2 !== true
       ? listen(listenOptions, onAccept)
       : listenHttp2(listenOptions, onAccept, (stream, fields, remoteAddress) => {
-        if (this.#closing !== null) stream.close(HTTP2_CANCEL);
+        if (this.#stopped) stream.close(HTTP2_CANCEL);
         else acceptStream(core, tracker, stream, fields, remoteAddress);
       });
     this.ready = listening.then((listener) => {
       this.#listener = listener;
-      if (this.#closing !== null) listener.close();
+      if (this.#stopped) listener.close();
     });
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** What answers plain HTTP requests: `/metrics` when asked for, then the application's onRequest. */
+  #plainRequests(options: ServeOptions): ServeOptions["onRequest"] {
+    const onRequest = options.onRequest;
+    const metrics = options.metrics;
+    if (metrics === undefined || metrics === false) return onRequest;
+    const path = metrics === true ? "/metrics" : metrics;
+    return (request) => {
+      const query = request.url.indexOf("?");
+      if (request.method === "GET" && (query < 0 ? request.url : request.url.slice(0, query)) === path) {
+        return { status: 200, body: prometheusMetrics(this.hub.stats()), contentType: PROMETHEUS_CONTENT_TYPE };
+      }
+      return onRequest?.(request);
+    };
   }
 
   get addr(): { hostname: string; port: number } {
@@ -145,32 +231,61 @@ class WebSocketServer implements Server {
     return this.hub.subscriberCount(topic);
   }
 
-  close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+  stats(): ServerStats {
+    return this.hub.stats();
+  }
+
+  /** Where connections leave `#open` as they close (synchronously, see untrackOnClose), waking a wait for the last. */
+  readonly #registry = {
+    delete: (ws: WebSocketConnection): void => {
+      this.#open.delete(ws);
+      if (this.#open.size === 0) this.#emptied?.();
+    },
+  };
+
+  /** Resolves once no connection is open. */
+  #allClosed(): Promise<void> {
+    if (this.#open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#emptied = resolve));
+  }
+
+  close(options: ServerCloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#shutdown(options.drain ?? false);
     return this.#closing;
   }
 
-  async #shutdown(): Promise<void> {
+  #stopListening(): void {
+    this.#stopped = true;
+    this.#listener?.close();
+    for (const handshake of [...this.#handshakes]) handshake.abandon();
+  }
+
+  async #shutdown(drain: boolean | number): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    const draining = drain !== false;
+    // From now on upgrades are refused with 503 (admission.ts), while the listener still answers.
+    if (draining) telemetryOf(this.hub).draining = this.#draining = true;
+    else this.#stopped = true;
     try {
       await this.ready;
     } catch {
       // Never listened: nothing to stop.
     }
-    this.#listener?.close();
-    for (const handshake of [...this.#handshakes]) handshake.abandon();
-    const open = [...this.#open];
+    if (!draining) this.#stopListening();
     // RFC 6455 §7.4.1: 1001, an endpoint going away.
-    const closed = Promise.all(open.map(([ws]) => ws.close(1001, "Server is shutting down")));
-    const timeout = delay(this.#shutdownTimeout);
+    for (const ws of this.#open.keys()) void ws.close(1001, "Server is shutting down");
+    const closed = this.#allClosed();
+    const timeout = delay(typeof drain === "number" ? drain : this.#shutdownTimeout);
     await Promise.race([closed, timeout.promise]);
     timeout.cancel();
     if (this.#open.size > 0) {
+      if (draining) for (let i = 0; i < this.#open.size; i++) telemetryOf(this.hub).drop("drainTimeout");
       for (const transport of this.#open.values()) transport.destroy();
       const grace = delay(DESTROY_GRACE);
       await Promise.race([closed, grace.promise]);
       grace.cancel();
     }
+    if (draining) this.#stopListening();
     // Closes the hub's backplane; its connections are closed by now.
     await this.hub.close();
     this.#resolveFinished();

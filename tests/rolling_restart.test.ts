@@ -1,0 +1,96 @@
+// A rolling restart of `streamsock serve --workers N` (issue #28): SIGHUP
+// replaces the workers one by one (a new one listens on the shared port,
+// then the old one drains: 503 + Retry-After to upgrades, 1001 to its
+// clients) while `reconnecting` clients chat through Redis; every client
+// comes back and the room still works. Real processes, a real redis-server,
+// SO_REUSEPORT; skipped loudly where the runtime cannot share a port.
+import { describe, eventually, test, withTimeout } from "./_test.ts";
+import assert from "node:assert/strict";
+import process from "node:process";
+import type { WebSocketConnection } from "../mod.ts";
+import { reconnecting } from "../mod.ts";
+import { currentRuntime } from "../src/transport/runtime.ts";
+import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
+import { start } from "./_spawn.ts";
+
+const T = 60_000;
+
+function loud(message: string): string {
+  console.warn(`\n!!! rolling_restart.test.ts: SKIPPING: ${message}\n`);
+  return message;
+}
+
+/** False when this runtime can share a port and redis-server is here, else a loud reason. */
+function support(): false | string {
+  if (redisServerBinary() === null) return loud("redis-server is not installed (apt-get install redis-server)");
+  if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
+  if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
+  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node}`);
+}
+
+interface Session {
+  connections: number;
+  current: WebSocketConnection | null;
+  heard: string[];
+}
+
+describe("streamsock serve --workers: rolling restart", () => {
+  test("SIGHUP restarts the workers one by one; every reconnecting client comes back and the room still works", {
+    skip: support(),
+    timeout: 120_000,
+  }, async (t) => {
+    const redis = await RedisServer.start(redisServerBinary()!);
+    t.after(() => redis.kill("SIGTERM"));
+    const port = await freePort();
+    const primary = start(t, "src/cli.ts", [
+      "serve",
+      "--port",
+      String(port),
+      "--broadcast",
+      "--redis",
+      redis.url,
+      "--workers",
+      "2",
+    ]);
+    await primary.waitFor(/listening on[\s\S]*listening on/, T);
+    const stop = new AbortController();
+    const sessions: Session[] = Array.from({ length: 6 }, () => ({ connections: 0, current: null, heard: [] }));
+    const loops = sessions.map(async (session) => {
+      for await (const ws of reconnecting(`ws://127.0.0.1:${port}/room`, { signal: stop.signal, initialDelay: 100, maxDelay: 500 })) {
+        session.connections++;
+        session.current = ws;
+        for await (const msg of ws) if (typeof msg.data === "string") session.heard.push(msg.data);
+        session.current = null;
+      }
+    });
+    t.after(async () => {
+      stop.abort();
+      await Promise.allSettled(loops);
+    });
+    const open = (s: Session) => s.current !== null && s.current.readyState === 1;
+    await eventually(() => sessions.every(open), T, "every client connected");
+
+    // By PID: Deno's ChildProcess.kill() records the signal as the child's end, and stop() would then not signal it.
+    process.kill(primary.process.pid!, "SIGHUP");
+    await primary.waitFor(/workers restarted/, T);
+    assert.equal(primary.stdout.match(/listening on /g)?.length, 4, "two replacements listened");
+    assert.equal(primary.stdout.match(/^stopped$/gm)?.length, 2, "both old workers drained and stopped");
+    await eventually(() => sessions.every((s) => s.connections >= 2 && open(s)), T, "every client reconnected");
+
+    // One room across the new workers: a probe from one client reaches every other.
+    const [speaker, ...listeners] = sessions;
+    for (let i = 0; i < 100 && !listeners.every((s) => s.heard.some((text) => text.startsWith("after restart"))); i++) {
+      await speaker.current?.send(`after restart ${i}`).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const [i, s] of listeners.entries()) {
+      assert.ok(s.heard.some((text) => text.startsWith("after restart")), `client ${i + 1} heard the room after the restart`);
+    }
+    stop.abort();
+    await withTimeout(Promise.all(loops), T, "the clients' loops");
+    const stopped = await primary.stop("SIGTERM", T);
+    assert.equal(stopped.stdout.match(/^stopped$/gm)?.length, 4, `the new workers stopped too: ${stopped.stdout}`);
+  });
+});
