@@ -68,7 +68,7 @@ async function waitFor(port: number, check: (families: Map<string, Family>) => b
 
 describe("Prometheus metrics", () => {
   test("streamsock serve --metrics: scraped during a load, parsed, consistent with what the clients did", async (t) => {
-    const server = start(t, "src/cli.ts", ["serve", "--port", "0", "--echo", "--metrics"]);
+    const server = start(t, "src/cli/main.ts", ["serve", "--port", "0", "--echo", "--metrics"]);
     const [, portText] = await server.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
     const port = Number(portText);
     await server.waitFor(/metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);

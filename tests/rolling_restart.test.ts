@@ -44,7 +44,7 @@ describe("streamsock serve --workers: rolling restart", () => {
     const redis = await RedisServer.start(redisServerBinary()!);
     t.after(() => redis.kill("SIGTERM"));
     const port = await freePort();
-    const primary = start(t, "src/cli.ts", [
+    const primary = start(t, "src/cli/main.ts", [
       "serve",
       "--port",
       String(port),
