@@ -2,15 +2,27 @@
 // with `for await` over messages + `await send`; maxFrameSize is raised so that
 // every message fits one frame (figures in docs/performance.md were measured so).
 import process from "node:process";
-import { requestHandler, serve, type WebSocketConnection } from "../../mod.ts";
+import { requestHandler, serve, type WebSocketConnection, ZlibSweeper } from "../../mod.ts";
+import { compressionSetting } from "../compression/settings.ts";
 
 const MAX = 64 * 1024 * 1024;
 // Scenario (f): BENCH_DEFLATE=1 turns on permessage-deflate with the settings
 // every deflate server in the benchmark uses (ws's defaults: zlib level 6,
 // memLevel 8, 1 KiB threshold; the generator asks for no context takeover).
+// Scenario (i): BENCH_COMPRESSION=W/M (or "default", or "off") turns it on with
+// context takeover, a W-bit window both ways and zlib memLevel M, and
+// BENCH_SWEEP_MS shortens the idle release of zlib state (10 s by default).
+const setting = compressionSetting(process.env.BENCH_COMPRESSION);
 const compression = process.env.BENCH_DEFLATE === "1"
   ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true }
-  : false;
+  : setting === undefined
+  ? false
+  : setting === "default"
+  ? true
+  : setting === "off"
+  ? false
+  : { serverMaxWindowBits: setting.windowBits, clientMaxWindowBits: setting.windowBits, memLevel: setting.memLevel };
+const zlibSweeper = process.env.BENCH_SWEEP_MS ? new ZlibSweeper(Number(process.env.BENCH_SWEEP_MS)) : undefined;
 
 async function echo(ws: WebSocketConnection): Promise<void> {
   for await (const msg of ws) await ws.send(msg);
@@ -18,7 +30,7 @@ async function echo(ws: WebSocketConnection): Promise<void> {
 
 const server = serve(
   { port: 0, hostname: "127.0.0.1" },
-  requestHandler(echo, undefined, { maxFrameSize: MAX, compression }),
+  requestHandler(echo, undefined, { maxFrameSize: MAX, compression, ...(zlibSweeper ? { zlibSweeper } : {}) }),
 );
 await server.ready;
 console.log(`ready ${server.port}`);
