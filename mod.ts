@@ -62,7 +62,12 @@ export {
 } from "./src/client.ts";
 export { Http2Pool } from "./src/client_http2.ts";
 export { isRetryable, type ReconnectAttempt, reconnecting, type ReconnectingOptions } from "./src/reconnecting.ts";
-export { type CompressionOptions, DEFAULT_COMPRESSION_THRESHOLD } from "./src/handshake/deflate_options.ts";
+export {
+  type CompressionOptions,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  DEFAULT_MEM_LEVEL,
+  DEFAULT_SERVER_WINDOW_BITS,
+} from "./src/handshake/deflate_options.ts";
 export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
 export {

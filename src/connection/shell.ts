@@ -114,7 +114,7 @@ export class Shell implements ProtocolSink, TransportSink, ReceiverHost, SenderH
     const negotiated = negotiatedDeflateOf(options);
     this.deflate = negotiated === null ? null : new PerMessageDeflate(
       negotiated,
-      compressionTuning(options.compression),
+      compressionTuning(options.compression, options.role),
       this.maxFrameSize,
       {
         deliver: (frame) => this.#onInflated(frame),

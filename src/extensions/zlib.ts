@@ -22,10 +22,31 @@ export interface ZlibStream {
   readonly errored: Error | null;
 }
 
+/** How a compressor is made: zlib's parameters and, optionally, the history it starts from. */
+export interface DeflateOptions {
+  windowBits: number;
+  level: number;
+  memLevel: number;
+  /**
+   * Bytes the compressor may refer back to as if it had just compressed them
+   * (zlib's preset dictionary): the end of what the peer already inflated.
+   * Honoured only where {@link Zlib.dictionaries} is true.
+   */
+  dictionary?: Uint8Array;
+}
+
 /** What a permessage-deflate stage needs of zlib. */
 export interface Zlib {
   /** A raw DEFLATE compressor (no zlib header, as RFC 7692 §7.2.1 requires). */
-  rawDeflate(options: { windowBits: number; level: number; memLevel: number }): ZlibStream;
+  rawDeflate(options: DeflateOptions): ZlibStream;
+  /**
+   * Compresses one whole message at once on the calling thread, ending with
+   * a sync flush (its `00 00 ff ff` included): for messages small enough
+   * that a round trip through a zlib stream costs more than the work.
+   */
+  deflateSync(payload: Uint8Array, options: DeflateOptions): Uint8Array;
+  /** Whether `dictionary` is honoured (Deno's node:zlib ignores it for raw streams). */
+  readonly dictionaries: boolean;
   /** A raw DEFLATE decompressor. */
   rawInflate(options: { windowBits: number }): ZlibStream;
   /** `Z_SYNC_FLUSH`: end the output on a byte boundary with an empty stored block (RFC 7692 §7.2.1). */

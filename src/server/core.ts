@@ -116,7 +116,7 @@ export function negotiateCompression(
   headers: Headers,
   option: boolean | CompressionOptions | undefined,
 ): DeflateAcceptance | HandshakeRejection | null {
-  const compression = resolveCompression(option, false);
+  const compression = resolveCompression(option, false, "server");
   if (compression === null) return null;
   try {
     return acceptDeflateOffer(headers.get("sec-websocket-extensions"), negotiationOf(compression));
@@ -161,7 +161,7 @@ export function makeCore(
 ): HandshakeCore {
   if (typeof onSocket !== "function") throw new TypeError("onSocket must be a function");
   const { verify, handshakeTimeout, onError, trace, hub, requireProtocol, onHeaders, ...connectionOptions } = options;
-  resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
+  resolveCompression(connectionOptions.compression, false, "server"); // throws on invalid options now, not per connection
   return {
     onSocket,
     selectProtocol,
