@@ -3,18 +3,37 @@
  * compressed, the RSV1 rules, and one connection's decompressor with the
  * limits that make decompression safe.
  *
+ * Where the runtime's zlib takes a preset dictionary (Node, Bun), no
+ * decompressor is kept between messages either: the last 2^windowBits bytes
+ * inflated (the peer's window, when it takes its context over) are kept as a
+ * plain copy, a whole message of at most {@link FIRST_INFLATE_SLICE}
+ * compressed bytes (so at most about 1 MiB of output) is inflated at once on
+ * this thread with them as the dictionary, and a bigger or fragmented one
+ * goes through a zlib stream, in slices, that starts from them and is
+ * released when the message ends. On Deno, whose node:zlib ignores
+ * dictionaries, the decompressor stays for the connection's life when the
+ * peer takes its context over.
+ *
  * @module
  */
 
 import { type Frame, isControlOpcode, Opcode } from "../codec/frame.ts";
 import { frameTooBigError, MessageTooBigError, ProtocolError, type WebSocketError } from "../errors.ts";
-import { ZlibRunner } from "./zlib_runner.ts";
+import { FIRST_INFLATE_SLICE, ZlibRunner } from "./zlib_runner.ts";
 import type { Zlib } from "./zlib.ts";
 
 // RFC 7692 §7.2.1: a sync flush ends with this empty stored block; the
 // sender removes it from a message's end and the receiver appends it back.
 const TRAILER = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = new Uint8Array(0);
+
+/** `payload` followed by the trailer, in one buffer. */
+function withTrailer(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payload.length + 4);
+  out.set(payload);
+  out.set(TRAILER, payload.length);
+  return out;
+}
 
 function protocolError(message: string, code: string): ProtocolError {
   return new ProtocolError(message, { code, closeCode: 1002 });
@@ -31,6 +50,11 @@ export class InflateSide {
   /** Called when a decompressor that may be released when idle is made. */
   readonly #onReleasable: () => void;
   #runner: ZlibRunner | null = null;
+  /** The end of what was inflated (Node, Bun, with context takeover): the peer's window. */
+  #history: Uint8Array = EMPTY;
+  #lastUsed = 0;
+  /** A compressed frame of the current message was inflated already (it is fragmented). */
+  #midMessage = false;
   /** Inside a compressed message: its continuation frames are compressed too. */
   #inMessage = false;
   #messageBytes = 0;
@@ -52,9 +76,9 @@ export class InflateSide {
     this.#onReleasable = onReleasable;
   }
 
-  /** Whether a decompressor is held. */
+  /** Whether a decompressor or a history is held. */
   get holds(): boolean {
-    return this.#runner !== null;
+    return this.#runner !== null || this.#history.length > 0;
   }
 
   /**
@@ -94,15 +118,37 @@ export class InflateSide {
     // An empty compressed message (RFC 7692 §7.2.3.6 sends one 0x00 byte,
     // but nothing at all decodes to nothing too): zlib is not involved.
     if (empty) return EMPTY;
+    const zlib = this.#zlib;
+    const whole = fin && !this.#midMessage;
+    this.#midMessage = !fin;
+    this.#lastUsed = Date.now();
     this.running = true;
     try {
+      if (zlib.dictionaries && this.#runner === null && whole && payload.length <= FIRST_INFLATE_SLICE) {
+        const out = zlib.inflateSync(withTrailer(payload), {
+          windowBits: this.#windowBits,
+          dictionary: this.noContextTakeover ? undefined : this.#history,
+          limit: this.#maxFrameSize,
+        });
+        if (out === null) throw frameTooBigError("Decompressed frame", this.#maxFrameSize);
+        this.#remember(out);
+        return out;
+      }
       if (this.#runner === null) {
-        this.#runner = new ZlibRunner(this.#zlib, this.#zlib.rawInflate({ windowBits: this.#windowBits }), true);
+        const dictionary = zlib.dictionaries && !this.noContextTakeover ? this.#history : undefined;
+        this.#runner = new ZlibRunner(zlib, zlib.rawInflate({ windowBits: this.#windowBits, dictionary }), true);
         if (this.noContextTakeover) this.#onReleasable();
       }
       const inflater = this.#runner;
       const out = await inflater.run(fin ? [payload, TRAILER] : [payload], this.#maxFrameSize);
-      if (fin && (this.noContextTakeover || inflater.ended)) {
+      if (zlib.dictionaries) {
+        // The stream lives for this message only; what it inflated becomes the history.
+        this.#remember(out);
+        if (fin) {
+          inflater.close();
+          this.#runner = null;
+        }
+      } else if (fin && (this.noContextTakeover || inflater.ended)) {
         // §7.2.2: without context takeover the next message starts from an
         // empty window; after a final block the peer starts a new stream.
         if (inflater.ended) {
@@ -118,6 +164,22 @@ export class InflateSide {
     }
   }
 
+  /** Keeps the last 2^windowBits bytes inflated, when the peer may refer back to them. */
+  #remember(out: Uint8Array): void {
+    if (this.noContextTakeover || out.length === 0) return;
+    const size = 1 << this.#windowBits;
+    const history = this.#history;
+    if (out.length >= size) {
+      this.#history = out.slice(out.length - size);
+    } else {
+      const keep = Math.min(history.length, size - out.length);
+      const next = new Uint8Array(keep + out.length);
+      next.set(history.subarray(history.length - keep));
+      next.set(out, keep);
+      this.#history = next;
+    }
+  }
+
   /**
    * Releases the decompressor when unused for `idleMs` and nothing needs its
    * window (the peer resets it per message, and no message is half received).
@@ -126,7 +188,7 @@ export class InflateSide {
     const runner = this.#runner;
     if (
       runner !== null && this.noContextTakeover && !this.running && !this.#inMessage &&
-      now - runner.lastUsed >= idleMs
+      now - this.#lastUsed >= idleMs
     ) {
       runner.close();
       this.#runner = null;
@@ -137,6 +199,7 @@ export class InflateSide {
   close(): void {
     this.#runner?.close();
     this.#runner = null;
+    this.#history = EMPTY;
   }
 }
 

@@ -45,10 +45,16 @@ export interface Zlib {
    * that a round trip through a zlib stream costs more than the work.
    */
   deflateSync(payload: Uint8Array, options: DeflateOptions): Uint8Array;
-  /** Whether `dictionary` is honoured (Deno's node:zlib ignores it for raw streams). */
+  /**
+   * Inflates one whole message at once on the calling thread (`payload`
+   * with the `00 00 ff ff` put back), starting from `dictionary` as the
+   * window; null when the output would exceed `limit` bytes.
+   */
+  inflateSync(payload: Uint8Array, options: { windowBits: number; dictionary?: Uint8Array; limit: number }): Uint8Array | null;
+  /** Whether `dictionary` is honoured, by compressors and decompressors (Deno's node:zlib ignores it for raw streams). */
   readonly dictionaries: boolean;
-  /** A raw DEFLATE decompressor. */
-  rawInflate(options: { windowBits: number }): ZlibStream;
+  /** A raw DEFLATE decompressor, its window preset to `dictionary` where {@link Zlib.dictionaries} is true. */
+  rawInflate(options: { windowBits: number; dictionary?: Uint8Array }): ZlibStream;
   /** `Z_SYNC_FLUSH`: end the output on a byte boundary with an empty stored block (RFC 7692 §7.2.1). */
   readonly syncFlush: number;
   /** Resolves after pending I/O events: a real turn of the event loop. */

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { constants, createDeflateRaw, createInflateRaw, deflateRawSync } from "node:zlib";
+import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
 import { setImmediate } from "node:timers";
 import type { DeflateOptions, Zlib, ZlibStream } from "../extensions/zlib.ts";
 
@@ -43,8 +43,19 @@ export const nodeZlib: Zlib = {
     const out = deflateRawSync(payload, { ...zlibOptions(options), finishFlush: constants.Z_SYNC_FLUSH });
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   },
+  inflateSync: (payload, { windowBits, dictionary, limit }) => {
+    const options = { windowBits, finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, Math.min(limit, 2 ** 31 - 1)) };
+    try {
+      const out = inflateRawSync(payload, dictionary !== undefined && dictionary.length > 0 ? { ...options, dictionary } : options);
+      return out.length > limit ? null : new Uint8Array(out.buffer, out.byteOffset, out.length);
+    } catch (err) {
+      if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") return null;
+      throw err;
+    }
+  },
   dictionaries: honoursDictionaries(),
-  rawInflate: (options) => createInflateRaw(options) as unknown as ZlibStream,
+  rawInflate: ({ windowBits, dictionary }) =>
+    createInflateRaw(dictionary !== undefined && dictionary.length > 0 ? { windowBits, dictionary } : { windowBits }) as unknown as ZlibStream,
   syncFlush: constants.Z_SYNC_FLUSH,
   yieldToEventLoop: () => new Promise((resolve) => setImmediate(resolve)),
 };
