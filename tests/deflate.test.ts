@@ -589,6 +589,84 @@ describe("a compressing server's defaults: 12-bit windows both ways, memLevel 5 
   });
 });
 
+/** One end of a raw DEFLATE stream kept for a whole connection, as a peer with context takeover keeps it. */
+function persistentZlib(kind: "deflate" | "inflate", windowBits: number) {
+  const stream = kind === "deflate" ? createDeflateRaw({ windowBits }) : createInflateRaw({ windowBits });
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return {
+    /** Feeds `bytes` and sync-flushes; resolves with everything produced. */
+    run: (bytes: Uint8Array) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        stream.once("error", reject);
+        stream.write(bytes);
+        stream.flush(constants.Z_SYNC_FLUSH, () => resolve(new Uint8Array(Buffer.concat(chunks.splice(0)))));
+      }),
+    close: () => stream.close(),
+  };
+}
+
+describe("context takeover with no zlib state kept between messages (issue 29)", () => {
+  test("the server's echoes refer back across small, big and fragmented messages, and a peer's one decompressor reads them all", async (t) => {
+    const server = serve(
+      { port: 0, hostname: "127.0.0.1" },
+      requestHandler(async (ws) => {
+        for await (const msg of ws) await ws.sendAll(msg);
+      }, undefined, { compression: true, pingInterval: 0, maxFrameSize: 4 * MiB }),
+    );
+    t.after(() => server.close());
+    await server.ready;
+    const { wire, extensions } = await rawHandshake(t, server.port, "permessage-deflate; client_max_window_bits");
+    assert.equal(extensions, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+    // Our compressor and decompressor live for the whole connection, as a browser's do.
+    const ours = persistentZlib("deflate", 12);
+    const theirs = persistentZlib("inflate", 12);
+    t.after(() => {
+      ours.close();
+      theirs.close();
+    });
+    const small = new TextEncoder().encode(text(1500));
+    const big = new TextEncoder().encode(text(300_000));
+    const other = new TextEncoder().encode(text(2500).replaceAll("item", "unit"));
+    const echoSizes: number[] = [];
+    const exchange = async (message: Uint8Array, fragments: number, what: string) => {
+      const compressed = await ours.run(message);
+      const body = compressed.subarray(0, compressed.length - 4);
+      // Split into `fragments` frames: RSV1 on the first only (RFC 7692 §6.1).
+      const step = Math.ceil(body.length / fragments);
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < fragments; i++) {
+        const part = body.subarray(i * step, Math.min(body.length, (i + 1) * step));
+        const fin = i === fragments - 1 ? 0x80 : 0;
+        frames.push(rawFrame(fin | (i === 0 ? 0x41 : 0x00), part));
+      }
+      await wire.send(...frames);
+      const parts: Uint8Array[] = [];
+      let first = true;
+      for (;;) {
+        const frame = await wire.expectFrame(10_000);
+        if (first) assert.equal(frame.rsv, 4, `${what}: the echo is compressed`);
+        first = false;
+        parts.push(frame.payload);
+        if (frame.fin) break;
+      }
+      const payload = Buffer.concat([...parts, TRAILER]);
+      echoSizes.push(payload.length - 4);
+      assertBytesEqual(await theirs.run(payload), message, `${what}: the echo, inflated in the peer's one stream`);
+    };
+    await exchange(small, 1, "a small message");
+    await exchange(small, 1, "the same small message");
+    assert.ok(echoSizes[1] < echoSizes[0] / 4, `the second echo refers back to the first (${echoSizes.join(", ")} bytes)`);
+    await exchange(big, 1, "a 300 kB message");
+    await exchange(big.subarray(big.length - 3000), 1, "the end of the big message");
+    assert.ok(echoSizes[3] < 200, `an echo of what the big message ended with is a back-reference (${echoSizes[3]} bytes)`);
+    await exchange(other, 3, "a message in three fragments");
+    await exchange(other, 1, "the fragmented message again, whole");
+    assert.ok(echoSizes[5] < echoSizes[4] / 4, `it refers back to the fragmented one (${echoSizes.join(", ")} bytes)`);
+    wire.destroy();
+  });
+});
+
 describe("our client against ws's server with perMessageDeflate", () => {
   let child: ChildProcess | null = null;
   let url = "";
