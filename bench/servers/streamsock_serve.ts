@@ -8,20 +8,30 @@ import { compressionSetting } from "../compression/settings.ts";
 const MAX = 64 * 1024 * 1024;
 // Scenario (f): BENCH_DEFLATE=1 turns on permessage-deflate with the settings
 // every deflate server in the benchmark uses (ws's defaults: zlib level 6,
-// memLevel 8, 1 KiB threshold; the generator asks for no context takeover).
+// memLevel 8, 15-bit windows, 1 KiB threshold; the generator asks for no
+// context takeover).
 // Scenario (i): BENCH_COMPRESSION=W/M (or "default", or "off") turns it on with
 // context takeover, a W-bit window both ways and zlib memLevel M, and
 // BENCH_SWEEP_MS shortens the idle release of zlib state (10 s by default).
+// BENCH_THRESHOLD (bench/compression/small_messages.ts) sets the threshold.
 const setting = compressionSetting(process.env.BENCH_COMPRESSION);
+const threshold = process.env.BENCH_THRESHOLD ? { threshold: Number(process.env.BENCH_THRESHOLD) } : {};
 const compression = process.env.BENCH_DEFLATE === "1"
-  ? { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true }
+  ? {
+    threshold: 1024,
+    serverNoContextTakeover: true,
+    clientNoContextTakeover: true,
+    serverMaxWindowBits: 15,
+    clientMaxWindowBits: 15,
+    memLevel: 8,
+  }
   : setting === undefined
   ? false
   : setting === "default"
-  ? true
+  ? { ...threshold }
   : setting === "off"
   ? false
-  : { serverMaxWindowBits: setting.windowBits, clientMaxWindowBits: setting.windowBits, memLevel: setting.memLevel };
+  : { serverMaxWindowBits: setting.windowBits, clientMaxWindowBits: setting.windowBits, memLevel: setting.memLevel, ...threshold };
 const zlibSweeper = process.env.BENCH_SWEEP_MS ? new ZlibSweeper(Number(process.env.BENCH_SWEEP_MS)) : undefined;
 
 async function echo(ws: WebSocketConnection): Promise<void> {
