@@ -30,7 +30,7 @@ async function rss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-type Stream = ReturnType<typeof createDeflateRaw>;
+type Stream = ReturnType<typeof createDeflateRaw> | ReturnType<typeof createInflateRaw>;
 function run(stream: Stream, input: Uint8Array): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const out: Uint8Array[] = [];
