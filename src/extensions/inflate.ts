@@ -3,16 +3,15 @@
  * compressed, the RSV1 rules, and one connection's decompressor with the
  * limits that make decompression safe.
  *
- * Where the runtime's zlib takes a preset dictionary (Node, Bun), no
- * decompressor is kept between messages either: the last 2^windowBits bytes
+ * No decompressor is kept between messages: the last 2^windowBits bytes
  * inflated (the peer's window, when it takes its context over) are kept as a
- * plain copy, a whole message of at most {@link FIRST_INFLATE_SLICE}
+ * plain copy. A whole message of at most {@link FIRST_INFLATE_SLICE}
  * compressed bytes (so at most about 1 MiB of output) is inflated at once on
- * this thread with them as the dictionary, and a bigger or fragmented one
- * goes through a zlib stream, in slices, that starts from them and is
- * released when the message ends. On Deno, whose node:zlib ignores
- * dictionaries, the decompressor stays for the connection's life when the
- * peer takes its context over.
+ * this thread starting from them, and a bigger or fragmented one goes
+ * through a zlib stream, in slices, that starts from them and is released
+ * when the message ends. They are zlib's preset dictionary where the
+ * runtime honours one (Node, Bun), else (Deno) a stored block inflated
+ * first, whose output is cut off.
  *
  * @module
  */
@@ -27,11 +26,29 @@ import type { Zlib } from "./zlib.ts";
 const TRAILER = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = new Uint8Array(0);
 
-/** `payload` followed by the trailer, in one buffer. */
-function withTrailer(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(payload.length + 4);
-  out.set(payload);
-  out.set(TRAILER, payload.length);
+/** `prefix`, `payload` and the trailer, in one buffer. */
+function withTrailer(payload: Uint8Array, prefix: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefix.length + payload.length + 4);
+  out.set(prefix);
+  out.set(payload, prefix.length);
+  out.set(TRAILER, prefix.length + payload.length);
+  return out;
+}
+
+/**
+ * A raw DEFLATE stored block (RFC 1951 §3.2.4, BFINAL clear) holding
+ * `bytes` (at most 32 KiB, a window): inflated first, it puts them in a fresh
+ * decompressor's window, as the peer's compressor expects them to be.
+ */
+function storedBlock(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  const out = new Uint8Array(5 + n);
+  out[0] = 0x00;
+  out[1] = n & 0xff;
+  out[2] = n >>> 8;
+  out[3] = ~n & 0xff;
+  out[4] = (~n >>> 8) & 0xff;
+  out.set(bytes, 5);
   return out;
 }
 
@@ -124,39 +141,38 @@ export class InflateSide {
     this.#lastUsed = Date.now();
     this.running = true;
     try {
-      if (zlib.dictionaries && this.#runner === null && whole && payload.length <= FIRST_INFLATE_SLICE) {
-        const out = zlib.inflateSync(withTrailer(payload), {
+      // The peer's window, when it may refer back to it: zlib's preset
+      // dictionary where the runtime honours one, else a stored block of it
+      // inflated first and cut from the output.
+      const history = this.noContextTakeover ? EMPTY : this.#history;
+      const stored = zlib.dictionaries || history.length === 0 ? EMPTY : storedBlock(history);
+      if (this.#runner === null && whole && payload.length <= FIRST_INFLATE_SLICE) {
+        let out = zlib.inflateSync(withTrailer(payload, stored), {
           windowBits: this.#windowBits,
-          dictionary: this.noContextTakeover ? undefined : this.#history,
-          limit: this.#maxFrameSize,
+          dictionary: zlib.dictionaries ? history : undefined,
+          limit: this.#maxFrameSize + history.length,
         });
-        if (out === null) throw frameTooBigError("Decompressed frame", this.#maxFrameSize);
+        if (out !== null && stored.length > 0) out = out.subarray(history.length);
+        if (out === null || out.length > this.#maxFrameSize) throw frameTooBigError("Decompressed frame", this.#maxFrameSize);
         this.#remember(out);
         return out;
       }
-      if (this.#runner === null) {
-        const dictionary = zlib.dictionaries && !this.noContextTakeover ? this.#history : undefined;
-        this.#runner = new ZlibRunner(zlib, zlib.rawInflate({ windowBits: this.#windowBits, dictionary }), true);
-        if (this.noContextTakeover) this.#onReleasable();
+      let inflater = this.#runner;
+      if (inflater === null) {
+        inflater = this.#runner = new ZlibRunner(
+          zlib,
+          zlib.rawInflate({ windowBits: this.#windowBits, dictionary: zlib.dictionaries ? history : undefined }),
+          true,
+        );
+        this.#onReleasable();
+        if (stored.length > 0) await inflater.run([stored], Infinity);
       }
-      const inflater = this.#runner;
       const out = await inflater.run(fin ? [payload, TRAILER] : [payload], this.#maxFrameSize);
-      if (zlib.dictionaries) {
-        // The stream lives for this message only; what it inflated becomes the history.
-        this.#remember(out);
-        if (fin) {
-          inflater.close();
-          this.#runner = null;
-        }
-      } else if (fin && (this.noContextTakeover || inflater.ended)) {
-        // §7.2.2: without context takeover the next message starts from an
-        // empty window; after a final block the peer starts a new stream.
-        if (inflater.ended) {
-          inflater.close();
-          this.#runner = null;
-        } else {
-          inflater.stream.reset();
-        }
+      // The stream lives for this message only; what it inflated becomes the history.
+      this.#remember(out);
+      if (fin) {
+        inflater.close();
+        this.#runner = null;
       }
       return out;
     } finally {
