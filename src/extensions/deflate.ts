@@ -31,6 +31,17 @@ import type { Zlib } from "./zlib.ts";
 
 const EMPTY_BLOCK_START = new Uint8Array([0x00]);
 const NO_HISTORY = new Uint8Array(0);
+
+/**
+ * Where zlib ignores preset dictionaries (Deno), a whole small message with
+ * history goes through a stream primed with that history, and a stream's
+ * steps are asynchronous: left alone, every connection sending at once would
+ * hold a compressor (about 200 KiB there) at the same time, and the
+ * allocator keeps that peak. These messages take turns per process instead,
+ * so only one such compressor exists at a time (zlib runs on the main thread
+ * there anyway).
+ */
+let primedTurn: Promise<void> = Promise.resolve();
 const IDLE: Promise<void> = Promise.resolve();
 const ignore = () => {};
 
@@ -199,6 +210,21 @@ export class DeflateSide {
     if (this.#runner === null && fin && payload.length <= SLICE && (history.length === 0 || zlib.dictionaries)) {
       // A whole message: one call, on this thread, no stream.
       out = zlib.deflateSync(payload, { windowBits, level, memLevel, dictionary: history });
+    } else if (this.#runner === null && fin && payload.length <= SLICE) {
+      // A whole small message with history, on a zlib without dictionaries:
+      // its own primed stream, one at a time in this process.
+      const previous = primedTurn;
+      let done!: () => void;
+      primedTurn = new Promise<void>((resolve) => (done = resolve));
+      await previous;
+      const runner = new ZlibRunner(zlib, zlib.rawDeflate({ windowBits, level, memLevel }), false);
+      try {
+        await runner.run([history], Infinity);
+        out = await runner.run([payload], Infinity);
+      } finally {
+        runner.close();
+        done();
+      }
     } else {
       let runner = this.#runner;
       if (runner === null) {
