@@ -5,7 +5,7 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e,f,g,h,i  scenarios to run (default all); the tables of the
+//   --only a,b,c,d,e,f,g,h,i,j scenarios to run (default all); the tables of the
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
@@ -21,7 +21,7 @@
 // two processes through Redis use bench/fanout/ (servers and a Node load
 // generator on raw sockets); (h) needs redis-server and is skipped without it.
 // The raw TCP ceiling of (c) and (e) bulk is bench/servers/raw_tcp_echo.ts
-// (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Scenario (i),
+// (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Scenario (j),
 // compression memory, opens 1,000 compressing connections with real `ws` and
 // streamsock clients (bench/compression/clients.ts) against servers started
 // with BENCH_COMPRESSION=W/M and reads the server's RSS. Each scenario's
@@ -53,7 +53,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e,f,g,h,i").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f,g,h,i,j").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const BEFORE = arg("before", "");
 const WRITE = !process.argv.includes("--no-write") && BEFORE === "";
@@ -311,7 +311,7 @@ async function measureIdle(spec: ServerSpec): Promise<void> {
   }
 }
 
-// Scenario (i): compression memory. COMPRESSION.conns connections, half real
+// Scenario (j): compression memory. COMPRESSION.conns connections, half real
 // `ws` clients and half streamsock clients, each exchanging COMPRESSION.messages
 // different JSON-like texts of about 1,200 B with context takeover both ways;
 // the server's RSS growth per connection while they are open ("active"), and
@@ -334,7 +334,7 @@ const compressionClients = (port: number, conns: number) => [
   String(COMPRESSION.messages),
 ];
 
-/** Starts scenario (i)'s clients and resolves with the JSON line they print once every exchange is done. */
+/** Starts scenario (j)'s clients and resolves with the JSON line they print once every exchange is done. */
 function startClients(cmd: string[], core: string): Promise<{ report: Record<string, number | string>; stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
     const child = spawn("taskset", ["-c", core, ...cmd], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
@@ -363,7 +363,7 @@ function startClients(cmd: string[], core: string): Promise<{ report: Record<str
   });
 }
 
-/** Scenario (i) for one server and one setting, on a fresh server. */
+/** Scenario (j) for one server and one setting, on a fresh server. */
 async function measureCompressionMemory(spec: ServerSpec, setting: string): Promise<void> {
   const name = `${spec.name} ${setting}`;
   const server = await start(spec.cmd, SERVER_CORE, {
@@ -386,30 +386,30 @@ async function measureCompressionMemory(spec: ServerSpec, setting: string): Prom
     await sleep(COMPRESSION.sweepMs * 1.5 + 2000);
     const swept = rssBytes(server.pid);
     const r = clients.report;
-    record(results, "i-active", name, (active - before) / COMPRESSION.conns);
-    record(results, "i-swept", name, (swept - before) / COMPRESSION.conns);
-    record(results, "i-wire", name, r.serverToClient as number);
-    record(results, "i-wire-up", name, r.clientToServer as number);
+    record(results, "j-active", name, (active - before) / COMPRESSION.conns);
+    record(results, "j-swept", name, (swept - before) / COMPRESSION.conns);
+    record(results, "j-wire", name, r.serverToClient as number);
+    record(results, "j-wire-up", name, r.clientToServer as number);
   } catch (err) {
     warn(`${name} (compression memory): ${(err as Error).message}`);
-    record(results, "i-active", name, NaN);
-    record(results, "i-swept", name, NaN);
+    record(results, "j-active", name, NaN);
+    record(results, "j-swept", name, NaN);
   } finally {
     for (const h of held) await h.stop();
     await server.stop();
   }
 }
 
-/** Scenario (i)'s table: RSS per connection active and swept, and the bytes on the wire, per server and setting. */
+/** Scenario (j)'s table: RSS per connection active and swept, and the bytes on the wire, per server and setting. */
 function compressionTable(): string[] {
   const { conns, messages } = COMPRESSION;
-  const title = `(i) compression memory: server RSS per connection, ${fmt(conns)} connections with context takeover, ${messages} JSON-like texts of 1,200 B each`;
+  const title = `(j) compression memory: server RSS per connection, ${fmt(conns)} connections with context takeover, ${messages} JSON-like texts of 1,200 B each`;
   const lines = [
     `### ${title}`,
     "",
-    chartImage("i-active", `${title}, active`),
+    chartImage("j-active", `${title}, active`),
     "",
-    chartImage("i-swept", `${title}, after the idle release`),
+    chartImage("j-swept", `${title}, after the idle release`),
     "",
     "| server | setting (window bits / memLevel) | RSS per connection, active (KiB) | after the idle release (KiB) | wire bytes per echo, server to client | vs 15/8 of the same server (same run) | wire bytes per message, client to server |",
     "|---|---|---:|---:|---:|---:|---:|",
@@ -417,14 +417,14 @@ function compressionTable(): string[] {
   for (const server of COMPRESSION_SERVERS) {
     for (const setting of COMPRESSION_SETTINGS) {
       const name = `${server} ${setting}`;
-      const active = results["i-active"]?.[name];
+      const active = results["j-active"]?.[name];
       if (!active) continue;
-      const wire = results["i-wire"]?.[name] ?? [];
-      const vs = setting === "15/8" ? "1.000" : fmt(ratio("i-wire", name, `${server} 15/8`), 3);
+      const wire = results["j-wire"]?.[name] ?? [];
+      const vs = setting === "15/8" ? "1.000" : fmt(ratio("j-wire", name, `${server} 15/8`), 3);
       lines.push(
-        `| ${server} | ${setting} | ${fmt(median(active) / 1024, 1)} | ${fmt(median(results["i-swept"]?.[name] ?? []) / 1024, 1)} | ${
+        `| ${server} | ${setting} | ${fmt(median(active) / 1024, 1)} | ${fmt(median(results["j-swept"]?.[name] ?? []) / 1024, 1)} | ${
           fmt(median(wire), 1)
-        } | ${vs} | ${fmt(median(results["i-wire-up"]?.[name] ?? []), 1)} |`,
+        } | ${vs} | ${fmt(median(results["j-wire-up"]?.[name] ?? []), 1)} |`,
       );
     }
   }
@@ -725,7 +725,7 @@ function table(): string {
   }
   if (results["f"]) lines.push(...deflateTable());
   lines.push(...fanoutTables());
-  if (results["i-active"]) lines.push(...compressionTable());
+  if (results["j-active"]) lines.push(...compressionTable());
   return lines.join("\n");
 }
 
@@ -831,15 +831,15 @@ function chartScenarios(): { key: string; title: string; unit: string; digits: n
     { key: "g", title: `(g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B, ${window} in flight`, unit: "delivered msgs/s", digits: 0 },
     { key: "h", title: `(h) fan-out through Redis, ${fmt(subscribers)} subscribers on a second process`, unit: "delivered msgs/s", digits: 0 },
     {
-      key: "i-active",
-      title: `(i) server RSS per compressing connection, ${fmt(COMPRESSION.conns)} active, by window bits / memLevel`,
+      key: "j-active",
+      title: `(j) server RSS per compressing connection, ${fmt(COMPRESSION.conns)} active, by window bits / memLevel`,
       unit: "bytes",
       digits: 0,
       lowerIsBetter: true,
     },
     {
-      key: "i-swept",
-      title: `(i) server RSS per compressing connection after the idle release, by window bits / memLevel`,
+      key: "j-swept",
+      title: `(j) server RSS per compressing connection after the idle release, by window bits / memLevel`,
       unit: "bytes",
       digits: 0,
       lowerIsBetter: true,
@@ -886,7 +886,7 @@ function chartBars(key: string): Bar[] {
     }
   } else if (key === "h") {
     for (const name of Object.keys(data)) push(name, name.split(" ")[0], "streamsock", undefined);
-  } else if (key.startsWith("i-")) {
+  } else if (key.startsWith("j-")) {
     // Grouped by server; each setting's bar against ws at the same setting.
     for (const server of COMPRESSION_SERVERS) {
       for (const setting of COMPRESSION_SETTINGS) {
@@ -1014,13 +1014,13 @@ function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[]
       }
     }
   }
-  if (ONLY.includes("i")) {
+  if (ONLY.includes("j")) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of rotate(COMPRESSION_SERVERS, round)) {
         const spec = ALL_SERVERS.find((s) => s.name === server);
         if (spec === undefined || !SERVERS.includes(spec)) continue;
         for (const setting of rotate(COMPRESSION_SETTINGS, round)) {
-          add(`(i) ${server}, compression memory ${setting}`, round, ROUNDS, 14, () => measureCompressionMemory(spec, setting));
+          add(`(j) ${server}, compression memory ${setting}`, round, ROUNDS, 14, () => measureCompressionMemory(spec, setting));
         }
       }
     }

@@ -1,4 +1,4 @@
-// The clients of scenario (i), compression memory, run by bench/run.ts on Node:
+// The clients of scenario (j), compression memory, run by bench/run.ts on Node:
 //
 //   node --import tsx bench/compression/clients.ts PORT CONNS MESSAGES
 //

@@ -1,4 +1,4 @@
-// The JSON-like texts of scenario (i) and its companions.
+// The JSON-like texts of scenario (j) and its companions.
 
 /**
  * The i-th JSON-like text: event records with pseudo-random ids, names,

@@ -1,8 +1,8 @@
-// Scenario (i)'s compression settings, as BENCH_COMPRESSION names them: "W/M"
+// Scenario (j)'s compression settings, as BENCH_COMPRESSION names them: "W/M"
 // (a W-bit LZ77 window both ways, zlib memLevel M), "default" (the
 // library's defaults) or "off".
 
-/** One setting of scenario (i). */
+/** One setting of scenario (j). */
 export type CompressionSetting = { windowBits: number; memLevel: number } | "default" | "off";
 
 /** Reads BENCH_COMPRESSION; undefined when it is not set. */

@@ -2,7 +2,7 @@
 // WebSocket: N deflate + inflate pairs, each given one 1,200-byte JSON-like
 // text (compressed with a sync flush, then inflated), RSS per pair while they
 // are open and after they are closed, with a forced GC. The companion of
-// scenario (i) in docs/performance.md: it separates zlib's own state from the
+// scenario (j) in docs/performance.md: it separates zlib's own state from the
 // rest of a connection.
 //
 //   node --expose-gc --import tsx bench/compression/zlib_memory.ts W M [N] [chunkSize]

@@ -10,7 +10,7 @@ const MAX = 64 * 1024 * 1024;
 // every deflate server in the benchmark uses (ws's defaults: zlib level 6,
 // memLevel 8, 15-bit windows, 1 KiB threshold; the generator asks for no
 // context takeover).
-// Scenario (i): BENCH_COMPRESSION=W/M (or "default", or "off") turns it on with
+// Scenario (j): BENCH_COMPRESSION=W/M (or "default", or "off") turns it on with
 // context takeover, a W-bit window both ways and zlib memLevel M, and
 // BENCH_SWEEP_MS shortens the idle release of zlib state (10 s by default).
 // BENCH_THRESHOLD (bench/compression/small_messages.ts) sets the threshold.

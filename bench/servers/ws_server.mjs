@@ -3,7 +3,7 @@
 // BENCH_DEFLATE=1 (scenario (f)) turns on perMessageDeflate with the settings
 // every deflate server in the benchmark uses: zlib level 6 (default), memLevel
 // 8, 1 KiB threshold, no context takeover either way.
-// BENCH_COMPRESSION=W/M (scenario (i)) turns it on with context takeover, a
+// BENCH_COMPRESSION=W/M (scenario (j)) turns it on with context takeover, a
 // W-bit window both ways and zlib memLevel M; "15/8" and "default" are
 // `perMessageDeflate: true`, ws's defaults.
 import { WebSocketServer } from "ws";

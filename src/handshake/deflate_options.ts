@@ -70,7 +70,7 @@ export interface CompressionOptions {
  * 4 KiB instead of 32 KiB. With memLevel {@link DEFAULT_MEM_LEVEL} it cuts a
  * compressing connection's memory to about half while JSON-like messages
  * come out about 1% larger (the measurement is in docs/performance.md,
- * scenario (i)); python-websockets uses the same.
+ * scenario (j)); python-websockets uses the same.
  *
  * @example Back to zlib's largest window on a server
  * ```ts
@@ -85,7 +85,7 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
 /**
  * The default zlib memLevel of our compressor (zlib's own is 8): a smaller
  * hash table and output buffer, for output about 1% larger on JSON-like
- * messages (docs/performance.md, scenario (i)).
+ * messages (docs/performance.md, scenario (j)).
  *
  * @example
  * ```ts
