@@ -5,7 +5,7 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e,f,g,h,i  scenarios to run (default all); the tables of the
+//   --only a,b,c,d,e,f,g,h,i,j scenarios to run (default all); the tables of the
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
@@ -28,7 +28,10 @@
 // (no WebSocket), driven by `loadgen raw` and `client.ts raw`. Scenario (i),
 // durable topics, runs (h) with the topic durable (Redis Streams) beside the
 // same plain topic, and bench/durable_resume.ts: 1,000 resuming subscribers
-// catching up after their server was SIGKILLed and restarted. Each scenario's
+// catching up after their server was SIGKILLed and restarted. Scenario (j),
+// compression memory, opens 1,000 compressing connections with real `ws` and
+// streamsock clients (bench/compression/clients.ts) against servers started
+// with BENCH_COMPRESSION=W/M and reads the server's RSS. Each scenario's
 // chart is written to docs/charts/<scenario>.svg (bench/chart.ts); a long run
 // shows its progress on stderr (bench/progress.ts).
 import { execFileSync, spawn } from "node:child_process";
@@ -57,7 +60,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e,f,g,h,i").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f,g,h,i,j").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const BEFORE = arg("before", "");
 const WRITE = !process.argv.includes("--no-write") && BEFORE === "";
@@ -319,6 +322,127 @@ async function measureIdle(spec: ServerSpec): Promise<void> {
     for (const h of holders) await h.stop();
     await server.stop();
   }
+}
+
+// Scenario (j): compression memory. COMPRESSION.conns connections, half real
+// `ws` clients and half streamsock clients, each exchanging COMPRESSION.messages
+// different JSON-like texts of about 1,200 B with context takeover both ways;
+// the server's RSS growth per connection while they are open ("active"), and
+// again once the idle release ran ("swept": streamsock servers run with a
+// COMPRESSION.sweepMs sweeper instead of the default 10 s, to keep the run
+// short; ws never releases its zlib state). Each server runs every setting:
+// "W/M" is a W-bit window both ways (server_max_window_bits, and
+// client_max_window_bits when offered, as every client here does) and zlib
+// memLevel M; "off" is the same exchange without compression.
+const COMPRESSION = { conns: 1000, messages: 5, sweepMs: 3000 };
+const COMPRESSION_SETTINGS = ["15/8", "13/6", "12/5", "11/4", "off"];
+const COMPRESSION_SERVERS = ["node streamsock serve", "deno streamsock serve", "bun streamsock serve", "node ws"];
+const compressionClients = (port: number, conns: number) => [
+  NODE,
+  "--import",
+  "tsx",
+  join(root, "bench", "compression", "clients.ts"),
+  String(port),
+  String(conns),
+  String(COMPRESSION.messages),
+];
+
+/** Starts scenario (j)'s clients and resolves with the JSON line they print once every exchange is done. */
+function startClients(cmd: string[], core: string): Promise<{ report: Record<string, number | string>; stop(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("taskset", ["-c", core, ...cmd], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<void>((done) => child.once("exit", () => done()));
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    };
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error(`clients: no report within 120 s\n${err}`)), 120_000);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      void stop().then(() => reject(e));
+    };
+    child.stderr.on("data", (d) => (err += d));
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{") && l.endsWith("}"));
+      if (line !== undefined) {
+        clearTimeout(timer);
+        resolve({ report: JSON.parse(line), stop });
+      }
+    });
+    child.once("exit", (code) => fail(new Error(`clients exited with ${code}\n${err.slice(-2000)}`)));
+  });
+}
+
+/** Scenario (j) for one server and one setting, on a fresh server. */
+async function measureCompressionMemory(spec: ServerSpec, setting: string): Promise<void> {
+  const name = `${spec.name} ${setting}`;
+  const server = await start(spec.cmd, SERVER_CORE, {
+    ...spec.env,
+    BENCH_COMPRESSION: setting,
+    BENCH_SWEEP_MS: String(COMPRESSION.sweepMs),
+  });
+  const held: { stop(): Promise<void> }[] = [];
+  try {
+    // Warm up the handshake, compression and echo paths so their code is not counted.
+    const warm = await startClients(compressionClients(server.port, 50), LOAD_CORE);
+    await warm.stop();
+    await sleep(1000);
+    const before = rssBytes(server.pid);
+    const clients = await startClients(compressionClients(server.port, COMPRESSION.conns), LOAD_CORE);
+    held.push(clients);
+    await sleep(1000);
+    const active = rssBytes(server.pid);
+    // The sweeper runs every sweepMs / 2 and releases what sat unused for sweepMs.
+    await sleep(COMPRESSION.sweepMs * 1.5 + 2000);
+    const swept = rssBytes(server.pid);
+    const r = clients.report;
+    record(results, "j-active", name, (active - before) / COMPRESSION.conns);
+    record(results, "j-swept", name, (swept - before) / COMPRESSION.conns);
+    record(results, "j-wire", name, r.serverToClient as number);
+    record(results, "j-wire-up", name, r.clientToServer as number);
+  } catch (err) {
+    warn(`${name} (compression memory): ${(err as Error).message}`);
+    record(results, "j-active", name, NaN);
+    record(results, "j-swept", name, NaN);
+  } finally {
+    for (const h of held) await h.stop();
+    await server.stop();
+  }
+}
+
+/** Scenario (j)'s table: RSS per connection active and swept, and the bytes on the wire, per server and setting. */
+function compressionTable(): string[] {
+  const { conns, messages } = COMPRESSION;
+  const title = `(j) compression memory: server RSS per connection, ${fmt(conns)} connections with context takeover, ${messages} JSON-like texts of 1,200 B each`;
+  const lines = [
+    `### ${title}`,
+    "",
+    chartImage("j-active", `${title}, active`),
+    "",
+    chartImage("j-swept", `${title}, after the idle release`),
+    "",
+    "| server | setting (window bits / memLevel) | RSS per connection, active (KiB) | after the idle release (KiB) | wire bytes per echo, server to client | vs 15/8 of the same server (same run) | wire bytes per message, client to server |",
+    "|---|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const server of COMPRESSION_SERVERS) {
+    for (const setting of COMPRESSION_SETTINGS) {
+      const name = `${server} ${setting}`;
+      const active = results["j-active"]?.[name];
+      if (!active) continue;
+      const wire = results["j-wire"]?.[name] ?? [];
+      const vs = setting === "15/8" ? "1.000" : fmt(ratio("j-wire", name, `${server} 15/8`), 3);
+      lines.push(
+        `| ${server} | ${setting} | ${fmt(median(active) / 1024, 1)} | ${fmt(median(results["j-swept"]?.[name] ?? []) / 1024, 1)} | ${
+          fmt(median(wire), 1)
+        } | ${vs} | ${fmt(median(results["j-wire-up"]?.[name] ?? []), 1)} |`,
+      );
+    }
+  }
+  lines.push("");
+  return lines;
 }
 
 interface ClientSpec {
@@ -687,6 +811,7 @@ function table(): string {
   if (results["f"]) lines.push(...deflateTable());
   lines.push(...fanoutTables());
   lines.push(...durableTables());
+  if (results["j-active"]) lines.push(...compressionTable());
   return lines.join("\n");
 }
 
@@ -791,6 +916,20 @@ function chartScenarios(): { key: string; title: string; unit: string; digits: n
     },
     { key: "g", title: `(g) fan-out: 1 publisher, ${fmt(subscribers)} subscribers, 32 B, ${window} in flight`, unit: "delivered msgs/s", digits: 0 },
     { key: "h", title: `(h) fan-out through Redis, ${fmt(subscribers)} subscribers on a second process`, unit: "delivered msgs/s", digits: 0 },
+    {
+      key: "j-active",
+      title: `(j) server RSS per compressing connection, ${fmt(COMPRESSION.conns)} active, by window bits / memLevel`,
+      unit: "bytes",
+      digits: 0,
+      lowerIsBetter: true,
+    },
+    {
+      key: "j-swept",
+      title: `(j) server RSS per compressing connection after the idle release, by window bits / memLevel`,
+      unit: "bytes",
+      digits: 0,
+      lowerIsBetter: true,
+    },
   ];
 }
 
@@ -833,6 +972,16 @@ function chartBars(key: string): Bar[] {
     }
   } else if (key === "h") {
     for (const name of Object.keys(data)) push(name, name.split(" ")[0], "streamsock", undefined);
+  } else if (key.startsWith("j-")) {
+    // Grouped by server; each setting's bar against ws at the same setting.
+    for (const server of COMPRESSION_SERVERS) {
+      for (const setting of COMPRESSION_SETTINGS) {
+        const name = `${server} ${setting}`;
+        const ref = `node ws ${setting}`;
+        const kind: BarKind = server === "node ws" ? (setting === "15/8" ? "reference" : "other") : "streamsock";
+        push(name, server, kind, name === ref ? undefined : ratioNote(key, name, ref));
+      }
+    }
   } else {
     for (const spec of ALL_SERVERS) {
       if (key === "f" && (spec.kind === "raw" || spec.noDeflate)) continue;
@@ -948,6 +1097,17 @@ function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[]
       for (const spec of rotate(SERVERS, round)) {
         if (spec.noDeflate || spec.kind === "raw") continue;
         add(`(f) ${spec.name}, permessage-deflate`, round, ROUNDS, 2 + run, () => measureDeflate(spec));
+      }
+    }
+  }
+  if (ONLY.includes("j")) {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const server of rotate(COMPRESSION_SERVERS, round)) {
+        const spec = ALL_SERVERS.find((s) => s.name === server);
+        if (spec === undefined || !SERVERS.includes(spec)) continue;
+        for (const setting of rotate(COMPRESSION_SETTINGS, round)) {
+          add(`(j) ${server}, compression memory ${setting}`, round, ROUNDS, 14, () => measureCompressionMemory(spec, setting));
+        }
       }
     }
   }

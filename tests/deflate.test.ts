@@ -18,6 +18,7 @@ import {
 } from "../src/handshake/permessage_deflate.ts";
 import { ZlibSweeper } from "../src/extensions/zlib_sweeper.ts";
 import { memoryPair, RawPeer, rawFrame, randomBytes } from "./_helpers.ts";
+import { Wire } from "./_wire.ts";
 
 const MiB = 1024 * 1024;
 const TRAILER = new Uint8Array([0, 0, 0xff, 0xff]);
@@ -69,7 +70,7 @@ describe("permessage-deflate negotiation (RFC 7692 §7)", () => {
     assert.throws(() => deflateOffer({ clientMaxWindowBits: 16 }), RangeError);
   });
 
-  test("the server accepts a plain offer with the defaults", () => {
+  test("the server accepts a plain offer with the RFC's defaults when it asks for nothing", () => {
     const accepted = acceptDeflateOffer("permessage-deflate; client_max_window_bits");
     assert.equal(accepted?.response, "permessage-deflate");
     assert.deepEqual(accepted?.params, {
@@ -201,9 +202,11 @@ describe("compressed round trips in memory", () => {
       assertBytesEqual((await server.recv()).data, text(2000), `round ${i}: the client's message`);
       await server.send(text(3000));
       assertBytesEqual((await client.recv()).data, text(3000), `round ${i}: the server's message`);
-      // Both ends hold zlib state the sweeper may release (the server's
-      // decompressor too: the client does not take its context over).
-      assert.equal(zlibSweeper.size, 2, `round ${i}: both ends are tracked`);
+      // Only the server holds state the sweeper may release: its
+      // decompressor (the client does not take its context over) and the
+      // history its next message may refer to. No compressor outlives its
+      // message, and the client, without context takeover, keeps no history.
+      assert.equal(zlibSweeper.size, 1, `round ${i}: the server is tracked, the client holds nothing`);
       zlibSweeper.sweep(Date.now() + 60_000, 0);
       assert.equal(zlibSweeper.size, 0, `round ${i}: the sweep released every idle compressor and decompressor`);
     }
@@ -471,6 +474,199 @@ function stop(proc: ChildProcess | null): void {
   proc?.stdin?.destroy();
   proc?.stdout?.destroy();
 }
+
+/**
+ * A message whose only repetition lies 8 KiB back: a compressor with a
+ * window of 2^13 or more finds it, one limited to 12 bits cannot, so
+ * inflating the result with a 12-bit window fails ("invalid distance too far
+ * back") unless the compressor kept to 12 bits.
+ */
+const FAR_REPEAT = (() => {
+  const block = randomBytes(8192, 29);
+  const out = new Uint8Array(16384);
+  out.set(block, 0);
+  out.set(block, 8192);
+  return out;
+})();
+
+/** Opens a raw TCP WebSocket to `port` with `extensions` offered; returns the wire and the 101's extensions. */
+async function rawHandshake(t: Parameters<typeof Wire.dial>[0], port: number, extensions: string) {
+  const wire = await Wire.dial(t, port, false);
+  await wire.send(
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      `Sec-WebSocket-Extensions: ${extensions}\r\n\r\n`,
+  );
+  const head = await wire.readHead();
+  assert.match(head.startLine, / 101 /, `the handshake: ${head.text}`);
+  return { wire, extensions: head.headers.get("sec-websocket-extensions") };
+}
+
+/** Raw DEFLATE of `bytes` with a `bits`-bit window, sync flush, trailer removed: what a peer sends. */
+function deflateWith(bytes: Uint8Array, bits: number): Uint8Array {
+  const out = deflateRawSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH, windowBits: bits });
+  return new Uint8Array(out.buffer, out.byteOffset, out.length - 4);
+}
+
+/** Inflates a message we sent with a `bits`-bit window: throws when it refers further back. */
+function inflateWith(payload: Uint8Array, bits: number): Uint8Array {
+  return new Uint8Array(inflateRawSync(Buffer.concat([payload, TRAILER]), { finishFlush: constants.Z_SYNC_FLUSH, windowBits: bits }));
+}
+
+describe("a compressing server's defaults: 12-bit windows both ways, memLevel 5 (issue 29)", () => {
+  const echoServer = (t: Parameters<typeof Wire.dial>[0], compression: unknown) => {
+    const server = serve(
+      { port: 0, hostname: "127.0.0.1" },
+      requestHandler(async (ws) => {
+        for await (const msg of ws) await ws.sendAll(msg);
+      }, undefined, { compression: compression as true, pingInterval: 0 }),
+    );
+    t.after(() => server.close());
+    return server;
+  };
+
+  test("answers a browser's offer with server_max_window_bits=12 and client_max_window_bits=12, and compresses within 12 bits", async (t) => {
+    const server = echoServer(t, true);
+    await server.ready;
+    const { wire, extensions } = await rawHandshake(t, server.port, "permessage-deflate; client_max_window_bits");
+    assert.equal(extensions, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+    await wire.send(rawFrame(0xc2, deflateWith(FAR_REPEAT, 12)));
+    const echo = await wire.expectFrame();
+    assert.equal(echo.rsv, 4, "the echo is compressed (RSV1)");
+    assert.equal(echo.opcode, 2);
+    // Inflated with the 12-bit window we were told of: a match further back would throw.
+    assertBytesEqual(inflateWith(echo.payload, 12), FAR_REPEAT, "the echo, inflated with a 12-bit window");
+    // A repetition within 4 KiB is still found: the window is small, not off.
+    const near = new TextEncoder().encode(text(1500).repeat(2));
+    await wire.send(rawFrame(0xc1, deflateWith(near, 12)));
+    const nearEcho = await wire.expectFrame();
+    assert.equal(nearEcho.rsv, 4);
+    assert.ok(nearEcho.payload.length < near.length / 3, `a compressible echo of ${nearEcho.payload.length} bytes`);
+    wire.destroy();
+  });
+
+  test("an offer without client_max_window_bits keeps the client's 15-bit window, which the server then inflates", async (t) => {
+    const server = echoServer(t, true);
+    await server.ready;
+    const { wire, extensions } = await rawHandshake(t, server.port, "permessage-deflate");
+    assert.equal(extensions, "permessage-deflate; server_max_window_bits=12");
+    // Compressed with a 15-bit window: the repetition 8 KiB back becomes a match.
+    const sent = deflateWith(FAR_REPEAT, 15);
+    assert.ok(sent.length < 9000, "the peer's message refers 8 KiB back");
+    await wire.send(rawFrame(0xc2, sent));
+    const echo = await wire.expectFrame();
+    assertBytesEqual(inflateWith(echo.payload, 12), FAR_REPEAT, "the echo");
+    wire.destroy();
+  });
+
+  test("a client that asks for smaller windows gets them; 15 restores zlib's largest window and the plain answer", async (t) => {
+    const server = echoServer(t, true);
+    await server.ready;
+    const small = await rawHandshake(t, server.port, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9");
+    assert.equal(small.extensions, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9");
+    small.wire.destroy();
+    const wide = echoServer(t, { serverMaxWindowBits: 15, clientMaxWindowBits: 15, memLevel: 8 });
+    await wide.ready;
+    const { wire, extensions } = await rawHandshake(t, wide.port, "permessage-deflate; client_max_window_bits");
+    assert.equal(extensions, "permessage-deflate");
+    await wire.send(rawFrame(0xc2, deflateWith(FAR_REPEAT, 15)));
+    const echo = await wire.expectFrame();
+    assert.ok(echo.payload.length < 9000, `with a 15-bit window the echo refers 8 KiB back (${echo.payload.length} bytes)`);
+    assertBytesEqual(inflateWith(echo.payload, 15), FAR_REPEAT, "the echo");
+    wire.destroy();
+  });
+
+  test("our client at its defaults asks for nothing, and agrees to the server's 12-bit windows", async (t) => {
+    const server = echoServer(t, true);
+    await server.ready;
+    const ws = await connect(`ws://127.0.0.1:${server.port}/`, { compression: true, pingInterval: 0 });
+    t.after(() => ws.terminate());
+    assert.equal(ws.extensions, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+    for (const message of [FAR_REPEAT, text(5000), text(2 * MiB)]) {
+      await ws.sendAll(message);
+      assertBytesEqual((await ws.recvAll()).data, message, `a message of ${message.length}`);
+    }
+    assert.equal((await ws.close()).code, 1000);
+  });
+});
+
+/** One end of a raw DEFLATE stream kept for a whole connection, as a peer with context takeover keeps it. */
+function persistentZlib(kind: "deflate" | "inflate", windowBits: number) {
+  const stream = kind === "deflate" ? createDeflateRaw({ windowBits }) : createInflateRaw({ windowBits });
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return {
+    /** Feeds `bytes` and sync-flushes; resolves with everything produced. */
+    run: (bytes: Uint8Array) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        stream.once("error", reject);
+        stream.write(bytes);
+        stream.flush(constants.Z_SYNC_FLUSH, () => resolve(new Uint8Array(Buffer.concat(chunks.splice(0)))));
+      }),
+    close: () => stream.close(),
+  };
+}
+
+describe("context takeover with no zlib state kept between messages (issue 29)", () => {
+  test("the server's echoes refer back across small, big and fragmented messages, and a peer's one decompressor reads them all", async (t) => {
+    const server = serve(
+      { port: 0, hostname: "127.0.0.1" },
+      requestHandler(async (ws) => {
+        for await (const msg of ws) await ws.sendAll(msg);
+      }, undefined, { compression: true, pingInterval: 0, maxFrameSize: 4 * MiB }),
+    );
+    t.after(() => server.close());
+    await server.ready;
+    const { wire, extensions } = await rawHandshake(t, server.port, "permessage-deflate; client_max_window_bits");
+    assert.equal(extensions, "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+    // Our compressor and decompressor live for the whole connection, as a browser's do.
+    const ours = persistentZlib("deflate", 12);
+    const theirs = persistentZlib("inflate", 12);
+    t.after(() => {
+      ours.close();
+      theirs.close();
+    });
+    const small = new TextEncoder().encode(text(1500));
+    const big = new TextEncoder().encode(text(300_000));
+    const other = new TextEncoder().encode(text(2500).replaceAll("item", "unit"));
+    const echoSizes: number[] = [];
+    const exchange = async (message: Uint8Array, fragments: number, what: string) => {
+      const compressed = await ours.run(message);
+      const body = compressed.subarray(0, compressed.length - 4);
+      // Split into `fragments` frames: RSV1 on the first only (RFC 7692 §6.1).
+      const step = Math.ceil(body.length / fragments);
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < fragments; i++) {
+        const part = body.subarray(i * step, Math.min(body.length, (i + 1) * step));
+        const fin = i === fragments - 1 ? 0x80 : 0;
+        frames.push(rawFrame(fin | (i === 0 ? 0x41 : 0x00), part));
+      }
+      await wire.send(...frames);
+      const parts: Uint8Array[] = [];
+      let first = true;
+      for (;;) {
+        const frame = await wire.expectFrame(10_000);
+        if (first) assert.equal(frame.rsv, 4, `${what}: the echo is compressed`);
+        first = false;
+        parts.push(frame.payload);
+        if (frame.fin) break;
+      }
+      const payload = Buffer.concat([...parts, TRAILER]);
+      echoSizes.push(payload.length - 4);
+      assertBytesEqual(await theirs.run(payload), message, `${what}: the echo, inflated in the peer's one stream`);
+    };
+    await exchange(small, 1, "a small message");
+    await exchange(small, 1, "the same small message");
+    assert.ok(echoSizes[1] < echoSizes[0] / 4, `the second echo refers back to the first (${echoSizes.join(", ")} bytes)`);
+    await exchange(big, 1, "a 300 kB message");
+    await exchange(big.subarray(big.length - 3000), 1, "the end of the big message");
+    assert.ok(echoSizes[3] < 200, `an echo of what the big message ended with is a back-reference (${echoSizes[3]} bytes)`);
+    await exchange(other, 3, "a message in three fragments");
+    await exchange(other, 1, "the fragmented message again, whole");
+    assert.ok(echoSizes[5] < echoSizes[4] / 4, `it refers back to the fragmented one (${echoSizes.join(", ")} bytes)`);
+    wire.destroy();
+  });
+});
 
 describe("our client against ws's server with perMessageDeflate", () => {
   let child: ChildProcess | null = null;

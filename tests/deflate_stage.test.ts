@@ -78,7 +78,7 @@ describe("permessage-deflate stage: receiving", () => {
     const frames: Message[] = [];
     const written: Uint8Array[] = [];
     // The wiring the connection does: the stage gives the frame back, the core goes on decoding.
-    const stage: PerMessageDeflate = new PerMessageDeflate(AGREED, compressionTuning(true), 1 << 20, {
+    const stage: PerMessageDeflate = new PerMessageDeflate(AGREED, compressionTuning(true, "server"), 1 << 20, {
       deliver: (frame) => {
         if (protocol.receiveFrame(frame)) protocol.receiveData(new Uint8Array(0));
       },
@@ -144,7 +144,7 @@ describe("permessage-deflate stage: sending", () => {
   function sendingStage(threshold: number) {
     const out: Frame[] = [];
     const failures: unknown[] = [];
-    const stage = new PerMessageDeflate(AGREED, compressionTuning({ threshold }), 1 << 20, {
+    const stage = new PerMessageDeflate(AGREED, compressionTuning({ threshold }, "server"), 1 << 20, {
       deliver: () => {},
       write: (frame) => out.push(frame),
       fail: (err) => failures.push(err),

@@ -15,6 +15,8 @@ import {
   DEFAULT_COMPRESSION_THRESHOLD,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MEM_LEVEL,
+  DEFAULT_SERVER_WINDOW_BITS,
   DEFAULT_MAX_MESSAGE_SIZE,
   HandshakeError,
   Message,
@@ -126,7 +128,7 @@ describe("recv after close", () => {
 });
 
 describe("the defaults the README states", () => {
-  test("maxFrameSize 1 MiB, maxMessageSize 64 MiB, closeTimeout 5 s, keepalive 20 s + 20 s, handshakeTimeout 10 s, threshold 1 KiB", async (t) => {
+  test("maxFrameSize 1 MiB, maxMessageSize 64 MiB, closeTimeout 5 s, keepalive 20 s + 20 s, handshakeTimeout 10 s, threshold 1 KiB, a server's 12-bit windows and memLevel 5", async (t) => {
     assert.equal(DEFAULT_MAX_FRAME_SIZE, 1024 * 1024);
     assert.equal(DEFAULT_PING_INTERVAL, 20_000);
     assert.equal(DEFAULT_PING_TIMEOUT, 20_000);
@@ -134,6 +136,8 @@ describe("the defaults the README states", () => {
     assert.equal(DEFAULT_CLOSE_TIMEOUT, 5000);
     assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
     assert.equal(DEFAULT_COMPRESSION_THRESHOLD, 1024);
+    assert.equal(DEFAULT_SERVER_WINDOW_BITS, 12);
+    assert.equal(DEFAULT_MEM_LEVEL, 5);
     let serverSide = 0;
     const running = await start(t, "serve", (ws) => {
       serverSide = ws.maxFrameSize;

@@ -144,7 +144,7 @@ function readResponse(transport: Transport, exchange: Exchange): Promise<WebSock
       const status = statusOf(head);
       if (status === 101) {
         options.onUpgrade?.({ status, statusText: head.startLine[2], headers: head.headers });
-        const offer = resolveCompression(options.compression, true);
+        const offer = resolveCompression(options.compression, true, "client");
         const { protocol, extensions } = validateResponse(head, {
           accept,
           protocols,

@@ -86,7 +86,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   const first = webSocketUrl(url);
   appendParams(first, options.params);
   const protocols = parseProtocols(options.protocol);
-  const compression = resolveCompression(options.compression, true);
+  const compression = resolveCompression(options.compression, true, "client");
   const given: GivenFields = {
     origin: options.origin,
     authorization: options.auth === undefined ? null : authorizationField(options.auth),

@@ -72,7 +72,7 @@ export async function attemptHttp2(
     let ws: WebSocketConnection;
     try {
       options.onUpgrade?.({ status, statusText: "", headers });
-      const offer = resolveCompression(options.compression, true);
+      const offer = resolveCompression(options.compression, true, "client");
       const { protocol, extensions } = validateConnectResponse(status, headers, {
         protocols,
         extensions: offer === null ? [] : [PERMESSAGE_DEFLATE],

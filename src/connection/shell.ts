@@ -142,7 +142,7 @@ export class Shell<Face extends object = object>
     const negotiated = negotiatedDeflateOf(options);
     this.deflate = negotiated === null ? null : new PerMessageDeflate(
       negotiated,
-      compressionTuning(options.compression),
+      compressionTuning(options.compression, options.role),
       this.maxFrameSize,
       {
         deliver: (frame) => this.#onInflated(frame),

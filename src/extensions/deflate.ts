@@ -8,15 +8,40 @@
  * nothing ahead of it and nothing to compress is written at once, so
  * uncompressed traffic stays synchronous.
  *
+ * No compressor is kept between messages. zlib's state is the bulk of a
+ * compressing connection's memory (a hash table of 64-128 KiB whatever the
+ * memLevel in the zlib builds of Node, Deno and Bun, plus the window), so
+ * each message gets a compressor of its own that starts from the end of what
+ * was sent before (the last 2^windowBits bytes, kept as a plain copy): the
+ * peer's decompressor holds the same bytes (context takeover), and a
+ * compressor may refer back to any of them. A whole message of up to
+ * {@link SLICE} bytes is compressed at once on this thread with that history
+ * as zlib's preset dictionary; a bigger or fragmented one through a zlib
+ * stream, run in slices, given the history as its dictionary, or (where the
+ * runtime's zlib ignores dictionaries, Deno) by compressing the history
+ * first and dropping that output.
+ *
  * @module
  */
 
 import { type Frame, Opcode } from "../codec/frame.ts";
 import { ProtocolError, type WebSocketError } from "../errors.ts";
-import { ZlibRunner } from "./zlib_runner.ts";
+import { SLICE, ZlibRunner } from "./zlib_runner.ts";
 import type { Zlib } from "./zlib.ts";
 
 const EMPTY_BLOCK_START = new Uint8Array([0x00]);
+const NO_HISTORY = new Uint8Array(0);
+
+/**
+ * Where zlib ignores preset dictionaries (Deno), a whole small message with
+ * history goes through a stream primed with that history, and a stream's
+ * steps are asynchronous: left alone, every connection sending at once would
+ * hold a compressor (about 200 KiB there) at the same time, and the
+ * allocator keeps that peak. These messages take turns per process instead,
+ * so only one such compressor exists at a time (zlib runs on the main thread
+ * there anyway).
+ */
+let primedTurn: Promise<void> = Promise.resolve();
 const IDLE: Promise<void> = Promise.resolve();
 const ignore = () => {};
 
@@ -49,7 +74,11 @@ export class DeflateSide {
   readonly #sink: DeflateSink;
   /** Called when a compressor (always releasable when idle) is made. */
   readonly #onReleasable: () => void;
+  /** The compressor of the message being compressed through a zlib stream (big or fragmented). */
   #runner: ZlibRunner | null = null;
+  /** The end of what we compressed so far (context takeover): what the peer's window holds. */
+  #history: Uint8Array = NO_HISTORY;
+  #lastUsed = 0;
   /** The message being sent is compressed: its continuation frames are too. */
   #inMessage = false;
   /** Settles when the last frame that took a turn was written (or dropped); never rejects. */
@@ -75,9 +104,9 @@ export class DeflateSide {
     this.#onReleasable = onReleasable;
   }
 
-  /** Whether a compressor is held. */
+  /** Whether a compressor or a history is held. */
   get holds(): boolean {
-    return this.#runner !== null;
+    return this.#runner !== null || this.#history.length > 0;
   }
 
   /** Payload bytes waiting to be compressed or written. */
@@ -174,13 +203,49 @@ export class DeflateSide {
   }
 
   async #deflate(payload: Uint8Array, fin: boolean): Promise<Uint8Array> {
-    if (this.#runner === null) {
-      const { windowBits, level, memLevel } = this.#tuning;
-      this.#runner = new ZlibRunner(this.#zlib, this.#zlib.rawDeflate({ windowBits, level, memLevel }), false);
-      this.#onReleasable();
+    const { windowBits, level, memLevel, noContextTakeover } = this.#tuning;
+    const zlib = this.#zlib;
+    const history = this.#history;
+    let out: Uint8Array;
+    if (this.#runner === null && fin && payload.length <= SLICE && (history.length === 0 || zlib.dictionaries)) {
+      // A whole message: one call, on this thread, no stream.
+      out = zlib.deflateSync(payload, { windowBits, level, memLevel, dictionary: history });
+    } else if (this.#runner === null && fin && payload.length <= SLICE) {
+      // A whole small message with history, on a zlib without dictionaries:
+      // its own primed stream, one at a time in this process.
+      const previous = primedTurn;
+      let done!: () => void;
+      primedTurn = new Promise<void>((resolve) => (done = resolve));
+      await previous;
+      const runner = new ZlibRunner(zlib, zlib.rawDeflate({ windowBits, level, memLevel }), false);
+      try {
+        await runner.run([history], Infinity);
+        out = await runner.run([payload], Infinity);
+      } finally {
+        runner.close();
+        done();
+      }
+    } else {
+      let runner = this.#runner;
+      if (runner === null) {
+        const primed = history.length > 0 && zlib.dictionaries;
+        runner = this.#runner = new ZlibRunner(
+          zlib,
+          zlib.rawDeflate({ windowBits, level, memLevel, dictionary: primed ? history : undefined }),
+          false,
+        );
+        this.#onReleasable();
+        // No preset dictionary here: compress the history and drop that output.
+        if (history.length > 0 && !primed) await runner.run([history], Infinity);
+      }
+      out = await runner.run([payload], Infinity);
+      if (fin) {
+        runner.close();
+        this.#runner = null;
+      }
     }
-    const deflater = this.#runner;
-    let out = await deflater.run([payload], Infinity);
+    if (!noContextTakeover) this.#remember(payload);
+    this.#lastUsed = Date.now();
     if (fin) {
       // §7.2.1: remove the sync flush's trailing empty block from the message's end.
       if (out.length >= 4 && endsWithTrailer(out)) out = out.subarray(0, out.length - 4);
@@ -191,16 +256,35 @@ export class DeflateSide {
       // decompressor mid-block and corrupt every later message.
       else if (out.length === 0) out = EMPTY_BLOCK_START;
     }
-    if (fin && this.#tuning.noContextTakeover) deflater.stream.reset();
     return out;
   }
 
-  /** Releases the compressor when unused for `idleMs` (a new one can always replace it). */
-  releaseIdle(now: number, idleMs: number): void {
-    if (this.#runner !== null && !this.#running && now - this.#runner.lastUsed >= idleMs) {
-      this.#runner.close();
-      this.#runner = null;
+  /** Appends what was just compressed to the history, keeping its last 2^windowBits bytes. */
+  #remember(payload: Uint8Array): void {
+    const size = 1 << this.#tuning.windowBits;
+    const history = this.#history;
+    if (payload.length >= size) {
+      this.#history = payload.slice(payload.length - size);
+    } else if (payload.length > 0) {
+      const keep = Math.min(history.length, size - payload.length);
+      const next = new Uint8Array(keep + payload.length);
+      next.set(history.subarray(history.length - keep));
+      next.set(payload, keep);
+      this.#history = next;
     }
+    if (this.#history.length > 0) this.#onReleasable();
+  }
+
+  /**
+   * Releases what was unused for `idleMs`: a compressor left by a message
+   * still in progress, and the history (the next message then refers to
+   * nothing before it, which the peer cannot tell).
+   */
+  releaseIdle(now: number, idleMs: number): void {
+    if (this.#running || now - this.#lastUsed < idleMs) return;
+    this.#runner?.close();
+    this.#runner = null;
+    this.#history = NO_HISTORY;
   }
 
   /** Drops every frame waiting for its turn (their sends reject with `error`) and releases zlib. */
@@ -211,6 +295,7 @@ export class DeflateSide {
     this.#waitingBytes = 0;
     this.#runner?.close();
     this.#runner = null;
+    this.#history = NO_HISTORY;
   }
 }
 

@@ -53,8 +53,9 @@ function compressedBound(n: number): number {
 }
 
 /**
- * The permessage-deflate stage of one connection: what was agreed, the
- * decompressor and compressor (created on first use, released when idle).
+ * The permessage-deflate stage of one connection: what was agreed, and the
+ * two sides (each keeps the history its peer may refer to; zlib streams
+ * live for one message).
  */
 export class PerMessageDeflate implements MessageStage, IdleReleasable {
   readonly #host: DeflateHost;

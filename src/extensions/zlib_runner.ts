@@ -30,7 +30,7 @@ export const SLICE = 64 * 1024;
  */
 const SLICE_OUTPUT = 1024 * 1024;
 const MAX_DEFLATE_RATIO = 1032;
-const FIRST_INFLATE_SLICE = Math.floor(SLICE_OUTPUT / MAX_DEFLATE_RATIO);
+export const FIRST_INFLATE_SLICE = Math.floor(SLICE_OUTPUT / MAX_DEFLATE_RATIO);
 
 /**
  * One zlib stream and the output it produced since the last run. A run

@@ -1,11 +1,14 @@
 /**
- * Releasing idle zlib state bounds the memory of many quiet connections: a
- * compressor holds about 256 KiB (windowBits 15, memLevel 8). A sweeper is
- * one timer for many connections, not one per connection: it releases what
- * has been unused for `idleMs`. A compressor can always be replaced by a
- * fresh one (its output just refers to less history), a decompressor only
- * when the peer does not take its context over. A server owns one sweeper
- * for all its connections; a connection without one makes its own.
+ * Releasing idle compression state bounds the memory of many quiet
+ * connections. No zlib stream outlives its message (see `deflate.ts` and
+ * `inflate.ts`); what a connection keeps between messages is the history its
+ * next message may refer to: up to 2^windowBits bytes on each side. A
+ * sweeper is one timer for many connections, not one per connection: it
+ * releases what has been unused for `idleMs`. The compressing side's history
+ * can always be dropped (the next message just refers to less), the
+ * receiving side's only when the peer does not take its context over. A
+ * server owns one sweeper for all its connections; a connection without one
+ * makes its own.
  *
  * @module
  */

@@ -33,17 +33,64 @@ export interface CompressionOptions {
   threshold?: number;
   /** zlib compression level, 0 (none) to 9 (best); -1 is zlib's default (6). Defaults to -1. */
   level?: number;
-  /** zlib memory level, 1 to 9: more memory, faster compression. Defaults to 8. */
+  /**
+   * zlib memory level, 1 to 9: more memory, faster compression. Defaults to
+   * {@link DEFAULT_MEM_LEVEL} (5; zlib's own default is 8).
+   */
   memLevel?: number;
   /** Ask for (client) or impose (server) a fresh LZ77 window per server message. Defaults to false. */
   serverNoContextTakeover?: boolean;
   /** Ask for (client) or impose (server) a fresh LZ77 window per client message. Defaults to false. */
   clientNoContextTakeover?: boolean;
-  /** Largest LZ77 window the server may compress with, 8 to 15 bits. Defaults to 15 (no limit asked). */
+  /**
+   * Largest LZ77 window the server may compress with, 8 to 15 bits. A server
+   * announces it in its answer (`server_max_window_bits`) and compresses with
+   * it; a client asks for it in its offer. Defaults to
+   * {@link DEFAULT_SERVER_WINDOW_BITS} (12) on a server, and to 15 (nothing
+   * asked) on a client.
+   */
   serverMaxWindowBits?: number;
-  /** Largest LZ77 window the client may compress with, 8 to 15 bits. Defaults to 15 (no limit asked). */
+  /**
+   * Largest LZ77 window the client may compress with, 8 to 15 bits. A server
+   * answers it (`client_max_window_bits`) to clients that offer the
+   * parameter, as browsers, ws and streamsock do, and decompresses with it; a
+   * client offers it and compresses with it. Defaults to
+   * {@link DEFAULT_SERVER_WINDOW_BITS} (12) on a server, and to 15 (the offer
+   * carries the parameter without a value) on a client.
+   */
   clientMaxWindowBits?: number;
 }
+
+/**
+ * The LZ77 window, in bits, a server limits both directions to by default:
+ * 4 KiB instead of 32 KiB. With memLevel {@link DEFAULT_MEM_LEVEL} it cuts a
+ * compressing connection's memory to about half while JSON-like messages
+ * come out about 1% larger (the measurement is in docs/performance.md,
+ * scenario (j)); python-websockets uses the same.
+ *
+ * @example Back to zlib's largest window on a server
+ * ```ts
+ * import { DEFAULT_SERVER_WINDOW_BITS, type CompressionOptions } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_SERVER_WINDOW_BITS); // 12
+ * const compression: CompressionOptions = { serverMaxWindowBits: 15, clientMaxWindowBits: 15, memLevel: 8 };
+ * ```
+ */
+export const DEFAULT_SERVER_WINDOW_BITS = 12;
+
+/**
+ * The default zlib memLevel of our compressor (zlib's own is 8): a smaller
+ * hash table and output buffer, for output about 1% larger on JSON-like
+ * messages (docs/performance.md, scenario (j)).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MEM_LEVEL } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_MEM_LEVEL); // 5
+ * ```
+ */
+export const DEFAULT_MEM_LEVEL = 5;
 
 /**
  * The default `threshold`: messages under 1 KiB rarely shrink enough to pay
@@ -58,10 +105,15 @@ export interface CompressionOptions {
  */
 export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
 
-/** Checks compression options and fills in the defaults; null when compression is off. */
+/**
+ * Checks compression options and fills in the defaults of `role` (a server
+ * limits both windows to {@link DEFAULT_SERVER_WINDOW_BITS} unless told
+ * otherwise; a client asks for nothing); null when compression is off.
+ */
 export function resolveCompression(
   option: boolean | CompressionOptions | undefined,
   fallback: boolean,
+  role: "client" | "server",
 ): Required<CompressionOptions> | null {
   const enabled = option === undefined ? fallback : option !== false;
   if (!enabled) return null;
@@ -72,10 +124,11 @@ export function resolveCompression(
   if (!Number.isInteger(level) || level < -1 || level > 9) {
     throw new RangeError(`compression.level must be an integer from -1 to 9, not ${level}`);
   }
-  const memLevel = o.memLevel ?? 8;
+  const memLevel = o.memLevel ?? DEFAULT_MEM_LEVEL;
   if (!Number.isInteger(memLevel) || memLevel < 1 || memLevel > 9) {
     throw new RangeError(`compression.memLevel must be an integer from 1 to 9, not ${memLevel}`);
   }
+  const windowDefault = role === "server" ? DEFAULT_SERVER_WINDOW_BITS : 15;
   checkWindowBits("compression.serverMaxWindowBits", o.serverMaxWindowBits);
   checkWindowBits("compression.clientMaxWindowBits", o.clientMaxWindowBits);
   return {
@@ -84,8 +137,8 @@ export function resolveCompression(
     memLevel,
     serverNoContextTakeover: o.serverNoContextTakeover ?? false,
     clientNoContextTakeover: o.clientNoContextTakeover ?? false,
-    serverMaxWindowBits: o.serverMaxWindowBits ?? 15,
-    clientMaxWindowBits: o.clientMaxWindowBits ?? 15,
+    serverMaxWindowBits: o.serverMaxWindowBits ?? windowDefault,
+    clientMaxWindowBits: o.clientMaxWindowBits ?? windowDefault,
   };
 }
 
@@ -94,8 +147,11 @@ export function resolveCompression(
  * permessage-deflate: an object option tunes it, anything else means the
  * defaults (the agreement, not the option, decides that it is on).
  */
-export function compressionTuning(option: boolean | CompressionOptions | undefined): Required<CompressionOptions> {
-  return resolveCompression(typeof option === "object" ? option : true, true)!;
+export function compressionTuning(
+  option: boolean | CompressionOptions | undefined,
+  role: "client" | "server",
+): Required<CompressionOptions> {
+  return resolveCompression(typeof option === "object" ? option : true, true, role)!;
 }
 
 /**

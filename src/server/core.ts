@@ -121,7 +121,7 @@ export function negotiateCompression(
   headers: Headers,
   option: boolean | CompressionOptions | undefined,
 ): DeflateAcceptance | HandshakeRejection | null {
-  const compression = resolveCompression(option, false);
+  const compression = resolveCompression(option, false, "server");
   if (compression === null) return null;
   try {
     return acceptDeflateOffer(headers.get("sec-websocket-extensions"), negotiationOf(compression));
@@ -181,7 +181,7 @@ export function makeCore(
   } = options;
   const admission = admissionOf({ maxConnections, maxConnectionsPerIp, trustProxy, retryAfter });
   rateLimitsOf(connectionOptions); // throws on invalid rates now
-  resolveCompression(connectionOptions.compression, false); // throws on invalid options now, not per connection
+  resolveCompression(connectionOptions.compression, false, "server"); // throws on invalid options now, not per connection
   return {
     onSocket,
     selectProtocol,

@@ -12,14 +12,50 @@
  * @module
  */
 
-import { constants, createDeflateRaw, createInflateRaw } from "node:zlib";
+import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync } from "node:zlib";
 import { setImmediate } from "node:timers";
-import type { Zlib, ZlibStream } from "../extensions/zlib.ts";
+import type { DeflateOptions, Zlib, ZlibStream } from "../extensions/zlib.ts";
+
+/** node:zlib's options: the dictionary only when there is one. */
+function zlibOptions({ windowBits, level, memLevel, dictionary }: DeflateOptions) {
+  return dictionary !== undefined && dictionary.length > 0 ? { windowBits, level, memLevel, dictionary } : { windowBits, level, memLevel };
+}
+
+/**
+ * Whether this runtime's node:zlib honours a raw compressor's preset
+ * dictionary: 64 distinct bytes compressed with themselves as the
+ * dictionary shrink to a back-reference. Node and Bun do; Deno ignores the
+ * option and compresses them as new.
+ */
+function honoursDictionaries(): boolean {
+  const probe = new Uint8Array(64).map((_, i) => (i * 37 + 11) & 0xff);
+  try {
+    return deflateRawSync(probe, { dictionary: probe, finishFlush: constants.Z_SYNC_FLUSH }).length < 32;
+  } catch {
+    return false;
+  }
+}
 
 /** node:zlib as a permessage-deflate stage uses it. */
 export const nodeZlib: Zlib = {
-  rawDeflate: (options) => createDeflateRaw(options) as unknown as ZlibStream,
-  rawInflate: (options) => createInflateRaw(options) as unknown as ZlibStream,
+  rawDeflate: (options) => createDeflateRaw(zlibOptions(options)) as unknown as ZlibStream,
+  deflateSync: (payload, options) => {
+    const out = deflateRawSync(payload, { ...zlibOptions(options), finishFlush: constants.Z_SYNC_FLUSH });
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  },
+  inflateSync: (payload, { windowBits, dictionary, limit }) => {
+    const options = { windowBits, finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, Math.min(limit, 2 ** 31 - 1)) };
+    try {
+      const out = inflateRawSync(payload, dictionary !== undefined && dictionary.length > 0 ? { ...options, dictionary } : options);
+      return out.length > limit ? null : new Uint8Array(out.buffer, out.byteOffset, out.length);
+    } catch (err) {
+      if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") return null;
+      throw err;
+    }
+  },
+  dictionaries: honoursDictionaries(),
+  rawInflate: ({ windowBits, dictionary }) =>
+    createInflateRaw(dictionary !== undefined && dictionary.length > 0 ? { windowBits, dictionary } : { windowBits }) as unknown as ZlibStream,
   syncFlush: constants.Z_SYNC_FLUSH,
   yieldToEventLoop: () => new Promise((resolve) => setImmediate(resolve)),
 };

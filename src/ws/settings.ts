@@ -38,15 +38,17 @@ export function compressionOf(
   if (option === true) option = {};
   const bits = (value: unknown) => (typeof value === "number" ? value : undefined);
   // ws compresses every message, and applies its threshold only to an end
-  // that starts a fresh window per message (no context takeover).
+  // that starts a fresh window per message (no context takeover). Its zlib
+  // defaults (memLevel 8, 15-bit windows, nothing announced) stand in for
+  // streamsock's leaner ones, so that this API negotiates what ws does.
   const fresh = role === "server" ? option.serverNoContextTakeover : option.clientNoContextTakeover;
   return {
     threshold: fresh ? (option.threshold ?? 1024) : 0,
     level: option.zlibDeflateOptions?.level,
-    memLevel: option.zlibDeflateOptions?.memLevel,
+    memLevel: option.zlibDeflateOptions?.memLevel ?? 8,
     serverNoContextTakeover: option.serverNoContextTakeover,
     clientNoContextTakeover: option.clientNoContextTakeover,
-    serverMaxWindowBits: bits(option.serverMaxWindowBits),
-    clientMaxWindowBits: bits(option.clientMaxWindowBits),
+    serverMaxWindowBits: bits(option.serverMaxWindowBits) ?? 15,
+    clientMaxWindowBits: bits(option.clientMaxWindowBits) ?? 15,
   };
 }
