@@ -138,6 +138,22 @@ export function start(t: Owner, script: string, args: string[], env: Record<stri
   return started;
 }
 
+/**
+ * `start`, with another Node binary than the one running the tests (a newer
+ * one from tests/node-versions, for what Node 20 cannot do).
+ */
+export function startOnNode(t: Owner, node: string, script: string, args: string[]): Started {
+  const started = new Started(
+    spawn(node, ["--import", "tsx", script, ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    }),
+  );
+  t.after(() => started.stop("SIGTERM", 3000).catch(() => {}));
+  return started;
+}
+
 function spawnChild(script: string, args: string[], env: Record<string, string>): ChildProcess {
   const [command, argv] = runtimeCommand(script, args);
   return spawn(command, argv, {

@@ -11,10 +11,13 @@ import process from "node:process";
 import { connect, type WebSocketConnection } from "../mod.ts";
 import { currentRuntime } from "../src/transport/runtime.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
-import { root, start, type Started } from "./_spawn.ts";
+import { root, start, type Started, startOnNode } from "./_spawn.ts";
+import { nodeBinary } from "./_node_versions.ts";
 import { findChromium, freshProfile } from "./interop/_peers.ts";
 
 const CLI = "src/cli/main.ts";
+/** The Node that runs `--workers` when this one cannot share a port (Node < 22.12), else null. */
+let workersNode: string | null = null;
 const T = 30_000;
 
 async function startServe(t: Owner, args: string[]): Promise<{ server: Started; port: number }> {
@@ -124,16 +127,9 @@ describe("streamsock serve --broadcast", () => {
       { skip: reusePortSkip },
       async (t) => {
         const port = await freePort();
-        const primary = start(t, CLI, [
-          "serve",
-          "--port",
-          String(port),
-          "--broadcast",
-          "--redis",
-          redis.url,
-          "--workers",
-          "2",
-        ]);
+        const args = ["serve", "--port", String(port), "--broadcast", "--redis", redis.url, "--workers", "2"];
+        // On a Node without SO_REUSEPORT, the servers run on the Node 24 of tests/node-versions.
+        const primary = workersNode === null ? start(t, CLI, args) : startOnNode(t, workersNode, CLI, args);
         const clients: WebSocketConnection[] = [];
         t.after(() => Promise.all(clients.map((ws) => ws.terminate())));
         await primary.waitFor(/listening on[\s\S]*listening on/, T);
@@ -191,11 +187,13 @@ describe("streamsock serve --broadcast", () => {
   });
 });
 
-/** False when this runtime can share a port, else a loud reason. */
+/** False when the workers can share a port here, else a loud reason. */
 function reusePortSupport(): false | string {
   if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
   if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
-  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node}`);
+  workersNode = nodeBinary(24);
+  if (workersNode !== null) return false;
+  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node} and Node 24 is not installed`);
 }

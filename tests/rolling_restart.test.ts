@@ -3,7 +3,9 @@
 // then the old one drains: 503 + Retry-After to upgrades, 1001 to its
 // clients) while `reconnecting` clients chat through Redis; every client
 // comes back and the room still works. Real processes, a real redis-server,
-// SO_REUSEPORT; skipped loudly where the runtime cannot share a port.
+// SO_REUSEPORT; on a Node older than 22.12 (no SO_REUSEPORT) the servers
+// run on the Node 24 that `npm test` installs into tests/node-versions.
+// A `streamsock connect --reconnect` client rides it out beside them.
 import { describe, eventually, test, withTimeout } from "./_test.ts";
 import assert from "node:assert/strict";
 import process from "node:process";
@@ -11,7 +13,8 @@ import type { WebSocketConnection } from "../mod.ts";
 import { reconnecting } from "../mod.ts";
 import { currentRuntime } from "../src/transport/runtime.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
-import { start } from "./_spawn.ts";
+import { start, type Started, startOnNode } from "./_spawn.ts";
+import { nodeBinary } from "./_node_versions.ts";
 
 const T = 60_000;
 
@@ -20,14 +23,24 @@ function loud(message: string): string {
   return message;
 }
 
-/** False when this runtime can share a port and redis-server is here, else a loud reason. */
+/** The Node that runs the servers when this one cannot share a port (Node < 22.12), else null. */
+let serverNode: string | null = null;
+
+/** False when the servers can share a port here and redis-server is here, else a loud reason. */
 function support(): false | string {
   if (redisServerBinary() === null) return loud("redis-server is not installed (apt-get install redis-server)");
   if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
   if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
-  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node}`);
+  serverNode = nodeBinary(24);
+  if (serverNode !== null) return false;
+  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node} and Node 24 is not installed`);
+}
+
+/** The `streamsock` command on this runtime, or on `serverNode` when set. */
+function cli(t: Parameters<typeof start>[0], args: string[]): Started {
+  return serverNode === null ? start(t, "src/cli/main.ts", args) : startOnNode(t, serverNode, "src/cli/main.ts", args);
 }
 
 interface Session {
@@ -44,7 +57,7 @@ describe("streamsock serve --workers: rolling restart", () => {
     const redis = await RedisServer.start(redisServerBinary()!);
     t.after(() => redis.kill("SIGTERM"));
     const port = await freePort();
-    const primary = start(t, "src/cli/main.ts", [
+    const primary = cli(t, [
       "serve",
       "--port",
       String(port),
@@ -71,6 +84,9 @@ describe("streamsock serve --workers: rolling restart", () => {
     });
     const open = (s: Session) => s.current !== null && s.current.readyState === 1;
     await eventually(() => sessions.every(open), T, "every client connected");
+    // The CLI's own reconnecting client, as a user would run it.
+    const commandLine = cli(t, ["connect", "--reconnect", `ws://127.0.0.1:${port}/room`]);
+    await commandLine.waitFor(/connected to/, T, "stderr");
 
     // By PID: Deno's ChildProcess.kill() records the signal as the child's end, and stop() would then not signal it.
     process.kill(primary.process.pid!, "SIGHUP");
@@ -80,14 +96,15 @@ describe("streamsock serve --workers: rolling restart", () => {
     await eventually(() => sessions.every((s) => s.connections >= 2 && open(s)), T, "every client reconnected");
 
     // One room across the new workers: a probe from one client reaches every other.
+    // Each probe is sent once the previous one went out; they stop once every listener heard one.
     const [speaker, ...listeners] = sessions;
-    for (let i = 0; i < 100 && !listeners.every((s) => s.heard.some((text) => text.startsWith("after restart"))); i++) {
-      await speaker.current?.send(`after restart ${i}`).catch(() => {});
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    for (const [i, s] of listeners.entries()) {
-      assert.ok(s.heard.some((text) => text.startsWith("after restart")), `client ${i + 1} heard the room after the restart`);
-    }
+    const heardAfter = (s: Session) => s.heard.some((text) => text.startsWith("after restart"));
+    let probe = 0;
+    await eventually(async () => {
+      await speaker.current?.send(`after restart ${probe++}`).catch(() => {});
+      return listeners.every(heardAfter) && /after restart/.test(commandLine.stdout);
+    }, T, "every client, and the command's, heard the room after the restart");
+    assert.match(commandLine.stderr, /reconnecting in/, "the command lost its worker and reconnected");
     stop.abort();
     await withTimeout(Promise.all(loops), T, "the clients' loops");
     const stopped = await primary.stop("SIGTERM", T);
