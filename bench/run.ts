@@ -5,7 +5,7 @@
 //
 //   --rounds N        interleaved rounds per measurement (default 5)
 //   --seconds S       measured seconds per run (default 3)
-//   --only a,b,c,d,e,f,g,h,i,j scenarios to run (default all); the tables of the
+//   --only a,b,...,k  scenarios to run (default all); the tables of the
 //                    scenarios not run are kept from bench/results.json
 //   --servers x,y     only servers whose name contains one of these
 //   --no-write        print the table, leave docs/performance.md and bench/results.json alone
@@ -34,7 +34,7 @@
 // with BENCH_COMPRESSION=W/M and reads the server's RSS. Each scenario's
 // chart is written to docs/charts/<scenario>.svg (bench/chart.ts); a long run
 // shows its progress on stderr (bench/progress.ts).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -60,7 +60,7 @@ function arg(name: string, fallback: string): string {
 }
 const ROUNDS = Number(arg("rounds", "5"));
 const SECONDS = Number(arg("seconds", "3"));
-const ONLY = arg("only", "a,b,c,d,e,f,g,h,i,j").split(",");
+const ONLY = arg("only", "a,b,c,d,e,f,g,h,i,j,k").split(",");
 const SERVER_FILTER = arg("servers", "").split(",").filter((s) => s !== "");
 const BEFORE = arg("before", "");
 const WRITE = !process.argv.includes("--no-write") && BEFORE === "";
@@ -588,6 +588,67 @@ async function measureResume(runtime: "node" | "deno" | "bun", redisUrl: string)
 const DURABLE = { subscribers: 1000, missed: 100 };
 
 /** Scenario (i)'s tables: durable against plain through Redis, and the resume time. */
+// Scenario (k): what a server's counters (stats) and its diagnostics
+// channels cost on the 32-byte echo. A wire-level run cannot resolve a few
+// percent on a shared machine, so bench/telemetry_cost.ts drives one server
+// connection over an in-memory transport in one process per runtime, its
+// variants interleaved, and counts messages per CPU second against the tree
+// before issue 28 (`before`): counters alone, counters with the channels
+// checked but unsubscribed (what `serve` pays), and a no-op subscriber.
+const TELEMETRY_VARIANTS = ["counters", "telemetry", "subscribed"] as const;
+
+/** One round of scenario (k) on `runtime`: two processes (unsubscribed, subscribed), ratios to `before`. */
+function measureTelemetry(runtime: "node" | "deno" | "bun"): Promise<void> {
+  const script = join(root, "bench", "telemetry_cost.ts");
+  const cmd = runtime === "node"
+    ? [NODE, "--import", "tsx", script]
+    : runtime === "deno"
+    ? [DENO, "run", "-A", script]
+    : [BUN, script];
+  for (const subscribed of [false, true]) {
+    const args = [...cmd, "--runtime", runtime, "--rounds", "3", ...(subscribed ? ["--subscribed"] : [])];
+    const result = spawnSync("taskset", ["-c", SERVER_CORE, ...args], { cwd: root, encoding: "utf8", maxBuffer: 1 << 24 });
+    if (result.status !== 0) throw new Error(`(k) ${runtime}: ${result.stderr}`);
+    const measured: Record<string, number[]> = JSON.parse(result.stdout.trim().split("\n").pop()!);
+    for (const type of ["binary", "text"]) {
+      const before = median(measured[`${type} before`]);
+      for (const variant of subscribed ? ["subscribed"] : ["counters", "telemetry"]) {
+        record(results, "k", `${runtime} ${variant} ${type}`, median(measured[`${type} ${variant}`]) / before);
+      }
+    }
+  }
+  return Promise.resolve();
+}
+
+/** Scenario (k)'s table: each variant's messages per CPU second over `before`'s, median of the rounds. */
+function telemetryTable(): string[] {
+  const k = results["k"];
+  if (!k) return [];
+  const label = {
+    counters: "counters alone",
+    telemetry: "counters + unsubscribed channels (what `serve` pays)",
+    subscribed: "a no-op subscriber on the message channels",
+  };
+  const lines = [
+    "### (k) what stats and the diagnostics channels cost on the 32-byte echo (messages per CPU second over the tree before them)",
+    "",
+    "One server connection over an in-memory transport echoes 32-byte messages, 32 in flight (bench/telemetry_cost.ts),",
+    "each variant interleaved with the connection as it was before issue 28 in the same process; the ratio is the",
+    "median over the rounds of each round's median. Target: the cost of what `serve` pays under 3% (ratio >= 0.97).",
+    "",
+    "| variant | node binary / text | deno binary / text | bun binary / text |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const variant of TELEMETRY_VARIANTS) {
+    const cells = (["node", "deno", "bun"] as const).map((runtime) =>
+      ["binary", "text"].map((type) => fmt(median(k[`${runtime} ${variant} ${type}`] ?? []), 3)).join(" / ")
+    );
+    lines.push(`| ${label[variant]} | ${cells.join(" | ")} |`);
+  }
+  lines.push("");
+  return lines;
+}
+
 function durableTables(): string[] {
   const lines: string[] = [];
   if (results["i"]) {
@@ -811,6 +872,7 @@ function table(): string {
   if (results["f"]) lines.push(...deflateTable());
   lines.push(...fanoutTables());
   lines.push(...durableTables());
+  lines.push(...telemetryTable());
   if (results["j-active"]) lines.push(...compressionTable());
   return lines.join("\n");
 }
@@ -1151,6 +1213,13 @@ function plan(progress: () => Progress): (Step & { run: () => Promise<void> })[]
             await measureResume(runtime, redis.url);
           });
         }
+      }
+    }
+  }
+  if (ONLY.includes("k")) {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const runtime of rotate(["node", "deno", "bun"] as const, round)) {
+        add(`(k) ${runtime} stats and channels' cost`, round, ROUNDS, 25, () => measureTelemetry(runtime));
       }
     }
   }
