@@ -33,7 +33,14 @@ import {
  * ```
  */
 export interface CompressionOptions {
-  /** Messages smaller than this many bytes are sent uncompressed. Defaults to 1024, as in ws. */
+  /**
+   * Messages smaller than this many bytes are sent uncompressed. Defaults, as
+   * in ws, to 0 (every message) for an end that keeps its context between
+   * messages, where even a short message mostly refers back to earlier ones,
+   * and to {@link DEFAULT_COMPRESSION_THRESHOLD} (1024) for an end that starts
+   * every message afresh (`serverNoContextTakeover` for a server,
+   * `clientNoContextTakeover` for a client, asked or agreed).
+   */
   threshold?: number;
   /** zlib compression level, 0 (none) to 9 (best); -1 is zlib's default (6). Defaults to -1. */
   level?: number;
@@ -97,8 +104,10 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
 export const DEFAULT_MEM_LEVEL = 5;
 
 /**
- * The default `threshold`: messages under 1 KiB rarely shrink enough to pay
- * for deflate (ws uses the same).
+ * The default `threshold` of an end that starts every message with an empty
+ * window (no context takeover): a message under 1 KiB compressed on its own
+ * rarely shrinks enough to pay for deflate (ws uses the same). An end that
+ * keeps its context compresses every message by default.
  *
  * @example
  * ```ts
@@ -108,6 +117,15 @@ export const DEFAULT_MEM_LEVEL = 5;
  * ```
  */
 export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
+
+/** A resolved `threshold` the user did not set: 0 with context takeover, else {@link DEFAULT_COMPRESSION_THRESHOLD}. */
+export const AUTO_THRESHOLD = -1;
+
+/** The threshold an end uses: the one set, else ws's rule (0 with context takeover, 1024 without). */
+export function thresholdFor(threshold: number, noContextTakeover: boolean): number {
+  if (threshold !== AUTO_THRESHOLD) return threshold;
+  return noContextTakeover ? DEFAULT_COMPRESSION_THRESHOLD : 0;
+}
 
 /**
  * What the opening handshake agreed (RFC 7692 §7.1), and which end we are:
@@ -132,8 +150,11 @@ export function resolveCompression(
   const enabled = option === undefined ? fallback : option !== false;
   if (!enabled) return null;
   const o = typeof option === "object" && option !== null ? option : {};
-  const threshold = o.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
-  if (!(threshold >= 0)) throw new RangeError(`compression.threshold must be a number >= 0, not ${threshold}`);
+  // Unset: AUTO_THRESHOLD, resolved once the agreement says whether our end keeps its context.
+  const threshold = o.threshold ?? AUTO_THRESHOLD;
+  if (o.threshold !== undefined && !(threshold >= 0)) {
+    throw new RangeError(`compression.threshold must be a number >= 0, not ${threshold}`);
+  }
   const level = o.level ?? -1;
   if (!Number.isInteger(level) || level < -1 || level > 9) {
     throw new RangeError(`compression.level must be an integer from -1 to 9, not ${level}`);
