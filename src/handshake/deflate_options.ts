@@ -73,11 +73,10 @@ export interface CompressionOptions {
 }
 
 /**
- * The LZ77 window, in bits, a server limits both directions to by default:
- * 4 KiB instead of 32 KiB. With memLevel {@link DEFAULT_MEM_LEVEL} it cuts a
- * compressing connection's memory to about half while JSON-like messages
- * come out about 1% larger (the measurement is in docs/performance.md,
- * scenario (i)); python-websockets uses the same.
+ * The LZ77 window, in bits, a server limits both directions to by default
+ * (2^12 bytes instead of 2^15): what each side keeps between messages, and
+ * what the peer's decompressor needs, for JSON-like messages barely larger
+ * (docs/performance.md, scenario (i)); python-websockets uses the same.
  *
  * @example Back to zlib's largest window on a server
  * ```ts
@@ -91,8 +90,8 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
 
 /**
  * The default zlib memLevel of our compressor (zlib's own is 8): a smaller
- * hash table and output buffer, for output about 1% larger on JSON-like
- * messages (docs/performance.md, scenario (i)).
+ * hash table and output buffer for each message's compressor, for output
+ * barely larger on JSON-like messages (docs/performance.md, scenario (i)).
  *
  * @example
  * ```ts
