@@ -796,6 +796,9 @@ describe("ws's client with perMessageDeflate against our server", () => {
       serverMaxWindowBits: 8,
       clientMaxWindowBits: 8,
     }, { clientMaxWindowBits: true }],
+    // Our history is 2^9 bytes (zlib compresses raw DEFLATE with 9 bits at
+    // least) but never referred to further back than the peer's 256 bytes.
+    ["context takeover, 8-bit windows", { serverMaxWindowBits: 8, clientMaxWindowBits: 8 }, { clientMaxWindowBits: true }],
   ] as const) {
     test(`echoes every message intact (${name})`, async (t) => {
       const server = serve(
