@@ -76,7 +76,7 @@ export interface CompressionOptions {
  * The LZ77 window, in bits, a server limits both directions to by default
  * (2^12 bytes instead of 2^15): what each side keeps between messages, and
  * what the peer's decompressor needs, for JSON-like messages barely larger
- * (docs/performance.md, scenario (i)); python-websockets uses the same.
+ * (docs/performance.md, scenario (j)); python-websockets uses the same.
  *
  * @example Back to zlib's largest window on a server
  * ```ts
@@ -91,7 +91,7 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
 /**
  * The default zlib memLevel of our compressor (zlib's own is 8): a smaller
  * hash table and output buffer for each message's compressor, for output
- * barely larger on JSON-like messages (docs/performance.md, scenario (i)).
+ * barely larger on JSON-like messages (docs/performance.md, scenario (j)).
  *
  * @example
  * ```ts
