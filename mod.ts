@@ -84,12 +84,8 @@ export type { DropCause, LimitName, ServerStats } from "./src/connection/telemet
 export { PROMETHEUS_CONTENT_TYPE, prometheusMetrics } from "./src/server/metrics.ts";
 export type { UpgradeRequest, VerifyResult } from "./src/handshake/server.ts";
 export type { HeaderFields } from "./src/handshake/http.ts";
-export {
-  type CompressionOptions,
-  DEFAULT_COMPRESSION_THRESHOLD,
-  DEFAULT_MEM_LEVEL,
-  DEFAULT_SERVER_WINDOW_BITS,
-} from "./src/handshake/deflate_options.ts";
+export { type CompressionOptions, DEFAULT_MEM_LEVEL, DEFAULT_SERVER_WINDOW_BITS } from "./src/handshake/deflate_options.ts";
+export { DEFAULT_COMPRESSION_THRESHOLD } from "./src/extensions/parameters.ts";
 export { type IdleReleasable, ZlibSweeper } from "./src/extensions/zlib_sweeper.ts";
 export {
   type AppendKey,

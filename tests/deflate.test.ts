@@ -668,6 +668,77 @@ describe("context takeover with no zlib state kept between messages (issue 29)",
   });
 });
 
+describe("the threshold's default follows context takeover, as in ws (issue 29)", () => {
+  const small = new TextEncoder().encode(text(200));
+  /** Sends `small` compressed on a fresh connection with `offer` and returns the echo's first frame. */
+  const echoOf = async (t: Parameters<typeof Wire.dial>[0], compression: unknown, offer: string) => {
+    const server = serve(
+      { port: 0, hostname: "127.0.0.1" },
+      requestHandler(async (ws) => {
+        for await (const msg of ws) await ws.send(msg);
+      }, undefined, { compression: compression as true, pingInterval: 0 }),
+    );
+    t.after(() => server.close());
+    await server.ready;
+    const { wire } = await rawHandshake(t, server.port, offer);
+    await wire.send(rawFrame(0xc1, deflateWith(small, 12)));
+    const echo = await wire.expectFrame();
+    wire.destroy();
+    return echo;
+  };
+
+  test("a server that keeps its context compresses a 200-byte message; one that does not sends it as is", async (t) => {
+    const kept = await echoOf(t, true, "permessage-deflate; client_max_window_bits");
+    assert.equal(kept.rsv, 4, "with context takeover the short echo is compressed (RSV1)");
+    assertBytesEqual(inflateWith(kept.payload, 12), small, "the compressed echo");
+    assert.ok(kept.payload.length < small.length, `${kept.payload.length} bytes on the wire`);
+    const asked = await echoOf(t, true, "permessage-deflate; server_no_context_takeover; client_max_window_bits");
+    assert.equal(asked.rsv, 0, "a client asked for server_no_context_takeover: below 1 KiB the echo is not compressed");
+    assertBytesEqual(asked.payload, small, "the plain echo");
+    const imposed = await echoOf(t, { serverNoContextTakeover: true }, "permessage-deflate; client_max_window_bits");
+    assert.equal(imposed.rsv, 0, "serverNoContextTakeover: below 1 KiB the echo is not compressed");
+  });
+
+  test("a threshold that is set is kept either way", async (t) => {
+    const set = await echoOf(t, { threshold: 1024 }, "permessage-deflate; client_max_window_bits");
+    assert.equal(set.rsv, 0, "threshold 1024 with context takeover: the short echo is not compressed");
+    const zero = await echoOf(t, { threshold: 0, serverNoContextTakeover: true }, "permessage-deflate; client_max_window_bits");
+    assert.equal(zero.rsv, 4, "threshold 0 without context takeover: the short echo is compressed");
+    assertBytesEqual(inflateWith(zero.payload, 12), small, "the compressed echo");
+  });
+
+  test("our client keeps its context and compresses a short message by default; the server inflates it", async (t) => {
+    // A raw server: the client's frames are read by an independent parser.
+    const { createServer } = await import("node:net");
+    const { computeAccept } = await import("../src/handshake/key.ts");
+    const frames: Promise<{ rsv: number; payload: Uint8Array }> = new Promise((resolve, reject) => {
+      const listener = createServer((socket) => {
+        const wire = new Wire(socket, true);
+        (async () => {
+          const head = await wire.readHead();
+          const key = head.headers.get("sec-websocket-key")!;
+          await wire.send(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+              `Sec-WebSocket-Accept: ${await computeAccept(key)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
+          );
+          resolve(await wire.expectFrame());
+          socket.destroy();
+        })().catch(reject);
+      });
+      t.after(() => listener.close());
+      listener.listen(0, "127.0.0.1", async () => {
+        const port = (listener.address() as { port: number }).port;
+        const ws = await connect(`ws://127.0.0.1:${port}/`, { compression: true, pingInterval: 0 });
+        t.after(() => ws.terminate());
+        await ws.send(small);
+      });
+    });
+    const frame = await withTimeout(frames, 5000, "the client's first frame");
+    assert.equal(frame.rsv, 4, "the client compressed its 200-byte message");
+    assertBytesEqual(inflate(frame.payload), small, "the client's message, inflated independently");
+  });
+});
+
 describe("our client against ws's server with perMessageDeflate", () => {
   let child: ChildProcess | null = null;
   let url = "";
@@ -726,6 +797,9 @@ describe("ws's client with perMessageDeflate against our server", () => {
       serverMaxWindowBits: 8,
       clientMaxWindowBits: 8,
     }, { clientMaxWindowBits: true }],
+    // Our history is 2^9 bytes (zlib compresses raw DEFLATE with 9 bits at
+    // least) but never referred to further back than the peer's 256 bytes.
+    ["context takeover, 8-bit windows", { serverMaxWindowBits: 8, clientMaxWindowBits: 8 }, { clientMaxWindowBits: true }],
   ] as const) {
     test(`echoes every message intact (${name})`, async (t) => {
       const server = serve(

@@ -9,8 +9,8 @@
  * uncompressed traffic stays synchronous.
  *
  * No compressor is kept between messages. zlib's state is the bulk of a
- * compressing connection's memory (a hash table of 64-128 KiB whatever the
- * memLevel in the zlib builds of Node, Deno and Bun, plus the window), so
+ * compressing connection's memory, whatever the window and memLevel in the
+ * zlib builds of Deno and Bun (docs/performance.md, "Compression memory"), so
  * each message gets a compressor of its own that starts from the end of what
  * was sent before (the last 2^windowBits bytes, kept as a plain copy): the
  * peer's decompressor holds the same bytes (context takeover), and a
@@ -36,7 +36,7 @@ const NO_HISTORY = new Uint8Array(0);
  * Where zlib ignores preset dictionaries (Deno), a whole small message with
  * history goes through a stream primed with that history, and a stream's
  * steps are asynchronous: left alone, every connection sending at once would
- * hold a compressor (about 200 KiB there) at the same time, and the
+ * hold a compressor at the same time, and the
  * allocator keeps that peak. These messages take turns per process instead,
  * so only one such compressor exists at a time (zlib runs on the main thread
  * there anyway).

@@ -45,3 +45,27 @@ export interface DeflateSettings extends DeflateParameters {
   /** zlib memory level, 1 to 9. */
   memLevel: number;
 }
+
+/**
+ * The default `threshold` of an end that starts every message with an empty
+ * window (no context takeover): a message under 1 KiB compressed on its own
+ * rarely shrinks enough to pay for deflate (ws uses the same). An end that
+ * keeps its context compresses every message by default.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_COMPRESSION_THRESHOLD } from "@streamsock/streamsock";
+ *
+ * console.log(DEFAULT_COMPRESSION_THRESHOLD); // 1024
+ * ```
+ */
+export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
+
+/** A resolved `threshold` the user did not set: 0 with context takeover, else `DEFAULT_COMPRESSION_THRESHOLD`. */
+export const AUTO_THRESHOLD = -1;
+
+/** The threshold an end uses: the one set, else ws's rule (0 with context takeover, 1024 without). */
+export function thresholdFor(threshold: number, noContextTakeover: boolean): number {
+  if (threshold !== AUTO_THRESHOLD) return threshold;
+  return noContextTakeover ? DEFAULT_COMPRESSION_THRESHOLD : 0;
+}

@@ -22,7 +22,7 @@ import type { WebSocketError } from "../errors.ts";
 import type { MessageStage } from "../protocol/types.ts";
 import { DeflateSide } from "./deflate.ts";
 import { InflateSide, inflateError } from "./inflate.ts";
-import type { DeflateSettings, NegotiatedDeflate } from "./parameters.ts";
+import { type DeflateSettings, type NegotiatedDeflate, thresholdFor } from "./parameters.ts";
 import { type IdleReleasable, ZlibSweeper } from "./zlib_sweeper.ts";
 import type { Zlib } from "./zlib.ts";
 
@@ -92,8 +92,11 @@ export class PerMessageDeflate implements MessageStage, IdleReleasable {
       ? Math.min(negotiated.clientMaxWindowBits, options.clientMaxWindowBits)
       : Math.min(negotiated.serverMaxWindowBits, options.serverMaxWindowBits);
     const track = () => this.#track();
+    const noContextTakeover = client
+      ? negotiated.clientNoContextTakeover || options.clientNoContextTakeover
+      : negotiated.serverNoContextTakeover || options.serverNoContextTakeover;
     this.#deflate = new DeflateSide(zlib, {
-      threshold: options.threshold,
+      threshold: thresholdFor(options.threshold, noContextTakeover),
       level: options.level,
       memLevel: options.memLevel,
       // zlib refuses raw DEFLATE with an 8-bit window (Node maps 8 to 9, others
@@ -101,9 +104,7 @@ export class PerMessageDeflate implements MessageStage, IdleReleasable {
       // emits a match more than window - 262 bytes back (MAX_DIST), 250 here,
       // within the 256 bytes the peer keeps.
       windowBits: Math.max(9, localBits),
-      noContextTakeover: client
-        ? negotiated.clientNoContextTakeover || options.clientNoContextTakeover
-        : negotiated.serverNoContextTakeover || options.serverNoContextTakeover,
+      noContextTakeover,
     }, host, track);
     this.#inflate = new InflateSide(
       zlib,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { DeflateParameters, NegotiatedDeflate } from "../extensions/parameters.ts";
+import { AUTO_THRESHOLD, type DeflateParameters, type NegotiatedDeflate } from "../extensions/parameters.ts";
 import { checkDeflateResponse, checkWindowBits, type DeflateNegotiationOptions } from "./permessage_deflate.ts";
 
 /**
@@ -29,7 +29,14 @@ import { checkDeflateResponse, checkWindowBits, type DeflateNegotiationOptions }
  * ```
  */
 export interface CompressionOptions {
-  /** Messages smaller than this many bytes are sent uncompressed. Defaults to 1024, as in ws. */
+  /**
+   * Messages smaller than this many bytes are sent uncompressed. Defaults, as
+   * in ws, to 0 (every message) for an end that keeps its context between
+   * messages, where even a short message mostly refers back to earlier ones,
+   * and to `DEFAULT_COMPRESSION_THRESHOLD` (1024) for an end that starts
+   * every message afresh (`serverNoContextTakeover` for a server,
+   * `clientNoContextTakeover` for a client, asked or agreed).
+   */
   threshold?: number;
   /** zlib compression level, 0 (none) to 9 (best); -1 is zlib's default (6). Defaults to -1. */
   level?: number;
@@ -62,11 +69,10 @@ export interface CompressionOptions {
 }
 
 /**
- * The LZ77 window, in bits, a server limits both directions to by default:
- * 4 KiB instead of 32 KiB. With memLevel {@link DEFAULT_MEM_LEVEL} it cuts a
- * compressing connection's memory to about half while JSON-like messages
- * come out about 1% larger (the measurement is in docs/performance.md,
- * scenario (j)); python-websockets uses the same.
+ * The LZ77 window, in bits, a server limits both directions to by default
+ * (2^12 bytes instead of 2^15): what each side keeps between messages, and
+ * what the peer's decompressor needs, for JSON-like messages barely larger
+ * (docs/performance.md, scenario (j)); python-websockets uses the same.
  *
  * @example Back to zlib's largest window on a server
  * ```ts
@@ -80,8 +86,8 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
 
 /**
  * The default zlib memLevel of our compressor (zlib's own is 8): a smaller
- * hash table and output buffer, for output about 1% larger on JSON-like
- * messages (docs/performance.md, scenario (j)).
+ * hash table and output buffer for each message's compressor, for output
+ * barely larger on JSON-like messages (docs/performance.md, scenario (j)).
  *
  * @example
  * ```ts
@@ -92,18 +98,6 @@ export const DEFAULT_SERVER_WINDOW_BITS = 12;
  */
 export const DEFAULT_MEM_LEVEL = 5;
 
-/**
- * The default `threshold`: messages under 1 KiB rarely shrink enough to pay
- * for deflate (ws uses the same).
- *
- * @example
- * ```ts
- * import { DEFAULT_COMPRESSION_THRESHOLD } from "@streamsock/streamsock";
- *
- * console.log(DEFAULT_COMPRESSION_THRESHOLD); // 1024
- * ```
- */
-export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
 
 /**
  * Checks compression options and fills in the defaults of `role` (a server
@@ -118,8 +112,11 @@ export function resolveCompression(
   const enabled = option === undefined ? fallback : option !== false;
   if (!enabled) return null;
   const o = typeof option === "object" && option !== null ? option : {};
-  const threshold = o.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
-  if (!(threshold >= 0)) throw new RangeError(`compression.threshold must be a number >= 0, not ${threshold}`);
+  // Unset: AUTO_THRESHOLD, resolved once the agreement says whether our end keeps its context.
+  const threshold = o.threshold ?? AUTO_THRESHOLD;
+  if (o.threshold !== undefined && !(threshold >= 0)) {
+    throw new RangeError(`compression.threshold must be a number >= 0, not ${threshold}`);
+  }
   const level = o.level ?? -1;
   if (!Number.isInteger(level) || level < -1 || level > 9) {
     throw new RangeError(`compression.level must be an integer from -1 to 9, not ${level}`);
