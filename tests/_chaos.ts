@@ -134,8 +134,7 @@ export async function runChaos(t: Owner, options: ChaosOptions): Promise<ChaosRe
   const began = Date.now();
   const dir = mkdtempSync(join(tmpdir(), "streamsock-chaos-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const redis = await RedisServer.start(options.redisBinary, { appendOnlyDir: dir });
-  t.after(() => redis.kill());
+  const redis = await RedisServer.startFor(t, options.redisBinary, { appendOnlyDir: dir });
   const servers: ServeProcess[] = [];
   for (const runtime of options.runtimes) {
     const server = new ServeProcess(runtime, await freePort(), ["--redis", redis.url, "--max-len", String(options.maxLen)]);

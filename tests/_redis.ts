@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import process from "node:process";
+import type { Owner } from "./_test.ts";
 
 /** The redis-server binary, or null when it is not installed. */
 export function redisServerBinary(): string | null {
@@ -48,6 +49,18 @@ export class RedisServer {
    */
   static async start(binary: string, options: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
     const server = new RedisServer(binary, await freePort(), options.appendOnlyDir ?? null);
+    await server.restart();
+    return server;
+  }
+
+  /**
+   * `start`, with the kill registered on `owner` before the server starts, so
+   * that a test failing at any point after this call leaves no redis-server
+   * behind (one registered after `await start` misses a failure in between).
+   */
+  static async startFor(owner: Owner, binary: string, options: { appendOnlyDir?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(binary, await freePort(), options.appendOnlyDir ?? null);
+    owner.after(() => server.kill("SIGTERM"));
     await server.restart();
     return server;
   }

@@ -27,8 +27,7 @@ describe("the README's durable topics", () => {
     "the client block prints every message once across its server's SIGKILL and restart",
     { skip: binary === null ? "redis-server is not installed" : false, timeout: 90_000 },
     async (t) => {
-      const redis = await RedisServer.start(binary!);
-      t.after(() => redis.kill());
+      const redis = await RedisServer.startFor(t, binary!);
       const [serverCode, clientCode] = blocks();
       const startServer = async (owner: Owner, port: number): Promise<Started> => {
         const program = startProgram(

@@ -285,9 +285,7 @@ async function connectWhenListening(t: Owner, url: string): Promise<WebSocketCon
 
 /** A redis-server of its own on a free port, killed by its PID when `t` ends. */
 async function startRedis(t: Owner): Promise<RedisServer> {
-  const redis = await RedisServer.start(redisBinary!);
-  t.after(() => redis.kill());
-  return redis;
+  return await RedisServer.startFor(t, redisBinary!);
 }
 
 /** connect, the connection dropped when `t` ends (a clean close is the test's to do). */

@@ -54,8 +54,7 @@ describe("streamsock serve --workers: rolling restart", () => {
     skip: support(),
     timeout: 120_000,
   }, async (t) => {
-    const redis = await RedisServer.start(redisServerBinary()!);
-    t.after(() => redis.kill("SIGTERM"));
+    const redis = await RedisServer.startFor(t, redisServerBinary()!);
     const port = await freePort();
     const primary = cli(t, [
       "serve",
