@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { currentRuntime } from "../src/transport/runtime.ts";
+import { nodeBinary } from "./_node_versions.ts";
 import type { Owner } from "./_test.ts";
 
 export const root = fileURLToPath(new URL("../", import.meta.url));
@@ -133,29 +134,44 @@ export class Started {
  * cares how it stops stops it itself).
  */
 export function start(t: Owner, script: string, args: string[], env: Record<string, string> = {}): Started {
-  const started = new Started(spawnChild(script, args, env));
-  t.after(() => started.stop("SIGTERM", 3000).catch(() => {}));
-  return started;
+  return owned(t, spawnChild(script, args, env));
 }
 
+/** A start of the `streamsock` command with these arguments, owned by `t`. */
+export type CommandStart = (t: Owner, args: string[]) => Started;
+
 /**
- * `start`, with another Node binary than the one running the tests (a newer
- * one from tests/node-versions, for what Node 20 cannot do).
+ * How to start the `streamsock` command so that `--workers` can share a port
+ * (SO_REUSEPORT, Linux): on this runtime, or, on a Node older than 22.12,
+ * on the Node 24 of tests/node-versions. A string is why it cannot run here.
  */
-export function startOnNode(t: Owner, node: string, script: string, args: string[]): Started {
-  const started = new Started(
-    spawn(node, ["--import", "tsx", script, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    }),
-  );
+export function workersCommand(): CommandStart | string {
+  const cli = "src/cli/main.ts";
+  if (process.platform !== "linux") return "SO_REUSEPORT workers are tested on Linux only";
+  const onThisRuntime: CommandStart = (t, args) => start(t, cli, args);
+  // Deno (with --unstable-net, which the CLI passes its workers) and Bun share a port.
+  if (currentRuntime() !== "node") return onThisRuntime;
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return onThisRuntime;
+  const node = nodeBinary(24);
+  if (node === null) {
+    return `--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node} and Node 24 is not installed`;
+  }
+  return (t, args) => owned(t, spawnCommand(node, ["--import", "tsx", cli, ...args], {}));
+}
+
+/** A child that `t` stops (SIGTERM, then SIGKILL) when it ends. */
+function owned(t: Owner, child: ChildProcess): Started {
+  const started = new Started(child);
   t.after(() => started.stop("SIGTERM", 3000).catch(() => {}));
   return started;
 }
 
 function spawnChild(script: string, args: string[], env: Record<string, string>): ChildProcess {
-  const [command, argv] = runtimeCommand(script, args);
+  return spawnCommand(...runtimeCommand(script, args), env);
+}
+
+function spawnCommand(command: string, argv: string[], env: Record<string, string>): ChildProcess {
   return spawn(command, argv, {
     cwd: root,
     env: { ...process.env, NO_COLOR: "1", ...env },

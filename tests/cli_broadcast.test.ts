@@ -7,17 +7,12 @@ import { after, before, describe, eventually, type Owner, test, withTimeout } fr
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import process from "node:process";
 import { connect, type WebSocketConnection } from "../mod.ts";
-import { currentRuntime } from "../src/transport/runtime.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
-import { root, start, type Started, startOnNode } from "./_spawn.ts";
-import { nodeBinary } from "./_node_versions.ts";
+import { root, start, type Started, workersCommand } from "./_spawn.ts";
 import { findChromium, freshProfile } from "./interop/_peers.ts";
 
 const CLI = "src/cli/main.ts";
-/** The Node that runs `--workers` when this one cannot share a port (Node < 22.12), else null. */
-let workersNode: string | null = null;
 const T = 30_000;
 
 async function startServe(t: Owner, args: string[]): Promise<{ server: Started; port: number }> {
@@ -121,15 +116,14 @@ describe("streamsock serve --broadcast", () => {
       await Promise.all([one.close(), two.close()]);
     });
 
-    const reusePortSkip = reusePortSupport();
+    const workers = workersCommand();
     test(
       "--workers 2 share one port (SO_REUSEPORT) and their rooms meet through Redis",
-      { skip: reusePortSkip },
+      { skip: typeof workers === "string" ? loud(workers) : false },
       async (t) => {
         const port = await freePort();
         const args = ["serve", "--port", String(port), "--broadcast", "--redis", redis.url, "--workers", "2"];
-        // On a Node without SO_REUSEPORT, the servers run on the Node 24 of tests/node-versions.
-        const primary = workersNode === null ? start(t, CLI, args) : startOnNode(t, workersNode, CLI, args);
+        const primary = (workers as Exclude<typeof workers, string>)(t, args);
         const clients: WebSocketConnection[] = [];
         t.after(() => Promise.all(clients.map((ws) => ws.terminate())));
         await primary.waitFor(/listening on[\s\S]*listening on/, T);
@@ -186,14 +180,3 @@ describe("streamsock serve --broadcast", () => {
     });
   });
 });
-
-/** False when the workers can share a port here, else a loud reason. */
-function reusePortSupport(): false | string {
-  if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
-  if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
-  const [major, minor] = process.versions.node.split(".").map(Number);
-  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
-  workersNode = nodeBinary(24);
-  if (workersNode !== null) return false;
-  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node} and Node 24 is not installed`);
-}

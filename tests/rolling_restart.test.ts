@@ -11,10 +11,8 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import type { WebSocketConnection } from "../mod.ts";
 import { reconnecting } from "../mod.ts";
-import { currentRuntime } from "../src/transport/runtime.ts";
 import { freePort, RedisServer, redisServerBinary } from "./_redis.ts";
-import { start, type Started, startOnNode } from "./_spawn.ts";
-import { nodeBinary } from "./_node_versions.ts";
+import { type CommandStart, type Started, workersCommand } from "./_spawn.ts";
 
 const T = 60_000;
 
@@ -23,24 +21,17 @@ function loud(message: string): string {
   return message;
 }
 
-/** The Node that runs the servers when this one cannot share a port (Node < 22.12), else null. */
-let serverNode: string | null = null;
+const workers = workersCommand();
 
-/** False when the servers can share a port here and redis-server is here, else a loud reason. */
+/** False when the workers can share a port here and redis-server is here, else a loud reason. */
 function support(): false | string {
   if (redisServerBinary() === null) return loud("redis-server is not installed (apt-get install redis-server)");
-  if (process.platform !== "linux") return loud("SO_REUSEPORT workers are tested on Linux only");
-  if (currentRuntime() !== "node") return false; // Deno (with --unstable-net, which the CLI passes its workers) and Bun
-  const [major, minor] = process.versions.node.split(".").map(Number);
-  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return false;
-  serverNode = nodeBinary(24);
-  if (serverNode !== null) return false;
-  return loud(`--workers needs Node >= 22.12 for SO_REUSEPORT; this is Node ${process.versions.node} and Node 24 is not installed`);
+  return typeof workers === "string" ? loud(workers) : false;
 }
 
-/** The `streamsock` command on this runtime, or on `serverNode` when set. */
-function cli(t: Parameters<typeof start>[0], args: string[]): Started {
-  return serverNode === null ? start(t, "src/cli/main.ts", args) : startOnNode(t, serverNode, "src/cli/main.ts", args);
+/** The `streamsock` command, where `--workers` can share a port. */
+function cli(t: Parameters<CommandStart>[0], args: string[]): Started {
+  return (workers as CommandStart)(t, args);
 }
 
 interface Session {
