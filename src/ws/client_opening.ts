@@ -15,6 +15,7 @@ import { connect } from "../client/connect.ts";
 import type { ConnectOptions, UpgradeResponse } from "../client/options.ts";
 import type { WebSocketConnection } from "../connection/connection.ts";
 import { HandshakeError } from "../errors.ts";
+import { EMPTY } from "./data.ts";
 import { handshakeErrorOf } from "./errors.ts";
 import { emitSafely } from "./events.ts";
 import type { ClientOptions } from "./options.ts";
@@ -26,7 +27,6 @@ import {
   type ReceiveLimits,
 } from "./settings.ts";
 
-const EMPTY: Buffer = Buffer.alloc(0);
 const SUBPROTOCOL = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 /** The handshake's own request fields: ws lets them win over the `headers` option. */
 const HANDSHAKE_FIELDS = new Set([
