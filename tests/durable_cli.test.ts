@@ -103,7 +103,8 @@ describe("durable rooms from the command line", () => {
             stdio: ["pipe", "pipe", "pipe"],
           }),
         );
-        t.after(() => page.kill());
+        // SIGTERM: playwright closes Chromium before the profile is removed (a SIGKILL would orphan it).
+        t.after(() => page.stop("SIGTERM", 10_000));
         await page.waitFor(/"ready":true|"error"/, 90_000);
         assert.doesNotMatch(page.stdout, /"error"/, page.stdout);
         const bob = reconnecting(`ws://127.0.0.1:${port2}/`, { resume: true, initialDelay: 50 });

@@ -118,10 +118,14 @@ export function runClient(command: string, args: string[], ms = 90_000): Promise
   });
 }
 
-/** A fresh Chromium profile directory, removed by the returned function. */
+/**
+ * A fresh Chromium profile directory, removed by the returned function. The
+ * removal retries: Chromium's helper processes may still be writing into the
+ * profile for a moment after the browser itself has exited.
+ */
 export function freshProfile(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), "streamsock-chromium-"));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 }
 
 /** What a client fixture reports; see tests/interop/fixtures/exchange.mjs. */
